@@ -1,0 +1,277 @@
+// Package config defines tocsin's configuration file, loads it strictly and
+// validates it. Its key names follow Versus Incident's config.yaml wherever
+// Versus has the same setting, so a Versus file is a good start for ours.
+//
+// The package is pure: it reads the file it is given and the environment
+// through a getenv function, and does nothing else.
+package config
+
+import "time"
+
+// Config is the whole configuration file.
+type Config struct {
+	Name          string    `yaml:"name"`
+	Host          string    `yaml:"host"`
+	Port          int       `yaml:"port"`
+	PublicHost    string    `yaml:"public_host"`
+	GatewaySecret string    `yaml:"gateway_secret"`
+	Proxy         Proxy     `yaml:"proxy"`
+	DataDir       string    `yaml:"data_dir"`
+	Database      string    `yaml:"database"`
+	Storage       Storage   `yaml:"storage"`
+	API           API       `yaml:"api"`
+	Ingest        Ingest    `yaml:"ingest"`
+	Incidents     Incidents `yaml:"incidents"`
+	Alert         Alert     `yaml:"alert"`
+	Queue         Queue     `yaml:"queue"`
+	OnCall        OnCall    `yaml:"oncall"`
+	Log           Log       `yaml:"log"`
+
+	// Redis and Agent are Versus keys tocsin has no use for: they are
+	// accepted so a Versus file loads, and reported as unused.
+	Redis any `yaml:"redis"`
+	Agent any `yaml:"agent"`
+}
+
+// Proxy is the outbound HTTP proxy channels may use (use_proxy).
+type Proxy struct {
+	URL      string `yaml:"url"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+}
+
+// Storage is Versus's storage block: type file maps to tocsin's SQLite in
+// data_dir, type postgres to PostgreSQL at postgres.dsn.
+type Storage struct {
+	Type string `yaml:"type"`
+	File struct {
+		MaxIncidents int    `yaml:"max_incidents"`
+		Path         string `yaml:"path"`
+	} `yaml:"file"`
+	Postgres struct {
+		DSN string `yaml:"dsn"`
+	} `yaml:"postgres"`
+}
+
+// API configures the JSON API under /api/v1.
+type API struct {
+	// Tokens are bearer tokens accepted by the incident API; TOCSIN_API_TOKEN adds one.
+	Tokens []string `yaml:"tokens"`
+}
+
+// Ingest configures alert intake.
+type Ingest struct {
+	// Tokens are integration tokens accepted by the alert endpoints
+	// (Authorization: Bearer or ?token=); TOCSIN_INGEST_TOKEN adds one.
+	Tokens []string `yaml:"tokens"`
+	// Open accepts alerts without a token, as Versus does. Warned at start.
+	Open bool `yaml:"open"`
+	// MaxBodyBytes limits request bodies (default 1 MiB).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// CloudWatch configures the SNS signature check of /api/v1/alerts/cloudwatch.
+	CloudWatch CloudWatch `yaml:"cloudwatch"`
+}
+
+// CloudWatch configures Amazon SNS message handling.
+type CloudWatch struct {
+	// TopicARNs, when set, pins accepted messages to these topics.
+	TopicARNs []string `yaml:"topic_arns"`
+	// SkipSignature disables SNS signature verification. Only for tests.
+	SkipSignature bool `yaml:"skip_signature"`
+}
+
+// Incidents configures the incident lifecycle.
+type Incidents struct {
+	// AutoResolve resolves an incident when all its alerts are resolved (default true).
+	AutoResolve *bool `yaml:"auto_resolve"`
+	// Impact maps a severity (lower-cased) to impact 1–5; it extends the defaults.
+	Impact map[string]int `yaml:"impact"`
+	// DefaultImpact is used for unknown severities (default 3).
+	DefaultImpact int `yaml:"default_impact"`
+	// RenotifyAfter re-sends the notification of an incident still
+	// unacknowledged after this long (and again after each interval). Empty: off.
+	RenotifyAfter Duration `yaml:"renotify_after"`
+	// AckLinkTTL is how long an acknowledgement link is valid (default 24h).
+	AckLinkTTL Duration `yaml:"ack_link_ttl"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error (default info)
+	Format string `yaml:"format"` // text or json (default text)
+}
+
+// Alert holds the notification channels, under Versus's key names.
+type Alert struct {
+	DebugBody bool     `yaml:"debug_body"`
+	Slack     Slack    `yaml:"slack"`
+	Telegram  Telegram `yaml:"telegram"`
+	Viber     Viber    `yaml:"viber"`
+	Email     Email    `yaml:"email"`
+	MSTeams   MSTeams  `yaml:"msteams"`
+	Lark      Lark     `yaml:"lark"`
+	Webhook   Webhook  `yaml:"webhook"`
+}
+
+// Slack is the Slack channel: chat.postMessage with a bot token.
+type Slack struct {
+	Enable            bool                   `yaml:"enable"`
+	Token             string                 `yaml:"token"`
+	ChannelID         string                 `yaml:"channel_id"`
+	TemplatePath      string                 `yaml:"template_path"`
+	MessageProperties SlackMessageProperties `yaml:"message_properties"`
+	// SigningSecret verifies Slack's interactivity requests (the Acknowledge button).
+	SigningSecret string `yaml:"signing_secret"`
+	// APIURL overrides https://slack.com/api/ (tests, proxies).
+	APIURL  string   `yaml:"api_url"`
+	Timeout Duration `yaml:"timeout"`
+}
+
+// SlackMessageProperties are Versus's button settings.
+type SlackMessageProperties struct {
+	ButtonText    string `yaml:"button_text"`
+	ButtonStyle   string `yaml:"button_style"`
+	DisableButton bool   `yaml:"disable_button"`
+}
+
+// Telegram is the Telegram Bot API channel.
+type Telegram struct {
+	Enable       bool     `yaml:"enable"`
+	BotToken     string   `yaml:"bot_token"`
+	ChatID       string   `yaml:"chat_id"`
+	TemplatePath string   `yaml:"template_path"`
+	UseProxy     bool     `yaml:"use_proxy"`
+	APIURL       string   `yaml:"api_url"`
+	Timeout      Duration `yaml:"timeout"`
+}
+
+// Viber is the Viber channel (api_type channel or bot).
+type Viber struct {
+	Enable       bool     `yaml:"enable"`
+	BotToken     string   `yaml:"bot_token"`
+	APIType      string   `yaml:"api_type"`
+	ChannelID    string   `yaml:"channel_id"`
+	UserID       string   `yaml:"user_id"`
+	TemplatePath string   `yaml:"template_path"`
+	UseProxy     bool     `yaml:"use_proxy"`
+	APIURL       string   `yaml:"api_url"`
+	Timeout      Duration `yaml:"timeout"`
+}
+
+// Email is the SMTP channel.
+type Email struct {
+	Enable       bool   `yaml:"enable"`
+	SMTPHost     string `yaml:"smtp_host"`
+	SMTPPort     int    `yaml:"smtp_port"`
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	From         string `yaml:"from"`
+	To           string `yaml:"to"`
+	Subject      string `yaml:"subject"`
+	TemplatePath string `yaml:"template_path"`
+	// TLS is starttls (default; required), implicit (SMTPS, default on port
+	// 465), or none (plaintext, only for local relays).
+	TLS string `yaml:"tls"`
+	// InsecureSkipVerify disables certificate checks (tests only).
+	InsecureSkipVerify bool     `yaml:"insecure_skip_verify"`
+	Timeout            Duration `yaml:"timeout"`
+}
+
+// MSTeams is the Microsoft Teams channel (Power Automate / Workflows URL).
+type MSTeams struct {
+	Enable           bool              `yaml:"enable"`
+	PowerAutomateURL string            `yaml:"power_automate_url"`
+	TemplatePath     string            `yaml:"template_path"`
+	OtherPowerURLs   map[string]string `yaml:"other_power_urls"`
+	UseProxy         bool              `yaml:"use_proxy"`
+	Timeout          Duration          `yaml:"timeout"`
+}
+
+// Lark is the Lark/Feishu custom-bot channel.
+type Lark struct {
+	Enable           bool              `yaml:"enable"`
+	WebhookURL       string            `yaml:"webhook_url"`
+	TemplatePath     string            `yaml:"template_path"`
+	UseProxy         bool              `yaml:"use_proxy"`
+	OtherWebhookURLs map[string]string `yaml:"other_webhook_urls"`
+	Timeout          Duration          `yaml:"timeout"`
+}
+
+// Webhook is tocsin's outbound JSON webhook channel.
+type Webhook struct {
+	Enable bool   `yaml:"enable"`
+	URL    string `yaml:"url"`
+	// Secret signs each body: X-Tocsin-Signature: sha256=<hex HMAC-SHA256>.
+	Secret   string            `yaml:"secret"`
+	Headers  map[string]string `yaml:"headers"`
+	UseProxy bool              `yaml:"use_proxy"`
+	Timeout  Duration          `yaml:"timeout"`
+}
+
+// Queue is Versus's queue block; tocsin serves queue.sns.
+type Queue struct {
+	Enable    bool `yaml:"enable"`
+	DebugBody bool `yaml:"debug_body"`
+	SNS       SNS  `yaml:"sns"`
+	SQS       any  `yaml:"sqs"`
+	PubSub    any  `yaml:"pubsub"`
+	AzBus     any  `yaml:"azbus"`
+}
+
+// SNS is Versus's SNS HTTPS endpoint.
+type SNS struct {
+	Enable                        bool   `yaml:"enable"`
+	TopicARN                      string `yaml:"topic_arn"`
+	HTTPSEndpointSubscriptionPath string `yaml:"https_endpoint_subscription_path"`
+	HTTPSEndpointSubscription     string `yaml:"https_endpoint_subscription"`
+}
+
+// OnCall is Versus's on-call block.
+type OnCall struct {
+	Enable             bool               `yaml:"enable"`
+	InitializedOnly    bool               `yaml:"initialized_only"`
+	WaitMinutes        *float64           `yaml:"wait_minutes"`
+	Provider           string             `yaml:"provider"`
+	AWSIncidentManager AWSIncidentManager `yaml:"aws_incident_manager"`
+	PagerDuty          PagerDuty          `yaml:"pagerduty"`
+	ServiceNow         ServiceNow         `yaml:"servicenow"`
+	IncidentIO         IncidentIO         `yaml:"incident_io"`
+}
+
+// AWSIncidentManager is the AWS Incident Manager provider.
+type AWSIncidentManager struct {
+	ResponsePlanARN       string            `yaml:"response_plan_arn"`
+	OtherResponsePlanARNs map[string]string `yaml:"other_response_plan_arns"`
+	Region                string            `yaml:"region"`
+	Endpoint              string            `yaml:"endpoint"`
+}
+
+// PagerDuty is the PagerDuty Events v2 provider.
+type PagerDuty struct {
+	RoutingKey       string            `yaml:"routing_key"`
+	OtherRoutingKeys map[string]string `yaml:"other_routing_keys"`
+	APIURL           string            `yaml:"api_url"`
+}
+
+// ServiceNow is the ServiceNow table API provider.
+type ServiceNow struct {
+	InstanceURL       string            `yaml:"instance_url"`
+	Username          string            `yaml:"username"`
+	Password          string            `yaml:"password"`
+	Table             string            `yaml:"table"`
+	OtherInstanceURLs map[string]string `yaml:"other_instance_urls"`
+}
+
+// IncidentIO is the incident.io alert-source provider.
+type IncidentIO struct {
+	APIKey                    string            `yaml:"api_key"`
+	AlertSourceConfigID       string            `yaml:"alert_source_config_id"`
+	OtherAlertSourceConfigIDs map[string]string `yaml:"other_alert_source_config_ids"`
+	APIURL                    string            `yaml:"api_url"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("30s", "5m").
+type Duration time.Duration
+
+// Std returns the duration as a time.Duration.
+func (d Duration) Std() time.Duration { return time.Duration(d) }

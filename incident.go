@@ -1,0 +1,135 @@
+package tocsin
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Incident statuses, in lifecycle order.
+const (
+	StatusTriggered    = "triggered"
+	StatusAcknowledged = "acknowledged"
+	StatusResolved     = "resolved"
+)
+
+// Impact bounds: 1 is critical, 5 is no impact (AWS Incident Manager's scale).
+const (
+	ImpactCritical = 1
+	ImpactHigh     = 2
+	ImpactMedium   = 3
+	ImpactLow      = 4
+	ImpactNone     = 5
+)
+
+// Incident is what people respond to. It is opened from alerts with the same
+// source and dedup key and lives until it is resolved.
+type Incident struct {
+	ID         string            `json:"id"`
+	Title      string            `json:"title"`
+	Summary    string            `json:"summary,omitempty"`
+	Impact     int               `json:"impact"`
+	Status     string            `json:"status"`
+	Source     string            `json:"source"`
+	DedupKey   string            `json:"dedup_key"`
+	Labels     map[string]string `json:"labels,omitempty"`
+	CreatedAt  time.Time         `json:"created_at"`
+	UpdatedAt  time.Time         `json:"updated_at"`
+	AckedAt    *time.Time        `json:"acknowledged_at,omitempty"`
+	AckedBy    string            `json:"acknowledged_by,omitempty"`
+	ResolvedAt *time.Time        `json:"resolved_at,omitempty"`
+	ResolvedBy string            `json:"resolved_by,omitempty"`
+	// AlertCount and OpenAlertCount are filled by the store.
+	AlertCount     int `json:"alert_count"`
+	OpenAlertCount int `json:"open_alert_count"`
+
+	// Alerts and Timeline are filled only when one incident is read in full.
+	Alerts   []*Alert         `json:"alerts,omitempty"`
+	Timeline []*TimelineEvent `json:"timeline,omitempty"`
+}
+
+// Timeline event kinds.
+const (
+	EventCreated            = "created"
+	EventAlertAttached      = "alert_attached"
+	EventAlertResolved      = "alert_resolved"
+	EventNotificationSent   = "notification_sent"
+	EventNotificationFailed = "notification_failed"
+	EventNotificationRetry  = "notification_retry"
+	EventAcknowledged       = "acknowledged"
+	EventResolved           = "resolved"
+	EventNote               = "note"
+	EventRenotify           = "renotify"
+)
+
+// TimelineEvent is an immutable, timestamped record on an incident.
+type TimelineEvent struct {
+	ID         int64           `json:"id"`
+	IncidentID string          `json:"incident_id"`
+	At         time.Time       `json:"at"`
+	Kind       string          `json:"kind"`
+	Actor      string          `json:"actor,omitempty"`
+	Message    string          `json:"message"`
+	Data       json.RawMessage `json:"data,omitempty"`
+}
+
+// IncidentFilter selects incidents for a list.
+type IncidentFilter struct {
+	Status []string   // any of these statuses; empty means all
+	Impact []int      // any of these impacts; empty means all
+	Since  *time.Time // created at or after
+	Cursor string     // opaque cursor from a previous page
+	Limit  int        // page size; 0 means the default
+}
+
+// Actor says who did something and how: "alice via slack", "api", "link".
+type Actor struct {
+	Name string `json:"name"`
+	Via  string `json:"via"`
+}
+
+// String renders the actor for timelines.
+func (a Actor) String() string {
+	switch {
+	case a.Name == "":
+		return a.Via
+	case a.Via == "":
+		return a.Name
+	}
+	return a.Name + " via " + a.Via
+}
+
+// IngestResult reports what happened to one alert.
+type IngestResult struct {
+	AlertID    string `json:"alert_id"`
+	IncidentID string `json:"incident_id"`
+	// Created is true when the alert opened a new incident.
+	Created bool `json:"created"`
+	// Deduplicated is true when the alert attached to an open incident.
+	Deduplicated bool `json:"deduplicated"`
+	// Resolved is true when this alert resolved its incident.
+	Resolved bool `json:"resolved,omitempty"`
+}
+
+// IngestOptions carry per-request choices that travel with alerts (Versus's
+// query parameters). They are stored with the outbox rows they affect.
+type IngestOptions struct {
+	// Channels restricts/overrides per-channel destinations; keyed by channel name.
+	Destinations map[string]map[string]string `json:"destinations,omitempty"`
+}
+
+// IncidentService is the use-case interface of incidents, implemented by the
+// store. HTTP handlers and the CLI depend on it.
+type IncidentService interface {
+	// Ingest commits alerts: each attaches to the open incident with the same
+	// source and dedup key or opens one; notifications are queued in the same
+	// transaction.
+	Ingest(ctx context.Context, alerts []*Alert, opts IngestOptions) ([]IngestResult, error)
+	FindIncident(ctx context.Context, id string) (*Incident, error)
+	ListIncidents(ctx context.Context, f IncidentFilter) (incidents []*Incident, next string, err error)
+	// Acknowledge moves a triggered incident to acknowledged. changed is
+	// false when it was already acknowledged or resolved.
+	Acknowledge(ctx context.Context, id string, by Actor) (inc *Incident, changed bool, err error)
+	Resolve(ctx context.Context, id string, by Actor) (inc *Incident, changed bool, err error)
+	AddNote(ctx context.Context, id string, by Actor, text string) (*TimelineEvent, error)
+}
