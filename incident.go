@@ -64,7 +64,7 @@ const (
 
 // TimelineEvent is an immutable, timestamped record on an incident.
 type TimelineEvent struct {
-	ID         int64           `json:"id"`
+	ID         string          `json:"id"`
 	IncidentID string          `json:"incident_id"`
 	At         time.Time       `json:"at"`
 	Kind       string          `json:"kind"`

@@ -1,0 +1,81 @@
+package tocsin
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Job kinds run by the engine.
+const (
+	// JobNotify delivers one notification to one channel (the outbox).
+	JobNotify = "notify"
+	// JobRenotify re-sends the notifications of an unacknowledged incident.
+	JobRenotify = "renotify"
+)
+
+// Job is a durable unit of work: an outbox row to run after the commit that
+// wrote it, or a timer that runs at DueAt. Jobs are claimed with a lease, so
+// a crashed worker's job runs again elsewhere: handlers must be idempotent.
+type Job struct {
+	ID   string `json:"id"`
+	Kind string `json:"kind"`
+	// Lane groups jobs that share a worker pool ("notify:slack"), so one
+	// slow destination never delays the others.
+	Lane string `json:"lane"`
+	// Key, when set, is unique among pending jobs (e.g. "renotify:<incident>").
+	Key        string          `json:"key,omitempty"`
+	IncidentID string          `json:"incident_id,omitempty"`
+	Args       json.RawMessage `json:"args,omitempty"`
+	DueAt      time.Time       `json:"due_at"`
+	Attempts   int             `json:"attempts"`
+	CreatedAt  time.Time       `json:"created_at"`
+	LastError  string          `json:"last_error,omitempty"`
+}
+
+// NotifyArgs are the arguments of a JobNotify job.
+type NotifyArgs struct {
+	Channel string `json:"channel"`
+	Event   string `json:"event"`
+	AlertID string `json:"alert_id,omitempty"`
+	// Destination holds per-request overrides for the channel.
+	Destination map[string]string `json:"destination,omitempty"`
+}
+
+// ChannelRef is what a channel returned for its first message about an
+// incident, kept so later messages can update it.
+type ChannelRef struct {
+	IncidentID string
+	Channel    string
+	Ref        string
+}
+
+// JobOutcome is what running a job decided; the store records all of it in
+// one transaction with the job's completion.
+type JobOutcome struct {
+	// RetryAt, when non-zero, re-arms the job at that time instead of
+	// finishing it.
+	RetryAt time.Time
+	// Error is the last error, kept on a re-armed job.
+	Error string
+	// Events are appended to the incident's timeline.
+	Events []*TimelineEvent
+	// Ref is stored (first one wins) when non-nil.
+	Ref *ChannelRef
+	// Next are follow-up jobs to schedule (a re-armed timer).
+	Next []*Job
+}
+
+// JobStore is the durable queue of jobs.
+type JobStore interface {
+	// ClaimJobs leases up to limit due jobs to owner until now+lease,
+	// skipping lanes listed in busy.
+	ClaimJobs(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, busy []string) ([]*Job, error)
+	// CompleteJob finishes or re-arms a claimed job and records its outcome.
+	// It fails with ECONFLICT when owner no longer holds the lease.
+	CompleteJob(ctx context.Context, job *Job, owner string, out JobOutcome) error
+	// NextDue returns the earliest due time of unleased jobs.
+	NextDue(ctx context.Context) (time.Time, bool, error)
+	// PendingJobs counts jobs not yet finished (the outbox depth).
+	PendingJobs(ctx context.Context) (int, error)
+}

@@ -1,0 +1,577 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"tocsin"
+)
+
+// Ingest commits alerts in one transaction: each attaches to the open
+// incident with the same source and dedup key or opens one, and the
+// notifications it causes are queued as jobs in the same transaction.
+func (s *DB) Ingest(ctx context.Context, alerts []*tocsin.Alert, opts tocsin.IngestOptions) ([]tocsin.IngestResult, error) {
+	var results []tocsin.IngestResult
+	var err error
+	// On PostgreSQL two requests may race to open the same incident; the
+	// unique index lets one win and the other retries and attaches.
+	for attempt := 0; attempt < 5; attempt++ {
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			results, err = s.ingest(ctx, tx, alerts, opts)
+			return err
+		})
+		if tocsin.ErrorCode(err) != tocsin.ECONFLICT {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.opts.Wake()
+	return results, nil
+}
+
+func (s *DB) ingest(ctx context.Context, tx *sql.Tx, alerts []*tocsin.Alert, opts tocsin.IngestOptions) ([]tocsin.IngestResult, error) {
+	now := s.opts.Now().UTC()
+	results := make([]tocsin.IngestResult, 0, len(alerts))
+	var lastRaw []byte
+	var payloadID string
+	for _, a := range alerts {
+		if len(a.Raw) > 0 && !bytes.Equal(a.Raw, lastRaw) {
+			payloadID = newID()
+			if _, err := tx.ExecContext(ctx, `INSERT INTO payloads (id, body, received_at) VALUES ($1, $2, $3)`,
+				payloadID, string(a.Raw), micros(now)); err != nil {
+				return nil, fmt.Errorf("insert payload: %w", err)
+			}
+			lastRaw = a.Raw
+		} else if len(a.Raw) == 0 {
+			payloadID = ""
+		}
+		r, err := s.ingestOne(ctx, tx, a, payloadID, now, opts)
+		if err != nil {
+			return nil, err
+		}
+		results = append(results, r)
+	}
+	return results, nil
+}
+
+func (s *DB) ingestOne(ctx context.Context, tx *sql.Tx, a *tocsin.Alert, payloadID string, now time.Time, opts tocsin.IngestOptions) (tocsin.IngestResult, error) {
+	a.ReceivedAt = now
+	var inc struct {
+		id, status  string
+		impact      int
+		open, total int
+	}
+	err := tx.QueryRowContext(ctx, `SELECT id, status, impact, open_alert_count, alert_count FROM incidents
+		WHERE source = $1 AND dedup_key = $2 AND status <> 'resolved'`, a.Source, a.DedupKey).
+		Scan(&inc.id, &inc.status, &inc.impact, &inc.open, &inc.total)
+	if errors.Is(err, sql.ErrNoRows) {
+		if a.Resolved() {
+			// A resolve for nothing open: there is nothing to change.
+			return tocsin.IngestResult{}, nil
+		}
+		return s.openIncident(ctx, tx, a, payloadID, now, opts)
+	} else if err != nil {
+		return tocsin.IngestResult{}, fmt.Errorf("find open incident: %w", err)
+	}
+
+	res := tocsin.IngestResult{IncidentID: inc.id, Deduplicated: true}
+	var alertID, alertStatus string
+	err = tx.QueryRowContext(ctx, `SELECT id, status FROM alerts WHERE incident_id = $1 AND fingerprint = $2`, inc.id, a.Fingerprint).
+		Scan(&alertID, &alertStatus)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		a.ID, a.IncidentID = newID(), inc.id
+		if err := insertAlert(ctx, tx, a, payloadID, now); err != nil {
+			return res, err
+		}
+		open := 0
+		if !a.Resolved() {
+			open = 1
+		}
+		impact := min(inc.impact, s.opts.Policy.ImpactFor(a.Severity))
+		if _, err := tx.ExecContext(ctx, `UPDATE incidents SET alert_count = alert_count + 1, open_alert_count = open_alert_count + $1,
+			impact = $2, updated_at = $3 WHERE id = $4`, open, impact, micros(now), inc.id); err != nil {
+			return res, fmt.Errorf("update incident: %w", err)
+		}
+		if err := addEvent(ctx, tx, inc.id, now, tocsin.EventAlertAttached, a.Source, "Alert attached: "+a.Title, map[string]any{"alert_id": a.ID, "status": a.Status}); err != nil {
+			return res, err
+		}
+		if impact < inc.impact {
+			if err := addEvent(ctx, tx, inc.id, now, tocsin.EventAlertAttached, a.Source, fmt.Sprintf("Impact raised from %d to %d", inc.impact, impact), nil); err != nil {
+				return res, err
+			}
+		}
+		res.AlertID = a.ID
+		inc.open += open
+	case err != nil:
+		return res, fmt.Errorf("find alert: %w", err)
+	default:
+		res.AlertID = alertID
+		a.ID, a.IncidentID = alertID, inc.id
+		if err := updateAlert(ctx, tx, a, payloadID, now); err != nil {
+			return res, err
+		}
+		switch {
+		case alertStatus == tocsin.AlertFiring && a.Resolved():
+			inc.open--
+			if _, err := tx.ExecContext(ctx, `UPDATE incidents SET open_alert_count = open_alert_count - 1, updated_at = $1 WHERE id = $2`, micros(now), inc.id); err != nil {
+				return res, fmt.Errorf("update incident: %w", err)
+			}
+			if err := addEvent(ctx, tx, inc.id, now, tocsin.EventAlertResolved, a.Source, "Alert resolved: "+a.Title, map[string]any{"alert_id": alertID}); err != nil {
+				return res, err
+			}
+		case alertStatus == tocsin.AlertResolved && !a.Resolved():
+			inc.open++
+			if _, err := tx.ExecContext(ctx, `UPDATE incidents SET open_alert_count = open_alert_count + 1, updated_at = $1 WHERE id = $2`, micros(now), inc.id); err != nil {
+				return res, fmt.Errorf("update incident: %w", err)
+			}
+			if err := addEvent(ctx, tx, inc.id, now, tocsin.EventAlertAttached, a.Source, "Alert firing again: "+a.Title, map[string]any{"alert_id": alertID}); err != nil {
+				return res, err
+			}
+		}
+		// A repeat of a firing alert (Alertmanager's repeat_interval, a
+		// sender's retry) changes nothing and adds nothing to the timeline.
+	}
+
+	if a.Annotations["pagerduty_action"] == "acknowledge" && inc.status == tocsin.StatusTriggered {
+		if _, err := s.acknowledge(ctx, tx, inc.id, tocsin.Actor{Name: a.Source, Via: "event"}, now); err != nil {
+			return res, err
+		}
+	}
+	if inc.open <= 0 && a.Resolved() && s.opts.Policy.AutoResolve {
+		changed, err := s.resolve(ctx, tx, inc.id, tocsin.Actor{Name: a.Source, Via: "all alerts resolved"}, now, res.AlertID)
+		if err != nil {
+			return res, err
+		}
+		res.Resolved = changed
+	}
+	return res, nil
+}
+
+func (s *DB) openIncident(ctx context.Context, tx *sql.Tx, a *tocsin.Alert, payloadID string, now time.Time, opts tocsin.IngestOptions) (tocsin.IngestResult, error) {
+	incID := newID()
+	labels, _ := json.Marshal(nonNilMap(a.Labels))
+	if _, err := tx.ExecContext(ctx, `INSERT INTO incidents (id, title, summary, impact, status, source, dedup_key, labels,
+		created_at, updated_at, alert_count, open_alert_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1, 1)`,
+		incID, a.Title, a.Description, s.opts.Policy.ImpactFor(a.Severity), tocsin.StatusTriggered, a.Source, a.DedupKey, string(labels), micros(now)); err != nil {
+		return tocsin.IngestResult{}, fmt.Errorf("insert incident: %w", err)
+	}
+	a.ID, a.IncidentID = newID(), incID
+	if err := insertAlert(ctx, tx, a, payloadID, now); err != nil {
+		return tocsin.IngestResult{}, err
+	}
+	if err := addEvent(ctx, tx, incID, now, tocsin.EventCreated, a.Source, "Incident opened: "+a.Title, map[string]any{"alert_id": a.ID, "dedup_key": a.DedupKey}); err != nil {
+		return tocsin.IngestResult{}, err
+	}
+	if err := s.queueNotifications(ctx, tx, incID, a.ID, "opened", now, opts.Destinations); err != nil {
+		return tocsin.IngestResult{}, err
+	}
+	if d := s.opts.Policy.RenotifyAfter; d > 0 {
+		if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobRenotify, Lane: tocsin.JobRenotify, Key: "renotify:" + incID,
+			IncidentID: incID, DueAt: now.Add(d)}, now); err != nil {
+			return tocsin.IngestResult{}, err
+		}
+	}
+	return tocsin.IngestResult{AlertID: a.ID, IncidentID: incID, Created: true}, nil
+}
+
+// queueNotifications adds one notify job per configured channel.
+func (s *DB) queueNotifications(ctx context.Context, tx *sql.Tx, incidentID, alertID, event string, now time.Time, dest map[string]map[string]string) error {
+	for _, ch := range s.opts.Policy.Channels {
+		args, _ := json.Marshal(tocsin.NotifyArgs{Channel: ch, Event: event, AlertID: alertID, Destination: dest[ch]})
+		if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobNotify, Lane: "notify:" + ch, IncidentID: incidentID, Args: args, DueAt: now}, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func insertAlert(ctx context.Context, tx *sql.Tx, a *tocsin.Alert, payloadID string, now time.Time) error {
+	labels, _ := json.Marshal(nonNilMap(a.Labels))
+	ann, _ := json.Marshal(nonNilMap(a.Annotations))
+	links, _ := json.Marshal(nonNilLinks(a.Links))
+	if _, err := tx.ExecContext(ctx, `INSERT INTO alerts (id, incident_id, payload_id, source, dedup_key, fingerprint, status, severity,
+		title, description, labels, annotations, links, starts_at, ends_at, received_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)`,
+		a.ID, a.IncidentID, nullString(payloadID), a.Source, a.DedupKey, a.Fingerprint, a.Status, a.Severity,
+		a.Title, a.Description, string(labels), string(ann), string(links), nullMicros(a.StartsAt), nullMicros(a.EndsAt), micros(now)); err != nil {
+		return fmt.Errorf("insert alert: %w", err)
+	}
+	return nil
+}
+
+// updateAlert records a newer report of a known alert (status, text, times
+// and the payload that carried it); received_at keeps the first sighting.
+func updateAlert(ctx context.Context, tx *sql.Tx, a *tocsin.Alert, payloadID string, now time.Time) error {
+	labels, _ := json.Marshal(nonNilMap(a.Labels))
+	ann, _ := json.Marshal(nonNilMap(a.Annotations))
+	links, _ := json.Marshal(nonNilLinks(a.Links))
+	if _, err := tx.ExecContext(ctx, `UPDATE alerts SET status = $1, severity = $2, title = $3, description = $4, labels = $5,
+		annotations = $6, links = $7, ends_at = $8, updated_at = $9, payload_id = COALESCE($10, payload_id) WHERE id = $11`,
+		a.Status, a.Severity, a.Title, a.Description, string(labels), string(ann), string(links), nullMicros(a.EndsAt), micros(now),
+		nullString(payloadID), a.ID); err != nil {
+		return fmt.Errorf("update alert: %w", err)
+	}
+	return nil
+}
+
+func addEvent(ctx context.Context, tx *sql.Tx, incidentID string, at time.Time, kind, actor, msg string, data map[string]any) error {
+	var raw sql.NullString
+	if data != nil {
+		b, _ := json.Marshal(data)
+		raw = sql.NullString{String: string(b), Valid: true}
+	}
+	return insertEvent(ctx, tx, &tocsin.TimelineEvent{IncidentID: incidentID, At: at, Kind: kind, Actor: actor, Message: msg, Data: json.RawMessage(raw.String)})
+}
+
+func insertEvent(ctx context.Context, tx *sql.Tx, e *tocsin.TimelineEvent) error {
+	if e.ID == "" {
+		e.ID = newID()
+	}
+	var data sql.NullString
+	if len(e.Data) > 0 {
+		data = sql.NullString{String: string(e.Data), Valid: true}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO timeline (id, incident_id, at, kind, actor, message, data) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		e.ID, e.IncidentID, micros(e.At), e.Kind, e.Actor, e.Message, data); err != nil {
+		return fmt.Errorf("insert timeline event: %w", err)
+	}
+	return nil
+}
+
+// Acknowledge moves a triggered incident to acknowledged.
+func (s *DB) Acknowledge(ctx context.Context, id string, by tocsin.Actor) (*tocsin.Incident, bool, error) {
+	var changed bool
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := mustExist(ctx, tx, id); err != nil {
+			return err
+		}
+		var err error
+		changed, err = s.acknowledge(ctx, tx, id, by, s.opts.Now().UTC())
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if changed {
+		s.opts.Wake()
+	}
+	inc, err := s.FindIncident(ctx, id)
+	return inc, changed, err
+}
+
+func (s *DB) acknowledge(ctx context.Context, tx *sql.Tx, id string, by tocsin.Actor, now time.Time) (bool, error) {
+	r, err := tx.ExecContext(ctx, `UPDATE incidents SET status = 'acknowledged', acked_at = $1, acked_by = $2, updated_at = $1
+		WHERE id = $3 AND status = 'triggered'`, micros(now), by.String(), id)
+	if err != nil {
+		return false, fmt.Errorf("acknowledge incident: %w", err)
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		return false, nil
+	}
+	if err := addEvent(ctx, tx, id, now, tocsin.EventAcknowledged, by.String(), "Acknowledged by "+by.String(), nil); err != nil {
+		return false, err
+	}
+	if err := cancelTimers(ctx, tx, id); err != nil {
+		return false, err
+	}
+	return true, s.queueNotifications(ctx, tx, id, "", "acknowledged", now, nil)
+}
+
+// Resolve moves an open incident to resolved and resolves its alerts.
+func (s *DB) Resolve(ctx context.Context, id string, by tocsin.Actor) (*tocsin.Incident, bool, error) {
+	var changed bool
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := mustExist(ctx, tx, id); err != nil {
+			return err
+		}
+		var err error
+		changed, err = s.resolve(ctx, tx, id, by, s.opts.Now().UTC(), "")
+		return err
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if changed {
+		s.opts.Wake()
+	}
+	inc, err := s.FindIncident(ctx, id)
+	return inc, changed, err
+}
+
+func (s *DB) resolve(ctx context.Context, tx *sql.Tx, id string, by tocsin.Actor, now time.Time, alertID string) (bool, error) {
+	r, err := tx.ExecContext(ctx, `UPDATE incidents SET status = 'resolved', resolved_at = $1, resolved_by = $2, updated_at = $1,
+		open_alert_count = 0 WHERE id = $3 AND status <> 'resolved'`, micros(now), by.String(), id)
+	if err != nil {
+		return false, fmt.Errorf("resolve incident: %w", err)
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		return false, nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE alerts SET status = 'resolved', updated_at = $1 WHERE incident_id = $2 AND status <> 'resolved'`,
+		micros(now), id); err != nil {
+		return false, fmt.Errorf("resolve alerts: %w", err)
+	}
+	if err := addEvent(ctx, tx, id, now, tocsin.EventResolved, by.String(), "Resolved by "+by.String(), nil); err != nil {
+		return false, err
+	}
+	if err := cancelTimers(ctx, tx, id); err != nil {
+		return false, err
+	}
+	return true, s.queueNotifications(ctx, tx, id, alertID, "resolved", now, nil)
+}
+
+// cancelTimers drops an incident's pending timers (re-notify). Handlers
+// re-check the incident's state too, so a timer already claimed elsewhere
+// does nothing.
+func cancelTimers(ctx context.Context, tx *sql.Tx, incidentID string) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE incident_id = $1 AND kind = $2`, incidentID, tocsin.JobRenotify); err != nil {
+		return fmt.Errorf("cancel timers: %w", err)
+	}
+	return nil
+}
+
+// AddNote appends a note to an incident's timeline.
+func (s *DB) AddNote(ctx context.Context, id string, by tocsin.Actor, text string) (*tocsin.TimelineEvent, error) {
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return nil, tocsin.Errorf(tocsin.EINVALID, "note: text is required")
+	}
+	e := &tocsin.TimelineEvent{IncidentID: id, At: s.opts.Now().UTC(), Kind: tocsin.EventNote, Actor: by.String(), Message: text}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := mustExist(ctx, tx, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE incidents SET updated_at = $1 WHERE id = $2`, micros(e.At), id); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func mustExist(ctx context.Context, tx *sql.Tx, id string) error {
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM incidents WHERE id = $1`, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return tocsin.Errorf(tocsin.ENOTFOUND, "incident %q not found", id)
+	}
+	return err
+}
+
+const incidentColumns = `id, title, summary, impact, status, source, dedup_key, labels, created_at, updated_at,
+	acked_at, acked_by, resolved_at, resolved_by, alert_count, open_alert_count`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanIncident(row scanner) (*tocsin.Incident, error) {
+	var inc tocsin.Incident
+	var labels string
+	var created, updated int64
+	var acked, resolved sql.NullInt64
+	if err := row.Scan(&inc.ID, &inc.Title, &inc.Summary, &inc.Impact, &inc.Status, &inc.Source, &inc.DedupKey, &labels,
+		&created, &updated, &acked, &inc.AckedBy, &resolved, &inc.ResolvedBy, &inc.AlertCount, &inc.OpenAlertCount); err != nil {
+		return nil, err
+	}
+	_ = json.Unmarshal([]byte(labels), &inc.Labels)
+	inc.CreatedAt, inc.UpdatedAt = fromMicros(created), fromMicros(updated)
+	inc.AckedAt, inc.ResolvedAt = timePtr(acked), timePtr(resolved)
+	return &inc, nil
+}
+
+// FindIncident returns one incident with its alerts and timeline.
+func (s *DB) FindIncident(ctx context.Context, id string) (*tocsin.Incident, error) {
+	inc, err := scanIncident(s.db.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, tocsin.Errorf(tocsin.ENOTFOUND, "incident %q not found", id)
+	} else if err != nil {
+		return nil, translate(err)
+	}
+	if inc.Alerts, err = s.incidentAlerts(ctx, id); err != nil {
+		return nil, err
+	}
+	if inc.Timeline, err = s.timeline(ctx, id); err != nil {
+		return nil, err
+	}
+	return inc, nil
+}
+
+const alertColumns = `id, incident_id, source, dedup_key, fingerprint, status, severity, title, description, labels, annotations,
+	links, starts_at, ends_at, received_at`
+
+func (s *DB) incidentAlerts(ctx context.Context, incidentID string) ([]*tocsin.Alert, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE incident_id = $1 ORDER BY received_at, id`, incidentID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []*tocsin.Alert
+	for rows.Next() {
+		a, err := scanAlert(rows)
+		if err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, a)
+	}
+	return out, translate(rows.Err())
+}
+
+func scanAlert(row scanner) (*tocsin.Alert, error) {
+	var a tocsin.Alert
+	var labels, ann, links string
+	var starts, ends sql.NullInt64
+	var received int64
+	if err := row.Scan(&a.ID, &a.IncidentID, &a.Source, &a.DedupKey, &a.Fingerprint, &a.Status, &a.Severity, &a.Title, &a.Description,
+		&labels, &ann, &links, &starts, &ends, &received); err != nil {
+		return nil, err
+	}
+	_ = json.Unmarshal([]byte(labels), &a.Labels)
+	_ = json.Unmarshal([]byte(ann), &a.Annotations)
+	_ = json.Unmarshal([]byte(links), &a.Links)
+	if starts.Valid {
+		a.StartsAt = fromMicros(starts.Int64)
+	}
+	if ends.Valid {
+		a.EndsAt = fromMicros(ends.Int64)
+	}
+	a.ReceivedAt = fromMicros(received)
+	return &a, nil
+}
+
+func (s *DB) timeline(ctx context.Context, incidentID string) ([]*tocsin.TimelineEvent, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, incident_id, at, kind, actor, message, data FROM timeline WHERE incident_id = $1 ORDER BY at, id`, incidentID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []*tocsin.TimelineEvent
+	for rows.Next() {
+		var e tocsin.TimelineEvent
+		var at int64
+		var data sql.NullString
+		if err := rows.Scan(&e.ID, &e.IncidentID, &at, &e.Kind, &e.Actor, &e.Message, &data); err != nil {
+			return nil, translate(err)
+		}
+		e.At = fromMicros(at)
+		if data.Valid {
+			e.Data = json.RawMessage(data.String)
+		}
+		out = append(out, &e)
+	}
+	return out, translate(rows.Err())
+}
+
+// Default and largest page sizes of ListIncidents.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+)
+
+// ListIncidents lists incidents newest first, filtered, a page at a time.
+func (s *DB) ListIncidents(ctx context.Context, f tocsin.IncidentFilter) ([]*tocsin.Incident, string, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultPageSize
+	}
+	limit = min(limit, MaxPageSize)
+	var where []string
+	var args []any
+	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
+	if len(f.Status) > 0 {
+		var ph []string
+		for _, st := range f.Status {
+			ph = append(ph, arg(st))
+		}
+		where = append(where, "status IN ("+strings.Join(ph, ", ")+")")
+	}
+	if len(f.Impact) > 0 {
+		var ph []string
+		for _, i := range f.Impact {
+			ph = append(ph, arg(i))
+		}
+		where = append(where, "impact IN ("+strings.Join(ph, ", ")+")")
+	}
+	if f.Since != nil {
+		where = append(where, "created_at >= "+arg(micros(*f.Since)))
+	}
+	if f.Cursor != "" {
+		at, id, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		where = append(where, "(created_at < "+arg(at)+" OR (created_at = "+arg(at)+" AND id < "+arg(id)+"))")
+	}
+	q := `SELECT ` + incidentColumns + ` FROM incidents`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY created_at DESC, id DESC LIMIT " + arg(limit+1)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, "", translate(err)
+	}
+	defer rows.Close()
+	var out []*tocsin.Incident
+	for rows.Next() {
+		inc, err := scanIncident(rows)
+		if err != nil {
+			return nil, "", translate(err)
+		}
+		out = append(out, inc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", translate(err)
+	}
+	var next string
+	if len(out) > limit {
+		out = out[:limit]
+		last := out[limit-1]
+		next = encodeCursor(micros(last.CreatedAt), last.ID)
+	}
+	return out, next, nil
+}
+
+func encodeCursor(at int64, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at, 10) + ":" + id))
+}
+
+func decodeCursor(c string) (int64, string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err == nil {
+		if at, id, ok := strings.Cut(string(b), ":"); ok {
+			if n, err := strconv.ParseInt(at, 10, 64); err == nil && id != "" {
+				return n, id, nil
+			}
+		}
+	}
+	return 0, "", tocsin.Errorf(tocsin.EINVALID, "cursor: not a cursor returned by this API")
+}
+
+func nonNilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+func nonNilLinks(l []tocsin.Link) []tocsin.Link {
+	if l == nil {
+		return []tocsin.Link{}
+	}
+	return l
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }

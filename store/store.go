@@ -1,0 +1,291 @@
+// Package store keeps tocsin's state in SQLite (the embedded default) or
+// PostgreSQL (many instances, one database) through one implementation:
+// database/sql, portable SQL with $N placeholders, and a small dialect for
+// the few differences. Migrations are embedded and applied at Open.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"tocsin"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Dialects.
+const (
+	SQLite   = "sqlite"
+	Postgres = "postgres"
+)
+
+// Options configure a DB.
+type Options struct {
+	// Now is the clock (default time.Now). Tests fast-forward it.
+	Now func() time.Time
+	// Policy are the incident rules applied by Ingest.
+	Policy tocsin.Policy
+	// Wake is called after a commit that added or re-armed jobs, so the
+	// engine can look for due work at once. It must not block.
+	Wake func()
+}
+
+// DB is the store. It implements tocsin.IncidentService and tocsin.JobStore.
+type DB struct {
+	db      *sql.DB
+	dialect string
+	opts    Options
+	// writeMu serialises SQLite write transactions in the process: SQLite
+	// has one writer, and waiting here is cheaper than its busy loop.
+	writeMu sync.Mutex
+}
+
+// ParseURL tells the dialect and driver data source of a database URL: a
+// postgres:// or postgresql:// URL, or a SQLite path, sqlite://path or
+// file:path.
+func ParseURL(url string) (dialect, dsn string, err error) {
+	switch {
+	case url == "":
+		return "", "", tocsin.Errorf(tocsin.EINVALID, "database: empty URL")
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		return Postgres, url, nil
+	case strings.HasPrefix(url, "sqlite://"):
+		return SQLite, strings.TrimPrefix(url, "sqlite://"), nil
+	case strings.HasPrefix(url, "sqlite:"):
+		return SQLite, strings.TrimPrefix(url, "sqlite:"), nil
+	case strings.HasPrefix(url, "file:"):
+		return SQLite, strings.TrimPrefix(url, "file:"), nil
+	case strings.Contains(url, "://"):
+		return "", "", tocsin.Errorf(tocsin.EINVALID, "database: unsupported URL scheme (use a SQLite path, sqlite://PATH or postgres://…)")
+	}
+	return SQLite, url, nil
+}
+
+// Open connects to the database at url, applies migrations and returns the store.
+func Open(ctx context.Context, url string, opts Options) (*DB, error) {
+	dialect, dsn, err := ParseURL(url)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Wake == nil {
+		opts.Wake = func() {}
+	}
+	s := &DB{dialect: dialect, opts: opts}
+	switch dialect {
+	case SQLite:
+		path, query, _ := strings.Cut(dsn, "?")
+		if dir := filepath.Dir(path); dir != "" {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, fmt.Errorf("create database directory: %w", err)
+			}
+		}
+		// WAL for concurrent readers; synchronous FULL so a 2xx means the
+		// alert survives power loss; IMMEDIATE transactions so a writer
+		// takes its lock at BEGIN instead of failing on upgrade.
+		params := "_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+		if query != "" {
+			params = query + "&" + params
+		}
+		s.db, err = sql.Open("sqlite", path+"?"+params)
+		if err != nil {
+			return nil, fmt.Errorf("open sqlite: %w", err)
+		}
+		s.db.SetMaxOpenConns(8)
+		s.db.SetMaxIdleConns(8)
+	case Postgres:
+		s.db, err = sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", redactErr(err, dsn))
+		}
+		s.db.SetMaxOpenConns(32)
+		s.db.SetMaxIdleConns(32)
+		s.db.SetConnMaxIdleTime(5 * time.Minute)
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *DB) migrate(ctx context.Context) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	var gopts []goose.ProviderOption
+	gd := goose.DialectSQLite3
+	if s.dialect == Postgres {
+		gd = goose.DialectPostgres
+		// Several instances may start at once against one database.
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		gopts = append(gopts, goose.WithSessionLocker(locker))
+	}
+	p, err := goose.NewProvider(gd, s.db, fsys, gopts...)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", translate(err))
+	}
+	return nil
+}
+
+// Dialect returns SQLite or Postgres.
+func (s *DB) Dialect() string { return s.dialect }
+
+// Close closes the database.
+func (s *DB) Close() error { return s.db.Close() }
+
+// Ping checks that the database answers (readiness).
+func (s *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := s.db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return translate(err)
+	}
+	return nil
+}
+
+// SQL returns the underlying handle, for tests that inspect rows.
+func (s *DB) SQL() *sql.DB { return s.db }
+
+// tx runs fn in a write transaction and commits it.
+func (s *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if s.dialect == SQLite {
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return translate(err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return translate(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return translate(err)
+	}
+	return nil
+}
+
+// newID returns a time-ordered unique id (UUIDv7).
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// micros converts a time to the stored unix-microsecond form.
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+// fromMicros converts a stored time back, in UTC.
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+func nullMicros(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: micros(t), Valid: true}
+}
+
+func timePtr(n sql.NullInt64) *time.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := fromMicros(n.Int64)
+	return &t
+}
+
+// translate maps driver errors to application errors: constraint
+// violations to ECONFLICT, an unreachable or failing database to
+// EUNAVAILABLE (the caller should retry later). Codes are compared, never
+// message strings.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	var te *tocsin.Error
+	if errors.As(err, &te) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &wrapped{code: tocsin.EUNAVAILABLE, msg: "The database did not answer in time.", err: err}
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "23505":
+			return &wrapped{code: tocsin.ECONFLICT, msg: "Conflicting concurrent change.", err: err}
+		case strings.HasPrefix(pe.Code, "08"), strings.HasPrefix(pe.Code, "53"), strings.HasPrefix(pe.Code, "57P"), pe.Code == "40001", pe.Code == "40P01":
+			return &wrapped{code: tocsin.EUNAVAILABLE, msg: "The database is unavailable.", err: err}
+		}
+		return err
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_CONSTRAINT:
+			if se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY {
+				return &wrapped{code: tocsin.ECONFLICT, msg: "Conflicting concurrent change.", err: err}
+			}
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN:
+			return &wrapped{code: tocsin.EUNAVAILABLE, msg: "The database is unavailable.", err: err}
+		}
+		return err
+	}
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ne) || errors.As(err, &ce) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, net.ErrClosed) {
+		return &wrapped{code: tocsin.EUNAVAILABLE, msg: "The database is unavailable.", err: err}
+	}
+	return err
+}
+
+// wrapped carries an application code while keeping the driver error for
+// logs (errors.As finds the *tocsin.Error through As).
+type wrapped struct {
+	code, msg string
+	err       error
+}
+
+func (w *wrapped) Error() string { return w.msg + ": " + w.err.Error() }
+func (w *wrapped) Unwrap() error { return w.err }
+
+// As lets errors.As(err, **tocsin.Error) see the application code.
+func (w *wrapped) As(target any) bool {
+	if t, ok := target.(**tocsin.Error); ok {
+		*t = &tocsin.Error{Code: w.code, Message: w.msg}
+		return true
+	}
+	return false
+}
+
+// redactErr removes a DSN (which may hold a password) from an error.
+func redactErr(err error, dsn string) error {
+	if err == nil || dsn == "" || !strings.Contains(err.Error(), dsn) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), dsn, "[database URL]"))
+}

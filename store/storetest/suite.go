@@ -1,0 +1,343 @@
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"tocsin"
+	"tocsin/store"
+)
+
+// Epoch is the suite's starting time.
+var Epoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// Run runs the conformance suite against stores opened at URLs from newURL.
+func Run(t *testing.T, newURL func(testing.TB) string) {
+	open := func(t *testing.T, mod func(*store.Options)) (*store.DB, *Clock) {
+		clock := NewClock(Epoch)
+		opts := store.Options{Now: clock.Now, Policy: tocsin.Policy{
+			Channels: []string{"slack", "webhook"}, AutoResolve: true, Impacts: tocsin.DefaultImpacts(),
+		}}
+		if mod != nil {
+			mod(&opts)
+		}
+		return Open(t, newURL(t), opts), clock
+	}
+	ctx := context.Background()
+
+	t.Run("IngestOpensAndDedupes", func(t *testing.T) {
+		db, clock := open(t, nil)
+		a1 := NewAlert("grp", "fp1", tocsin.AlertFiring, "critical")
+		res, err := db.Ingest(ctx, []*tocsin.Alert{a1}, tocsin.IngestOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res[0].Created || res[0].IncidentID == "" {
+			t.Fatalf("first alert should open an incident: %+v", res[0])
+		}
+		clock.Add(time.Minute)
+		res2, err := db.Ingest(ctx, []*tocsin.Alert{NewAlert("grp", "fp1", tocsin.AlertFiring, "critical"), NewAlert("grp", "fp2", tocsin.AlertFiring, "warning")}, tocsin.IngestOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res2 {
+			if r.Created || r.IncidentID != res[0].IncidentID || !r.Deduplicated {
+				t.Fatalf("repeat should attach to %s: %+v", res[0].IncidentID, r)
+			}
+		}
+		inc, err := db.FindIncident(ctx, res[0].IncidentID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if inc.Status != tocsin.StatusTriggered || inc.Impact != 1 || inc.AlertCount != 2 || inc.OpenAlertCount != 2 || len(inc.Alerts) != 2 {
+			t.Fatalf("incident after dedupe: status=%s impact=%d alerts=%d open=%d", inc.Status, inc.Impact, inc.AlertCount, inc.OpenAlertCount)
+		}
+		if got := kinds(inc.Timeline); got != "created,alert_attached" {
+			t.Fatalf("timeline = %s", got)
+		}
+		if n, _ := db.PendingJobs(ctx); n != 2 {
+			t.Fatalf("opened incident should queue 2 notifications (one per channel), got %d", n)
+		}
+		// A different source with the same key is another incident.
+		other := NewAlert("grp", "fp1", tocsin.AlertFiring, "info")
+		other.Source = tocsin.SourceGeneric
+		res3, err := db.Ingest(ctx, []*tocsin.Alert{other}, tocsin.IngestOptions{})
+		if err != nil || !res3[0].Created {
+			t.Fatalf("other source should open its own incident: %+v %v", res3, err)
+		}
+	})
+
+	t.Run("ResolveAllAlertsResolvesIncident", func(t *testing.T) {
+		db, _ := open(t, nil)
+		res, _ := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "high"), NewAlert("g", "b", tocsin.AlertFiring, "high")}, tocsin.IngestOptions{})
+		id := res[0].IncidentID
+		r, err := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertResolved, "high")}, tocsin.IngestOptions{})
+		if err != nil || r[0].Resolved {
+			t.Fatalf("one of two resolved must not resolve the incident: %+v %v", r, err)
+		}
+		r, err = db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "b", tocsin.AlertResolved, "high")}, tocsin.IngestOptions{})
+		if err != nil || !r[0].Resolved {
+			t.Fatalf("last resolved alert should resolve the incident: %+v %v", r, err)
+		}
+		inc, _ := db.FindIncident(ctx, id)
+		if inc.Status != tocsin.StatusResolved || inc.ResolvedAt == nil || inc.OpenAlertCount != 0 {
+			t.Fatalf("incident = %+v", inc)
+		}
+		// A firing alert of the same group now opens a new incident.
+		r, _ = db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "high")}, tocsin.IngestOptions{})
+		if !r[0].Created || r[0].IncidentID == id {
+			t.Fatalf("after resolve a new firing alert opens a new incident: %+v", r[0])
+		}
+		// A resolve for something never seen changes nothing.
+		r, err = db.Ingest(ctx, []*tocsin.Alert{NewAlert("unknown", "x", tocsin.AlertResolved, "")}, tocsin.IngestOptions{})
+		if err != nil || r[0].IncidentID != "" {
+			t.Fatalf("orphan resolve: %+v %v", r, err)
+		}
+	})
+
+	t.Run("AutoResolveOff", func(t *testing.T) {
+		db, _ := open(t, func(o *store.Options) { o.Policy.AutoResolve = false })
+		res, _ := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "high")}, tocsin.IngestOptions{})
+		db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertResolved, "high")}, tocsin.IngestOptions{})
+		inc, _ := db.FindIncident(ctx, res[0].IncidentID)
+		if inc.Status != tocsin.StatusTriggered || inc.OpenAlertCount != 0 {
+			t.Fatalf("with auto_resolve off the incident stays open: %s open=%d", inc.Status, inc.OpenAlertCount)
+		}
+	})
+
+	t.Run("AcknowledgeResolveNote", func(t *testing.T) {
+		db, clock := open(t, func(o *store.Options) { o.Policy.RenotifyAfter = 10 * time.Minute })
+		res, _ := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "warning")}, tocsin.IngestOptions{})
+		id := res[0].IncidentID
+		if n, _ := db.PendingJobs(ctx); n != 3 {
+			t.Fatalf("2 notifications + 1 renotify timer expected, got %d", n)
+		}
+		clock.Add(2 * time.Minute)
+		inc, changed, err := db.Acknowledge(ctx, id, tocsin.Actor{Name: "alice", Via: "api"})
+		if err != nil || !changed || inc.Status != tocsin.StatusAcknowledged || inc.AckedBy != "alice via api" || !inc.AckedAt.Equal(Epoch.Add(2*time.Minute)) {
+			t.Fatalf("ack: %+v changed=%v err=%v", inc, changed, err)
+		}
+		if n, _ := db.PendingJobs(ctx); n != 4 {
+			t.Fatalf("ack cancels the renotify timer and queues 2 notifications: %d jobs", n)
+		}
+		if _, changed, err = db.Acknowledge(ctx, id, tocsin.Actor{Name: "bob", Via: "api"}); err != nil || changed {
+			t.Fatalf("second ack: changed=%v err=%v", changed, err)
+		}
+		if _, err := db.AddNote(ctx, id, tocsin.Actor{Name: "alice"}, "  looking into it  "); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.AddNote(ctx, id, tocsin.Actor{Name: "alice"}, "   "); tocsin.ErrorCode(err) != tocsin.EINVALID {
+			t.Fatalf("empty note: %v", err)
+		}
+		inc, changed, err = db.Resolve(ctx, id, tocsin.Actor{Name: "alice", Via: "cli"})
+		if err != nil || !changed || inc.Status != tocsin.StatusResolved || inc.Alerts[0].Status != tocsin.AlertResolved {
+			t.Fatalf("resolve: %+v %v", inc, err)
+		}
+		if _, changed, _ = db.Resolve(ctx, id, tocsin.Actor{Name: "x"}); changed {
+			t.Fatal("second resolve changed the incident")
+		}
+		if _, changed, _ = db.Acknowledge(ctx, id, tocsin.Actor{Name: "x"}); changed {
+			t.Fatal("ack after resolve changed the incident")
+		}
+		if got := kinds(inc.Timeline); got != "created,acknowledged,note,resolved" {
+			t.Fatalf("timeline = %s", got)
+		}
+		for _, op := range []func() error{
+			func() error { _, _, err := db.Acknowledge(ctx, "nope", tocsin.Actor{}); return err },
+			func() error { _, _, err := db.Resolve(ctx, "nope", tocsin.Actor{}); return err },
+			func() error { _, err := db.AddNote(ctx, "nope", tocsin.Actor{}, "x"); return err },
+			func() error { _, err := db.FindIncident(ctx, "nope"); return err },
+		} {
+			if code := tocsin.ErrorCode(op()); code != tocsin.ENOTFOUND {
+				t.Fatalf("unknown incident: code %q", code)
+			}
+		}
+	})
+
+	t.Run("ListFiltersAndPages", func(t *testing.T) {
+		db, clock := open(t, nil)
+		sev := []string{"critical", "warning", "info"}
+		var ids []string
+		for i := 0; i < 7; i++ {
+			clock.Add(time.Second)
+			res, _ := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g"+string(rune('a'+i)), "x", tocsin.AlertFiring, sev[i%3])}, tocsin.IngestOptions{})
+			ids = append(ids, res[0].IncidentID)
+		}
+		db.Acknowledge(ctx, ids[0], tocsin.Actor{Name: "a"})
+		var got []string
+		cursor := ""
+		for {
+			page, next, err := db.ListIncidents(ctx, tocsin.IncidentFilter{Limit: 3, Cursor: cursor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, inc := range page {
+				got = append(got, inc.ID)
+			}
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		if len(got) != 7 || got[0] != ids[6] || got[6] != ids[0] {
+			t.Fatalf("paging newest first: %v", got)
+		}
+		crit, _, _ := db.ListIncidents(ctx, tocsin.IncidentFilter{Impact: []int{1}})
+		if len(crit) != 3 {
+			t.Fatalf("impact filter: %d", len(crit))
+		}
+		acked, _, _ := db.ListIncidents(ctx, tocsin.IncidentFilter{Status: []string{tocsin.StatusAcknowledged}})
+		if len(acked) != 1 || acked[0].ID != ids[0] {
+			t.Fatalf("status filter: %v", acked)
+		}
+		since := Epoch.Add(5 * time.Second)
+		recent, _, _ := db.ListIncidents(ctx, tocsin.IncidentFilter{Since: &since})
+		if len(recent) != 3 {
+			t.Fatalf("since filter: %d", len(recent))
+		}
+		if _, _, err := db.ListIncidents(ctx, tocsin.IncidentFilter{Cursor: "garbage!"}); tocsin.ErrorCode(err) != tocsin.EINVALID {
+			t.Fatalf("bad cursor: %v", err)
+		}
+	})
+
+	t.Run("JobsClaimLeaseComplete", func(t *testing.T) {
+		db, clock := open(t, nil)
+		res, _ := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
+		id := res[0].IncidentID
+		jobs, err := db.ClaimJobs(ctx, "w1", clock.Now(), time.Minute, 10, nil)
+		if err != nil || len(jobs) != 2 {
+			t.Fatalf("claim: %d %v", len(jobs), err)
+		}
+		var args tocsin.NotifyArgs
+		json.Unmarshal(jobs[0].Args, &args)
+		if jobs[0].Kind != tocsin.JobNotify || jobs[0].IncidentID != id || args.Event != "opened" || jobs[0].Attempts != 1 {
+			t.Fatalf("job = %+v args=%+v", jobs[0], args)
+		}
+		if again, _ := db.ClaimJobs(ctx, "w2", clock.Now(), time.Minute, 10, nil); len(again) != 0 {
+			t.Fatalf("leased jobs claimed twice: %d", len(again))
+		}
+		// Retry one, finish the other with a channel ref and an event.
+		if err := db.CompleteJob(ctx, jobs[0], "w1", tocsin.JobOutcome{RetryAt: clock.Now().Add(30 * time.Second), Error: "HTTP 500"}); err != nil {
+			t.Fatal(err)
+		}
+		err = db.CompleteJob(ctx, jobs[1], "w1", tocsin.JobOutcome{
+			Events: []*tocsin.TimelineEvent{{IncidentID: id, Kind: tocsin.EventNotificationSent, Message: "sent"}},
+			Ref:    &tocsin.ChannelRef{IncidentID: id, Channel: "webhook", Ref: "r1"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.CompleteJob(ctx, jobs[1], "w1", tocsin.JobOutcome{}); tocsin.ErrorCode(err) != tocsin.ECONFLICT {
+			t.Fatalf("completing a finished job: %v", err)
+		}
+		d, err := db.LoadDelivery(ctx, id, "", "webhook")
+		if err != nil || d.Ref != "r1" || d.Alert == nil || d.Incident.ID != id {
+			t.Fatalf("delivery: %+v %v", d, err)
+		}
+		if due, ok, _ := db.NextDue(ctx); !ok || !due.Equal(clock.Now().Add(30*time.Second)) {
+			t.Fatalf("next due = %v %v", due, ok)
+		}
+		if none, _ := db.ClaimJobs(ctx, "w1", clock.Now(), time.Minute, 10, nil); len(none) != 0 {
+			t.Fatal("retry claimed before it is due")
+		}
+		clock.Add(31 * time.Second)
+		retry, _ := db.ClaimJobs(ctx, "w1", clock.Now(), time.Minute, 10, nil)
+		if len(retry) != 1 || retry[0].Attempts != 2 || retry[0].LastError != "HTTP 500" {
+			t.Fatalf("retry: %+v", retry)
+		}
+		// The lease expires (worker died): another worker takes the job, and the first one's completion is refused.
+		clock.Add(2 * time.Minute)
+		taken, _ := db.ClaimJobs(ctx, "w2", clock.Now(), time.Minute, 10, nil)
+		if len(taken) != 1 || taken[0].ID != retry[0].ID {
+			t.Fatalf("expired lease not reclaimed: %+v", taken)
+		}
+		if err := db.CompleteJob(ctx, retry[0], "w1", tocsin.JobOutcome{}); tocsin.ErrorCode(err) != tocsin.ECONFLICT {
+			t.Fatalf("stale owner completed a job: %v", err)
+		}
+		inc, _ := db.FindIncident(ctx, id)
+		if got := kinds(inc.Timeline); got != "created,notification_sent" {
+			t.Fatalf("timeline = %s", got)
+		}
+	})
+
+	t.Run("JobsBusyLanesAndKeys", func(t *testing.T) {
+		db, clock := open(t, nil)
+		db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
+		jobs, _ := db.ClaimJobs(ctx, "w", clock.Now(), time.Minute, 10, []string{"notify:slack"})
+		if len(jobs) != 1 || jobs[0].Lane != "notify:webhook" {
+			t.Fatalf("busy lane not skipped: %+v", jobs)
+		}
+		for i := 0; i < 2; i++ {
+			if err := db.ScheduleJob(ctx, &tocsin.Job{Kind: "timer", Key: "k1", DueAt: clock.Now()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		timers, _ := db.ClaimJobs(ctx, "w", clock.Now(), time.Minute, 10, []string{"notify:slack"})
+		if len(timers) != 1 || timers[0].Key != "k1" {
+			t.Fatalf("a keyed job must be queued once: %+v", timers)
+		}
+	})
+
+	t.Run("ConcurrentIngestOneIncident", func(t *testing.T) {
+		db, _ := open(t, nil)
+		var wg sync.WaitGroup
+		ids := make([]string, 8)
+		errs := make([]error, 8)
+		for i := range ids {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				res, err := db.Ingest(ctx, []*tocsin.Alert{NewAlert("race", "fp"+string(rune('a'+i)), tocsin.AlertFiring, "high")}, tocsin.IngestOptions{})
+				errs[i] = err
+				if err == nil {
+					ids[i] = res[0].IncidentID
+				}
+			}(i)
+		}
+		wg.Wait()
+		for i := range ids {
+			if errs[i] != nil || ids[i] != ids[0] {
+				t.Fatalf("concurrent alerts of one group must share one incident: %v %v", ids, errs)
+			}
+		}
+		inc, _ := db.FindIncident(ctx, ids[0])
+		if inc.AlertCount != 8 {
+			t.Fatalf("alert count %d", inc.AlertCount)
+		}
+	})
+
+	t.Run("SecretIsStable", func(t *testing.T) {
+		db, _ := open(t, nil)
+		a, err := db.Secret(ctx, "ack-signing-key")
+		if err != nil || len(a) != 64 {
+			t.Fatalf("secret: %q %v", a, err)
+		}
+		b, _ := db.Secret(ctx, "ack-signing-key")
+		if a != b {
+			t.Fatal("secret changed between reads")
+		}
+	})
+}
+
+// NewAlert returns an Alertmanager-like alert for tests.
+func NewAlert(group, fingerprint, status, severity string) *tocsin.Alert {
+	return &tocsin.Alert{
+		Source: tocsin.SourceAlertmanager, DedupKey: group, Fingerprint: fingerprint, Status: status, Severity: severity,
+		Title: "Alert " + fingerprint, Labels: map[string]string{"alertname": "Test", "fp": fingerprint},
+		Raw: json.RawMessage(`{"receiver":"test","status":"` + status + `"}`),
+	}
+}
+
+func kinds(events []*tocsin.TimelineEvent) string {
+	s := ""
+	for i, e := range events {
+		if i > 0 {
+			s += ","
+		}
+		s += e.Kind
+	}
+	return s
+}
