@@ -79,3 +79,20 @@ type JobStore interface {
 	// PendingJobs counts jobs not yet finished (the outbox depth).
 	PendingJobs(ctx context.Context) (int, error)
 }
+
+// Delivery is what a notify job needs to render its message: the incident
+// with its alerts, the alert that caused the event with the payload it came
+// in, and the channel's reference from its first message.
+type Delivery struct {
+	Incident *Incident
+	Alert    *Alert
+	Payload  json.RawMessage
+	Ref      string
+}
+
+// RenotifyArgs are the arguments of a JobRenotify timer.
+type RenotifyArgs struct {
+	// Destinations are the per-request channel overrides of the alert that
+	// opened the incident, reused for reminders.
+	Destinations map[string]map[string]string `json:"destinations,omitempty"`
+}

@@ -177,8 +177,9 @@ func (s *DB) openIncident(ctx context.Context, tx *sql.Tx, a *tocsin.Alert, payl
 		return tocsin.IngestResult{}, err
 	}
 	if d := s.opts.Policy.RenotifyAfter; d > 0 {
+		args, _ := json.Marshal(tocsin.RenotifyArgs{Destinations: opts.Destinations})
 		if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobRenotify, Lane: tocsin.JobRenotify, Key: "renotify:" + incID,
-			IncidentID: incID, DueAt: now.Add(d)}, now); err != nil {
+			IncidentID: incID, Args: args, DueAt: now.Add(d)}, now); err != nil {
 			return tocsin.IngestResult{}, err
 		}
 	}

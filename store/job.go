@@ -160,24 +160,16 @@ func (s *DB) PendingJobs(ctx context.Context) (int, error) {
 	return n, translate(err)
 }
 
-// Delivery is what a notify job needs to render its message.
-type Delivery struct {
-	Incident *tocsin.Incident
-	Alert    *tocsin.Alert
-	Payload  json.RawMessage
-	Ref      string
-}
-
 // LoadDelivery reads the incident (with its alerts), the alert that caused
 // the event with its payload, and the channel's earlier reference.
-func (s *DB) LoadDelivery(ctx context.Context, incidentID, alertID, channel string) (*Delivery, error) {
+func (s *DB) LoadDelivery(ctx context.Context, incidentID, alertID, channel string) (*tocsin.Delivery, error) {
 	inc, err := scanIncident(s.db.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = $1`, incidentID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, tocsin.Errorf(tocsin.ENOTFOUND, "incident %q not found", incidentID)
 	} else if err != nil {
 		return nil, translate(err)
 	}
-	d := &Delivery{Incident: inc}
+	d := &tocsin.Delivery{Incident: inc}
 	if inc.Alerts, err = s.incidentAlerts(ctx, incidentID); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,131 @@
+package config
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaultsWithoutFile(t *testing.T) {
+	res, err := Load("", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := res.Config
+	if c.Port != 3000 || c.Host != "0.0.0.0" || c.DatabaseURL() != "sqlite://data/tocsin.db" {
+		t.Fatalf("defaults: %+v %s", c, c.DatabaseURL())
+	}
+}
+
+func TestVersusFileLoads(t *testing.T) {
+	res, err := Load("testdata/versus.yaml", env(map[string]string{
+		"SLACK_TOKEN": "xoxb-1", "SLACK_CHANNEL_ID": "C123", "REDIS_HOST": "r", "REDIS_PORT": "6379", "REDIS_PASSWORD": "p",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := res.Config
+	if !c.Alert.Slack.Enable || c.Alert.Slack.Token != "xoxb-1" || c.Alert.Slack.ChannelID != "C123" ||
+		c.Alert.Slack.MessageProperties.ButtonText != "Acknowledge Incident" {
+		t.Fatalf("slack: %+v", c.Alert.Slack)
+	}
+	if !c.OnCall.InitializedOnly || *c.OnCall.WaitMinutes != 2 || c.OnCall.AWSIncidentManager.OtherResponsePlanARNs["app"] == "" {
+		t.Fatalf("oncall: %+v", c.OnCall)
+	}
+	if len(res.Unused) != 1 || !strings.HasPrefix(res.Unused[0], "redis") {
+		t.Fatalf("unused: %v", res.Unused)
+	}
+}
+
+func TestProblemsNameKeyPaths(t *testing.T) {
+	_, err := Parse([]byte(`
+port: "abc"
+alert:
+  slack:
+    enable: true
+    tokn: x
+  email:
+    enable: true
+    smtp_port: 99999
+incidents:
+  renotify_after: soon
+  impact: {critical: 9}
+bogus: 1
+`), env(nil))
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		`alert.slack.tokn: unknown key (line 6); did you mean "token"?`,
+		"bogus: unknown key",
+		`port: "abc" is not a valid integer (line 2)`,
+		`incidents.renotify_after: "soon" is not a valid duration`,
+		"alert.slack.token: required",
+		"alert.slack.channel_id: required",
+		"alert.email.smtp_host: required",
+		"incidents.impact.critical: 9 is not an impact",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing problem %q in:\n%s", want, msg)
+		}
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	res, err := Parse([]byte("port: 1\n"), env(map[string]string{
+		"TOCSIN_ADDR": "127.0.0.1:8080", "TOCSIN_DATABASE_URL": "postgres://x/y", "TOCSIN_API_TOKEN": "a", "TOCSIN_INGEST_TOKEN": "i",
+		"SLACK_ENABLE": "false", "ONCALL_ENABLE": "true",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := res.Config
+	if c.Host != "127.0.0.1" || c.Port != 8080 || c.DatabaseURL() != "postgres://x/y" || c.API.Tokens[0] != "a" || c.Ingest.Tokens[0] != "i" || !c.OnCall.Enable {
+		t.Fatalf("env: %+v", c)
+	}
+	if _, err := Parse(nil, env(map[string]string{"SLACK_ENABLE": "maybe"})); err == nil || !strings.Contains(err.Error(), "SLACK_ENABLE") {
+		t.Fatalf("bad env bool: %v", err)
+	}
+}
+
+func TestExpansion(t *testing.T) {
+	res, err := Parse([]byte("public_host: ${HOST:-http://localhost:3000}\nincidents:\n  renotify_after: ${RN}\n  ack_link_ttl: 2h\ngateway_secret: a$b\n"), env(map[string]string{"RN": "15m"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := res.Config
+	if c.PublicHost != "http://localhost:3000" || c.Incidents.RenotifyAfter.Std() != 15*time.Minute || c.GatewaySecret != "a$b" || c.Incidents.AckLinkTTL.Std() != 2*time.Hour {
+		t.Fatalf("expansion: %+v", c)
+	}
+}
+
+func TestStorageMapping(t *testing.T) {
+	res, err := Parse([]byte("storage:\n  type: postgres\n  postgres:\n    dsn: postgres://db/x\n"), env(nil))
+	if err != nil || res.Config.DatabaseURL() != "postgres://db/x" {
+		t.Fatalf("%v %v", err, res)
+	}
+	if _, err := Parse([]byte("storage:\n  type: redis\n"), env(nil)); err == nil {
+		t.Fatal("storage.type redis accepted")
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	b, _ := os.ReadFile("testdata/versus.yaml")
+	f.Add(b)
+	f.Add([]byte("port: 3000\nalert: {slack: {enable: true}}\n"))
+	f.Add([]byte("- a\n- b\n"))
+	f.Add([]byte("incidents:\n  renotify_after: ${X:-5m}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		res, err := Parse(data, env(map[string]string{"X": "1m"}))
+		if err == nil && res.Config == nil {
+			t.Fatal("nil config without error")
+		}
+		if err != nil && err.Error() == "" {
+			t.Fatal("empty error")
+		}
+	})
+}

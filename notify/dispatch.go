@@ -1,0 +1,199 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"tocsin"
+)
+
+// DeliverySource loads what a notify job needs; the store implements it.
+type DeliverySource interface {
+	LoadDelivery(ctx context.Context, incidentID, alertID, channel string) (*tocsin.Delivery, error)
+}
+
+// Defaults of Dispatcher.
+const (
+	DefaultMaxAttempts = 12
+	DefaultSendTimeout = 30 * time.Second
+)
+
+// Dispatcher runs notify jobs (render → send → record) and renotify timers.
+// It is the engine's handler for tocsin.JobNotify and tocsin.JobRenotify.
+type Dispatcher struct {
+	Source   DeliverySource
+	Channels map[string]Channel
+	// AckURL returns the signed acknowledgement link of an incident.
+	AckURL func(incidentID string) string
+	// IncidentURL returns the API link of an incident.
+	IncidentURL func(incidentID string) string
+	// Backoff returns the wait before retry number attempt.
+	Backoff func(attempt int, retryAfter time.Duration, rnd float64) time.Duration
+	// RenotifyAfter is the interval of reminders (0: none are re-armed).
+	RenotifyAfter time.Duration
+	// MaxAttempts is when a retryable failure becomes final.
+	MaxAttempts int
+	// SendTimeout bounds one Send, whatever the channel's own timeouts.
+	SendTimeout time.Duration
+	Now         func() time.Time
+	Logger      *slog.Logger
+	// Observe, when set, is told each attempt's result per channel:
+	// "sent", "retry" or "failed".
+	Observe func(channel, result string)
+}
+
+// channelNames lists the configured channels in a stable order.
+func (d *Dispatcher) channelNames() []string {
+	names := make([]string, 0, len(d.Channels))
+	for n := range d.Channels {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// HandleNotify runs one tocsin.JobNotify job.
+func (d *Dispatcher) HandleNotify(ctx context.Context, job *tocsin.Job) tocsin.JobOutcome {
+	var args tocsin.NotifyArgs
+	if err := json.Unmarshal(job.Args, &args); err != nil {
+		return d.final(job, args.Channel, fmt.Sprintf("notification dropped: unreadable job arguments: %v", err))
+	}
+	ch, ok := d.Channels[args.Channel]
+	if !ok {
+		return d.final(job, args.Channel, fmt.Sprintf("%s: channel is no longer configured; notification dropped", args.Channel))
+	}
+	del, err := d.Source.LoadDelivery(ctx, job.IncidentID, args.AlertID, args.Channel)
+	if err != nil {
+		if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
+			return tocsin.JobOutcome{}
+		}
+		return d.retry(job, args.Channel, err, 0)
+	}
+	msg := &Message{
+		Event: args.Event, Incident: del.Incident, Alert: del.Alert, Payload: del.Payload,
+		Destination: args.Destination, Ref: del.Ref, DeliveryID: job.ID, SentAt: d.Now().UTC(),
+	}
+	if del.Incident.Status == tocsin.StatusTriggered && d.AckURL != nil {
+		msg.AckURL = d.AckURL(del.Incident.ID)
+	}
+	if d.IncidentURL != nil {
+		msg.IncidentURL = d.IncidentURL(del.Incident.ID)
+	}
+	sendCtx, cancel := context.WithTimeout(ctx, d.sendTimeout())
+	defer cancel()
+	ref, err := ch.Send(sendCtx, msg)
+	if err != nil {
+		permanent, after := Classify(err)
+		if permanent || job.Attempts >= d.maxAttempts() {
+			why := "permanent error"
+			if !permanent {
+				why = fmt.Sprintf("gave up after %d attempts", job.Attempts)
+			}
+			return d.final(job, args.Channel, fmt.Sprintf("%s: %s notification failed (%s): %v", args.Channel, args.Event, why, err))
+		}
+		return d.retry(job, args.Channel, err, after)
+	}
+	d.observe(args.Channel, "sent")
+	out := tocsin.JobOutcome{Events: []*tocsin.TimelineEvent{{
+		IncidentID: job.IncidentID, Kind: tocsin.EventNotificationSent, Actor: args.Channel,
+		Message: fmt.Sprintf("%s: %s notification sent (attempt %d)", args.Channel, args.Event, job.Attempts),
+		Data:    mustJSON(map[string]any{"channel": args.Channel, "event": args.Event, "attempt": job.Attempts, "delivery_id": job.ID, "ref": ref}),
+	}}}
+	if ref != "" && del.Ref == "" {
+		out.Ref = &tocsin.ChannelRef{IncidentID: job.IncidentID, Channel: args.Channel, Ref: ref}
+	}
+	return out
+}
+
+func (d *Dispatcher) retry(job *tocsin.Job, channel string, err error, after time.Duration) tocsin.JobOutcome {
+	d.observe(channel, "retry")
+	wait := d.backoff()(job.Attempts, after, rand.Float64())
+	msg := fmt.Sprintf("%s: attempt %d failed: %v; retrying in %s", channel, job.Attempts, err, wait.Round(time.Millisecond))
+	return tocsin.JobOutcome{
+		RetryAt: d.Now().Add(wait), Error: err.Error(),
+		Events: []*tocsin.TimelineEvent{{IncidentID: job.IncidentID, Kind: tocsin.EventNotificationRetry, Actor: channel, Message: msg,
+			Data: mustJSON(map[string]any{"channel": channel, "attempt": job.Attempts, "delivery_id": job.ID})}},
+	}
+}
+
+func (d *Dispatcher) final(job *tocsin.Job, channel, msg string) tocsin.JobOutcome {
+	d.observe(channel, "failed")
+	if d.Logger != nil {
+		d.Logger.Warn("notification failed", "channel", channel, "incident_id", job.IncidentID, "err", msg)
+	}
+	return tocsin.JobOutcome{Events: []*tocsin.TimelineEvent{{IncidentID: job.IncidentID, Kind: tocsin.EventNotificationFailed, Actor: channel, Message: msg,
+		Data: mustJSON(map[string]any{"channel": channel, "attempt": job.Attempts, "delivery_id": job.ID})}}}
+}
+
+// HandleRenotify runs a tocsin.JobRenotify timer: if the incident is still
+// unacknowledged, every channel is notified again and the timer re-armed.
+func (d *Dispatcher) HandleRenotify(ctx context.Context, job *tocsin.Job) tocsin.JobOutcome {
+	del, err := d.Source.LoadDelivery(ctx, job.IncidentID, "", "")
+	if err != nil {
+		if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
+			return tocsin.JobOutcome{}
+		}
+		return tocsin.JobOutcome{RetryAt: d.Now().Add(d.backoff()(job.Attempts, 0, rand.Float64())), Error: err.Error()}
+	}
+	if del.Incident.Status != tocsin.StatusTriggered {
+		return tocsin.JobOutcome{}
+	}
+	var args tocsin.RenotifyArgs
+	_ = json.Unmarshal(job.Args, &args)
+	now := d.Now().UTC()
+	out := tocsin.JobOutcome{Events: []*tocsin.TimelineEvent{{IncidentID: job.IncidentID, Kind: tocsin.EventRenotify,
+		Message: fmt.Sprintf("Still unacknowledged after %s; notifying again", now.Sub(del.Incident.CreatedAt).Round(time.Second))}}}
+	for _, name := range d.channelNames() {
+		a := mustJSON(tocsin.NotifyArgs{Channel: name, Event: EventRenotify, Destination: args.Destinations[name]})
+		out.Next = append(out.Next, &tocsin.Job{Kind: tocsin.JobNotify, Lane: "notify:" + name, IncidentID: job.IncidentID, Args: a, DueAt: now})
+	}
+	if d.RenotifyAfter > 0 {
+		// The finished timer's key is free again once this job is deleted
+		// in the same transaction, so the re-armed one can take it.
+		out.Next = append(out.Next, &tocsin.Job{Kind: tocsin.JobRenotify, Lane: tocsin.JobRenotify, Key: "renotify:" + job.IncidentID,
+			IncidentID: job.IncidentID, Args: job.Args, DueAt: now.Add(d.RenotifyAfter)})
+	}
+	return out
+}
+
+func (d *Dispatcher) observe(channel, result string) {
+	if d.Observe != nil {
+		d.Observe(channel, result)
+	}
+}
+
+func (d *Dispatcher) maxAttempts() int {
+	if d.MaxAttempts > 0 {
+		return d.MaxAttempts
+	}
+	return DefaultMaxAttempts
+}
+
+func (d *Dispatcher) sendTimeout() time.Duration {
+	if d.SendTimeout > 0 {
+		return d.SendTimeout
+	}
+	return DefaultSendTimeout
+}
+
+func (d *Dispatcher) backoff() func(int, time.Duration, float64) time.Duration {
+	if d.Backoff != nil {
+		return d.Backoff
+	}
+	return func(attempt int, after time.Duration, _ float64) time.Duration {
+		return max(time.Duration(attempt)*time.Second, after)
+	}
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
