@@ -74,6 +74,9 @@ type JobStore interface {
 	// CompleteJob finishes or re-arms a claimed job and records its outcome.
 	// It fails with ECONFLICT when owner no longer holds the lease.
 	CompleteJob(ctx context.Context, job *Job, owner string, out JobOutcome) error
+	// ExtendLeases renews owner's leases on the given jobs until until, so
+	// a long-running job keeps its lease while a dead worker's lapses.
+	ExtendLeases(ctx context.Context, owner string, ids []string, until time.Time) error
 	// NextDue returns the earliest due time of unleased jobs.
 	NextDue(ctx context.Context) (time.Time, bool, error)
 	// PendingJobs counts jobs not yet finished (the outbox depth).

@@ -34,7 +34,7 @@ func (f HandlerFunc) Handle(ctx context.Context, job *tocsin.Job) tocsin.JobOutc
 
 // Defaults of Worker's options.
 const (
-	DefaultLease        = 2 * time.Minute
+	DefaultLease        = 30 * time.Second
 	DefaultLaneWorkers  = 8
 	DefaultBatch        = 128
 	DefaultPollInterval = time.Second
@@ -50,8 +50,9 @@ type Worker struct {
 	Owner string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
-	// Lease is how long a claimed job is reserved; a job still running
-	// when it ends may be run by another worker.
+	// Lease is how long a claimed job is reserved. Running jobs' leases
+	// are renewed every Lease/3, so only a dead worker's jobs lapse and
+	// are taken over (on PostgreSQL) after at most Lease.
 	Lease time.Duration
 	// LaneWorkers bounds concurrent jobs per lane, so one slow channel
 	// fills only its own lane.
@@ -65,10 +66,12 @@ type Worker struct {
 	JobTimeout time.Duration
 	Logger     *slog.Logger
 
-	wake     chan struct{}
-	mu       sync.Mutex
-	inflight map[string]int
-	running  sync.WaitGroup
+	wake       chan struct{}
+	mu         sync.Mutex
+	inflight   map[string]int
+	runningIDs map[string]struct{} // ids of claimed jobs, for lease renewal
+	lanes      map[string]chan struct{}
+	running    sync.WaitGroup
 }
 
 // NewWorker returns a worker over store running handlers by job kind.
@@ -86,6 +89,8 @@ func NewWorker(store tocsin.JobStore, handlers map[string]Handler) *Worker {
 		Logger:       slog.New(slog.DiscardHandler),
 		wake:         make(chan struct{}, 1),
 		inflight:     map[string]int{},
+		runningIDs:   map[string]struct{}{},
+		lanes:        map[string]chan struct{}{},
 	}
 }
 
@@ -100,6 +105,7 @@ func (w *Worker) Wake() {
 // Run claims and runs jobs until ctx ends, then waits for running jobs.
 func (w *Worker) Run(ctx context.Context) error {
 	defer w.running.Wait()
+	go w.renewLeases(ctx)
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -134,6 +140,29 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 }
 
+// renewLeases extends the leases of running jobs every Lease/3 until ctx
+// ends (running jobs then finish on their own within JobTimeout).
+func (w *Worker) renewLeases(ctx context.Context) {
+	t := time.NewTicker(w.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		w.mu.Lock()
+		ids := make([]string, 0, len(w.runningIDs))
+		for id := range w.runningIDs {
+			ids = append(ids, id)
+		}
+		w.mu.Unlock()
+		if err := w.store.ExtendLeases(ctx, w.Owner, ids, w.Now().Add(w.Lease)); err != nil && ctx.Err() == nil {
+			w.Logger.Warn("renew job leases", "err", err)
+		}
+	}
+}
+
 // claimOnce claims a batch of due jobs and starts them.
 func (w *Worker) claimOnce(ctx context.Context) (int, error) {
 	w.mu.Lock()
@@ -157,23 +186,32 @@ func (w *Worker) claimOnce(ctx context.Context) (int, error) {
 	for _, j := range jobs {
 		w.mu.Lock()
 		w.inflight[j.Lane]++
+		w.runningIDs[j.ID] = struct{}{}
+		sem, ok := w.lanes[j.Lane]
+		if !ok {
+			sem = make(chan struct{}, w.LaneWorkers)
+			w.lanes[j.Lane] = sem
+		}
 		w.mu.Unlock()
 		w.running.Add(1)
-		go w.run(j)
+		go w.run(j, sem)
 	}
-	// Lanes may exceed LaneWorkers by one batch; that is the price of one
-	// claim query per batch instead of one per lane.
+	// One claim may bring more jobs of a lane than it has workers; they
+	// wait for a slot with their leases renewed.
 	return len(jobs), nil
 }
 
 // run executes one job and completes it. It is detached from Run's
 // context: a shutdown lets running jobs finish within JobTimeout.
-func (w *Worker) run(j *tocsin.Job) {
+func (w *Worker) run(j *tocsin.Job, sem chan struct{}) {
+	sem <- struct{}{}
 	defer func() {
+		<-sem
 		w.mu.Lock()
 		if w.inflight[j.Lane]--; w.inflight[j.Lane] <= 0 {
 			delete(w.inflight, j.Lane)
 		}
+		delete(w.runningIDs, j.ID)
 		w.mu.Unlock()
 		w.running.Done()
 		w.Wake()

@@ -141,6 +141,32 @@ func (s *DB) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out t
 	return err
 }
 
+// ExtendLeases renews owner's leases on the jobs with the given ids.
+func (s *DB) ExtendLeases(ctx context.Context, owner string, ids []string, until time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := []any{micros(until), owner}
+	ph := make([]string, len(ids))
+	for i, id := range ids {
+		args = append(args, id)
+		ph[i] = "$" + strconv.Itoa(len(args))
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE jobs SET lease_until = $1 WHERE lease_owner = $2 AND id IN (`+strings.Join(ph, ", ")+`)`, args...)
+		return err
+	})
+}
+
+// releaseLeases frees every lease. Only safe when this process is the
+// database's sole user: a SQLite file locked at Open.
+func (s *DB) releaseLeases(ctx context.Context) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE jobs SET lease_owner = NULL, lease_until = 0 WHERE lease_owner IS NOT NULL`)
+		return err
+	})
+}
+
 // NextDue returns the earliest due time among jobs not leased at now.
 func (s *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var due sql.NullInt64

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -53,6 +54,7 @@ type Options struct {
 type DB struct {
 	db      *sql.DB
 	dialect string
+	lock    *os.File // the SQLite file's process lock
 	opts    Options
 	// writeMu serialises SQLite write transactions in the process: SQLite
 	// has one writer, and waiting here is cheaper than its busy loop.
@@ -108,6 +110,13 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		if query != "" {
 			params = query + "&" + params
 		}
+		// One process owns a SQLite database: a second tocsin on the same
+		// file would share its single writer and its jobs. The lock makes
+		// that an error, and lets this process reclaim the leases a
+		// crashed predecessor left behind at once.
+		if s.lock, err = lockFile(path + ".lock"); err != nil {
+			return nil, err
+		}
 		s.db, err = sql.Open("sqlite", path+"?"+params)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
@@ -124,8 +133,14 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		s.db.SetConnMaxIdleTime(5 * time.Minute)
 	}
 	if err := s.migrate(ctx); err != nil {
-		s.db.Close()
+		s.Close()
 		return nil, err
+	}
+	if s.lock != nil {
+		if err := s.releaseLeases(ctx); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("release stale leases: %w", err)
+		}
 	}
 	return s, nil
 }
@@ -159,8 +174,28 @@ func (s *DB) migrate(ctx context.Context) error {
 // Dialect returns SQLite or Postgres.
 func (s *DB) Dialect() string { return s.dialect }
 
-// Close closes the database.
-func (s *DB) Close() error { return s.db.Close() }
+// Close closes the database and releases the SQLite file lock.
+func (s *DB) Close() error {
+	err := s.db.Close()
+	if s.lock != nil {
+		s.lock.Close()
+	}
+	return err
+}
+
+// lockFile takes an exclusive, non-blocking lock on path. The kernel
+// drops it when the process dies, even by kill -9.
+func lockFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock database: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, tocsin.Errorf(tocsin.ECONFLICT, "the SQLite database %s is in use by another tocsin process (use PostgreSQL to run several)", strings.TrimSuffix(path, ".lock"))
+	}
+	return f, nil
+}
 
 // Ping checks that the database answers (readiness).
 func (s *DB) Ping(ctx context.Context) error {
