@@ -1,0 +1,41 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"tocsin/config"
+)
+
+func configCommand(getenv func(string) string, stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "config", Short: "Work with the configuration file"}
+	var path string
+	check := &cobra.Command{
+		Use:   "check",
+		Short: "Check a configuration file; exit non-zero naming every problem",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if path == "" {
+				path = getenv("TOCSIN_CONFIG")
+			}
+			res, err := config.Load(path, getenv)
+			if err != nil {
+				return err
+			}
+			for _, u := range res.Unused {
+				fmt.Fprintln(stdout, "unused:", u)
+			}
+			name := path
+			if name == "" {
+				name = "(defaults)"
+			}
+			fmt.Fprintf(stdout, "%s: OK (database %s)\n", name, redactURL(res.Config.DatabaseURL()))
+			return nil
+		},
+	}
+	check.Flags().StringVarP(&path, "config", "c", "", "configuration file (default $TOCSIN_CONFIG)")
+	cmd.AddCommand(check)
+	return cmd
+}

@@ -1,0 +1,358 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"tocsin"
+	"tocsin/api"
+	"tocsin/config"
+	"tocsin/engine"
+	"tocsin/ingest"
+	"tocsin/notify"
+	"tocsin/notify/email"
+	"tocsin/notify/slack"
+	"tocsin/notify/webhook"
+	"tocsin/store"
+)
+
+func serveCommand(getenv func(string) string, stderr io.Writer) *cobra.Command {
+	var path, addr, database string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the tocsin server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if path == "" {
+				path = getenv("TOCSIN_CONFIG")
+			}
+			res, err := config.Load(path, getenv)
+			if err != nil {
+				return err
+			}
+			cfg := res.Config
+			if addr != "" {
+				host, port, err := net.SplitHostPort(addr)
+				if err != nil {
+					return fmt.Errorf("--addr: %q is not HOST:PORT", addr)
+				}
+				cfg.Host = host
+				if cfg.Port, err = strconv.Atoi(port); err != nil {
+					return fmt.Errorf("--addr: %q is not HOST:PORT", addr)
+				}
+			}
+			if database != "" {
+				cfg.Database = database
+			}
+			logger := newLogger(cfg.Log, stderr)
+			for _, u := range res.Unused {
+				logger.Warn("configuration key is not used by tocsin", "key", u)
+			}
+			a, err := newApp(cmd.Context(), cfg, appOptions{Logger: logger})
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+			if err != nil {
+				return err
+			}
+			return a.serve(cmd.Context(), ln)
+		},
+	}
+	cmd.Flags().StringVarP(&path, "config", "c", "", "configuration file (default $TOCSIN_CONFIG; none needed)")
+	cmd.Flags().StringVar(&addr, "addr", "", "listen address HOST:PORT (default $TOCSIN_ADDR, else host:port from the file, 0.0.0.0:3000)")
+	cmd.Flags().StringVar(&database, "database", "", "SQLite path, sqlite://PATH or postgres://URL (default $TOCSIN_DATABASE_URL, else data/tocsin.db)")
+	return cmd
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(strings.ToUpper(c.Level)))
+	if c.Level == "" {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// appOptions are the parts tests replace.
+type appOptions struct {
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// SNS replaces the SNS signature verifier (tests pin their own CA).
+	SNS *ingest.SNSVerifier
+	// PollInterval overrides the worker's poll interval.
+	PollInterval time.Duration
+	// Backoff overrides the retry backoff (tests make it short).
+	Backoff func(attempt int, retryAfter time.Duration, rnd float64) time.Duration
+}
+
+// app is a wired tocsin server.
+type app struct {
+	cfg     *config.Config
+	store   *store.DB
+	worker  *engine.Worker
+	handler http.Handler
+	logger  *slog.Logger
+}
+
+func newApp(ctx context.Context, cfg *config.Config, o appOptions) (*app, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Backoff == nil {
+		o.Backoff = engine.Backoff
+	}
+	logger := o.Logger
+	channels, err := buildChannels(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(channels))
+	for n := range channels {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+
+	a := &app{cfg: cfg, logger: logger}
+	wake := func() {
+		if a.worker != nil {
+			a.worker.Wake()
+		}
+	}
+	policy := tocsin.Policy{
+		Channels:      names,
+		AutoResolve:   cfg.Incidents.AutoResolve == nil || *cfg.Incidents.AutoResolve,
+		Impacts:       tocsin.DefaultImpacts(),
+		DefaultImpact: cfg.Incidents.DefaultImpact,
+		RenotifyAfter: cfg.Incidents.RenotifyAfter.Std(),
+	}
+	for k, v := range cfg.Incidents.Impact {
+		policy.Impacts[strings.ToLower(k)] = v
+	}
+	dbURL := cfg.DatabaseURL()
+	a.store, err = store.Open(ctx, dbURL, store.Options{Now: o.Now, Policy: policy, Wake: wake})
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", redactURL(dbURL), err)
+	}
+	if err := a.setup(ctx, channels, o); err != nil {
+		a.store.Close()
+		return nil, err
+	}
+	logger.Info("tocsin ready", "version", Version, "database", redactURL(dbURL), "channels", strings.Join(names, ","))
+	return a, nil
+}
+
+func (a *app) setup(ctx context.Context, channels map[string]notify.Channel, o appOptions) error {
+	cfg, logger := a.cfg, a.logger
+	if err := a.ensureTokens(ctx); err != nil {
+		return err
+	}
+	key, err := a.store.Secret(ctx, "ack-signing-key")
+	if err != nil {
+		return fmt.Errorf("ack signing key: %w", err)
+	}
+	publicHost := cfg.PublicHost
+	if publicHost == "" {
+		host := cfg.Host
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "localhost"
+		}
+		publicHost = "http://" + net.JoinHostPort(host, strconv.Itoa(cfg.Port))
+		logger.Warn("public_host is not set; acknowledgement links point at " + publicHost)
+	}
+	ttl := cfg.Incidents.AckLinkTTL.Std()
+	if ttl <= 0 {
+		ttl = 24 * time.Hour
+	}
+	acks := &api.AckSigner{Key: []byte(key), PublicHost: publicHost, TTL: ttl, Now: o.Now}
+	metrics := api.NewMetrics(a.store, o.Now)
+
+	d := &notify.Dispatcher{
+		Source: a.store, Channels: channels, AckURL: acks.URL,
+		IncidentURL: func(id string) string {
+			return strings.TrimRight(publicHost, "/") + "/api/v1/incidents/" + url.PathEscape(id)
+		},
+		Backoff: o.Backoff, RenotifyAfter: cfg.Incidents.RenotifyAfter.Std(), Now: o.Now, Logger: logger,
+		Observe: func(channel, result string) { metrics.Notifications.WithLabelValues(channel, result).Inc() },
+	}
+	a.worker = engine.NewWorker(a.store, map[string]engine.Handler{
+		tocsin.JobNotify:   engine.HandlerFunc(d.HandleNotify),
+		tocsin.JobRenotify: engine.HandlerFunc(d.HandleRenotify),
+	})
+	a.worker.Now, a.worker.Logger = o.Now, logger
+	if o.PollInterval > 0 {
+		a.worker.PollInterval = o.PollInterval
+	}
+
+	sns := o.SNS
+	if sns == nil && !cfg.Ingest.CloudWatch.SkipSignature {
+		sns = &ingest.SNSVerifier{}
+	}
+	topics := cfg.Ingest.CloudWatch.TopicARNs
+	snsPath := ""
+	if cfg.Queue.SNS.Enable {
+		snsPath = cfg.Queue.SNS.HTTPSEndpointSubscriptionPath
+		if snsPath == "" {
+			snsPath = "/sns"
+		}
+		if cfg.Queue.SNS.TopicARN != "" {
+			topics = append(topics, cfg.Queue.SNS.TopicARN)
+		}
+	}
+	if cfg.Ingest.Open {
+		logger.Warn("ingest.open is true: anyone who can reach this server can create incidents (Versus's behaviour); set integration tokens instead")
+	}
+	a.handler = api.New(a.store, api.Options{
+		APITokens: cfg.API.Tokens, IngestTokens: cfg.Ingest.Tokens, IngestOpen: cfg.Ingest.Open,
+		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, Acks: acks, SlackSigningSecret: cfg.Alert.Slack.SigningSecret,
+		SNS: sns, SNSTopics: topics, SNSPath: snsPath, DebugBody: cfg.Alert.DebugBody,
+		Now: o.Now, Logger: logger, Metrics: metrics,
+	})
+	return nil
+}
+
+// ensureTokens makes sure intake and the API can be used: when no token is
+// configured, one of each is generated once, kept in the database and
+// written to DATA_DIR/credentials (mode 0600) — never to the log.
+func (a *app) ensureTokens(ctx context.Context) error {
+	cfg := a.cfg
+	if len(cfg.API.Tokens) > 0 && (len(cfg.Ingest.Tokens) > 0 || cfg.Ingest.Open) {
+		return nil
+	}
+	apiTok, err := a.store.Secret(ctx, "api-token")
+	if err != nil {
+		return err
+	}
+	ingTok, err := a.store.Secret(ctx, "ingest-token")
+	if err != nil {
+		return err
+	}
+	body := "# Generated by tocsin because no tokens are configured. Keep this file secret.\n"
+	if len(cfg.API.Tokens) == 0 {
+		cfg.API.Tokens = []string{apiTok}
+		body += "TOCSIN_API_TOKEN=" + apiTok + "\n"
+	}
+	if len(cfg.Ingest.Tokens) == 0 && !cfg.Ingest.Open {
+		cfg.Ingest.Tokens = []string{ingTok}
+		body += "TOCSIN_INGEST_TOKEN=" + ingTok + "\n"
+	}
+	path := credentialsPath(cfg)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("write credentials: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		return fmt.Errorf("write credentials: %w", err)
+	}
+	a.logger.Warn("no API or integration token configured: generated tokens are in " + path)
+	return nil
+}
+
+func credentialsPath(cfg *config.Config) string {
+	dir := cfg.DataDir
+	if dir == "" {
+		dir = "data"
+	}
+	return filepath.Join(dir, "credentials")
+}
+
+// serve runs the HTTP server and the job worker until ctx ends.
+func (a *app) serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+	}
+	workerCtx, stopWorker := context.WithCancel(context.Background())
+	workerDone := make(chan struct{})
+	go func() {
+		defer close(workerDone)
+		a.worker.Run(workerCtx)
+	}()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.logger.Info("listening", "addr", ln.Addr().String())
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	stopWorker()
+	<-workerDone
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close releases the database.
+func (a *app) Close() error { return a.store.Close() }
+
+// buildChannels constructs every enabled channel, listed explicitly.
+func buildChannels(cfg *config.Config, logger *slog.Logger) (map[string]notify.Channel, error) {
+	chans := map[string]notify.Channel{}
+	add := func(ch notify.Channel, err error) error {
+		if err != nil {
+			return err
+		}
+		chans[ch.Name()] = ch
+		return nil
+	}
+	if c := cfg.Alert.Slack; c.Enable {
+		if err := add(slack.New(c, slack.Options{Logger: logger})); err != nil {
+			return nil, fmt.Errorf("alert.slack: %w", err)
+		}
+	}
+	if c := cfg.Alert.Email; c.Enable {
+		if err := add(email.New(c, email.Options{Logger: logger})); err != nil {
+			return nil, fmt.Errorf("alert.email: %w", err)
+		}
+	}
+	if c := cfg.Alert.Webhook; c.Enable {
+		if err := add(webhook.New(c, webhook.Options{Logger: logger})); err != nil {
+			return nil, fmt.Errorf("alert.webhook: %w", err)
+		}
+	}
+	return chans, nil
+}
+
+// redactURL hides a database URL's password.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
