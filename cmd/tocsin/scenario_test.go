@@ -23,9 +23,9 @@ import (
 )
 
 const (
-	testIngestToken   = "ingest-secret-token"
-	testAPIToken      = "api-secret-token"
-	signingSecret = "slack-signing-secret"
+	testIngestToken = "ingest-secret-token"
+	testAPIToken    = "api-secret-token"
+	signingSecret   = "slack-signing-secret"
 )
 
 // testServer is a real tocsin server on 127.0.0.1:0 with a temp database
