@@ -1,0 +1,212 @@
+package api
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"tocsin"
+	"tocsin/ingest"
+)
+
+// readBody reads the request body within the size limit.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tocsin.Errorf(tocsin.ETOOLARGE, "request body is larger than %d bytes", s.opts.MaxBodyBytes)
+		}
+		return nil, tocsin.Errorf(tocsin.EINVALID, "reading request body: %v", err)
+	}
+	return body, nil
+}
+
+// ingestResponse is the body of a successful intake.
+type ingestResponse struct {
+	Status      string                `json:"status"`
+	Count       int                   `json:"count"`
+	IncidentIDs []string              `json:"incident_ids"`
+	Results     []tocsin.IngestResult `json:"results"`
+}
+
+// handleAlerts serves POST /api/v1/alerts/{source}.
+func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
+	source := r.PathValue("source")
+	if source == tocsin.SourceCloudWatch {
+		s.handleSNS(w, r)
+		return
+	}
+	decode, ok := ingest.Lookup(source)
+	if !ok {
+		Error(w, r, tocsin.Errorf(tocsin.ENOTFOUND, "unknown alert source %q (known: alertmanager, grafana, cloudwatch, sentry, pagerduty, generic)", source))
+		return
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.debugBody(source, body)
+	alerts, err := decode(body, s.opts.Now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	results, ok := s.commit(w, r, source, alerts)
+	if !ok {
+		return
+	}
+	if source == tocsin.SourcePagerDuty {
+		// PagerDuty's Events API v2 answer, so existing senders are content.
+		dk := ""
+		if len(alerts) > 0 {
+			dk = alerts[0].DedupKey
+		}
+		writeJSON(w, http.StatusAccepted, map[string]any{"status": "success", "message": "Event processed", "dedup_key": dk, "incident_ids": incidentIDs(results)})
+		return
+	}
+	writeJSON(w, statusFor(results), ingestResponse{Status: "ok", Count: len(alerts), IncidentIDs: incidentIDs(results), Results: results})
+}
+
+// handleVersusIncidents serves Versus Incident's POST /api/incidents: any
+// JSON object or array, formats auto-detected.
+func (s *Server) handleVersusIncidents(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.debugBody("versus", body)
+	alerts, err := ingest.Detect(body, s.opts.Now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	results, ok := s.commit(w, r, "versus", alerts)
+	if !ok {
+		return
+	}
+	status := "Incident created"
+	if len(results) != 1 {
+		status = "Incidents created"
+	}
+	// Versus answers 201 without ids; we add them.
+	writeJSON(w, http.StatusCreated, ingestResponse{Status: status, Count: len(alerts), IncidentIDs: incidentIDs(results), Results: results})
+}
+
+// handleSNS serves CloudWatch alarms delivered by Amazon SNS: it confirms
+// subscriptions and ingests notifications, after checking the signature.
+func (s *Server) handleSNS(w http.ResponseWriter, r *http.Request) {
+	body, err := s.readBody(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.debugBody(tocsin.SourceCloudWatch, body)
+	msg, err := ingest.ParseSNS(body)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(s.opts.SNSTopics) > 0 && !contains(s.opts.SNSTopics, msg.TopicArn) {
+		Error(w, r, tocsin.Errorf(tocsin.EFORBIDDEN, "SNS topic %q is not accepted here", msg.TopicArn))
+		return
+	}
+	if s.opts.SNS != nil {
+		if err := s.opts.SNS.Verify(r.Context(), msg); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	switch msg.Type {
+	case "SubscriptionConfirmation":
+		if s.opts.SNS == nil {
+			Error(w, r, tocsin.Errorf(tocsin.EINVALID, "SNS subscription confirmation needs signature verification enabled"))
+			return
+		}
+		if err := s.opts.SNS.Confirm(r.Context(), msg); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		s.opts.Logger.Info("confirmed SNS subscription", "topic_arn", msg.TopicArn)
+		writeJSON(w, http.StatusOK, map[string]string{"status": "subscription confirmed"})
+		return
+	case "UnsubscribeConfirmation":
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		return
+	case "Notification":
+	default:
+		Error(w, r, tocsin.Errorf(tocsin.EINVALID, "unsupported SNS message type %q", msg.Type))
+		return
+	}
+	alerts, err := ingest.CloudWatchAlarm([]byte(msg.Message), s.opts.Now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	results, ok := s.commit(w, r, tocsin.SourceCloudWatch, alerts)
+	if !ok {
+		return
+	}
+	writeJSON(w, statusFor(results), ingestResponse{Status: "ok", Count: len(alerts), IncidentIDs: incidentIDs(results), Results: results})
+}
+
+// commit stores decoded alerts; on failure it answers and returns false.
+func (s *Server) commit(w http.ResponseWriter, r *http.Request, source string, alerts []*tocsin.Alert) ([]tocsin.IngestResult, bool) {
+	results, err := s.store.Ingest(r.Context(), alerts, tocsin.IngestOptions{})
+	if err != nil {
+		s.fail(w, r, err)
+		return nil, false
+	}
+	if m := s.opts.Metrics; m != nil {
+		for _, a := range alerts {
+			m.AlertsReceived.WithLabelValues(a.Source).Inc()
+		}
+		for _, res := range results {
+			if res.Created {
+				m.IncidentsOpened.Inc()
+			}
+		}
+	}
+	return results, true
+}
+
+func (s *Server) debugBody(source string, body []byte) {
+	if s.opts.DebugBody {
+		s.opts.Logger.Debug("intake body", "source", source, "bytes", len(body), "body", string(body))
+	}
+}
+
+func statusFor(results []tocsin.IngestResult) int {
+	for _, r := range results {
+		if r.Created {
+			return http.StatusCreated
+		}
+	}
+	return http.StatusOK
+}
+
+func incidentIDs(results []tocsin.IngestResult) []string {
+	ids := []string{}
+	seen := map[string]bool{}
+	for _, r := range results {
+		if r.IncidentID != "" && !seen[r.IncidentID] {
+			seen[r.IncidentID] = true
+			ids = append(ids, r.IncidentID)
+		}
+	}
+	return ids
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func itoa[T int | int64](n T) string { return strconv.FormatInt(int64(n), 10) }

@@ -1,0 +1,169 @@
+package ingest
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"tocsin"
+)
+
+// groupMessage is the webhook body of Prometheus Alertmanager (version 4)
+// and of Grafana unified alerting, which extends it with a few fields.
+type groupMessage struct {
+	Version           text              `json:"version"`
+	GroupKey          text              `json:"groupKey"`
+	Status            text              `json:"status"`
+	Receiver          text              `json:"receiver"`
+	GroupLabels       labelSet          `json:"groupLabels"`
+	CommonLabels      labelSet          `json:"commonLabels"`
+	CommonAnnotations labelSet          `json:"commonAnnotations"`
+	ExternalURL       text              `json:"externalURL"`
+	Alerts            []json.RawMessage `json:"alerts"`
+
+	// Grafana only.
+	Title text `json:"title"`
+}
+
+// groupAlert is one element of a group message's "alerts".
+type groupAlert struct {
+	Status       text     `json:"status"`
+	Labels       labelSet `json:"labels"`
+	Annotations  labelSet `json:"annotations"`
+	StartsAt     stamp    `json:"startsAt"`
+	EndsAt       stamp    `json:"endsAt"`
+	GeneratorURL text     `json:"generatorURL"`
+	Fingerprint  text     `json:"fingerprint"`
+
+	// Grafana only.
+	SilenceURL   text `json:"silenceURL"`
+	DashboardURL text `json:"dashboardURL"`
+	PanelURL     text `json:"panelURL"`
+	ImageURL     text `json:"imageURL"`
+	ValueString  text `json:"valueString"`
+}
+
+// Alertmanager decodes a Prometheus Alertmanager webhook (version 4) into
+// one alert per element of "alerts".
+//
+// The dedup key is the notification's groupKey (or, without one, the
+// receiver and the sorted group labels), so each Alertmanager group is one
+// incident. The fingerprint is the alert's own fingerprint (or the
+// Prometheus fingerprint of its labels), so a resolved alert matches its
+// firing one. The title is annotations.summary, else labels.alertname with
+// the instance (or pod, service, job, host) it is about. Severity is
+// labels.severity. EndsAt is only set on resolved alerts: on firing ones
+// Alertmanager's endsAt is an expiry, not an end. Every alert's Raw is the
+// whole webhook body.
+func Alertmanager(body []byte, now time.Time) ([]*tocsin.Alert, error) {
+	return decodeGroup(tocsin.SourceAlertmanager, body, now)
+}
+
+// decodeGroup decodes an Alertmanager or Grafana webhook body.
+func decodeGroup(source string, body []byte, now time.Time) ([]*tocsin.Alert, error) {
+	body, err := trimBody(body)
+	if err != nil {
+		return nil, err
+	}
+	var msg groupMessage
+	if err := decode(source, "", body, &msg); err != nil {
+		return nil, err
+	}
+	switch n := len(msg.Alerts); {
+	case n == 0:
+		return nil, tocsin.Errorf(tocsin.EINVALID, "%s: %q must be a non-empty array", source, "alerts")
+	case n > MaxAlertsPerRequest:
+		return nil, tooMany(source, n)
+	}
+	dedup := msg.GroupKey.String()
+	if dedup == "" {
+		dedup = msg.Receiver.String() + ":" + labelString(msg.GroupLabels)
+	}
+	alerts := make([]*tocsin.Alert, 0, len(msg.Alerts))
+	for i, raw := range msg.Alerts {
+		path := fmt.Sprintf("alerts[%d]", i)
+		if !isObject(raw) {
+			return nil, tocsin.Errorf(tocsin.EINVALID, "%s: %q must be an object", source, path)
+		}
+		var ga groupAlert
+		if err := decode(source, path, raw, &ga); err != nil {
+			return nil, err
+		}
+		a := groupToAlert(source, &msg, &ga)
+		a.DedupKey = dedup
+		a.ReceivedAt = now
+		a.Raw = body
+		alerts = append(alerts, a)
+	}
+	return alerts, nil
+}
+
+// groupToAlert builds the alert for one element of a group message.
+func groupToAlert(source string, msg *groupMessage, ga *groupAlert) *tocsin.Alert {
+	labels := ga.Labels
+	if len(labels) == 0 {
+		labels = msg.CommonLabels
+	}
+	annotations := ga.Annotations
+	if len(annotations) == 0 {
+		annotations = msg.CommonAnnotations
+	}
+	a := &tocsin.Alert{
+		Source:      source,
+		Fingerprint: ga.Fingerprint.String(),
+		Status:      statusOf(firstOf(ga.Status.String(), msg.Status.String())),
+		Severity:    severityOf(firstOf(labels["severity"], msg.CommonLabels["severity"])),
+		Title:       groupTitle(source, msg, labels, annotations),
+		Description: firstOf(annotations["description"], annotations["message"], msg.CommonAnnotations["description"]),
+		Labels:      copyMap(labels),
+		Annotations: copyMap(annotations),
+		StartsAt:    ga.StartsAt.Time(),
+	}
+	if a.Fingerprint == "" {
+		a.Fingerprint = labelsFingerprint(labels)
+	}
+	if a.Resolved() {
+		a.EndsAt = ga.EndsAt.Time()
+	}
+	a.Links = addLink(a.Links, "Source", ga.GeneratorURL.String())
+	a.Links = addLink(a.Links, "Runbook", firstOf(annotations["runbook_url"], annotations["runbook"]))
+	a.Links = addLink(a.Links, "Dashboard", firstOf(ga.DashboardURL.String(), annotations["dashboard_url"], annotations["dashboard"]))
+	if source == tocsin.SourceGrafana {
+		a.Links = addLink(a.Links, "Panel", ga.PanelURL.String())
+		a.Links = addLink(a.Links, "Silence", ga.SilenceURL.String())
+		a.Links = addLink(a.Links, "Image", ga.ImageURL.String())
+		if v := ga.ValueString.String(); v != "" && a.Annotations["value_string"] == "" {
+			if a.Annotations == nil {
+				a.Annotations = make(map[string]string)
+			}
+			a.Annotations["value_string"] = v
+		}
+	}
+	return a
+}
+
+// instanceLabels are the labels that say which thing an alert is about,
+// tried in order to make a title from an alertname.
+var instanceLabels = []string{"instance", "pod", "service", "job", "host"}
+
+// groupTitle picks the title of one alert of a group message.
+func groupTitle(source string, msg *groupMessage, labels, annotations map[string]string) string {
+	if s := firstOf(annotations["summary"], annotations["title"]); s != "" {
+		return s
+	}
+	if name := firstOf(labels["alertname"]); name != "" {
+		for _, l := range instanceLabels {
+			if v := firstOf(labels[l]); v != "" {
+				return name + " on " + v
+			}
+		}
+		return name
+	}
+	if s := firstOf(msg.CommonAnnotations["summary"], msg.CommonLabels["alertname"], msg.Title.String()); s != "" {
+		return s
+	}
+	if source == tocsin.SourceGrafana {
+		return "Grafana alert"
+	}
+	return "Alertmanager alert"
+}
