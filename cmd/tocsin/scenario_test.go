@@ -38,7 +38,7 @@ type testServer struct {
 	mail  *mailbox
 }
 
-func startServer(t *testing.T, dbURL string, mod func(*config.Config)) *testServer {
+func startServer(t *testing.T, dbURL string, mod func(*config.Config), opts ...func(*appOptions)) *testServer {
 	t.Helper()
 	ts := &testServer{slack: newFakeSlack(t), sink: newSink(t), mail: newMailbox(t)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -64,10 +64,14 @@ func startServer(t *testing.T, dbURL string, mod func(*config.Config)) *testServ
 	if probs := cfg.Validate(); len(probs) > 0 {
 		t.Fatal(probs)
 	}
-	ts.app, err = newApp(context.Background(), cfg, appOptions{
+	o := appOptions{
 		PollInterval: 50 * time.Millisecond,
 		Backoff:      func(int, time.Duration, float64) time.Duration { return 20 * time.Millisecond },
-	})
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	ts.app, err = newApp(context.Background(), cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -476,4 +480,42 @@ func TestIncidentAPI(t *testing.T) {
 		}
 		return true
 	})
+}
+
+func TestScenarioRenotifyUntilAcknowledged(t *testing.T) {
+	clock := storetest.NewClock(time.Now())
+	ts := startServer(t, storetest.SQLiteURL(t), func(c *config.Config) {
+		c.Alert.Slack.Enable, c.Alert.Email.Enable = false, false
+		c.Incidents.RenotifyAfter = config.Duration(15 * time.Minute)
+	}, func(o *appOptions) { o.Now = clock.Now })
+	_, body := ts.post(t, "/api/v1/alerts/generic", testIngestToken, `{"title":"queue backlog","severity":"high"}`)
+	id := firstID(t, body)
+	eventually(t, "opened", func() bool { return len(ts.sink.events(id)) == 1 })
+
+	clock.Add(14 * time.Minute)
+	ts.app.worker.Wake()
+	time.Sleep(100 * time.Millisecond)
+	if got := ts.sink.events(id); len(got) != 1 {
+		t.Fatalf("reminder before renotify_after: %v", got)
+	}
+	clock.Add(2 * time.Minute)
+	ts.app.worker.Wake()
+	eventually(t, "first reminder", func() bool { return len(ts.sink.events(id)) == 2 })
+	if d := ts.sink.find(id, "renotify"); d == nil || d["ack_url"] == "" {
+		t.Fatalf("reminder lacks the ack link: %v", d)
+	}
+	clock.Add(16 * time.Minute)
+	ts.app.worker.Wake()
+	eventually(t, "second reminder", func() bool { return len(ts.sink.events(id)) == 3 })
+
+	if status, _ := ts.post(t, "/api/v1/incidents/"+id+"/acknowledge", testAPIToken, ""); status != 200 {
+		t.Fatalf("ack: %d", status)
+	}
+	eventually(t, "acknowledged", func() bool { return ts.sink.find(id, "acknowledged") != nil })
+	clock.Add(time.Hour)
+	ts.app.worker.Wake()
+	time.Sleep(150 * time.Millisecond)
+	if got := ts.sink.events(id); strings.Join(got, ",") != "opened,renotify,renotify,acknowledged" {
+		t.Fatalf("events after ack: %v", got)
+	}
 }
