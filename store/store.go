@@ -56,9 +56,12 @@ type DB struct {
 	dialect string
 	lock    *os.File // the SQLite file's process lock
 	opts    Options
-	// writeMu serialises SQLite write transactions in the process: SQLite
-	// has one writer, and waiting here is cheaper than its busy loop.
-	writeMu sync.Mutex
+
+	// SQLite group commit (see tx).
+	writes        chan *write
+	closed        chan struct{}
+	closeOnce     sync.Once
+	committerDone chan struct{}
 }
 
 // ParseURL tells the dialect and driver data source of a database URL: a
@@ -94,7 +97,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if opts.Wake == nil {
 		opts.Wake = func() {}
 	}
-	s := &DB{dialect: dialect, opts: opts}
+	s := &DB{dialect: dialect, opts: opts, writes: make(chan *write), closed: make(chan struct{}), committerDone: make(chan struct{})}
 	switch dialect {
 	case SQLite:
 		path, query, _ := strings.Cut(dsn, "?")
@@ -123,7 +126,9 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		}
 		s.db.SetMaxOpenConns(8)
 		s.db.SetMaxIdleConns(8)
+		go s.committer()
 	case Postgres:
+		close(s.committerDone)
 		s.db, err = sql.Open("pgx", dsn)
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", redactErr(err, dsn))
@@ -176,6 +181,8 @@ func (s *DB) Dialect() string { return s.dialect }
 
 // Close closes the database and releases the SQLite file lock.
 func (s *DB) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
+	<-s.committerDone
 	err := s.db.Close()
 	if s.lock != nil {
 		s.lock.Close()
@@ -209,12 +216,19 @@ func (s *DB) Ping(ctx context.Context) error {
 // SQL returns the underlying handle, for tests that inspect rows.
 func (s *DB) SQL() *sql.DB { return s.db }
 
-// tx runs fn in a write transaction and commits it.
+// tx runs fn in a write transaction and commits it. On SQLite, whose one
+// writer makes every write wait its turn anyway, concurrent calls are
+// grouped into one transaction by the committer (group commit): one fsync
+// for many callers, each answered only after the commit.
 func (s *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if s.dialect == SQLite {
-		s.writeMu.Lock()
-		defer s.writeMu.Unlock()
+		return s.groupTx(ctx, fn)
 	}
+	return s.singleTx(ctx, fn)
+}
+
+// singleTx runs fn in a transaction of its own.
+func (s *DB) singleTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return translate(err)
@@ -227,6 +241,88 @@ func (s *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return translate(err)
 	}
 	return nil
+}
+
+// maxGroup bounds how many writes share one SQLite transaction.
+const maxGroup = 256
+
+// write is one caller's part of a group transaction.
+type write struct {
+	ctx  context.Context
+	fn   func(tx *sql.Tx) error
+	done chan error
+}
+
+// groupTx hands fn to the committer and waits for its commit.
+func (s *DB) groupTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	w := &write{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case s.writes <- w:
+	case <-ctx.Done():
+		return translate(ctx.Err())
+	case <-s.closed:
+		return tocsin.Errorf(tocsin.EUNAVAILABLE, "the database is closed")
+	}
+	// The write is committed or rolled back as a whole even if ctx ends
+	// meanwhile, so wait for its outcome: the caller must know.
+	return <-w.done
+}
+
+// committer runs queued writes, as many as are waiting, in one
+// transaction. If the group fails, each write is retried in its own
+// transaction, so one bad write cannot fail the others.
+func (s *DB) committer() {
+	defer close(s.committerDone)
+	for {
+		var first *write
+		select {
+		case first = <-s.writes:
+		case <-s.closed:
+			return
+		}
+		group := []*write{first}
+	drain:
+		for len(group) < maxGroup {
+			select {
+			case w := <-s.writes:
+				group = append(group, w)
+			default:
+				break drain
+			}
+		}
+		if len(group) > 1 && s.runGroup(group) == nil {
+			for _, w := range group {
+				w.done <- nil
+			}
+			continue
+		}
+		for _, w := range group {
+			if err := w.ctx.Err(); err != nil {
+				w.done <- translate(err)
+				continue
+			}
+			w.done <- s.singleTx(context.WithoutCancel(w.ctx), w.fn)
+		}
+	}
+}
+
+func (s *DB) runGroup(group []*write) error {
+	ctx := context.Background()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	for _, w := range group {
+		if w.ctx.Err() != nil {
+			tx.Rollback()
+			return w.ctx.Err()
+		}
+		if err := w.fn(tx); err != nil {
+			tx.Rollback()
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // newID returns a time-ordered unique id (UUIDv7).
