@@ -24,7 +24,7 @@ func (s *DB) Ingest(ctx context.Context, alerts []*tocsin.Alert, opts tocsin.Ing
 	// On PostgreSQL two requests may race to open the same incident; the
 	// unique index lets one win and the other retries and attaches.
 	for attempt := 0; attempt < 5; attempt++ {
-		err = s.tx(ctx, func(tx *sql.Tx) error {
+		err = s.tx(ctx, func(tx *txn) error {
 			results, err = s.ingest(ctx, tx, alerts, opts)
 			return err
 		})
@@ -39,7 +39,7 @@ func (s *DB) Ingest(ctx context.Context, alerts []*tocsin.Alert, opts tocsin.Ing
 	return results, nil
 }
 
-func (s *DB) ingest(ctx context.Context, tx *sql.Tx, alerts []*tocsin.Alert, opts tocsin.IngestOptions) ([]tocsin.IngestResult, error) {
+func (s *DB) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert, opts tocsin.IngestOptions) ([]tocsin.IngestResult, error) {
 	now := s.opts.Now().UTC()
 	results := make([]tocsin.IngestResult, 0, len(alerts))
 	var lastRaw []byte
@@ -64,7 +64,7 @@ func (s *DB) ingest(ctx context.Context, tx *sql.Tx, alerts []*tocsin.Alert, opt
 	return results, nil
 }
 
-func (s *DB) ingestOne(ctx context.Context, tx *sql.Tx, a *tocsin.Alert, payloadID string, now time.Time, opts tocsin.IngestOptions) (tocsin.IngestResult, error) {
+func (s *DB) ingestOne(ctx context.Context, tx *txn, a *tocsin.Alert, payloadID string, now time.Time, opts tocsin.IngestOptions) (tocsin.IngestResult, error) {
 	a.ReceivedAt = now
 	var inc struct {
 		id, status  string
@@ -158,7 +158,7 @@ func (s *DB) ingestOne(ctx context.Context, tx *sql.Tx, a *tocsin.Alert, payload
 	return res, nil
 }
 
-func (s *DB) openIncident(ctx context.Context, tx *sql.Tx, a *tocsin.Alert, payloadID string, now time.Time, opts tocsin.IngestOptions) (tocsin.IngestResult, error) {
+func (s *DB) openIncident(ctx context.Context, tx *txn, a *tocsin.Alert, payloadID string, now time.Time, opts tocsin.IngestOptions) (tocsin.IngestResult, error) {
 	incID := newID()
 	labels, _ := json.Marshal(nonNilMap(a.Labels))
 	if _, err := tx.ExecContext(ctx, `INSERT INTO incidents (id, title, summary, impact, status, source, dedup_key, labels,
@@ -187,7 +187,7 @@ func (s *DB) openIncident(ctx context.Context, tx *sql.Tx, a *tocsin.Alert, payl
 }
 
 // queueNotifications adds one notify job per configured channel.
-func (s *DB) queueNotifications(ctx context.Context, tx *sql.Tx, incidentID, alertID, event string, now time.Time, dest map[string]map[string]string) error {
+func (s *DB) queueNotifications(ctx context.Context, tx *txn, incidentID, alertID, event string, now time.Time, dest map[string]map[string]string) error {
 	for _, ch := range s.opts.Policy.Channels {
 		args, _ := json.Marshal(tocsin.NotifyArgs{Channel: ch, Event: event, AlertID: alertID, Destination: dest[ch]})
 		if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobNotify, Lane: "notify:" + ch, IncidentID: incidentID, Args: args, DueAt: now}, now); err != nil {
@@ -197,7 +197,7 @@ func (s *DB) queueNotifications(ctx context.Context, tx *sql.Tx, incidentID, ale
 	return nil
 }
 
-func insertAlert(ctx context.Context, tx *sql.Tx, a *tocsin.Alert, payloadID string, now time.Time) error {
+func insertAlert(ctx context.Context, tx *txn, a *tocsin.Alert, payloadID string, now time.Time) error {
 	labels, _ := json.Marshal(nonNilMap(a.Labels))
 	ann, _ := json.Marshal(nonNilMap(a.Annotations))
 	links, _ := json.Marshal(nonNilLinks(a.Links))
@@ -213,7 +213,7 @@ func insertAlert(ctx context.Context, tx *sql.Tx, a *tocsin.Alert, payloadID str
 
 // updateAlert records a newer report of a known alert (status, text, times
 // and the payload that carried it); received_at keeps the first sighting.
-func updateAlert(ctx context.Context, tx *sql.Tx, a *tocsin.Alert, payloadID string, now time.Time) error {
+func updateAlert(ctx context.Context, tx *txn, a *tocsin.Alert, payloadID string, now time.Time) error {
 	labels, _ := json.Marshal(nonNilMap(a.Labels))
 	ann, _ := json.Marshal(nonNilMap(a.Annotations))
 	links, _ := json.Marshal(nonNilLinks(a.Links))
@@ -226,7 +226,7 @@ func updateAlert(ctx context.Context, tx *sql.Tx, a *tocsin.Alert, payloadID str
 	return nil
 }
 
-func addEvent(ctx context.Context, tx *sql.Tx, incidentID string, at time.Time, kind, actor, msg string, data map[string]any) error {
+func addEvent(ctx context.Context, tx *txn, incidentID string, at time.Time, kind, actor, msg string, data map[string]any) error {
 	var raw sql.NullString
 	if data != nil {
 		b, _ := json.Marshal(data)
@@ -235,7 +235,7 @@ func addEvent(ctx context.Context, tx *sql.Tx, incidentID string, at time.Time, 
 	return insertEvent(ctx, tx, &tocsin.TimelineEvent{IncidentID: incidentID, At: at, Kind: kind, Actor: actor, Message: msg, Data: json.RawMessage(raw.String)})
 }
 
-func insertEvent(ctx context.Context, tx *sql.Tx, e *tocsin.TimelineEvent) error {
+func insertEvent(ctx context.Context, tx *txn, e *tocsin.TimelineEvent) error {
 	if e.ID == "" {
 		e.ID = newID()
 	}
@@ -253,7 +253,7 @@ func insertEvent(ctx context.Context, tx *sql.Tx, e *tocsin.TimelineEvent) error
 // Acknowledge moves a triggered incident to acknowledged.
 func (s *DB) Acknowledge(ctx context.Context, id string, by tocsin.Actor) (*tocsin.Incident, bool, error) {
 	var changed bool
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *txn) error {
 		if err := mustExist(ctx, tx, id); err != nil {
 			return err
 		}
@@ -271,7 +271,7 @@ func (s *DB) Acknowledge(ctx context.Context, id string, by tocsin.Actor) (*tocs
 	return inc, changed, err
 }
 
-func (s *DB) acknowledge(ctx context.Context, tx *sql.Tx, id string, by tocsin.Actor, now time.Time) (bool, error) {
+func (s *DB) acknowledge(ctx context.Context, tx *txn, id string, by tocsin.Actor, now time.Time) (bool, error) {
 	r, err := tx.ExecContext(ctx, `UPDATE incidents SET status = 'acknowledged', acked_at = $1, acked_by = $2, updated_at = $1
 		WHERE id = $3 AND status = 'triggered'`, micros(now), by.String(), id)
 	if err != nil {
@@ -292,7 +292,7 @@ func (s *DB) acknowledge(ctx context.Context, tx *sql.Tx, id string, by tocsin.A
 // Resolve moves an open incident to resolved and resolves its alerts.
 func (s *DB) Resolve(ctx context.Context, id string, by tocsin.Actor) (*tocsin.Incident, bool, error) {
 	var changed bool
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *txn) error {
 		if err := mustExist(ctx, tx, id); err != nil {
 			return err
 		}
@@ -310,7 +310,7 @@ func (s *DB) Resolve(ctx context.Context, id string, by tocsin.Actor) (*tocsin.I
 	return inc, changed, err
 }
 
-func (s *DB) resolve(ctx context.Context, tx *sql.Tx, id string, by tocsin.Actor, now time.Time, alertID string) (bool, error) {
+func (s *DB) resolve(ctx context.Context, tx *txn, id string, by tocsin.Actor, now time.Time, alertID string) (bool, error) {
 	r, err := tx.ExecContext(ctx, `UPDATE incidents SET status = 'resolved', resolved_at = $1, resolved_by = $2, updated_at = $1,
 		open_alert_count = 0 WHERE id = $3 AND status <> 'resolved'`, micros(now), by.String(), id)
 	if err != nil {
@@ -335,7 +335,7 @@ func (s *DB) resolve(ctx context.Context, tx *sql.Tx, id string, by tocsin.Actor
 // cancelTimers drops an incident's pending timers (re-notify). Handlers
 // re-check the incident's state too, so a timer already claimed elsewhere
 // does nothing.
-func cancelTimers(ctx context.Context, tx *sql.Tx, incidentID string) error {
+func cancelTimers(ctx context.Context, tx *txn, incidentID string) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE incident_id = $1 AND kind = $2`, incidentID, tocsin.JobRenotify); err != nil {
 		return fmt.Errorf("cancel timers: %w", err)
 	}
@@ -349,7 +349,7 @@ func (s *DB) AddNote(ctx context.Context, id string, by tocsin.Actor, text strin
 		return nil, tocsin.Errorf(tocsin.EINVALID, "note: text is required")
 	}
 	e := &tocsin.TimelineEvent{IncidentID: id, At: s.opts.Now().UTC(), Kind: tocsin.EventNote, Actor: by.String(), Message: text}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *txn) error {
 		if err := mustExist(ctx, tx, id); err != nil {
 			return err
 		}
@@ -364,7 +364,7 @@ func (s *DB) AddNote(ctx context.Context, id string, by tocsin.Actor, text strin
 	return e, nil
 }
 
-func mustExist(ctx context.Context, tx *sql.Tx, id string) error {
+func mustExist(ctx context.Context, tx *txn, id string) error {
 	var one int
 	err := tx.QueryRowContext(ctx, `SELECT 1 FROM incidents WHERE id = $1`, id).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -17,7 +17,7 @@ import (
 
 // insertJob queues a job in the caller's transaction. A job with a Key that
 // is already pending is not queued twice.
-func insertJob(ctx context.Context, tx *sql.Tx, j *tocsin.Job, now time.Time) error {
+func insertJob(ctx context.Context, tx *txn, j *tocsin.Job, now time.Time) error {
 	if j.ID == "" {
 		j.ID = newID()
 	}
@@ -40,7 +40,7 @@ func insertJob(ctx context.Context, tx *sql.Tx, j *tocsin.Job, now time.Time) er
 // ScheduleJob queues a job outside of any other change (a timer armed by a
 // handler or a test).
 func (s *DB) ScheduleJob(ctx context.Context, j *tocsin.Job) error {
-	err := s.tx(ctx, func(tx *sql.Tx) error { return insertJob(ctx, tx, j, s.opts.Now().UTC()) })
+	err := s.tx(ctx, func(tx *txn) error { return insertJob(ctx, tx, j, s.opts.Now().UTC()) })
 	if err == nil {
 		s.opts.Wake()
 	}
@@ -70,7 +70,7 @@ func (s *DB) ClaimJobs(ctx context.Context, owner string, now time.Time, lease t
 		WHERE id IN (SELECT id FROM jobs WHERE due_at <= $3 AND lease_until < $3` + laneFilter + ` ORDER BY due_at LIMIT $4` + lock + `)
 		RETURNING id, kind, lane, job_key, incident_id, args, due_at, attempts, created_at, last_error`
 	var jobs []*tocsin.Job
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *txn) error {
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("claim jobs: %w", err)
@@ -97,7 +97,7 @@ func (s *DB) ClaimJobs(ctx context.Context, owner string, now time.Time, lease t
 // the same transaction. It fails with ECONFLICT when the lease was lost.
 func (s *DB) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out tocsin.JobOutcome) error {
 	now := s.opts.Now().UTC()
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.tx(ctx, func(tx *txn) error {
 		var r sql.Result
 		var err error
 		if !out.RetryAt.IsZero() {
@@ -152,7 +152,7 @@ func (s *DB) ExtendLeases(ctx context.Context, owner string, ids []string, until
 		args = append(args, id)
 		ph[i] = "$" + strconv.Itoa(len(args))
 	}
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		_, err := tx.ExecContext(ctx, `UPDATE jobs SET lease_until = $1 WHERE lease_owner = $2 AND id IN (`+strings.Join(ph, ", ")+`)`, args...)
 		return err
 	})
@@ -161,7 +161,7 @@ func (s *DB) ExtendLeases(ctx context.Context, owner string, ids []string, until
 // releaseLeases frees every lease. Only safe when this process is the
 // database's sole user: a SQLite file locked at Open.
 func (s *DB) releaseLeases(ctx context.Context) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.tx(ctx, func(tx *txn) error {
 		_, err := tx.ExecContext(ctx, `UPDATE jobs SET lease_owner = NULL, lease_until = 0 WHERE lease_owner IS NOT NULL`)
 		return err
 	})
@@ -238,7 +238,7 @@ func (s *DB) Secret(ctx context.Context, name string) (string, error) {
 	if _, err := rand.Read(b); err != nil {
 		return "", err
 	}
-	if err := s.tx(ctx, func(tx *sql.Tx) error {
+	if err := s.tx(ctx, func(tx *txn) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING`, name, hex.EncodeToString(b))
 		return err
 	}); err != nil {

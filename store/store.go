@@ -62,6 +62,7 @@ type DB struct {
 	closed        chan struct{}
 	closeOnce     sync.Once
 	committerDone chan struct{}
+	stmts         sync.Map // query → *sql.Stmt (SQLite)
 }
 
 // ParseURL tells the dialect and driver data source of a database URL: a
@@ -183,6 +184,7 @@ func (s *DB) Dialect() string { return s.dialect }
 func (s *DB) Close() error {
 	s.closeOnce.Do(func() { close(s.closed) })
 	<-s.committerDone
+	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	err := s.db.Close()
 	if s.lock != nil {
 		s.lock.Close()
@@ -220,16 +222,77 @@ func (s *DB) SQL() *sql.DB { return s.db }
 // writer makes every write wait its turn anyway, concurrent calls are
 // grouped into one transaction by the committer (group commit): one fsync
 // for many callers, each answered only after the commit.
-func (s *DB) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *DB) tx(ctx context.Context, fn func(tx *txn) error) error {
 	if s.dialect == SQLite {
 		return s.groupTx(ctx, fn)
 	}
 	return s.singleTx(ctx, fn)
 }
 
-// singleTx runs fn in a transaction of its own.
-func (s *DB) singleTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+// txn is a write transaction whose statements are prepared once per
+// connection and reused (SQLite spends more time parsing our small
+// statements than running them). PostgreSQL's driver caches on its own.
+type txn struct {
+	*sql.Tx
+	db *DB
+}
+
+func (s *DB) begin(ctx context.Context) (*txn, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &txn{Tx: tx, db: s}, nil
+}
+
+// stmt returns the transaction's handle on the cached prepared statement
+// for query, or nil when it cannot be prepared (the caller then runs the
+// query unprepared and gets its error).
+func (t *txn) stmt(ctx context.Context, query string) *sql.Stmt {
+	if t.db.dialect != SQLite {
+		return nil
+	}
+	v, ok := t.db.stmts.Load(query)
+	if !ok {
+		st, err := t.db.db.PrepareContext(ctx, query)
+		if err != nil {
+			return nil
+		}
+		var loaded bool
+		if v, loaded = t.db.stmts.LoadOrStore(query, st); loaded {
+			st.Close()
+		}
+	}
+	return t.Tx.StmtContext(ctx, v.(*sql.Stmt))
+}
+
+// ExecContext runs a statement in the transaction.
+func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if st := t.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return t.Tx.ExecContext(ctx, query, args...)
+}
+
+// QueryContext runs a query in the transaction.
+func (t *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := t.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return t.Tx.QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext runs a one-row query in the transaction.
+func (t *txn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := t.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return t.Tx.QueryRowContext(ctx, query, args...)
+}
+
+// singleTx runs fn in a transaction of its own.
+func (s *DB) singleTx(ctx context.Context, fn func(tx *txn) error) error {
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return translate(err)
 	}
@@ -249,12 +312,12 @@ const maxGroup = 256
 // write is one caller's part of a group transaction.
 type write struct {
 	ctx  context.Context
-	fn   func(tx *sql.Tx) error
+	fn   func(tx *txn) error
 	done chan error
 }
 
 // groupTx hands fn to the committer and waits for its commit.
-func (s *DB) groupTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *DB) groupTx(ctx context.Context, fn func(tx *txn) error) error {
 	w := &write{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
 	case s.writes <- w:
@@ -308,7 +371,7 @@ func (s *DB) committer() {
 
 func (s *DB) runGroup(group []*write) error {
 	ctx := context.Background()
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.begin(ctx)
 	if err != nil {
 		return err
 	}
