@@ -1,7 +1,11 @@
 package store_test
 
 import (
+	"context"
+	"strings"
 	"testing"
+
+	"tocsin"
 
 	"tocsin/store"
 	"tocsin/store/storetest"
@@ -23,5 +27,23 @@ func TestParseURL(t *testing.T) {
 		if _, _, err := store.ParseURL(bad); err == nil {
 			t.Errorf("ParseURL(%q) accepted", bad)
 		}
+	}
+}
+
+func TestUnreachableDatabaseIsUnavailable(t *testing.T) {
+	_, err := store.Open(context.Background(), "postgres://postgres:hunter2@127.0.0.1:1/test?sslmode=disable&connect_timeout=2", store.Options{})
+	if code := tocsin.ErrorCode(err); code != tocsin.EUNAVAILABLE {
+		t.Fatalf("unreachable PostgreSQL: code %q (%v)", code, err)
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("password in error: %v", err)
+	}
+}
+
+func TestSQLiteFileIsLocked(t *testing.T) {
+	url := storetest.SQLiteURL(t)
+	storetest.Open(t, url, store.Options{})
+	if _, err := store.Open(context.Background(), url, store.Options{}); tocsin.ErrorCode(err) != tocsin.ECONFLICT {
+		t.Fatalf("second process on one SQLite file: %v", err)
 	}
 }

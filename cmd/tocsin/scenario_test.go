@@ -519,3 +519,24 @@ func TestScenarioRenotifyUntilAcknowledged(t *testing.T) {
 		t.Fatalf("events after ack: %v", got)
 	}
 }
+
+func TestDatabaseDownAnswers503(t *testing.T) {
+	ts := startServer(t, storetest.SQLiteURL(t), nil)
+	ts.app.store.Close()
+	req, _ := http.NewRequest("POST", ts.url+"/api/v1/alerts/generic", strings.NewReader(`{"title":"x"}`))
+	req.Header.Set("Authorization", "Bearer "+testIngestToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("intake with the database down: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if status, _ := ts.get(t, "/readyz"); status != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with the database down: %d", status)
+	}
+	if status, _ := ts.get(t, "/healthz"); status != http.StatusOK {
+		t.Fatalf("healthz: %d", status)
+	}
+}

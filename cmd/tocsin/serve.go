@@ -161,6 +161,9 @@ func newApp(ctx context.Context, cfg *config.Config, o appOptions) (*app, error)
 		a.store.Close()
 		return nil, err
 	}
+	if len(names) == 0 {
+		logger.Warn("no notification channel is enabled (alert.slack, alert.email, alert.webhook): incidents are recorded but nobody is told")
+	}
 	logger.Info("tocsin ready", "version", Version, "database", redactURL(dbURL), "channels", strings.Join(names, ","))
 	return a, nil
 }
