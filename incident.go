@@ -60,6 +60,7 @@ const (
 	EventResolved           = "resolved"
 	EventNote               = "note"
 	EventRenotify           = "renotify"
+	EventEscalation         = "escalation"
 )
 
 // TimelineEvent is an immutable, timestamped record on an incident.
@@ -112,10 +113,24 @@ type IngestResult struct {
 }
 
 // IngestOptions carry per-request choices that travel with alerts (Versus's
-// query parameters). They are stored with the outbox rows they affect.
+// query parameters). They are stored with the jobs they affect.
 type IngestOptions struct {
-	// Channels restricts/overrides per-channel destinations; keyed by channel name.
+	// Destinations override channel destinations, by channel name then
+	// key ("slack" → "channel_id"). The HTTP layer has authorised them.
 	Destinations map[string]map[string]string `json:"destinations,omitempty"`
+	// OnCall, when set, arms ack-or-escalate for incidents these alerts open.
+	OnCall *OnCallOptions `json:"oncall,omitempty"`
+}
+
+// OnCallOptions arm ack-or-escalate: unless the incident is acknowledged or
+// resolved within Wait, it is escalated to Provider.
+type OnCallOptions struct {
+	// Provider is the provider's config name (aws_incident_manager, …).
+	Provider string `json:"provider"`
+	// Target selects an alternate destination at the provider by key.
+	Target string `json:"target,omitempty"`
+	// Wait is how long an acknowledgement may take; 0 escalates at once.
+	Wait time.Duration `json:"wait"`
 }
 
 // IncidentService is the use-case interface of incidents, implemented by the

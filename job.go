@@ -12,7 +12,19 @@ const (
 	JobNotify = "notify"
 	// JobRenotify re-sends the notifications of an unacknowledged incident.
 	JobRenotify = "renotify"
+	// JobEscalate hands an unacknowledged incident to an on-call provider.
+	JobEscalate = "escalate"
+	// JobDeescalate resolves the provider's incident after tocsin's resolves.
+	JobDeescalate = "deescalate"
 )
+
+// EscalateArgs are the arguments of JobEscalate and JobDeescalate jobs.
+type EscalateArgs struct {
+	Provider string `json:"provider"`
+	Target   string `json:"target,omitempty"`
+	// Ref is the provider's reference (deescalate only).
+	Ref string `json:"ref,omitempty"`
+}
 
 // Job is a durable unit of work: an outbox row to run after the commit that
 // wrote it, or a timer that runs at DueAt. Jobs are claimed with a lease, so
@@ -41,6 +53,10 @@ type NotifyArgs struct {
 	// Destination holds per-request overrides for the channel.
 	Destination map[string]string `json:"destination,omitempty"`
 }
+
+// OnCallRefChannel prefixes the ChannelRef.Channel of an incident opened
+// at an on-call provider; its Ref is the JSON of EscalateArgs with Ref set.
+const OnCallRefChannel = "oncall:"
 
 // ChannelRef is what a channel returned for its first message about an
 // incident, kept so later messages can update it.

@@ -44,6 +44,8 @@ type Options struct {
 	SNSTopics []string
 	// SNSPath is an extra path serving SNS deliveries (Versus's queue.sns path).
 	SNSPath string
+	// Overrides says which per-request query parameters take effect.
+	Overrides Overrides
 	// DebugBody logs intake bodies at debug level (Versus's alert.debug_body).
 	DebugBody bool
 	Now       func() time.Time

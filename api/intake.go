@@ -155,7 +155,12 @@ func (s *Server) handleSNS(w http.ResponseWriter, r *http.Request) {
 
 // commit stores decoded alerts; on failure it answers and returns false.
 func (s *Server) commit(w http.ResponseWriter, r *http.Request, source string, alerts []*tocsin.Alert) ([]tocsin.IngestResult, bool) {
-	results, err := s.store.Ingest(r.Context(), alerts, tocsin.IngestOptions{})
+	opts, err := s.ingestOptions(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return nil, false
+	}
+	results, err := s.store.Ingest(r.Context(), alerts, opts)
 	if err != nil {
 		s.fail(w, r, err)
 		return nil, false

@@ -70,6 +70,12 @@ type Ingest struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// CloudWatch configures the SNS signature check of /api/v1/alerts/cloudwatch.
 	CloudWatch CloudWatch `yaml:"cloudwatch"`
+	// AllowedDestinations limits the free-form destination query
+	// parameters (email_to, slack_channel_id, telegram_chat_id,
+	// viber_channel_id, viber_user_id) to these values; shell-style
+	// patterns such as "*@example.com" are allowed. A parameter not listed
+	// takes any value — but only on requests with a valid integration token.
+	AllowedDestinations map[string][]string `yaml:"allowed_destinations"`
 }
 
 // CloudWatch configures Amazon SNS message handling.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path"
 	"reflect"
 	"regexp"
 	"sort"
@@ -371,6 +372,23 @@ func (c *Config) DatabaseURL() string {
 	return "sqlite://" + strings.TrimRight(c.DataDir, "/") + "/tocsin.db"
 }
 
+// OnCallProvider is the configured on-call provider; Versus's default
+// (also when empty) is aws_incident_manager.
+func (c *Config) OnCallProvider() string {
+	if c.OnCall.Provider == "" {
+		return "aws_incident_manager"
+	}
+	return c.OnCall.Provider
+}
+
+// OnCallWait is the on-call wait before escalating (Versus default 3 minutes).
+func (c *Config) OnCallWait() time.Duration {
+	if c.OnCall.WaitMinutes == nil {
+		return 3 * time.Minute
+	}
+	return time.Duration(*c.OnCall.WaitMinutes * float64(time.Minute))
+}
+
 // Validate checks values; each problem names its key path.
 func (c *Config) Validate() Problems {
 	var p Problems
@@ -396,6 +414,49 @@ func (c *Config) Validate() Problems {
 		}
 	default:
 		add("storage.type: %q is not supported (file or postgres)", c.Storage.Type)
+	}
+	for k, pats := range c.Ingest.AllowedDestinations {
+		switch k {
+		case "email_to", "slack_channel_id", "telegram_chat_id", "viber_channel_id", "viber_user_id":
+		default:
+			add("ingest.allowed_destinations.%s: not a destination parameter (email_to, slack_channel_id, telegram_chat_id, viber_channel_id, viber_user_id)", k)
+		}
+		for i, pat := range pats {
+			if _, err := path.Match(pat, ""); err != nil {
+				add("ingest.allowed_destinations.%s[%d]: %q is not a valid pattern", k, i, pat)
+			}
+		}
+	}
+	if w := c.OnCall.WaitMinutes; w != nil && *w < 0 {
+		add("oncall.wait_minutes: must not be negative")
+	}
+	switch c.OnCall.Provider {
+	case "", "aws_incident_manager", "pagerduty", "servicenow", "incident_io":
+	default:
+		add("oncall.provider: %q is not aws_incident_manager, pagerduty, servicenow or incident_io", c.OnCall.Provider)
+	}
+	if c.OnCall.Enable || c.OnCall.InitializedOnly {
+		switch c.OnCallProvider() {
+		case "aws_incident_manager":
+			if c.OnCall.AWSIncidentManager.ResponsePlanARN == "" {
+				add("oncall.aws_incident_manager.response_plan_arn: required when on-call uses aws_incident_manager")
+			}
+		case "pagerduty":
+			if c.OnCall.PagerDuty.RoutingKey == "" {
+				add("oncall.pagerduty.routing_key: required when on-call uses pagerduty")
+			}
+		case "servicenow":
+			if c.OnCall.ServiceNow.InstanceURL == "" {
+				add("oncall.servicenow.instance_url: required when on-call uses servicenow")
+			}
+		case "incident_io":
+			if c.OnCall.IncidentIO.APIKey == "" {
+				add("oncall.incident_io.api_key: required when on-call uses incident_io")
+			}
+			if c.OnCall.IncidentIO.AlertSourceConfigID == "" {
+				add("oncall.incident_io.alert_source_config_id: required when on-call uses incident_io")
+			}
+		}
 	}
 	if c.Ingest.MaxBodyBytes < 0 {
 		add("ingest.max_body_bytes: must not be negative")

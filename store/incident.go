@@ -176,6 +176,20 @@ func (s *DB) openIncident(ctx context.Context, tx *txn, a *tocsin.Alert, payload
 	if err := s.queueNotifications(ctx, tx, incID, a.ID, "opened", now, opts.Destinations); err != nil {
 		return tocsin.IngestResult{}, err
 	}
+	if oc := opts.OnCall; oc != nil {
+		args, _ := json.Marshal(tocsin.EscalateArgs{Provider: oc.Provider, Target: oc.Target})
+		if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobEscalate, Lane: tocsin.JobEscalate + ":" + oc.Provider, Key: "escalate:" + incID,
+			IncidentID: incID, Args: args, DueAt: now.Add(oc.Wait)}, now); err != nil {
+			return tocsin.IngestResult{}, err
+		}
+		msg := fmt.Sprintf("On-call armed: escalating to %s in %s unless acknowledged", oc.Provider, oc.Wait)
+		if oc.Wait <= 0 {
+			msg = "On-call: escalating to " + oc.Provider + " at once"
+		}
+		if err := addEvent(ctx, tx, incID, now, tocsin.EventEscalation, "", msg, map[string]any{"provider": oc.Provider, "target": oc.Target, "wait_seconds": oc.Wait.Seconds()}); err != nil {
+			return tocsin.IngestResult{}, err
+		}
+	}
 	if d := s.opts.Policy.RenotifyAfter; d > 0 {
 		args, _ := json.Marshal(tocsin.RenotifyArgs{Destinations: opts.Destinations})
 		if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobRenotify, Lane: tocsin.JobRenotify, Key: "renotify:" + incID,
@@ -283,7 +297,7 @@ func (s *DB) acknowledge(ctx context.Context, tx *txn, id string, by tocsin.Acto
 	if err := addEvent(ctx, tx, id, now, tocsin.EventAcknowledged, by.String(), "Acknowledged by "+by.String(), nil); err != nil {
 		return false, err
 	}
-	if err := cancelTimers(ctx, tx, id); err != nil {
+	if err := cancelTimers(ctx, tx, id, now, "acknowledged"); err != nil {
 		return false, err
 	}
 	return true, s.queueNotifications(ctx, tx, id, "", "acknowledged", now, nil)
@@ -326,18 +340,67 @@ func (s *DB) resolve(ctx context.Context, tx *txn, id string, by tocsin.Actor, n
 	if err := addEvent(ctx, tx, id, now, tocsin.EventResolved, by.String(), "Resolved by "+by.String(), nil); err != nil {
 		return false, err
 	}
-	if err := cancelTimers(ctx, tx, id); err != nil {
+	if err := cancelTimers(ctx, tx, id, now, "resolved"); err != nil {
+		return false, err
+	}
+	if err := queueDeescalations(ctx, tx, id, now); err != nil {
 		return false, err
 	}
 	return true, s.queueNotifications(ctx, tx, id, alertID, "resolved", now, nil)
 }
 
-// cancelTimers drops an incident's pending timers (re-notify). Handlers
-// re-check the incident's state too, so a timer already claimed elsewhere
-// does nothing.
-func cancelTimers(ctx context.Context, tx *txn, incidentID string) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE incident_id = $1 AND kind = $2`, incidentID, tocsin.JobRenotify); err != nil {
+// cancelTimers drops an incident's pending timers (reminders, a pending
+// escalation). Handlers re-check the incident's state too, so a timer
+// already claimed elsewhere does nothing.
+func cancelTimers(ctx context.Context, tx *txn, incidentID string, now time.Time, why string) error {
+	var provider sql.NullString
+	err := tx.QueryRowContext(ctx, `SELECT args FROM jobs WHERE incident_id = $1 AND kind = $2`, incidentID, tocsin.JobEscalate).Scan(&provider)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("find escalation: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE incident_id = $1 AND kind IN ($2, $3)`, incidentID, tocsin.JobRenotify, tocsin.JobEscalate); err != nil {
 		return fmt.Errorf("cancel timers: %w", err)
+	}
+	if provider.Valid {
+		var a tocsin.EscalateArgs
+		_ = json.Unmarshal([]byte(provider.String), &a)
+		return addEvent(ctx, tx, incidentID, now, tocsin.EventEscalation, "", "Escalation to "+a.Provider+" cancelled: "+why, map[string]any{"provider": a.Provider})
+	}
+	return nil
+}
+
+// queueDeescalations resolves the incident at every provider it was
+// escalated to.
+func queueDeescalations(ctx context.Context, tx *txn, incidentID string, now time.Time) error {
+	rows, err := tx.QueryContext(ctx, `SELECT channel, ref FROM channel_refs WHERE incident_id = $1`, incidentID)
+	if err != nil {
+		return fmt.Errorf("find provider refs: %w", err)
+	}
+	var jobs []*tocsin.Job
+	for rows.Next() {
+		var channel, ref string
+		if err := rows.Scan(&channel, &ref); err != nil {
+			rows.Close()
+			return err
+		}
+		if !strings.HasPrefix(channel, tocsin.OnCallRefChannel) {
+			continue
+		}
+		var a tocsin.EscalateArgs
+		if json.Unmarshal([]byte(ref), &a) != nil {
+			continue
+		}
+		args, _ := json.Marshal(a)
+		jobs = append(jobs, &tocsin.Job{Kind: tocsin.JobDeescalate, Lane: tocsin.JobEscalate + ":" + a.Provider, IncidentID: incidentID, Args: args, DueAt: now})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if err := insertJob(ctx, tx, j, now); err != nil {
+			return err
+		}
 	}
 	return nil
 }

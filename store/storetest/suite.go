@@ -309,6 +309,67 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 		}
 	})
 
+	t.Run("OnCallArmCancelDeescalate", func(t *testing.T) {
+		db, clock := open(t, nil)
+		oc := &tocsin.OnCallOptions{Provider: "pagerduty", Target: "db", Wait: 5 * time.Minute}
+		res, _ := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g1", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{OnCall: oc})
+		id := res[0].IncidentID
+		// Only the notifications are due now; the escalation waits 5 minutes.
+		due, _ := db.ClaimJobs(ctx, "w", clock.Now(), time.Minute, 10, nil)
+		for _, j := range due {
+			if j.Kind == tocsin.JobEscalate {
+				t.Fatal("escalation claimed before its wait")
+			}
+			db.CompleteJob(ctx, j, "w", tocsin.JobOutcome{})
+		}
+		if n, _ := db.PendingJobs(ctx); n != 1 {
+			t.Fatalf("pending after notifications: %d", n)
+		}
+		// A repeat alert does not arm a second escalation.
+		db.Ingest(ctx, []*tocsin.Alert{NewAlert("g1", "b", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{OnCall: oc})
+		if n, _ := db.PendingJobs(ctx); n != 1 {
+			t.Fatalf("pending after a repeat: %d", n)
+		}
+		db.Acknowledge(ctx, id, tocsin.Actor{Name: "a"})
+		clock.Add(10 * time.Minute)
+		jobs, _ := db.ClaimJobs(ctx, "w", clock.Now(), time.Minute, 10, nil)
+		for _, j := range jobs {
+			if j.Kind == tocsin.JobEscalate {
+				t.Fatal("acknowledged incident still escalates")
+			}
+			db.CompleteJob(ctx, j, "w", tocsin.JobOutcome{})
+		}
+		inc, _ := db.FindIncident(ctx, id)
+		if got := kinds(inc.Timeline); got != "created,escalation,alert_attached,acknowledged,escalation" {
+			t.Fatalf("timeline = %s", got)
+		}
+
+		// Escalated, then resolved: the provider's incident is resolved too.
+		res, _ = db.Ingest(ctx, []*tocsin.Alert{NewAlert("g2", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{OnCall: &tocsin.OnCallOptions{Provider: "pagerduty"}})
+		id2 := res[0].IncidentID
+		jobs, _ = db.ClaimJobs(ctx, "w", clock.Now(), time.Minute, 10, nil)
+		for _, j := range jobs {
+			out := tocsin.JobOutcome{}
+			if j.Kind == tocsin.JobEscalate {
+				out.Ref = &tocsin.ChannelRef{IncidentID: id2, Channel: tocsin.OnCallRefChannel + "pagerduty", Ref: `{"provider":"pagerduty","ref":"tocsin-x"}`}
+			}
+			db.CompleteJob(ctx, j, "w", out)
+		}
+		db.Resolve(ctx, id2, tocsin.Actor{Name: "a"})
+		jobs, _ = db.ClaimJobs(ctx, "w", clock.Now(), time.Minute, 10, nil)
+		found := false
+		for _, j := range jobs {
+			var a tocsin.EscalateArgs
+			json.Unmarshal(j.Args, &a)
+			if j.Kind == tocsin.JobDeescalate && a.Ref == "tocsin-x" && a.Provider == "pagerduty" {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("resolve did not queue the provider's resolve: %+v", jobs)
+		}
+	})
+
 	t.Run("SecretIsStable", func(t *testing.T) {
 		db, _ := open(t, nil)
 		a, err := db.Secret(ctx, "ack-signing-key")
