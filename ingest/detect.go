@@ -33,7 +33,7 @@ import (
 //
 //   - Title: the first present of title, alertname, alarmname, summary,
 //     subject, name, looked up at the top level, then in "labels", then in
-//     "commonLabels"; "Unknown alert" when none is.
+//     "commonLabels"; else "<service>: <first line of the message>"; "Unknown alert" when there is nothing.
 //   - Severity: Severity, severity, level or priority, looked up the same way.
 //   - Status: resolved when the top-level status, state or alertState is
 //     "resolved" in any case, else firing.
@@ -200,7 +200,7 @@ func plainJSON(obj []byte, top map[string]json.RawMessage, now time.Time) []*toc
 	a := &tocsin.Alert{
 		Source:      tocsin.SourceJSON,
 		Status:      tocsin.AlertFiring,
-		Title:       firstOf(lookup(titleKeys), "Unknown alert"),
+		Title:       plainTitle(lookup(titleKeys), lookup(serviceKeys), pick(fields, descriptionKeys)),
 		Severity:    severityOf(lookup(severityKeys)),
 		Description: pick(fields, descriptionKeys),
 		StartsAt:    firstTime(parseTime(top["startsAt"]), parseTime(top["timestamp"])),
@@ -233,6 +233,28 @@ func plainJSON(obj []byte, top map[string]json.RawMessage, now time.Time) []*toc
 	a.Links = addLink(a.Links, "Runbook", firstOf(fields["runbook_url"], a.Annotations["runbook_url"]))
 	a.Links = addLink(a.Links, "Dashboard", pick(fields, []string{"dashboardURL", "dashboard_url"}))
 	return []*tocsin.Alert{a}
+}
+
+// plainTitle names an alert without a title key after its service and the
+// first line of its message ("test-service: [CRITICAL] disk full"), so
+// custom JSON such as {"Logs": …, "ServiceName": …} reads well.
+func plainTitle(title, service, message string) string {
+	if title != "" {
+		return title
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(message), "\n")
+	if r := []rune(line); len(r) > 120 {
+		line = string(r[:119]) + "…"
+	}
+	switch {
+	case service != "" && line != "":
+		return service + ": " + line
+	case line != "":
+		return line
+	case service != "":
+		return service + " alert"
+	}
+	return "Unknown alert"
 }
 
 // labelsAt reads top[key] as a label set; anything but an object reads as

@@ -78,7 +78,7 @@ func TestDetectGrafanaBeforeAlertmanager(t *testing.T) {
 
 func TestDetectPlainJSON(t *testing.T) {
 	a := decodeOK(t, ingest.Detect, tocsin.SourceJSON, readFile(t, "versus_custom.json"))[0]
-	if a.Title != "Unknown alert" || a.Severity != "high" || a.Status != tocsin.AlertFiring {
+	if a.Title != "order-service: [ERROR] This is an error log from User Service that we can ignore" || a.Severity != "high" || a.Status != tocsin.AlertFiring {
 		t.Errorf("Title %q Severity %q Status %q", a.Title, a.Severity, a.Status)
 	}
 	if !strings.HasPrefix(a.Description, "[ERROR] This is an error log") || a.Labels["service"] != "order-service" {
