@@ -78,7 +78,7 @@ bogus: 1
 func TestEnvOverrides(t *testing.T) {
 	res, err := Parse([]byte("port: 1\noncall: {pagerduty: {routing_key: rk}}\n"), env(map[string]string{
 		"ONCALL_PROVIDER": "pagerduty",
-		"TOCSIN_ADDR": "127.0.0.1:8080", "TOCSIN_DATABASE_URL": "postgres://x/y", "TOCSIN_API_TOKEN": "a", "TOCSIN_INGEST_TOKEN": "i",
+		"TOCSIN_ADDR":     "127.0.0.1:8080", "TOCSIN_DATABASE_URL": "postgres://x/y", "TOCSIN_API_TOKEN": "a", "TOCSIN_INGEST_TOKEN": "i",
 		"SLACK_ENABLE": "false", "ONCALL_ENABLE": "true",
 	}))
 	if err != nil {

@@ -22,10 +22,19 @@ import (
 	"tocsin/api"
 	"tocsin/config"
 	"tocsin/engine"
+	"tocsin/escalate"
+	"tocsin/escalate/awsim"
+	"tocsin/escalate/incidentio"
+	"tocsin/escalate/pagerduty"
+	"tocsin/escalate/servicenow"
 	"tocsin/ingest"
 	"tocsin/notify"
 	"tocsin/notify/email"
+	"tocsin/notify/lark"
+	"tocsin/notify/msteams"
 	"tocsin/notify/slack"
+	"tocsin/notify/telegram"
+	"tocsin/notify/viber"
 	"tocsin/notify/webhook"
 	"tocsin/store"
 )
@@ -136,6 +145,10 @@ func newApp(ctx context.Context, cfg *config.Config, o appOptions) (*app, error)
 	}
 	sort.Strings(names)
 
+	provider, err := buildProvider(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
 	a := &app{cfg: cfg, logger: logger}
 	wake := func() {
 		if a.worker != nil {
@@ -157,7 +170,7 @@ func newApp(ctx context.Context, cfg *config.Config, o appOptions) (*app, error)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", redactURL(dbURL), err)
 	}
-	if err := a.setup(ctx, channels, o); err != nil {
+	if err := a.setup(ctx, channels, provider, o); err != nil {
 		a.store.Close()
 		return nil, err
 	}
@@ -168,7 +181,7 @@ func newApp(ctx context.Context, cfg *config.Config, o appOptions) (*app, error)
 	return a, nil
 }
 
-func (a *app) setup(ctx context.Context, channels map[string]notify.Channel, o appOptions) error {
+func (a *app) setup(ctx context.Context, channels map[string]notify.Channel, provider escalate.Provider, o appOptions) error {
 	cfg, logger := a.cfg, a.logger
 	if err := a.ensureTokens(ctx); err != nil {
 		return err
@@ -201,10 +214,27 @@ func (a *app) setup(ctx context.Context, channels map[string]notify.Channel, o a
 		Backoff: o.Backoff, RenotifyAfter: cfg.Incidents.RenotifyAfter.Std(), Now: o.Now, Logger: logger,
 		Observe: func(channel, result string) { metrics.Notifications.WithLabelValues(channel, result).Inc() },
 	}
-	a.worker = engine.NewWorker(a.store, map[string]engine.Handler{
+	handlers := map[string]engine.Handler{
 		tocsin.JobNotify:   engine.HandlerFunc(d.HandleNotify),
 		tocsin.JobRenotify: engine.HandlerFunc(d.HandleRenotify),
-	})
+	}
+	overrides := api.Overrides{Channels: map[string]bool{}, ChannelKeys: channelKeys(channels), AllowedDestinations: cfg.Ingest.AllowedDestinations}
+	for name := range channels {
+		overrides.Channels[name] = true
+	}
+	if provider != nil {
+		h := &escalate.Handler{Source: a.store, Providers: map[string]escalate.Provider{provider.Name(): provider},
+			IncidentURL: d.IncidentURL, Backoff: o.Backoff, Now: o.Now, Logger: logger}
+		handlers[tocsin.JobEscalate] = engine.HandlerFunc(h.HandleEscalate)
+		handlers[tocsin.JobDeescalate] = engine.HandlerFunc(h.HandleDeescalate)
+		overrides.OnCall = &api.OnCallSetup{Enable: cfg.OnCall.Enable, Provider: provider.Name(), Wait: cfg.OnCallWait(), HasTarget: provider.HasTarget}
+		mode := "every firing incident"
+		if !cfg.OnCall.Enable {
+			mode = "only requests with oncall_enable=true (initialized_only)"
+		}
+		logger.Info("on-call ack-or-escalate is on", "provider", provider.Name(), "wait", cfg.OnCallWait().String(), "pages", mode)
+	}
+	a.worker = engine.NewWorker(a.store, handlers)
 	a.worker.Now, a.worker.Logger = o.Now, logger
 	if o.PollInterval > 0 {
 		a.worker.PollInterval = o.PollInterval
@@ -231,7 +261,7 @@ func (a *app) setup(ctx context.Context, channels map[string]notify.Channel, o a
 	a.handler = api.New(a.store, api.Options{
 		APITokens: cfg.API.Tokens, IngestTokens: cfg.Ingest.Tokens, IngestOpen: cfg.Ingest.Open,
 		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, Acks: acks, SlackSigningSecret: cfg.Alert.Slack.SigningSecret,
-		SNS: sns, SNSTopics: topics, SNSPath: snsPath, DebugBody: cfg.Alert.DebugBody,
+		SNS: sns, SNSTopics: topics, SNSPath: snsPath, DebugBody: cfg.Alert.DebugBody, Overrides: overrides,
 		Now: o.Now, Logger: logger, Metrics: metrics,
 	})
 	return nil
@@ -345,7 +375,63 @@ func buildChannels(cfg *config.Config, logger *slog.Logger) (map[string]notify.C
 			return nil, fmt.Errorf("alert.webhook: %w", err)
 		}
 	}
+	if c := cfg.Alert.Telegram; c.Enable {
+		if err := add(telegram.New(c, telegram.Options{Proxy: &cfg.Proxy, Logger: logger})); err != nil {
+			return nil, fmt.Errorf("alert.telegram: %w", err)
+		}
+	}
+	if c := cfg.Alert.Viber; c.Enable {
+		if err := add(viber.New(c, viber.Options{Proxy: &cfg.Proxy, Logger: logger})); err != nil {
+			return nil, fmt.Errorf("alert.viber: %w", err)
+		}
+	}
+	if c := cfg.Alert.MSTeams; c.Enable {
+		if err := add(msteams.New(c, msteams.Options{Proxy: &cfg.Proxy, Logger: logger})); err != nil {
+			return nil, fmt.Errorf("alert.msteams: %w", err)
+		}
+	}
+	if c := cfg.Alert.Lark; c.Enable {
+		if err := add(lark.New(c, lark.Options{Proxy: &cfg.Proxy, Logger: logger})); err != nil {
+			return nil, fmt.Errorf("alert.lark: %w", err)
+		}
+	}
 	return chans, nil
+}
+
+// channelKeys lists the channels whose alternates a request may pick by key.
+func channelKeys(chans map[string]notify.Channel) map[string]func(string) bool {
+	keys := map[string]func(string) bool{}
+	for name, ch := range chans {
+		if k, ok := ch.(interface{ HasKey(string) bool }); ok {
+			keys[name] = k.HasKey
+		}
+	}
+	return keys
+}
+
+// buildProvider constructs the configured on-call provider, or nil when
+// on-call is off (neither oncall.enable nor oncall.initialized_only).
+func buildProvider(ctx context.Context, cfg *config.Config, logger *slog.Logger) (escalate.Provider, error) {
+	if !cfg.OnCall.Enable && !cfg.OnCall.InitializedOnly {
+		return nil, nil
+	}
+	oc := cfg.OnCall
+	var p escalate.Provider
+	var err error
+	switch cfg.OnCallProvider() {
+	case "aws_incident_manager":
+		p, err = awsim.New(ctx, oc.AWSIncidentManager, awsim.Options{Logger: logger})
+	case "pagerduty":
+		p, err = pagerduty.New(oc.PagerDuty, pagerduty.Options{Logger: logger})
+	case "servicenow":
+		p, err = servicenow.New(oc.ServiceNow, servicenow.Options{Logger: logger})
+	case "incident_io":
+		p, err = incidentio.New(oc.IncidentIO, incidentio.Options{Logger: logger})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("oncall.%s: %w", cfg.OnCallProvider(), err)
+	}
+	return p, nil
 }
 
 // redactURL hides a database URL's password.

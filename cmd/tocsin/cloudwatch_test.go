@@ -1,0 +1,234 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"tocsin"
+	"tocsin/config"
+	"tocsin/ingest"
+	"tocsin/ingest/snstest"
+	"tocsin/store/storetest"
+)
+
+// The topics of the CloudWatch tests: alarms publish to cwTopic; nobody
+// subscribed tocsin to cwOtherTopic.
+const (
+	cwTopic      = "arn:aws:sns:eu-west-1:123456789012:tocsin-alarms"
+	cwOtherTopic = "arn:aws:sns:eu-west-1:123456789012:someone-else"
+)
+
+// cloudWatchAlarm is the alarm state change CloudWatch publishes to SNS,
+// as an alarm action sends it, with state ALARM or OK.
+func cloudWatchAlarm(t *testing.T, name, state string, at time.Time) string {
+	t.Helper()
+	old, reason := "OK", "Threshold Crossed: 1 out of the last 1 datapoints [97.5 ("+at.Format("02/01/06 15:04:05")+")] was greater than the threshold (90.0) (minimum 1 datapoint for OK -> ALARM transition)."
+	if state == "OK" {
+		old, reason = "ALARM", "Threshold Crossed: 1 out of the last 1 datapoints [12.0 ("+at.Format("02/01/06 15:04:05")+")] was not greater than the threshold (90.0) (minimum 1 datapoint for ALARM -> OK transition)."
+	}
+	b, err := json.Marshal(map[string]any{
+		"AlarmName":                          name,
+		"AlarmDescription":                   "CPU of the orders database above 90% for a minute",
+		"AWSAccountId":                       "123456789012",
+		"AlarmConfigurationUpdatedTimestamp": "2026-01-12T08:12:44.129+0000",
+		"NewStateValue":                      state,
+		"NewStateReason":                     reason,
+		"StateChangeTime":                    at.UTC().Format("2006-01-02T15:04:05.000+0000"),
+		"Region":                             "EU (Ireland)",
+		"AlarmArn":                           "arn:aws:cloudwatch:eu-west-1:123456789012:alarm:" + name,
+		"OldStateValue":                      old,
+		"OKActions":                          []string{cwTopic},
+		"AlarmActions":                       []string{cwTopic},
+		"InsufficientDataActions":            []string{},
+		"Trigger": map[string]any{
+			"MetricName":                       "CPUUtilization",
+			"Namespace":                        "AWS/RDS",
+			"StatisticType":                    "Statistic",
+			"Statistic":                        "AVERAGE",
+			"Unit":                             nil,
+			"Dimensions":                       []map[string]string{{"value": "orders-db", "name": "DBInstanceIdentifier"}},
+			"Period":                           60,
+			"EvaluationPeriods":                1,
+			"ComparisonOperator":               "GreaterThanThreshold",
+			"Threshold":                        90.0,
+			"TreatMissingData":                 "missing",
+			"EvaluateLowSampleCountPercentile": "",
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// snsFixture signs SNS deliveries for a server whose verifier trusts the
+// test PKI and fetches from the fake SNS server.
+type snsFixture struct {
+	pki *snstest.PKI
+	sns *snstest.Server
+}
+
+func newSNSFixture(t *testing.T) *snsFixture {
+	pki := snstest.NewPKI(t)
+	return &snsFixture{pki: pki, sns: snstest.NewServer(t, pki)}
+}
+
+// options makes the server verify with the fixture's verifier.
+func (f *snsFixture) options(o *appOptions) { o.SNS = f.sns.Verifier(f.pki, nil) }
+
+// body signs m and returns it as SNS posts it.
+func (f *snsFixture) body(t *testing.T, m *ingest.SNSMessage) string {
+	t.Helper()
+	snstest.Sign(t, f.pki.LeafKey, m)
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// alarm returns the signed notification of an alarm state change on topic.
+func (f *snsFixture) alarm(t *testing.T, topic, name, state string) string {
+	t.Helper()
+	now := time.Now()
+	return f.body(t, snstest.Notification(f.sns, topic, cloudWatchAlarm(t, name, state, now.Add(-2*time.Second)), now, "1"))
+}
+
+// incidentCount returns how many incidents the server holds.
+func (ts *testServer) incidentCount(t *testing.T) int {
+	t.Helper()
+	status, list := ts.get(t, "/api/v1/incidents")
+	incidents, ok := list["incidents"].([]any)
+	if status != http.StatusOK || !ok {
+		t.Fatalf("list incidents: %d %v", status, list)
+	}
+	return len(incidents)
+}
+
+// wantError checks an error answer's status and code.
+func wantError(t *testing.T, what string, status int, body map[string]any, wantStatus int, code string) {
+	t.Helper()
+	e, _ := body["error"].(map[string]any)
+	if status != wantStatus || e == nil || e["code"] != code {
+		t.Fatalf("%s: %d %v; want %d %s", what, status, body, wantStatus, code)
+	}
+}
+
+func TestCloudWatchSNS(t *testing.T) {
+	f := newSNSFixture(t)
+	ts := startServer(t, storetest.SQLiteURL(t), func(c *config.Config) {
+		c.Alert.Slack.Enable, c.Alert.Email.Enable = false, false
+		c.Ingest.CloudWatch.TopicARNs = []string{cwTopic}
+	}, f.options)
+	const path = "/api/v1/alerts/cloudwatch"
+
+	// Subscribing: tocsin confirms by fetching the SubscribeURL, once.
+	sub := snstest.SubscriptionConfirmation(f.sns, cwTopic, time.Now(), "2")
+	status, body := ts.post(t, path, testIngestToken, f.body(t, sub))
+	if status != http.StatusOK {
+		t.Fatalf("subscription confirmation: %d %v", status, body)
+	}
+	if n, tokens := f.sns.Confirms.Load(), f.sns.ConfirmedTokens(); n != 1 || len(tokens) != 1 || tokens[0] != sub.Token {
+		t.Fatalf("ConfirmSubscription requests: %d with tokens %v; want 1 with %s", n, tokens, sub.Token)
+	}
+
+	// The alarm fires: an incident opens.
+	status, body = ts.post(t, path, testIngestToken, f.alarm(t, cwTopic, "orders-db-cpu", "ALARM"))
+	if status != http.StatusCreated {
+		t.Fatalf("ALARM: %d %v", status, body)
+	}
+	id := firstID(t, body)
+	inc := ts.incident(t, id)
+	if inc.Source != tocsin.SourceCloudWatch || !strings.Contains(inc.Title, "orders-db-cpu") || inc.Status != tocsin.StatusTriggered {
+		t.Fatalf("incident from ALARM: source %q, title %q, status %s", inc.Source, inc.Title, inc.Status)
+	}
+	eventually(t, "opened webhook", func() bool { return ts.sink.find(id, "opened") != nil })
+
+	// The alarm returns to OK: the same incident resolves.
+	status, body = ts.post(t, path, testIngestToken, f.alarm(t, cwTopic, "orders-db-cpu", "OK"))
+	if status != http.StatusOK || firstID(t, body) != id {
+		t.Fatalf("OK: %d %v; want 200 for %s", status, body, id)
+	}
+	if inc := ts.incident(t, id); inc.Status != tocsin.StatusResolved {
+		t.Fatalf("status after OK: %s", inc.Status)
+	}
+
+	// A message whose signature is over other text is refused and changes nothing.
+	forged := snstest.Notification(f.sns, cwTopic, cloudWatchAlarm(t, "billing-api-5xx", "ALARM", time.Now()), time.Now(), "2")
+	snstest.Sign(t, f.pki.LeafKey, forged)
+	forged.Message = cloudWatchAlarm(t, "billing-api-latency", "ALARM", time.Now())
+	b, _ := json.Marshal(forged)
+	status, body = ts.post(t, path, testIngestToken, string(b))
+	wantError(t, "tampered message", status, body, http.StatusUnauthorized, "unauthorized")
+
+	// A validly signed message on a topic that is not pinned is forbidden.
+	status, body = ts.post(t, path, testIngestToken, f.alarm(t, cwOtherTopic, "billing-api-5xx", "ALARM"))
+	wantError(t, "other topic", status, body, http.StatusForbidden, "forbidden")
+	// So is subscribing tocsin to it.
+	status, body = ts.post(t, path, testIngestToken, f.body(t, snstest.SubscriptionConfirmation(f.sns, cwOtherTopic, time.Now(), "2")))
+	wantError(t, "other topic subscription", status, body, http.StatusForbidden, "forbidden")
+
+	// The integration token is required, even on a signed message.
+	signed := f.alarm(t, cwTopic, "billing-api-5xx", "ALARM")
+	status, body = ts.post(t, path, "", signed)
+	wantError(t, "no token", status, body, http.StatusUnauthorized, "unauthorized")
+	status, body = ts.post(t, path, "not-the-token", signed)
+	wantError(t, "bad token", status, body, http.StatusUnauthorized, "unauthorized")
+	status, body = ts.post(t, path, "", f.body(t, snstest.SubscriptionConfirmation(f.sns, cwTopic, time.Now(), "2")))
+	wantError(t, "subscription without token", status, body, http.StatusUnauthorized, "unauthorized")
+
+	if n := f.sns.Confirms.Load(); n != 1 {
+		t.Fatalf("refused requests confirmed subscriptions: %d ConfirmSubscription requests", n)
+	}
+	if n := ts.incidentCount(t); n != 1 {
+		t.Fatalf("refused requests changed something: %d incidents, want 1", n)
+	}
+
+	// SNS subscriptions carry the token in the endpoint URL.
+	status, body = ts.post(t, path+"?token="+testIngestToken, "", signed)
+	if status != http.StatusCreated {
+		t.Fatalf("?token=: %d %v", status, body)
+	}
+	if inc := ts.incident(t, firstID(t, body)); inc.Source != tocsin.SourceCloudWatch || !strings.Contains(inc.Title, "billing-api-5xx") {
+		t.Fatalf("incident via ?token=: source %q, title %q", inc.Source, inc.Title)
+	}
+	// The verifier kept the signing certificate: one fetch for every message.
+	if n := f.sns.CertFetches.Load(); n != 1 {
+		t.Errorf("signing certificate fetched %d times, want 1", n)
+	}
+}
+
+// TestCloudWatchQueueSNS checks Versus's queue.sns endpoint: an SNS HTTPS
+// subscription to a path of its own, pinned to queue.sns.topic_arn.
+func TestCloudWatchQueueSNS(t *testing.T) {
+	f := newSNSFixture(t)
+	ts := startServer(t, storetest.SQLiteURL(t), func(c *config.Config) {
+		c.Alert.Slack.Enable, c.Alert.Email.Enable = false, false
+		c.Queue.SNS.Enable = true
+		c.Queue.SNS.TopicARN = cwTopic
+		c.Queue.SNS.HTTPSEndpointSubscriptionPath = "/sns"
+	}, f.options)
+
+	status, body := ts.post(t, "/sns?token="+testIngestToken, "", f.body(t, snstest.SubscriptionConfirmation(f.sns, cwTopic, time.Now(), "2")))
+	if status != http.StatusOK || f.sns.Confirms.Load() != 1 {
+		t.Fatalf("subscription confirmation on /sns: %d %v, %d confirms", status, body, f.sns.Confirms.Load())
+	}
+	status, body = ts.post(t, "/sns?token="+testIngestToken, "", f.alarm(t, cwTopic, "orders-db-cpu", "ALARM"))
+	if status != http.StatusCreated {
+		t.Fatalf("ALARM on /sns: %d %v", status, body)
+	}
+	id := firstID(t, body)
+	if inc := ts.incident(t, id); inc.Source != tocsin.SourceCloudWatch || !strings.Contains(inc.Title, "orders-db-cpu") {
+		t.Fatalf("incident from /sns: source %q, title %q", inc.Source, inc.Title)
+	}
+	status, body = ts.post(t, "/sns?token="+testIngestToken, "", f.alarm(t, cwOtherTopic, "billing-api-5xx", "ALARM"))
+	wantError(t, "other topic on /sns", status, body, http.StatusForbidden, "forbidden")
+	status, body = ts.post(t, "/sns", "", f.alarm(t, cwTopic, "billing-api-5xx", "ALARM"))
+	wantError(t, "no token on /sns", status, body, http.StatusUnauthorized, "unauthorized")
+	if n := ts.incidentCount(t); n != 1 {
+		t.Fatalf("%d incidents, want 1", n)
+	}
+}
