@@ -110,6 +110,8 @@ type IngestResult struct {
 	Deduplicated bool `json:"deduplicated"`
 	// Resolved is true when this alert resolved its incident.
 	Resolved bool `json:"resolved,omitempty"`
+	// Duplicate is true when the request was already ingested.
+	Duplicate bool `json:"duplicate,omitempty"`
 }
 
 // IngestOptions carry per-request choices that travel with alerts (Versus's
@@ -120,6 +122,9 @@ type IngestOptions struct {
 	Destinations map[string]map[string]string `json:"destinations,omitempty"`
 	// OnCall, when set, arms ack-or-escalate for incidents these alerts open.
 	OnCall *OnCallOptions `json:"oncall,omitempty"`
+	// IdempotencyKey, when set, makes a repeat of the same request (an SNS
+	// redelivery) change nothing: its alerts are reported as duplicates.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
 }
 
 // OnCallOptions arm ack-or-escalate: unless the incident is acknowledged or

@@ -40,10 +40,12 @@ type Options struct {
 	// SNS verifies CloudWatch alarms delivered by Amazon SNS; nil skips
 	// verification (tests only).
 	SNS *ingest.SNSVerifier
-	// SNSTopics, when set, pins accepted SNS topics.
+	// SNSTopics, when set, pins the topics /api/v1/alerts/cloudwatch accepts.
 	SNSTopics []string
-	// SNSPath is an extra path serving SNS deliveries (Versus's queue.sns path).
-	SNSPath string
+	// SNSPath is an extra path serving SNS deliveries (Versus's queue.sns
+	// path), accepting only SNSPathTopics.
+	SNSPath       string
+	SNSPathTopics []string
 	// Overrides says which per-request query parameters take effect.
 	Overrides Overrides
 	// DebugBody logs intake bodies at debug level (Versus's alert.debug_body).
@@ -93,7 +95,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/incidents", s.requireIngest(s.handleVersusIncidents))
 	m.HandleFunc("POST /api/incidents/", s.requireIngest(s.handleVersusIncidents))
 	if p := s.opts.SNSPath; p != "" && p != "/api/v1/alerts/cloudwatch" {
-		m.HandleFunc("POST "+p, s.requireIngest(s.handleSNS))
+		m.HandleFunc("POST "+p, s.requireIngest(func(w http.ResponseWriter, r *http.Request) { s.handleSNS(w, r, s.opts.SNSPathTopics) }))
 	}
 
 	m.HandleFunc("GET /api/ack/{id}", s.handleAckPage)

@@ -35,7 +35,7 @@ type ingestResponse struct {
 func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
 	source := r.PathValue("source")
 	if source == tocsin.SourceCloudWatch {
-		s.handleSNS(w, r)
+		s.handleSNS(w, r, s.opts.SNSTopics)
 		return
 	}
 	decode, ok := ingest.Lookup(source)
@@ -84,6 +84,14 @@ func (s *Server) handleVersusIncidents(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	for _, a := range alerts {
+		// CloudWatch alarms are trusted only through SNS, whose signature is
+		// checked: an unsigned alarm here must not touch (or resolve) the
+		// incidents of signed ones, so it is grouped as plain JSON.
+		if a.Source == tocsin.SourceCloudWatch {
+			a.Source = tocsin.SourceJSON
+		}
+	}
 	results, ok := s.commit(w, r, "versus", alerts)
 	if !ok {
 		return
@@ -98,7 +106,7 @@ func (s *Server) handleVersusIncidents(w http.ResponseWriter, r *http.Request) {
 
 // handleSNS serves CloudWatch alarms delivered by Amazon SNS: it confirms
 // subscriptions and ingests notifications, after checking the signature.
-func (s *Server) handleSNS(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleSNS(w http.ResponseWriter, r *http.Request, topics []string) {
 	body, err := s.readBody(w, r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -110,7 +118,7 @@ func (s *Server) handleSNS(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if len(s.opts.SNSTopics) > 0 && !contains(s.opts.SNSTopics, msg.TopicArn) {
+	if len(topics) > 0 && !contains(topics, msg.TopicArn) {
 		Error(w, r, tocsin.Errorf(tocsin.EFORBIDDEN, "SNS topic %q is not accepted here", msg.TopicArn))
 		return
 	}
@@ -143,10 +151,12 @@ func (s *Server) handleSNS(w http.ResponseWriter, r *http.Request) {
 	}
 	alerts, err := ingest.CloudWatchAlarm([]byte(msg.Message), s.opts.Now())
 	if err != nil {
-		s.fail(w, r, err)
+		s.fail(w, r, tocsin.Errorf(tocsin.EINVALID, "SNS Message is not a CloudWatch alarm: %s", tocsin.ErrorMessage(err)))
 		return
 	}
-	results, ok := s.commit(w, r, tocsin.SourceCloudWatch, alerts)
+	// SNS delivers at least once and a signed message can be replayed
+	// within its validity window: each MessageId is ingested once.
+	results, ok := s.commitKeyed(w, r, tocsin.SourceCloudWatch, alerts, "sns:"+msg.TopicArn+":"+msg.MessageId)
 	if !ok {
 		return
 	}
@@ -155,11 +165,18 @@ func (s *Server) handleSNS(w http.ResponseWriter, r *http.Request) {
 
 // commit stores decoded alerts; on failure it answers and returns false.
 func (s *Server) commit(w http.ResponseWriter, r *http.Request, source string, alerts []*tocsin.Alert) ([]tocsin.IngestResult, bool) {
+	return s.commitKeyed(w, r, source, alerts, "")
+}
+
+// commitKeyed is commit with an idempotency key: a request whose key was
+// already ingested changes nothing.
+func (s *Server) commitKeyed(w http.ResponseWriter, r *http.Request, source string, alerts []*tocsin.Alert, key string) ([]tocsin.IngestResult, bool) {
 	opts, err := s.ingestOptions(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return nil, false
 	}
+	opts.IdempotencyKey = key
 	results, err := s.store.Ingest(r.Context(), alerts, opts)
 	if err != nil {
 		s.fail(w, r, err)

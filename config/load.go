@@ -427,6 +427,9 @@ func (c *Config) Validate() Problems {
 			}
 		}
 	}
+	if c.Queue.SNS.Enable && c.Queue.SNS.TopicARN == "" {
+		add("queue.sns.topic_arn: required when queue.sns.enable is true (messages from other topics are refused)")
+	}
 	if w := c.OnCall.WaitMinutes; w != nil && *w < 0 {
 		add("oncall.wait_minutes: must not be negative")
 	}

@@ -42,6 +42,23 @@ func (s *DB) Ingest(ctx context.Context, alerts []*tocsin.Alert, opts tocsin.Ing
 func (s *DB) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert, opts tocsin.IngestOptions) ([]tocsin.IngestResult, error) {
 	now := s.opts.Now().UTC()
 	results := make([]tocsin.IngestResult, 0, len(alerts))
+	if k := opts.IdempotencyKey; k != "" {
+		// Keys are kept a day: longer than any sender retries or a signed
+		// SNS message stays valid.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM intake_keys WHERE created_at < $1`, micros(now.Add(-24*time.Hour))); err != nil {
+			return nil, fmt.Errorf("expire intake keys: %w", err)
+		}
+		r, err := tx.ExecContext(ctx, `INSERT INTO intake_keys (key, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING`, k, micros(now))
+		if err != nil {
+			return nil, fmt.Errorf("record intake key: %w", err)
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			for range alerts {
+				results = append(results, tocsin.IngestResult{Duplicate: true})
+			}
+			return results, nil
+		}
+	}
 	var lastRaw []byte
 	var payloadID string
 	for _, a := range alerts {

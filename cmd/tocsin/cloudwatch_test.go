@@ -232,3 +232,47 @@ func TestCloudWatchQueueSNS(t *testing.T) {
 		t.Fatalf("%d incidents, want 1", n)
 	}
 }
+
+// TestCloudWatchReplayAndUnsignedAlarms checks that an SNS redelivery (the
+// same MessageId) changes nothing, and that an unsigned alarm posted to
+// Versus's /api/incidents cannot touch the incident of a signed one.
+func TestCloudWatchReplayAndUnsignedAlarms(t *testing.T) {
+	f := newSNSFixture(t)
+	ts := startServer(t, storetest.SQLiteURL(t), func(c *config.Config) {
+		c.Alert.Slack.Enable, c.Alert.Email.Enable = false, false
+	}, f.options)
+	const path = "/api/v1/alerts/cloudwatch"
+	alarm := f.alarm(t, cwTopic, "orders-db-cpu", "ALARM")
+	status, body := ts.post(t, path, testIngestToken, alarm)
+	if status != http.StatusCreated {
+		t.Fatalf("alarm: %d %v", status, body)
+	}
+	id := firstID(t, body)
+
+	// An unsigned OK for the same alarm on /api/incidents is plain JSON: it
+	// does not resolve the signed incident.
+	if status, body := ts.post(t, "/api/incidents", testIngestToken, cloudWatchAlarm(t, "orders-db-cpu", "OK", time.Now())); status >= 300 {
+		t.Fatalf("unsigned OK: %d %v", status, body)
+	}
+	if inc := ts.incident(t, id); inc.Status != tocsin.StatusTriggered {
+		t.Fatalf("an unsigned alarm resolved the signed incident")
+	}
+
+	// The signed OK resolves it; a replay of the signed ALARM afterwards
+	// (same MessageId) is a duplicate and opens nothing.
+	if status, _ := ts.post(t, path, testIngestToken, f.alarm(t, cwTopic, "orders-db-cpu", "OK")); status != http.StatusOK {
+		t.Fatalf("signed OK: %d", status)
+	}
+	if inc := ts.incident(t, id); inc.Status != tocsin.StatusResolved {
+		t.Fatalf("signed OK did not resolve: %s", inc.Status)
+	}
+	before := ts.incidentCount(t)
+	status, body = ts.post(t, path, testIngestToken, alarm)
+	results, _ := body["results"].([]any)
+	if status != http.StatusOK || len(results) != 1 || results[0].(map[string]any)["duplicate"] != true {
+		t.Fatalf("replayed alarm: %d %v", status, body)
+	}
+	if after := ts.incidentCount(t); after != before {
+		t.Fatalf("a replay opened an incident: %d → %d", before, after)
+	}
+}

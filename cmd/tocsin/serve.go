@@ -242,18 +242,16 @@ func (a *app) setup(ctx context.Context, channels map[string]notify.Channel, pro
 
 	sns := o.SNS
 	if sns == nil && !cfg.Ingest.CloudWatch.SkipSignature {
-		sns = &ingest.SNSVerifier{}
+		sns = &ingest.SNSVerifier{Now: o.Now}
 	}
-	topics := cfg.Ingest.CloudWatch.TopicARNs
 	snsPath := ""
+	var snsPathTopics []string
 	if cfg.Queue.SNS.Enable {
 		snsPath = cfg.Queue.SNS.HTTPSEndpointSubscriptionPath
 		if snsPath == "" {
 			snsPath = "/sns"
 		}
-		if cfg.Queue.SNS.TopicARN != "" {
-			topics = append(topics, cfg.Queue.SNS.TopicARN)
-		}
+		snsPathTopics = []string{cfg.Queue.SNS.TopicARN}
 	}
 	if cfg.Ingest.Open {
 		logger.Warn("ingest.open is true: anyone who can reach this server can create incidents (Versus's behaviour); set integration tokens instead")
@@ -261,7 +259,7 @@ func (a *app) setup(ctx context.Context, channels map[string]notify.Channel, pro
 	a.handler = api.New(a.store, api.Options{
 		APITokens: cfg.API.Tokens, IngestTokens: cfg.Ingest.Tokens, IngestOpen: cfg.Ingest.Open,
 		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, Acks: acks, SlackSigningSecret: cfg.Alert.Slack.SigningSecret,
-		SNS: sns, SNSTopics: topics, SNSPath: snsPath, DebugBody: cfg.Alert.DebugBody, Overrides: overrides,
+		SNS: sns, SNSTopics: cfg.Ingest.CloudWatch.TopicARNs, SNSPath: snsPath, SNSPathTopics: snsPathTopics, DebugBody: cfg.Alert.DebugBody, Overrides: overrides,
 		Now: o.Now, Logger: logger, Metrics: metrics,
 	})
 	return nil
