@@ -276,6 +276,42 @@ type IncidentIO struct {
 	APIURL                    string            `yaml:"api_url"`
 }
 
+// Paging configures how tocsin's own on-call reaches people by SMS and
+// voice.
+type Paging struct {
+	// SMS lists the SMS providers in failover order (twilio, sns).
+	SMS []string `yaml:"sms"`
+	// Voice lists the voice providers in failover order (twilio).
+	Voice []string `yaml:"voice"`
+	// MaxPerNumberPerHour caps SMS and calls to one number (default 20),
+	// so an alert storm cannot run up a bill.
+	MaxPerNumberPerHour int    `yaml:"max_per_number_per_hour"`
+	Twilio              Twilio `yaml:"twilio"`
+	SNS                 SNSSMS `yaml:"sns"`
+}
+
+// Twilio is the Twilio SMS and voice provider.
+type Twilio struct {
+	AccountSID string `yaml:"account_sid"`
+	AuthToken  string `yaml:"auth_token"`
+	// From is the sending number (E.164) or messaging service SID.
+	From string `yaml:"from"`
+	// APIURL overrides https://api.twilio.com (tests).
+	APIURL  string   `yaml:"api_url"`
+	Timeout Duration `yaml:"timeout"`
+}
+
+// SNSSMS is Amazon SNS as an SMS provider.
+type SNSSMS struct {
+	Region   string `yaml:"region"`
+	Endpoint string `yaml:"endpoint"`
+	// SenderID is the alphanumeric sender id where supported.
+	SenderID string `yaml:"sender_id"`
+	// SMSType is Transactional (default) or Promotional.
+	SMSType string   `yaml:"sms_type"`
+	Timeout Duration `yaml:"timeout"`
+}
+
 // Duration is a time.Duration written as a Go duration string ("30s", "5m").
 type Duration time.Duration
 
