@@ -26,7 +26,7 @@ type fakeSlack struct {
 	hang    chan struct{} // when non-nil, requests block until it is closed
 }
 
-func newFakeSlack(t *testing.T) *fakeSlack {
+func newFakeSlack(t testing.TB) *fakeSlack {
 	f := &fakeSlack{}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
@@ -95,7 +95,7 @@ type sink struct {
 	failNext   int // answer 500 to this many requests first
 }
 
-func newSink(t *testing.T) *sink {
+func newSink(t testing.TB) *sink {
 	s := &sink{}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -147,7 +147,7 @@ type mailbox struct {
 	msgs []string
 }
 
-func newMailbox(t *testing.T) *mailbox {
+func newMailbox(t testing.TB) *mailbox {
 	m := &mailbox{}
 	srv := smtp.NewServer(m)
 	srv.Domain = "localhost"

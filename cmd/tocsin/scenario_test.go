@@ -38,7 +38,7 @@ type testServer struct {
 	mail  *mailbox
 }
 
-func startServer(t *testing.T, dbURL string, mod func(*config.Config), opts ...func(*appOptions)) *testServer {
+func startServer(t testing.TB, dbURL string, mod func(*config.Config), opts ...func(*appOptions)) *testServer {
 	t.Helper()
 	ts := &testServer{slack: newFakeSlack(t), sink: newSink(t), mail: newMailbox(t)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

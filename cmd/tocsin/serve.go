@@ -369,7 +369,7 @@ func buildChannels(cfg *config.Config, logger *slog.Logger) (map[string]notify.C
 		}
 	}
 	if c := cfg.Alert.Webhook; c.Enable {
-		if err := add(webhook.New(c, webhook.Options{Logger: logger})); err != nil {
+		if err := add(webhook.New(c, webhook.Options{Proxy: &cfg.Proxy, Logger: logger})); err != nil {
 			return nil, fmt.Errorf("alert.webhook: %w", err)
 		}
 	}

@@ -104,7 +104,10 @@ func New(cfg config.Slack, opts Options) (*Channel, error) {
 	}
 	client := opts.HTTPClient
 	if client == nil {
-		client = &http.Client{Timeout: c.timeout}
+		var err error
+		if client, err = notify.HTTPClient(c.timeout, nil); err != nil {
+			return nil, err
+		}
 	}
 	apiOpts := []slack.Option{slack.OptionHTTPClient(client)}
 	if cfg.APIURL != "" {

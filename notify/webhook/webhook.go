@@ -148,6 +148,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for the signature timestamp. Nil is time.Now.
 	Now func() time.Time
+	// Proxy is the global proxy block, used when use_proxy is set.
+	Proxy *config.Proxy
 }
 
 // Channel posts signed JSON to one URL. It is safe for concurrent use.
@@ -183,12 +185,18 @@ func New(cfg config.Webhook, opts Options) (*Channel, error) {
 		c.timeout = DefaultTimeout
 	}
 	if c.client == nil {
-		c.client = &http.Client{
-			Timeout: c.timeout,
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return http.ErrUseLastResponse
-			},
+		var proxy *config.Proxy
+		if cfg.UseProxy {
+			proxy = opts.Proxy
+			if proxy == nil || proxy.URL == "" {
+				return nil, fmt.Errorf("alert.webhook.use_proxy: proxy.url: required")
+			}
 		}
+		client, err := notify.HTTPClient(c.timeout, proxy)
+		if err != nil {
+			return nil, err
+		}
+		c.client = client
 	}
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
