@@ -122,6 +122,8 @@ type IngestOptions struct {
 	Destinations map[string]map[string]string `json:"destinations,omitempty"`
 	// OnCall, when set, arms ack-or-escalate for incidents these alerts open.
 	OnCall *OnCallOptions `json:"oncall,omitempty"`
+	// Quiet opens incidents without telling the team channels (test pages).
+	Quiet bool `json:"quiet,omitempty"`
 	// IdempotencyKey, when set, makes a repeat of the same request (an SNS
 	// redelivery) change nothing: its alerts are reported as duplicates.
 	IdempotencyKey string `json:"idempotency_key,omitempty"`

@@ -115,3 +115,32 @@ type RenotifyArgs struct {
 	// opened the incident, reused for reminders.
 	Destinations map[string]map[string]string `json:"destinations,omitempty"`
 }
+
+// Jobs of tocsin's own on-call engine.
+const (
+	// JobStage starts one stage of an engagement.
+	JobStage = "stage"
+	// JobPage sends one page.
+	JobPage = "page"
+	// JobActivation sends a contact channel's activation code.
+	JobActivation = "activation"
+)
+
+// StageArgs are the arguments of a JobStage job: Seq counts the stages
+// started, over repeats (iteration × stages + index).
+type StageArgs struct {
+	EngagementID string `json:"engagement_id"`
+	Seq          int    `json:"seq"`
+}
+
+// PageArgs are the arguments of a JobPage job.
+type PageArgs struct {
+	PageID string `json:"page_id"`
+}
+
+// ActivationArgs are the arguments of a JobActivation job.
+type ActivationArgs struct {
+	Contact string `json:"contact"`
+	Channel string `json:"channel"`
+	Code    string `json:"code"`
+}

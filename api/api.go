@@ -46,8 +46,28 @@ type Options struct {
 	// path), accepting only SNSPathTopics.
 	SNSPath       string
 	SNSPathTopics []string
+	// TwilioAuthToken verifies Twilio's webhooks (SMS replies, key
+	// presses, delivery reports); empty disables them.
+	TwilioAuthToken string
+	// Pages acknowledges pages from those webhooks.
+	Pages Pages
 	// Overrides says which per-request query parameters take effect.
 	Overrides Overrides
+	// OnCall serves contacts, rotations, overrides, schedules, escalation
+	// plans, who is on call and calendar feeds; nil answers those routes
+	// with 404 "on-call is not configured".
+	OnCall OnCallStore
+	// SendActivation sends a new activation code through a contact's
+	// channel (POST …/channels/{channel}/activation); nil answers 501.
+	SendActivation func(ctx context.Context, alias, channel string) error
+	// TestPage pages a contact (kind "contact") or runs an escalation plan
+	// (kind "escalation_plan") for real on an incident marked as a test,
+	// and returns that incident's id; nil answers 501.
+	TestPage func(ctx context.Context, kind, name string) (incidentID string, err error)
+	// PublicHost is the server's external base URL, used in calendar links
+	// (which fall back to Acks.PublicHost, else the request's host) and to
+	// check Twilio's signatures.
+	PublicHost string
 	// DebugBody logs intake bodies at debug level (Versus's alert.debug_body).
 	DebugBody bool
 	Now       func() time.Time
@@ -108,9 +128,11 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/v1/incidents/{id}/acknowledge", s.requireAPI(s.handleAcknowledge))
 	m.HandleFunc("POST /api/v1/incidents/{id}/resolve", s.requireAPI(s.handleResolve))
 	m.HandleFunc("POST /api/v1/incidents/{id}/notes", s.requireAPI(s.handleAddNote))
+	s.twilioRoutes()
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, tocsin.Errorf(tocsin.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
 	})
+	s.oncallRoutes()
 }
 
 // ServeHTTP implements http.Handler.

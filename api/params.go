@@ -58,6 +58,7 @@ var providerParams = map[string]string{
 	"pagerduty_other_routing_key":   "pagerduty",
 	"servicenow_other_instance":     "servicenow",
 	"incidentio_other_alert_source": "incident_io",
+	"oncall_escalation_plan":        "tocsin",
 }
 
 // ingestOptions turns the query parameters of an intake request into

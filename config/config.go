@@ -25,6 +25,7 @@ type Config struct {
 	Alert         Alert     `yaml:"alert"`
 	Queue         Queue     `yaml:"queue"`
 	OnCall        OnCall    `yaml:"oncall"`
+	Paging        Paging    `yaml:"paging"`
 	Log           Log       `yaml:"log"`
 
 	// Redis and Agent are Versus keys tocsin has no use for: they are
@@ -234,10 +235,13 @@ type SNS struct {
 
 // OnCall is Versus's on-call block.
 type OnCall struct {
-	Enable             bool               `yaml:"enable"`
-	InitializedOnly    bool               `yaml:"initialized_only"`
-	WaitMinutes        *float64           `yaml:"wait_minutes"`
-	Provider           string             `yaml:"provider"`
+	Enable          bool     `yaml:"enable"`
+	InitializedOnly bool     `yaml:"initialized_only"`
+	WaitMinutes     *float64 `yaml:"wait_minutes"`
+	Provider        string   `yaml:"provider"`
+	// EscalationPlan is the default plan of provider tocsin (tocsin's own
+	// on-call); ?oncall_escalation_plan= picks another per request.
+	EscalationPlan     string             `yaml:"escalation_plan"`
 	AWSIncidentManager AWSIncidentManager `yaml:"aws_incident_manager"`
 	PagerDuty          PagerDuty          `yaml:"pagerduty"`
 	ServiceNow         ServiceNow         `yaml:"servicenow"`

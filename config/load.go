@@ -434,9 +434,25 @@ func (c *Config) Validate() Problems {
 		add("oncall.wait_minutes: must not be negative")
 	}
 	switch c.OnCall.Provider {
-	case "", "aws_incident_manager", "pagerduty", "servicenow", "incident_io":
+	case "", "aws_incident_manager", "pagerduty", "servicenow", "incident_io", "tocsin":
 	default:
-		add("oncall.provider: %q is not aws_incident_manager, pagerduty, servicenow or incident_io", c.OnCall.Provider)
+		add("oncall.provider: %q is not aws_incident_manager, pagerduty, servicenow, incident_io or tocsin", c.OnCall.Provider)
+	}
+	for i, p := range c.Paging.SMS {
+		if p != "twilio" && p != "sns" {
+			add("paging.sms[%d]: %q is not twilio or sns", i, p)
+		}
+	}
+	for i, p := range c.Paging.Voice {
+		if p != "twilio" {
+			add("paging.voice[%d]: %q is not twilio", i, p)
+		}
+	}
+	if (contains(c.Paging.SMS, "twilio") || contains(c.Paging.Voice, "twilio")) && (c.Paging.Twilio.AccountSID == "" || c.Paging.Twilio.AuthToken == "" || c.Paging.Twilio.From == "") {
+		add("paging.twilio: account_sid, auth_token and from are required when twilio is a paging provider")
+	}
+	if c.Paging.MaxPerNumberPerHour < 0 {
+		add("paging.max_per_number_per_hour: must not be negative")
 	}
 	if c.OnCall.Enable || c.OnCall.InitializedOnly {
 		switch c.OnCallProvider() {
@@ -532,6 +548,15 @@ func (c *Config) Validate() Problems {
 		}
 	}
 	return p
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 func checkURL(p *Problems, key, v string) {

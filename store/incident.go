@@ -190,8 +190,10 @@ func (s *DB) openIncident(ctx context.Context, tx *txn, a *tocsin.Alert, payload
 	if err := addEvent(ctx, tx, incID, now, tocsin.EventCreated, a.Source, "Incident opened: "+a.Title, map[string]any{"alert_id": a.ID, "dedup_key": a.DedupKey}); err != nil {
 		return tocsin.IngestResult{}, err
 	}
-	if err := s.queueNotifications(ctx, tx, incID, a.ID, "opened", now, opts.Destinations); err != nil {
-		return tocsin.IngestResult{}, err
+	if !opts.Quiet {
+		if err := s.queueNotifications(ctx, tx, incID, a.ID, "opened", now, opts.Destinations); err != nil {
+			return tocsin.IngestResult{}, err
+		}
 	}
 	if oc := opts.OnCall; oc != nil {
 		args, _ := json.Marshal(tocsin.EscalateArgs{Provider: oc.Provider, Target: oc.Target})
@@ -377,6 +379,9 @@ func cancelTimers(ctx context.Context, tx *txn, incidentID string, now time.Time
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE incident_id = $1 AND kind IN ($2, $3)`, incidentID, tocsin.JobRenotify, tocsin.JobEscalate); err != nil {
 		return fmt.Errorf("cancel timers: %w", err)
+	}
+	if err := stopEngagements(ctx, tx, incidentID, now, why); err != nil {
+		return err
 	}
 	if provider.Valid {
 		var a tocsin.EscalateArgs

@@ -42,6 +42,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		configCommand(getenv, stdout),
 		versionCommand(stdout),
 		incidentCommand(getenv, stdout),
+		applyCommand(getenv, stdout),
+		oncallCommand(getenv, stdout),
+		overrideCommand(getenv, stdout),
+		rotationCommand(stdout),
 	)
 	return root.ExecuteContext(ctx)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
 	"tocsin"
@@ -33,9 +35,12 @@ import (
 	"tocsin/notify/lark"
 	"tocsin/notify/msteams"
 	"tocsin/notify/slack"
+	"tocsin/notify/snssms"
 	"tocsin/notify/telegram"
+	"tocsin/notify/twilio"
 	"tocsin/notify/viber"
 	"tocsin/notify/webhook"
+	"tocsin/paging"
 	"tocsin/store"
 )
 
@@ -117,11 +122,14 @@ type appOptions struct {
 
 // app is a wired tocsin server.
 type app struct {
-	cfg     *config.Config
-	store   *store.DB
-	worker  *engine.Worker
-	handler http.Handler
-	logger  *slog.Logger
+	cfg        *config.Config
+	pager      *paging.Engine
+	now        func() time.Time
+	pageClient *http.Client
+	store      *store.DB
+	worker     *engine.Worker
+	handler    http.Handler
+	logger     *slog.Logger
 }
 
 func newApp(ctx context.Context, cfg *config.Config, o appOptions) (*app, error) {
@@ -214,9 +222,30 @@ func (a *app) setup(ctx context.Context, channels map[string]notify.Channel, pro
 		Backoff: o.Backoff, RenotifyAfter: cfg.Incidents.RenotifyAfter.Std(), Now: o.Now, Logger: logger,
 		Observe: func(channel, result string) { metrics.Notifications.WithLabelValues(channel, result).Inc() },
 	}
+	sms, voice, err := buildPaging(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	pager := &paging.Engine{
+		Store: a.store, SMS: sms, Voice: voice, Channels: channels, PublicHost: publicHost, AckURL: acks.URL,
+		MaxPerNumberPerHour: cfg.Paging.MaxPerNumberPerHour, Backoff: o.Backoff, Now: o.Now, Logger: logger,
+		Webhook: func(u string) (notify.Channel, error) {
+			return webhook.New(config.Webhook{Enable: true, URL: u}, webhook.Options{HTTPClient: a.pageClient, Logger: logger})
+		},
+	}
+	if a.pageClient, err = notify.HTTPClient(10*time.Second, nil); err != nil {
+		return err
+	}
+	a.pager, a.now = pager, o.Now
 	handlers := map[string]engine.Handler{
-		tocsin.JobNotify:   engine.HandlerFunc(d.HandleNotify),
-		tocsin.JobRenotify: engine.HandlerFunc(d.HandleRenotify),
+		tocsin.JobNotify:     engine.HandlerFunc(d.HandleNotify),
+		tocsin.JobRenotify:   engine.HandlerFunc(d.HandleRenotify),
+		tocsin.JobStage:      engine.HandlerFunc(pager.HandleStage),
+		tocsin.JobPage:       engine.HandlerFunc(pager.HandlePage),
+		tocsin.JobActivation: engine.HandlerFunc(pager.HandleActivation),
+	}
+	if provider == nil && cfg.OnCallProvider() == "tocsin" && (cfg.OnCall.Enable || cfg.OnCall.InitializedOnly) {
+		provider = &paging.Provider{Engine: pager, DefaultPlan: cfg.OnCall.EscalationPlan}
 	}
 	overrides := api.Overrides{Channels: map[string]bool{}, ChannelKeys: channelKeys(channels), AllowedDestinations: cfg.Ingest.AllowedDestinations}
 	for name := range channels {
@@ -259,6 +288,8 @@ func (a *app) setup(ctx context.Context, channels map[string]notify.Channel, pro
 	a.handler = api.New(a.store, api.Options{
 		APITokens: cfg.API.Tokens, IngestTokens: cfg.Ingest.Tokens, IngestOpen: cfg.Ingest.Open,
 		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, Acks: acks, SlackSigningSecret: cfg.Alert.Slack.SigningSecret,
+		TwilioAuthToken: twilioToken(cfg), Pages: a.store, PublicHost: publicHost,
+		OnCall: onCallStore{a.store}, SendActivation: a.sendActivation, TestPage: a.testPage,
 		SNS: sns, SNSTopics: cfg.Ingest.CloudWatch.TopicARNs, SNSPath: snsPath, SNSPathTopics: snsPathTopics, DebugBody: cfg.Alert.DebugBody, Overrides: overrides,
 		Now: o.Now, Logger: logger, Metrics: metrics,
 	})
@@ -345,6 +376,34 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
+// sendActivation creates a contact channel's activation code and queues
+// its delivery through the channel.
+func (a *app) sendActivation(ctx context.Context, alias, channel string) error {
+	code, err := a.store.StartActivation(ctx, alias, channel)
+	if err != nil {
+		return err
+	}
+	args, _ := json.Marshal(tocsin.ActivationArgs{Contact: alias, Channel: channel, Code: code})
+	return a.store.ScheduleJob(ctx, &tocsin.Job{Kind: tocsin.JobActivation, Lane: tocsin.JobActivation, Args: args, DueAt: a.now()})
+}
+
+// testPage pages a contact or runs an escalation plan for real, on a quiet
+// incident of its own marked as a test.
+func (a *app) testPage(ctx context.Context, kind, name string) (string, error) {
+	open := func(ctx context.Context, title string) (string, error) {
+		res, err := a.store.Ingest(ctx, []*tocsin.Alert{{
+			Source: tocsin.SourceGeneric, DedupKey: "test-page:" + uuid.NewString(), Fingerprint: "test-page", Status: tocsin.AlertFiring,
+			Severity: "info", Title: "TEST: " + title, Description: "A test page started from the API; acknowledge or resolve it freely.",
+			Labels: map[string]string{"test": "true"},
+		}}, tocsin.IngestOptions{Quiet: true})
+		if err != nil {
+			return "", err
+		}
+		return res[0].IncidentID, nil
+	}
+	return a.pager.TestPage(ctx, open, kind, name)
+}
+
 // Close releases the database.
 func (a *app) Close() error { return a.store.Close() }
 
@@ -407,6 +466,50 @@ func channelKeys(chans map[string]notify.Channel) map[string]func(string) bool {
 	return keys
 }
 
+// buildPaging constructs the SMS and voice providers in failover order.
+func buildPaging(ctx context.Context, cfg *config.Config, logger *slog.Logger) ([]notify.SMSSender, []notify.Caller, error) {
+	var tw *twilio.Provider
+	getTwilio := func() (*twilio.Provider, error) {
+		if tw != nil {
+			return tw, nil
+		}
+		var err error
+		tw, err = twilio.New(cfg.Paging.Twilio, twilio.Options{Logger: logger})
+		if err != nil {
+			return nil, fmt.Errorf("paging.twilio: %w", err)
+		}
+		return tw, nil
+	}
+	var sms []notify.SMSSender
+	var voice []notify.Caller
+	for _, name := range cfg.Paging.SMS {
+		switch name {
+		case "twilio":
+			p, err := getTwilio()
+			if err != nil {
+				return nil, nil, err
+			}
+			sms = append(sms, p)
+		case "sns":
+			p, err := snssms.New(ctx, cfg.Paging.SNS, snssms.Options{Logger: logger})
+			if err != nil {
+				return nil, nil, fmt.Errorf("paging.sns: %w", err)
+			}
+			sms = append(sms, p)
+		}
+	}
+	for _, name := range cfg.Paging.Voice {
+		if name == "twilio" {
+			p, err := getTwilio()
+			if err != nil {
+				return nil, nil, err
+			}
+			voice = append(voice, p)
+		}
+	}
+	return sms, voice, nil
+}
+
 // buildProvider constructs the configured on-call provider, or nil when
 // on-call is off (neither oncall.enable nor oncall.initialized_only).
 func buildProvider(ctx context.Context, cfg *config.Config, logger *slog.Logger) (escalate.Provider, error) {
@@ -417,6 +520,9 @@ func buildProvider(ctx context.Context, cfg *config.Config, logger *slog.Logger)
 	var p escalate.Provider
 	var err error
 	switch cfg.OnCallProvider() {
+	case "tocsin":
+		// tocsin's own escalation plans: wired with the paging engine.
+		return nil, nil
 	case "aws_incident_manager":
 		p, err = awsim.New(ctx, oc.AWSIncidentManager, awsim.Options{Logger: logger})
 	case "pagerduty":
@@ -442,4 +548,14 @@ func redactURL(s string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+// twilioToken is the auth token verifying Twilio's webhooks, when Twilio pages.
+func twilioToken(cfg *config.Config) string {
+	for _, p := range append(append([]string{}, cfg.Paging.SMS...), cfg.Paging.Voice...) {
+		if p == "twilio" {
+			return cfg.Paging.Twilio.AuthToken
+		}
+	}
+	return ""
 }

@@ -63,6 +63,9 @@ CREATE TABLE engagements (
     test        BOOLEAN NOT NULL DEFAULT FALSE,
     status      TEXT NOT NULL,
     stop_reason TEXT NOT NULL DEFAULT '',
+    -- progress counts the stages started, so a re-run stage job (after a
+    -- crash or a lost lease) does not page twice.
+    progress    INTEGER NOT NULL DEFAULT 0,
     started_at  BIGINT NOT NULL,
     stopped_at  BIGINT
 );

@@ -1,0 +1,630 @@
+package main
+
+import (
+	"bytes"
+	"encoding"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
+
+	"tocsin"
+	"tocsin/oncall"
+)
+
+// Apply reads on-call objects from YAML files and makes the server match
+// them: a document is `kind: Contact|Rotation|Schedule|EscalationPlan`
+// plus the object's fields at the top level, with the names the JSON API
+// uses. Objects on the server that the files do not mention are left alone.
+
+// kindInfo describes one kind of object apply handles.
+type kindInfo struct {
+	kind  string // the document's kind
+	noun  string // how the plan names it
+	path  string // API collection
+	many  string // JSON key of the API's list
+	new   func() any
+	name  func(v any) string
+	check func(v any) error // local validation, before talking to the server
+}
+
+// applyKinds are the kinds apply handles, in the order it applies them:
+// each may refer to the ones before it.
+var applyKinds = []kindInfo{
+	{kind: "Contact", noun: "contact", path: "/api/v1/contacts", many: "contacts",
+		new:   func() any { return &tocsin.Contact{} },
+		name:  func(v any) string { return v.(*tocsin.Contact).Alias },
+		check: func(v any) error { return v.(*tocsin.Contact).Validate() }},
+	{kind: "Rotation", noun: "rotation", path: "/api/v1/rotations", many: "rotations",
+		new:  func() any { return &oncall.Rotation{} },
+		name: func(v any) string { return v.(*oncall.Rotation).Name },
+		check: func(v any) error {
+			r := v.(*oncall.Rotation)
+			if !tocsin.ValidName(r.Name) {
+				return fmt.Errorf("name: %q must be 1-63 lower-case letters, digits, '.', '-' or '_'", r.Name)
+			}
+			return r.Validate()
+		}},
+	{kind: "Schedule", noun: "schedule", path: "/api/v1/schedules", many: "schedules",
+		new:   func() any { return &tocsin.Schedule{} },
+		name:  func(v any) string { return v.(*tocsin.Schedule).Name },
+		check: func(v any) error { return v.(*tocsin.Schedule).Validate() }},
+	{kind: "EscalationPlan", noun: "escalation plan", path: "/api/v1/escalation-plans", many: "escalation_plans",
+		new:   func() any { return &tocsin.EscalationPlan{} },
+		name:  func(v any) string { return v.(*tocsin.EscalationPlan).Name },
+		check: func(v any) error { return v.(*tocsin.EscalationPlan).Validate() }},
+}
+
+func kindByName(kind string) (kindInfo, bool) {
+	for _, k := range applyKinds {
+		if k.kind == kind {
+			return k, true
+		}
+	}
+	return kindInfo{}, false
+}
+
+// document is one YAML document of a file, its kind split off.
+type document struct {
+	where string // "FILE: document N"
+	kind  string
+	node  *yaml.Node // the mapping without its kind
+}
+
+// object is a decoded document.
+type object struct {
+	document
+	info  kindInfo
+	name  string
+	value any
+}
+
+func applyCommand(getenv func(string) string, stdout io.Writer) *cobra.Command {
+	var srv apiFlags
+	var path string
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "apply -f DIR|FILE",
+		Short: "Create or update contacts, rotations, schedules and escalation plans from YAML files",
+		Long: `Apply reads YAML documents (several per file, separated by ---), each a
+kind (Contact, Rotation, Schedule or EscalationPlan) and that object's fields,
+compares them with the server and creates or replaces what differs, in
+dependency order. It prints a plan first; --dry-run stops there. Objects the
+files do not mention are left alone; overrides are not part of apply.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if path == "" {
+				return fmt.Errorf("-f: a directory or a YAML file is required")
+			}
+			objs, err := loadObjects(path)
+			if err != nil {
+				return err
+			}
+			c, err := srv.client(getenv)
+			if err != nil {
+				return err
+			}
+			return applyObjects(cmd, c, objs, dryRun, stdout)
+		},
+	}
+	srv.register(cmd)
+	cmd.Flags().StringVarP(&path, "file", "f", "", "a YAML file, or a directory of them (*.yaml, *.yml; not recursive)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and change nothing")
+	return cmd
+}
+
+// loadObjects reads, decodes and checks every object under path, and
+// orders them for applying.
+func loadObjects(path string) ([]*object, error) {
+	files, err := yamlFiles(path)
+	if err != nil {
+		return nil, err
+	}
+	var objs []*object
+	var problems []string
+	seen := map[string]string{}
+	for _, f := range files {
+		docs, err := readDocuments(f)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range docs {
+			info, ok := kindByName(d.kind)
+			if !ok {
+				if d.kind == "Override" {
+					problems = append(problems, d.where+": kind Override is not part of apply; use tocsin override add")
+				} else {
+					problems = append(problems, fmt.Sprintf("%s: kind: %q is not Contact, Rotation, Schedule or EscalationPlan", d.where, d.kind))
+				}
+				continue
+			}
+			v := info.new()
+			if err := decodeDocument(d, v); err != nil {
+				problems = append(problems, err.Error())
+				continue
+			}
+			o := &object{document: d, info: info, name: info.name(v), value: v}
+			if err := info.check(v); err != nil {
+				problems = append(problems, d.where+": "+message(err))
+				continue
+			}
+			key := info.kind + "/" + o.name
+			if first, dup := seen[key]; dup {
+				problems = append(problems, fmt.Sprintf("%s: %s %s is also defined at %s", d.where, info.noun, o.name, first))
+				continue
+			}
+			seen[key] = d.where
+			objs = append(objs, o)
+		}
+	}
+	if len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "\n"))
+	}
+	if len(objs) == 0 {
+		return nil, fmt.Errorf("%s: no objects found", path)
+	}
+	return orderObjects(objs)
+}
+
+// message is the text of an error without tocsin's code wrapper.
+func message(err error) string {
+	var te *tocsin.Error
+	if errors.As(err, &te) {
+		return te.Message
+	}
+	return err.Error()
+}
+
+// yamlFiles lists path itself, or the YAML files in directory path.
+func yamlFiles(path string) ([]string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return []string{path}, nil
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if ext := filepath.Ext(e.Name()); !e.IsDir() && (ext == ".yaml" || ext == ".yml") {
+			out = append(out, filepath.Join(path, e.Name()))
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no *.yaml or *.yml files", path)
+	}
+	return out, nil
+}
+
+// readDocuments splits a YAML file into its documents, skipping empty ones.
+func readDocuments(file string) ([]document, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	var out []document
+	for i := 1; ; i++ {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		where := fmt.Sprintf("%s: document %d", file, i)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", where, err)
+		}
+		if len(n.Content) == 0 || n.Content[0].Tag == "!!null" {
+			continue
+		}
+		root := n.Content[0]
+		if root.Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("%s (line %d): must be a mapping with a kind", where, root.Line)
+		}
+		d := document{where: where, node: &yaml.Node{Kind: yaml.MappingNode, Tag: root.Tag, Line: root.Line, Column: root.Column}}
+		for j := 0; j+1 < len(root.Content); j += 2 {
+			if k := root.Content[j]; k.Value == "kind" {
+				d.kind = root.Content[j+1].Value
+				continue
+			}
+			d.node.Content = append(d.node.Content, root.Content[j], root.Content[j+1])
+		}
+		if d.kind == "" {
+			return nil, fmt.Errorf("%s (line %d): kind: is required (Contact, Rotation, Schedule or EscalationPlan)", where, root.Line)
+		}
+		out = append(out, d)
+	}
+}
+
+// decodeDocument decodes a document strictly into v: an unknown or
+// repeated key, a time that is not RFC 3339 or a bad duration is an error
+// naming the file, the document, the key and its line.
+func decodeDocument(d document, v any) error {
+	if err := checkNode(d.node, reflect.TypeOf(v), ""); err != nil {
+		return fmt.Errorf("%s (kind %s): %w", d.where, d.kind, err)
+	}
+	if err := d.node.Decode(v); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			return fmt.Errorf("%s (kind %s): %s", d.where, d.kind, strings.Join(te.Errors, "; "))
+		}
+		return fmt.Errorf("%s (kind %s): %v", d.where, d.kind, err)
+	}
+	return nil
+}
+
+var (
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
+	timeReflectType     = reflect.TypeFor[time.Time]()
+)
+
+// checkNode walks a YAML node against the Go type it will be decoded into
+// and reports what yaml.v3 would accept silently or without a location.
+func checkNode(n *yaml.Node, t reflect.Type, path string) error {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if n.Tag == "!!null" {
+		return nil
+	}
+	fail := func(p, format string, args ...any) error {
+		if p == "" {
+			p = "document"
+		}
+		return fmt.Errorf("%s (line %d): %s", p, n.Line, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case t == timeReflectType:
+		if _, err := time.Parse(time.RFC3339, n.Value); n.Kind != yaml.ScalarNode || err != nil {
+			return fail(path, "%q is not an RFC 3339 time like 2026-01-05T09:00:00+01:00", n.Value)
+		}
+		return nil
+	case reflect.PointerTo(t).Implements(textUnmarshalerType):
+		if n.Kind != yaml.ScalarNode {
+			return fail(path, "must be a single value")
+		}
+		if err := reflect.New(t).Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(n.Value)); err != nil {
+			return fail(path, "%s", err)
+		}
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return fail(path, "must be a mapping")
+		}
+		fields := yamlFields(t, nil)
+		keys := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			p := joinKey(path, k)
+			if keys[k] {
+				return fmt.Errorf("%s (line %d): key is repeated", p, n.Content[i].Line)
+			}
+			keys[k] = true
+			ft, ok := fields[k]
+			if !ok {
+				return fmt.Errorf("unknown key %q (line %d)", p, n.Content[i].Line)
+			}
+			if err := checkNode(n.Content[i+1], ft, p); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return fail(path, "must be a list")
+		}
+		for i, e := range n.Content {
+			if err := checkNode(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			return fail(path, "must be a mapping")
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if err := checkNode(n.Content[i+1], t.Elem(), joinKey(path, n.Content[i].Value)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// yamlFields maps the YAML keys of t's fields to their types.
+func yamlFields(t reflect.Type, into map[string]reflect.Type) map[string]reflect.Type {
+	if into == nil {
+		into = map[string]reflect.Type{}
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if tag == "-" || !f.IsExported() {
+			continue
+		}
+		if strings.Contains(opts, "inline") {
+			yamlFields(f.Type, into)
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		into[name] = f.Type
+	}
+	return into
+}
+
+func joinKey(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// orderObjects sorts objects by kind, keeping file order within a kind,
+// except that an escalation plan comes after the plans it engages.
+func orderObjects(objs []*object) ([]*object, error) {
+	rank := func(o *object) int {
+		return slices.IndexFunc(applyKinds, func(k kindInfo) bool { return k.kind == o.kind })
+	}
+	slices.SortStableFunc(objs, func(a, b *object) int { return rank(a) - rank(b) })
+	plans := map[string]*object{}
+	var out []*object
+	for _, o := range objs {
+		if o.kind == "EscalationPlan" {
+			plans[o.name] = o
+		} else {
+			out = append(out, o)
+		}
+	}
+	state := map[string]int{} // 1 visiting, 2 done
+	var visit func(o *object, chain []string) error
+	visit = func(o *object, chain []string) error {
+		switch state[o.name] {
+		case 1:
+			return fmt.Errorf("%s: escalation plans engage each other in a loop: %s", o.where, strings.Join(append(chain, o.name), " → "))
+		case 2:
+			return nil
+		}
+		state[o.name] = 1
+		for _, st := range o.value.(*tocsin.EscalationPlan).Stages {
+			for _, t := range st.Targets {
+				if dep := plans[t.EscalationPlan]; dep != nil {
+					if err := visit(dep, append(chain, o.name)); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		state[o.name] = 2
+		out = append(out, o)
+		return nil
+	}
+	for _, o := range objs {
+		if o.kind == "EscalationPlan" {
+			if err := visit(o, nil); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
+// change is what apply does to one object.
+type change struct {
+	obj    *object
+	op     string   // "create", "update" or "unchanged"
+	fields []string // for an update, the fields that differ
+}
+
+// applyObjects compares the objects with the server, prints the plan and,
+// unless dryRun, creates and replaces what differs.
+func applyObjects(cmd *cobra.Command, c *client, objs []*object, dryRun bool, stdout io.Writer) error {
+	ctx := cmd.Context()
+	current := map[string]map[string]any{} // kind → name → object on the server
+	for _, k := range applyKinds {
+		var list map[string]json.RawMessage
+		if err := c.do(ctx, "GET", k.path, nil, &list); err != nil {
+			return fmt.Errorf("list %s: %w", k.many, err)
+		}
+		var items []json.RawMessage
+		if err := json.Unmarshal(list[k.many], &items); err != nil {
+			return fmt.Errorf("list %s: %w", k.many, err)
+		}
+		current[k.kind] = map[string]any{}
+		for _, raw := range items {
+			v := k.new()
+			if err := json.Unmarshal(raw, v); err != nil {
+				return fmt.Errorf("list %s: %w", k.many, err)
+			}
+			current[k.kind][k.name(v)] = v
+		}
+	}
+	if err := checkReferences(objs, current); err != nil {
+		return err
+	}
+	var changes []change
+	counts := map[string]int{}
+	for _, o := range objs {
+		ch := change{obj: o, op: "create"}
+		if have, ok := current[o.kind][o.name]; ok {
+			ch.fields = diffFields(o.value, have)
+			ch.op = "update"
+			if len(ch.fields) == 0 {
+				ch.op = "unchanged"
+			}
+		}
+		counts[ch.op]++
+		changes = append(changes, ch)
+		switch ch.op {
+		case "create":
+			fmt.Fprintf(stdout, "+ %s %s (create)\n", o.info.noun, o.name)
+		case "update":
+			fmt.Fprintf(stdout, "~ %s %s (update: %s)\n", o.info.noun, o.name, strings.Join(ch.fields, ", "))
+		default:
+			fmt.Fprintf(stdout, "= %s %s (unchanged)\n", o.info.noun, o.name)
+		}
+	}
+	summary := fmt.Sprintf("%d to create, %d to update, %d unchanged", counts["create"], counts["update"], counts["unchanged"])
+	if dryRun {
+		fmt.Fprintf(stdout, "dry run: %s; nothing was changed\n", summary)
+		return nil
+	}
+	done := 0
+	for _, ch := range changes {
+		if ch.op == "unchanged" {
+			continue
+		}
+		o := ch.obj
+		var out map[string]any
+		if err := c.do(ctx, "PUT", o.info.path+"/"+url.PathEscape(o.name), o.value, &out); err != nil {
+			return fmt.Errorf("%s: %s %s: %w (%d of %d changes applied)", o.where, o.info.noun, o.name, err, done, counts["create"]+counts["update"])
+		}
+		done++
+	}
+	fmt.Fprintf(stdout, "applied: %d created, %d updated, %d unchanged\n", counts["create"], counts["update"], counts["unchanged"])
+	return nil
+}
+
+// checkReferences reports, before anything changes, names that are
+// neither in the files nor on the server.
+func checkReferences(objs []*object, current map[string]map[string]any) error {
+	exists := func(kind, name string) bool {
+		if _, ok := current[kind][name]; ok {
+			return true
+		}
+		return slices.ContainsFunc(objs, func(o *object) bool { return o.kind == kind && o.name == name })
+	}
+	var problems []string
+	missing := func(o *object, field, kind, name string) {
+		if !exists(kind, name) {
+			info, _ := kindByName(kind)
+			problems = append(problems, fmt.Sprintf("%s: %s %s: %s: no %s %q in the files or on the server", o.where, o.info.noun, o.name, field, info.noun, name))
+		}
+	}
+	for _, o := range objs {
+		switch v := o.value.(type) {
+		case *oncall.Rotation:
+			for i, m := range v.Members {
+				missing(o, fmt.Sprintf("members[%d]", i), "Contact", m)
+			}
+		case *tocsin.Schedule:
+			for i, r := range v.Rotations {
+				missing(o, fmt.Sprintf("rotations[%d]", i), "Rotation", r)
+			}
+		case *tocsin.EscalationPlan:
+			for i, st := range v.Stages {
+				for j, t := range st.Targets {
+					f := fmt.Sprintf("stages[%d].targets[%d]", i, j)
+					switch {
+					case t.Contact != "":
+						missing(o, f+".contact", "Contact", t.Contact)
+					case t.Schedule != "":
+						missing(o, f+".schedule", "Schedule", t.Schedule)
+					case t.EscalationPlan != "":
+						missing(o, f+".escalation_plan", "EscalationPlan", t.EscalationPlan)
+					}
+				}
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "\n"))
+	}
+	return nil
+}
+
+// diffFields lists the top-level JSON fields in which want and have differ,
+// after normalising both (read-only fields dropped, defaults filled in,
+// times in UTC), in the order the type declares them.
+func diffFields(want, have any) []string {
+	a, _ := json.Marshal(normalized(want))
+	b, _ := json.Marshal(normalized(have))
+	var ma, mb map[string]json.RawMessage
+	_ = json.Unmarshal(a, &ma)
+	_ = json.Unmarshal(b, &mb)
+	var out []string
+	for _, k := range jsonFieldOrder(reflect.TypeOf(want).Elem()) {
+		if !bytes.Equal(ma[k], mb[k]) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// jsonFieldOrder lists the JSON names of t's fields in declaration order.
+func jsonFieldOrder(t reflect.Type) []string {
+	var out []string
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name != "" && name != "-" {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// normalized returns a copy of an object as the comparison sees it.
+func normalized(v any) any {
+	switch v := v.(type) {
+	case *tocsin.Contact:
+		c := *v
+		c.CreatedAt, c.UpdatedAt = time.Time{}, time.Time{}
+		c.Channels = make([]tocsin.ContactChannel, len(v.Channels))
+		for i, ch := range v.Channels {
+			ch.Activated, ch.ActivatedAt = false, nil
+			c.Channels[i] = ch
+		}
+		if len(c.EngagementPlan) == 0 {
+			c.EngagementPlan = nil
+		}
+		return &c
+	case *oncall.Rotation:
+		r := *v
+		r.Start = r.Start.UTC()
+		if r.Members == nil {
+			r.Members = []string{}
+		}
+		r.Recurrence.Multiplier = max(r.Recurrence.Multiplier, 1)
+		r.Recurrence.OnCalls = max(r.Recurrence.OnCalls, 1)
+		return &r
+	case *tocsin.Schedule:
+		s := *v
+		s.CreatedAt, s.UpdatedAt = time.Time{}, time.Time{}
+		if s.Rotations == nil {
+			s.Rotations = []string{}
+		}
+		return &s
+	case *tocsin.EscalationPlan:
+		p := *v
+		p.CreatedAt, p.UpdatedAt = time.Time{}, time.Time{}
+		p.Stages = make([]tocsin.Stage, len(v.Stages))
+		for i, st := range v.Stages {
+			if st.Targets == nil {
+				st.Targets = []tocsin.Target{}
+			}
+			p.Stages[i] = st
+		}
+		return &p
+	}
+	return v
+}

@@ -1,0 +1,106 @@
+package tocsin
+
+import "time"
+
+// Engagement statuses.
+const (
+	EngagementActive    = "active"
+	EngagementStopped   = "stopped"   // acknowledged or resolved
+	EngagementExhausted = "exhausted" // every stage ran without an essential acknowledgement
+)
+
+// Page statuses: pending until sent; then sent, delivered, read,
+// acknowledged; or error, cancelled (the engagement stopped first),
+// rate_limited.
+const (
+	PagePending      = "pending"
+	PageSending      = "sending"
+	PageSent         = "sent"
+	PageDelivered    = "delivered"
+	PageRead         = "read"
+	PageAcknowledged = "acknowledged"
+	PageError        = "error"
+	PageCancelled    = "cancelled"
+	PageRateLimited  = "rate_limited"
+)
+
+// Timeline event kinds of the on-call engine.
+const (
+	EventEngaged = "engaged"
+	EventStage   = "stage"
+	EventPage    = "page"
+)
+
+// Engagement is one run of an escalation plan for an incident.
+type Engagement struct {
+	ID         string     `json:"id"`
+	IncidentID string     `json:"incident_id"`
+	Plan       string     `json:"escalation_plan"`
+	ParentID   string     `json:"parent_id,omitempty"`
+	Test       bool       `json:"test,omitempty"`
+	Status     string     `json:"status"`
+	StopReason string     `json:"stop_reason,omitempty"`
+	Progress   int        `json:"stages_started"`
+	StartedAt  time.Time  `json:"started_at"`
+	StoppedAt  *time.Time `json:"stopped_at,omitempty"`
+	Pages      []*Page    `json:"pages,omitempty"`
+}
+
+// Page is one message to one contact channel.
+type Page struct {
+	ID           string     `json:"id"`
+	EngagementID string     `json:"engagement_id"`
+	IncidentID   string     `json:"incident_id"`
+	Key          string     `json:"-"`
+	Contact      string     `json:"contact"`
+	ChannelName  string     `json:"channel"`
+	ChannelType  string     `json:"type"`
+	Address      string     `json:"address"`
+	Essential    bool       `json:"essential"`
+	AckCode      string     `json:"-"`
+	Status       string     `json:"status"`
+	Provider     string     `json:"provider,omitempty"`
+	ProviderRef  string     `json:"provider_ref,omitempty"`
+	Error        string     `json:"error,omitempty"`
+	DueAt        time.Time  `json:"due_at"`
+	SentAt       *time.Time `json:"sent_at,omitempty"`
+	Receipts     []*Receipt `json:"receipts,omitempty"`
+}
+
+// Receipt records what happened to a page: sent, delivered, read,
+// acknowledged, error.
+type Receipt struct {
+	At     time.Time `json:"at"`
+	Kind   string    `json:"kind"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// StageRun is what running one stage of an engagement decided.
+type StageRun struct {
+	EngagementID string
+	IncidentID   string
+	// Seq is the stage job's sequence number; the run is recorded only
+	// once per Seq.
+	Seq int
+	// Pages are the pages to send (their DueAt set); Key makes each unique.
+	Pages []*Page
+	// Plans are nested escalation plans to engage.
+	Plans []string
+	// Channels are team channels to notify.
+	Channels []string
+	Events   []*TimelineEvent
+	// NextAt, when non-zero, arms the stage Seq+1 then; otherwise the
+	// engagement is exhausted.
+	NextAt time.Time
+	// Final marks the engagement exhausted (no further stage).
+	Final bool
+}
+
+// PageResult is the outcome of a send attempt.
+type PageResult struct {
+	Status   string // sent, error, rate_limited, pending (to retry)
+	Provider string
+	Ref      string
+	Error    string
+	Event    *TimelineEvent
+}

@@ -1,0 +1,470 @@
+// Package paging is tocsin's own on-call engine: it runs escalation plans
+// for incidents. A stage job resolves its targets to people at that
+// instant (contacts, whoever schedules have on call, nested plans, team
+// channels), turns each person's engagement plan into pages, and arms the
+// next stage; a page job sends one page (SMS, voice, email, Slack DM,
+// Telegram, webhook) with failover between SMS/voice providers and a
+// per-number rate limit. Everything is a durable job; handlers re-check
+// state, so a crash, a lost lease or a second instance never loses a page
+// or sends one twice (save for a send interrupted mid-call, which is
+// retried).
+package paging
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"time"
+
+	"tocsin"
+	"tocsin/notify"
+	"tocsin/oncall"
+)
+
+// Store is what the engine needs from the store.
+type Store interface {
+	notify.DeliverySource
+	FindEngagement(ctx context.Context, id string) (*tocsin.Engagement, error)
+	StartEngagement(ctx context.Context, id, incidentID, plan, parentID string, test bool) (string, error)
+	FindEscalationPlan(ctx context.Context, name string) (*tocsin.EscalationPlan, error)
+	FindContact(ctx context.Context, alias string) (*tocsin.Contact, error)
+	ResolvedSchedule(ctx context.Context, name string, from, to time.Time) (*oncall.Schedule, []oncall.Override, error)
+	RunStage(ctx context.Context, run *tocsin.StageRun) (bool, error)
+	ClaimPage(ctx context.Context, id string) (*tocsin.Page, bool, error)
+	FinishPage(ctx context.Context, id string, res tocsin.PageResult) error
+	RecentPages(ctx context.Context, address string, since time.Time) (int, error)
+}
+
+// Defaults.
+const (
+	DefaultMaxPerNumberPerHour = 20
+	DefaultMaxAttempts         = 8
+)
+
+// Engine runs escalation plans. Its handlers are registered with the
+// engine worker for tocsin.JobStage, tocsin.JobPage and tocsin.JobActivation.
+type Engine struct {
+	Store Store
+	// SMS and Voice are the providers, in failover order.
+	SMS   []notify.SMSSender
+	Voice []notify.Caller
+	// Channels are the configured team channels by name ("slack",
+	// "email", "telegram", …): stage targets name them, and contact
+	// channels of those types are sent through them with the contact's
+	// address as the destination.
+	Channels map[string]notify.Channel
+	// Webhook returns a channel posting to a contact's webhook URL.
+	Webhook func(url string) (notify.Channel, error)
+	// PublicHost is the base URL of tocsin's webhooks (voice key presses,
+	// delivery reports).
+	PublicHost string
+	// AckURL returns an incident's signed acknowledgement link.
+	AckURL              func(incidentID string) string
+	MaxPerNumberPerHour int
+	MaxAttempts         int
+	Backoff             func(attempt int, retryAfter time.Duration, rnd float64) time.Duration
+	Now                 func() time.Time
+	Logger              *slog.Logger
+}
+
+// HandleStage runs one stage of an engagement.
+func (e *Engine) HandleStage(ctx context.Context, job *tocsin.Job) tocsin.JobOutcome {
+	var args tocsin.StageArgs
+	if err := json.Unmarshal(job.Args, &args); err != nil {
+		return tocsin.JobOutcome{}
+	}
+	eng, ferr := e.Store.FindEngagement(ctx, args.EngagementID)
+	if ferr != nil {
+		return e.retryErr(job, ferr)
+	}
+	if eng.Status != tocsin.EngagementActive || eng.Progress != args.Seq {
+		return tocsin.JobOutcome{}
+	}
+	run := &tocsin.StageRun{EngagementID: eng.ID, IncidentID: eng.IncidentID, Seq: args.Seq}
+	var plan *tocsin.EscalationPlan
+	var err error
+	if strings.HasPrefix(eng.Plan, ContactPlanPrefix) {
+		plan = contactPlan(eng.Plan)
+	} else {
+		plan, err = e.Store.FindEscalationPlan(ctx, eng.Plan)
+	}
+	if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
+		run.Final = true
+		run.Events = append(run.Events, event(tocsin.EventStage, "Escalation plan "+eng.Plan+" no longer exists; escalation stopped"))
+		_, err = e.Store.RunStage(ctx, run)
+		return e.outcome(job, err)
+	} else if err != nil {
+		return e.retryErr(job, err)
+	}
+	now := e.Now()
+	n := len(plan.Stages)
+	iteration, idx := args.Seq/n, args.Seq%n
+	if iteration > plan.Repeat {
+		run.Final = true
+		run.Events = append(run.Events, event(tocsin.EventStage, fmt.Sprintf("Escalation plan %s ran every stage%s without an essential acknowledgement", plan.Name, repeats(plan.Repeat))))
+		_, err = e.Store.RunStage(ctx, run)
+		return e.outcome(job, err)
+	}
+	if err := e.plan(ctx, run, plan, idx, iteration, eng.Test, now); err != nil {
+		return e.retryErr(job, err)
+	}
+	_, err = e.Store.RunStage(ctx, run)
+	return e.outcome(job, err)
+}
+
+// plan resolves stage idx of plan into run.
+func (e *Engine) plan(ctx context.Context, run *tocsin.StageRun, plan *tocsin.EscalationPlan, idx, iteration int, test bool, now time.Time) error {
+	stage := plan.Stages[idx]
+	people := newPeople()
+	var notes []string
+	for _, t := range stage.Targets {
+		switch {
+		case t.Contact != "":
+			people.add(t.Contact, t.Essential)
+		case t.Schedule != "":
+			sched, ovs, err := e.Store.ResolvedSchedule(ctx, t.Schedule, now, now.Add(time.Second))
+			if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
+				notes = append(notes, "schedule "+t.Schedule+" no longer exists")
+				continue
+			} else if err != nil {
+				return err
+			}
+			who, err := sched.OnCall(ovs, now)
+			if err != nil {
+				notes = append(notes, fmt.Sprintf("schedule %s: %v", t.Schedule, err))
+				continue
+			}
+			if len(who) == 0 {
+				notes = append(notes, "schedule "+t.Schedule+" has nobody on call")
+			}
+			for _, a := range who {
+				people.add(a, t.Essential)
+			}
+		case t.EscalationPlan != "":
+			run.Plans = append(run.Plans, t.EscalationPlan)
+		case t.Channel != "":
+			if _, ok := e.Channels[t.Channel]; ok {
+				run.Channels = append(run.Channels, t.Channel)
+			} else {
+				notes = append(notes, "channel "+t.Channel+" is not configured")
+			}
+		}
+	}
+	var engaged []string
+	for _, alias := range people.order {
+		c, err := e.Store.FindContact(ctx, alias)
+		if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
+			notes = append(notes, "contact "+alias+" no longer exists")
+			continue
+		} else if err != nil {
+			return err
+		}
+		pages, skipped := Pages(c, people.essential[alias], now)
+		notes = append(notes, skipped...)
+		for _, p := range pages {
+			p.Key = fmt.Sprintf("%s:%d:%s:%s", run.EngagementID, run.Seq, p.Contact, p.ChannelName)
+		}
+		run.Pages = append(run.Pages, pages...)
+		if len(pages) > 0 {
+			label := alias
+			if people.essential[alias] {
+				label += " (essential)"
+			}
+			engaged = append(engaged, label)
+		}
+	}
+	prefix := fmt.Sprintf("Stage %d/%d of %s%s", idx+1, len(plan.Stages), plan.Name, iterationLabel(iteration))
+	if test {
+		prefix = "TEST: " + prefix
+	}
+	var msg string
+	if len(run.Pages) == 0 && len(run.Plans) == 0 && len(run.Channels) == 0 {
+		// Nobody to wait for: the plan moves on at once.
+		run.NextAt = now
+		msg = prefix + ": nobody to engage; moving on at once"
+	} else {
+		run.NextAt = now.Add(stage.Duration.Std())
+		var parts []string
+		if len(engaged) > 0 {
+			parts = append(parts, "paging "+strings.Join(engaged, ", "))
+		}
+		if len(run.Plans) > 0 {
+			parts = append(parts, "engaging plan "+strings.Join(run.Plans, ", "))
+		}
+		if len(run.Channels) > 0 {
+			parts = append(parts, "notifying "+strings.Join(run.Channels, ", "))
+		}
+		msg = prefix + ": " + strings.Join(parts, "; ")
+		if idx+1 < len(plan.Stages) || iteration < plan.Repeat {
+			msg += fmt.Sprintf("; next stage in %s", stage.Duration.Std())
+		}
+	}
+	if len(notes) > 0 {
+		msg += " (" + strings.Join(notes, "; ") + ")"
+	}
+	run.Events = append(run.Events, event(tocsin.EventStage, msg))
+	return nil
+}
+
+// Pages turns a contact's engagement plan into pages due from now: each
+// step pages one activated channel after its delay; without a plan every
+// activated channel is paged at once. skipped explains steps left out.
+func Pages(c *tocsin.Contact, essential bool, now time.Time) (pages []*tocsin.Page, skipped []string) {
+	byName := map[string]tocsin.ContactChannel{}
+	for _, ch := range c.Channels {
+		byName[ch.Name] = ch
+	}
+	steps := c.EngagementPlan
+	if len(steps) == 0 {
+		for _, ch := range c.Channels {
+			steps = append(steps, tocsin.EngagementStep{Channel: ch.Name})
+		}
+	}
+	for _, st := range steps {
+		ch, ok := byName[st.Channel]
+		switch {
+		case !ok:
+			skipped = append(skipped, c.Alias+"'s channel "+st.Channel+" no longer exists")
+		case !ch.Activated:
+			skipped = append(skipped, c.Alias+"'s "+st.Channel+" is not activated")
+		default:
+			pages = append(pages, &tocsin.Page{Contact: c.Alias, ChannelName: ch.Name, ChannelType: ch.Type, Address: ch.Address,
+				Essential: essential, DueAt: now.Add(st.After.Std())})
+		}
+	}
+	if len(pages) == 0 && len(skipped) == 0 {
+		skipped = append(skipped, c.Alias+" has no channel to page")
+	}
+	return pages, skipped
+}
+
+// people keeps engaged aliases in order; essential if any target said so.
+type people struct {
+	order     []string
+	essential map[string]bool
+}
+
+func newPeople() *people { return &people{essential: map[string]bool{}} }
+
+func (p *people) add(alias string, essential bool) {
+	if _, ok := p.essential[alias]; !ok {
+		p.order = append(p.order, alias)
+	}
+	p.essential[alias] = p.essential[alias] || essential
+}
+
+func iterationLabel(i int) string {
+	if i == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (repeat %d)", i)
+}
+
+func repeats(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" %d times", n+1)
+}
+
+func event(kind, msg string) *tocsin.TimelineEvent {
+	return &tocsin.TimelineEvent{Kind: kind, Message: msg}
+}
+
+func (e *Engine) outcome(job *tocsin.Job, err error) tocsin.JobOutcome {
+	if err != nil {
+		return e.retryErr(job, err)
+	}
+	return tocsin.JobOutcome{}
+}
+
+func (e *Engine) retryErr(job *tocsin.Job, err error) tocsin.JobOutcome {
+	if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
+		return tocsin.JobOutcome{}
+	}
+	return tocsin.JobOutcome{RetryAt: e.Now().Add(e.Backoff(job.Attempts, 0, rand.Float64())), Error: err.Error()}
+}
+
+// HandlePage sends one page.
+func (e *Engine) HandlePage(ctx context.Context, job *tocsin.Job) tocsin.JobOutcome {
+	var args tocsin.PageArgs
+	if err := json.Unmarshal(job.Args, &args); err != nil {
+		return tocsin.JobOutcome{}
+	}
+	p, ok, err := e.Store.ClaimPage(ctx, args.PageID)
+	if err != nil {
+		return e.retryErr(job, err)
+	}
+	if !ok {
+		return tocsin.JobOutcome{}
+	}
+	now := e.Now()
+	if p.ChannelType == tocsin.ChannelSMS || p.ChannelType == tocsin.ChannelVoice {
+		limit := e.MaxPerNumberPerHour
+		if limit <= 0 {
+			limit = DefaultMaxPerNumberPerHour
+		}
+		n, err := e.Store.RecentPages(ctx, p.Address, now.Add(-time.Hour))
+		if err != nil {
+			return e.retryErr(job, err)
+		}
+		if n >= limit {
+			msg := fmt.Sprintf("Page to %s (%s) not sent: %d pages to this number in the last hour (limit %d)", p.Contact, p.ChannelName, n, limit)
+			return e.outcome(job, e.Store.FinishPage(ctx, p.ID, tocsin.PageResult{Status: tocsin.PageRateLimited, Error: "rate limited", Event: event(tocsin.EventPage, msg)}))
+		}
+	}
+	d, err := e.Store.LoadDelivery(ctx, p.IncidentID, "", "")
+	if err != nil {
+		return e.retryErr(job, err)
+	}
+	eng, err := e.Store.FindEngagement(ctx, p.EngagementID)
+	if err != nil {
+		return e.retryErr(job, err)
+	}
+	provider, ref, failed, err := e.send(ctx, p, d, eng.Test, job.ID)
+	if err == nil {
+		msg := fmt.Sprintf("Paged %s by %s (%s) via %s", p.Contact, p.ChannelType, p.ChannelName, provider)
+		if len(failed) > 0 {
+			msg += " after " + strings.Join(failed, "; ")
+		}
+		return e.outcome(job, e.Store.FinishPage(ctx, p.ID, tocsin.PageResult{Status: tocsin.PageSent, Provider: provider, Ref: ref,
+			Event: &tocsin.TimelineEvent{Kind: tocsin.EventPage, Actor: provider, Message: msg,
+				Data: mustJSON(map[string]any{"page_id": p.ID, "contact": p.Contact, "channel": p.ChannelName, "provider": provider, "ref": ref})}}))
+	}
+	permanent, after := notify.Classify(err)
+	max := e.MaxAttempts
+	if max <= 0 {
+		max = DefaultMaxAttempts
+	}
+	if permanent || job.Attempts >= max {
+		msg := fmt.Sprintf("Page to %s by %s (%s) failed: %v", p.Contact, p.ChannelType, p.ChannelName, err)
+		return e.outcome(job, e.Store.FinishPage(ctx, p.ID, tocsin.PageResult{Status: tocsin.PageError, Error: err.Error(), Event: event(tocsin.EventPage, msg)}))
+	}
+	if ferr := e.Store.FinishPage(ctx, p.ID, tocsin.PageResult{Status: tocsin.PagePending, Error: err.Error()}); ferr != nil {
+		return e.retryErr(job, ferr)
+	}
+	return tocsin.JobOutcome{RetryAt: now.Add(e.Backoff(job.Attempts, after, rand.Float64())), Error: err.Error()}
+}
+
+// send delivers a page through its channel type; failed lists providers
+// that failed before one delivered.
+func (e *Engine) send(ctx context.Context, p *tocsin.Page, d *tocsin.Delivery, test bool, deliveryID string) (provider, ref string, failed []string, err error) {
+	inc := d.Incident
+	ack := ""
+	if e.AckURL != nil {
+		ack = e.AckURL(inc.ID)
+	}
+	switch p.ChannelType {
+	case tocsin.ChannelSMS:
+		body := SMSText(inc, p.AckCode, ack, test)
+		var errs []error
+		for _, s := range e.SMS {
+			id, err := s.SendSMS(ctx, &notify.SMS{To: p.Address, Body: body, StatusCallback: e.webhookURL("/api/v1/twilio/status")})
+			if err == nil {
+				return s.Name(), id, failed, nil
+			}
+			failed = append(failed, s.Name()+" failed: "+err.Error())
+			errs = append(errs, err)
+		}
+		return "", "", failed, allFailed("sms", errs)
+	case tocsin.ChannelVoice:
+		var errs []error
+		for _, c := range e.Voice {
+			id, err := c.Call(ctx, &notify.Call{To: p.Address, Say: VoiceText(inc, test),
+				GatherURL: e.webhookURL("/api/v1/twilio/voice/" + url.PathEscape(p.ID)), StatusCallback: e.webhookURL("/api/v1/twilio/status")})
+			if err == nil {
+				return c.Name(), id, failed, nil
+			}
+			failed = append(failed, c.Name()+" failed: "+err.Error())
+			errs = append(errs, err)
+		}
+		return "", "", failed, allFailed("voice", errs)
+	}
+	var ch notify.Channel
+	dest := map[string]string{}
+	switch p.ChannelType {
+	case tocsin.ChannelEmail:
+		ch, dest["to"] = e.Channels["email"], p.Address
+		if test {
+			dest["subject"] = "[TEST page] " + inc.Title
+		}
+	case tocsin.ChannelSlack:
+		ch, dest["channel_id"] = e.Channels["slack"], p.Address
+	case tocsin.ChannelTelegram:
+		ch, dest["chat_id"] = e.Channels["telegram"], p.Address
+	case tocsin.ChannelWebhook:
+		if e.Webhook != nil {
+			if ch, err = e.Webhook(p.Address); err != nil {
+				return "", "", nil, notify.Permanent(err)
+			}
+		}
+	}
+	if ch == nil {
+		return "", "", nil, notify.Permanent(fmt.Errorf("the %s channel is not configured in tocsin", p.ChannelType))
+	}
+	ref, err = ch.Send(ctx, &notify.Message{Event: notify.EventOpened, Incident: inc, Alert: d.Alert, Payload: d.Payload, AckURL: ack,
+		Destination: dest, DeliveryID: deliveryID, SentAt: e.Now().UTC()})
+	return ch.Name(), ref, nil, err
+}
+
+// allFailed combines the errors of every provider: permanent only if all were.
+func allFailed(kind string, errs []error) error {
+	if len(errs) == 0 {
+		return notify.Permanent(fmt.Errorf("no %s provider is configured (paging.%s)", kind, kind))
+	}
+	permanent := true
+	var after time.Duration
+	for _, err := range errs {
+		p, a := notify.Classify(err)
+		permanent = permanent && p
+		after = max(after, a)
+	}
+	err := errors.Join(errs...)
+	if permanent {
+		return notify.Permanent(err)
+	}
+	return notify.RetryAfter(err, after)
+}
+
+func (e *Engine) webhookURL(path string) string {
+	if e.PublicHost == "" {
+		return ""
+	}
+	return strings.TrimRight(e.PublicHost, "/") + path
+}
+
+// SMSText is a page's text message: what, how bad, and how to acknowledge.
+func SMSText(inc *tocsin.Incident, code, ackURL string, test bool) string {
+	prefix := "[tocsin]"
+	if test {
+		prefix = "[tocsin TEST]"
+	}
+	title := inc.Title
+	if r := []rune(title); len(r) > 80 {
+		title = string(r[:79]) + "…"
+	}
+	s := fmt.Sprintf("%s Impact %d: %s. Reply %s to acknowledge.", prefix, inc.Impact, title, code)
+	if ackURL != "" {
+		s += " " + ackURL
+	}
+	return s
+}
+
+// VoiceText is what a page's voice call says.
+func VoiceText(inc *tocsin.Incident, test bool) string {
+	s := fmt.Sprintf("This is tocsin. Impact %d incident: %s. Press 1 to acknowledge.", inc.Impact, inc.Title)
+	if test {
+		s = "This is a test page from tocsin. " + s
+	}
+	return s
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}

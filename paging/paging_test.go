@@ -1,0 +1,142 @@
+package paging_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"tocsin"
+	"tocsin/engine"
+	"tocsin/notify"
+	"tocsin/paging"
+	"tocsin/store"
+	"tocsin/store/storetest"
+)
+
+// fakeSMS is an SMS provider that fails its first failures sends.
+type fakeSMS struct {
+	name      string
+	mu        sync.Mutex
+	failures  int
+	permanent bool
+	sent      []*notify.SMS
+}
+
+func (f *fakeSMS) Name() string { return f.name }
+
+func (f *fakeSMS) SendSMS(ctx context.Context, m *notify.SMS) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failures > 0 {
+		f.failures--
+		err := errors.New(f.name + " is down")
+		if f.permanent {
+			return "", notify.Permanent(err)
+		}
+		return "", err
+	}
+	f.sent = append(f.sent, m)
+	return f.name + "-" + m.To, nil
+}
+
+func (f *fakeSMS) count() int { f.mu.Lock(); defer f.mu.Unlock(); return len(f.sent) }
+
+func setup(t *testing.T, sms ...notify.SMSSender) (*store.DB, *storetest.Clock, string) {
+	t.Helper()
+	clock := storetest.NewClock(time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC))
+	var w *engine.Worker
+	db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{Now: clock.Now, Wake: func() {
+		if w != nil {
+			w.Wake()
+		}
+	}})
+	ctx := context.Background()
+	if _, err := db.PutContact(ctx, &tocsin.Contact{Alias: "gus", Name: "Gus", Channels: []tocsin.ContactChannel{{Name: "m", Type: "sms", Address: "+15550000007"}}}); err != nil {
+		t.Fatal(err)
+	}
+	code, _ := db.StartActivation(ctx, "gus", "m")
+	if err := db.Activate(ctx, "gus", "m", code); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "p", Stages: []tocsin.Stage{{Duration: tocsin.Duration(time.Minute), Targets: []tocsin.Target{{Contact: "gus", Essential: true}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := db.Ingest(ctx, []*tocsin.Alert{storetest.NewAlert("g", "f", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &paging.Engine{Store: db, SMS: sms, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
+	w = engine.NewWorker(db, map[string]engine.Handler{tocsin.JobStage: engine.HandlerFunc(e.HandleStage), tocsin.JobPage: engine.HandlerFunc(e.HandlePage)})
+	w.Now, w.PollInterval = clock.Now, 10*time.Millisecond
+	run, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(run) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if _, err := db.StartEngagement(ctx, "", res[0].IncidentID, "p", "", false); err != nil {
+		t.Fatal(err)
+	}
+	return db, clock, res[0].IncidentID
+}
+
+func waitEvent(t *testing.T, db *store.DB, id, contains string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		inc, _ := db.FindIncident(context.Background(), id)
+		for _, e := range inc.Timeline {
+			if strings.Contains(e.Message, contains) {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	inc, _ := db.FindIncident(context.Background(), id)
+	var got []string
+	for _, e := range inc.Timeline {
+		got = append(got, e.Message)
+	}
+	t.Fatalf("no timeline event containing %q in %q", contains, got)
+}
+
+func TestFailoverToTheNextProvider(t *testing.T) {
+	first := &fakeSMS{name: "twilio", failures: 1}
+	second := &fakeSMS{name: "sns"}
+	db, _, id := setup(t, first, second)
+	waitEvent(t, db, id, "Paged gus by sms (m) via sns after twilio failed: twilio is down")
+	if first.count() != 0 || second.count() != 1 {
+		t.Fatalf("sent: first %d, second %d", first.count(), second.count())
+	}
+}
+
+func TestPermanentFailureOfEveryProviderEndsThePage(t *testing.T) {
+	only := &fakeSMS{name: "twilio", failures: 1, permanent: true}
+	db, _, id := setup(t, only)
+	waitEvent(t, db, id, "Page to gus by sms (m) failed")
+	engs, _ := db.Engagements(context.Background(), id)
+	if p := engs[0].Pages[0]; p.Status != tocsin.PageError {
+		t.Fatalf("page status %s", p.Status)
+	}
+}
+
+func TestPagesFromEngagementPlan(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := &tocsin.Contact{Alias: "h", Channels: []tocsin.ContactChannel{
+		{Name: "mail", Type: "email", Address: "h@example.com", Activated: true},
+		{Name: "sms", Type: "sms", Address: "+15550000008", Activated: true},
+		{Name: "voice", Type: "voice", Address: "+15550000008"},
+	}, EngagementPlan: []tocsin.EngagementStep{{Channel: "mail"}, {Channel: "sms", After: tocsin.Duration(5 * time.Minute)}, {Channel: "voice", After: tocsin.Duration(10 * time.Minute)}}}
+	pages, skipped := paging.Pages(c, true, now)
+	if len(pages) != 2 || !pages[1].DueAt.Equal(now.Add(5*time.Minute)) || !pages[0].Essential {
+		t.Fatalf("pages: %+v", pages)
+	}
+	if len(skipped) != 1 || !strings.Contains(skipped[0], "voice is not activated") {
+		t.Fatalf("skipped: %v", skipped)
+	}
+	c.EngagementPlan = nil
+	if pages, _ := paging.Pages(c, false, now); len(pages) != 2 || !pages[1].DueAt.Equal(now) {
+		t.Fatalf("default plan: every activated channel at once: %+v", pages)
+	}
+}

@@ -1,0 +1,173 @@
+package paging
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"tocsin"
+	"tocsin/escalate"
+	"tocsin/notify"
+)
+
+// Provider plugs tocsin's own escalation plans into ack-or-escalate
+// (`oncall.provider: tocsin`): when the wait ends unacknowledged, the
+// incident is engaged with an escalation plan — the request's
+// oncall_escalation_plan or the configured default.
+type Provider struct {
+	Engine *Engine
+	// DefaultPlan is oncall.escalation_plan.
+	DefaultPlan string
+}
+
+var _ escalate.Provider = (*Provider)(nil)
+
+// Name is "tocsin".
+func (p *Provider) Name() string { return "tocsin" }
+
+// Trigger starts the plan. The engagement's id is derived from the
+// incident and plan, so a re-run escalation job does not start it twice.
+func (p *Provider) Trigger(ctx context.Context, e *escalate.Escalation) (string, error) {
+	plan := e.Target
+	if plan == "" {
+		plan = p.DefaultPlan
+	}
+	if plan == "" {
+		return "", notify.Permanent(fmt.Errorf("no escalation plan: set oncall.escalation_plan or ?oncall_escalation_plan="))
+	}
+	if _, err := p.Engine.Store.FindEscalationPlan(ctx, plan); err != nil {
+		if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
+			return "", notify.Permanent(fmt.Errorf("escalation plan %q does not exist", plan))
+		}
+		return "", err
+	}
+	return p.Engine.Store.StartEngagement(ctx, "esc-"+e.IncidentID+"-"+plan, e.IncidentID, plan, "", false)
+}
+
+// Resolve does nothing more: resolving the incident already stopped its
+// engagements in the same transaction.
+func (p *Provider) Resolve(ctx context.Context, e *escalate.Escalation, ref string) error { return nil }
+
+// HasTarget reports whether an escalation plan of that name exists.
+func (p *Provider) HasTarget(key string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := p.Engine.Store.FindEscalationPlan(ctx, key)
+	return err == nil
+}
+
+// HandleActivation sends a contact channel's activation code through the
+// channel itself.
+func (e *Engine) HandleActivation(ctx context.Context, job *tocsin.Job) tocsin.JobOutcome {
+	var a tocsin.ActivationArgs
+	if err := json.Unmarshal(job.Args, &a); err != nil {
+		return tocsin.JobOutcome{}
+	}
+	c, err := e.Store.FindContact(ctx, a.Contact)
+	if err != nil {
+		return e.retryErr(job, err)
+	}
+	var ch *tocsin.ContactChannel
+	for i := range c.Channels {
+		if c.Channels[i].Name == a.Channel {
+			ch = &c.Channels[i]
+		}
+	}
+	if ch == nil {
+		return tocsin.JobOutcome{}
+	}
+	text := fmt.Sprintf("Your tocsin activation code for %s is %s. It expires in 15 minutes.", a.Channel, a.Code)
+	err = e.sendText(ctx, ch, text, job.ID)
+	if err == nil {
+		return tocsin.JobOutcome{}
+	}
+	if permanent, _ := notify.Classify(err); permanent || job.Attempts >= 5 {
+		if e.Logger != nil {
+			e.Logger.Warn("activation code not sent", "contact", a.Contact, "channel", a.Channel, "err", err)
+		}
+		return tocsin.JobOutcome{}
+	}
+	return e.retryErr(job, err)
+}
+
+// sendText sends a plain text to one contact channel (activation codes).
+func (e *Engine) sendText(ctx context.Context, ch *tocsin.ContactChannel, text, deliveryID string) error {
+	switch ch.Type {
+	case tocsin.ChannelSMS:
+		var errs []error
+		for _, s := range e.SMS {
+			if _, err := s.SendSMS(ctx, &notify.SMS{To: ch.Address, Body: text}); err == nil {
+				return nil
+			} else {
+				errs = append(errs, err)
+			}
+		}
+		return allFailed("sms", errs)
+	case tocsin.ChannelVoice:
+		var errs []error
+		for _, c := range e.Voice {
+			if _, err := c.Call(ctx, &notify.Call{To: ch.Address, Say: spellDigits(text)}); err == nil {
+				return nil
+			} else {
+				errs = append(errs, err)
+			}
+		}
+		return allFailed("voice", errs)
+	}
+	// Chat and email channels render incidents; the code travels as a
+	// title-only incident.
+	inc := &tocsin.Incident{Title: text, Impact: tocsin.ImpactNone, Status: tocsin.StatusResolved}
+	p := &tocsin.Page{ChannelType: ch.Type, Address: ch.Address}
+	plain := *e
+	plain.AckURL = nil // nothing to acknowledge
+	_, _, _, err := plain.send(ctx, p, &tocsin.Delivery{Incident: inc}, false, deliveryID)
+	return err
+}
+
+// spellDigits separates digits so a voice reads them one by one.
+func spellDigits(s string) string {
+	out := make([]rune, 0, len(s)*2)
+	for _, r := range s {
+		out = append(out, r)
+		if r >= '0' && r <= '9' {
+			out = append(out, ' ')
+		}
+	}
+	return string(out)
+}
+
+// TestPage runs a contact (as a one-stage plan of its own) or an
+// escalation plan for real on a new incident marked as a test.
+func (e *Engine) TestPage(ctx context.Context, ingest func(ctx context.Context, title string) (string, error), kind, name string) (string, error) {
+	var plan string
+	switch kind {
+	case "escalation_plan":
+		if _, err := e.Store.FindEscalationPlan(ctx, name); err != nil {
+			return "", err
+		}
+		plan = name
+	case "contact":
+		if _, err := e.Store.FindContact(ctx, name); err != nil {
+			return "", err
+		}
+		plan = ContactPlanPrefix + name
+	default:
+		return "", tocsin.Errorf(tocsin.EINVALID, "test page: kind %q is not contact or escalation_plan", kind)
+	}
+	incidentID, err := ingest(ctx, "Test page for "+kind+" "+name)
+	if err != nil {
+		return "", err
+	}
+	_, err = e.Store.StartEngagement(ctx, "", incidentID, plan, "", true)
+	return incidentID, err
+}
+
+// ContactPlanPrefix names the one-stage plan that engages a single contact
+// (a contact's test page): "contact:alice".
+const ContactPlanPrefix = "contact:"
+
+// contactPlan is the plan behind ContactPlanPrefix.
+func contactPlan(name string) *tocsin.EscalationPlan {
+	return &tocsin.EscalationPlan{Name: name, Stages: []tocsin.Stage{{Targets: []tocsin.Target{{Contact: name[len(ContactPlanPrefix):], Essential: true}}}}}
+}

@@ -1,0 +1,453 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"strconv"
+	"time"
+
+	"tocsin"
+)
+
+// StartEngagement starts running an escalation plan for an incident: it
+// records the engagement and arms its first stage, due now. With a
+// non-empty id the start is idempotent: an engagement with that id that
+// exists already is returned as it is (a re-run escalation job).
+func (s *DB) StartEngagement(ctx context.Context, id, incidentID, plan, parentID string, test bool) (string, error) {
+	if id == "" {
+		id = newID()
+	}
+	err := s.tx(ctx, func(tx *txn) error {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM engagements WHERE id = $1`, id).Scan(&one)
+		if err == nil {
+			return nil
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		return s.startEngagement(ctx, tx, id, incidentID, plan, parentID, test, s.opts.Now().UTC())
+	})
+	if err != nil {
+		return "", err
+	}
+	s.opts.Wake()
+	return id, nil
+}
+
+func (s *DB) startEngagement(ctx context.Context, tx *txn, id, incidentID, plan, parentID string, test bool, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO engagements (id, incident_id, plan, parent_id, test, status, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		id, incidentID, plan, nullString(parentID), test, tocsin.EngagementActive, micros(now)); err != nil {
+		return fmt.Errorf("insert engagement: %w", err)
+	}
+	msg := "Engaging escalation plan " + plan
+	if test {
+		msg = "TEST: " + msg
+	}
+	if err := addEvent(ctx, tx, incidentID, now, tocsin.EventEngaged, "", msg, map[string]any{"engagement_id": id, "plan": plan, "parent_id": parentID}); err != nil {
+		return err
+	}
+	args, _ := json.Marshal(tocsin.StageArgs{EngagementID: id, Seq: 0})
+	return insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobStage, Lane: tocsin.JobStage, Key: "stage:" + id + ":0", IncidentID: incidentID, Args: args, DueAt: now}, now)
+}
+
+// FindEngagement returns an engagement (without its pages).
+func (s *DB) FindEngagement(ctx context.Context, id string) (*tocsin.Engagement, error) {
+	es, err := s.engagements(ctx, `WHERE id = $1`, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(es) == 0 {
+		return nil, tocsin.Errorf(tocsin.ENOTFOUND, "engagement %q not found", id)
+	}
+	return es[0], nil
+}
+
+// Engagements returns an incident's engagements with their pages and receipts.
+func (s *DB) Engagements(ctx context.Context, incidentID string) ([]*tocsin.Engagement, error) {
+	es, err := s.engagements(ctx, `WHERE incident_id = $1`, incidentID)
+	if err != nil || len(es) == 0 {
+		return es, err
+	}
+	byID := map[string]*tocsin.Engagement{}
+	for _, e := range es {
+		byID[e.ID] = e
+	}
+	pages, err := s.pages(ctx, `WHERE incident_id = $1 ORDER BY due_at, id`, incidentID)
+	if err != nil {
+		return nil, err
+	}
+	pageByID := map[string]*tocsin.Page{}
+	for _, p := range pages {
+		pageByID[p.ID] = p
+		if e := byID[p.EngagementID]; e != nil {
+			e.Pages = append(e.Pages, p)
+		}
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT r.page_id, r.at, r.kind, r.detail FROM receipts r JOIN pages p ON p.id = r.page_id
+		WHERE p.incident_id = $1 ORDER BY r.at, r.id`, incidentID)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pid string
+		var at int64
+		var r tocsin.Receipt
+		if err := rows.Scan(&pid, &at, &r.Kind, &r.Detail); err != nil {
+			return nil, translate(err)
+		}
+		r.At = fromMicros(at)
+		if p := pageByID[pid]; p != nil {
+			p.Receipts = append(p.Receipts, &r)
+		}
+	}
+	return es, translate(rows.Err())
+}
+
+func (s *DB) engagements(ctx context.Context, where string, args ...any) ([]*tocsin.Engagement, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, incident_id, plan, parent_id, test, status, stop_reason, progress, started_at, stopped_at
+		FROM engagements `+where+` ORDER BY started_at, id`, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := []*tocsin.Engagement{}
+	for rows.Next() {
+		var e tocsin.Engagement
+		var parent sql.NullString
+		var started int64
+		var stopped sql.NullInt64
+		if err := rows.Scan(&e.ID, &e.IncidentID, &e.Plan, &parent, &e.Test, &e.Status, &e.StopReason, &e.Progress, &started, &stopped); err != nil {
+			return nil, translate(err)
+		}
+		e.ParentID, e.StartedAt, e.StoppedAt = parent.String, fromMicros(started), timePtr(stopped)
+		out = append(out, &e)
+	}
+	return out, translate(rows.Err())
+}
+
+const pageColumns = `id, engagement_id, incident_id, page_key, contact_alias, channel_name, channel_type, address, essential, ack_code,
+	status, provider, provider_ref, error, due_at, sent_at`
+
+func (s *DB) pages(ctx context.Context, where string, args ...any) ([]*tocsin.Page, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+pageColumns+` FROM pages `+where, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []*tocsin.Page
+	for rows.Next() {
+		p, err := scanPage(rows)
+		if err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, p)
+	}
+	return out, translate(rows.Err())
+}
+
+func scanPage(row scanner) (*tocsin.Page, error) {
+	var p tocsin.Page
+	var due int64
+	var sent sql.NullInt64
+	if err := row.Scan(&p.ID, &p.EngagementID, &p.IncidentID, &p.Key, &p.Contact, &p.ChannelName, &p.ChannelType, &p.Address, &p.Essential,
+		&p.AckCode, &p.Status, &p.Provider, &p.ProviderRef, &p.Error, &due, &sent); err != nil {
+		return nil, err
+	}
+	p.DueAt, p.SentAt = fromMicros(due), timePtr(sent)
+	return &p, nil
+}
+
+// FindPage returns a page.
+func (s *DB) FindPage(ctx context.Context, id string) (*tocsin.Page, error) {
+	ps, err := s.pages(ctx, `WHERE id = $1`, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(ps) == 0 {
+		return nil, tocsin.Errorf(tocsin.ENOTFOUND, "page %q not found", id)
+	}
+	return ps[0], nil
+}
+
+// RunStage records a stage's pages, nested engagements, channel
+// notifications and the next stage in one transaction. It returns false
+// when the stage was already run (a repeated job) or the engagement is no
+// longer active, and then changes nothing.
+func (s *DB) RunStage(ctx context.Context, run *tocsin.StageRun) (bool, error) {
+	ran := false
+	err := s.tx(ctx, func(tx *txn) error {
+		ran = false
+		now := s.opts.Now().UTC()
+		r, err := tx.ExecContext(ctx, `UPDATE engagements SET progress = $1 WHERE id = $2 AND progress = $3 AND status = $4`,
+			run.Seq+1, run.EngagementID, run.Seq, tocsin.EngagementActive)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return nil
+		}
+		ran = true
+		for _, p := range run.Pages {
+			p.ID, p.EngagementID, p.IncidentID, p.Status = newID(), run.EngagementID, run.IncidentID, tocsin.PagePending
+			if p.AckCode == "" {
+				p.AckCode = ackCode()
+			}
+			r, err := tx.ExecContext(ctx, `INSERT INTO pages (id, engagement_id, incident_id, page_key, contact_alias, channel_name, channel_type, address,
+				essential, ack_code, status, due_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (page_key) DO NOTHING`,
+				p.ID, p.EngagementID, p.IncidentID, p.Key, p.Contact, p.ChannelName, p.ChannelType, p.Address, p.Essential, p.AckCode, p.Status,
+				micros(p.DueAt), micros(now))
+			if err != nil {
+				return fmt.Errorf("insert page: %w", err)
+			}
+			if n, _ := r.RowsAffected(); n == 0 {
+				continue
+			}
+			args, _ := json.Marshal(tocsin.PageArgs{PageID: p.ID})
+			if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobPage, Lane: "page:" + p.ChannelType, Key: "page:" + p.ID,
+				IncidentID: run.IncidentID, Args: args, DueAt: p.DueAt}, now); err != nil {
+				return err
+			}
+		}
+		for _, plan := range run.Plans {
+			if err := s.startEngagement(ctx, tx, newID(), run.IncidentID, plan, run.EngagementID, false, now); err != nil {
+				return err
+			}
+		}
+		for _, ch := range run.Channels {
+			args, _ := json.Marshal(tocsin.NotifyArgs{Channel: ch, Event: "opened"})
+			if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobNotify, Lane: "notify:" + ch, IncidentID: run.IncidentID, Args: args, DueAt: now}, now); err != nil {
+				return err
+			}
+		}
+		for _, e := range run.Events {
+			if e.At.IsZero() {
+				e.At = now
+			}
+			e.IncidentID = run.IncidentID
+			if err := insertEvent(ctx, tx, e); err != nil {
+				return err
+			}
+		}
+		if run.Final {
+			_, err := tx.ExecContext(ctx, `UPDATE engagements SET status = $1, stopped_at = $2, stop_reason = $3 WHERE id = $4 AND status = $5`,
+				tocsin.EngagementExhausted, micros(now), "every stage ran", run.EngagementID, tocsin.EngagementActive)
+			return err
+		}
+		if !run.NextAt.IsZero() {
+			args, _ := json.Marshal(tocsin.StageArgs{EngagementID: run.EngagementID, Seq: run.Seq + 1})
+			return insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobStage, Lane: tocsin.JobStage, Key: "stage:" + run.EngagementID + ":" + strconv.Itoa(run.Seq+1),
+				IncidentID: run.IncidentID, Args: args, DueAt: run.NextAt}, now)
+		}
+		return nil
+	})
+	if err == nil && ran {
+		s.opts.Wake()
+	}
+	return ran, err
+}
+
+// ackCode is the code a contact replies with to acknowledge by SMS.
+func ackCode() string {
+	n, err := rand.Int(rand.Reader, big.NewInt(900000))
+	if err != nil {
+		panic(err)
+	}
+	return strconv.FormatInt(100000+n.Int64(), 10)
+}
+
+// ClaimPage moves a pending page of an active engagement to sending and
+// returns it; ok is false when the page should not be sent (cancelled,
+// already sent, the engagement stopped).
+func (s *DB) ClaimPage(ctx context.Context, id string) (p *tocsin.Page, ok bool, err error) {
+	err = s.tx(ctx, func(tx *txn) error {
+		ok = false
+		r, err := tx.ExecContext(ctx, `UPDATE pages SET status = $1, updated_at = $2 WHERE id = $3 AND status IN ($4, $1)
+			AND engagement_id IN (SELECT id FROM engagements WHERE status = $5)`,
+			tocsin.PageSending, micros(s.opts.Now()), id, tocsin.PagePending, tocsin.EngagementActive)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return nil
+		}
+		ok = true
+		p, err = scanPage(tx.QueryRowContext(ctx, `SELECT `+pageColumns+` FROM pages WHERE id = $1`, id))
+		return err
+	})
+	return p, ok, err
+}
+
+// RecentPages counts pages sent to an address since a time (rate limits).
+func (s *DB) RecentPages(ctx context.Context, address string, since time.Time) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pages WHERE address = $1 AND sent_at >= $2`, address, micros(since)).Scan(&n)
+	return n, translate(err)
+}
+
+// FinishPage records a send attempt's outcome with a receipt and a
+// timeline event.
+func (s *DB) FinishPage(ctx context.Context, id string, res tocsin.PageResult) error {
+	return s.tx(ctx, func(tx *txn) error {
+		now := s.opts.Now().UTC()
+		var sent sql.NullInt64
+		if res.Status == tocsin.PageSent {
+			sent = sql.NullInt64{Int64: micros(now), Valid: true}
+		}
+		var incidentID string
+		if err := tx.QueryRowContext(ctx, `UPDATE pages SET status = $1, provider = $2, provider_ref = $3, error = $4, sent_at = COALESCE($5, sent_at), updated_at = $6
+			WHERE id = $7 RETURNING incident_id`, res.Status, res.Provider, res.Ref, res.Error, sent, micros(now), id).Scan(&incidentID); err != nil {
+			return err
+		}
+		kind := res.Status
+		if kind == tocsin.PagePending {
+			kind = "retry"
+		}
+		detail := res.Provider
+		if res.Error != "" {
+			detail = res.Error
+		}
+		if err := insertReceipt(ctx, tx, id, now, kind, detail); err != nil {
+			return err
+		}
+		if res.Event != nil {
+			res.Event.IncidentID, res.Event.At = incidentID, now
+			return insertEvent(ctx, tx, res.Event)
+		}
+		return nil
+	})
+}
+
+func insertReceipt(ctx context.Context, tx *txn, pageID string, at time.Time, kind, detail string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO receipts (id, page_id, at, kind, detail) VALUES ($1, $2, $3, $4, $5)`, newID(), pageID, micros(at), kind, detail)
+	return err
+}
+
+// PageReceipt records what a provider reported about a sent page
+// (delivered, read, failed), found by the provider's reference.
+func (s *DB) PageReceipt(ctx context.Context, provider, ref, kind, detail string) error {
+	return s.tx(ctx, func(tx *txn) error {
+		var id, status string
+		err := tx.QueryRowContext(ctx, `SELECT id, status FROM pages WHERE provider = $1 AND provider_ref = $2`, provider, ref).Scan(&id, &status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return tocsin.Errorf(tocsin.ENOTFOUND, "no page with %s reference %q", provider, ref)
+		} else if err != nil {
+			return err
+		}
+		if (kind == tocsin.PageDelivered || kind == tocsin.PageRead) && (status == tocsin.PageSent || status == tocsin.PageDelivered) {
+			if _, err := tx.ExecContext(ctx, `UPDATE pages SET status = $1 WHERE id = $2`, kind, id); err != nil {
+				return err
+			}
+		}
+		return insertReceipt(ctx, tx, id, s.opts.Now().UTC(), kind, detail)
+	})
+}
+
+// FindPageByReply finds the page a contact answers by SMS: the newest
+// sent page to that number whose ack code is in the reply.
+func (s *DB) FindPageByReply(ctx context.Context, address, code string) (*tocsin.Page, error) {
+	ps, err := s.pages(ctx, `WHERE address = $1 AND ack_code = $2 AND status IN ($3, $4, $5) ORDER BY sent_at DESC LIMIT 1`,
+		address, code, tocsin.PageSent, tocsin.PageDelivered, tocsin.PageRead)
+	if err != nil {
+		return nil, err
+	}
+	if len(ps) == 0 {
+		return nil, tocsin.Errorf(tocsin.ENOTFOUND, "no page awaiting code %q from this number", code)
+	}
+	return ps[0], nil
+}
+
+// AckResult says what a page acknowledgement did.
+type AckResult struct {
+	Page *tocsin.Page
+	// Stopped is true when the contact was essential: the incident is
+	// acknowledged and the escalation stops.
+	Stopped bool
+	// Already is true when the page was acknowledged before.
+	Already bool
+}
+
+// AcknowledgePage records a contact's acknowledgement of a page (SMS
+// reply, key press). An essential contact's acknowledgement acknowledges
+// the incident, which stops its engagements; anyone else's stops only
+// their own remaining pages, and the plan goes on.
+func (s *DB) AcknowledgePage(ctx context.Context, pageID, via string) (*AckResult, error) {
+	res := &AckResult{}
+	err := s.tx(ctx, func(tx *txn) error {
+		*res = AckResult{}
+		now := s.opts.Now().UTC()
+		p, err := scanPage(tx.QueryRowContext(ctx, `SELECT `+pageColumns+` FROM pages WHERE id = $1`, pageID))
+		if errors.Is(err, sql.ErrNoRows) {
+			return tocsin.Errorf(tocsin.ENOTFOUND, "page %q not found", pageID)
+		} else if err != nil {
+			return err
+		}
+		res.Page = p
+		if p.Status == tocsin.PageAcknowledged {
+			res.Already = true
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE pages SET status = $1, updated_at = $2 WHERE id = $3`, tocsin.PageAcknowledged, micros(now), pageID); err != nil {
+			return err
+		}
+		if err := insertReceipt(ctx, tx, pageID, now, tocsin.PageAcknowledged, via); err != nil {
+			return err
+		}
+		actor := tocsin.Actor{Name: p.Contact, Via: via}
+		if p.Essential {
+			res.Stopped = true
+			changed, err := s.acknowledge(ctx, tx, p.IncidentID, actor, now)
+			if err != nil || changed {
+				return err
+			}
+			// Already acknowledged by someone else: still record who answered.
+			return addEvent(ctx, tx, p.IncidentID, now, tocsin.EventPage, actor.String(), p.Contact+" acknowledged their page (incident already acknowledged)", nil)
+		}
+		if err := cancelContactPages(ctx, tx, p.EngagementID, p.Contact, now); err != nil {
+			return err
+		}
+		return addEvent(ctx, tx, p.IncidentID, now, tocsin.EventPage, actor.String(),
+			p.Contact+" acknowledged their page; not an essential target, so the escalation plan continues", map[string]any{"page_id": pageID})
+	})
+	if err == nil && res.Stopped {
+		s.opts.Wake()
+	}
+	return res, err
+}
+
+// cancelContactPages cancels a contact's pending pages in an engagement
+// and drops their jobs.
+func cancelContactPages(ctx context.Context, tx *txn, engagementID, contact string, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE job_key IN (SELECT 'page:' || id FROM pages WHERE status = 'pending'
+		AND engagement_id = $1 AND contact_alias = $2)`, engagementID, contact); err != nil {
+		return fmt.Errorf("cancel page jobs: %w", err)
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE pages SET status = 'cancelled', updated_at = $1 WHERE status = 'pending' AND engagement_id = $2 AND contact_alias = $3`,
+		micros(now), engagementID, contact)
+	return err
+}
+
+// stopEngagements stops an incident's active engagements, cancelling
+// their pending pages and stages (acknowledged or resolved).
+func stopEngagements(ctx context.Context, tx *txn, incidentID string, now time.Time, why string) error {
+	r, err := tx.ExecContext(ctx, `UPDATE engagements SET status = $1, stop_reason = $2, stopped_at = $3 WHERE incident_id = $4 AND status = $5`,
+		tocsin.EngagementStopped, why, micros(now), incidentID, tocsin.EngagementActive)
+	if err != nil {
+		return fmt.Errorf("stop engagements: %w", err)
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE incident_id = $1 AND kind IN ($2, $3)`, incidentID, tocsin.JobStage, tocsin.JobPage); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE pages SET status = 'cancelled', updated_at = $1 WHERE incident_id = $2 AND status = 'pending'`, micros(now), incidentID); err != nil {
+		return err
+	}
+	return addEvent(ctx, tx, incidentID, now, tocsin.EventEngaged, "", "Escalation stopped: "+why, nil)
+}
