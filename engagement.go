@@ -24,6 +24,20 @@ const (
 	PageRateLimited  = "rate_limited"
 )
 
+// Outcomes of claiming a page for sending (store.ClaimPage).
+const (
+	// PageClaimed: the page is now "sending"; send it.
+	PageClaimed = "claimed"
+	// PageSkip: cancelled, already sent, or its engagement stopped.
+	PageSkip = "skip"
+	// PageInterrupted: found still "sending": a process died during the
+	// send. Whether the provider got it is unknown, and tocsin does not
+	// page twice, so it is not sent again.
+	PageInterrupted = "interrupted"
+	// PageLimited: the number reached its rate limit; marked rate_limited.
+	PageLimited = "rate_limited"
+)
+
 // Timeline event kinds of the on-call engine.
 const (
 	EventEngaged = "engaged"

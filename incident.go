@@ -46,6 +46,9 @@ type Incident struct {
 	// Alerts and Timeline are filled only when one incident is read in full.
 	Alerts   []*Alert         `json:"alerts,omitempty"`
 	Timeline []*TimelineEvent `json:"timeline,omitempty"`
+	// Engagements are the escalation plans run for the incident, with
+	// their pages and receipts (filled when one incident is read in full).
+	Engagements []*Engagement `json:"engagements,omitempty"`
 }
 
 // Timeline event kinds.

@@ -124,7 +124,16 @@ const (
 	JobPage = "page"
 	// JobActivation sends a contact channel's activation code.
 	JobActivation = "activation"
+	// JobHandOff tells people their on-call shift of a schedule starts or ends.
+	JobHandOff = "handoff"
 )
+
+// HandOffArgs are the arguments of a JobHandOff timer: hand-offs after
+// Since have not been announced yet.
+type HandOffArgs struct {
+	Schedule string    `json:"schedule"`
+	Since    time.Time `json:"since"`
+}
 
 // StageArgs are the arguments of a JobStage job: Seq counts the stages
 // started, over repeats (iteration × stages + index).

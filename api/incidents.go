@@ -90,6 +90,14 @@ func (s *Server) handleGetIncident(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if es, ok := s.store.(interface {
+		Engagements(ctx context.Context, incidentID string) ([]*tocsin.Engagement, error)
+	}); ok {
+		if inc.Engagements, err = es.Engagements(r.Context(), inc.ID); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"incident": inc})
 }
 

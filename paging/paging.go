@@ -35,9 +35,9 @@ type Store interface {
 	FindContact(ctx context.Context, alias string) (*tocsin.Contact, error)
 	ResolvedSchedule(ctx context.Context, name string, from, to time.Time) (*oncall.Schedule, []oncall.Override, error)
 	RunStage(ctx context.Context, run *tocsin.StageRun) (bool, error)
-	ClaimPage(ctx context.Context, id string) (*tocsin.Page, bool, error)
+	ClaimPage(ctx context.Context, id string, limit int, since time.Time) (p *tocsin.Page, outcome string, err error)
 	FinishPage(ctx context.Context, id string, res tocsin.PageResult) error
-	RecentPages(ctx context.Context, address string, since time.Time) (int, error)
+	FindPage(ctx context.Context, id string) (*tocsin.Page, error)
 }
 
 // Defaults.
@@ -296,35 +296,41 @@ func (e *Engine) HandlePage(ctx context.Context, job *tocsin.Job) tocsin.JobOutc
 	if err := json.Unmarshal(job.Args, &args); err != nil {
 		return tocsin.JobOutcome{}
 	}
-	p, ok, err := e.Store.ClaimPage(ctx, args.PageID)
-	if err != nil {
-		return e.retryErr(job, err)
-	}
-	if !ok {
-		return tocsin.JobOutcome{}
+	limit := e.MaxPerNumberPerHour
+	if limit <= 0 {
+		limit = DefaultMaxPerNumberPerHour
 	}
 	now := e.Now()
-	if p.ChannelType == tocsin.ChannelSMS || p.ChannelType == tocsin.ChannelVoice {
-		limit := e.MaxPerNumberPerHour
-		if limit <= 0 {
-			limit = DefaultMaxPerNumberPerHour
-		}
-		n, err := e.Store.RecentPages(ctx, p.Address, now.Add(-time.Hour))
-		if err != nil {
-			return e.retryErr(job, err)
-		}
-		if n >= limit {
-			msg := fmt.Sprintf("Page to %s (%s) not sent: %d pages to this number in the last hour (limit %d)", p.Contact, p.ChannelName, n, limit)
-			return e.outcome(job, e.Store.FinishPage(ctx, p.ID, tocsin.PageResult{Status: tocsin.PageRateLimited, Error: "rate limited", Event: event(tocsin.EventPage, msg)}))
-		}
-	}
-	d, err := e.Store.LoadDelivery(ctx, p.IncidentID, "", "")
+	// Read what the message needs before claiming, so nothing after the
+	// claim but the send itself can fail (a claimed page is never retried
+	// blindly: see tocsin.PageInterrupted).
+	pre, err := e.Store.FindPage(ctx, args.PageID)
 	if err != nil {
 		return e.retryErr(job, err)
 	}
-	eng, err := e.Store.FindEngagement(ctx, p.EngagementID)
+	d, err := e.Store.LoadDelivery(ctx, pre.IncidentID, "", "")
 	if err != nil {
 		return e.retryErr(job, err)
+	}
+	eng, err := e.Store.FindEngagement(ctx, pre.EngagementID)
+	if err != nil {
+		return e.retryErr(job, err)
+	}
+	p, outcome, err := e.Store.ClaimPage(ctx, args.PageID, limit, now.Add(-time.Hour))
+	if err != nil {
+		return e.retryErr(job, err)
+	}
+	switch outcome {
+	case tocsin.PageInterrupted:
+		msg := fmt.Sprintf("tocsin stopped while paging %s by %s (%s); the provider may have sent it, so it is not sent again (no duplicate pages). The escalation plan continues.",
+			p.Contact, p.ChannelType, p.ChannelName)
+		return e.outcome(job, e.Store.FinishPage(ctx, p.ID, tocsin.PageResult{Status: tocsin.PageError, Error: "interrupted during send", Event: event(tocsin.EventPage, msg)}))
+	case tocsin.PageLimited:
+		msg := fmt.Sprintf("Page to %s (%s) not sent: %s reached its limit of %d pages an hour", p.Contact, p.ChannelName, p.Address, limit)
+		return e.outcome(job, e.Store.FinishPage(ctx, p.ID, tocsin.PageResult{Status: tocsin.PageRateLimited, Error: "rate limited", Event: event(tocsin.EventPage, msg)}))
+	case tocsin.PageClaimed:
+	default:
+		return tocsin.JobOutcome{}
 	}
 	provider, ref, failed, err := e.send(ctx, p, d, eng.Test, job.ID)
 	if err == nil {

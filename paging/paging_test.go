@@ -11,6 +11,7 @@ import (
 	"tocsin"
 	"tocsin/engine"
 	"tocsin/notify"
+	"tocsin/oncall"
 	"tocsin/paging"
 	"tocsin/store"
 	"tocsin/store/storetest"
@@ -138,5 +139,61 @@ func TestPagesFromEngagementPlan(t *testing.T) {
 	c.EngagementPlan = nil
 	if pages, _ := paging.Pages(c, false, now); len(pages) != 2 || !pages[1].DueAt.Equal(now) {
 		t.Fatalf("default plan: every activated channel at once: %+v", pages)
+	}
+}
+
+func TestHandOffNotifications(t *testing.T) {
+	sms := &fakeSMS{name: "twilio"}
+	clock := storetest.NewClock(time.Date(2026, 11, 24, 9, 59, 0, 0, time.UTC))
+	var w *engine.Worker
+	db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{Now: clock.Now, Wake: func() {
+		if w != nil {
+			w.Wake()
+		}
+	}})
+	ctx := context.Background()
+	for i, alias := range []string{"ann", "ben"} {
+		if _, err := db.PutContact(ctx, &tocsin.Contact{Alias: alias, Name: alias, Channels: []tocsin.ContactChannel{{Name: "m", Type: "sms", Address: "+1555000001" + string(rune('0'+i))}}}); err != nil {
+			t.Fatal(err)
+		}
+		code, _ := db.StartActivation(ctx, alias, "m")
+		db.Activate(ctx, alias, "m", code)
+	}
+	if _, err := db.PutRotation(ctx, &oncall.Rotation{Name: "r", Members: []string{"ann", "ben"}, Start: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC),
+		TimeZone: "UTC", Recurrence: oncall.Recurrence{Type: "hourly"}}); err != nil {
+		t.Fatal(err)
+	}
+	e := &paging.Engine{Store: db, SMS: []notify.SMSSender{sms}, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
+	w = engine.NewWorker(db, map[string]engine.Handler{tocsin.JobHandOff: engine.HandlerFunc(e.HandleHandOff)})
+	w.Now, w.PollInterval = clock.Now, 10*time.Millisecond
+	run, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(run) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if _, err := db.PutSchedule(ctx, &tocsin.Schedule{Name: "s", Rotations: []string{"r"}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := sms.count(); n != 0 {
+		t.Fatalf("notes before the hand-off: %d", n)
+	}
+	clock.Add(90 * time.Second) // 10:00:30 — ann hands over to ben at 10:00
+	w.Wake()
+	deadline := time.Now().Add(5 * time.Second)
+	for sms.count() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	sms.mu.Lock()
+	defer sms.mu.Unlock()
+	if len(sms.sent) != 2 {
+		t.Fatalf("hand-off notes: %d", len(sms.sent))
+	}
+	var incoming, outgoing bool
+	for _, m := range sms.sent {
+		incoming = incoming || (m.To == "+15550000011" && strings.Contains(m.Body, "you are now on call for s"))
+		outgoing = outgoing || (m.To == "+15550000010" && strings.Contains(m.Body, "handed over to ben"))
+	}
+	if !incoming || !outgoing {
+		t.Fatalf("notes: %+v %+v", sms.sent[0], sms.sent[1])
 	}
 }

@@ -261,33 +261,60 @@ func ackCode() string {
 	return strconv.FormatInt(100000+n.Int64(), 10)
 }
 
-// ClaimPage moves a pending page of an active engagement to sending and
-// returns it; ok is false when the page should not be sent (cancelled,
-// already sent, the engagement stopped).
-func (s *DB) ClaimPage(ctx context.Context, id string) (p *tocsin.Page, ok bool, err error) {
+// ClaimPage moves a pending page of an active engagement to sending. For
+// SMS and voice pages, limit > 0 caps the pages sent (or being sent) to
+// the same number since since; the check and the claim are one
+// transaction (serialised per number on PostgreSQL), so concurrent workers
+// cannot overrun it.
+func (s *DB) ClaimPage(ctx context.Context, id string, limit int, since time.Time) (p *tocsin.Page, outcome string, err error) {
 	err = s.tx(ctx, func(tx *txn) error {
-		ok = false
-		r, err := tx.ExecContext(ctx, `UPDATE pages SET status = $1, updated_at = $2 WHERE id = $3 AND status IN ($4, $1)
-			AND engagement_id IN (SELECT id FROM engagements WHERE status = $5)`,
-			tocsin.PageSending, micros(s.opts.Now()), id, tocsin.PagePending, tocsin.EngagementActive)
-		if err != nil {
+		outcome = tocsin.PageSkip
+		var status, engStatus, address, typ string
+		err := tx.QueryRowContext(ctx, `SELECT p.status, e.status, p.address, p.channel_type FROM pages p JOIN engagements e ON e.id = p.engagement_id WHERE p.id = $1`,
+			id).Scan(&status, &engStatus, &address, &typ)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		} else if err != nil {
 			return err
 		}
-		if n, _ := r.RowsAffected(); n == 0 {
+		now := micros(s.opts.Now())
+		switch {
+		case status == tocsin.PageSending:
+			outcome = tocsin.PageInterrupted
+		case status != tocsin.PagePending || engStatus != tocsin.EngagementActive:
 			return nil
+		default:
+			outcome = tocsin.PageClaimed
+			if limit > 0 && (typ == tocsin.ChannelSMS || typ == tocsin.ChannelVoice) {
+				if s.dialect == Postgres {
+					if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext($1))`, address); err != nil {
+						return err
+					}
+				}
+				var n int
+				if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM pages WHERE address = $1 AND (sent_at >= $2 OR status = $3)`,
+					address, micros(since), tocsin.PageSending).Scan(&n); err != nil {
+					return err
+				}
+				if n >= limit {
+					outcome = tocsin.PageLimited
+					if _, err := tx.ExecContext(ctx, `UPDATE pages SET status = $1, error = $2, updated_at = $3 WHERE id = $4`,
+						tocsin.PageRateLimited, fmt.Sprintf("%d pages to this number since %s (limit %d)", n, fromMicros(micros(since)).Format(time.RFC3339), limit), now, id); err != nil {
+						return err
+					}
+					break
+				}
+			}
+			if outcome == tocsin.PageClaimed {
+				if _, err := tx.ExecContext(ctx, `UPDATE pages SET status = $1, updated_at = $2 WHERE id = $3`, tocsin.PageSending, now, id); err != nil {
+					return err
+				}
+			}
 		}
-		ok = true
 		p, err = scanPage(tx.QueryRowContext(ctx, `SELECT `+pageColumns+` FROM pages WHERE id = $1`, id))
 		return err
 	})
-	return p, ok, err
-}
-
-// RecentPages counts pages sent to an address since a time (rate limits).
-func (s *DB) RecentPages(ctx context.Context, address string, since time.Time) (int, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pages WHERE address = $1 AND sent_at >= $2`, address, micros(since)).Scan(&n)
-	return n, translate(err)
+	return p, outcome, err
 }
 
 // FinishPage records a send attempt's outcome with a receipt and a

@@ -465,11 +465,44 @@ func (s *DB) PutSchedule(ctx context.Context, sc *tocsin.Schedule) (created bool
 		}
 		if n, _ := r.RowsAffected(); n == 0 {
 			created = true
-			_, err = tx.ExecContext(ctx, `INSERT INTO schedules (name, rotations, created_at, updated_at) VALUES ($1, $2, $3, $3)`, sc.Name, string(rots), now)
+			if _, err = tx.ExecContext(ctx, `INSERT INTO schedules (name, rotations, created_at, updated_at) VALUES ($1, $2, $3, $3)`, sc.Name, string(rots), now); err != nil {
+				return err
+			}
 		}
-		return err
+		return armHandOffs(ctx, tx, sc.Name, s.opts.Now().UTC())
 	})
+	if err == nil {
+		s.opts.Wake()
+	}
 	return created, err
+}
+
+// armHandOffs makes sure a schedule's hand-off timer exists; a changed
+// schedule is re-checked at once.
+func armHandOffs(ctx context.Context, tx *txn, schedule string, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET due_at = $1 WHERE job_key = $2 AND lease_owner IS NULL`, micros(now), "handoff:"+schedule); err != nil {
+		return err
+	}
+	args, _ := json.Marshal(tocsin.HandOffArgs{Schedule: schedule, Since: now})
+	return insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobHandOff, Lane: tocsin.JobHandOff, Key: "handoff:" + schedule, Args: args, DueAt: now}, now)
+}
+
+// ArmHandOffs ensures every schedule has its hand-off timer (at start).
+func (s *DB) ArmHandOffs(ctx context.Context) error {
+	scheds, err := s.ListSchedules(ctx)
+	if err != nil {
+		return err
+	}
+	return s.tx(ctx, func(tx *txn) error {
+		now := s.opts.Now().UTC()
+		for _, sc := range scheds {
+			args, _ := json.Marshal(tocsin.HandOffArgs{Schedule: sc.Name, Since: now})
+			if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobHandOff, Lane: tocsin.JobHandOff, Key: "handoff:" + sc.Name, Args: args, DueAt: now}, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // ListSchedules returns every schedule, by name.

@@ -263,6 +263,16 @@ func printIncident(w io.Writer, inc *tocsin.Incident) {
 	for _, a := range inc.Alerts {
 		fmt.Fprintf(w, "  %-8s %-9s %s\n", a.Status, a.Severity, a.Title)
 	}
+	for _, e := range inc.Engagements {
+		fmt.Fprintf(w, "\nengagement %s (%s): %s\n", e.Plan, e.ID, e.Status)
+		for _, p := range e.Pages {
+			fmt.Fprintf(w, "  page %-10s %-8s %-22s %s", p.Contact, p.ChannelType, p.Address, p.Status)
+			if p.Provider != "" {
+				fmt.Fprintf(w, " via %s", p.Provider)
+			}
+			fmt.Fprintln(w)
+		}
+	}
 	fmt.Fprintln(w, "\ntimeline:")
 	for _, e := range inc.Timeline {
 		actor := ""

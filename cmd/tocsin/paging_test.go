@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,9 @@ func TestPagingSMSThenVoiceKeyPressStops(t *testing.T) {
 	if msgs[0].To != "+15550000001" || !strings.Contains(msgs[0].Body, "payments API down") || !strings.Contains(msgs[0].Body, "Reply ") {
 		t.Fatalf("stage 1 SMS: %+v", msgs[0])
 	}
+	// Twilio reports delivery: a receipt on Alice's page.
+	eventually(t, "page recorded as sent", func() bool { return hasEvent(ts.incident(t, id), tocsin.EventPage, "Paged alice by sms") })
+	tw.Status(t, msgs[0].StatusCallback, msgs[0].Sid, "delivered")
 	// No ack: five minutes later, stage 2 calls Bob.
 	advance(ts, clock, 5*time.Minute+time.Second)
 	calls := tw.WaitCalls(t, 1, 10*time.Second)
@@ -109,6 +113,15 @@ func TestPagingSMSThenVoiceKeyPressStops(t *testing.T) {
 	}
 	if p := engs[0].Pages[1]; p.Status != tocsin.PageAcknowledged || p.Provider != "twilio" || len(p.Receipts) < 2 {
 		t.Fatalf("bob's page: %+v", p)
+	}
+	if p := engs[0].Pages[0]; p.Status != tocsin.PageDelivered {
+		t.Fatalf("alice's page after the delivery report: %+v", p)
+	}
+	// The incident API shows engagements, pages and receipts.
+	_, got := ts.get(t, "/api/v1/incidents/"+id)
+	apiEngs, _ := got["incident"].(map[string]any)["engagements"].([]any)
+	if len(apiEngs) != 1 || len(apiEngs[0].(map[string]any)["pages"].([]any)) != 2 {
+		t.Fatalf("incident API engagements: %v", got["incident"])
 	}
 	var stages int
 	for _, e := range inc.Timeline {
@@ -211,9 +224,149 @@ func TestPagingProviderFailoverAndRateLimit(t *testing.T) {
 	for i := 0; i < 25; i++ {
 		ts.post(t, "/api/v1/alerts/generic", testIngestToken, `{"title":"storm `+itoa(i)+`"}`)
 	}
-	eventually(t, "rate limit", func() bool { return len(tw.Messages()) == 20 })
+	deadline = time.Now().Add(10 * time.Second)
+	for len(tw.Messages()) < 20 {
+		if time.Now().After(deadline) {
+			n, _ := ts.app.store.PendingJobs(context.Background())
+			rows, _ := ts.app.store.SQL().Query(`SELECT status, COUNT(*) FROM pages GROUP BY status`)
+			var st []string
+			for rows.Next() {
+				var s string
+				var c int
+				rows.Scan(&s, &c)
+				st = append(st, s+"="+itoa(c))
+			}
+			rows.Close()
+			jr, _ := ts.app.store.SQL().Query(`SELECT kind, lane, due_at, lease_until, attempts FROM jobs`)
+			var js []string
+			for jr.Next() {
+				var k, l string
+				var d, lu int64
+				var a int
+				jr.Scan(&k, &l, &d, &lu, &a)
+				js = append(js, k+"/"+l+" due="+time.UnixMicro(d).Sub(clock.Now()).String()+" lease="+itoa(int(lu))+" att="+itoa(a))
+			}
+			jr.Close()
+			t.Fatalf("storm: %d messages; %d jobs pending %v; pages %v", len(tw.Messages()), n, js, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	time.Sleep(300 * time.Millisecond)
 	if n := len(tw.Messages()); n != 20 {
 		t.Fatalf("messages in a storm: %d, want the limit 20", n)
+	}
+}
+
+// TestPagingTwoInstancesPageOnce runs two servers on one PostgreSQL
+// database: every contact is paged exactly once per incident.
+func TestPagingTwoInstancesPageOnce(t *testing.T) {
+	dbURL := storetest.PostgresURL(t)
+	clock := storetest.NewClock(time.Now())
+	a, tw := pagingServer(t, dbURL, clock, "solo")
+	b := startServer(t, dbURL, func(c *config.Config) {
+		c.Alert.Slack.Enable = false
+		zero := 0.0
+		c.OnCall = config.OnCall{Enable: true, Provider: "tocsin", EscalationPlan: "solo", WaitMinutes: &zero}
+		c.Paging = config.Paging{SMS: []string{"twilio"}, MaxPerNumberPerHour: 1000,
+			Twilio: config.Twilio{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, From: twiliotest.From, APIURL: tw.URL}}
+	}, func(o *appOptions) { o.Now = clock.Now })
+	a.app.pager.MaxPerNumberPerHour = 1000
+	ctx := context.Background()
+	addContact(t, a, &tocsin.Contact{Alias: "ivy", Name: "Ivy", Channels: []tocsin.ContactChannel{{Name: "m", Type: "sms", Address: "+15550000009"}}})
+	if _, err := a.app.store.PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "solo", Stages: []tocsin.Stage{
+		{Duration: minutes(1), Targets: []tocsin.Target{{Contact: "ivy", Essential: true}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 30
+	for i := 0; i < n; i++ {
+		ts := a
+		if i%2 == 1 {
+			ts = b
+		}
+		if status, _ := ts.post(t, "/api/v1/alerts/generic", testIngestToken, `{"title":"two instances page `+itoa(i)+`"}`); status != 201 {
+			t.Fatalf("alert %d: %d", i, status)
+		}
+	}
+	tw.WaitMessages(t, n, 20*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	seen := map[string]int{}
+	for _, m := range tw.Messages() {
+		seen[m.Body[strings.Index(m.Body, "page "):strings.Index(m.Body, ". Reply")]]++
+	}
+	if len(tw.Messages()) != n || len(seen) != n {
+		t.Fatalf("%d SMS for %d incidents (%d distinct)", len(tw.Messages()), n, len(seen))
+	}
+}
+
+// TestPagingSurvivesKill9DuringAStage kills the server with SIGKILL while
+// an engagement waits between stages, restarts it, and checks the next
+// stage pages exactly once and nothing is paged twice.
+func TestPagingSurvivesKill9DuringAStage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	tw := twiliotest.New(t)
+	dir := t.TempDir()
+	cfgPath := dir + "/config.yaml"
+	cfg := `data_dir: ` + dir + `
+database: sqlite://` + dir + `/tocsin.db
+log: {level: warn}
+ingest: {tokens: [` + testIngestToken + `]}
+api: {tokens: [` + testAPIToken + `]}
+oncall: {enable: true, provider: tocsin, escalation_plan: two-stage, wait_minutes: 0}
+paging:
+  sms: [twilio]
+  twilio: {account_sid: ` + twiliotest.AccountSID + `, auth_token: ` + twiliotest.AuthToken + `, from: "` + twiliotest.From + `", api_url: ` + tw.URL + `}
+`
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := buildBinary(t)
+	addr := freeAddr(t)
+	p := startProcess(t, bin, cfgPath, addr)
+	api := func(method, path, body string) (int, map[string]any) {
+		req, _ := http.NewRequest(method, p.url+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testAPIToken)
+		return do(t, req)
+	}
+	// Contacts are created and activated through the API, with the code
+	// that arrives by SMS.
+	for i, alias := range []string{"kim", "lou"} {
+		number := "+1555000002" + itoa(i)
+		if status, body := api("PUT", "/api/v1/contacts/"+alias, `{"alias":"`+alias+`","name":"`+alias+`","channels":[{"name":"m","type":"sms","address":"`+number+`"}]}`); status != 201 {
+			t.Fatalf("contact: %d %v", status, body)
+		}
+		if status, body := api("POST", "/api/v1/contacts/"+alias+"/channels/m/activation", ``); status != 202 {
+			t.Fatalf("activation: %d %v", status, body)
+		}
+		msg := tw.WaitMessages(t, i+1, 10*time.Second)[i]
+		code := msg.Body[strings.Index(msg.Body, " is ")+4 : strings.Index(msg.Body, " is ")+10]
+		if status, body := api("POST", "/api/v1/contacts/"+alias+"/channels/m/activate", `{"code":"`+code+`"}`); status != 200 {
+			t.Fatalf("activate %s with %q: %d %v", alias, code, status, body)
+		}
+	}
+	if status, body := api("PUT", "/api/v1/escalation-plans/two-stage", `{"name":"two-stage","stages":[
+		{"duration":"3s","targets":[{"contact":"kim","essential":true}]},
+		{"duration":"3s","targets":[{"contact":"lou","essential":true}]}]}`); status != 201 {
+		t.Fatalf("plan: %d %v", status, body)
+	}
+	req, _ := http.NewRequest("POST", p.url+"/api/v1/alerts/generic", strings.NewReader(`{"title":"kill me during a stage"}`))
+	req.Header.Set("Authorization", "Bearer "+testIngestToken)
+	if status, body := do(t, req); status != 201 {
+		t.Fatalf("alert: %d %v", status, body)
+	}
+	tw.WaitMessages(t, 3, 10*time.Second) // two activation codes, then Kim's page
+	p.cmd.Process.Kill()
+	p.cmd.Wait()
+	startProcess(t, bin, cfgPath, addr)
+	msgs := tw.WaitMessages(t, 4, 15*time.Second)
+	time.Sleep(4 * time.Second) // would anything be sent twice?
+	msgs = tw.Messages()
+	count := map[string]int{}
+	for _, m := range msgs[2:] {
+		count[m.To]++
+	}
+	if len(msgs) != 4 || count["+15550000020"] != 1 || count["+15550000021"] != 1 {
+		t.Fatalf("pages after kill -9: %d messages %v", len(msgs), count)
 	}
 }

@@ -243,6 +243,10 @@ func (a *app) setup(ctx context.Context, channels map[string]notify.Channel, pro
 		tocsin.JobStage:      engine.HandlerFunc(pager.HandleStage),
 		tocsin.JobPage:       engine.HandlerFunc(pager.HandlePage),
 		tocsin.JobActivation: engine.HandlerFunc(pager.HandleActivation),
+		tocsin.JobHandOff:    engine.HandlerFunc(pager.HandleHandOff),
+	}
+	if err := a.store.ArmHandOffs(ctx); err != nil {
+		return fmt.Errorf("arm hand-off notifications: %w", err)
 	}
 	if provider == nil && cfg.OnCallProvider() == "tocsin" && (cfg.OnCall.Enable || cfg.OnCall.InitializedOnly) {
 		provider = &paging.Provider{Engine: pager, DefaultPlan: cfg.OnCall.EscalationPlan}
