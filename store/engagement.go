@@ -327,7 +327,10 @@ func (s *DB) FinishPage(ctx context.Context, id string, res tocsin.PageResult) e
 			sent = sql.NullInt64{Int64: micros(now), Valid: true}
 		}
 		var incidentID string
-		if err := tx.QueryRowContext(ctx, `UPDATE pages SET status = $1, provider = $2, provider_ref = $3, error = $4, sent_at = COALESCE($5, sent_at), updated_at = $6
+		// A key press or reply can arrive before the send is recorded: an
+		// acknowledged page stays acknowledged.
+		if err := tx.QueryRowContext(ctx, `UPDATE pages SET status = CASE WHEN status = 'acknowledged' THEN status ELSE $1 END, provider = $2,
+			provider_ref = $3, error = $4, sent_at = COALESCE($5, sent_at), updated_at = $6
 			WHERE id = $7 RETURNING incident_id`, res.Status, res.Provider, res.Ref, res.Error, sent, micros(now), id).Scan(&incidentID); err != nil {
 			return err
 		}
