@@ -370,3 +370,56 @@ paging:
 		t.Fatalf("pages after kill -9: %d messages %v", len(msgs), count)
 	}
 }
+
+// TestPagingRepeatNestedPlanParamAndTestPage covers a plan that repeats,
+// a stage engaging another plan, ?oncall_escalation_plan= and test pages.
+func TestPagingRepeatNestedPlanParamAndTestPage(t *testing.T) {
+	clock := storetest.NewClock(time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC))
+	ts, tw := pagingServer(t, storetest.SQLiteURL(t), clock, "outer")
+	ts.app.pager.MaxPerNumberPerHour = 1000
+	ctx := context.Background()
+	db := ts.app.store
+	addContact(t, ts, &tocsin.Contact{Alias: "max", Name: "Max", Channels: []tocsin.ContactChannel{{Name: "m", Type: "sms", Address: "+15550000030"}}})
+	addContact(t, ts, &tocsin.Contact{Alias: "nia", Name: "Nia", Channels: []tocsin.ContactChannel{{Name: "m", Type: "sms", Address: "+15550000031"}}})
+	if _, err := db.PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "inner", Stages: []tocsin.Stage{
+		{Duration: minutes(1), Targets: []tocsin.Target{{Contact: "nia"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "outer", Repeat: 1, Stages: []tocsin.Stage{
+		{Duration: minutes(2), Targets: []tocsin.Target{{Contact: "max", Essential: true}, {EscalationPlan: "inner"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	// ?oncall_escalation_plan= picks the plan; an unknown one is refused.
+	if status, _ := ts.post(t, "/api/v1/alerts/generic?oncall_escalation_plan=nope", testIngestToken, `{"title":"x"}`); status != 400 {
+		t.Fatalf("unknown plan: %d", status)
+	}
+	_, body := ts.post(t, "/api/v1/alerts/generic?oncall_escalation_plan=outer", testIngestToken, `{"title":"repeat me"}`)
+	id := firstID(t, body)
+	tw.WaitMessages(t, 2, 10*time.Second) // max, and nia through the nested plan
+	advance(ts, clock, 2*time.Minute+time.Second)
+	tw.WaitMessages(t, 4, 10*time.Second) // the repeat pages both again
+	advance(ts, clock, 2*time.Minute+time.Second)
+	eventually(t, "plan exhausted", func() bool { return hasEvent(ts.incident(t, id), tocsin.EventStage, "ran every stage 2 times") })
+	if n := len(tw.Messages()); n != 4 {
+		t.Fatalf("pages after the repeat: %d", n)
+	}
+	// One outer engagement, and the nested plan once per iteration.
+	engs, _ := db.Engagements(ctx, id)
+	if len(engs) != 3 { // outer, and inner once per iteration
+		t.Fatalf("engagements: %d", len(engs))
+	}
+
+	// A test page runs a plan for real on an incident marked as a test.
+	status, res := ts.post(t, "/api/v1/escalation-plans/inner/test-page", testAPIToken, ``)
+	if status != 202 {
+		t.Fatalf("test page: %d %v", status, res)
+	}
+	testID := res["incident_id"].(string)
+	msgs := tw.WaitMessages(t, 5, 10*time.Second)
+	if !strings.Contains(msgs[4].Body, "[tocsin TEST]") || msgs[4].To != "+15550000031" {
+		t.Fatalf("test page SMS: %+v", msgs[4])
+	}
+	if inc := ts.incident(t, testID); !strings.HasPrefix(inc.Title, "TEST:") {
+		t.Fatalf("test incident: %q", inc.Title)
+	}
+}
