@@ -197,3 +197,52 @@ func TestHandOffNotifications(t *testing.T) {
 		t.Fatalf("notes: %+v %+v", sms.sent[0], sms.sent[1])
 	}
 }
+
+func TestNonEssentialAcknowledgementStopsOnlyThatContact(t *testing.T) {
+	sms := &fakeSMS{name: "twilio"}
+	clock := storetest.NewClock(time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC))
+	var w *engine.Worker
+	db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{Now: clock.Now, Wake: func() {
+		if w != nil {
+			w.Wake()
+		}
+	}})
+	ctx := context.Background()
+	if _, err := db.PutContact(ctx, &tocsin.Contact{Alias: "hal", Name: "Hal", Channels: []tocsin.ContactChannel{
+		{Name: "a", Type: "sms", Address: "+15550000040"}, {Name: "b", Type: "sms", Address: "+15550000041"},
+	}, EngagementPlan: []tocsin.EngagementStep{{Channel: "a"}, {Channel: "b", After: tocsin.Duration(5 * time.Minute)}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []string{"a", "b"} {
+		code, _ := db.StartActivation(ctx, "hal", ch)
+		db.Activate(ctx, "hal", ch, code)
+	}
+	db.PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "np", Stages: []tocsin.Stage{{Duration: tocsin.Duration(10 * time.Minute), Targets: []tocsin.Target{{Contact: "hal"}}}}})
+	res, _ := db.Ingest(ctx, []*tocsin.Alert{storetest.NewAlert("g", "f", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
+	id := res[0].IncidentID
+	e := &paging.Engine{Store: db, SMS: []notify.SMSSender{sms}, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
+	w = engine.NewWorker(db, map[string]engine.Handler{tocsin.JobStage: engine.HandlerFunc(e.HandleStage), tocsin.JobPage: engine.HandlerFunc(e.HandlePage)})
+	w.Now, w.PollInterval = clock.Now, 10*time.Millisecond
+	run, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(run) }()
+	t.Cleanup(func() { cancel(); <-done })
+	db.StartEngagement(ctx, "", id, "np", "", false)
+	waitEvent(t, db, id, "Paged hal by sms (a)")
+	engs, _ := db.Engagements(ctx, id)
+	ack, err := db.AcknowledgePage(ctx, engs[0].Pages[0].ID, "sms")
+	if err != nil || ack.Stopped {
+		t.Fatalf("non-essential ack: %+v %v", ack, err)
+	}
+	clock.Add(6 * time.Minute)
+	w.Wake()
+	time.Sleep(100 * time.Millisecond)
+	if sms.count() != 1 {
+		t.Fatalf("hal paged again after acknowledging: %d", sms.count())
+	}
+	inc, _ := db.FindIncident(ctx, id)
+	engs, _ = db.Engagements(ctx, id)
+	if inc.Status != tocsin.StatusTriggered || engs[0].Status != tocsin.EngagementActive || engs[0].Pages[1].Status != tocsin.PageCancelled {
+		t.Fatalf("incident %s, engagement %s, second page %s", inc.Status, engs[0].Status, engs[0].Pages[1].Status)
+	}
+}
