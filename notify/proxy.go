@@ -2,6 +2,7 @@ package notify
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -85,4 +86,25 @@ func proxyURL(proxy *config.Proxy) (*url.URL, error) {
 		u.User = url.UserPassword(proxy.Username, proxy.Password)
 	}
 	return u, nil
+}
+
+// ChannelClient returns the HTTP client of a channel named channel: given
+// when the caller passed one, else a new tuned client with the timeout
+// that, when useProxy is set, sends through the global proxy block (whose
+// url is then required). Errors name the channel's use_proxy key.
+func ChannelClient(channel string, given *http.Client, timeout time.Duration, useProxy bool, proxy *config.Proxy) (*http.Client, error) {
+	if given != nil {
+		return given, nil
+	}
+	var p *config.Proxy
+	if useProxy {
+		if p = proxy; p == nil {
+			p = &config.Proxy{}
+		}
+	}
+	client, err := HTTPClient(timeout, p)
+	if err != nil {
+		return nil, fmt.Errorf("alert.%s.use_proxy: %w", channel, err)
+	}
+	return client, nil
 }

@@ -117,16 +117,8 @@ func New(cfg config.Telegram, opts Options) (*Channel, error) {
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
 	}
-	if c.client == nil {
-		var proxy *config.Proxy
-		if cfg.UseProxy {
-			if proxy = opts.Proxy; proxy == nil {
-				proxy = &config.Proxy{}
-			}
-		}
-		if c.client, err = notify.HTTPClient(c.timeout, proxy); err != nil {
-			return nil, fmt.Errorf("alert.telegram.use_proxy: %w", err)
-		}
+	if c.client, err = notify.ChannelClient("telegram", c.client, c.timeout, cfg.UseProxy, opts.Proxy); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

@@ -184,19 +184,8 @@ func New(cfg config.Webhook, opts Options) (*Channel, error) {
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout
 	}
-	if c.client == nil {
-		var proxy *config.Proxy
-		if cfg.UseProxy {
-			proxy = opts.Proxy
-			if proxy == nil || proxy.URL == "" {
-				return nil, fmt.Errorf("alert.webhook.use_proxy: proxy.url: required")
-			}
-		}
-		client, err := notify.HTTPClient(c.timeout, proxy)
-		if err != nil {
-			return nil, err
-		}
-		c.client = client
+	if c.client, err = notify.ChannelClient("webhook", c.client, c.timeout, cfg.UseProxy, opts.Proxy); err != nil {
+		return nil, err
 	}
 	if c.logger == nil {
 		c.logger = slog.New(slog.DiscardHandler)
