@@ -167,18 +167,10 @@ func (s *DB) DeleteContact(ctx context.Context, alias string) error {
 			}
 		}
 	}
-	plans, err := s.ListEscalationPlans(ctx)
-	if err != nil {
+	if plan, err := s.planTargeting(ctx, func(t tocsin.Target) bool { return t.Contact == alias }); err != nil {
 		return err
-	}
-	for _, p := range plans {
-		for _, st := range p.Stages {
-			for _, t := range st.Targets {
-				if t.Contact == alias {
-					return tocsin.Errorf(tocsin.ECONFLICT, "contact %q is a target of escalation plan %q", alias, p.Name)
-				}
-			}
-		}
+	} else if plan != "" {
+		return tocsin.Errorf(tocsin.ECONFLICT, "contact %q is a target of escalation plan %q", alias, plan)
 	}
 	return s.deleteNamed(ctx, "contacts", "alias", alias, "contact")
 }
@@ -344,21 +336,31 @@ func (s *DB) getSpecs(ctx context.Context, table, name string, each func(spec []
 
 // FindRotation returns a rotation.
 func (s *DB) FindRotation(ctx context.Context, name string) (*oncall.Rotation, error) {
-	var out *oncall.Rotation
-	err := s.getSpecs(ctx, "rotations", name, func(b []byte) error { out = &oncall.Rotation{}; return json.Unmarshal(b, out) })
-	if err == nil && out == nil {
-		err = tocsin.Errorf(tocsin.ENOTFOUND, "rotation %q not found", name)
-	}
-	return out, err
+	return findSpec[oncall.Rotation](ctx, s, "rotations", name, "rotation")
 }
 
 // ListRotations returns every rotation, by name.
 func (s *DB) ListRotations(ctx context.Context) ([]*oncall.Rotation, error) {
-	out := []*oncall.Rotation{}
-	err := s.getSpecs(ctx, "rotations", "", func(b []byte) error {
-		r := &oncall.Rotation{}
-		out = append(out, r)
-		return json.Unmarshal(b, r)
+	return listSpecs[oncall.Rotation](ctx, s, "rotations")
+}
+
+// findSpec reads one named JSON spec.
+func findSpec[T any](ctx context.Context, s *DB, table, name, what string) (*T, error) {
+	var out *T
+	err := s.getSpecs(ctx, table, name, func(b []byte) error { out = new(T); return json.Unmarshal(b, out) })
+	if err == nil && out == nil {
+		err = tocsin.Errorf(tocsin.ENOTFOUND, "%s %q not found", what, name)
+	}
+	return out, err
+}
+
+// listSpecs reads every JSON spec of a table, by name.
+func listSpecs[T any](ctx context.Context, s *DB, table string) ([]*T, error) {
+	out := []*T{}
+	err := s.getSpecs(ctx, table, "", func(b []byte) error {
+		v := new(T)
+		out = append(out, v)
+		return json.Unmarshal(b, v)
 	})
 	return out, err
 }
@@ -549,18 +551,10 @@ func (s *DB) schedules(ctx context.Context, name string) ([]*tocsin.Schedule, er
 
 // DeleteSchedule removes a schedule unless an escalation plan targets it.
 func (s *DB) DeleteSchedule(ctx context.Context, name string) error {
-	plans, err := s.ListEscalationPlans(ctx)
-	if err != nil {
+	if plan, err := s.planTargeting(ctx, func(t tocsin.Target) bool { return t.Schedule == name }); err != nil {
 		return err
-	}
-	for _, p := range plans {
-		for _, st := range p.Stages {
-			for _, t := range st.Targets {
-				if t.Schedule == name {
-					return tocsin.Errorf(tocsin.ECONFLICT, "schedule %q is a target of escalation plan %q", name, p.Name)
-				}
-			}
-		}
+	} else if plan != "" {
+		return tocsin.Errorf(tocsin.ECONFLICT, "schedule %q is a target of escalation plan %q", name, plan)
 	}
 	return s.deleteNamed(ctx, "schedules", "name", name, "schedule")
 }
@@ -627,39 +621,39 @@ func (s *DB) PutEscalationPlan(ctx context.Context, p *tocsin.EscalationPlan) (b
 
 // FindEscalationPlan returns an escalation plan.
 func (s *DB) FindEscalationPlan(ctx context.Context, name string) (*tocsin.EscalationPlan, error) {
-	var out *tocsin.EscalationPlan
-	err := s.getSpecs(ctx, "escalation_plans", name, func(b []byte) error { out = &tocsin.EscalationPlan{}; return json.Unmarshal(b, out) })
-	if err == nil && out == nil {
-		err = tocsin.Errorf(tocsin.ENOTFOUND, "escalation plan %q not found", name)
-	}
-	return out, err
+	return findSpec[tocsin.EscalationPlan](ctx, s, "escalation_plans", name, "escalation plan")
 }
 
 // ListEscalationPlans returns every escalation plan, by name.
 func (s *DB) ListEscalationPlans(ctx context.Context) ([]*tocsin.EscalationPlan, error) {
-	out := []*tocsin.EscalationPlan{}
-	err := s.getSpecs(ctx, "escalation_plans", "", func(b []byte) error {
-		p := &tocsin.EscalationPlan{}
-		out = append(out, p)
-		return json.Unmarshal(b, p)
-	})
-	return out, err
+	return listSpecs[tocsin.EscalationPlan](ctx, s, "escalation_plans")
 }
 
-// DeleteEscalationPlan removes an escalation plan unless another plan targets it.
-func (s *DB) DeleteEscalationPlan(ctx context.Context, name string) error {
+// planTargeting returns the name of an escalation plan with a target for
+// which match is true, or "".
+func (s *DB) planTargeting(ctx context.Context, match func(tocsin.Target) bool) (string, error) {
 	plans, err := s.ListEscalationPlans(ctx)
 	if err != nil {
-		return err
+		return "", err
 	}
 	for _, p := range plans {
 		for _, st := range p.Stages {
 			for _, t := range st.Targets {
-				if t.EscalationPlan == name {
-					return tocsin.Errorf(tocsin.ECONFLICT, "escalation plan %q is a target of escalation plan %q", name, p.Name)
+				if match(t) {
+					return p.Name, nil
 				}
 			}
 		}
+	}
+	return "", nil
+}
+
+// DeleteEscalationPlan removes an escalation plan unless another plan targets it.
+func (s *DB) DeleteEscalationPlan(ctx context.Context, name string) error {
+	if plan, err := s.planTargeting(ctx, func(t tocsin.Target) bool { return t.EscalationPlan == name }); err != nil {
+		return err
+	} else if plan != "" {
+		return tocsin.Errorf(tocsin.ECONFLICT, "escalation plan %q is a target of escalation plan %q", name, plan)
 	}
 	return s.deleteNamed(ctx, "escalation_plans", "name", name, "escalation plan")
 }
