@@ -2,12 +2,9 @@ package awsim
 
 import (
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ssmincidents/types"
-	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"tocsin/notify"
 )
@@ -36,48 +33,13 @@ var (
 )
 
 // classify marks err from the SDK as permanent or retryable (with the
-// server's Retry-After, if any). Unclassified errors — network failures,
-// timeouts, credentials that could not be fetched — stay retryable.
+// server's wait: Retry-After, or a ConflictException's retryAfter).
 func classify(err error) error {
-	if err == nil {
-		return nil
-	}
-	var invalid smithy.InvalidParamsError
-	if errors.As(err, &invalid) {
-		return notify.Permanent(err)
-	}
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		code := apiErr.ErrorCode()
-		switch {
-		case permanentCodes[code]:
-			return notify.Permanent(err)
-		case retryableCodes[code]:
-			return notify.RetryAfter(err, retryAfter(err))
-		}
-	}
-	var respErr *smithyhttp.ResponseError
-	if errors.As(err, &respErr) {
-		switch status := respErr.HTTPStatusCode(); {
-		case status == http.StatusTooManyRequests || status == http.StatusRequestTimeout || status >= 500:
-			return notify.RetryAfter(err, retryAfter(err))
-		case status >= 400:
-			return notify.Permanent(err)
-		}
-	}
-	return err
+	return notify.ClassifyAWS(err, notify.AWSCodes{Permanent: permanentCodes, Retryable: retryableCodes, RetryAfter: conflictRetryAfter})
 }
 
-// retryAfter is the wait the server asked for: a Retry-After header, or a
-// ConflictException's retryAfter time.
-func retryAfter(err error) time.Duration {
-	now := time.Now()
-	var respErr *smithyhttp.ResponseError
-	if errors.As(err, &respErr) && respErr.Response != nil {
-		if d := notify.ParseRetryAfter(respErr.Response.Header.Get("Retry-After"), now); d > 0 {
-			return d
-		}
-	}
+// conflictRetryAfter is a ConflictException's retryAfter time.
+func conflictRetryAfter(err error, now time.Time) time.Duration {
 	var conflict *types.ConflictException
 	if errors.As(err, &conflict) && conflict.RetryAfter != nil && conflict.RetryAfter.After(now) {
 		return conflict.RetryAfter.Sub(now)

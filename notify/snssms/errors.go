@@ -1,13 +1,6 @@
 package snssms
 
 import (
-	"errors"
-	"net/http"
-	"time"
-
-	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
-
 	"tocsin/notify"
 )
 
@@ -34,41 +27,7 @@ var (
 	}
 )
 
-// classify marks err from the SDK as permanent or retryable (with the
-// server's Retry-After, if any). Unclassified errors — network failures,
-// timeouts, credentials that could not be fetched — stay retryable.
+// classify marks err from the SDK as permanent or retryable.
 func classify(err error) error {
-	var invalid smithy.InvalidParamsError
-	if errors.As(err, &invalid) {
-		return notify.Permanent(err)
-	}
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		code := apiErr.ErrorCode()
-		switch {
-		case permanentCodes[code]:
-			return notify.Permanent(err)
-		case retryableCodes[code]:
-			return notify.RetryAfter(err, retryAfter(err))
-		}
-	}
-	var respErr *smithyhttp.ResponseError
-	if errors.As(err, &respErr) {
-		switch status := respErr.HTTPStatusCode(); {
-		case status == http.StatusTooManyRequests || status == http.StatusRequestTimeout || status >= 500:
-			return notify.RetryAfter(err, retryAfter(err))
-		case status >= 400:
-			return notify.Permanent(err)
-		}
-	}
-	return err
-}
-
-// retryAfter is the wait the server asked for in a Retry-After header.
-func retryAfter(err error) time.Duration {
-	var respErr *smithyhttp.ResponseError
-	if errors.As(err, &respErr) && respErr.Response != nil {
-		return notify.ParseRetryAfter(respErr.Response.Header.Get("Retry-After"), time.Now())
-	}
-	return 0
+	return notify.ClassifyAWS(err, notify.AWSCodes{Permanent: permanentCodes, Retryable: retryableCodes})
 }
