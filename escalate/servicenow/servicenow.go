@@ -174,10 +174,12 @@ func New(cfg config.ServiceNow, opts Options) (*Provider, error) {
 		p.timeout = DefaultTimeout
 	}
 	if p.client == nil {
-		p.client = &http.Client{
-			Timeout:       p.timeout,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		// The shared tuned client: connection reuse, no redirects.
+		client, err := notify.HTTPClient(p.timeout, nil)
+		if err != nil {
+			return nil, err
 		}
+		p.client = client
 	}
 	if p.logger == nil {
 		p.logger = slog.New(slog.DiscardHandler)
