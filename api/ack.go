@@ -32,24 +32,56 @@ func (a *AckSigner) URL(incidentID string) string {
 		"?exp=" + strconv.FormatInt(exp, 10) + "&sig=" + a.sign(incidentID, exp)
 }
 
-func (a *AckSigner) sign(id string, exp int64) string {
+// ViewTTL is how long an incident view link (ViewURL) stays valid: long
+// enough to read an incident back during its post-incident review.
+const ViewTTL = 30 * 24 * time.Hour
+
+// ViewURL returns a signed, read-only link to an incident's page
+// (PUBLIC_HOST/incidents/ID?exp=UNIX&sig=HEX), valid for ViewTTL. Its
+// signature covers a different message than an acknowledgement link's, so
+// a view link can never acknowledge.
+func (a *AckSigner) ViewURL(incidentID string) string {
+	exp := a.Now().Add(ViewTTL).Unix()
+	return strings.TrimRight(a.PublicHost, "/") + "/incidents/" + url.PathEscape(incidentID) +
+		"?exp=" + strconv.FormatInt(exp, 10) + "&sig=" + a.signFor(viewPurpose, incidentID, exp)
+}
+
+// Purposes a link is signed for; the acknowledgement link keeps Versus's
+// message (no prefix) so existing links stay valid.
+const (
+	ackPurpose  = ""
+	viewPurpose = "view."
+)
+
+func (a *AckSigner) sign(id string, exp int64) string { return a.signFor(ackPurpose, id, exp) }
+
+func (a *AckSigner) signFor(purpose, id string, exp int64) string {
 	m := hmac.New(sha256.New, a.Key)
-	m.Write([]byte(id + "." + strconv.FormatInt(exp, 10)))
+	m.Write([]byte(purpose + id + "." + strconv.FormatInt(exp, 10)))
 	return hex.EncodeToString(m.Sum(nil))
 }
 
 // Check verifies a link's signature and expiry: EUNAUTHORIZED when the
 // signature is wrong, EFORBIDDEN when the link has expired.
 func (a *AckSigner) Check(id, exp, sig string) error {
+	return a.check(ackPurpose, id, exp, sig, "this acknowledgement link has expired; acknowledge in tocsin instead")
+}
+
+// CheckView verifies an incident view link (ViewURL).
+func (a *AckSigner) CheckView(id, exp, sig string) error {
+	return a.check(viewPurpose, id, exp, sig, "this incident link has expired; ask your team for the incident in tocsin")
+}
+
+func (a *AckSigner) check(purpose, id, exp, sig, expired string) error {
 	e, err := strconv.ParseInt(exp, 10, 64)
 	if err != nil || sig == "" {
-		return tocsin.Errorf(tocsin.EUNAUTHORIZED, "this acknowledgement link is incomplete or invalid")
+		return tocsin.Errorf(tocsin.EUNAUTHORIZED, "this link is incomplete or invalid")
 	}
-	if !hmac.Equal([]byte(sig), []byte(a.sign(id, e))) {
-		return tocsin.Errorf(tocsin.EUNAUTHORIZED, "this acknowledgement link is invalid")
+	if !hmac.Equal([]byte(sig), []byte(a.signFor(purpose, id, e))) {
+		return tocsin.Errorf(tocsin.EUNAUTHORIZED, "this link is invalid")
 	}
 	if a.Now().Unix() > e {
-		return tocsin.Errorf(tocsin.EFORBIDDEN, "this acknowledgement link has expired; acknowledge in tocsin instead")
+		return tocsin.Errorf(tocsin.EFORBIDDEN, "%s", expired)
 	}
 	return nil
 }

@@ -121,6 +121,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/ack/{id}", s.handleAckPage)
 	m.HandleFunc("HEAD /api/ack/{id}", s.handleAckHead)
 	m.HandleFunc("POST /api/ack/{id}", s.handleAckPost)
+	m.HandleFunc("GET /incidents/{id}", s.handleIncidentPage)
 	m.HandleFunc("POST /api/v1/slack/interactions", s.handleSlackInteraction)
 
 	m.HandleFunc("GET /api/v1/incidents", s.requireAPI(s.handleListIncidents))

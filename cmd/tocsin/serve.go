@@ -216,9 +216,9 @@ func (a *app) setup(ctx context.Context, channels map[string]notify.Channel, pro
 
 	d := &notify.Dispatcher{
 		Source: a.store, Channels: channels, AckURL: acks.URL,
-		IncidentURL: func(id string) string {
-			return strings.TrimRight(publicHost, "/") + "/api/v1/incidents/" + url.PathEscape(id)
-		},
+		// A signed, read-only page: readable by whoever got the message,
+		// without an API token (until the web console exists).
+		IncidentURL: acks.ViewURL,
 		Backoff: o.Backoff, RenotifyAfter: cfg.Incidents.RenotifyAfter.Std(), Now: o.Now, Logger: logger,
 		Observe: func(channel, result string) { metrics.Notifications.WithLabelValues(channel, result).Inc() },
 	}

@@ -1,0 +1,56 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"tocsin/store/storetest"
+)
+
+// The "View the incident" link of every message opens a page a person can
+// read without an API token; it cannot acknowledge, and a forged one is refused.
+func TestIncidentViewLink(t *testing.T) {
+	ts := startServer(t, storetest.SQLiteURL(t), nil)
+	status, body := ts.post(t, "/api/v1/alerts/alertmanager", testIngestToken, amPayload(`{}:{alertname="DiskFull"}`, "firing", "db-1"))
+	if status != http.StatusCreated {
+		t.Fatalf("firing: %d %v", status, body)
+	}
+	id := firstID(t, body)
+	eventually(t, "webhook delivery", func() bool { return ts.sink.find(id, "opened") != nil })
+	link, _ := ts.sink.find(id, "opened")["incident_url"].(string)
+	if !strings.HasPrefix(link, ts.url+"/incidents/"+id+"?exp=") {
+		t.Fatalf("incident_url = %q, want a signed /incidents/ link", link)
+	}
+	get := func(u string) (int, string) {
+		t.Helper()
+		res, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	code, page := get(link)
+	if code != http.StatusOK || !strings.Contains(page, "Latency high on db-1") || !strings.Contains(page, "Timeline") || !strings.Contains(page, "created") {
+		t.Fatalf("view page: %d\n%s", code, page)
+	}
+	if code, _ := get(strings.Replace(link, "sig=", "sig=00", 1)); code != http.StatusUnauthorized {
+		t.Fatalf("forged view link: %d, want 401", code)
+	}
+	// The view link's signature does not acknowledge.
+	ackWithView := strings.Replace(link, "/incidents/", "/api/ack/", 1)
+	res, err := http.Post(ackWithView, "application/x-www-form-urlencoded", strings.NewReader("name=mallory"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("view link posted as an ack link: %d, want 401", res.StatusCode)
+	}
+	if inc := ts.incident(t, id); inc.Status != "triggered" {
+		t.Fatalf("incident %s after a view-link ack attempt", inc.Status)
+	}
+}
