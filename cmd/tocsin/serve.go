@@ -216,10 +216,10 @@ func (a *app) setup(ctx context.Context, channels map[string]notify.Channel, pro
 
 	d := &notify.Dispatcher{
 		Source: a.store, Channels: channels, AckURL: acks.URL,
+		Backoff: o.Backoff, RenotifyAfter: cfg.Incidents.RenotifyAfter.Std(), Now: o.Now, Logger: logger,
 		// A signed, read-only page: readable by whoever got the message,
 		// without an API token (until the web console exists).
 		IncidentURL: acks.ViewURL,
-		Backoff: o.Backoff, RenotifyAfter: cfg.Incidents.RenotifyAfter.Std(), Now: o.Now, Logger: logger,
 		Observe: func(channel, result string) { metrics.Notifications.WithLabelValues(channel, result).Inc() },
 	}
 	sms, voice, err := buildPaging(ctx, cfg, logger)
