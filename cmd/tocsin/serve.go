@@ -220,7 +220,7 @@ func (a *app) setup(ctx context.Context, channels map[string]notify.Channel, pro
 		// A signed, read-only page: readable by whoever got the message,
 		// without an API token (until the web console exists).
 		IncidentURL: acks.ViewURL,
-		Observe: func(channel, result string) { metrics.Notifications.WithLabelValues(channel, result).Inc() },
+		Observe:     func(channel, result string) { metrics.Notifications.WithLabelValues(channel, result).Inc() },
 	}
 	sms, voice, err := buildPaging(ctx, cfg, logger)
 	if err != nil {
