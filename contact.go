@@ -70,13 +70,26 @@ type Stage struct {
 
 // Target is one thing a stage engages: exactly one of its names is set.
 type Target struct {
-	Contact        string `json:"contact,omitempty" yaml:"contact,omitempty"`
+	Contact string `json:"contact,omitempty" yaml:"contact,omitempty"`
+	// ContactGroup engages every member of a contact group at once.
+	ContactGroup   string `json:"contact_group,omitempty" yaml:"contact_group,omitempty"`
 	Schedule       string `json:"schedule,omitempty" yaml:"schedule,omitempty"`
 	EscalationPlan string `json:"escalation_plan,omitempty" yaml:"escalation_plan,omitempty"`
 	// Channel is a configured team channel (slack, email, …) told at this stage.
 	Channel string `json:"channel,omitempty" yaml:"channel,omitempty"`
 	// Essential targets stop the plan when they acknowledge.
 	Essential bool `json:"essential,omitempty" yaml:"essential,omitempty"`
+}
+
+// ContactGroup is a named set of contacts that a stage engages together
+// (AWS Incident Manager's contact group, such as "Platform-Team").
+type ContactGroup struct {
+	Name string `json:"name" yaml:"name"`
+	// Members are contact aliases; each is engaged with its own
+	// engagement plan.
+	Members   []string  `json:"members" yaml:"members"`
+	CreatedAt time.Time `json:"created_at,omitzero" yaml:"-"`
+	UpdatedAt time.Time `json:"updated_at,omitzero" yaml:"-"`
 }
 
 // Schedule layers rotations: whoever any of them has on call is on call.

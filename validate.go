@@ -112,13 +112,13 @@ func (e *EscalationPlan) Validate() error {
 		}
 		for j, t := range st.Targets {
 			n := 0
-			for _, v := range []string{t.Contact, t.Schedule, t.EscalationPlan, t.Channel} {
+			for _, v := range []string{t.Contact, t.ContactGroup, t.Schedule, t.EscalationPlan, t.Channel} {
 				if v != "" {
 					n++
 				}
 			}
 			if n != 1 {
-				p.add("%s.targets[%d]: exactly one of contact, schedule, escalation_plan, channel is required", f, j)
+				p.add("%s.targets[%d]: exactly one of contact, contact_group, schedule, escalation_plan, channel is required", f, j)
 			}
 			if t.EscalationPlan == e.Name && e.Name != "" {
 				p.add("%s.targets[%d].escalation_plan: a plan cannot engage itself", f, j)
@@ -145,4 +145,25 @@ func (s *Schedule) Validate() error {
 		seen[r] = true
 	}
 	return p.err("schedule " + s.Name)
+}
+
+// Validate checks a contact group's shape (not that its members exist).
+func (g *ContactGroup) Validate() error {
+	var p problems
+	if !ValidName(g.Name) {
+		p.add("name: %q must be 1-63 lower-case letters, digits, '.', '-' or '_'", g.Name)
+	}
+	if len(g.Members) == 0 {
+		p.add("members: at least one contact is required")
+	}
+	seen := map[string]bool{}
+	for i, m := range g.Members {
+		if !ValidName(m) {
+			p.add("members[%d]: %q is not a contact alias", i, m)
+		} else if seen[m] {
+			p.add("members[%d]: %q is listed twice", i, m)
+		}
+		seen[m] = true
+	}
+	return p.err("contact group " + g.Name)
 }

@@ -220,3 +220,34 @@ func without(a, b []string) []string {
 	}
 	return out
 }
+
+// LayerOnCall is who one of a schedule's rotations has on call.
+type LayerOnCall struct {
+	// Rotation names the rotation (the layer).
+	Rotation string `json:"rotation" yaml:"rotation"`
+	// OnCall are its members on call, overrides applied. Never nil.
+	OnCall []string `json:"on_call" yaml:"on_call"`
+}
+
+// OnCallByRotation returns, for each of the schedule's rotations in layer
+// order, whom it has on call at instant at, overrides applied: in a
+// follow-the-sun schedule it says which rotation (which region) covers the
+// instant. A rotation with nobody on call has an empty list.
+func (s *Schedule) OnCallByRotation(overrides []Override, at time.Time) ([]LayerOnCall, error) {
+	plans, err := s.compile()
+	if err != nil {
+		return nil, err
+	}
+	if err := validateOverrides(overrides); err != nil {
+		return nil, err
+	}
+	t, err := nanos("at", at)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]LayerOnCall, len(plans))
+	for i, p := range plans {
+		out[i] = LayerOnCall{Rotation: p.r.Name, OnCall: appendNew([]string{}, p.onCall(overrides, t)...)}
+	}
+	return out, nil
+}
