@@ -233,10 +233,10 @@ func TestPlanPreviewSeedEscalation(t *testing.T) {
 		t.Fatal(err)
 	}
 	type row struct {
-		min           int
-		stage         int
+		min            int
+		stage          int
 		contact, chan_ string
-		via           string
+		via            string
 	}
 	var got []row
 	for _, p := range pv.Pages {
