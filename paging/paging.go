@@ -33,6 +33,7 @@ type Store interface {
 	StartEngagement(ctx context.Context, id, incidentID, plan, parentID string, test bool) (string, error)
 	FindEscalationPlan(ctx context.Context, name string) (*tocsin.EscalationPlan, error)
 	FindContact(ctx context.Context, alias string) (*tocsin.Contact, error)
+	FindContactGroup(ctx context.Context, name string) (*tocsin.ContactGroup, error)
 	ResolvedSchedule(ctx context.Context, name string, from, to time.Time) (*oncall.Schedule, []oncall.Override, error)
 	RunStage(ctx context.Context, run *tocsin.StageRun) (bool, error)
 	ClaimPage(ctx context.Context, id string, limit int, since time.Time) (p *tocsin.Page, outcome string, err error)
@@ -126,6 +127,19 @@ func (e *Engine) plan(ctx context.Context, run *tocsin.StageRun, plan *tocsin.Es
 		switch {
 		case t.Contact != "":
 			people.add(t.Contact, t.Essential)
+		case t.ContactGroup != "":
+			// A group engages its members together, each with the target's
+			// essential flag and their own engagement plan.
+			g, err := e.Store.FindContactGroup(ctx, t.ContactGroup)
+			if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
+				notes = append(notes, "contact group "+t.ContactGroup+" no longer exists")
+				continue
+			} else if err != nil {
+				return err
+			}
+			for _, a := range g.Members {
+				people.add(a, t.Essential)
+			}
 		case t.Schedule != "":
 			sched, ovs, err := e.Store.ResolvedSchedule(ctx, t.Schedule, now, now.Add(time.Second))
 			if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"time"
 
 	"tocsin"
@@ -172,7 +173,74 @@ func (s *DB) DeleteContact(ctx context.Context, alias string) error {
 	} else if plan != "" {
 		return tocsin.Errorf(tocsin.ECONFLICT, "contact %q is a target of escalation plan %q", alias, plan)
 	}
+	groups, err := s.ListContactGroups(ctx)
+	if err != nil {
+		return err
+	}
+	for _, g := range groups {
+		if slices.Contains(g.Members, alias) {
+			return tocsin.Errorf(tocsin.ECONFLICT, "contact %q is a member of contact group %q", alias, g.Name)
+		}
+	}
 	return s.deleteNamed(ctx, "contacts", "alias", alias, "contact")
+}
+
+// PutContactGroup creates or replaces a contact group; its members must be
+// contacts.
+func (s *DB) PutContactGroup(ctx context.Context, g *tocsin.ContactGroup) (bool, error) {
+	if err := g.Validate(); err != nil {
+		return false, err
+	}
+	if err := s.mustContacts(ctx, "contact group "+g.Name+": members", g.Members); err != nil {
+		return false, err
+	}
+	cp := *g
+	cp.CreatedAt, cp.UpdatedAt = time.Time{}, time.Time{}
+	return s.putSpec(ctx, "contact_groups", g.Name, &cp)
+}
+
+// FindContactGroup returns a contact group.
+func (s *DB) FindContactGroup(ctx context.Context, name string) (*tocsin.ContactGroup, error) {
+	g, err := findSpec[tocsin.ContactGroup](ctx, s, "contact_groups", name, "contact group")
+	if err != nil {
+		return nil, err
+	}
+	return g, s.specTimes(ctx, "contact_groups", g.Name, &g.CreatedAt, &g.UpdatedAt)
+}
+
+// ListContactGroups returns every contact group, by name.
+func (s *DB) ListContactGroups(ctx context.Context) ([]*tocsin.ContactGroup, error) {
+	out, err := listSpecs[tocsin.ContactGroup](ctx, s, "contact_groups")
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range out {
+		if err := s.specTimes(ctx, "contact_groups", g.Name, &g.CreatedAt, &g.UpdatedAt); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// specTimes reads the created and updated times of a named spec row.
+func (s *DB) specTimes(ctx context.Context, table, name string, created, updated *time.Time) error {
+	var c, u int64
+	if err := s.db.QueryRowContext(ctx, `SELECT created_at, updated_at FROM `+table+` WHERE name = $1`, name).Scan(&c, &u); err != nil {
+		return translate(err)
+	}
+	*created, *updated = fromMicros(c), fromMicros(u)
+	return nil
+}
+
+// DeleteContactGroup removes a contact group unless an escalation plan
+// targets it.
+func (s *DB) DeleteContactGroup(ctx context.Context, name string) error {
+	if plan, err := s.planTargeting(ctx, func(t tocsin.Target) bool { return t.ContactGroup == name }); err != nil {
+		return err
+	} else if plan != "" {
+		return tocsin.Errorf(tocsin.ECONFLICT, "contact group %q is a target of escalation plan %q", name, plan)
+	}
+	return s.deleteNamed(ctx, "contact_groups", "name", name, "contact group")
 }
 
 func (s *DB) deleteNamed(ctx context.Context, table, key, name, what string) error {
@@ -599,6 +667,12 @@ func (s *DB) PutEscalationPlan(ctx context.Context, p *tocsin.EscalationPlan) (b
 				if err := s.mustContacts(ctx, f+".contact", []string{t.Contact}); err != nil {
 					return false, err
 				}
+			case t.ContactGroup != "":
+				if _, err := s.FindContactGroup(ctx, t.ContactGroup); tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
+					return false, tocsin.Errorf(tocsin.EINVALID, "%s.contact_group: no contact group %q", f, t.ContactGroup)
+				} else if err != nil {
+					return false, err
+				}
 			case t.Schedule != "":
 				if _, err := s.FindSchedule(ctx, t.Schedule); tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
 					return false, tocsin.Errorf(tocsin.EINVALID, "%s.schedule: no schedule %q", f, t.Schedule)
@@ -656,4 +730,19 @@ func (s *DB) DeleteEscalationPlan(ctx context.Context, name string) error {
 		return tocsin.Errorf(tocsin.ECONFLICT, "escalation plan %q is a target of escalation plan %q", name, plan)
 	}
 	return s.deleteNamed(ctx, "escalation_plans", "name", name, "escalation plan")
+}
+
+// RotateSecret replaces the named secret (see Secret) with a new random
+// one, so that everything signed with the old one stops being accepted:
+// rotating the calendar key revokes every calendar link at once.
+func (s *DB) RotateSecret(ctx context.Context, name string) error {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return fmt.Errorf("rotate secret: %w", err)
+	}
+	return s.tx(ctx, func(tx *txn) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ($1, $2)
+			ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, hex.EncodeToString(b))
+		return err
+	})
 }
