@@ -38,6 +38,11 @@ type OnCallStore interface {
 	ListOverrides(ctx context.Context, rotation string, from, to time.Time) ([]StoredOverride, error)
 	DeleteOverride(ctx context.Context, id string) error
 
+	PutContactGroup(ctx context.Context, g *tocsin.ContactGroup) (created bool, err error)
+	FindContactGroup(ctx context.Context, name string) (*tocsin.ContactGroup, error)
+	ListContactGroups(ctx context.Context) ([]*tocsin.ContactGroup, error)
+	DeleteContactGroup(ctx context.Context, name string) error
+
 	PutSchedule(ctx context.Context, sc *tocsin.Schedule) (created bool, err error)
 	FindSchedule(ctx context.Context, name string) (*tocsin.Schedule, error)
 	ListSchedules(ctx context.Context) ([]*tocsin.Schedule, error)
@@ -50,6 +55,7 @@ type OnCallStore interface {
 	DeleteEscalationPlan(ctx context.Context, name string) error
 
 	Secret(ctx context.Context, name string) (string, error)
+	RotateSecret(ctx context.Context, name string) error
 }
 
 // StoredOverride is a rotation override with the id it was stored under.
@@ -76,17 +82,21 @@ func (s *Server) oncallRoutes() {
 		off := func(w http.ResponseWriter, r *http.Request) {
 			Error(w, r, tocsin.Errorf(tocsin.ENOTFOUND, "on-call is not configured"))
 		}
-		for _, p := range []string{"contacts", "rotations", "overrides", "schedules", "escalation-plans"} {
+		for _, p := range []string{"contacts", "contact-groups", "rotations", "overrides", "schedules", "escalation-plans", "oncall", "ical-key"} {
 			m.HandleFunc("/api/v1/"+p, off)
 			m.HandleFunc("/api/v1/"+p+"/", off)
 		}
-		m.HandleFunc("/api/v1/oncall", off)
 		return
 	}
 	resource[tocsin.Contact]{
 		path: "/api/v1/contacts", key: "alias", one: "contact", many: "contacts",
 		list: st.ListContacts, find: st.FindContact, put: st.PutContact, del: st.DeleteContact,
 		name: func(c *tocsin.Contact) *string { return &c.Alias },
+	}.register(s)
+	resource[tocsin.ContactGroup]{
+		path: "/api/v1/contact-groups", key: "name", one: "contact_group", many: "contact_groups",
+		list: st.ListContactGroups, find: st.FindContactGroup, put: st.PutContactGroup, del: st.DeleteContactGroup,
+		name: func(g *tocsin.ContactGroup) *string { return &g.Name },
 	}.register(s)
 	resource[oncall.Rotation]{
 		path: "/api/v1/rotations", key: "name", one: "rotation", many: "rotations",
@@ -103,6 +113,7 @@ func (s *Server) oncallRoutes() {
 		list: st.ListEscalationPlans, find: st.FindEscalationPlan, put: st.PutEscalationPlan, del: st.DeleteEscalationPlan,
 		name:  func(p *tocsin.EscalationPlan) *string { return &p.Name },
 		check: s.checkPlanChannels,
+		warn:  s.planWarnings,
 	}.register(s)
 
 	m.HandleFunc("POST /api/v1/contacts/{alias}/channels/{channel}/activation", s.requireAPI(s.handleSendActivation))
@@ -117,6 +128,10 @@ func (s *Server) oncallRoutes() {
 	m.HandleFunc("DELETE /api/v1/overrides/{id}", s.requireAPI(s.handleDeleteOverride))
 	m.HandleFunc("GET /api/v1/schedules/{name}/shifts", s.requireAPI(s.handleScheduleShifts))
 	m.HandleFunc("GET /api/v1/oncall", s.requireAPI(s.handleWhoIsOnCall))
+	m.HandleFunc("GET /api/v1/oncall/check", s.requireAPI(s.handleCheck))
+	m.HandleFunc("GET /api/v1/escalation-plans/{name}/preview", s.requireAPI(s.handlePlanPreview))
+	m.HandleFunc("GET /api/v1/contacts/{alias}/preview", s.requireAPI(s.handleContactPreview))
+	m.HandleFunc("POST /api/v1/ical-key/rotate", s.requireAPI(s.handleRotateCalendarKey))
 
 	// Calendar feeds carry their own signed token: calendar apps cannot
 	// send an API token.
@@ -136,6 +151,9 @@ type resource[T any] struct {
 	del       func(context.Context, string) error
 	name      func(*T) *string
 	check     func(*T) error // optional checks the store cannot make
+	// warn, optional, lists problems worth knowing about a stored object
+	// that do not stop it being saved; a PUT answers them as "warnings".
+	warn func(context.Context, *T) ([]oncall.Finding, error)
 }
 
 func (res resource[T]) register(s *Server) {
@@ -194,7 +212,20 @@ func (res resource[T]) register(s *Server) {
 		if created {
 			status = http.StatusCreated
 		}
-		writeJSON(w, status, map[string]any{res.one: stored})
+		out := map[string]any{res.one: stored}
+		if res.warn != nil {
+			warnings, err := res.warn(r.Context(), stored)
+			if err != nil {
+				// The object is saved; a check that fails is logged, not
+				// turned into a failed PUT.
+				s.opts.Logger.Warn("coverage check failed", "kind", res.one, "name", key, "err", err)
+			}
+			if warnings == nil {
+				warnings = []oncall.Finding{}
+			}
+			out["warnings"] = warnings
+		}
+		writeJSON(w, status, out)
 	}))
 	s.mux.HandleFunc("DELETE "+one, s.requireAPI(func(w http.ResponseWriter, r *http.Request) {
 		if err := res.del(r.Context(), r.PathValue(res.key)); err != nil {
@@ -539,6 +570,8 @@ func (s *Server) scheduleShifts(ctx context.Context, name string, from, to time.
 type scheduleOnCall struct {
 	Name   string   `json:"name"`
 	OnCall []string `json:"on_call"`
+	// Rotations say who is on call from which rotation (follow-the-sun).
+	Rotations []oncall.LayerOnCall `json:"rotations"`
 }
 
 // handleWhoIsOnCall serves GET /api/v1/oncall?schedule=&at=: who is on call
@@ -582,7 +615,12 @@ func (s *Server) handleWhoIsOnCall(w http.ResponseWriter, r *http.Request) {
 		if members == nil {
 			members = []string{}
 		}
-		out = append(out, scheduleOnCall{Name: n, OnCall: members})
+		layers, err := sc.OnCallByRotation(ovs, at)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		out = append(out, scheduleOnCall{Name: n, OnCall: members, Rotations: layers})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"at": at, "schedules": out})
 }
