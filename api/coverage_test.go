@@ -155,7 +155,7 @@ func TestOnCallPlanPreview(t *testing.T) {
 	}
 	notes, _ := json.Marshal(got["notes"])
 	if got["escalation_plan"] != "platform" || got["ends"] != "2026-03-03T10:15:00Z" ||
-		string(notes) != `["escalation plan platform stage 2: carol's mobile is not activated","escalation plan platform stage 2: bob's work is not activated","escalation plan platform stage 2: bob's mobile is not activated"]` {
+		string(notes) != `["escalation plan platform stage 2: carol's mobile is not activated","escalation plan platform stage 2: bob has no activated channel"]` {
 		t.Fatalf("preview: %v", got)
 	}
 	if ch, _ := json.Marshal(got["channels"]); !strings.Contains(string(ch), `"channel":"slack"`) {

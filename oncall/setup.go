@@ -2,6 +2,7 @@ package oncall
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"tocsin"
@@ -55,8 +56,12 @@ func EngagementPages(c *tocsin.Contact, start time.Time) (pages []PlannedPage, s
 				Channel: ch.Name, Type: ch.Type, Via: []string{}})
 		}
 	}
-	if len(pages) == 0 && len(skipped) == 0 {
+	switch {
+	case len(pages) == 0 && len(skipped) == 0:
 		skipped = append(skipped, c.Alias+" has no channel to page")
+	case len(pages) == 0 && !slices.ContainsFunc(skipped, func(s string) bool { return !strings.HasSuffix(s, " is not activated") }):
+		// One note says it when nothing at all is activated.
+		skipped = []string{c.Alias + " has no activated channel"}
 	}
 	return pages, skipped
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,13 +20,15 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"tocsin"
+	"tocsin/api"
 	"tocsin/oncall"
 )
 
 // Apply reads on-call objects from YAML files and makes the server match
-// them: a document is `kind: Contact|Rotation|Schedule|EscalationPlan`
+// them: a document is `kind: Contact|ContactGroup|Rotation|Schedule|EscalationPlan`
 // plus the object's fields at the top level, with the names the JSON API
-// uses. Objects on the server that the files do not mention are left alone.
+// uses. Objects on the server that the files do not mention are left
+// alone, or deleted with --prune.
 
 // kindInfo describes one kind of object apply handles.
 type kindInfo struct {
@@ -45,6 +48,10 @@ var applyKinds = []kindInfo{
 		new:   func() any { return &tocsin.Contact{} },
 		name:  func(v any) string { return v.(*tocsin.Contact).Alias },
 		check: func(v any) error { return v.(*tocsin.Contact).Validate() }},
+	{kind: "ContactGroup", noun: "contact group", path: "/api/v1/contact-groups", many: "contact_groups",
+		new:   func() any { return &tocsin.ContactGroup{} },
+		name:  func(v any) string { return v.(*tocsin.ContactGroup).Name },
+		check: func(v any) error { return v.(*tocsin.ContactGroup).Validate() }},
 	{kind: "Rotation", noun: "rotation", path: "/api/v1/rotations", many: "rotations",
 		new:  func() any { return &oncall.Rotation{} },
 		name: func(v any) string { return v.(*oncall.Rotation).Name },
@@ -92,15 +99,19 @@ type object struct {
 func applyCommand(getenv func(string) string, stdout io.Writer) *cobra.Command {
 	var srv apiFlags
 	var path string
-	var dryRun bool
+	var dryRun, prune bool
 	cmd := &cobra.Command{
 		Use:   "apply -f DIR|FILE",
-		Short: "Create or update contacts, rotations, schedules and escalation plans from YAML files",
+		Short: "Create, update (and with --prune delete) contacts, contact groups, rotations, schedules and escalation plans from YAML files",
 		Long: `Apply reads YAML documents (several per file, separated by ---), each a
-kind (Contact, Rotation, Schedule or EscalationPlan) and that object's fields,
-compares them with the server and creates or replaces what differs, in
-dependency order. It prints a plan first; --dry-run stops there. Objects the
-files do not mention are left alone; overrides are not part of apply.`,
+kind (Contact, ContactGroup, Rotation, Schedule or EscalationPlan) and that
+object's fields, compares them with the server and creates or replaces what
+differs, in dependency order. It prints a plan first, with a warning for
+each escalation plan that would reach nobody in the coming week (an empty
+schedule, channels not activated); --dry-run stops there. Objects the files
+do not mention are left alone, unless --prune: then they are deleted after
+the other changes, and listed in the plan with "-" before anything changes.
+Overrides are not part of apply.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if path == "" {
@@ -114,12 +125,13 @@ files do not mention are left alone; overrides are not part of apply.`,
 			if err != nil {
 				return err
 			}
-			return applyObjects(cmd, c, objs, dryRun, stdout)
+			return applyObjects(cmd, c, objs, dryRun, prune, stdout)
 		},
 	}
 	srv.register(cmd)
 	cmd.Flags().StringVarP(&path, "file", "f", "", "a YAML file, or a directory of them (*.yaml, *.yml; not recursive)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and change nothing")
+	cmd.Flags().BoolVar(&prune, "prune", false, "also delete the contacts, contact groups, rotations, schedules and escalation plans on the server that the files do not contain")
 	return cmd
 }
 
@@ -144,7 +156,7 @@ func loadObjects(path string) ([]*object, error) {
 				if d.kind == "Override" {
 					problems = append(problems, d.where+": kind Override is not part of apply; use tocsin override add")
 				} else {
-					problems = append(problems, fmt.Sprintf("%s: kind: %q is not Contact, Rotation, Schedule or EscalationPlan", d.where, d.kind))
+					problems = append(problems, fmt.Sprintf("%s: kind: %q is not Contact, ContactGroup, Rotation, Schedule or EscalationPlan", d.where, d.kind))
 				}
 				continue
 			}
@@ -244,7 +256,7 @@ func readDocuments(file string) ([]document, error) {
 			d.node.Content = append(d.node.Content, root.Content[j], root.Content[j+1])
 		}
 		if d.kind == "" {
-			return nil, fmt.Errorf("%s (line %d): kind: is required (Contact, Rotation, Schedule or EscalationPlan)", where, root.Line)
+			return nil, fmt.Errorf("%s (line %d): kind: is required (Contact, ContactGroup, Rotation, Schedule or EscalationPlan)", where, root.Line)
 		}
 		out = append(out, d)
 	}
@@ -436,28 +448,15 @@ type change struct {
 	fields []string // for an update, the fields that differ
 }
 
-// applyObjects compares the objects with the server, prints the plan and,
-// unless dryRun, creates and replaces what differs.
-func applyObjects(cmd *cobra.Command, c *client, objs []*object, dryRun bool, stdout io.Writer) error {
+// applyObjects compares the objects with the server, prints the plan (with
+// coverage warnings for the escalation plans in the files) and, unless
+// dryRun, creates and replaces what differs; with prune it then deletes what
+// the files no longer contain.
+func applyObjects(cmd *cobra.Command, c *client, objs []*object, dryRun, prune bool, stdout io.Writer) error {
 	ctx := cmd.Context()
-	current := map[string]map[string]any{} // kind → name → object on the server
-	for _, k := range applyKinds {
-		var list map[string]json.RawMessage
-		if err := c.do(ctx, "GET", k.path, nil, &list); err != nil {
-			return fmt.Errorf("list %s: %w", k.many, err)
-		}
-		var items []json.RawMessage
-		if err := json.Unmarshal(list[k.many], &items); err != nil {
-			return fmt.Errorf("list %s: %w", k.many, err)
-		}
-		current[k.kind] = map[string]any{}
-		for _, raw := range items {
-			v := k.new()
-			if err := json.Unmarshal(raw, v); err != nil {
-				return fmt.Errorf("list %s: %w", k.many, err)
-			}
-			current[k.kind][k.name(v)] = v
-		}
+	current, err := listCurrent(cmd, c)
+	if err != nil {
+		return err
 	}
 	if err := checkReferences(objs, current); err != nil {
 		return err
@@ -475,6 +474,16 @@ func applyObjects(cmd *cobra.Command, c *client, objs []*object, dryRun bool, st
 		}
 		counts[ch.op]++
 		changes = append(changes, ch)
+	}
+	var deletions []*object
+	if prune {
+		if deletions, err = pruneList(objs, current); err != nil {
+			return err
+		}
+		counts["delete"] = len(deletions)
+	}
+	for _, ch := range changes {
+		o := ch.obj
 		switch ch.op {
 		case "create":
 			fmt.Fprintf(stdout, "+ %s %s (create)\n", o.info.noun, o.name)
@@ -484,12 +493,21 @@ func applyObjects(cmd *cobra.Command, c *client, objs []*object, dryRun bool, st
 			fmt.Fprintf(stdout, "= %s %s (unchanged)\n", o.info.noun, o.name)
 		}
 	}
+	for _, o := range deletions {
+		fmt.Fprintf(stdout, "- %s %s (delete: not in the files)\n", o.info.noun, o.name)
+	}
+	if err := printCoverageWarnings(cmd, c, objs, current, stdout); err != nil {
+		return err
+	}
 	summary := fmt.Sprintf("%d to create, %d to update, %d unchanged", counts["create"], counts["update"], counts["unchanged"])
+	if prune {
+		summary += fmt.Sprintf(", %d to delete", counts["delete"])
+	}
 	if dryRun {
 		fmt.Fprintf(stdout, "dry run: %s; nothing was changed\n", summary)
 		return nil
 	}
-	done := 0
+	done, total := 0, counts["create"]+counts["update"]+counts["delete"]
 	for _, ch := range changes {
 		if ch.op == "unchanged" {
 			continue
@@ -497,13 +515,222 @@ func applyObjects(cmd *cobra.Command, c *client, objs []*object, dryRun bool, st
 		o := ch.obj
 		var out map[string]any
 		if err := c.do(ctx, "PUT", o.info.path+"/"+url.PathEscape(o.name), o.value, &out); err != nil {
-			return fmt.Errorf("%s: %s %s: %w (%d of %d changes applied)", o.where, o.info.noun, o.name, err, done, counts["create"]+counts["update"])
+			return fmt.Errorf("%s: %s %s: %w (%d of %d changes applied)", o.where, o.info.noun, o.name, err, done, total)
 		}
 		done++
 	}
-	fmt.Fprintf(stdout, "applied: %d created, %d updated, %d unchanged\n", counts["create"], counts["update"], counts["unchanged"])
+	for _, o := range deletions {
+		if err := callNoContent(ctx, c, "DELETE", o.info.path+"/"+url.PathEscape(o.name)); err != nil {
+			return fmt.Errorf("delete %s %s: %w (%d of %d changes applied)", o.info.noun, o.name, err, done, total)
+		}
+		done++
+	}
+	applied := fmt.Sprintf("applied: %d created, %d updated, %d unchanged", counts["create"], counts["update"], counts["unchanged"])
+	if prune {
+		applied += fmt.Sprintf(", %d deleted", counts["delete"])
+	}
+	fmt.Fprintln(stdout, applied)
 	return nil
 }
+
+// listCurrent reads every object of every kind apply handles from the
+// server: kind → name → object.
+func listCurrent(cmd *cobra.Command, c *client) (map[string]map[string]any, error) {
+	current := map[string]map[string]any{}
+	for _, k := range applyKinds {
+		var list map[string]json.RawMessage
+		if err := c.do(cmd.Context(), "GET", k.path, nil, &list); err != nil {
+			return nil, fmt.Errorf("list %s: %w", k.many, err)
+		}
+		var items []json.RawMessage
+		if err := json.Unmarshal(list[k.many], &items); err != nil {
+			return nil, fmt.Errorf("list %s: %w", k.many, err)
+		}
+		current[k.kind] = map[string]any{}
+		for _, raw := range items {
+			v := k.new()
+			if err := json.Unmarshal(raw, v); err != nil {
+				return nil, fmt.Errorf("list %s: %w", k.many, err)
+			}
+			current[k.kind][k.name(v)] = v
+		}
+	}
+	return current, nil
+}
+
+// pruneList returns the server's objects that the files do not contain, in
+// the order to delete them (plans first, contacts last). An object the
+// files still refer to is an error before anything changes: the server
+// would refuse to delete it (409).
+func pruneList(objs []*object, current map[string]map[string]any) ([]*object, error) {
+	inFiles := map[string]bool{}
+	for _, o := range objs {
+		inFiles[o.kind+"/"+o.name] = true
+	}
+	var out []*object
+	for i := len(applyKinds) - 1; i >= 0; i-- {
+		k := applyKinds[i]
+		for _, name := range sortedNames(current[k.kind]) {
+			if !inFiles[k.kind+"/"+name] {
+				out = append(out, &object{document: document{kind: k.kind}, info: k, name: name, value: current[k.kind][name]})
+			}
+		}
+	}
+	deleted := map[string]bool{}
+	for _, o := range out {
+		deleted[o.kind+"/"+o.name] = true
+	}
+	var problems []string
+	for _, o := range objs {
+		for _, ref := range references(o.value) {
+			if deleted[ref.kind+"/"+ref.name] {
+				info, _ := kindByName(ref.kind)
+				problems = append(problems, fmt.Sprintf("%s: %s %s: %s: %s %s is not in the files, so --prune would delete it, but the server refuses to delete a %s that is still in use (409); keep it in the files or remove this reference",
+					o.where, o.info.noun, o.name, ref.field, info.noun, ref.name, info.noun))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "\n"))
+	}
+	return out, nil
+}
+
+func sortedNames(m map[string]any) []string {
+	out := make([]string, 0, len(m))
+	for n := range m {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// reference is one name an object uses.
+type reference struct{ field, kind, name string }
+
+// references lists the names of other objects that v uses.
+func references(v any) []reference {
+	var out []reference
+	switch v := v.(type) {
+	case *tocsin.ContactGroup:
+		for i, m := range v.Members {
+			out = append(out, reference{fmt.Sprintf("members[%d]", i), "Contact", m})
+		}
+	case *oncall.Rotation:
+		for i, m := range v.Members {
+			out = append(out, reference{fmt.Sprintf("members[%d]", i), "Contact", m})
+		}
+	case *tocsin.Schedule:
+		for i, r := range v.Rotations {
+			out = append(out, reference{fmt.Sprintf("rotations[%d]", i), "Rotation", r})
+		}
+	case *tocsin.EscalationPlan:
+		for i, st := range v.Stages {
+			for j, t := range st.Targets {
+				f := fmt.Sprintf("stages[%d].targets[%d]", i, j)
+				switch {
+				case t.Contact != "":
+					out = append(out, reference{f + ".contact", "Contact", t.Contact})
+				case t.ContactGroup != "":
+					out = append(out, reference{f + ".contact_group", "ContactGroup", t.ContactGroup})
+				case t.Schedule != "":
+					out = append(out, reference{f + ".schedule", "Schedule", t.Schedule})
+				case t.EscalationPlan != "":
+					out = append(out, reference{f + ".escalation_plan", "EscalationPlan", t.EscalationPlan})
+				}
+			}
+		}
+	}
+	return out
+}
+
+// printCoverageWarnings checks each escalation plan in the files for
+// reaching somebody in the coming week, as the server would have things
+// after this apply (a channel whose address changes needs activating
+// again), and prints a warning line per problem. Warnings never stop apply.
+func printCoverageWarnings(cmd *cobra.Command, c *client, objs []*object, current map[string]map[string]any, stdout io.Writer) error {
+	var plans []string
+	for _, o := range objs {
+		if o.kind == "EscalationPlan" {
+			plans = append(plans, o.name)
+		}
+	}
+	if len(plans) == 0 {
+		return nil
+	}
+	now := time.Now()
+	to := now.Add(api.PlanCheckWindow)
+	q := url.Values{"from": {now.Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}}
+	var ovs struct {
+		Overrides []api.StoredOverride `json:"overrides"`
+	}
+	if err := c.do(cmd.Context(), "GET", "/api/v1/overrides?"+q.Encode(), nil, &ovs); err != nil {
+		return fmt.Errorf("list overrides: %w", err)
+	}
+	setup := api.NewSetup(mergedList[tocsin.Contact](objs, current, "Contact"), mergedList[tocsin.ContactGroup](objs, current, "ContactGroup"),
+		mergedList[oncall.Rotation](objs, current, "Rotation"), mergedList[tocsin.Schedule](objs, current, "Schedule"),
+		mergedList[tocsin.EscalationPlan](objs, current, "EscalationPlan"), ovs.Overrides)
+	for _, o := range objs {
+		fc, ok := o.value.(*tocsin.Contact)
+		if !ok {
+			continue
+		}
+		// The files say nothing of activation: a channel keeps the
+		// server's as long as its type and address stay, as the store does.
+		merged := *fc
+		merged.Channels = slices.Clone(fc.Channels)
+		have, _ := current["Contact"][o.name].(*tocsin.Contact)
+		for i, ch := range merged.Channels {
+			merged.Channels[i].Activated = have != nil && slices.ContainsFunc(have.Channels, func(h tocsin.ContactChannel) bool {
+				return h.Name == ch.Name && h.Type == ch.Type && h.Address == ch.Address && h.Activated
+			})
+		}
+		setup.Contacts[o.name] = &merged
+	}
+	// Contacts are named once, however many plans engage them.
+	var dark []string
+	for _, name := range plans {
+		findings, err := oncall.CheckPlan(setup, name, now, to)
+		if err != nil {
+			return fmt.Errorf("check escalation plan %s: %w", name, err)
+		}
+		for _, f := range findings {
+			if f.Problem == oncall.FindingNoChannel {
+				if !slices.Contains(dark, f.Name) {
+					dark = append(dark, f.Name)
+				}
+				continue
+			}
+			fmt.Fprintf(stdout, "! warning: %s\n", f.Message)
+		}
+	}
+	if len(dark) > 0 {
+		slices.Sort(dark)
+		fmt.Fprintf(stdout, "! warning: these contacts have no activated channel, so paging them sends nothing: %s "+
+			"(activate a channel with POST /api/v1/contacts/ALIAS/channels/CHANNEL/activation)\n", strings.Join(dark, ", "))
+	}
+	return nil
+}
+
+// mergedList returns the server's objects of a kind with the files'
+// objects in their place.
+func mergedList[T any](objs []*object, current map[string]map[string]any, kind string) []*T {
+	byName := map[string]*T{}
+	for name, v := range current[kind] {
+		byName[name] = v.(*T)
+	}
+	for _, o := range objs {
+		if o.kind == kind {
+			byName[o.name] = o.value.(*T)
+		}
+	}
+	out := make([]*T, 0, len(byName))
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		out = append(out, byName[name])
+	}
+	return out
+}
+
 
 // checkReferences reports, before anything changes, names that are
 // neither in the files nor on the server.
@@ -523,6 +750,10 @@ func checkReferences(objs []*object, current map[string]map[string]any) error {
 	}
 	for _, o := range objs {
 		switch v := o.value.(type) {
+		case *tocsin.ContactGroup:
+			for i, m := range v.Members {
+				missing(o, fmt.Sprintf("members[%d]", i), "Contact", m)
+			}
 		case *oncall.Rotation:
 			for i, m := range v.Members {
 				missing(o, fmt.Sprintf("members[%d]", i), "Contact", m)
@@ -538,6 +769,8 @@ func checkReferences(objs []*object, current map[string]map[string]any) error {
 					switch {
 					case t.Contact != "":
 						missing(o, f+".contact", "Contact", t.Contact)
+					case t.ContactGroup != "":
+						missing(o, f+".contact_group", "ContactGroup", t.ContactGroup)
 					case t.Schedule != "":
 						missing(o, f+".schedule", "Schedule", t.Schedule)
 					case t.EscalationPlan != "":
@@ -598,6 +831,13 @@ func normalized(v any) any {
 			c.EngagementPlan = nil
 		}
 		return &c
+	case *tocsin.ContactGroup:
+		g := *v
+		g.CreatedAt, g.UpdatedAt = time.Time{}, time.Time{}
+		if g.Members == nil {
+			g.Members = []string{}
+		}
+		return &g
 	case *oncall.Rotation:
 		r := *v
 		r.Start = r.Start.UTC()

@@ -45,7 +45,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		applyCommand(getenv, stdout),
 		oncallCommand(getenv, stdout),
 		overrideCommand(getenv, stdout),
-		rotationCommand(stdout),
+		rotationCommand(getenv, stdout),
+		contactCommand(getenv, stdout),
+		groupCommand(getenv, stdout),
+		scheduleCommand(getenv, stdout),
+		planCommand(getenv, stdout),
+		icalLinkCommand(getenv, stdout),
 	)
 	return root.ExecuteContext(ctx)
 }

@@ -159,8 +159,9 @@ func oncallCommand(getenv func(string) string, stdout io.Writer) *cobra.Command 
 			var out struct {
 				At        time.Time `json:"at"`
 				Schedules []struct {
-					Name   string   `json:"name"`
-					OnCall []string `json:"on_call"`
+					Name      string               `json:"name"`
+					OnCall    []string             `json:"on_call"`
+					Rotations []oncall.LayerOnCall `json:"rotations"`
 				} `json:"schedules"`
 			}
 			if err := c.do(cmd.Context(), "GET", "/api/v1/oncall?"+q.Encode(), nil, &out); err != nil {
@@ -169,15 +170,22 @@ func oncallCommand(getenv func(string) string, stdout io.Writer) *cobra.Command 
 			if asJSON {
 				return printJSONTo(stdout, out)
 			}
-			fmt.Fprintf(stdout, "on call at %s\n", when.Format("Mon 2006-01-02 15:04 -07:00"))
+			fmt.Fprintf(stdout, "on call at %s\n", when.Format(whenLayout))
 			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SCHEDULE\tON CALL")
+			fmt.Fprintln(tw, "SCHEDULE\tON CALL\tFROM ROTATION")
 			for _, s := range out.Schedules {
-				names := strings.Join(s.OnCall, ", ")
-				if names == "" {
-					names = "(nobody)"
+				// One line per rotation with someone on call, so a
+				// follow-the-sun schedule says which region covers.
+				n := 0
+				for _, l := range s.Rotations {
+					if len(l.OnCall) > 0 {
+						fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, strings.Join(l.OnCall, ", "), l.Rotation)
+						n++
+					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\n", s.Name, names)
+				if n == 0 {
+					fmt.Fprintf(tw, "%s\t(nobody)\t\n", s.Name)
+				}
 			}
 			return tw.Flush()
 		},
@@ -185,7 +193,152 @@ func oncallCommand(getenv func(string) string, stdout io.Writer) *cobra.Command 
 	who.Flags().StringVar(&schedule, "schedule", "", "only this schedule")
 	who.Flags().StringVar(&at, "at", "now", "the instant: RFC 3339, now, or now+DURATION (now+24h, now+7d)")
 	who.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.AddCommand(who)
+	cmd.AddCommand(who, checkCommand(getenv, stdout, &srv), shiftsCommand(getenv, stdout, &srv))
+	return cmd
+}
+
+// checkCommand is `tocsin oncall check`: the coverage report.
+func checkCommand(getenv func(string) string, stdout io.Writer, srv *apiFlags) *cobra.Command {
+	var days int
+	var from, zone string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "check [--days N]",
+		Short: "List coverage gaps: schedules with nobody on call and escalation plans that reach nobody in the next N days",
+		Long: `check is the on-call quality report: for the next --days (default 7) it
+lists the times each schedule has nobody on call (including gaps that a
+daylight-saving change opens between follow-the-sun rotations), the times
+each escalation plan would reach nobody at all, and the contacts plans engage
+whose channels are not activated. It changes nothing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			start, err := parseWhen("from", from, time.Now())
+			if err != nil {
+				return err
+			}
+			loc, err := loadZoneFlag(zone)
+			if err != nil {
+				return err
+			}
+			if days < 1 {
+				return fmt.Errorf("--days: must be at least 1")
+			}
+			c, err := srv.client(getenv)
+			if err != nil {
+				return err
+			}
+			q := url.Values{"from": {start.Format(time.RFC3339)}, "days": {strconv.Itoa(days)}}
+			var out struct {
+				From     time.Time        `json:"from"`
+				To       time.Time        `json:"to"`
+				Findings []oncall.Finding `json:"findings"`
+			}
+			if err := c.do(cmd.Context(), "GET", "/api/v1/oncall/check?"+q.Encode(), nil, &out); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSONTo(stdout, out)
+			}
+			span := fmt.Sprintf("%s to %s", out.From.In(loc).Format(whenLayout), out.To.In(loc).Format(whenLayout))
+			if len(out.Findings) == 0 {
+				fmt.Fprintf(stdout, "no coverage gaps from %s\n", span)
+				return nil
+			}
+			fmt.Fprintf(stdout, "%d coverage problems from %s:\n", len(out.Findings), span)
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "WHAT\tPROBLEM\tDETAIL")
+			for _, f := range out.Findings {
+				detail := f.Message
+				if f.Problem == oncall.FindingGap {
+					who := "nobody on call"
+					if f.Kind == "escalation_plan" {
+						who = "reaches nobody"
+					}
+					detail = fmt.Sprintf("%s %s → %s (%s)", who, f.From.In(loc).Format(whenLayout), f.To.In(loc).Format(whenLayout), shortDuration(f.To.Sub(*f.From)))
+				}
+				fmt.Fprintf(tw, "%s %s\t%s\t%s\n", strings.ReplaceAll(f.Kind, "_", " "), f.Name, f.Problem, detail)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().IntVar(&days, "days", 7, "how many days ahead to check")
+	cmd.Flags().StringVar(&from, "from", "now", "start of the window: RFC 3339, now, or now+DURATION")
+	cmd.Flags().StringVar(&zone, "time-zone", "", "IANA zone to show times in (default the local zone)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// shiftsCommand is `tocsin oncall shifts`: a schedule's calendar.
+func shiftsCommand(getenv func(string) string, stdout io.Writer, srv *apiFlags) *cobra.Command {
+	var schedule, from, to, zone string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "shifts --schedule S [--from T] [--to T]",
+		Short: "Print a schedule's shifts (overrides applied) and the gaps between them",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			now := time.Now()
+			start, err := parseWhen("from", from, now)
+			if err != nil {
+				return err
+			}
+			end := start.AddDate(0, 0, 7)
+			if to != "" {
+				if end, err = parseWhen("to", to, now); err != nil {
+					return err
+				}
+			}
+			loc, err := loadZoneFlag(zone)
+			if err != nil {
+				return err
+			}
+			c, err := srv.client(getenv)
+			if err != nil {
+				return err
+			}
+			q := url.Values{"from": {start.Format(time.RFC3339)}, "to": {end.Format(time.RFC3339)}}
+			var out struct {
+				Schedule string         `json:"schedule"`
+				From     time.Time      `json:"from"`
+				To       time.Time      `json:"to"`
+				Shifts   []oncall.Shift `json:"shifts"`
+			}
+			if err := c.do(cmd.Context(), "GET", "/api/v1/schedules/"+url.PathEscape(schedule)+"/shifts?"+q.Encode(), nil, &out); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSONTo(stdout, out)
+			}
+			fmt.Fprintf(stdout, "schedule %s, %s to %s\n", schedule, out.From.In(loc).Format(whenLayout), out.To.In(loc).Format(whenLayout))
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "START\tEND\tON CALL\tTYPE")
+			gap := func(a, b time.Time) {
+				fmt.Fprintf(tw, "%s\t%s\t(nobody)\tgap\n", a.In(loc).Format(whenLayout), b.In(loc).Format(whenLayout))
+			}
+			at := out.From
+			for _, s := range out.Shifts {
+				if s.Start.After(at) {
+					gap(at, s.Start)
+				}
+				typ := s.Type
+				if len(s.Replaced) > 0 {
+					typ += " (replaces " + strings.Join(s.Replaced, ", ") + ")"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Start.In(loc).Format(whenLayout), s.End.In(loc).Format(whenLayout), orNone(strings.Join(s.Members, ", ")), typ)
+				at = s.End
+			}
+			if out.To.After(at) {
+				gap(at, out.To)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&schedule, "schedule", "", "the schedule")
+	cmd.Flags().StringVar(&from, "from", "now", "start: RFC 3339, now, or now+DURATION")
+	cmd.Flags().StringVar(&to, "to", "", "end (default a week after --from)")
+	cmd.Flags().StringVar(&zone, "time-zone", "", "IANA zone to show times in (default the local zone)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	_ = cmd.MarkFlagRequired("schedule")
 	return cmd
 }
 
@@ -315,9 +468,11 @@ func splitMembers(s string) []string {
 	return out
 }
 
-// rotationCommand is `tocsin rotation preview`, which needs no server.
-func rotationCommand(stdout io.Writer) *cobra.Command {
-	cmd := &cobra.Command{Use: "rotation", Aliases: []string{"rotations"}, Short: "Work with rotations"}
+// rotationCommand is `tocsin rotation list|show|delete` and `tocsin
+// rotation preview`, which needs no server.
+func rotationCommand(getenv func(string) string, stdout io.Writer) *cobra.Command {
+	cmd, _ := objectCommand(getenv, stdout, "Rotation", "rotation", "rotations")
+	cmd.Short = "List, show and delete rotations on a running server; preview one offline"
 	var file, from, to, format string
 	preview := &cobra.Command{
 		Use:   "preview -f FILE [--from T] [--to T]",

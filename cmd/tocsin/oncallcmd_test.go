@@ -200,11 +200,11 @@ func TestRotationPreviewOffline(t *testing.T) {
 	}
 	for _, want := range []string{
 		"rotation platform-weekly (Asia/Ho_Chi_Minh)",
-		"Mon 2026-03-09 00:00 +07:00  Mon 2026-03-09 09:00 +07:00  igneel   regular",
-		"Mon 2026-03-09 09:00 +07:00  Wed 2026-03-11 09:00 +07:00  natsu    regular",
-		"Wed 2026-03-11 09:00 +07:00  Sat 2026-03-14 09:00 +07:00  igneel   overridden (replaces natsu)",
-		"Sat 2026-03-14 09:00 +07:00  Mon 2026-03-16 09:00 +07:00  natsu    regular",
-		"Mon 2026-03-16 09:00 +07:00  Mon 2026-03-23 00:00 +07:00  zeref    regular",
+		"Mon 2026-03-09 00:00 +07:00  Mon 2026-03-09 09:00 +07:00  lucy     regular",
+		"Mon 2026-03-09 09:00 +07:00  Mon 2026-03-16 09:00 +07:00  wendy    regular",
+		"Mon 2026-03-16 09:00 +07:00  Wed 2026-03-18 09:00 +07:00  natsu    regular",
+		"Wed 2026-03-18 09:00 +07:00  Sat 2026-03-21 09:00 +07:00  igneel   overridden (replaces natsu)",
+		"Sat 2026-03-21 09:00 +07:00  Mon 2026-03-23 00:00 +07:00  natsu    regular",
 	} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("preview lacks %q:\n%s", want, out)
