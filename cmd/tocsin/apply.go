@@ -731,7 +731,6 @@ func mergedList[T any](objs []*object, current map[string]map[string]any, kind s
 	return out
 }
 
-
 // checkReferences reports, before anything changes, names that are
 // neither in the files nor on the server.
 func checkReferences(objs []*object, current map[string]map[string]any) error {
