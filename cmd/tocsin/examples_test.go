@@ -90,7 +90,16 @@ func TestExamplesOnCall(t *testing.T) {
 		{"2026-03-10T10:00:00+01:00", "platform-follow-the-sun", "zeref sun-hcmc"},
 		{"2026-03-10T20:00:00+01:00", "platform-follow-the-sun", "lucy sun-berlin"},
 		{"2026-03-11T01:30:00+01:00", "platform-follow-the-sun", "lucy sun-berlin"}, // Berlin's window runs to 02:00
-		{"2026-07-08T00:30:00Z", "platform-follow-the-sun", "(nobody)"},             // summer time: the gap
+		{"2026-03-10T18:00:00+01:00", "platform-follow-the-sun", "lucy sun-berlin"},
+		{"2026-03-11T10:00:00+01:00", "platform-follow-the-sun", "igneel sun-hcmc"},
+		{"2026-03-14T10:00:00+01:00", "platform-follow-the-sun", "igneel sun-hcmc"},
+		{"2026-03-16T09:00:00+07:00", "platform-follow-the-sun", "zeref sun-hcmc"},
+		{"2026-03-16T09:00:00+07:00", "platform-secondary", "zeref platform-secondary"},
+		{"2026-03-16T09:00:00+07:00", "app", "(nobody)"},
+		{"2026-07-08T00:30:00Z", "platform-follow-the-sun", "(nobody)"}, // summer time: the gap
+		{"2026-07-08T00:30:00Z", "platform", "zeref platform-weekly"},
+		{"2026-07-08T00:30:00Z", "platform-secondary", "igneel platform-secondary"},
+		{"2026-07-08T00:30:00Z", "app", "(nobody)"},
 	} {
 		out, err := runCLI(t, env, "oncall", "who", "--schedule", c.schedule, "--at", c.at)
 		if err != nil {
