@@ -109,6 +109,22 @@
 // changes, with who leaves and who joins; a change of type alone is not a
 // hand-off.
 //
+// # Coverage checks and page previews
+//
+// A Setup holds contacts (with their channels' activation), contact groups,
+// schedules, overrides and escalation plans. Check and CheckPlan report,
+// within a window, the stretches where a schedule has nobody on call, where
+// an escalation plan would reach nobody (no stage has a target that pages a
+// person: an empty schedule, contacts without an activated channel in their
+// engagement plan, team channels only; nested plans are followed), plans
+// that reach nobody in the whole window, and the contacts plans engage that
+// paging cannot reach. PreviewPlan resolves a plan engaged at an instant as
+// the paging engine would if nobody acknowledged: each stage starts when
+// the one before ends, or at once when it engaged nobody; its targets
+// resolve at that instant (a contact group to its members, a schedule to
+// whoever its rotations have on call, a nested plan to its own stages); and
+// each person's engagement plan becomes pages at its delays.
+//
 // # Errors
 //
 // Invalid input gives an error with code tocsin.EINVALID whose message names

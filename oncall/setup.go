@@ -100,7 +100,7 @@ func (c *scheduleShifts) get(name string) (shifts []Shift, ok bool, err error) {
 	return sh, true, err
 }
 
-// at returns the members on call at t from the cached shifts.
+// membersAt returns the members on call at t from a schedule's shifts.
 func membersAt(shifts []Shift, t time.Time) []string {
 	i, found := slices.BinarySearchFunc(shifts, t, func(s Shift, t time.Time) int {
 		switch {

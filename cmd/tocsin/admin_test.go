@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // groupSetup adds a contact group and a plan engaging it to smallSetup.
@@ -273,5 +274,16 @@ func TestICalLinkCommandRotates(t *testing.T) {
 	}
 	if _, err := runCLI(t, env, "ical-link", "--schedule", "nope"); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("unknown schedule: %v", err)
+	}
+}
+
+func TestPlanListShortDurations(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		30 * time.Second: "30s", 5 * time.Minute: "5m", time.Hour: "1h", 90 * time.Minute: "1h30m",
+		90 * time.Second: "1m30s", 0: "0s", 54 * time.Hour: "54h",
+	} {
+		if got := shortDuration(d); got != want {
+			t.Errorf("shortDuration(%s) = %q, want %q", d, got, want)
+		}
 	}
 }

@@ -97,15 +97,14 @@ func targetLabel(t tocsin.Target) string {
 	return s
 }
 
-// shortDuration writes 5m rather than 5m0s.
+// shortDuration writes 5m rather than 5m0s, and 1h rather than 1h0m0s.
 func shortDuration(d time.Duration) string {
 	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
 	if strings.HasSuffix(s, "h0m") {
 		s = strings.TrimSuffix(s, "0m")
-	}
-	if s == "" {
-		return "0s"
 	}
 	return s
 }
