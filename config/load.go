@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path"
@@ -40,7 +41,9 @@ func Default() *Config {
 }
 
 // Load reads the YAML file at path (none when path is ""), expands ${VAR}
-// in string values, applies environment overrides, fills defaults and
+// in every value (the value then takes its field's type: "587" from a
+// variable is the integer 587; an unset variable in a number, boolean or
+// duration field leaves the field absent), applies environment overrides, fills defaults and
 // validates. Every problem is reported, each with its key path.
 func Load(path string, getenv func(string) string) (*Result, error) {
 	var data []byte
@@ -108,8 +111,8 @@ func expand(n *yaml.Node, getenv func(string) string) {
 				}
 				return sub[3]
 			})
-			// An expanded value is a value, not YAML: keep it a string
-			// unless the field wants a number or bool (Decode converts).
+			// An expanded value is a value, not YAML: it stays text here
+			// and checkScalar gives it its field's type.
 			if n.Tag == "!!null" {
 				n.Tag = ""
 			}
@@ -125,7 +128,12 @@ func expand(n *yaml.Node, getenv func(string) string) {
 	}
 }
 
-// checkKeys reports keys that match no field, with their paths.
+// checkKeys reports keys that match no field and values that do not fit
+// their field's type, with their paths, in one walk of the node tree beside
+// the struct type. It also gives every scalar its field's type, as Versus
+// (viper) does: a quoted or ${VAR}-expanded "587" in an integer field is the
+// number 587, and an empty value in a field that is not a string (an unset
+// variable) is absent, so the field keeps its default.
 func checkKeys(n *yaml.Node, t reflect.Type, path string) Problems {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -156,11 +164,13 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) Problems {
 			}
 			probs = append(probs, checkKeys(n.Content[i+1], f.Type, p)...)
 		}
+		dropEmpty(n, func(i int) reflect.Type { return fields[n.Content[i].Value].Type })
 	case reflect.Map:
 		if n.Kind == yaml.MappingNode {
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				probs = append(probs, checkKeys(n.Content[i+1], t.Elem(), path+"."+n.Content[i].Value)...)
 			}
+			dropEmpty(n, func(int) reflect.Type { return t.Elem() })
 		}
 	case reflect.Slice:
 		if n.Kind == yaml.SequenceNode {
@@ -172,34 +182,74 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) Problems {
 	return probs
 }
 
+// dropEmpty removes the pairs of mapping n whose value is empty (an unset
+// ${VAR}, "" or null) where the field's type is not a string: such a key is
+// absent, so a default stays and a map gets no zero entry. typeOf gives
+// the field type of the pair whose key is at index i (nil: unknown key).
+func dropEmpty(n *yaml.Node, typeOf func(i int) reflect.Type) {
+	kept := n.Content[:0]
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		v := n.Content[i+1]
+		if t := typeOf(i); t != nil && v.Kind == yaml.ScalarNode && v.Value == "" && !isString(t) {
+			continue
+		}
+		kept = append(kept, n.Content[i], v)
+	}
+	n.Content = kept
+}
+
+// isString reports whether t (under its pointers) holds text, so an empty
+// value is a value and not an absent one.
+func isString(t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Kind() == reflect.String || t.Kind() == reflect.Interface
+}
+
 var durationType = reflect.TypeOf(Duration(0))
 
 // checkScalar checks a scalar value against its field's type, so type
-// problems are reported with their key path.
+// problems are reported with their key path, and rewrites a value that
+// parses as the type in that type's canonical form and tag, so the decoder
+// takes it whether it was quoted, expanded from ${VAR} or plain.
 func checkScalar(n *yaml.Node, t reflect.Type) string {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
 		return ""
 	}
-	v := n.Value
+	v := strings.TrimSpace(n.Value)
+	if v == "" && !isString(t) {
+		// An unset variable inside a list: absent, like in a mapping.
+		n.Tag, n.Style, n.Value = "!!null", 0, ""
+		return ""
+	}
+	set := func(tag, value string) { n.Tag, n.Style, n.Value = tag, 0, value }
 	switch {
 	case t == durationType:
 		if _, err := time.ParseDuration(v); err != nil {
 			if _, err := strconv.ParseFloat(v, 64); err != nil {
-				return fmt.Sprintf("%q is not a valid duration (like 30s, 5m)", v)
+				return fmt.Sprintf("%q is not a valid duration (like 30s, 5m)", n.Value)
 			}
 		}
+		n.Value = v // UnmarshalYAML reads the text whatever its tag
 	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
-		if _, err := strconv.ParseInt(strings.ReplaceAll(v, "_", ""), 0, 64); err != nil {
-			return fmt.Sprintf("%q is not a valid integer", v)
+		i, err := strconv.ParseInt(strings.ReplaceAll(v, "_", ""), 0, t.Bits())
+		if err != nil {
+			return fmt.Sprintf("%q is not a valid integer", n.Value)
 		}
+		set("!!int", strconv.FormatInt(i, 10))
 	case t.Kind() == reflect.Float64 || t.Kind() == reflect.Float32:
-		if _, err := strconv.ParseFloat(v, 64); err != nil {
-			return fmt.Sprintf("%q is not a valid number", v)
+		f, err := strconv.ParseFloat(strings.ReplaceAll(v, "_", ""), t.Bits())
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Sprintf("%q is not a valid number", n.Value)
 		}
+		set("!!float", strconv.FormatFloat(f, 'g', -1, 64))
 	case t.Kind() == reflect.Bool:
-		if _, err := strconv.ParseBool(v); err != nil {
-			return fmt.Sprintf("%q is not a valid boolean (true or false)", v)
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Sprintf("%q is not a valid boolean (true or false)", n.Value)
 		}
+		set("!!bool", strconv.FormatBool(b))
 	case t.Kind() == reflect.Struct || t.Kind() == reflect.Map:
 		return "must be a mapping"
 	case t.Kind() == reflect.Slice:
