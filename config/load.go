@@ -32,6 +32,10 @@ type Result struct {
 	// Unused lists keys tocsin accepts but does not use (Versus's redis,
 	// agent, …), to report once at start.
 	Unused []string
+	// Warnings are what is allowed but worth saying at start: alternates
+	// left empty (ignored), ingest.open, ingest.cloudwatch.skip_signature.
+	// `config check` prints them and serve logs them.
+	Warnings []string
 }
 
 // Default returns the configuration used when there is no file.
@@ -44,7 +48,10 @@ func Default() *Config {
 // in every value (the value then takes its field's type: "587" from a
 // variable is the integer 587; an unset variable in a number, boolean or
 // duration field leaves the field absent), applies environment overrides, fills defaults and
-// validates. Every problem is reported, each with its key path.
+// validates. Every problem is reported, each with its key path, as
+// Problems. With problems, the Result is still returned when the file could
+// be decoded (nil only when it could not be read or is not YAML), so the
+// caller can check what it builds from it and report everything at once.
 func Load(path string, getenv func(string) string) (*Result, error) {
 	var data []byte
 	if path != "" {
@@ -89,9 +96,10 @@ func Parse(data []byte, getenv func(string) string) (*Result, error) {
 		}
 	}
 	probs = append(probs, applyEnv(cfg, getenv)...)
+	res.Warnings = append(cfg.dropEmptyAlternates(), cfg.warnings()...)
 	probs = append(probs, cfg.Validate()...)
 	if len(probs) > 0 {
-		return nil, probs
+		return res, probs
 	}
 	return res, nil
 }
@@ -401,6 +409,14 @@ func applyEnv(c *Config, getenv func(string) string) Problems {
 	boolean("SNS_ENABLE", &c.Queue.SNS.Enable)
 	boolean("ONCALL_ENABLE", &c.OnCall.Enable)
 	boolean("ONCALL_INITIALIZED_ONLY", &c.OnCall.InitializedOnly)
+	if v := getenv("ONCALL_WAIT_MINUTES"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			probs = append(probs, fmt.Sprintf("environment ONCALL_WAIT_MINUTES: %q is not a number", v))
+		} else {
+			c.OnCall.WaitMinutes = &f
+		}
+	}
 	str("ONCALL_PROVIDER", &c.OnCall.Provider)
 	str("STORAGE_TYPE", &c.Storage.Type)
 	str("POSTGRES_DSN", &c.Storage.Postgres.DSN)
@@ -570,6 +586,37 @@ func (c *Config) Validate() Problems {
 		default:
 			add("alert.slack.message_properties.button_style: %q is not primary, danger or empty", a.Slack.MessageProperties.ButtonStyle)
 		}
+	}
+	if a.Telegram.Enable {
+		if a.Telegram.BotToken == "" {
+			add("alert.telegram.bot_token: required when alert.telegram.enable is true")
+		}
+		if a.Telegram.ChatID == "" {
+			add("alert.telegram.chat_id: required when alert.telegram.enable is true")
+		}
+		checkURL(&p, "alert.telegram.api_url", a.Telegram.APIURL)
+	}
+	if a.Viber.Enable {
+		if a.Viber.BotToken == "" {
+			add("alert.viber.bot_token: required when alert.viber.enable is true")
+		}
+		switch a.Viber.APIType {
+		case "", "channel":
+			// Without channel_id, Viber posts as the channel's super admin.
+		case "bot":
+			if a.Viber.UserID == "" {
+				add("alert.viber.user_id: required when alert.viber.api_type is bot")
+			}
+		default:
+			add("alert.viber.api_type: %q is not channel or bot", a.Viber.APIType)
+		}
+		checkURL(&p, "alert.viber.api_url", a.Viber.APIURL)
+	}
+	if a.MSTeams.Enable && a.MSTeams.PowerAutomateURL == "" {
+		add("alert.msteams.power_automate_url: required when alert.msteams.enable is true")
+	}
+	if a.Lark.Enable && a.Lark.WebhookURL == "" {
+		add("alert.lark.webhook_url: required when alert.lark.enable is true")
 	}
 	if a.Email.Enable {
 		if a.Email.SMTPHost == "" {
