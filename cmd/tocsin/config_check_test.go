@@ -166,6 +166,8 @@ var versusVars = map[string]string{
 	"AWS_INCIDENT_MANAGER_RESPONSE_PLAN_ARN":           "arn:aws:ssm-incidents::123456789012:response-plan/main",
 	"AWS_INCIDENT_MANAGER_OTHER_RESPONSE_PLAN_ARN_APP": "arn:aws:ssm-incidents::123456789012:response-plan/app",
 	"REDIS_HOST":                                       "redis", "REDIS_PORT": "6379", "REDIS_PASSWORD": "r",
+	// What the migration guide adds to start tocsin.
+	"TOCSIN_INGEST_TOKEN": "guide-ingest-token",
 }
 
 func merge(maps ...map[string]string) map[string]string {
