@@ -47,6 +47,10 @@ const (
 //   - lenient eq, ne, lt, le, gt, ge, len and index that, like Versus's,
 //     do not fail on JSON numbers against integer literals or on missing
 //     fields, and a dict whose result has Versus's .Set method;
+//   - sprig's date functions (date, dateInZone, htmlDate, ago, dateModify,
+//     unixEpoch, …) that also read the payload's string times (RFC 3339
+//     and other common forms) and JSON numbers, where sprig prints the
+//     current time; see toTime;
 //   - join in either argument order (sprig's `join sep list` and Versus's
 //     `join list sep`);
 //   - tocsin's helpers for the default templates: impactName, mrkdwn and
@@ -179,6 +183,8 @@ func (t *Template) funcs(html bool) map[string]any {
 	delete(f, "expandenv")
 	delete(f, "getHostByName")
 	f["env"] = func(string) string { return "" }
+	// sprig's date functions print "now" for a string time.
+	maps.Copy(f, dateFuncs())
 
 	// Versus Incident's functions that sprig lacks.
 	f["replaceAll"] = strings.ReplaceAll
@@ -309,23 +315,14 @@ func formatTime(v any) string {
 	return formatLayout("2006-01-02 15:04:05", v)
 }
 
-// formatLayout is Versus's format: layout first, then a time or a string in
-// one of a few common layouts.
+// formatLayout is Versus's format: layout first, then a time, or a string
+// or number toTime reads; anything else is "Invalid time".
 func formatLayout(layout string, v any) string {
-	switch t := v.(type) {
-	case time.Time:
+	if p, ok := v.(*time.Time); ok && p == nil {
+		return ""
+	}
+	if t, ok := toTime(v); ok {
 		return t.Format(layout)
-	case *time.Time:
-		if t == nil {
-			return ""
-		}
-		return t.Format(layout)
-	case string:
-		for _, in := range []string{time.RFC3339Nano, time.RFC1123Z, time.RFC1123, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02"} {
-			if p, err := time.Parse(in, t); err == nil {
-				return p.Format(layout)
-			}
-		}
 	}
 	return "Invalid time"
 }
