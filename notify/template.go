@@ -519,8 +519,10 @@ func mrkdwn(v any) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(fmt.Sprint(v))
 }
 
-// mrkdwnLink renders a Slack link <url|text>; characters that would end the
-// link early are escaped.
+// MrkdwnLink renders a Slack link <url|text>; characters that would end
+// the link early are escaped. It is the template function mrkdwnLink.
+func MrkdwnLink(url string, text any) string { return mrkdwnLink(url, text) }
+
 func mrkdwnLink(url string, text any) string {
 	if url == "" {
 		return ""

@@ -121,6 +121,15 @@ func New(cfg config.Slack, opts Options) (*Channel, error) {
 	return c, nil
 }
 
+// sectionLimit is Slack's limit on a section's text; Render keeps the ack
+// link within it.
+var sectionLimit = notify.Limit{
+	Max: maxSectionText,
+	Link: func(ackURL string) string {
+		return "\n\n:point_right: " + notify.MrkdwnLink(ackURL, "Acknowledge this incident")
+	},
+}
+
 // Name implements notify.Channel.
 func (c *Channel) Name() string { return "slack" }
 
@@ -133,7 +142,7 @@ func (c *Channel) Send(ctx context.Context, msg *notify.Message) (string, error)
 	if msg == nil || msg.Incident == nil {
 		return "", notify.Permanent(errors.New("slack: message has no incident"))
 	}
-	text, err := c.tmpl.Execute(msg)
+	text, err := c.tmpl.Render(msg, sectionLimit)
 	if err != nil {
 		return "", notify.Permanent(fmt.Errorf("slack: %w", err))
 	}
