@@ -161,7 +161,7 @@ func (t *Template) render(msg *Message) (string, *Template, error) {
 		return "", nil, errors.Join(err, ferr)
 	}
 	if msg != nil {
-		msg.Warnings = append(msg.Warnings, truncate(fmt.Sprintf("%v; the built-in template was used instead", err), maxWarning))
+		msg.Warnings = append(msg.Warnings, truncate(fmt.Sprintf("template %s failed, so the built-in template was used instead: %v", t.name, errors.Unwrap(err)), maxWarning))
 	}
 	return out, t.fallback, nil
 }

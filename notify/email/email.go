@@ -166,7 +166,8 @@ func New(cfg config.Email, opts Options) (*Channel, error) {
 		return nil, fmt.Errorf("email: %w", err)
 	}
 	if cfg.Subject != "" {
-		c.subject, err = notify.ParseTemplate("subject", cfg.Subject, false)
+		// A subject that fails for a message falls back to the default one.
+		c.subject, err = notify.ParseTemplateWithDefault("email_subject.tmpl", "subject", cfg.Subject, false)
 	} else {
 		c.subject, err = notify.NewTemplate("email_subject.tmpl", "", false)
 	}
