@@ -151,3 +151,67 @@ func TestUserTemplateFailureFallsBackToBuiltin(t *testing.T) {
 		t.Error("ParseTemplate without default: no error")
 	}
 }
+
+// CheckTemplate renders a template against every source's sample payload
+// and names the one it fails for.
+func TestCheckTemplate(t *testing.T) {
+	// Only CloudWatch alarms have a Trigger, whose Dimensions are a list.
+	path := writeTemplate(t, `{{ .Incident.Title }}{{ with .Trigger }} {{ upper .Dimensions }}{{ end }} {{ .AckURL }}`)
+	err := notify.CheckTemplate("telegram", path)
+	if err == nil {
+		t.Fatal("CheckTemplate passed a template that fails for CloudWatch alarms")
+	}
+	msg := err.Error()
+	for _, want := range []string{"template user.tmpl fails for a cloudwatch payload (opened, renotify, acknowledged, resolved)", "wrong type for value"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q: %s", want, msg)
+		}
+	}
+	for _, other := range []string{"alertmanager", "grafana", "sentry", "pagerduty", "generic", "versus"} {
+		if strings.Contains(msg, other) {
+			t.Errorf("error names %s, for which the template works: %s", other, msg)
+		}
+	}
+	if strings.Count(msg, "\n") != 0 {
+		t.Errorf("want one line for one source: %s", msg)
+	}
+
+	// Every source's sample is decoded and the built-in templates pass.
+	samples, err := notify.SampleMessages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, s := range samples {
+		seen[s.Source] = true
+		if s.Message.Alert == nil || len(s.Message.Payload) == 0 {
+			t.Errorf("%s sample has no alert or payload", s.Source)
+		}
+	}
+	if len(seen) != 7 {
+		t.Errorf("sources = %v", seen)
+	}
+	for _, d := range []struct {
+		name string
+		html bool
+	}{{"slack.tmpl", false}, {"telegram.tmpl", false}, {"text.tmpl", false}, {"msteams.md", false}, {"lark.md", false}, {"email.html", true}, {"email.txt", false}, {"email_subject.tmpl", false}} {
+		tmpl, err := notify.NewTemplate(d.name, "", d.html)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tmpl.Check(); err != nil {
+			t.Errorf("built-in %s: %v", d.name, err)
+		}
+	}
+
+	// Parse errors and unknown channels are reported too.
+	if err := notify.CheckTemplate("slack", writeTemplate(t, `{{ .x `)); err == nil || !strings.Contains(err.Error(), "parse template user.tmpl") {
+		t.Errorf("parse error: %v", err)
+	}
+	if err := notify.CheckTemplate("webhook", path); err == nil {
+		t.Error("webhook has no template, but CheckTemplate accepted it")
+	}
+	if err := notify.CheckTemplate("email", writeTemplate(t, `<p>{{ .Incident.Title }}</p>`)); err != nil {
+		t.Errorf("valid HTML email template: %v", err)
+	}
+}
