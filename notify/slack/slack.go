@@ -51,6 +51,9 @@ const (
 	DefaultTimeout = 10 * time.Second
 	// DefaultButtonText labels the Acknowledge button.
 	DefaultButtonText = "Acknowledge"
+	// DefaultButtonStyle is the Acknowledge button's style when
+	// button_style is empty: Slack's green "primary".
+	DefaultButtonStyle = "primary"
 	// maxSectionText is Slack's limit on a section's text.
 	maxSectionText = 3000
 	// maxButtonText is Slack's limit on a button's label.
@@ -214,10 +217,10 @@ func (c *Channel) actions(msg *notify.Message) slack.Block {
 		label = DefaultButtonText
 	}
 	label = truncate(label, maxButtonText)
-	style := slack.StyleDefault
-	switch s := slack.Style(c.props.ButtonStyle); s {
-	case slack.StylePrimary, slack.StyleDanger:
-		style = s
+	// button_style defaults to primary, as in Versus and the README.
+	style := slack.Style(DefaultButtonStyle)
+	if slack.Style(c.props.ButtonStyle) == slack.StyleDanger {
+		style = slack.StyleDanger
 	}
 	var buttons []slack.BlockElement
 	if c.interactive {
