@@ -61,8 +61,8 @@ func Ellipsize(s string, n int) string {
 	return string([]rune(s)[:n-1]) + "…"
 }
 
-// maxShortenRounds bounds the re-renders with a shorter description; each
-// round removes at least the overflow, so one or two are the norm.
+// maxShortenRounds bounds the re-renders with a shorter description; the
+// first estimate usually fits, and each round shortens it further.
 const maxShortenRounds = 6
 
 // Render renders msg like Execute and makes it fit lim. A built-in
