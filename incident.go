@@ -64,6 +64,9 @@ const (
 	EventNote               = "note"
 	EventRenotify           = "renotify"
 	EventEscalation         = "escalation"
+	// EventTemplateFailed: a user's template failed to render a message,
+	// which was sent with the built-in template instead.
+	EventTemplateFailed = "template_failed"
 )
 
 // TimelineEvent is an immutable, timestamped record on an incident.

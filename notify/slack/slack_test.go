@@ -234,7 +234,14 @@ func TestButtons(t *testing.T) {
 		}, ""},
 		{"default text and bad style", func(c *config.Slack) { c.MessageProperties = config.SlackMessageProperties{ButtonStyle: "pink"} }, nil,
 			"tocsin_ack:Acknowledge tocsin_ack_link:Open ack link"},
+		// The README's default: button_style primary.
+		{"default style is primary", func(c *config.Slack) { c.MessageProperties.ButtonStyle = "" }, nil,
+			"tocsin_ack:Ack it tocsin_ack_link:Open ack link"},
+		{"default style is primary, not interactive", func(c *config.Slack) { c.MessageProperties.ButtonStyle, c.SigningSecret = "", "" }, nil,
+			"tocsin_ack_link:Ack it"},
 	}
+	wantStyle := map[string]string{"default text and bad style": "primary", "default style is primary": "primary",
+		"default style is primary, not interactive": "primary"}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeSlack(t)
@@ -247,10 +254,19 @@ func TestButtons(t *testing.T) {
 			}
 			var got []string
 			for _, b := range f.Calls()[0].Attachments[0].Blocks {
-				for _, e := range b.Elements {
+				for i, e := range b.Elements {
 					got = append(got, e.ActionID+":"+e.Text.Text)
-					if e.Style != "" && e.Style != "danger" {
-						t.Errorf("style %q", e.Style)
+					// The first button is styled (danger in newChannel's
+					// config); the interactive mode's link button is not.
+					want := "danger"
+					if w, ok := wantStyle[tt.name]; ok {
+						want = w
+					}
+					if i > 0 {
+						want = ""
+					}
+					if e.Style != want {
+						t.Errorf("%s: style %q, want %q", e.ActionID, e.Style, want)
 					}
 				}
 			}
