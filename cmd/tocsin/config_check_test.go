@@ -312,3 +312,24 @@ paging:
 		t.Fatalf("config check: %v\n%s", v.checkErr, v.checkOut)
 	}
 }
+
+// config check renders the user's templates against every source's sample
+// payload: a template that fails for some sources is reported as a
+// warning (serve falls back to the built-in template for those messages).
+func TestConfigCheckRendersTemplates(t *testing.T) {
+	dir := t.TempDir()
+	tmpl := filepath.Join(dir, "versus.tmpl")
+	os.WriteFile(tmpl, []byte("*{{ .Logs | upper }}* from {{ .ServiceName }}"), 0o600)
+	path := filepath.Join(dir, "tocsin.yaml")
+	os.WriteFile(path, []byte("data_dir: "+dir+"\nalert:\n  slack: {enable: true, token: xoxb-1, channel_id: C1, template_path: "+tmpl+"}\n"), 0o600)
+	out, err := runCLI(t, nil, "config", "check", "--config", path)
+	if err != nil {
+		t.Fatalf("config check refused a template serve can fall back from: %v", err)
+	}
+	if !strings.Contains(out, "warning: alert.slack.template_path:") || !strings.Contains(out, "alertmanager payload") {
+		t.Fatalf("no render warning:\n%s", out)
+	}
+	if strings.Contains(out, "versus payload") {
+		t.Fatalf("the template fits Versus's custom JSON, yet was reported for it:\n%s", out)
+	}
+}

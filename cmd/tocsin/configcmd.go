@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"tocsin/config"
+	"tocsin/notify"
 )
 
 func configCommand(getenv func(string) string, stdout io.Writer) *cobra.Command {
@@ -84,8 +85,48 @@ func checkSetup(ctx context.Context, cfg *config.Config, known config.Problems) 
 	if probs = append(known, probs...); len(probs) > 0 {
 		return nil, probs
 	}
+	warnings = append(warnings, checkTemplates(cfg)...)
 	if len(built.channels) == 0 {
 		warnings = append(warnings, "no notification channel is enabled (alert.slack, alert.email, alert.webhook, …): incidents are recorded but nobody is told")
 	}
 	return warnings, nil
+}
+
+// checkTemplates renders every configured template of an enabled channel
+// against a sample payload of each source. A failure is a warning, not a
+// problem: serve falls back to the built-in template for a message the
+// user's template cannot render, and a template written for one source
+// (a Versus template reading .Logs) is right not to fit the others.
+// Unreadable or unparsable templates are problems, found by buildParts.
+func checkTemplates(cfg *config.Config) []string {
+	a := cfg.Alert
+	var warnings []string
+	for _, t := range []struct {
+		channel, path string
+		enabled       bool
+	}{
+		{"slack", a.Slack.TemplatePath, a.Slack.Enable},
+		{"telegram", a.Telegram.TemplatePath, a.Telegram.Enable},
+		{"viber", a.Viber.TemplatePath, a.Viber.Enable},
+		{"msteams", a.MSTeams.TemplatePath, a.MSTeams.Enable},
+		{"lark", a.Lark.TemplatePath, a.Lark.Enable},
+		{"email", a.Email.TemplatePath, a.Email.Enable},
+	} {
+		if !t.enabled || t.path == "" {
+			continue
+		}
+		if err := notify.CheckTemplate(t.channel, t.path); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				warnings = append(warnings, "alert."+t.channel+".template_path: "+line+" (the built-in template is used for such messages)")
+			}
+		}
+	}
+	if a.Email.Enable && a.Email.Subject != "" {
+		if t, err := notify.ParseTemplate("subject", a.Email.Subject, false); err == nil {
+			if err := t.Check(); err != nil {
+				warnings = append(warnings, "alert.email.subject: "+err.Error()+" (the built-in subject is used for such messages)")
+			}
+		}
+	}
+	return warnings
 }
