@@ -101,14 +101,14 @@ func PagerDuty(body []byte, now time.Time) ([]*tocsin.Alert, error) {
 		DedupKey:       routingScope(ev.RoutingKey.String()) + ":" + dedup,
 		LegacyDedupKey: dedup,
 		Fingerprint:    dedup,
-		Status:      tocsin.AlertFiring,
-		Severity:    severityOf(p.Severity.String()),
-		Title:       firstOf(p.Summary.String(), "PagerDuty event "+dedup),
-		StartsAt:    p.Timestamp.Time(),
-		Labels:      map[string]string{},
-		Annotations: map[string]string{},
-		ReceivedAt:  now,
-		Raw:         redactRoutingKey(body),
+		Status:         tocsin.AlertFiring,
+		Severity:       severityOf(p.Severity.String()),
+		Title:          firstOf(p.Summary.String(), "PagerDuty event "+dedup),
+		StartsAt:       p.Timestamp.Time(),
+		Labels:         map[string]string{},
+		Annotations:    map[string]string{},
+		ReceivedAt:     now,
+		Raw:            redactRoutingKey(body),
 	}
 	if action == pdResolve {
 		a.Status = tocsin.AlertResolved
