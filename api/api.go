@@ -43,7 +43,8 @@ type Options struct {
 	// SNSTopics, when set, pins the topics /api/v1/alerts/cloudwatch accepts.
 	SNSTopics []string
 	// SNSPath is an extra path serving SNS deliveries (Versus's queue.sns
-	// path), accepting only SNSPathTopics.
+	// path), accepting only SNSPathTopics. With SNS verification on and
+	// the topics pinned it needs no integration token, as in Versus.
 	SNSPath       string
 	SNSPathTopics []string
 	// TwilioAuthToken verifies Twilio's webhooks (SMS replies, key
@@ -112,10 +113,22 @@ func (s *Server) routes() {
 	}
 
 	m.HandleFunc("POST /api/v1/alerts/{source}", s.requireIngest(s.handleAlerts))
+	// PagerDuty's senders authenticate with the body's routing_key, which
+	// handlePagerDuty checks itself; /v2/enqueue is PagerDuty's own path.
+	m.HandleFunc("POST /api/v1/alerts/pagerduty", s.handlePagerDuty)
+	m.HandleFunc("POST /v2/enqueue", s.handlePagerDuty)
 	m.HandleFunc("POST /api/incidents", s.requireIngest(s.handleVersusIncidents))
 	m.HandleFunc("POST /api/incidents/", s.requireIngest(s.handleVersusIncidents))
 	if p := s.opts.SNSPath; p != "" && p != "/api/v1/alerts/cloudwatch" {
-		m.HandleFunc("POST "+p, s.requireIngest(func(w http.ResponseWriter, r *http.Request) { s.handleSNS(w, r, s.opts.SNSPathTopics) }))
+		h := func(w http.ResponseWriter, r *http.Request) { s.handleSNS(w, r, s.opts.SNSPathTopics) }
+		if s.snsPathTrusted() {
+			// Versus's SNS subscriptions carry no token: a signed message
+			// from the one pinned topic is authenticated enough, so they
+			// keep working unchanged.
+			m.HandleFunc("POST "+p, h)
+		} else {
+			m.HandleFunc("POST "+p, s.requireIngest(h))
+		}
 	}
 
 	m.HandleFunc("GET /api/ack/{id}", s.handleAckPage)

@@ -72,3 +72,19 @@ func (s *Server) requireAPI(h http.HandlerFunc) http.HandlerFunc {
 		h(w, r)
 	}
 }
+
+// snsPathTrusted reports whether the SNS path (Versus's queue.sns) may be
+// used without an integration token: only when every message's signature
+// is verified and the path accepts only pinned topics, so nobody but the
+// owner of those topics can post there.
+func (s *Server) snsPathTrusted() bool {
+	if s.opts.SNS == nil || len(s.opts.SNSPathTopics) == 0 {
+		return false
+	}
+	for _, t := range s.opts.SNSPathTopics {
+		if t == "" {
+			return false
+		}
+	}
+	return true
+}

@@ -389,10 +389,7 @@ func TestPagingRepeatNestedPlanParamAndTestPage(t *testing.T) {
 		{Duration: minutes(2), Targets: []tocsin.Target{{Contact: "max", Essential: true}, {EscalationPlan: "inner"}}}}}); err != nil {
 		t.Fatal(err)
 	}
-	// ?oncall_escalation_plan= picks the plan; an unknown one is refused.
-	if status, _ := ts.post(t, "/api/v1/alerts/generic?oncall_escalation_plan=nope", testIngestToken, `{"title":"x"}`); status != 400 {
-		t.Fatalf("unknown plan: %d", status)
-	}
+	// ?oncall_escalation_plan= picks the plan (an unknown one: see the end).
 	_, body := ts.post(t, "/api/v1/alerts/generic?oncall_escalation_plan=outer", testIngestToken, `{"title":"repeat me"}`)
 	id := firstID(t, body)
 	tw.WaitMessages(t, 2, 10*time.Second) // max, and nia through the nested plan
@@ -421,5 +418,14 @@ func TestPagingRepeatNestedPlanParamAndTestPage(t *testing.T) {
 	}
 	if inc := ts.incident(t, testID); !strings.HasPrefix(inc.Title, "TEST:") {
 		t.Fatalf("test incident: %q", inc.Title)
+	}
+
+	// An unknown plan is ignored with a warning; the default plan is armed.
+	status, body = ts.post(t, "/api/v1/alerts/generic?oncall_escalation_plan=nope", testIngestToken, `{"title":"x"}`)
+	if status != 201 || !hasWarning(warningsOf(body), "oncall_escalation_plan") {
+		t.Fatalf("unknown plan: %d %v", status, body)
+	}
+	if inc := ts.incident(t, firstID(t, body)); !hasEvent(inc, tocsin.EventEscalation, "On-call") {
+		t.Fatalf("unknown plan: nothing armed: %v", eventsOf(inc))
 	}
 }
