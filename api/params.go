@@ -134,8 +134,13 @@ func (s *Server) ingestOptions(r *http.Request, authed bool) (tocsin.IngestOptio
 			case !authed:
 				warn(name, reasonUnauthenticated, "destination overrides need a valid integration token; ignored, sent to the configured %s destination", d[0])
 			default:
-				if bad, ok := allowed(name, v, ov.AllowedDestinations[name]); !ok {
-					warn(name, reasonNotAllowed, "%s is not an allowed destination (ingest.allowed_destinations); ignored, sent to the configured %s destination", quoted(bad), d[0])
+				pats := ov.AllowedDestinations[name]
+				if len(pats) == 0 {
+					warn(name, reasonNotAllowed, "free-form destinations are off unless listed in ingest.allowed_destinations.%s; ignored, sent to the configured %s destination", name, d[0])
+					continue
+				}
+				if bad, ok := allowed(name, v, pats); !ok {
+					warn(name, reasonNotAllowed, "%s is not an allowed destination (ingest.allowed_destinations.%s); ignored, sent to the configured %s destination", quoted(bad), name, d[0])
 					continue
 				}
 				dest(d[0], d[1], v)
@@ -233,9 +238,6 @@ func (s *Server) ingestOptions(r *http.Request, authed bool) (tocsin.IngestOptio
 // allowed checks a free-form destination against the operator's list and
 // returns the first value that is not allowed.
 func allowed(name, value string, patterns []string) (string, bool) {
-	if len(patterns) == 0 {
-		return "", true
-	}
 	values := []string{value}
 	if name == "email_to" {
 		values = strings.Split(value, ",")

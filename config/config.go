@@ -71,11 +71,13 @@ type Ingest struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// CloudWatch configures the SNS signature check of /api/v1/alerts/cloudwatch.
 	CloudWatch CloudWatch `yaml:"cloudwatch"`
-	// AllowedDestinations limits the free-form destination query
+	// AllowedDestinations opens the free-form destination query
 	// parameters (email_to, slack_channel_id, telegram_chat_id,
 	// viber_channel_id, viber_user_id) to these values; shell-style
-	// patterns such as "*@example.com" are allowed. A parameter not listed
-	// takes any value — but only on requests with a valid integration token.
+	// patterns such as "*@example.com" or "*" are allowed. A parameter not
+	// listed is ignored with a warning (closed by default: an integration
+	// token must not be a licence to mail or post anywhere), and even a
+	// listed one is honoured only on requests with a valid integration token.
 	AllowedDestinations map[string][]string `yaml:"allowed_destinations"`
 }
 

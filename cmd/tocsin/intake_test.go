@@ -211,3 +211,22 @@ func TestVersusSNSPathWithoutToken(t *testing.T) {
 		t.Fatalf("token without verification: %d %v", status, body)
 	}
 }
+
+// TestDestinationOverridesClosedByDefault checks that a free-form
+// destination is honoured only where ingest.allowed_destinations lists
+// its parameter: without it, even a valid integration token cannot send
+// mail or posts elsewhere, and the alert still goes to the defaults.
+func TestDestinationOverridesClosedByDefault(t *testing.T) {
+	ts := startServer(t, storetest.SQLiteURL(t), nil)
+	status, body := ts.post(t, "/api/incidents?slack_channel_id=C0ELSEWHERE&email_to=someone@attacker.test", testIngestToken, `{"title":"override with a token"}`)
+	if status != http.StatusCreated || !hasWarning(warningsOf(body), "slack_channel_id") || !hasWarning(warningsOf(body), "email_to") {
+		t.Fatalf("override with a token, nothing allowed: %d %v", status, body)
+	}
+	eventually(t, "slack post and mail", func() bool { p, _ := ts.slack.counts(); return p == 1 && ts.mail.count() == 1 })
+	ts.slack.mu.Lock()
+	channel := ts.slack.posts[0].Get("channel")
+	ts.slack.mu.Unlock()
+	if channel != "C0INCIDENT" || strings.Contains(ts.mail.message(0), "attacker.test") {
+		t.Fatalf("an override nobody allowed took effect: channel %q\n%s", channel, ts.mail.message(0))
+	}
+}

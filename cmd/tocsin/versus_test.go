@@ -199,7 +199,7 @@ func eventsOf(inc *tocsin.Incident) []string {
 
 func TestVersusQueryParameters(t *testing.T) {
 	ts := startServer(t, storetest.SQLiteURL(t), func(c *config.Config) {
-		c.Ingest.AllowedDestinations = map[string][]string{"email_to": {"*@example.com"}}
+		c.Ingest.AllowedDestinations = map[string][]string{"email_to": {"*@example.com"}, "slack_channel_id": {"*"}}
 	})
 	cases := []struct {
 		query, token string
@@ -242,7 +242,10 @@ func TestVersusQueryParameters(t *testing.T) {
 }
 
 func TestVersusOpenIntakeStillGuardsDestinations(t *testing.T) {
-	ts := startServer(t, storetest.SQLiteURL(t), func(c *config.Config) { c.Ingest.Open = true })
+	ts := startServer(t, storetest.SQLiteURL(t), func(c *config.Config) {
+		c.Ingest.Open = true
+		c.Ingest.AllowedDestinations = map[string][]string{"email_to": {"*@example.com"}}
+	})
 	if status, _ := ts.post(t, "/api/incidents", "", `{"title":"open intake"}`); status != 201 {
 		t.Fatalf("open intake: %d", status)
 	}
