@@ -140,7 +140,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
-		return nil, err
+		return nil, redactErr(err, dsn)
 	}
 	if s.lock != nil {
 		if err := s.releaseLeases(ctx); err != nil {
@@ -474,12 +474,4 @@ func (w *wrapped) As(target any) bool {
 		return true
 	}
 	return false
-}
-
-// redactErr removes a DSN (which may hold a password) from an error.
-func redactErr(err error, dsn string) error {
-	if err == nil || dsn == "" || !strings.Contains(err.Error(), dsn) {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), dsn, "[database URL]"))
 }

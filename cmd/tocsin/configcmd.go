@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"tocsin/config"
+	"tocsin/store"
 )
 
 func configCommand(getenv func(string) string, stdout io.Writer) *cobra.Command {
@@ -31,7 +32,7 @@ func configCommand(getenv func(string) string, stdout io.Writer) *cobra.Command 
 			if name == "" {
 				name = "(defaults)"
 			}
-			fmt.Fprintf(stdout, "%s: OK (database %s)\n", name, redactURL(res.Config.DatabaseURL()))
+			fmt.Fprintf(stdout, "%s: OK (database %s)\n", name, store.RedactURL(res.Config.DatabaseURL()))
 			return nil
 		},
 	}

@@ -176,7 +176,7 @@ func newApp(ctx context.Context, cfg *config.Config, o appOptions) (*app, error)
 	dbURL := cfg.DatabaseURL()
 	a.store, err = store.Open(ctx, dbURL, store.Options{Now: o.Now, Policy: policy, Wake: wake})
 	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", redactURL(dbURL), err)
+		return nil, fmt.Errorf("open database %s: %w", store.RedactURL(dbURL), err)
 	}
 	if err := a.setup(ctx, channels, provider, o); err != nil {
 		a.store.Close()
@@ -185,7 +185,7 @@ func newApp(ctx context.Context, cfg *config.Config, o appOptions) (*app, error)
 	if len(names) == 0 {
 		logger.Warn("no notification channel is enabled (alert.slack, alert.email, alert.webhook): incidents are recorded but nobody is told")
 	}
-	logger.Info("tocsin ready", "version", Version, "database", redactURL(dbURL), "channels", strings.Join(names, ","))
+	logger.Info("tocsin ready", "version", Version, "database", store.RedactURL(dbURL), "channels", strings.Join(names, ","))
 	return a, nil
 }
 
@@ -540,18 +540,6 @@ func buildProvider(ctx context.Context, cfg *config.Config, logger *slog.Logger)
 		return nil, fmt.Errorf("oncall.%s: %w", cfg.OnCallProvider(), err)
 	}
 	return p, nil
-}
-
-// redactURL hides a database URL's password.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
 }
 
 // twilioToken is the auth token verifying Twilio's webhooks, when Twilio pages.
