@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -130,6 +131,10 @@ type app struct {
 	worker     *engine.Worker
 	handler    http.Handler
 	logger     *slog.Logger
+	// metrics serves /metrics on metrics.listen when that is set;
+	// metricsListen holds the bound address once it listens.
+	metrics       http.Handler
+	metricsListen atomic.Value // string
 }
 
 func newApp(ctx context.Context, cfg *config.Config, o appOptions) (*app, error) {
@@ -289,14 +294,20 @@ func (a *app) setup(ctx context.Context, channels map[string]notify.Channel, pro
 	if cfg.Ingest.Open {
 		logger.Warn("ingest.open is true: anyone who can reach this server can create incidents (Versus's behaviour); set integration tokens instead")
 	}
-	a.handler = api.New(a.store, api.Options{
+	srv := api.New(a.store, api.Options{
 		APITokens: cfg.API.Tokens, IngestTokens: cfg.Ingest.Tokens, IngestOpen: cfg.Ingest.Open,
 		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, Acks: acks, SlackSigningSecret: cfg.Alert.Slack.SigningSecret,
 		TwilioAuthToken: twilioToken(cfg), Pages: a.store, PublicHost: publicHost,
 		OnCall: onCallStore{a.store}, SendActivation: a.sendActivation, TestPage: a.testPage,
 		SNS: sns, SNSTopics: cfg.Ingest.CloudWatch.TopicARNs, SNSPath: snsPath, SNSPathTopics: snsPathTopics, DebugBody: cfg.Alert.DebugBody, Overrides: overrides,
-		Now: o.Now, Logger: logger, Metrics: metrics,
+		Now: o.Now, Logger: logger, Metrics: metrics, MetricsToken: cfg.Metrics.Token, MetricsElsewhere: cfg.Metrics.Listen != "",
 	})
+	a.handler = srv
+	if cfg.Metrics.Listen != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", srv.MetricsHandler())
+		a.metrics = mux
+	}
 	return nil
 }
 
@@ -361,9 +372,24 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		defer close(workerDone)
 		a.worker.Run(workerCtx)
 	}()
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	a.logger.Info("listening", "addr", ln.Addr().String())
+	if a.metrics != nil {
+		mln, err := net.Listen("tcp", a.cfg.Metrics.Listen)
+		if err != nil {
+			srv.Close()
+			stopWorker()
+			<-workerDone
+			return fmt.Errorf("metrics.listen: %w", err)
+		}
+		msrv := &http.Server{Handler: a.metrics, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+			ErrorLog: slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn)}
+		defer msrv.Close()
+		go func() { errc <- msrv.Serve(mln) }()
+		a.metricsListen.Store(mln.Addr().String())
+		a.logger.Info("metrics listening", "addr", mln.Addr().String())
+	}
 	var err error
 	select {
 	case <-ctx.Done():
@@ -378,6 +404,13 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		err = nil
 	}
 	return err
+}
+
+// metricsAddr is the address /metrics listens on when metrics.listen is
+// set and the server runs, else "".
+func (a *app) metricsAddr() string {
+	v, _ := a.metricsListen.Load().(string)
+	return v
 }
 
 // sendActivation creates a contact channel's activation code and queues
