@@ -29,6 +29,9 @@ type Options struct {
 	APITokens []string
 	// IngestTokens are accepted by alert intake.
 	IngestTokens []string
+	// APITokenHashes and IngestTokenHashes accept tokens by their hex
+	// SHA-256 (store.TokenHash): generated tokens are kept only so.
+	APITokenHashes, IngestTokenHashes []string
 	// IngestOpen accepts alerts without a token (Versus's behaviour).
 	IngestOpen bool
 	// MaxBodyBytes limits request bodies (default 1 MiB).

@@ -123,6 +123,10 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		if s.lock, err = lockFile(path + ".lock"); err != nil {
 			return nil, err
 		}
+		if err := privateFiles(path); err != nil {
+			s.lock.Close()
+			return nil, err
+		}
 		s.db, err = sql.Open("sqlite", path+"?"+params)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
@@ -145,6 +149,11 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		return nil, redactErr(err, dsn)
 	}
 	if s.lock != nil {
+		// SQLite gives -wal and -shm the database's mode; make sure.
+		if err := privateFiles(strings.SplitN(dsn, "?", 2)[0]); err != nil {
+			s.Close()
+			return nil, err
+		}
 		if err := s.releaseLeases(ctx); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("release stale leases: %w", err)
@@ -192,6 +201,32 @@ func (s *DB) Close() error {
 		s.lock.Close()
 	}
 	return err
+}
+
+// privateFiles creates the SQLite database file owner-only before the
+// driver opens it (the driver would create it 0644 less the umask), and
+// takes group and other access from an existing database and its -wal and
+// -shm files: they hold the ack-signing key and every incident.
+func privateFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("check database file mode: %w", err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, st.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("make database file private: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // lockFile takes an exclusive, non-blocking lock on path. The kernel
