@@ -182,6 +182,15 @@ func (s *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	// A database a newer tocsin migrated has tables and meanings this
+	// binary does not know; running on it would corrupt them. (A fresh
+	// database has no version table yet: nothing to compare.)
+	sources := p.ListSources()
+	known := sources[len(sources)-1].Version
+	if current, err := p.GetDBVersion(ctx); err == nil && current > known {
+		return tocsin.Errorf(tocsin.ECONFLICT, "the database schema is at version %d, newer than this tocsin knows (%d): "+
+			"it was upgraded by a newer tocsin. Run that version, or restore a backup taken before the upgrade (see README, Operations)", current, known)
+	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", translate(err))
 	}
