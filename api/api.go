@@ -19,7 +19,8 @@ import (
 // Store is what the API needs from the store.
 type Store interface {
 	tocsin.IncidentService
-	Ping(ctx context.Context) error
+	// Ready reports whether the store can commit a write (readiness).
+	Ready(ctx context.Context) error
 }
 
 // Options configure a Server.
@@ -28,6 +29,9 @@ type Options struct {
 	APITokens []string
 	// IngestTokens are accepted by alert intake.
 	IngestTokens []string
+	// APITokenHashes and IngestTokenHashes accept tokens by their hex
+	// SHA-256 (store.TokenHash): generated tokens are kept only so.
+	APITokenHashes, IngestTokenHashes []string
 	// IngestOpen accepts alerts without a token (Versus's behaviour).
 	IngestOpen bool
 	// MaxBodyBytes limits request bodies (default 1 MiB).
@@ -74,6 +78,11 @@ type Options struct {
 	Now       func() time.Time
 	Logger    *slog.Logger
 	Metrics   *Metrics
+	// MetricsToken, when set, is required as a bearer token on /metrics.
+	MetricsToken string
+	// MetricsElsewhere leaves /metrics off this handler: the caller serves
+	// MetricsHandler on a listener of its own (metrics.listen).
+	MetricsElsewhere bool
 }
 
 // DefaultMaxBodyBytes is the default intake body limit.
@@ -108,8 +117,8 @@ func (s *Server) routes() {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	m.HandleFunc("GET /readyz", s.handleReady)
-	if s.opts.Metrics != nil {
-		m.Handle("GET /metrics", s.opts.Metrics.Handler())
+	if s.opts.Metrics != nil && !s.opts.MetricsElsewhere {
+		m.Handle("GET /metrics", s.MetricsHandler())
 	}
 
 	m.HandleFunc("POST /api/v1/alerts/{source}", s.requireIngest(s.handleAlerts))
@@ -155,15 +164,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
+// handleReady answers 200 only when the store can commit: a database that
+// answers reads but cannot write (a full disk, a lost lock) cannot take alerts.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
-		s.opts.Logger.Warn("readiness: database unreachable", "err", err)
-		Error(w, r, tocsin.Errorf(tocsin.EUNAVAILABLE, "database unreachable"))
+	if err := s.store.Ready(ctx); err != nil {
+		s.opts.Logger.Warn("readiness: the database cannot commit", "err", err)
+		Error(w, r, tocsin.Errorf(tocsin.EUNAVAILABLE, "the database cannot commit"))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// MetricsHandler serves Prometheus metrics, behind MetricsToken when set.
+func (s *Server) MetricsHandler() http.Handler {
+	h := s.opts.Metrics.Handler()
+	if s.opts.MetricsToken == "" {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !tokenMatches(bearer(r), []string{s.opts.MetricsToken}) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tocsin-metrics"`)
+			Error(w, r, tocsin.Errorf(tocsin.EUNAUTHORIZED, "a valid metrics token is required (Authorization: Bearer TOKEN)"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // codes maps application error codes to HTTP status codes: the one table.

@@ -459,6 +459,7 @@ func (c *Config) OnCallWait() time.Duration {
 func (c *Config) Validate() Problems {
 	var p Problems
 	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	p = append(p, c.Metrics.problems()...)
 	if c.Port < 0 || c.Port > 65535 {
 		add("port: %d is not a TCP port (0–65535)", c.Port)
 	}

@@ -19,6 +19,9 @@ import (
 // incident with the same source and dedup key or opens one, and the
 // notifications it causes are queued as jobs in the same transaction.
 func (s *DB) Ingest(ctx context.Context, alerts []*tocsin.Alert, opts tocsin.IngestOptions) ([]tocsin.IngestResult, error) {
+	for _, a := range alerts {
+		validAlert(a)
+	}
 	var results []tocsin.IngestResult
 	var err error
 	// On PostgreSQL two requests may race to open the same incident; the
@@ -33,7 +36,7 @@ func (s *DB) Ingest(ctx context.Context, alerts []*tocsin.Alert, opts tocsin.Ing
 		}
 	}
 	if err != nil {
-		return nil, err
+		return nil, alertError(err)
 	}
 	s.opts.Wake()
 	return results, nil

@@ -12,6 +12,7 @@ import (
 
 	"tocsin/config"
 	"tocsin/notify"
+	"tocsin/store"
 )
 
 func configCommand(getenv func(string) string, stdout io.Writer) *cobra.Command {
@@ -39,7 +40,7 @@ func configCommand(getenv func(string) string, stdout io.Writer) *cobra.Command 
 			if name == "" {
 				name = "(defaults)"
 			}
-			fmt.Fprintf(stdout, "%s: OK (database %s)\n", name, redactURL(res.Config.DatabaseURL()))
+			fmt.Fprintf(stdout, "%s: OK (database %s)\n", name, store.RedactURL(res.Config.DatabaseURL()))
 			return nil
 		},
 	}

@@ -46,6 +46,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		oncallCommand(getenv, stdout),
 		overrideCommand(getenv, stdout),
 		rotationCommand(stdout),
+		backupCommand(getenv, stdout),
+		restoreCommand(getenv, stdout),
 	)
 	return root.ExecuteContext(ctx)
 }

@@ -311,16 +311,23 @@ func color(status string) string {
 	return ColorTriggered
 }
 
-// summary is the plain-text line Slack shows in notifications.
+// escape makes text literal for Slack: &, < and > are control characters
+// in every text field, the fallback included (the templates' mrkdwn helper
+// does the same for the blocks), so a title cannot say <!channel> or
+// render a link of its own.
+var escape = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace
+
+// summary is the plain-text line Slack shows in notifications, escaped:
+// the title and the acknowledger's name come from outside.
 func summary(msg *notify.Message) string {
-	title := msg.Incident.Title
+	title := escape(msg.Incident.Title)
 	if title == "" {
 		title = "Untitled incident"
 	}
 	switch msg.Event {
 	case notify.EventAcknowledged:
 		if msg.Incident.AckedBy != "" {
-			return "Acknowledged by " + msg.Incident.AckedBy + ": " + title
+			return "Acknowledged by " + escape(msg.Incident.AckedBy) + ": " + title
 		}
 		return "Acknowledged: " + title
 	case notify.EventResolved:

@@ -418,3 +418,21 @@ func TestUserTemplate(t *testing.T) {
 		t.Errorf("text = %q", got)
 	}
 }
+
+// An alert title is the sender's text: in the attachment's fallback (what
+// Slack shows in notifications) it must not mention @channel or render a
+// link, any more than in the blocks.
+func TestFallbackEscaped(t *testing.T) {
+	f := newFakeSlack(t)
+	ch := newChannel(t, f.URL, nil)
+	msg := notifytest.SampleMessage(notify.EventOpened)
+	msg.Incident.Title = "<!channel> <https://evil.example|Acknowledge> & more"
+	if _, err := ch.Send(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	att := f.Calls()[0].Attachments[0]
+	want := "Incident opened: &lt;!channel&gt; &lt;https://evil.example|Acknowledge&gt; &amp; more"
+	if att.Fallback != want {
+		t.Errorf("fallback = %q, want %q", att.Fallback, want)
+	}
+}
