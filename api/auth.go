@@ -67,7 +67,12 @@ func ingestToken(r *http.Request) string {
 
 // authenticatedIngest reports whether the request carries a valid integration token.
 func (s *Server) authenticatedIngest(r *http.Request) bool {
-	t := ingestToken(r)
+	return s.isIngestToken(ingestToken(r))
+}
+
+// isIngestToken reports whether t is an integration token: a configured
+// one or a generated one (kept only as its hash).
+func (s *Server) isIngestToken(t string) bool {
 	return tokenMatches(t, s.opts.IngestTokens) || hashMatches(t, s.opts.IngestTokenHashes)
 }
 

@@ -36,7 +36,7 @@ func (s *Server) handlePagerDuty(w http.ResponseWriter, r *http.Request) {
 	if s.opts.DebugBody {
 		s.debugBody(tocsin.SourcePagerDuty, ingest.RedactPagerDuty(body))
 	}
-	authed := s.authenticatedIngest(r) || tokenMatches(ingest.PagerDutyRoutingKey(body), s.opts.IngestTokens)
+	authed := s.authenticatedIngest(r) || s.isIngestToken(ingest.PagerDutyRoutingKey(body))
 	if !authed && !s.opts.IngestOpen {
 		// PagerDuty's answer to a routing key it does not know.
 		writeJSON(w, http.StatusBadRequest, pagerDutyResponse{Status: "invalid event", Message: "Event object is invalid",

@@ -43,6 +43,11 @@ func TestGeneratedTokensHashed(t *testing.T) {
 		if status, body := ts.post(t, "/api/v1/alerts/generic", ingTok, `{"title":"x"}`); status >= 300 {
 			t.Fatalf("intake with the generated token: %d %v", status, body)
 		}
+		// A PagerDuty sender authenticates with the generated token as its routing_key.
+		pd := `{"routing_key":"` + ingTok + `","event_action":"trigger","payload":{"summary":"disk full","source":"srv01","severity":"critical"}}`
+		if status, body := ts.post(t, "/v2/enqueue", "", pd); status != http.StatusAccepted {
+			t.Fatalf("PagerDuty event with the generated token as routing_key: %d %v", status, body)
+		}
 		req, _ := http.NewRequest("GET", ts.url+"/api/v1/incidents", nil)
 		req.Header.Set("Authorization", "Bearer "+apiTok)
 		if status, body := do(t, req); status != 200 {
