@@ -163,6 +163,9 @@ func TestPagerDutyErrorsAsPagerDuty(t *testing.T) {
 func TestPagerDutyRealAlertmanager(t *testing.T) {
 	bin, err := exec.LookPath("prometheus-alertmanager")
 	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("prometheus-alertmanager is not installed; .ci/run installs it in CI")
+		}
 		t.Skip("prometheus-alertmanager is not installed (apt-get install prometheus-alertmanager)")
 	}
 	if testing.Short() {
