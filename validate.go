@@ -61,6 +61,15 @@ func (c *Contact) Validate() error {
 		if st.After < 0 || st.After.Std() > 24*time.Hour {
 			p.add("%s.after: %s is not between 0 and 24h", f, st.After.Std())
 		}
+		if st.RetryInterval != 0 && (st.RetryInterval.Std() < time.Minute || st.RetryInterval.Std() > MaxRetryInterval) {
+			p.add("%s.retry_interval: %s is not between 1m and %s", f, st.RetryInterval.Std(), MaxRetryInterval)
+		}
+		switch {
+		case st.Retries < 0 || st.Retries > MaxRetries:
+			p.add("%s.retries: %d is not between 0 and %d", f, st.Retries, MaxRetries)
+		case st.Retries > 0 && st.RetryInterval == 0:
+			p.add("%s.retries: needs a retry_interval (how long to wait between re-pages)", f)
+		}
 	}
 	return p.err("contact " + c.Alias)
 }

@@ -167,7 +167,19 @@ func (e *Engine) TestPage(ctx context.Context, ingest func(ctx context.Context, 
 // (a contact's test page): "contact:alice".
 const ContactPlanPrefix = "contact:"
 
-// contactPlan is the plan behind ContactPlanPrefix.
-func contactPlan(name string) *tocsin.EscalationPlan {
-	return &tocsin.EscalationPlan{Name: name, Stages: []tocsin.Stage{{Targets: []tocsin.Target{{Contact: name[len(ContactPlanPrefix):], Essential: true}}}}}
+// contactPlan is the plan behind ContactPlanPrefix: one stage engaging
+// the contact that lasts as long as the contact's engagement plan, so a
+// test page exercises every step of it (as AWS's "Test" does), not only
+// the first.
+func (e *Engine) contactPlan(ctx context.Context, name string) (*tocsin.EscalationPlan, error) {
+	alias := name[len(ContactPlanPrefix):]
+	c, err := e.Store.FindContact(ctx, alias)
+	if err != nil {
+		return nil, err
+	}
+	var span time.Duration
+	for _, st := range c.EngagementPlan {
+		span = max(span, st.After.Std()+time.Duration(st.Repages())*st.RetryInterval.Std())
+	}
+	return &tocsin.EscalationPlan{Name: name, Stages: []tocsin.Stage{{Duration: tocsin.Duration(span), Targets: []tocsin.Target{{Contact: alias, Essential: true}}}}}, nil
 }
