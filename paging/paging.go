@@ -455,31 +455,43 @@ func (e *Engine) send(ctx context.Context, p *tocsin.Page, d *tocsin.Delivery, t
 		}
 		return "", "", failed, allFailed("voice", errs)
 	}
-	var ch notify.Channel
-	dest := map[string]string{}
-	switch p.ChannelType {
-	case tocsin.ChannelEmail:
-		ch, dest["to"] = e.Channels["email"], p.Address
-		if test {
-			dest["subject"] = "[TEST page] " + inc.Title
-		}
-	case tocsin.ChannelSlack:
-		ch, dest["channel_id"] = e.Channels["slack"], p.Address
-	case tocsin.ChannelTelegram:
-		ch, dest["chat_id"] = e.Channels["telegram"], p.Address
-	case tocsin.ChannelWebhook:
-		if e.Webhook != nil {
-			if ch, err = e.Webhook(p.Address); err != nil {
-				return "", "", nil, notify.Permanent(err)
-			}
-		}
+	ch, dest, err := e.channelFor(p.ChannelType, p.Address)
+	if err != nil {
+		return "", "", nil, err
 	}
-	if ch == nil {
-		return "", "", nil, notify.Permanent(fmt.Errorf("the %s channel is not configured in tocsin", p.ChannelType))
+	if test && p.ChannelType == tocsin.ChannelEmail {
+		dest["subject"] = "[TEST page] " + inc.Title
 	}
 	ref, err = ch.Send(ctx, &notify.Message{Event: notify.EventOpened, Incident: inc, Alert: d.Alert, Payload: d.Payload, AckURL: ack,
 		Destination: dest, DeliveryID: deliveryID, SentAt: e.Now().UTC()})
 	return ch.Name(), ref, nil, err
+}
+
+// channelFor returns the team channel that carries a contact channel of
+// type typ (email, Slack DM, Telegram, webhook) and the destination that
+// points it at address.
+func (e *Engine) channelFor(typ, address string) (notify.Channel, map[string]string, error) {
+	var ch notify.Channel
+	dest := map[string]string{}
+	switch typ {
+	case tocsin.ChannelEmail:
+		ch, dest["to"] = e.Channels["email"], address
+	case tocsin.ChannelSlack:
+		ch, dest["channel_id"] = e.Channels["slack"], address
+	case tocsin.ChannelTelegram:
+		ch, dest["chat_id"] = e.Channels["telegram"], address
+	case tocsin.ChannelWebhook:
+		if e.Webhook != nil {
+			var err error
+			if ch, err = e.Webhook(address); err != nil {
+				return nil, nil, notify.Permanent(err)
+			}
+		}
+	}
+	if ch == nil {
+		return nil, nil, notify.Permanent(fmt.Errorf("the %s channel is not configured in tocsin", typ))
+	}
+	return ch, dest, nil
 }
 
 // allFailed combines the errors of every provider: permanent only if all were.

@@ -115,13 +115,17 @@ func (e *Engine) sendText(ctx context.Context, ch *tocsin.ContactChannel, text, 
 		}
 		return allFailed("voice", errs)
 	}
-	// Chat and email channels render incidents; the code travels as a
-	// title-only incident.
+	// Chat and email channels carry the text as a notice (its Title),
+	// which their templates render as the text alone, not as an incident.
 	inc := &tocsin.Incident{Title: text, Impact: tocsin.ImpactNone, Status: tocsin.StatusResolved}
-	p := &tocsin.Page{ChannelType: ch.Type, Address: ch.Address}
-	plain := *e
-	plain.AckURL = nil // nothing to acknowledge
-	_, _, _, err := plain.send(ctx, p, &tocsin.Delivery{Incident: inc}, false, deliveryID)
+	c, dest, err := e.channelFor(ch.Type, ch.Address)
+	if err != nil {
+		return err
+	}
+	if ch.Type == tocsin.ChannelEmail {
+		dest["subject"] = text
+	}
+	_, err = c.Send(ctx, &notify.Message{Event: notify.EventNotice, Incident: inc, Destination: dest, DeliveryID: deliveryID, SentAt: e.Now().UTC()})
 	return err
 }
 

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"time"
 
 	"tocsin"
@@ -277,7 +278,46 @@ func (s *DB) PutRotation(ctx context.Context, r *oncall.Rotation) (bool, error) 
 	if err := s.mustContacts(ctx, "rotation "+r.Name+": members", r.Members); err != nil {
 		return false, err
 	}
-	return s.putSpec(ctx, "rotations", r.Name, r)
+	created, err := s.putSpec(ctx, "rotations", r.Name, r, func(tx *txn, now time.Time) error {
+		return rearmRotation(ctx, tx, r.Name, now)
+	})
+	if err == nil {
+		s.opts.Wake()
+	}
+	return created, err
+}
+
+// rearmRotation re-checks at once the hand-offs of every schedule that
+// layers rotation: a changed rotation or override moves their shifts, and
+// the hand-off timer may be asleep until a shift change computed before.
+func rearmRotation(ctx context.Context, tx *txn, rotation string, now time.Time) error {
+	rows, err := tx.QueryContext(ctx, `SELECT name, rotations FROM schedules`)
+	if err != nil {
+		return fmt.Errorf("find schedules of rotation: %w", err)
+	}
+	var names []string
+	for rows.Next() {
+		var name, rots string
+		if err := rows.Scan(&name, &rots); err != nil {
+			rows.Close()
+			return err
+		}
+		var list []string
+		_ = json.Unmarshal([]byte(rots), &list)
+		if slices.Contains(list, rotation) {
+			names = append(names, name)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, name := range names {
+		if err := armHandOffs(ctx, tx, name, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // mustContacts checks that every alias names a contact.
@@ -294,10 +334,12 @@ func (s *DB) mustContacts(ctx context.Context, what string, aliases []string) er
 	return nil
 }
 
-// putSpec upserts a named JSON spec into table (rotations, escalation_plans).
-func (s *DB) putSpec(ctx context.Context, table, name string, spec any) (created bool, err error) {
+// putSpec upserts a named JSON spec into table (rotations,
+// escalation_plans); then, in the same transaction, runs each of also.
+func (s *DB) putSpec(ctx context.Context, table, name string, spec any, also ...func(tx *txn, now time.Time) error) (created bool, err error) {
 	b, _ := json.Marshal(spec)
 	err = s.tx(ctx, func(tx *txn) error {
+		created = false
 		now := micros(s.opts.Now())
 		r, err := tx.ExecContext(ctx, `UPDATE `+table+` SET spec = $1, updated_at = $2 WHERE name = $3`, string(b), now, name)
 		if err != nil {
@@ -305,9 +347,16 @@ func (s *DB) putSpec(ctx context.Context, table, name string, spec any) (created
 		}
 		if n, _ := r.RowsAffected(); n == 0 {
 			created = true
-			_, err = tx.ExecContext(ctx, `INSERT INTO `+table+` (name, spec, created_at, updated_at) VALUES ($1, $2, $3, $3)`, name, string(b), now)
+			if _, err = tx.ExecContext(ctx, `INSERT INTO `+table+` (name, spec, created_at, updated_at) VALUES ($1, $2, $3, $3)`, name, string(b), now); err != nil {
+				return err
+			}
 		}
-		return err
+		for _, f := range also {
+			if err := f(tx, s.opts.Now().UTC()); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return created, err
 }
@@ -398,10 +447,15 @@ func (s *DB) AddOverride(ctx context.Context, o *oncall.Override) (string, error
 	id := newID()
 	members, _ := json.Marshal(o.Members)
 	err := s.tx(ctx, func(tx *txn) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO overrides (id, rotation, starts_at, ends_at, members, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-			id, o.Rotation, micros(o.Start), micros(o.End), string(members), micros(s.opts.Now()))
-		return err
+		if _, err := tx.ExecContext(ctx, `INSERT INTO overrides (id, rotation, starts_at, ends_at, members, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			id, o.Rotation, micros(o.Start), micros(o.End), string(members), micros(s.opts.Now())); err != nil {
+			return err
+		}
+		return rearmRotation(ctx, tx, o.Rotation, s.opts.Now().UTC())
 	})
+	if err == nil {
+		s.opts.Wake()
+	}
 	return id, err
 }
 
@@ -440,9 +494,23 @@ func (s *DB) ListOverrides(ctx context.Context, rotation string, from, to time.T
 	return out, translate(rows.Err())
 }
 
-// DeleteOverride removes an override.
+// DeleteOverride removes an override; the hand-offs of the schedules
+// using its rotation are re-checked at once.
 func (s *DB) DeleteOverride(ctx context.Context, id string) error {
-	return s.deleteNamed(ctx, "overrides", "id", id, "override")
+	err := s.tx(ctx, func(tx *txn) error {
+		var rotation string
+		err := tx.QueryRowContext(ctx, `DELETE FROM overrides WHERE id = $1 RETURNING rotation`, id).Scan(&rotation)
+		if errors.Is(err, sql.ErrNoRows) {
+			return tocsin.Errorf(tocsin.ENOTFOUND, "override %q not found", id)
+		} else if err != nil {
+			return err
+		}
+		return rearmRotation(ctx, tx, rotation, s.opts.Now().UTC())
+	})
+	if err == nil {
+		s.opts.Wake()
+	}
+	return err
 }
 
 // PutSchedule creates or replaces a schedule; its rotations must exist.
