@@ -5,6 +5,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -154,4 +155,57 @@ func (s *Schedule) Validate() error {
 		seen[r] = true
 	}
 	return p.err("schedule " + s.Name)
+}
+
+// EscalationLoop returns the first loop among escalation plans that engage
+// other plans (by name: "la", "lb", "la"), or nil. plans holds every plan
+// as it would be after a change; targets naming plans not in it are
+// ignored. Names are visited in sorted order, so the loop reported is
+// always the same.
+func EscalationLoop(plans map[string]*EscalationPlan) []string {
+	names := make([]string, 0, len(plans))
+	for n := range plans {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	state := map[string]int{} // 1 on the path, 2 done
+	var path []string
+	var visit func(name string) []string
+	visit = func(name string) []string {
+		switch state[name] {
+		case 1:
+			return append(slices.Clone(path[slices.Index(path, name):]), name)
+		case 2:
+			return nil
+		}
+		state[name] = 1
+		path = append(path, name)
+		for _, st := range plans[name].Stages {
+			for _, t := range st.Targets {
+				if _, ok := plans[t.EscalationPlan]; ok {
+					if loop := visit(t.EscalationPlan); loop != nil {
+						return loop
+					}
+				}
+			}
+		}
+		path = path[:len(path)-1]
+		state[name] = 2
+		return nil
+	}
+	for _, n := range names {
+		if loop := visit(n); loop != nil {
+			return loop
+		}
+	}
+	return nil
+}
+
+// CheckEscalationLoops refuses escalation plans that engage each other in
+// a loop, naming it: the one check behind the API and `tocsin apply`.
+func CheckEscalationLoops(plans map[string]*EscalationPlan) error {
+	if loop := EscalationLoop(plans); loop != nil {
+		return Errorf(EINVALID, "escalation plans engage each other in a loop: %s", strings.Join(loop, " → "))
+	}
+	return nil
 }

@@ -31,3 +31,37 @@ func TestContactValidateRetryInterval(t *testing.T) {
 		t.Errorf("default re-pages: %d", n)
 	}
 }
+
+func TestEscalationLoop(t *testing.T) {
+	plan := func(name string, engages ...string) *EscalationPlan {
+		p := &EscalationPlan{Name: name, Stages: []Stage{{Targets: []Target{{Contact: "x"}}}}}
+		for _, e := range engages {
+			p.Stages = append(p.Stages, Stage{Targets: []Target{{EscalationPlan: e}}})
+		}
+		return p
+	}
+	set := func(ps ...*EscalationPlan) map[string]*EscalationPlan {
+		m := map[string]*EscalationPlan{}
+		for _, p := range ps {
+			m[p.Name] = p
+		}
+		return m
+	}
+	for _, tc := range []struct {
+		plans map[string]*EscalationPlan
+		want  string
+	}{
+		{set(plan("la", "lb"), plan("lb", "la")), "la → lb → la"},
+		{set(plan("a", "b"), plan("b", "c"), plan("c", "b")), "b → c → b"},
+		{set(plan("a", "b", "c"), plan("b", "c"), plan("c")), ""}, // a diamond is no loop
+		{set(plan("a", "gone")), ""},
+	} {
+		err := CheckEscalationLoops(tc.plans)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%v: %v", tc.want, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), "loop: "+tc.want) || ErrorCode(err) != EINVALID):
+			t.Errorf("got %v, want loop %q", err, tc.want)
+		}
+	}
+}

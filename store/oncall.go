@@ -682,6 +682,19 @@ func (s *DB) PutEscalationPlan(ctx context.Context, p *tocsin.EscalationPlan) (b
 			}
 		}
 	}
+	plans, err := s.ListEscalationPlans(ctx)
+	if err != nil {
+		return false, err
+	}
+	all := map[string]*tocsin.EscalationPlan{p.Name: p}
+	for _, q := range plans {
+		if q.Name != p.Name {
+			all[q.Name] = q
+		}
+	}
+	if err := tocsin.CheckEscalationLoops(all); err != nil {
+		return false, fmt.Errorf("escalation plan %s: %w", p.Name, err)
+	}
 	cp := *p
 	cp.CreatedAt, cp.UpdatedAt = time.Time{}, time.Time{}
 	return s.putSpec(ctx, "escalation_plans", p.Name, &cp)

@@ -396,13 +396,13 @@ func orderObjects(objs []*object) ([]*object, error) {
 			out = append(out, o)
 		}
 	}
+	if err := checkPlanLoops(objs, nil); err != nil {
+		return nil, err
+	}
 	state := map[string]int{} // 1 visiting, 2 done
 	var visit func(o *object, chain []string) error
 	visit = func(o *object, chain []string) error {
-		switch state[o.name] {
-		case 1:
-			return fmt.Errorf("%s: escalation plans engage each other in a loop: %s", o.where, strings.Join(append(chain, o.name), " → "))
-		case 2:
+		if state[o.name] != 0 { // done (a loop was refused above)
 			return nil
 		}
 		state[o.name] = 1
@@ -462,6 +462,9 @@ func applyObjects(cmd *cobra.Command, c *client, objs []*object, dryRun bool, st
 	if err := checkReferences(objs, current); err != nil {
 		return err
 	}
+	if err := checkPlanLoops(objs, current["EscalationPlan"]); err != nil {
+		return err
+	}
 	var changes []change
 	counts := map[string]int{}
 	for _, o := range objs {
@@ -503,6 +506,33 @@ func applyObjects(cmd *cobra.Command, c *client, objs []*object, dryRun bool, st
 	}
 	fmt.Fprintf(stdout, "applied: %d created, %d updated, %d unchanged\n", counts["create"], counts["update"], counts["unchanged"])
 	return nil
+}
+
+// checkPlanLoops refuses, with the server's own check
+// (tocsin.CheckEscalationLoops), escalation plans that would engage each
+// other in a loop once the files' plans replace the server's.
+func checkPlanLoops(objs []*object, server map[string]any) error {
+	all := map[string]*tocsin.EscalationPlan{}
+	for name, v := range server {
+		all[name] = v.(*tocsin.EscalationPlan)
+	}
+	where := map[string]string{}
+	for _, o := range objs {
+		if p, ok := o.value.(*tocsin.EscalationPlan); ok {
+			all[o.name], where[o.name] = p, o.where
+		}
+	}
+	loop := tocsin.EscalationLoop(all)
+	if loop == nil {
+		return nil
+	}
+	err := message(tocsin.CheckEscalationLoops(all))
+	for _, name := range loop {
+		if w, ok := where[name]; ok {
+			return fmt.Errorf("%s: %s", w, err)
+		}
+	}
+	return errors.New(err)
 }
 
 // checkReferences reports, before anything changes, names that are

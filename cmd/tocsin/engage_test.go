@@ -1,0 +1,54 @@
+package main
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// put sends a PUT with the API token.
+func (ts *testServer) put(t *testing.T, path, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("PUT", ts.url+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+testAPIToken)
+	return do(t, req)
+}
+
+func errorMessage(body map[string]any) string {
+	e, _ := body["error"].(map[string]any)
+	m, _ := e["message"].(string)
+	return m
+}
+
+// Issue 9 defect 3: escalation plans that engage each other in a loop are
+// refused by the API and by apply, with one check that names the loop.
+func TestEngagePlanLoopRefusedByAPIAndApply(t *testing.T) {
+	ts := startOnCallServer(t)
+	if code, body := ts.put(t, "/api/v1/contacts/ann", `{"alias":"ann","name":"Ann","channels":[{"name":"mail","type":"email","address":"ann@example.com"}]}`); code != 201 {
+		t.Fatalf("contact: %d %v", code, body)
+	}
+	if code, body := ts.put(t, "/api/v1/escalation-plans/lb", `{"name":"lb","stages":[{"duration":"5m","targets":[{"contact":"ann"}]}]}`); code != 201 {
+		t.Fatalf("lb: %d %v", code, body)
+	}
+	if code, body := ts.put(t, "/api/v1/escalation-plans/la", `{"name":"la","stages":[{"duration":"5m","targets":[{"escalation_plan":"lb"}]}]}`); code != 201 {
+		t.Fatalf("la: %d %v", code, body)
+	}
+	code, body := ts.put(t, "/api/v1/escalation-plans/lb", `{"name":"lb","stages":[{"duration":"5m","targets":[{"contact":"ann"},{"escalation_plan":"la"}]}]}`)
+	if code != 400 || !strings.Contains(errorMessage(body), "engage each other in a loop: la → lb → la") {
+		t.Fatalf("a loop through the API: %d %v", code, body)
+	}
+	if _, got := ts.get(t, "/api/v1/escalation-plans/lb"); strings.Contains(toJSON(got), `"escalation_plan":"la"`) {
+		t.Fatalf("the refused plan was stored: %v", got)
+	}
+
+	// apply sees the loop between a file's plan and the server's.
+	env := map[string]string{"TOCSIN_API_TOKEN": testAPIToken, "TOCSIN_SERVER": ts.url}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "lb.yaml"), []byte("kind: EscalationPlan\nname: lb\nstages: [{duration: 5m, targets: [{escalation_plan: la}]}]\n"), 0o600)
+	_, err := runCLI(t, env, "apply", "-f", dir, "--dry-run")
+	if err == nil || !strings.Contains(err.Error(), "lb.yaml: document 1") || !strings.Contains(err.Error(), "engage each other in a loop: la → lb → la") {
+		t.Fatalf("apply of a loop through the server's plan: %v", err)
+	}
+}
