@@ -432,3 +432,29 @@ func TestHandOffReArmedByOverridesAndRotations(t *testing.T) {
 		t.Fatalf("ben's notices after the rotation changed: %d", n)
 	}
 }
+
+// Issue 9 defect 7: an SMS sent through a provider whose replies cannot
+// reach tocsin (the SNS fallback) gives the ack link, not a reply code.
+func TestEngageSMSThroughTheFallbackGivesTheAckLink(t *testing.T) {
+	r := newRig(t, time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC))
+	twilio := &fakeSMS{name: "twilio", replies: true, failures: 1, permanent: true}
+	sns := &fakeSMS{name: "sns"}
+	r.e.SMS = []notify.SMSSender{twilio, sns}
+	r.e.AckURL = func(id string) string { return "https://tocsin.example.com/ack/" + id }
+	r.contact(&tocsin.Contact{Alias: "kai", Name: "Kai", Channels: []tocsin.ContactChannel{{Name: "m", Type: "sms", Address: "+15550001020"}}})
+	r.plan(&tocsin.EscalationPlan{Name: "k", Stages: []tocsin.Stage{{Duration: mins(5), Targets: []tocsin.Target{{Contact: "kai", Essential: true}}}}})
+	id := r.engage("k")
+	got := sns.to("+15550001020")
+	if len(got) != 1 || strings.Contains(got[0].Body, "Reply") || !strings.Contains(got[0].Body, "Acknowledge: https://tocsin.example.com/ack/"+id) {
+		t.Fatalf("SMS through SNS: %+v", got)
+	}
+	r.advance(time.Second) // a new incident
+	// Through Twilio the reply code stays.
+	twilio.mu.Lock()
+	twilio.failures = 0
+	twilio.mu.Unlock()
+	r.engage("k")
+	if got := twilio.to("+15550001020"); len(got) != 1 || !strings.Contains(got[0].Body, "Reply ") {
+		t.Fatalf("SMS through Twilio: %+v", got)
+	}
+}

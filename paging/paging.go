@@ -431,9 +431,15 @@ func (e *Engine) send(ctx context.Context, p *tocsin.Page, d *tocsin.Delivery, t
 	}
 	switch p.ChannelType {
 	case tocsin.ChannelSMS:
-		body := SMSText(inc, p.AckCode, ack, test)
 		var errs []error
 		for _, s := range e.SMS {
+			// Only a provider whose replies reach tocsin may ask for one;
+			// through any other the ack link is the way to acknowledge.
+			code := ""
+			if r, ok := s.(Replier); ok && r.AcceptsReplies() {
+				code = p.AckCode
+			}
+			body := SMSText(inc, code, ack, test)
 			id, err := s.SendSMS(ctx, &notify.SMS{To: p.Address, Body: body, StatusCallback: e.webhookURL("/api/v1/twilio/status")})
 			if err == nil {
 				return s.Name(), id, failed, nil
@@ -520,7 +526,15 @@ func (e *Engine) webhookURL(path string) string {
 	return strings.TrimRight(e.PublicHost, "/") + path
 }
 
-// SMSText is a page's text message: what, how bad, and how to acknowledge.
+// Replier is an SMS provider that can report whether replies to its
+// messages reach tocsin (Twilio's messaging webhook does). A page sent
+// through a provider that is not one asks for no reply code.
+type Replier interface {
+	AcceptsReplies() bool
+}
+
+// SMSText is a page's text message: what, how bad, and how to acknowledge
+// (reply with code, when one is given, or open the ack link).
 func SMSText(inc *tocsin.Incident, code, ackURL string, test bool) string {
 	prefix := "[tocsin]"
 	if test {
@@ -530,9 +544,15 @@ func SMSText(inc *tocsin.Incident, code, ackURL string, test bool) string {
 	if r := []rune(title); len(r) > 80 {
 		title = string(r[:79]) + "…"
 	}
-	s := fmt.Sprintf("%s Impact %d: %s. Reply %s to acknowledge.", prefix, inc.Impact, title, code)
-	if ackURL != "" {
-		s += " " + ackURL
+	s := fmt.Sprintf("%s Impact %d: %s.", prefix, inc.Impact, title)
+	switch {
+	case code != "":
+		s += " Reply " + code + " to acknowledge."
+		if ackURL != "" {
+			s += " " + ackURL
+		}
+	case ackURL != "":
+		s += " Acknowledge: " + ackURL
 	}
 	return s
 }

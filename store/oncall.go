@@ -320,18 +320,24 @@ func rearmRotation(ctx context.Context, tx *txn, rotation string, now time.Time)
 	return nil
 }
 
-// mustContacts checks that every alias names a contact.
-func (s *DB) mustContacts(ctx context.Context, what string, aliases []string) error {
+// mustContacts checks that every alias of the list field names a contact.
+func (s *DB) mustContacts(ctx context.Context, field string, aliases []string) error {
 	for i, a := range aliases {
-		var one int
-		err := s.db.QueryRowContext(ctx, `SELECT 1 FROM contacts WHERE alias = $1`, a).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return tocsin.Errorf(tocsin.EINVALID, "%s[%d]: no contact %q", what, i, a)
-		} else if err != nil {
-			return translate(err)
+		if err := s.mustContact(ctx, fmt.Sprintf("%s[%d]", field, i), a); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// mustContact checks that the alias in field names a contact.
+func (s *DB) mustContact(ctx context.Context, field, alias string) error {
+	var one int
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM contacts WHERE alias = $1`, alias).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return tocsin.Errorf(tocsin.EINVALID, "%s: no contact %q", field, alias)
+	}
+	return translate(err)
 }
 
 // putSpec upserts a named JSON spec into table (rotations,
@@ -664,7 +670,7 @@ func (s *DB) PutEscalationPlan(ctx context.Context, p *tocsin.EscalationPlan) (b
 			f := fmt.Sprintf("escalation plan %s: stages[%d].targets[%d]", p.Name, i, j)
 			switch {
 			case t.Contact != "":
-				if err := s.mustContacts(ctx, f+".contact", []string{t.Contact}); err != nil {
+				if err := s.mustContact(ctx, f+".contact", t.Contact); err != nil {
 					return false, err
 				}
 			case t.Schedule != "":

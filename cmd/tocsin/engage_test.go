@@ -52,3 +52,39 @@ func TestEngagePlanLoopRefusedByAPIAndApply(t *testing.T) {
 		t.Fatalf("apply of a loop through the server's plan: %v", err)
 	}
 }
+
+// Issue 9 defect 7: an unknown contact is named by its field, without a
+// stray index; override list shows recent and past-dated overrides.
+func TestEngageContactErrorsAndOverrideListWindow(t *testing.T) {
+	ts := startOnCallServer(t)
+	code, body := ts.put(t, "/api/v1/escalation-plans/x", `{"name":"x","stages":[{"duration":"5m","targets":[{"contact":"zed"}]}]}`)
+	if msg := errorMessage(body); code != 400 || msg != `escalation plan x: stages[0].targets[0].contact: no contact "zed"` {
+		t.Fatalf("unknown contact in a plan: %d %q", code, msg)
+	}
+	env := map[string]string{"TOCSIN_API_TOKEN": testAPIToken, "TOCSIN_SERVER": ts.url}
+	dir := writeFiles(t, map[string]string{"ops.yaml": smallSetup})
+	if out, err := runCLI(t, env, "apply", "-f", dir); err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	if _, err := runCLI(t, env, "override", "add", "--rotation", "ops", "--start", "now", "--end", "now+1h", "--members", "zed"); err == nil ||
+		!strings.Contains(err.Error(), `override: members[0]: no contact "zed"`) {
+		t.Fatalf("unknown member: %v", err)
+	}
+	// An override that ended yesterday, and one far in the past.
+	past, err := runCLI(t, env, "override", "add", "--rotation", "ops", "--start", "now-3d", "--end", "now-1d", "--members", "ben")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := runCLI(t, env, "override", "add", "--rotation", "ops", "--start", "now-90d", "--end", "now-80d", "--members", "ben")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := func(out string) string { return strings.TrimSuffix(strings.Fields(out)[1], ":") }
+	out, err := runCLI(t, env, "override", "list")
+	if err != nil || !strings.Contains(out, id(past)) || strings.Contains(out, id(old)) {
+		t.Fatalf("override list (default: not ended, and ended in the last 30 days): %v\n%s", err, out)
+	}
+	if out, err = runCLI(t, env, "override", "list", "--from", "now-100d", "--to", "now"); err != nil || !strings.Contains(out, id(old)) {
+		t.Fatalf("override list --from: %v\n%s", err, out)
+	}
+}
