@@ -483,6 +483,13 @@ func applyObjects(cmd *cobra.Command, c *client, objs []*object, dryRun bool, st
 			fmt.Fprintf(stdout, "+ %s %s (create)\n", o.info.noun, o.name)
 		case "update":
 			fmt.Fprintf(stdout, "~ %s %s (update: %s)\n", o.info.noun, o.name, strings.Join(ch.fields, ", "))
+			have := current[o.kind][o.name]
+			for _, line := range fieldChanges(o.value, have, ch.fields) {
+				fmt.Fprintf(stdout, "    %s\n", line)
+			}
+			for _, w := range deactivations(o.value, have) {
+				fmt.Fprintf(stdout, "    ! %s\n", w)
+			}
 		default:
 			fmt.Fprintf(stdout, "= %s %s (unchanged)\n", o.info.noun, o.name)
 		}
@@ -596,6 +603,53 @@ func diffFields(want, have any) []string {
 	for _, k := range jsonFieldOrder(reflect.TypeOf(want).Elem()) {
 		if !bytes.Equal(ma[k], mb[k]) {
 			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// fieldChanges writes each changed field as "field: old → new", the
+// values as compact JSON of the normalised objects, each cut to maxShown.
+func fieldChanges(want, have any, fields []string) []string {
+	a, _ := json.Marshal(normalized(want))
+	b, _ := json.Marshal(normalized(have))
+	var ma, mb map[string]json.RawMessage
+	_ = json.Unmarshal(a, &ma)
+	_ = json.Unmarshal(b, &mb)
+	shown := func(v json.RawMessage) string {
+		if v == nil {
+			return "(none)"
+		}
+		if r := []rune(string(v)); len(r) > maxShown {
+			return string(r[:maxShown-1]) + "…"
+		}
+		return string(v)
+	}
+	out := make([]string, 0, len(fields))
+	for _, f := range fields {
+		out = append(out, fmt.Sprintf("%s: %s → %s", f, shown(mb[f]), shown(ma[f])))
+	}
+	return out
+}
+
+// maxShown bounds a value shown in the plan.
+const maxShown = 120
+
+// deactivations warns of contact channels whose type or address changes:
+// the server deactivates them, and they are not paged until activated again.
+func deactivations(want, have any) []string {
+	w, ok := want.(*tocsin.Contact)
+	h, ok2 := have.(*tocsin.Contact)
+	if !ok || !ok2 {
+		return nil
+	}
+	var out []string
+	for _, nc := range w.Channels {
+		for _, oc := range h.Channels {
+			if oc.Name == nc.Name && (oc.Type != nc.Type || oc.Address != nc.Address) {
+				out = append(out, fmt.Sprintf("channel %s: %s %s → %s %s: the channel is deactivated and is not paged until activated again with a new code",
+					nc.Name, oc.Type, oc.Address, nc.Type, nc.Address))
+			}
 		}
 	}
 	return out

@@ -88,3 +88,26 @@ func TestEngageContactErrorsAndOverrideListWindow(t *testing.T) {
 		t.Fatalf("override list --from: %v\n%s", err, out)
 	}
 }
+
+// Issue 9 defect 7: apply's plan shows changed fields old → new and warns
+// that a changed phone number deactivates the channel.
+func TestEngageApplyPlanShowsOldAndNewAndDeactivation(t *testing.T) {
+	ts := startOnCallServer(t)
+	env := map[string]string{"TOCSIN_API_TOKEN": testAPIToken, "TOCSIN_SERVER": ts.url}
+	contact := "kind: Contact\nalias: cy\nname: Cy\nchannels: [{name: mobile, type: sms, address: \"+15550001030\"}]\n"
+	dir := writeFiles(t, map[string]string{"cy.yaml": contact})
+	if out, err := runCLI(t, env, "apply", "-f", dir); err != nil {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	os.WriteFile(filepath.Join(dir, "cy.yaml"), []byte(strings.Replace(contact, "+15550001030", "+15550001031", 1)), 0o600)
+	out, err := runCLI(t, env, "apply", "-f", dir, "--dry-run")
+	for _, want := range []string{
+		"~ contact cy (update: channels)",
+		`    channels: [{"name":"mobile","type":"sms","address":"+15550001030","activated":false}] → [{"name":"mobile","type":"sms","address":"+15550001031","activated":false}]`,
+		"    ! channel mobile: sms +15550001030 → sms +15550001031: the channel is deactivated",
+	} {
+		if err != nil || !strings.Contains(out, want) {
+			t.Fatalf("plan lacks %q: %v\n%s", want, err, out)
+		}
+	}
+}
