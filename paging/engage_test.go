@@ -2,6 +2,7 @@ package paging_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,8 @@ type rig struct {
 	e     *paging.Engine
 	sms   *fakeSMS
 	mail  *recorder
+	// incidents counts the incidents engage opened.
+	incidents int
 }
 
 // recorder is a team channel that records what it is asked to send.
@@ -121,7 +124,9 @@ func (r *rig) plan(p *tocsin.EscalationPlan) {
 func (r *rig) engage(plan string) string {
 	r.t.Helper()
 	ctx := context.Background()
-	res, err := r.db.Ingest(ctx, []*tocsin.Alert{storetest.NewAlert("g", "f-"+plan+r.clock.Now().String(), tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
+	r.incidents++ // each call opens its own incident
+	key := fmt.Sprintf("%s-%d", plan, r.incidents)
+	res, err := r.db.Ingest(ctx, []*tocsin.Alert{storetest.NewAlert(key, key, tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -456,5 +461,23 @@ func TestEngageSMSThroughTheFallbackGivesTheAckLink(t *testing.T) {
 	r.engage("k")
 	if got := twilio.to("+15550001020"); len(got) != 1 || !strings.Contains(got[0].Body, "Reply ") {
 		t.Fatalf("SMS through Twilio: %+v", got)
+	}
+}
+
+// Issue 9 defect 7: activation codes sent to a number count toward its
+// hourly page limit.
+func TestEngageActivationCodesCountTowardTheNumbersLimit(t *testing.T) {
+	r := newRig(t, time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC))
+	r.e.MaxPerNumberPerHour = 2
+	r.contact(&tocsin.Contact{Alias: "mo", Name: "Mo", Channels: []tocsin.ContactChannel{{Name: "m", Type: "sms", Address: "+15550001050"}}})
+	r.plan(&tocsin.EscalationPlan{Name: "m", Stages: []tocsin.Stage{{Duration: mins(5), Targets: []tocsin.Target{{Contact: "mo", Essential: true}}}}})
+	r.engage("m") // the code and this page: the limit
+	r.advance(time.Second)
+	id := r.engage("m")
+	if n := len(r.sms.to("+15550001050")); n != 1 {
+		t.Fatalf("pages to a number that was sent its activation code: %d, want 1", n)
+	}
+	if ps := r.pages(id); len(ps) != 1 || ps[0].Status != tocsin.PageRateLimited {
+		t.Fatalf("second page: %+v", ps[0])
 	}
 }

@@ -306,14 +306,17 @@ func (s *DB) ClaimPage(ctx context.Context, id string, limit int, since time.Tim
 					}
 				}
 				var n int
-				if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM pages WHERE address = $1 AND (sent_at >= $2 OR status = $3)`,
+				// Activation codes sent to the number count too (per
+				// channel, over the window they were counted in).
+				if err := tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM pages WHERE address = $1 AND (sent_at >= $2 OR status = $3))
+					+ (SELECT COALESCE(SUM(code_sends), 0) FROM contact_channels WHERE address = $1 AND code_window >= $2)`,
 					address, micros(since), tocsin.PageSending).Scan(&n); err != nil {
 					return err
 				}
 				if n >= limit {
 					outcome = tocsin.PageLimited
 					if _, err := tx.ExecContext(ctx, `UPDATE pages SET status = $1, error = $2, updated_at = $3 WHERE id = $4`,
-						tocsin.PageRateLimited, fmt.Sprintf("%d pages to this number since %s (limit %d)", n, fromMicros(micros(since)).Format(time.RFC3339), limit), now, id); err != nil {
+						tocsin.PageRateLimited, fmt.Sprintf("%d pages and activation codes to this number since %s (limit %d)", n, fromMicros(micros(since)).Format(time.RFC3339), limit), now, id); err != nil {
 						return err
 					}
 					break

@@ -191,13 +191,22 @@ func (s *DB) deleteNamed(ctx context.Context, table, key, name, what string) err
 
 // Activation limits.
 const (
-	ActivationTTL      = 15 * time.Minute
+	ActivationTTL = 15 * time.Minute
+	// ActivationAttempts is how many wrong codes a channel may be sent in
+	// an ActivationWindow, whatever the number of codes sent.
 	ActivationAttempts = 5
+	// ActivationSends is how many codes a channel may be sent in an
+	// ActivationWindow.
+	ActivationSends = 3
+	// ActivationWindow is the period the two limits above count over.
+	ActivationWindow = time.Hour
 )
 
 // StartActivation creates a new 6-digit activation code for a contact
 // channel and returns it (the caller sends it through the channel). Only
-// a hash is stored.
+// a hash is stored. At most ActivationSends codes are sent per
+// ActivationWindow, and a re-send keeps the window's count of wrong
+// attempts, so re-sending does not buy a guesser more tries.
 func (s *DB) StartActivation(ctx context.Context, alias, channel string) (string, error) {
 	n, err := rand.Int(rand.Reader, big.NewInt(1000000))
 	if err != nil {
@@ -205,15 +214,25 @@ func (s *DB) StartActivation(ctx context.Context, alias, channel string) (string
 	}
 	code := fmt.Sprintf("%06d", n.Int64())
 	err = s.tx(ctx, func(tx *txn) error {
-		r, err := tx.ExecContext(ctx, `UPDATE contact_channels SET code_hash = $1, code_expires = $2, code_attempts = 0 WHERE contact_alias = $3 AND name = $4`,
-			hashCode(alias, channel, code), micros(s.opts.Now().Add(ActivationTTL)), alias, channel)
-		if err != nil {
+		now := s.opts.Now()
+		var sends int
+		var window int64
+		err := tx.QueryRowContext(ctx, `SELECT code_sends, code_window FROM contact_channels WHERE contact_alias = $1 AND name = $2`, alias, channel).Scan(&sends, &window)
+		if errors.Is(err, sql.ErrNoRows) {
+			return tocsin.Errorf(tocsin.ENOTFOUND, "contact %q has no channel %q", alias, channel)
+		} else if err != nil {
 			return err
 		}
-		if n, _ := r.RowsAffected(); n == 0 {
-			return tocsin.Errorf(tocsin.ENOTFOUND, "contact %q has no channel %q", alias, channel)
+		resetAttempts := ""
+		if start := fromMicros(window); now.Sub(start) >= ActivationWindow {
+			sends, window, resetAttempts = 0, micros(now), ", code_attempts = 0"
+		} else if sends >= ActivationSends {
+			return tocsin.Errorf(tocsin.EFORBIDDEN, "%d activation codes were sent to channel %q of contact %q within %s; request another after %s",
+				sends, channel, alias, ActivationWindow, start.Add(ActivationWindow).UTC().Format(time.RFC3339))
 		}
-		return nil
+		_, err = tx.ExecContext(ctx, `UPDATE contact_channels SET code_hash = $1, code_expires = $2, code_sends = $3, code_window = $4`+resetAttempts+`
+			WHERE contact_alias = $5 AND name = $6`, hashCode(alias, channel, code), micros(now.Add(ActivationTTL)), sends+1, window, alias, channel)
+		return err
 	})
 	return code, err
 }
@@ -242,7 +261,7 @@ func (s *DB) Activate(ctx context.Context, alias, channel, code string) error {
 			verdict = tocsin.Errorf(tocsin.EINVALID, "no activation code was sent; request one first")
 			return nil
 		case attempts >= ActivationAttempts:
-			verdict = tocsin.Errorf(tocsin.EFORBIDDEN, "too many wrong codes; request a new one")
+			verdict = tocsin.Errorf(tocsin.EFORBIDDEN, "too many wrong codes; request a new one in an hour")
 			return nil
 		case micros(s.opts.Now()) > expires:
 			verdict = tocsin.Errorf(tocsin.EFORBIDDEN, "the code has expired; request a new one")
