@@ -24,6 +24,10 @@ const (
 	EventAcknowledged = "acknowledged"
 	EventResolved     = "resolved"
 	EventRenotify     = "renotify"
+	// EventNotice is a note to one person that is not about an incident
+	// (an on-call hand-off, an activation code): its Incident carries only
+	// the text, as Title.
+	EventNotice = "notice"
 )
 
 // Message is one notification about one incident for one channel.

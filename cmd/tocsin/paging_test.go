@@ -200,6 +200,9 @@ func TestPagingProviderFailoverAndRateLimit(t *testing.T) {
 	ts, tw := pagingServer(t, storetest.SQLiteURL(t), clock, "one")
 	ctx := context.Background()
 	addContact(t, ts, &tocsin.Contact{Alias: "fay", Name: "Fay", Channels: []tocsin.ContactChannel{{Name: "mobile", Type: "sms", Address: "+15550000006"}}})
+	// Activation codes count toward the number's hourly limit: start the
+	// storm an hour after Fay's.
+	clock.Add(time.Hour)
 	if _, err := ts.app.store.PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "one", Stages: []tocsin.Stage{
 		{Duration: minutes(1), Targets: []tocsin.Target{{Contact: "fay", Essential: true}}}}}); err != nil {
 		t.Fatal(err)
