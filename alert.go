@@ -54,6 +54,12 @@ type Alert struct {
 	// Raw is the part of the payload this alert came from, handed to
 	// templates as the Versus-compatible data.
 	Raw json.RawMessage `json:"raw,omitempty"`
+	// LegacyDedupKey is the dedup key an earlier version of tocsin gave
+	// this alert, when the decoder's key has changed since (Alertmanager's
+	// now includes the sender). With no open incident under DedupKey, the
+	// alert joins the open incident under LegacyDedupKey, so an upgrade
+	// does not split an incident that is open. It is not stored.
+	LegacyDedupKey string `json:"-"`
 }
 
 // Resolved reports whether the alert says its condition has cleared.

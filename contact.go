@@ -44,10 +44,41 @@ type ContactChannel struct {
 	ActivatedAt *time.Time `json:"activated_at,omitempty" yaml:"-"`
 }
 
-// EngagementStep pages one channel of a contact After the engagement starts.
+// EngagementStep pages one channel of a contact After the engagement
+// starts. Each step makes its own page, so a channel may appear twice (email
+// at 0 and again at 3 minutes).
 type EngagementStep struct {
 	Channel string   `json:"channel" yaml:"channel"`
 	After   Duration `json:"after" yaml:"after"`
+	// RetryInterval, when set, pages the channel again every interval
+	// until the contact acknowledges, Retries times (AWS's
+	// RetryIntervalInMinutes on a channel target).
+	RetryInterval Duration `json:"retry_interval,omitempty" yaml:"retry_interval,omitempty"`
+	// Retries bounds the re-pages of a RetryInterval (default
+	// DefaultRetries, at most MaxRetries).
+	Retries int `json:"retries,omitempty" yaml:"retries,omitempty"`
+}
+
+// Limits of an engagement step's retries.
+const (
+	// DefaultRetries is how often a step with a RetryInterval re-pages
+	// when it does not say.
+	DefaultRetries = 3
+	// MaxRetries bounds Retries.
+	MaxRetries = 10
+	// MaxRetryInterval is the longest RetryInterval (AWS allows 0–60 minutes).
+	MaxRetryInterval = time.Hour
+)
+
+// Repages returns how often the step re-pages its channel after the first page.
+func (s EngagementStep) Repages() int {
+	switch {
+	case s.RetryInterval <= 0:
+		return 0
+	case s.Retries <= 0:
+		return DefaultRetries
+	}
+	return min(s.Retries, MaxRetries)
 }
 
 // EscalationPlan engages targets stage by stage until an essential target

@@ -64,6 +64,12 @@ const (
 	EventNote               = "note"
 	EventRenotify           = "renotify"
 	EventEscalation         = "escalation"
+	// EventTemplateFailed: a user's template failed to render a message,
+	// which was sent with the built-in template instead.
+	EventTemplateFailed = "template_failed"
+	// EventIntakeWarning records request parameters that intake ignored
+	// (unknown, not configured, not allowed) while accepting the alerts.
+	EventIntakeWarning = "intake_warning"
 )
 
 // TimelineEvent is an immutable, timestamped record on an incident.
@@ -130,6 +136,9 @@ type IngestOptions struct {
 	// IdempotencyKey, when set, makes a repeat of the same request (an SNS
 	// redelivery) change nothing: its alerts are reported as duplicates.
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// Warnings name the request parameters that were ignored; each
+	// incident the request touches gets them on its timeline.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // OnCallOptions arm ack-or-escalate: unless the incident is acknowledged or

@@ -133,6 +133,11 @@ const (
 type HandOffArgs struct {
 	Schedule string    `json:"schedule"`
 	Since    time.Time `json:"since"`
+	// OnCall are the people last told they are on call, when Known: the
+	// next run tells whoever the current rotations and overrides add or
+	// remove (an override deleted mid-shift included).
+	OnCall []string `json:"on_call,omitempty"`
+	Known  bool     `json:"known,omitempty"`
 }
 
 // StageArgs are the arguments of a JobStage job: Seq counts the stages

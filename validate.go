@@ -5,6 +5,7 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -60,6 +61,15 @@ func (c *Contact) Validate() error {
 		}
 		if st.After < 0 || st.After.Std() > 24*time.Hour {
 			p.add("%s.after: %s is not between 0 and 24h", f, st.After.Std())
+		}
+		if st.RetryInterval != 0 && (st.RetryInterval.Std() < time.Minute || st.RetryInterval.Std() > MaxRetryInterval) {
+			p.add("%s.retry_interval: %s is not between 1m and %s", f, st.RetryInterval.Std(), MaxRetryInterval)
+		}
+		switch {
+		case st.Retries < 0 || st.Retries > MaxRetries:
+			p.add("%s.retries: %d is not between 0 and %d", f, st.Retries, MaxRetries)
+		case st.Retries > 0 && st.RetryInterval == 0:
+			p.add("%s.retries: needs a retry_interval (how long to wait between re-pages)", f)
 		}
 	}
 	return p.err("contact " + c.Alias)
@@ -166,4 +176,57 @@ func (g *ContactGroup) Validate() error {
 		seen[m] = true
 	}
 	return p.err("contact group " + g.Name)
+}
+
+// EscalationLoop returns the first loop among escalation plans that engage
+// other plans (by name: "la", "lb", "la"), or nil. plans holds every plan
+// as it would be after a change; targets naming plans not in it are
+// ignored. Names are visited in sorted order, so the loop reported is
+// always the same.
+func EscalationLoop(plans map[string]*EscalationPlan) []string {
+	names := make([]string, 0, len(plans))
+	for n := range plans {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	state := map[string]int{} // 1 on the path, 2 done
+	var path []string
+	var visit func(name string) []string
+	visit = func(name string) []string {
+		switch state[name] {
+		case 1:
+			return append(slices.Clone(path[slices.Index(path, name):]), name)
+		case 2:
+			return nil
+		}
+		state[name] = 1
+		path = append(path, name)
+		for _, st := range plans[name].Stages {
+			for _, t := range st.Targets {
+				if _, ok := plans[t.EscalationPlan]; ok {
+					if loop := visit(t.EscalationPlan); loop != nil {
+						return loop
+					}
+				}
+			}
+		}
+		path = path[:len(path)-1]
+		state[name] = 2
+		return nil
+	}
+	for _, n := range names {
+		if loop := visit(n); loop != nil {
+			return loop
+		}
+	}
+	return nil
+}
+
+// CheckEscalationLoops refuses escalation plans that engage each other in
+// a loop, naming it: the one check behind the API and `tocsin apply`.
+func CheckEscalationLoops(plans map[string]*EscalationPlan) error {
+	if loop := EscalationLoop(plans); loop != nil {
+		return Errorf(EINVALID, "escalation plans engage each other in a loop: %s", strings.Join(loop, " → "))
+	}
+	return nil
 }

@@ -19,7 +19,8 @@ import (
 // Store is what the API needs from the store.
 type Store interface {
 	tocsin.IncidentService
-	Ping(ctx context.Context) error
+	// Ready reports whether the store can commit a write (readiness).
+	Ready(ctx context.Context) error
 }
 
 // Options configure a Server.
@@ -28,6 +29,9 @@ type Options struct {
 	APITokens []string
 	// IngestTokens are accepted by alert intake.
 	IngestTokens []string
+	// APITokenHashes and IngestTokenHashes accept tokens by their hex
+	// SHA-256 (store.TokenHash): generated tokens are kept only so.
+	APITokenHashes, IngestTokenHashes []string
 	// IngestOpen accepts alerts without a token (Versus's behaviour).
 	IngestOpen bool
 	// MaxBodyBytes limits request bodies (default 1 MiB).
@@ -43,7 +47,8 @@ type Options struct {
 	// SNSTopics, when set, pins the topics /api/v1/alerts/cloudwatch accepts.
 	SNSTopics []string
 	// SNSPath is an extra path serving SNS deliveries (Versus's queue.sns
-	// path), accepting only SNSPathTopics.
+	// path), accepting only SNSPathTopics. With SNS verification on and
+	// the topics pinned it needs no integration token, as in Versus.
 	SNSPath       string
 	SNSPathTopics []string
 	// TwilioAuthToken verifies Twilio's webhooks (SMS replies, key
@@ -73,6 +78,11 @@ type Options struct {
 	Now       func() time.Time
 	Logger    *slog.Logger
 	Metrics   *Metrics
+	// MetricsToken, when set, is required as a bearer token on /metrics.
+	MetricsToken string
+	// MetricsElsewhere leaves /metrics off this handler: the caller serves
+	// MetricsHandler on a listener of its own (metrics.listen).
+	MetricsElsewhere bool
 }
 
 // DefaultMaxBodyBytes is the default intake body limit.
@@ -107,15 +117,27 @@ func (s *Server) routes() {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	m.HandleFunc("GET /readyz", s.handleReady)
-	if s.opts.Metrics != nil {
-		m.Handle("GET /metrics", s.opts.Metrics.Handler())
+	if s.opts.Metrics != nil && !s.opts.MetricsElsewhere {
+		m.Handle("GET /metrics", s.MetricsHandler())
 	}
 
 	m.HandleFunc("POST /api/v1/alerts/{source}", s.requireIngest(s.handleAlerts))
+	// PagerDuty's senders authenticate with the body's routing_key, which
+	// handlePagerDuty checks itself; /v2/enqueue is PagerDuty's own path.
+	m.HandleFunc("POST /api/v1/alerts/pagerduty", s.handlePagerDuty)
+	m.HandleFunc("POST /v2/enqueue", s.handlePagerDuty)
 	m.HandleFunc("POST /api/incidents", s.requireIngest(s.handleVersusIncidents))
 	m.HandleFunc("POST /api/incidents/", s.requireIngest(s.handleVersusIncidents))
 	if p := s.opts.SNSPath; p != "" && p != "/api/v1/alerts/cloudwatch" {
-		m.HandleFunc("POST "+p, s.requireIngest(func(w http.ResponseWriter, r *http.Request) { s.handleSNS(w, r, s.opts.SNSPathTopics) }))
+		h := func(w http.ResponseWriter, r *http.Request) { s.handleSNS(w, r, s.opts.SNSPathTopics) }
+		if s.snsPathTrusted() {
+			// Versus's SNS subscriptions carry no token: a signed message
+			// from the one pinned topic is authenticated enough, so they
+			// keep working unchanged.
+			m.HandleFunc("POST "+p, h)
+		} else {
+			m.HandleFunc("POST "+p, s.requireIngest(h))
+		}
 	}
 
 	m.HandleFunc("GET /api/ack/{id}", s.handleAckPage)
@@ -142,15 +164,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
+// handleReady answers 200 only when the store can commit: a database that
+// answers reads but cannot write (a full disk, a lost lock) cannot take alerts.
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
-		s.opts.Logger.Warn("readiness: database unreachable", "err", err)
-		Error(w, r, tocsin.Errorf(tocsin.EUNAVAILABLE, "database unreachable"))
+	if err := s.store.Ready(ctx); err != nil {
+		s.opts.Logger.Warn("readiness: the database cannot commit", "err", err)
+		Error(w, r, tocsin.Errorf(tocsin.EUNAVAILABLE, "the database cannot commit"))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// MetricsHandler serves Prometheus metrics, behind MetricsToken when set.
+func (s *Server) MetricsHandler() http.Handler {
+	h := s.opts.Metrics.Handler()
+	if s.opts.MetricsToken == "" {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !tokenMatches(bearer(r), []string{s.opts.MetricsToken}) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tocsin-metrics"`)
+			Error(w, r, tocsin.Errorf(tocsin.EUNAUTHORIZED, "a valid metrics token is required (Authorization: Bearer TOKEN)"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // codes maps application error codes to HTTP status codes: the one table.

@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"net/http"
 	"strings"
 
@@ -23,6 +24,24 @@ func tokenMatches(presented string, accepted []string) bool {
 		}
 		h := sha256.Sum256([]byte(a))
 		ok |= subtle.ConstantTimeCompare(p[:], h[:])
+	}
+	return ok == 1
+}
+
+// hashMatches reports whether the hex SHA-256 of a presented token is one
+// of hashes (generated tokens, whose clear text tocsin does not keep), in
+// constant time.
+func hashMatches(presented string, hashes []string) bool {
+	if presented == "" {
+		return false
+	}
+	p := sha256.Sum256([]byte(presented))
+	want := []byte(hex.EncodeToString(p[:]))
+	ok := 0
+	for _, h := range hashes {
+		if len(h) == len(want) {
+			ok |= subtle.ConstantTimeCompare(want, []byte(h))
+		}
 	}
 	return ok == 1
 }
@@ -48,7 +67,13 @@ func ingestToken(r *http.Request) string {
 
 // authenticatedIngest reports whether the request carries a valid integration token.
 func (s *Server) authenticatedIngest(r *http.Request) bool {
-	return tokenMatches(ingestToken(r), s.opts.IngestTokens)
+	return s.isIngestToken(ingestToken(r))
+}
+
+// isIngestToken reports whether t is an integration token: a configured
+// one or a generated one (kept only as its hash).
+func (s *Server) isIngestToken(t string) bool {
+	return tokenMatches(t, s.opts.IngestTokens) || hashMatches(t, s.opts.IngestTokenHashes)
 }
 
 func (s *Server) requireIngest(h http.HandlerFunc) http.HandlerFunc {
@@ -64,11 +89,27 @@ func (s *Server) requireIngest(h http.HandlerFunc) http.HandlerFunc {
 
 func (s *Server) requireAPI(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !tokenMatches(bearer(r), s.opts.APITokens) {
+		if t := bearer(r); !tokenMatches(t, s.opts.APITokens) && !hashMatches(t, s.opts.APITokenHashes) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tocsin-api"`)
 			Error(w, r, tocsin.Errorf(tocsin.EUNAUTHORIZED, "a valid API token is required (Authorization: Bearer TOKEN)"))
 			return
 		}
 		h(w, r)
 	}
+}
+
+// snsPathTrusted reports whether the SNS path (Versus's queue.sns) may be
+// used without an integration token: only when every message's signature
+// is verified and the path accepts only pinned topics, so nobody but the
+// owner of those topics can post there.
+func (s *Server) snsPathTrusted() bool {
+	if s.opts.SNS == nil || len(s.opts.SNSPathTopics) == 0 {
+		return false
+	}
+	for _, t := range s.opts.SNSPathTopics {
+		if t == "" {
+			return false
+		}
+	}
+	return true
 }

@@ -29,6 +29,8 @@ type ingestResponse struct {
 	Count       int                   `json:"count"`
 	IncidentIDs []string              `json:"incident_ids"`
 	Results     []tocsin.IngestResult `json:"results"`
+	// Warnings name the request parameters that were ignored.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // handleAlerts serves POST /api/v1/alerts/{source}.
@@ -54,20 +56,12 @@ func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	results, ok := s.commit(w, r, source, alerts)
-	if !ok {
+	results, warnings, err := s.ingest(r, source, alerts, "", s.authenticatedIngest(r))
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
-	if source == tocsin.SourcePagerDuty {
-		// PagerDuty's Events API v2 answer, so existing senders are content.
-		dk := ""
-		if len(alerts) > 0 {
-			dk = alerts[0].DedupKey
-		}
-		writeJSON(w, http.StatusAccepted, map[string]any{"status": "success", "message": "Event processed", "dedup_key": dk, "incident_ids": incidentIDs(results)})
-		return
-	}
-	writeJSON(w, statusFor(results), ingestResponse{Status: "ok", Count: len(alerts), IncidentIDs: incidentIDs(results), Results: results})
+	writeJSON(w, statusFor(results), ingestResponse{Status: "ok", Count: len(alerts), IncidentIDs: incidentIDs(results), Results: results, Warnings: warnings})
 }
 
 // handleVersusIncidents serves Versus Incident's POST /api/incidents: any
@@ -92,16 +86,17 @@ func (s *Server) handleVersusIncidents(w http.ResponseWriter, r *http.Request) {
 			a.Source = tocsin.SourceJSON
 		}
 	}
-	results, ok := s.commit(w, r, "versus", alerts)
-	if !ok {
+	results, warnings, err := s.ingest(r, "versus", alerts, "", s.authenticatedIngest(r))
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	status := "Incident created"
 	if len(results) != 1 {
 		status = "Incidents created"
 	}
-	// Versus answers 201 without ids; we add them.
-	writeJSON(w, http.StatusCreated, ingestResponse{Status: status, Count: len(alerts), IncidentIDs: incidentIDs(results), Results: results})
+	// Versus answers 201 without ids or warnings; we add them.
+	writeJSON(w, http.StatusCreated, ingestResponse{Status: status, Count: len(alerts), IncidentIDs: incidentIDs(results), Results: results, Warnings: warnings})
 }
 
 // handleSNS serves CloudWatch alarms delivered by Amazon SNS: it confirms
@@ -156,31 +151,33 @@ func (s *Server) handleSNS(w http.ResponseWriter, r *http.Request, topics []stri
 	}
 	// SNS delivers at least once and a signed message can be replayed
 	// within its validity window: each MessageId is ingested once.
-	results, ok := s.commitKeyed(w, r, tocsin.SourceCloudWatch, alerts, "sns:"+msg.TopicArn+":"+msg.MessageId)
-	if !ok {
-		return
-	}
-	writeJSON(w, statusFor(results), ingestResponse{Status: "ok", Count: len(alerts), IncidentIDs: incidentIDs(results), Results: results})
-}
-
-// commit stores decoded alerts; on failure it answers and returns false.
-func (s *Server) commit(w http.ResponseWriter, r *http.Request, source string, alerts []*tocsin.Alert) ([]tocsin.IngestResult, bool) {
-	return s.commitKeyed(w, r, source, alerts, "")
-}
-
-// commitKeyed is commit with an idempotency key: a request whose key was
-// already ingested changes nothing.
-func (s *Server) commitKeyed(w http.ResponseWriter, r *http.Request, source string, alerts []*tocsin.Alert, key string) ([]tocsin.IngestResult, bool) {
-	opts, err := s.ingestOptions(r)
+	results, warnings, err := s.ingest(r, tocsin.SourceCloudWatch, alerts, "sns:"+msg.TopicArn+":"+msg.MessageId, s.authenticatedIngest(r))
 	if err != nil {
 		s.fail(w, r, err)
-		return nil, false
+		return
 	}
+	writeJSON(w, statusFor(results), ingestResponse{Status: "ok", Count: len(alerts), IncidentIDs: incidentIDs(results), Results: results, Warnings: warnings})
+}
+
+// ingest stores decoded alerts with the options of the request's query
+// parameters. key, when set, makes a repeat of the request change nothing;
+// authed says whether the request carried a valid integration token. It
+// returns the warnings about parameters that were ignored.
+func (s *Server) ingest(r *http.Request, source string, alerts []*tocsin.Alert, key string, authed bool) ([]tocsin.IngestResult, []string, error) {
+	opts, warnings := s.ingestOptions(r, authed)
 	opts.IdempotencyKey = key
 	results, err := s.store.Ingest(r.Context(), alerts, opts)
 	if err != nil {
-		s.fail(w, r, err)
-		return nil, false
+		return nil, nil, err
+	}
+	if len(warnings) > 0 {
+		// Logged without values: the warnings themselves are in the answer
+		// and on the timeline.
+		params := make([]string, len(warnings))
+		for i, w := range warnings {
+			params[i] = w.Param + " (" + w.Reason + ")"
+		}
+		s.opts.Logger.Info("intake ignored request parameters", "source", source, "path", r.URL.Path, "ignored", params)
 	}
 	if m := s.opts.Metrics; m != nil {
 		for _, a := range alerts {
@@ -191,8 +188,11 @@ func (s *Server) commitKeyed(w http.ResponseWriter, r *http.Request, source stri
 				m.IncidentsOpened.Inc()
 			}
 		}
+		for _, w := range warnings {
+			m.IntakeWarnings.WithLabelValues(w.Reason).Inc()
+		}
 	}
-	return results, true
+	return results, opts.Warnings, nil
 }
 
 func (s *Server) debugBody(source string, body []byte) {

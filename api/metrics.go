@@ -22,6 +22,8 @@ type Metrics struct {
 	AlertsReceived  *prometheus.CounterVec
 	IncidentsOpened prometheus.Counter
 	Notifications   *prometheus.CounterVec
+	// IntakeWarnings counts request parameters intake ignored, by reason.
+	IntakeWarnings *prometheus.CounterVec
 }
 
 // NewMetrics registers tocsin's metrics; queue gauges are read from stats
@@ -39,8 +41,12 @@ func NewMetrics(stats QueueStats, now func() time.Time) *Metrics {
 		Notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tocsin_notifications_total", Help: "Notification attempts by channel and result (sent, retry, failed).",
 		}, []string{"channel", "result"}),
+		IntakeWarnings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tocsin_intake_warnings_total",
+			Help: "Request parameters intake ignored while accepting alerts, by reason (unknown_parameter, channel_disabled, unauthenticated, not_allowed, unknown_key, invalid_value, oncall_unavailable, oncall_not_armed).",
+		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.AlertsReceived, m.IncidentsOpened, m.Notifications,
+	reg.MustRegister(m.AlertsReceived, m.IncidentsOpened, m.Notifications, m.IntakeWarnings,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "tocsin_outbox_depth", Help: "Jobs not yet finished: queued notifications, retries and armed timers.",

@@ -1,8 +1,12 @@
 package api
 
 import (
+	"fmt"
+	"maps"
+	"math"
 	"net/http"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -61,10 +65,51 @@ var providerParams = map[string]string{
 	"oncall_escalation_plan":        "tocsin",
 }
 
+// Reasons a request parameter is ignored, the label values of the
+// tocsin_intake_warnings_total metric.
+const (
+	reasonUnknownParameter  = "unknown_parameter"
+	reasonChannelDisabled   = "channel_disabled"
+	reasonUnauthenticated   = "unauthenticated"
+	reasonNotAllowed        = "not_allowed"
+	reasonUnknownKey        = "unknown_key"
+	reasonInvalidValue      = "invalid_value"
+	reasonOnCallUnavailable = "oncall_unavailable"
+	reasonOnCallNotArmed    = "oncall_not_armed"
+)
+
+// intakeWarning is one request parameter that was ignored, and why.
+type intakeWarning struct {
+	Param  string
+	Reason string
+	// Text names the parameter and says what happened instead.
+	Text string
+}
+
+// maxWarnedValue bounds how much of a value a warning repeats.
+const maxWarnedValue = 64
+
+// quoted quotes a parameter value for a warning, shortened.
+func quoted(v string) string {
+	if len(v) > maxWarnedValue {
+		v = v[:maxWarnedValue] + "…"
+	}
+	return strconv.Quote(v)
+}
+
 // ingestOptions turns the query parameters of an intake request into
-// ingest options, refusing what the request may not ask for.
-func (s *Server) ingestOptions(r *http.Request) (tocsin.IngestOptions, error) {
+// ingest options. A parameter that cannot be honoured (unknown, naming
+// something not configured, not allowed, malformed) never refuses the
+// alert, as Versus Incident never did: it is ignored — the configured
+// default applies — and reported as a warning. authed says whether the
+// request carried a valid integration token, which destination overrides
+// and paging on request need.
+func (s *Server) ingestOptions(r *http.Request, authed bool) (tocsin.IngestOptions, []intakeWarning) {
 	var opts tocsin.IngestOptions
+	var warnings []intakeWarning
+	warn := func(name, reason, format string, args ...any) {
+		warnings = append(warnings, intakeWarning{Param: name, Reason: reason, Text: name + ": " + fmt.Sprintf(format, args...)})
+	}
 	ov := s.opts.Overrides
 	q := r.URL.Query()
 	dest := func(channel, key, value string) {
@@ -78,94 +123,121 @@ func (s *Server) ingestOptions(r *http.Request) (tocsin.IngestOptions, error) {
 	}
 	var oncallEnable *bool
 	var wait *time.Duration
-	target := ""
-	for name, vals := range q {
-		v := vals[0]
+	target, waitParam, targetParam := "", "", ""
+	// Sorted, so warnings come in the same order every time.
+	for _, name := range slices.Sorted(maps.Keys(q)) {
+		v := q[name][0]
 		if d, ok := destinationParams[name]; ok {
-			if !ov.Channels[d[0]] {
-				return opts, tocsin.Errorf(tocsin.EINVALID, "%s: the %s channel is not enabled", name, d[0])
+			switch {
+			case !ov.Channels[d[0]]:
+				warn(name, reasonChannelDisabled, "the %s channel is not enabled; ignored", d[0])
+			case !authed:
+				warn(name, reasonUnauthenticated, "destination overrides need a valid integration token; ignored, sent to the configured %s destination", d[0])
+			default:
+				pats := ov.AllowedDestinations[name]
+				if len(pats) == 0 {
+					warn(name, reasonNotAllowed, "free-form destinations are off unless listed in ingest.allowed_destinations.%s; ignored, sent to the configured %s destination", name, d[0])
+					continue
+				}
+				if bad, ok := allowed(name, v, pats); !ok {
+					warn(name, reasonNotAllowed, "%s is not an allowed destination (ingest.allowed_destinations.%s); ignored, sent to the configured %s destination", quoted(bad), name, d[0])
+					continue
+				}
+				dest(d[0], d[1], v)
 			}
-			if !s.authenticatedIngest(r) {
-				return opts, tocsin.Errorf(tocsin.EFORBIDDEN, "%s: destination overrides need a valid integration token", name)
-			}
-			if err := allowed(name, v, ov.AllowedDestinations[name]); err != nil {
-				return opts, err
-			}
-			dest(d[0], d[1], v)
 			continue
 		}
 		if d, ok := keyParams[name]; ok {
-			if !ov.Channels[d[0]] {
-				return opts, tocsin.Errorf(tocsin.EINVALID, "%s: the %s channel is not enabled", name, d[0])
+			switch has := ov.ChannelKeys[d[0]]; {
+			case !ov.Channels[d[0]]:
+				warn(name, reasonChannelDisabled, "the %s channel is not enabled; ignored", d[0])
+			case has == nil || !has(v):
+				warn(name, reasonUnknownKey, "%s is not a configured key; ignored, sent to the configured %s destination", quoted(v), d[0])
+			default:
+				dest(d[0], d[1], v)
 			}
-			if has := ov.ChannelKeys[d[0]]; has == nil || !has(v) {
-				return opts, tocsin.Errorf(tocsin.EINVALID, "%s: %q is not a configured key", name, v)
-			}
-			dest(d[0], d[1], v)
 			continue
 		}
 		if provider, ok := providerParams[name]; ok {
-			if ov.OnCall == nil || ov.OnCall.Provider != provider {
-				return opts, tocsin.Errorf(tocsin.EINVALID, "%s: on-call does not use %s here", name, provider)
+			switch {
+			case ov.OnCall == nil || ov.OnCall.Provider != provider:
+				warn(name, reasonOnCallUnavailable, "on-call does not use %s here; ignored", provider)
+			case ov.OnCall.HasTarget == nil || !ov.OnCall.HasTarget(v):
+				warn(name, reasonUnknownKey, "%s is not a configured key; ignored, the default %s target is used", quoted(v), provider)
+			default:
+				target, targetParam = v, name
 			}
-			if ov.OnCall.HasTarget == nil || !ov.OnCall.HasTarget(v) {
-				return opts, tocsin.Errorf(tocsin.EINVALID, "%s: %q is not a configured key", name, v)
-			}
-			target = v
 			continue
 		}
 		switch name {
 		case "email_subject":
 			if !ov.Channels["email"] {
-				return opts, tocsin.Errorf(tocsin.EINVALID, "email_subject: the email channel is not enabled")
+				warn(name, reasonChannelDisabled, "the email channel is not enabled; ignored")
+				continue
 			}
 			// The email channel strips control characters: no header injection.
 			dest("email", "subject", v)
 		case "oncall_enable":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return opts, tocsin.Errorf(tocsin.EINVALID, "oncall_enable: %q is not true or false", v)
+				warn(name, reasonInvalidValue, "%s is not true or false; ignored", quoted(v))
+				continue
 			}
 			oncallEnable = &b
 		case "oncall_wait_minutes":
 			f, err := strconv.ParseFloat(v, 64)
-			if err != nil || f < 0 || f > 7*24*60 {
-				return opts, tocsin.Errorf(tocsin.EINVALID, "oncall_wait_minutes: %q is not a number of minutes from 0 to 10080", v)
+			// NaN passes every comparison and would convert to a negative
+			// wait, which escalates at once: it must be refused here.
+			if err != nil || math.IsNaN(f) || f < 0 || f > 7*24*60 {
+				warn(name, reasonInvalidValue, "%s is not a number of minutes from 0 to 10080; ignored, the configured wait is used", quoted(v))
+				continue
 			}
 			// Versus truncates fractional minutes.
 			d := time.Duration(int64(f)) * time.Minute
-			wait = &d
+			wait, waitParam = &d, name
 		case "token", "incident_source":
 			// The integration token; Versus's reserved incident_source is ignored.
 		default:
-			return opts, tocsin.Errorf(tocsin.EINVALID, "unknown query parameter %q", name)
+			// The value is not repeated: a mistyped name may carry a secret.
+			warn(name, reasonUnknownParameter, "unknown query parameter; ignored")
 		}
 	}
+	on := false
 	if ov.OnCall != nil {
-		on := ov.OnCall.Enable
-		if oncallEnable != nil {
-			on = *oncallEnable
-		}
-		if on {
-			if oncallEnable != nil && *oncallEnable && !s.authenticatedIngest(r) {
-				return opts, tocsin.Errorf(tocsin.EFORBIDDEN, "oncall_enable: paging on request needs a valid integration token")
-			}
-			opts.OnCall = &tocsin.OnCallOptions{Provider: ov.OnCall.Provider, Target: target, Wait: ov.OnCall.Wait}
-			if wait != nil {
-				opts.OnCall.Wait = *wait
+		on = ov.OnCall.Enable
+		if oncallEnable != nil && *oncallEnable != on {
+			switch {
+			case *oncallEnable && !authed:
+				warn("oncall_enable", reasonUnauthenticated, "paging on request needs a valid integration token; ignored, not paged")
+			default:
+				on = *oncallEnable
 			}
 		}
 	} else if oncallEnable != nil && *oncallEnable {
-		return opts, tocsin.Errorf(tocsin.EINVALID, "oncall_enable: on-call is not configured (oncall.enable or oncall.initialized_only)")
+		warn("oncall_enable", reasonOnCallUnavailable, "on-call is not configured (oncall.enable or oncall.initialized_only); ignored, not paged")
 	}
-	return opts, nil
+	if on {
+		opts.OnCall = &tocsin.OnCallOptions{Provider: ov.OnCall.Provider, Target: target, Wait: ov.OnCall.Wait}
+		if wait != nil {
+			opts.OnCall.Wait = *wait
+		}
+	} else {
+		// Saying nothing would let a sender believe its choice applies.
+		for _, p := range []string{waitParam, targetParam} {
+			if p != "" {
+				warn(p, reasonOnCallNotArmed, "on-call is not armed for this request (see oncall_enable); ignored")
+			}
+		}
+	}
+	for _, w := range warnings {
+		opts.Warnings = append(opts.Warnings, w.Text)
+	}
+	return opts, warnings
 }
 
-// allowed checks a free-form destination against the operator's list.
-func allowed(name, value string, patterns []string) error {
-	if len(patterns) == 0 {
-		return nil
-	}
+// allowed checks a free-form destination against the operator's list and
+// returns the first value that is not allowed.
+func allowed(name, value string, patterns []string) (string, bool) {
 	values := []string{value}
 	if name == "email_to" {
 		values = strings.Split(value, ",")
@@ -180,8 +252,8 @@ func allowed(name, value string, patterns []string) error {
 			}
 		}
 		if !ok {
-			return tocsin.Errorf(tocsin.EFORBIDDEN, "%s: %q is not an allowed destination", name, v)
+			return v, false
 		}
 	}
-	return nil
+	return "", true
 }

@@ -6,7 +6,11 @@
 // through a getenv function, and does nothing else.
 package config
 
-import "time"
+import (
+	"fmt"
+	"net"
+	"time"
+)
 
 // Config is the whole configuration file.
 type Config struct {
@@ -27,6 +31,7 @@ type Config struct {
 	OnCall        OnCall    `yaml:"oncall"`
 	Paging        Paging    `yaml:"paging"`
 	Log           Log       `yaml:"log"`
+	Metrics       Metrics   `yaml:"metrics"`
 
 	// Redis and Agent are Versus keys tocsin has no use for: they are
 	// accepted so a Versus file loads, and reported as unused.
@@ -71,11 +76,13 @@ type Ingest struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// CloudWatch configures the SNS signature check of /api/v1/alerts/cloudwatch.
 	CloudWatch CloudWatch `yaml:"cloudwatch"`
-	// AllowedDestinations limits the free-form destination query
+	// AllowedDestinations opens the free-form destination query
 	// parameters (email_to, slack_channel_id, telegram_chat_id,
 	// viber_channel_id, viber_user_id) to these values; shell-style
-	// patterns such as "*@example.com" are allowed. A parameter not listed
-	// takes any value — but only on requests with a valid integration token.
+	// patterns such as "*@example.com" or "*" are allowed. A parameter not
+	// listed is ignored with a warning (closed by default: an integration
+	// token must not be a licence to mail or post anywhere), and even a
+	// listed one is honoured only on requests with a valid integration token.
 	AllowedDestinations map[string][]string `yaml:"allowed_destinations"`
 }
 
@@ -321,3 +328,24 @@ type Duration time.Duration
 
 // Std returns the duration as a time.Duration.
 func (d Duration) Std() time.Duration { return time.Duration(d) }
+
+// Metrics configures access to the Prometheus endpoint /metrics, which
+// without either key is served to anyone who reaches the listener.
+type Metrics struct {
+	// Token, when set, is required as a bearer token on /metrics.
+	Token string `yaml:"token"`
+	// Listen, when set (HOST:PORT), serves /metrics on a listener of its
+	// own — e.g. 127.0.0.1:9090 — and no longer on the main one.
+	Listen string `yaml:"listen"`
+}
+
+// problems checks the metrics block.
+func (m Metrics) problems() []string {
+	if m.Listen == "" {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(m.Listen); err != nil || port == "" {
+		return []string{fmt.Sprintf("metrics.listen: %q is not HOST:PORT", m.Listen)}
+	}
+	return nil
+}

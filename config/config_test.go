@@ -79,13 +79,13 @@ func TestEnvOverrides(t *testing.T) {
 	res, err := Parse([]byte("port: 1\noncall: {pagerduty: {routing_key: rk}}\n"), env(map[string]string{
 		"ONCALL_PROVIDER": "pagerduty",
 		"TOCSIN_ADDR":     "127.0.0.1:8080", "TOCSIN_DATABASE_URL": "postgres://x/y", "TOCSIN_API_TOKEN": "a", "TOCSIN_INGEST_TOKEN": "i",
-		"SLACK_ENABLE": "false", "ONCALL_ENABLE": "true",
+		"SLACK_ENABLE": "false", "ONCALL_ENABLE": "true", "ONCALL_WAIT_MINUTES": "0.5",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := res.Config
-	if c.Host != "127.0.0.1" || c.Port != 8080 || c.DatabaseURL() != "postgres://x/y" || c.API.Tokens[0] != "a" || c.Ingest.Tokens[0] != "i" || !c.OnCall.Enable || c.OnCallProvider() != "pagerduty" {
+	if c.Host != "127.0.0.1" || c.Port != 8080 || c.DatabaseURL() != "postgres://x/y" || c.API.Tokens[0] != "a" || c.Ingest.Tokens[0] != "i" || !c.OnCall.Enable || c.OnCallProvider() != "pagerduty" || c.OnCallWait() != 30*time.Second {
 		t.Fatalf("env: %+v", c)
 	}
 	if _, err := Parse(nil, env(map[string]string{"SLACK_ENABLE": "maybe"})); err == nil || !strings.Contains(err.Error(), "SLACK_ENABLE") {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path"
@@ -31,6 +32,10 @@ type Result struct {
 	// Unused lists keys tocsin accepts but does not use (Versus's redis,
 	// agent, …), to report once at start.
 	Unused []string
+	// Warnings are what is allowed but worth saying at start: alternates
+	// left empty (ignored), ingest.open, ingest.cloudwatch.skip_signature.
+	// `config check` prints them and serve logs them.
+	Warnings []string
 }
 
 // Default returns the configuration used when there is no file.
@@ -40,8 +45,13 @@ func Default() *Config {
 }
 
 // Load reads the YAML file at path (none when path is ""), expands ${VAR}
-// in string values, applies environment overrides, fills defaults and
-// validates. Every problem is reported, each with its key path.
+// in every value (the value then takes its field's type: "587" from a
+// variable is the integer 587; an unset variable in a number, boolean or
+// duration field leaves the field absent), applies environment overrides, fills defaults and
+// validates. Every problem is reported, each with its key path, as
+// Problems. With problems, the Result is still returned when the file could
+// be decoded (nil only when it could not be read or is not YAML), so the
+// caller can check what it builds from it and report everything at once.
 func Load(path string, getenv func(string) string) (*Result, error) {
 	var data []byte
 	if path != "" {
@@ -86,9 +96,10 @@ func Parse(data []byte, getenv func(string) string) (*Result, error) {
 		}
 	}
 	probs = append(probs, applyEnv(cfg, getenv)...)
+	res.Warnings = append(cfg.dropEmptyAlternates(), cfg.warnings()...)
 	probs = append(probs, cfg.Validate()...)
 	if len(probs) > 0 {
-		return nil, probs
+		return res, probs
 	}
 	return res, nil
 }
@@ -108,8 +119,8 @@ func expand(n *yaml.Node, getenv func(string) string) {
 				}
 				return sub[3]
 			})
-			// An expanded value is a value, not YAML: keep it a string
-			// unless the field wants a number or bool (Decode converts).
+			// An expanded value is a value, not YAML: it stays text here
+			// and checkScalar gives it its field's type.
 			if n.Tag == "!!null" {
 				n.Tag = ""
 			}
@@ -125,7 +136,12 @@ func expand(n *yaml.Node, getenv func(string) string) {
 	}
 }
 
-// checkKeys reports keys that match no field, with their paths.
+// checkKeys reports keys that match no field and values that do not fit
+// their field's type, with their paths, in one walk of the node tree beside
+// the struct type. It also gives every scalar its field's type, as Versus
+// (viper) does: a quoted or ${VAR}-expanded "587" in an integer field is the
+// number 587, and an empty value in a field that is not a string (an unset
+// variable) is absent, so the field keeps its default.
 func checkKeys(n *yaml.Node, t reflect.Type, path string) Problems {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -156,11 +172,13 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) Problems {
 			}
 			probs = append(probs, checkKeys(n.Content[i+1], f.Type, p)...)
 		}
+		dropEmpty(n, func(i int) reflect.Type { return fields[n.Content[i].Value].Type })
 	case reflect.Map:
 		if n.Kind == yaml.MappingNode {
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				probs = append(probs, checkKeys(n.Content[i+1], t.Elem(), path+"."+n.Content[i].Value)...)
 			}
+			dropEmpty(n, func(int) reflect.Type { return t.Elem() })
 		}
 	case reflect.Slice:
 		if n.Kind == yaml.SequenceNode {
@@ -172,34 +190,74 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) Problems {
 	return probs
 }
 
+// dropEmpty removes the pairs of mapping n whose value is empty (an unset
+// ${VAR}, "" or null) where the field's type is not a string: such a key is
+// absent, so a default stays and a map gets no zero entry. typeOf gives
+// the field type of the pair whose key is at index i (nil: unknown key).
+func dropEmpty(n *yaml.Node, typeOf func(i int) reflect.Type) {
+	kept := n.Content[:0]
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		v := n.Content[i+1]
+		if t := typeOf(i); t != nil && v.Kind == yaml.ScalarNode && v.Value == "" && !isString(t) {
+			continue
+		}
+		kept = append(kept, n.Content[i], v)
+	}
+	n.Content = kept
+}
+
+// isString reports whether t (under its pointers) holds text, so an empty
+// value is a value and not an absent one.
+func isString(t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Kind() == reflect.String || t.Kind() == reflect.Interface
+}
+
 var durationType = reflect.TypeOf(Duration(0))
 
 // checkScalar checks a scalar value against its field's type, so type
-// problems are reported with their key path.
+// problems are reported with their key path, and rewrites a value that
+// parses as the type in that type's canonical form and tag, so the decoder
+// takes it whether it was quoted, expanded from ${VAR} or plain.
 func checkScalar(n *yaml.Node, t reflect.Type) string {
 	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
 		return ""
 	}
-	v := n.Value
+	v := strings.TrimSpace(n.Value)
+	if v == "" && !isString(t) {
+		// An unset variable inside a list: absent, like in a mapping.
+		n.Tag, n.Style, n.Value = "!!null", 0, ""
+		return ""
+	}
+	set := func(tag, value string) { n.Tag, n.Style, n.Value = tag, 0, value }
 	switch {
 	case t == durationType:
 		if _, err := time.ParseDuration(v); err != nil {
 			if _, err := strconv.ParseFloat(v, 64); err != nil {
-				return fmt.Sprintf("%q is not a valid duration (like 30s, 5m)", v)
+				return fmt.Sprintf("%q is not a valid duration (like 30s, 5m)", n.Value)
 			}
 		}
+		n.Value = v // UnmarshalYAML reads the text whatever its tag
 	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
-		if _, err := strconv.ParseInt(strings.ReplaceAll(v, "_", ""), 0, 64); err != nil {
-			return fmt.Sprintf("%q is not a valid integer", v)
+		i, err := strconv.ParseInt(strings.ReplaceAll(v, "_", ""), 0, t.Bits())
+		if err != nil {
+			return fmt.Sprintf("%q is not a valid integer", n.Value)
 		}
+		set("!!int", strconv.FormatInt(i, 10))
 	case t.Kind() == reflect.Float64 || t.Kind() == reflect.Float32:
-		if _, err := strconv.ParseFloat(v, 64); err != nil {
-			return fmt.Sprintf("%q is not a valid number", v)
+		f, err := strconv.ParseFloat(strings.ReplaceAll(v, "_", ""), t.Bits())
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Sprintf("%q is not a valid number", n.Value)
 		}
+		set("!!float", strconv.FormatFloat(f, 'g', -1, 64))
 	case t.Kind() == reflect.Bool:
-		if _, err := strconv.ParseBool(v); err != nil {
-			return fmt.Sprintf("%q is not a valid boolean (true or false)", v)
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Sprintf("%q is not a valid boolean (true or false)", n.Value)
 		}
+		set("!!bool", strconv.FormatBool(b))
 	case t.Kind() == reflect.Struct || t.Kind() == reflect.Map:
 		return "must be a mapping"
 	case t.Kind() == reflect.Slice:
@@ -351,6 +409,14 @@ func applyEnv(c *Config, getenv func(string) string) Problems {
 	boolean("SNS_ENABLE", &c.Queue.SNS.Enable)
 	boolean("ONCALL_ENABLE", &c.OnCall.Enable)
 	boolean("ONCALL_INITIALIZED_ONLY", &c.OnCall.InitializedOnly)
+	if v := getenv("ONCALL_WAIT_MINUTES"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			probs = append(probs, fmt.Sprintf("environment ONCALL_WAIT_MINUTES: %q is not a number", v))
+		} else {
+			c.OnCall.WaitMinutes = &f
+		}
+	}
 	str("ONCALL_PROVIDER", &c.OnCall.Provider)
 	str("STORAGE_TYPE", &c.Storage.Type)
 	str("POSTGRES_DSN", &c.Storage.Postgres.DSN)
@@ -393,6 +459,7 @@ func (c *Config) OnCallWait() time.Duration {
 func (c *Config) Validate() Problems {
 	var p Problems
 	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	p = append(p, c.Metrics.problems()...)
 	if c.Port < 0 || c.Port > 65535 {
 		add("port: %d is not a TCP port (0–65535)", c.Port)
 	}
@@ -520,6 +587,37 @@ func (c *Config) Validate() Problems {
 		default:
 			add("alert.slack.message_properties.button_style: %q is not primary, danger or empty", a.Slack.MessageProperties.ButtonStyle)
 		}
+	}
+	if a.Telegram.Enable {
+		if a.Telegram.BotToken == "" {
+			add("alert.telegram.bot_token: required when alert.telegram.enable is true")
+		}
+		if a.Telegram.ChatID == "" {
+			add("alert.telegram.chat_id: required when alert.telegram.enable is true")
+		}
+		checkURL(&p, "alert.telegram.api_url", a.Telegram.APIURL)
+	}
+	if a.Viber.Enable {
+		if a.Viber.BotToken == "" {
+			add("alert.viber.bot_token: required when alert.viber.enable is true")
+		}
+		switch a.Viber.APIType {
+		case "", "channel":
+			// Without channel_id, Viber posts as the channel's super admin.
+		case "bot":
+			if a.Viber.UserID == "" {
+				add("alert.viber.user_id: required when alert.viber.api_type is bot")
+			}
+		default:
+			add("alert.viber.api_type: %q is not channel or bot", a.Viber.APIType)
+		}
+		checkURL(&p, "alert.viber.api_url", a.Viber.APIURL)
+	}
+	if a.MSTeams.Enable && a.MSTeams.PowerAutomateURL == "" {
+		add("alert.msteams.power_automate_url: required when alert.msteams.enable is true")
+	}
+	if a.Lark.Enable && a.Lark.WebhookURL == "" {
+		add("alert.lark.webhook_url: required when alert.lark.enable is true")
 	}
 	if a.Email.Enable {
 		if a.Email.SMTPHost == "" {

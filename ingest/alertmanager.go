@@ -23,6 +23,7 @@ type groupMessage struct {
 
 	// Grafana only.
 	Title text `json:"title"`
+	OrgID text `json:"orgId"`
 }
 
 // groupAlert is one element of a group message's "alerts".
@@ -46,9 +47,10 @@ type groupAlert struct {
 // Alertmanager decodes a Prometheus Alertmanager webhook (version 4) into
 // one alert per element of "alerts".
 //
-// The dedup key is the notification's groupKey (or, without one, the
-// receiver and the sorted group labels), so each Alertmanager group is one
-// incident. The fingerprint is the alert's own fingerprint (or the
+// The dedup key is the sender's externalURL, a space and the
+// notification's groupKey (or, without one, the receiver and the sorted
+// group labels), so each group of each Alertmanager is one incident;
+// LegacyDedupKey is the group key alone, the key of earlier versions. The fingerprint is the alert's own fingerprint (or the
 // Prometheus fingerprint of its labels), so a resolved alert matches its
 // firing one. The title is annotations.summary, else labels.alertname with
 // the instance (or pod, service, job, host) it is about. Severity is
@@ -75,9 +77,15 @@ func decodeGroup(source string, body []byte, now time.Time) ([]*tocsin.Alert, er
 	case n > MaxAlertsPerRequest:
 		return nil, tooMany(source, n)
 	}
-	dedup := msg.GroupKey.String()
-	if dedup == "" {
-		dedup = msg.Receiver.String() + ":" + labelString(msg.GroupLabels)
+	group := msg.GroupKey.String()
+	if group == "" {
+		group = msg.Receiver.String() + ":" + labelString(msg.GroupLabels)
+	}
+	// A group key names a route, not an Alertmanager: two Alertmanagers
+	// (production and staging) with the same route send the same one.
+	dedup := group
+	if sender := groupSender(source, &msg); sender != "" {
+		dedup = sender + " " + group
 	}
 	alerts := make([]*tocsin.Alert, 0, len(msg.Alerts))
 	for i, raw := range msg.Alerts {
@@ -90,12 +98,24 @@ func decodeGroup(source string, body []byte, now time.Time) ([]*tocsin.Alert, er
 			return nil, err
 		}
 		a := groupToAlert(source, &msg, &ga)
-		a.DedupKey = dedup
+		a.DedupKey, a.LegacyDedupKey = dedup, group
 		a.ReceivedAt = now
 		a.Raw = body
 		alerts = append(alerts, a)
 	}
 	return alerts, nil
+}
+
+// groupSender identifies the Alertmanager or Grafana that sent a group
+// message: its externalURL (a URL has no spaces, so "<sender> <group key>"
+// is unambiguous), with Grafana's orgId, whose organisations share one
+// externalURL and may have the same routes.
+func groupSender(source string, msg *groupMessage) string {
+	sender := msg.ExternalURL.String()
+	if source == tocsin.SourceGrafana && msg.OrgID.String() != "" {
+		sender += "?orgId=" + msg.OrgID.String()
+	}
+	return sender
 }
 
 // groupToAlert builds the alert for one element of a group message.

@@ -60,18 +60,27 @@
 // that matches a resolved alert to its firing one:
 //
 //	source        dedup key                                        fingerprint
-//	alertmanager  groupKey (else receiver + sorted groupLabels)    fingerprint (else Prometheus hash of labels)
-//	grafana       groupKey (else receiver + sorted groupLabels)    fingerprint (else Prometheus hash of labels)
+//	alertmanager  externalURL + " " + groupKey (else receiver +    fingerprint (else Prometheus hash of labels)
+//	              sorted groupLabels)
+//	grafana       externalURL + "?orgId=" + orgId + " " +           fingerprint (else Prometheus hash of labels)
+//	              groupKey (else receiver + sorted groupLabels)
 //	cloudwatch    AlarmArn (else account/region/AlarmName)         the dedup key
 //	sentry        <project id>:<issue id> (legacy plugin:          the dedup key
 //	              <project slug>:<id>); metric alerts:
 //	              metric_alert:<incident id>
-//	pagerduty     dedup_key (a trigger without one: a hash of      the dedup key
-//	              routing_key, summary and source)
+//	pagerduty     hash of routing_key + ":" + dedup_key            dedup_key (a trigger without one: a hash
+//	                                                               of routing_key, summary and source)
 //	generic       dedup_key (else a hash of the title)             fingerprint (else the dedup key)
 //	json          dedup_key, dedupKey, fingerprint or id (else     the dedup key
 //	              "json:" + hash of the canonical JSON without
 //	              status, state and alertState)
+//
+// The sender is part of the key because a group key or a dedup_key is
+// only unique per sender: a production and a staging Alertmanager with the
+// same route send the same groupKey, and PagerDuty applies a dedup_key
+// only to events of the same routing key. Earlier versions used the bare
+// groupKey or dedup_key; alerts carry it as LegacyDedupKey so that an
+// incident opened before an upgrade keeps its alerts until it resolves.
 //
 // # Statuses
 //

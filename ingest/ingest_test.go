@@ -167,7 +167,7 @@ func TestLookup(t *testing.T) {
 	}
 	d, _ := ingest.Lookup("pagerduty")
 	alerts := decodeOK(t, d, tocsin.SourcePagerDuty, readFile(t, "pagerduty_trigger.json"))
-	if alerts[0].DedupKey != "srv01/mysql-disk" {
+	if alerts[0].Fingerprint != "srv01/mysql-disk" {
 		t.Errorf("Lookup(pagerduty) decodes to %+v", alerts[0])
 	}
 }

@@ -58,9 +58,13 @@ const maxPagerDutyDedupKey = 255
 // and a payload.severity of critical, error, warning or info; acknowledge
 // and resolve need a dedup_key (at most 255 characters).
 //
-// The dedup key and fingerprint are dedup_key; a trigger without one gets
-// a hash of routing_key, summary and source, which the HTTP handler should
-// return to the sender as PagerDuty does. trigger fires and resolve
+// The fingerprint is dedup_key; a trigger without one gets a hash of
+// routing_key, summary and source, which the HTTP handler should return to
+// the sender as PagerDuty does. The dedup key is that fingerprint scoped to
+// the sender, "<hash of routing_key>:<dedup_key>", because PagerDuty applies
+// a dedup_key only to events of the same routing key; LegacyDedupKey is the
+// bare dedup_key earlier versions used. The routing key itself is a secret
+// (it may be a tocsin integration token): Raw carries it as "[REDACTED]". trigger fires and resolve
 // resolves. acknowledge is not a status of an alert: its alert stays
 // firing, and every alert carries the annotation "pagerduty_action" (here
 // "acknowledge") so the service acknowledges the open incident with that
@@ -91,17 +95,20 @@ func PagerDuty(body []byte, now time.Time) ([]*tocsin.Alert, error) {
 		dedup = hashKey(ev.RoutingKey.String(), p.Summary.String(), p.Source.String())
 	}
 	a := &tocsin.Alert{
-		Source:      source,
-		DedupKey:    dedup,
-		Fingerprint: dedup,
-		Status:      tocsin.AlertFiring,
-		Severity:    severityOf(p.Severity.String()),
-		Title:       firstOf(p.Summary.String(), "PagerDuty event "+dedup),
-		StartsAt:    p.Timestamp.Time(),
-		Labels:      map[string]string{},
-		Annotations: map[string]string{},
-		ReceivedAt:  now,
-		Raw:         body,
+		Source: source,
+		// PagerDuty applies a dedup_key only to alerts of the same
+		// routing key: two senders with different keys are two incidents.
+		DedupKey:       routingScope(ev.RoutingKey.String()) + ":" + dedup,
+		LegacyDedupKey: dedup,
+		Fingerprint:    dedup,
+		Status:         tocsin.AlertFiring,
+		Severity:       severityOf(p.Severity.String()),
+		Title:          firstOf(p.Summary.String(), "PagerDuty event "+dedup),
+		StartsAt:       p.Timestamp.Time(),
+		Labels:         map[string]string{},
+		Annotations:    map[string]string{},
+		ReceivedAt:     now,
+		Raw:            redactRoutingKey(body),
 	}
 	if action == pdResolve {
 		a.Status = tocsin.AlertResolved
@@ -173,4 +180,44 @@ func (ev *pagerDutyEvent) validate() error {
 		return tocsin.Errorf(tocsin.EINVALID, "%s: %q must be critical, error, warning or info", source, "payload.severity")
 	}
 	return nil
+}
+
+// routingScope identifies a routing key in dedup keys without revealing
+// it: 64 bits of a SHA-256 over it, enough to tell senders apart.
+func routingScope(routingKey string) string {
+	return hashKey("tocsin pagerduty routing_key", routingKey)[:16]
+}
+
+// PagerDutyRoutingKey returns the routing_key of a PagerDuty Events API v2
+// body, or "" when the body has none, so the HTTP layer can accept it as
+// the sender's credential before decoding the event.
+func PagerDutyRoutingKey(body []byte) string {
+	var ev struct {
+		RoutingKey text `json:"routing_key"`
+	}
+	if json.Unmarshal(body, &ev) != nil {
+		return ""
+	}
+	return ev.RoutingKey.String()
+}
+
+// RedactPagerDuty returns body with its routing_key replaced, for logs.
+func RedactPagerDuty(body []byte) []byte { return redactRoutingKey(body) }
+
+// redactRoutingKey replaces the routing_key of an Events API v2 body with
+// "[REDACTED]"; a body that is not a JSON object is returned as it is.
+func redactRoutingKey(body []byte) []byte {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(body, &obj) != nil {
+		return body
+	}
+	if _, ok := obj["routing_key"]; !ok {
+		return body
+	}
+	obj["routing_key"] = json.RawMessage(`"[REDACTED]"`)
+	out, err := json.Marshal(obj)
+	if err != nil {
+		return body
+	}
+	return out
 }

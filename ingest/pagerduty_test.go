@@ -10,7 +10,7 @@ import (
 
 func TestPagerDutyTriggerAckResolve(t *testing.T) {
 	a := decodeOK(t, ingest.PagerDuty, tocsin.SourcePagerDuty, readFile(t, "pagerduty_trigger.json"))[0]
-	if a.DedupKey != "srv01/mysql-disk" || a.Fingerprint != a.DedupKey {
+	if a.Fingerprint != "srv01/mysql-disk" || a.LegacyDedupKey != a.Fingerprint || !strings.HasSuffix(a.DedupKey, ":srv01/mysql-disk") {
 		t.Errorf("DedupKey, Fingerprint = %q, %q", a.DedupKey, a.Fingerprint)
 	}
 	if a.Status != tocsin.AlertFiring || a.Severity != "critical" || a.Title != "DISK at 99% on machine prod-datapipe03.example.com" {
@@ -61,7 +61,7 @@ func TestPagerDutyGeneratedDedupKey(t *testing.T) {
 	}
 	a := decodeOK(t, ingest.PagerDuty, tocsin.SourcePagerDuty, event("rk", "disk full", "db-1"))[0]
 	b := decodeOK(t, ingest.PagerDuty, tocsin.SourcePagerDuty, event("rk", "disk full", "db-1"))[0]
-	if a.DedupKey != b.DedupKey || len(a.DedupKey) != 32 || a.Fingerprint != a.DedupKey {
+	if a.DedupKey != b.DedupKey || len(a.Fingerprint) != 32 || !strings.HasSuffix(a.DedupKey, ":"+a.Fingerprint) {
 		t.Errorf("generated keys %q, %q", a.DedupKey, b.DedupKey)
 	}
 	for _, other := range [][]byte{event("rk2", "disk full", "db-1"), event("rk", "disk ful", "db-1"), event("rk", "disk full", "db-2")} {
@@ -105,4 +105,26 @@ func TestPagerDutyErrors(t *testing.T) {
 		errorCase{"links object", `{"routing_key":"rk","event_action":"resolve","dedup_key":"k","links":{}}`, `pagerduty: "links" must be an array`},
 		errorCase{"images string", `{"routing_key":"rk","event_action":"resolve","dedup_key":"k","images":"x"}`, `pagerduty: "images" must be an array`},
 	))
+}
+
+// TestPagerDutyDedupKeyIsPerRoutingKey checks that the same dedup_key sent
+// with two routing keys is two incidents, as at PagerDuty, and that the
+// routing key appears neither in the keys nor in Raw.
+func TestPagerDutyDedupKeyIsPerRoutingKey(t *testing.T) {
+	event := func(routing string) []byte {
+		return []byte(`{"routing_key":"` + routing + `","event_action":"trigger","dedup_key":"srv01/mysql",
+			"payload":{"summary":"MySQL down","source":"srv01","severity":"critical"}}`)
+	}
+	const secret = "prod-routing-key-0123456789abcdef"
+	prod := decodeOK(t, ingest.PagerDuty, tocsin.SourcePagerDuty, event(secret))[0]
+	staging := decodeOK(t, ingest.PagerDuty, tocsin.SourcePagerDuty, event("staging-routing-key-0123456789ab"))[0]
+	if prod.DedupKey == staging.DedupKey || prod.Fingerprint != "srv01/mysql" || prod.LegacyDedupKey != "srv01/mysql" {
+		t.Errorf("prod %q, staging %q", prod.DedupKey, staging.DedupKey)
+	}
+	if strings.Contains(prod.DedupKey, secret) || strings.Contains(string(prod.Raw), secret) || !strings.Contains(string(prod.Raw), `"routing_key":"[REDACTED]"`) {
+		t.Errorf("routing key leaked: key %q, raw %s", prod.DedupKey, prod.Raw)
+	}
+	if got := ingest.PagerDutyRoutingKey(event(secret)); got != secret {
+		t.Errorf("PagerDutyRoutingKey = %q", got)
+	}
 }

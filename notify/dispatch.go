@@ -94,7 +94,9 @@ func (d *Dispatcher) HandleNotify(ctx context.Context, job *tocsin.Job) tocsin.J
 			if !permanent {
 				why = fmt.Sprintf("gave up after %d attempts", job.Attempts)
 			}
-			return d.final(job, args.Channel, fmt.Sprintf("%s: %s notification failed (%s): %v", args.Channel, args.Event, why, err))
+			out := d.final(job, args.Channel, fmt.Sprintf("%s: %s notification failed (%s): %v", args.Channel, args.Event, why, err))
+			out.Events = append(out.Events, d.warnings(job, args, msg)...)
+			return out
 		}
 		return d.retry(job, args.Channel, err, after)
 	}
@@ -104,10 +106,29 @@ func (d *Dispatcher) HandleNotify(ctx context.Context, job *tocsin.Job) tocsin.J
 		Message: fmt.Sprintf("%s: %s notification sent (attempt %d)", args.Channel, args.Event, job.Attempts),
 		Data:    mustJSON(map[string]any{"channel": args.Channel, "event": args.Event, "attempt": job.Attempts, "delivery_id": job.ID, "ref": ref}),
 	}}}
+	out.Events = append(out.Events, d.warnings(job, args, msg)...)
 	if ref != "" && del.Ref == "" {
 		out.Ref = &tocsin.ChannelRef{IncidentID: job.IncidentID, Channel: args.Channel, Ref: ref}
 	}
 	return out
+}
+
+// warnings logs what went wrong in a delivery without stopping it (a user
+// template replaced by the built-in one) and returns it as timeline
+// events. They are recorded with the job's final outcome only, so a
+// delivery retried twelve times notes each problem once. Templates never
+// see secrets, so their errors carry none.
+func (d *Dispatcher) warnings(job *tocsin.Job, args tocsin.NotifyArgs, msg *Message) []*tocsin.TimelineEvent {
+	var events []*tocsin.TimelineEvent
+	for _, w := range msg.Warnings {
+		if d.Logger != nil {
+			d.Logger.Warn("notification template failed", "channel", args.Channel, "incident_id", job.IncidentID, "event", args.Event, "err", w)
+		}
+		events = append(events, &tocsin.TimelineEvent{IncidentID: job.IncidentID, Kind: tocsin.EventTemplateFailed, Actor: args.Channel,
+			Message: args.Channel + ": " + w,
+			Data:    mustJSON(map[string]any{"channel": args.Channel, "event": args.Event, "attempt": job.Attempts, "delivery_id": job.ID})})
+	}
+	return events
 }
 
 func (d *Dispatcher) retry(job *tocsin.Job, channel string, err error, after time.Duration) tocsin.JobOutcome {

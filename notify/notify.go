@@ -24,6 +24,10 @@ const (
 	EventAcknowledged = "acknowledged"
 	EventResolved     = "resolved"
 	EventRenotify     = "renotify"
+	// EventNotice is a note to one person that is not about an incident
+	// (an on-call hand-off, an activation code): its Incident carries only
+	// the text, as Title.
+	EventNotice = "notice"
 )
 
 // Message is one notification about one incident for one channel.
@@ -52,6 +56,11 @@ type Message struct {
 	// Ref is what this channel returned from its first send about this
 	// incident (e.g. Slack's "channel/ts"), so it can update that message.
 	Ref string
+	// Warnings are what went wrong without stopping the delivery, such as
+	// a user's template that failed and was replaced by the built-in one
+	// (see Template.Execute). The dispatcher puts them on the incident's
+	// timeline and in the log.
+	Warnings []string
 }
 
 // Channel delivers messages to one configured destination.

@@ -47,6 +47,10 @@ const (
 //   - lenient eq, ne, lt, le, gt, ge, len and index that, like Versus's,
 //     do not fail on JSON numbers against integer literals or on missing
 //     fields, and a dict whose result has Versus's .Set method;
+//   - sprig's date functions (date, dateInZone, htmlDate, ago, dateModify,
+//     unixEpoch, …) that also read the payload's string times (RFC 3339
+//     and other common forms) and JSON numbers, where sprig prints the
+//     current time; see toTime;
 //   - join in either argument order (sprig's `join sep list` and Versus's
 //     `join list sep`);
 //   - tocsin's helpers for the default templates: impactName, mrkdwn and
@@ -61,32 +65,48 @@ type Template struct {
 	text  *ttemplate.Template
 	html  *htemplate.Template
 	depth atomic.Int32
+	// builtin is set on tocsin's own templates (notify/templates/), whose
+	// data Render may shorten to fit a channel's limit.
+	builtin bool
+	// fallback is the built-in template a user's template is replaced by
+	// for a message it fails to render.
+	fallback *Template
 }
 
 // NewTemplate parses the user's template file when path != "" (read once,
 // here), else the embedded default template defaultName (a file in
-// notify/templates/). html selects html/template, for email bodies.
+// notify/templates/). html selects html/template, for email bodies. A
+// user's template falls back to the default for a message it fails to
+// render (see Execute).
 func NewTemplate(defaultName, path string, html bool) (*Template, error) {
-	var (
-		src  []byte
-		name = defaultName
-		err  error
-	)
-	if path != "" {
-		name = filepath.Base(path)
-		src, err = readLimited(path)
-	} else {
-		src, err = defaultTemplates.ReadFile("templates/" + defaultName)
+	if path == "" {
+		return builtinTemplate(defaultName, html)
 	}
+	src, err := readLimited(path)
 	if err != nil {
 		return nil, fmt.Errorf("read template: %w", err)
 	}
-	return ParseTemplate(name, string(src), html)
+	return ParseTemplateWithDefault(defaultName, filepath.Base(path), string(src), html)
+}
+
+// builtinTemplate parses the embedded template name.
+func builtinTemplate(name string, html bool) (*Template, error) {
+	src, err := defaultTemplates.ReadFile("templates/" + name)
+	if err != nil {
+		return nil, fmt.Errorf("read template: %w", err)
+	}
+	t, err := ParseTemplate(name, string(src), html)
+	if err != nil {
+		return nil, err
+	}
+	t.builtin = true
+	return t, nil
 }
 
 // ParseTemplate parses src as a template named name, with the same
 // functions as NewTemplate. Channels use it for short templates kept in
-// configuration, such as an email subject.
+// configuration, such as an email subject. It has no fallback: Execute
+// returns its errors.
 func ParseTemplate(name, src string, html bool) (*Template, error) {
 	t := &Template{name: name}
 	funcs := t.funcs(html)
@@ -102,9 +122,52 @@ func ParseTemplate(name, src string, html bool) (*Template, error) {
 	return t, nil
 }
 
-// Execute renders msg. An error means the template does not fit the data;
-// retrying will not help.
+// ParseTemplateWithDefault parses src like ParseTemplate, with the
+// embedded template defaultName as its fallback for a message src fails
+// to render (see Execute).
+func ParseTemplateWithDefault(defaultName, name, src string, html bool) (*Template, error) {
+	t, err := ParseTemplate(name, src, html)
+	if err != nil {
+		return nil, err
+	}
+	if t.fallback, err = builtinTemplate(defaultName, html); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// maxWarning bounds a template error noted on a message, and so on the
+// timeline.
+const maxWarning = 1000
+
+// Execute renders msg. When a user's template fails (a payload field of
+// another type than it expects, a missing key, …), msg is rendered with
+// the built-in template instead and the failure is appended to
+// msg.Warnings, so the team still hears about the incident. An error means
+// no template could render msg; retrying will not help.
 func (t *Template) Execute(msg *Message) (string, error) {
+	out, _, err := t.render(msg)
+	return out, err
+}
+
+// render is Execute that also returns the template that rendered msg.
+func (t *Template) render(msg *Message) (string, *Template, error) {
+	out, err := t.executeMessage(msg)
+	if err == nil || t.fallback == nil {
+		return out, t, err
+	}
+	out, ferr := t.fallback.executeMessage(msg)
+	if ferr != nil {
+		return "", nil, errors.Join(err, ferr)
+	}
+	if msg != nil {
+		msg.Warnings = append(msg.Warnings, truncate(fmt.Sprintf("template %s failed, so the built-in template was used instead: %v", t.name, errors.Unwrap(err)), maxWarning))
+	}
+	return out, t.fallback, nil
+}
+
+// executeMessage renders msg with t alone.
+func (t *Template) executeMessage(msg *Message) (string, error) {
 	var b limitedBuilder
 	if err := t.execute(&b, "", TemplateData(msg)); err != nil {
 		return "", fmt.Errorf("render template %s: %w", t.name, err)
@@ -179,6 +242,8 @@ func (t *Template) funcs(html bool) map[string]any {
 	delete(f, "expandenv")
 	delete(f, "getHostByName")
 	f["env"] = func(string) string { return "" }
+	// sprig's date functions print "now" for a string time.
+	maps.Copy(f, dateFuncs())
 
 	// Versus Incident's functions that sprig lacks.
 	f["replaceAll"] = strings.ReplaceAll
@@ -309,23 +374,14 @@ func formatTime(v any) string {
 	return formatLayout("2006-01-02 15:04:05", v)
 }
 
-// formatLayout is Versus's format: layout first, then a time or a string in
-// one of a few common layouts.
+// formatLayout is Versus's format: layout first, then a time, or a string
+// or number toTime reads; anything else is "Invalid time".
 func formatLayout(layout string, v any) string {
-	switch t := v.(type) {
-	case time.Time:
+	if p, ok := v.(*time.Time); ok && p == nil {
+		return ""
+	}
+	if t, ok := toTime(v); ok {
 		return t.Format(layout)
-	case *time.Time:
-		if t == nil {
-			return ""
-		}
-		return t.Format(layout)
-	case string:
-		for _, in := range []string{time.RFC3339Nano, time.RFC1123Z, time.RFC1123, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02"} {
-			if p, err := time.Parse(in, t); err == nil {
-				return p.Format(layout)
-			}
-		}
 	}
 	return "Invalid time"
 }
@@ -463,8 +519,10 @@ func mrkdwn(v any) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(fmt.Sprint(v))
 }
 
-// mrkdwnLink renders a Slack link <url|text>; characters that would end the
-// link early are escaped.
+// MrkdwnLink renders a Slack link <url|text>; characters that would end
+// the link early are escaped. It is the template function mrkdwnLink.
+func MrkdwnLink(url string, text any) string { return mrkdwnLink(url, text) }
+
 func mrkdwnLink(url string, text any) string {
 	if url == "" {
 		return ""

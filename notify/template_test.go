@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"tocsin"
 	"tocsin/notify"
@@ -331,4 +332,48 @@ func FuzzTemplateData(f *testing.F) {
 			}
 		}
 	})
+}
+
+// sprig's date functions take payload strings (RFC 3339 with or without
+// fractional seconds, and other common forms) and JSON numbers as the times
+// they are, not as "now"; what cannot be read is shown as it is.
+func TestDateFunctionsParseStrings(t *testing.T) {
+	msg := notifytest.SampleMessage(notify.EventOpened)
+	msg.Payload = json.RawMessage(`{"ms":"2026-03-01T12:34:56.789Z","s":"2026-03-01T12:34:56Z","off":"2026-03-01T14:34:56+02:00",
+		"space":"2026-03-01 12:34:56","gostr":"2026-03-01 12:34:56.789 +0000 UTC","rfc1123":"Sun, 01 Mar 2026 12:34:56 GMT",
+		"unix":1772368496,"unixstr":"1772368496","bad":"soon"}`)
+	const layout = "Jan 02, 2006 15:04:05 MST"
+	// date and htmlDate print in the server's zone; pin it for the test.
+	local := time.Local
+	time.Local = time.UTC
+	t.Cleanup(func() { time.Local = local })
+	tests := []struct{ src, want string }{
+		{`{{ dateInZone "` + layout + `" .ms "UTC" }}`, "Mar 01, 2026 12:34:56 UTC"},
+		{`{{ dateInZone "` + layout + `" .s "UTC" }}`, "Mar 01, 2026 12:34:56 UTC"},
+		{`{{ dateInZone "` + layout + `" .off "UTC" }}`, "Mar 01, 2026 12:34:56 UTC"},
+		{`{{ date_in_zone "` + layout + `" .space "UTC" }}`, "Mar 01, 2026 12:34:56 UTC"},
+		{`{{ dateInZone "` + layout + `" .gostr "UTC" }}`, "Mar 01, 2026 12:34:56 UTC"},
+		{`{{ dateInZone "` + layout + `" .rfc1123 "UTC" }}`, "Mar 01, 2026 12:34:56 UTC"},
+		{`{{ dateInZone "` + layout + `" .unix "UTC" }}`, "Mar 01, 2026 12:34:56 UTC"},
+		{`{{ dateInZone "` + layout + `" .unixstr "UTC" }}`, "Mar 01, 2026 12:34:56 UTC"},
+		{`{{ htmlDateInZone .ms "UTC" }} {{ dateInZone "15:04" .ms "Asia/Tokyo" }}`, "2026-03-01 21:34"},
+		{`{{ .s | date "2006" }}|{{ .bad | date "2006" }}|{{ .missing | date "2006" }}`, "2026|soon|"},
+		{`{{ .s | unixEpoch }} {{ .s | dateModify "1h" | date "15:04" }}`, "1772368496 13:34"},
+		{`{{ formatTime .gostr }} {{ format "15:04" .rfc1123 }}`, "2026-03-01 12:34:56 12:34"},
+	}
+	for _, tt := range tests {
+		if got := render(t, tt.src, msg); got != tt.want {
+			t.Errorf("%s\n got %q\nwant %q", tt.src, got, tt.want)
+		}
+	}
+	// The seed's Slack template, as Versus users write it, against an
+	// Alertmanager payload.
+	am := notifytest.SampleMessage(notify.EventOpened)
+	if got, want := render(t, `{{ (index .alerts 0).startsAt | date "Jan 02, 2006 15:04:05 MST" }}`, am), "Mar 01, 2026 12:34:56 UTC"; got != want {
+		t.Errorf("Detected: got %q, want %q", got, want)
+	}
+	// ago measures from the string's time, not from now.
+	if got := render(t, `{{ ago "2001-01-01T00:00:00Z" }}`, msg); !strings.HasPrefix(got, "2") || len(got) < 6 {
+		t.Errorf("ago of 2001 = %q, want a duration of about 25 years", got)
+	}
 }

@@ -314,4 +314,11 @@ func TestPlanPreviewMovesOnPastEmptyStagesAndStopsLoops(t *testing.T) {
 	if len(c.Pages) != 2 || c.Pages[0].Channel != "email" || !c.Pages[1].At.Equal(now.Add(10*time.Minute)) || c.Pages[1].Type != "sms" {
 		t.Fatalf("contact preview: %+v", c)
 	}
+	// A retry interval re-pages the step, as the engine does.
+	s.Contacts["natsu"].EngagementPlan[1].RetryInterval = tocsin.Duration(5 * time.Minute)
+	s.Contacts["natsu"].EngagementPlan[1].Retries = 2
+	c = PreviewContact(s.Contacts["natsu"], now)
+	if len(c.Pages) != 4 || !c.Pages[3].At.Equal(now.Add(20*time.Minute)) || c.Pages[3].Retry != 2 || c.Pages[2].Retry != 1 || !c.Ends.Equal(now.Add(20*time.Minute)) {
+		t.Fatalf("contact preview with retries: %+v", c)
+	}
 }

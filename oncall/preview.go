@@ -20,6 +20,9 @@ type PlannedPage struct {
 	// plan.
 	Stage  int `json:"stage,omitempty"`
 	Repeat int `json:"repeat,omitempty"`
+	// Retry counts the re-pages of an engagement-plan step with a retry
+	// interval (0: the first page).
+	Retry int `json:"retry,omitempty"`
 	// Via is how the stage's target resolved to the person, outermost
 	// first: "escalation plan app-escalation stage 2", "contact group
 	// app-team", "schedule platform", "rotation platform-weekly".

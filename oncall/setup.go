@@ -31,8 +31,8 @@ const maxNesting = 10
 
 // EngagementPages lists the pages engaging contact c at start would send
 // under its engagement plan: each step pages one activated channel after
-// its delay; without a plan every activated channel is paged at once, as
-// the paging engine does. skipped explains steps that page nobody.
+// its delay, and again every retry interval; without a plan every
+// activated channel is paged at once, as the paging engine does. skipped explains steps that page nobody.
 func EngagementPages(c *tocsin.Contact, start time.Time) (pages []PlannedPage, skipped []string) {
 	byName := map[string]tocsin.ContactChannel{}
 	for _, ch := range c.Channels {
@@ -52,8 +52,11 @@ func EngagementPages(c *tocsin.Contact, start time.Time) (pages []PlannedPage, s
 		case !ch.Activated:
 			skipped = append(skipped, c.Alias+"'s "+st.Channel+" is not activated")
 		default:
-			pages = append(pages, PlannedPage{At: start.Add(st.After.Std()).UTC(), Contact: c.Alias,
-				Channel: ch.Name, Type: ch.Type, Via: []string{}})
+			// A retry interval pages the channel again, Repages times.
+			for k := 0; k <= st.Repages(); k++ {
+				pages = append(pages, PlannedPage{At: start.Add(st.After.Std() + time.Duration(k)*st.RetryInterval.Std()).UTC(),
+					Retry: k, Contact: c.Alias, Channel: ch.Name, Type: ch.Type, Via: []string{}})
+			}
 		}
 	}
 	switch {

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,12 +40,19 @@ type Store interface {
 	ClaimPage(ctx context.Context, id string, limit int, since time.Time) (p *tocsin.Page, outcome string, err error)
 	FinishPage(ctx context.Context, id string, res tocsin.PageResult) error
 	FindPage(ctx context.Context, id string) (*tocsin.Page, error)
+	// AcknowledgedContacts returns the contacts who acknowledged a page
+	// of the incident.
+	AcknowledgedContacts(ctx context.Context, incidentID string) (map[string]bool, error)
 }
 
 // Defaults.
 const (
 	DefaultMaxPerNumberPerHour = 20
 	DefaultMaxAttempts         = 8
+	// MaxNesting bounds how deep escalation plans engage other plans at
+	// run time. Plans that loop are refused when stored; this guards
+	// against loops stored before that check, or made by a race.
+	MaxNesting = 8
 )
 
 // Engine runs escalation plans. Its handlers are registered with the
@@ -90,7 +98,7 @@ func (e *Engine) HandleStage(ctx context.Context, job *tocsin.Job) tocsin.JobOut
 	var plan *tocsin.EscalationPlan
 	var err error
 	if strings.HasPrefix(eng.Plan, ContactPlanPrefix) {
-		plan = contactPlan(eng.Plan)
+		plan, err = e.contactPlan(ctx, eng.Plan)
 	} else {
 		plan, err = e.Store.FindEscalationPlan(ctx, eng.Plan)
 	}
@@ -107,22 +115,58 @@ func (e *Engine) HandleStage(ctx context.Context, job *tocsin.Job) tocsin.JobOut
 	iteration, idx := args.Seq/n, args.Seq%n
 	if iteration > plan.Repeat {
 		run.Final = true
-		run.Events = append(run.Events, event(tocsin.EventStage, fmt.Sprintf("Escalation plan %s ran every stage%s without an essential acknowledgement", plan.Name, repeats(plan.Repeat))))
+		// The end of the plan stops only further stages: the pages of
+		// contacts it engaged still go out on their engagement plans'
+		// schedules until an acknowledgement or a resolve cancels them.
+		msg := fmt.Sprintf("Escalation plan %s ran every stage%s without an essential acknowledgement; pages already scheduled still go out until the incident is acknowledged", plan.Name, repeats(plan.Repeat))
+		if alias, ok := strings.CutPrefix(eng.Plan, ContactPlanPrefix); ok {
+			msg = "Every page of " + alias + "'s engagement plan is scheduled"
+		}
+		if eng.Test {
+			msg = "TEST: " + msg
+		}
+		run.Events = append(run.Events, event(tocsin.EventStage, msg))
 		_, err = e.Store.RunStage(ctx, run)
 		return e.outcome(job, err)
 	}
-	if err := e.plan(ctx, run, plan, idx, iteration, eng.Test, now); err != nil {
+	chain, err := e.ancestry(ctx, eng)
+	if err != nil {
+		return e.retryErr(job, err)
+	}
+	if err := e.plan(ctx, run, plan, idx, iteration, eng.Test, chain, now); err != nil {
 		return e.retryErr(job, err)
 	}
 	_, err = e.Store.RunStage(ctx, run)
 	return e.outcome(job, err)
 }
 
-// plan resolves stage idx of plan into run.
-func (e *Engine) plan(ctx context.Context, run *tocsin.StageRun, plan *tocsin.EscalationPlan, idx, iteration int, test bool, now time.Time) error {
+// ancestry returns the plans engaged from the root engagement down to
+// eng, in order (at most MaxNesting+1 of them).
+func (e *Engine) ancestry(ctx context.Context, eng *tocsin.Engagement) ([]string, error) {
+	chain := []string{eng.Plan}
+	for id := eng.ParentID; id != "" && len(chain) <= MaxNesting; {
+		parent, err := e.Store.FindEngagement(ctx, id)
+		if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
+			break
+		} else if err != nil {
+			return nil, err
+		}
+		chain = append([]string{parent.Plan}, chain...)
+		id = parent.ParentID
+	}
+	return chain, nil
+}
+
+// plan resolves stage idx of plan into run. chain lists the plans engaged
+// above this one (ending with it), so a loop is not engaged again.
+func (e *Engine) plan(ctx context.Context, run *tocsin.StageRun, plan *tocsin.EscalationPlan, idx, iteration int, test bool, chain []string, now time.Time) error {
 	stage := plan.Stages[idx]
 	people := newPeople()
 	var notes []string
+	acked, err := e.Store.AcknowledgedContacts(ctx, run.IncidentID)
+	if err != nil {
+		return err
+	}
 	for _, t := range stage.Targets {
 		switch {
 		case t.Contact != "":
@@ -160,7 +204,15 @@ func (e *Engine) plan(ctx context.Context, run *tocsin.StageRun, plan *tocsin.Es
 				people.add(a, t.Essential)
 			}
 		case t.EscalationPlan != "":
-			run.Plans = append(run.Plans, t.EscalationPlan)
+			switch {
+			case slices.Contains(chain, t.EscalationPlan):
+				loop := append(chain[slices.Index(chain, t.EscalationPlan):len(chain):len(chain)], t.EscalationPlan)
+				notes = append(notes, "escalation plan "+t.EscalationPlan+" not engaged again: the plans loop ("+strings.Join(loop, " → ")+")")
+			case len(chain) > MaxNesting:
+				notes = append(notes, fmt.Sprintf("escalation plan %s not engaged: plans are nested %d deep (the limit)", t.EscalationPlan, MaxNesting))
+			default:
+				run.Plans = append(run.Plans, t.EscalationPlan)
+			}
 		case t.Channel != "":
 			if _, ok := e.Channels[t.Channel]; ok {
 				run.Channels = append(run.Channels, t.Channel)
@@ -171,6 +223,12 @@ func (e *Engine) plan(ctx context.Context, run *tocsin.StageRun, plan *tocsin.Es
 	}
 	var engaged []string
 	for _, alias := range people.order {
+		if acked[alias] {
+			// The acknowledgement's reply promised this: no further page
+			// for this incident, from this plan, its repeats or another.
+			notes = append(notes, alias+" acknowledged earlier; not paged again")
+			continue
+		}
 		c, err := e.Store.FindContact(ctx, alias)
 		if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
 			notes = append(notes, "contact "+alias+" no longer exists")
@@ -181,7 +239,9 @@ func (e *Engine) plan(ctx context.Context, run *tocsin.StageRun, plan *tocsin.Es
 		pages, skipped := Pages(c, people.essential[alias], now)
 		notes = append(notes, skipped...)
 		for _, p := range pages {
-			p.Key = fmt.Sprintf("%s:%d:%s:%s", run.EngagementID, run.Seq, p.Contact, p.ChannelName)
+			// Pages() keys each page by its step and retry, so the same
+			// channel twice in a plan makes two pages.
+			p.Key = fmt.Sprintf("%s:%d:%s:%s", run.EngagementID, run.Seq, p.Contact, p.Key)
 		}
 		run.Pages = append(run.Pages, pages...)
 		if len(pages) > 0 {
@@ -226,8 +286,10 @@ func (e *Engine) plan(ctx context.Context, run *tocsin.StageRun, plan *tocsin.Es
 }
 
 // Pages turns a contact's engagement plan into pages due from now: each
-// step pages one activated channel after its delay; without a plan every
-// activated channel is paged at once. skipped explains steps left out.
+// step pages one activated channel after its delay, and again every
+// RetryInterval, Repages() times; without a plan every activated channel
+// is paged at once. Each page's Key is "step.retry", unique within the
+// contact's pages. skipped explains steps left out.
 func Pages(c *tocsin.Contact, essential bool, now time.Time) (pages []*tocsin.Page, skipped []string) {
 	byName := map[string]tocsin.ContactChannel{}
 	for _, ch := range c.Channels {
@@ -239,7 +301,7 @@ func Pages(c *tocsin.Contact, essential bool, now time.Time) (pages []*tocsin.Pa
 			steps = append(steps, tocsin.EngagementStep{Channel: ch.Name})
 		}
 	}
-	for _, st := range steps {
+	for i, st := range steps {
 		ch, ok := byName[st.Channel]
 		switch {
 		case !ok:
@@ -247,8 +309,10 @@ func Pages(c *tocsin.Contact, essential bool, now time.Time) (pages []*tocsin.Pa
 		case !ch.Activated:
 			skipped = append(skipped, c.Alias+"'s "+st.Channel+" is not activated")
 		default:
-			pages = append(pages, &tocsin.Page{Contact: c.Alias, ChannelName: ch.Name, ChannelType: ch.Type, Address: ch.Address,
-				Essential: essential, DueAt: now.Add(st.After.Std())})
+			for k := 0; k <= st.Repages(); k++ {
+				pages = append(pages, &tocsin.Page{Key: fmt.Sprintf("%d.%d", i, k), Contact: c.Alias, ChannelName: ch.Name, ChannelType: ch.Type,
+					Address: ch.Address, Essential: essential, DueAt: now.Add(st.After.Std() + time.Duration(k)*st.RetryInterval.Std())})
+			}
 		}
 	}
 	if len(pages) == 0 && len(skipped) == 0 {
@@ -381,9 +445,15 @@ func (e *Engine) send(ctx context.Context, p *tocsin.Page, d *tocsin.Delivery, t
 	}
 	switch p.ChannelType {
 	case tocsin.ChannelSMS:
-		body := SMSText(inc, p.AckCode, ack, test)
 		var errs []error
 		for _, s := range e.SMS {
+			// Only a provider whose replies reach tocsin may ask for one;
+			// through any other the ack link is the way to acknowledge.
+			code := ""
+			if r, ok := s.(Replier); ok && r.AcceptsReplies() {
+				code = p.AckCode
+			}
+			body := SMSText(inc, code, ack, test)
 			id, err := s.SendSMS(ctx, &notify.SMS{To: p.Address, Body: body, StatusCallback: e.webhookURL("/api/v1/twilio/status")})
 			if err == nil {
 				return s.Name(), id, failed, nil
@@ -405,31 +475,43 @@ func (e *Engine) send(ctx context.Context, p *tocsin.Page, d *tocsin.Delivery, t
 		}
 		return "", "", failed, allFailed("voice", errs)
 	}
-	var ch notify.Channel
-	dest := map[string]string{}
-	switch p.ChannelType {
-	case tocsin.ChannelEmail:
-		ch, dest["to"] = e.Channels["email"], p.Address
-		if test {
-			dest["subject"] = "[TEST page] " + inc.Title
-		}
-	case tocsin.ChannelSlack:
-		ch, dest["channel_id"] = e.Channels["slack"], p.Address
-	case tocsin.ChannelTelegram:
-		ch, dest["chat_id"] = e.Channels["telegram"], p.Address
-	case tocsin.ChannelWebhook:
-		if e.Webhook != nil {
-			if ch, err = e.Webhook(p.Address); err != nil {
-				return "", "", nil, notify.Permanent(err)
-			}
-		}
+	ch, dest, err := e.channelFor(p.ChannelType, p.Address)
+	if err != nil {
+		return "", "", nil, err
 	}
-	if ch == nil {
-		return "", "", nil, notify.Permanent(fmt.Errorf("the %s channel is not configured in tocsin", p.ChannelType))
+	if test && p.ChannelType == tocsin.ChannelEmail {
+		dest["subject"] = "[TEST page] " + inc.Title
 	}
 	ref, err = ch.Send(ctx, &notify.Message{Event: notify.EventOpened, Incident: inc, Alert: d.Alert, Payload: d.Payload, AckURL: ack,
 		Destination: dest, DeliveryID: deliveryID, SentAt: e.Now().UTC()})
 	return ch.Name(), ref, nil, err
+}
+
+// channelFor returns the team channel that carries a contact channel of
+// type typ (email, Slack DM, Telegram, webhook) and the destination that
+// points it at address.
+func (e *Engine) channelFor(typ, address string) (notify.Channel, map[string]string, error) {
+	var ch notify.Channel
+	dest := map[string]string{}
+	switch typ {
+	case tocsin.ChannelEmail:
+		ch, dest["to"] = e.Channels["email"], address
+	case tocsin.ChannelSlack:
+		ch, dest["channel_id"] = e.Channels["slack"], address
+	case tocsin.ChannelTelegram:
+		ch, dest["chat_id"] = e.Channels["telegram"], address
+	case tocsin.ChannelWebhook:
+		if e.Webhook != nil {
+			var err error
+			if ch, err = e.Webhook(address); err != nil {
+				return nil, nil, notify.Permanent(err)
+			}
+		}
+	}
+	if ch == nil {
+		return nil, nil, notify.Permanent(fmt.Errorf("the %s channel is not configured in tocsin", typ))
+	}
+	return ch, dest, nil
 }
 
 // allFailed combines the errors of every provider: permanent only if all were.
@@ -458,7 +540,15 @@ func (e *Engine) webhookURL(path string) string {
 	return strings.TrimRight(e.PublicHost, "/") + path
 }
 
-// SMSText is a page's text message: what, how bad, and how to acknowledge.
+// Replier is an SMS provider that can report whether replies to its
+// messages reach tocsin (Twilio's messaging webhook does). A page sent
+// through a provider that is not one asks for no reply code.
+type Replier interface {
+	AcceptsReplies() bool
+}
+
+// SMSText is a page's text message: what, how bad, and how to acknowledge
+// (reply with code, when one is given, or open the ack link).
 func SMSText(inc *tocsin.Incident, code, ackURL string, test bool) string {
 	prefix := "[tocsin]"
 	if test {
@@ -468,9 +558,15 @@ func SMSText(inc *tocsin.Incident, code, ackURL string, test bool) string {
 	if r := []rune(title); len(r) > 80 {
 		title = string(r[:79]) + "…"
 	}
-	s := fmt.Sprintf("%s Impact %d: %s. Reply %s to acknowledge.", prefix, inc.Impact, title, code)
-	if ackURL != "" {
-		s += " " + ackURL
+	s := fmt.Sprintf("%s Impact %d: %s.", prefix, inc.Impact, title)
+	switch {
+	case code != "":
+		s += " Reply " + code + " to acknowledge."
+		if ackURL != "" {
+			s += " " + ackURL
+		}
+	case ackURL != "":
+		s += " Acknowledge: " + ackURL
 	}
 	return s
 }

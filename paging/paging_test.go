@@ -23,8 +23,11 @@ type fakeSMS struct {
 	mu        sync.Mutex
 	failures  int
 	permanent bool
+	replies   bool // replies reach tocsin (paging.Replier)
 	sent      []*notify.SMS
 }
+
+func (f *fakeSMS) AcceptsReplies() bool { return f.replies }
 
 func (f *fakeSMS) Name() string { return f.name }
 

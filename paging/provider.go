@@ -115,13 +115,17 @@ func (e *Engine) sendText(ctx context.Context, ch *tocsin.ContactChannel, text, 
 		}
 		return allFailed("voice", errs)
 	}
-	// Chat and email channels render incidents; the code travels as a
-	// title-only incident.
+	// Chat and email channels carry the text as a notice (its Title),
+	// which their templates render as the text alone, not as an incident.
 	inc := &tocsin.Incident{Title: text, Impact: tocsin.ImpactNone, Status: tocsin.StatusResolved}
-	p := &tocsin.Page{ChannelType: ch.Type, Address: ch.Address}
-	plain := *e
-	plain.AckURL = nil // nothing to acknowledge
-	_, _, _, err := plain.send(ctx, p, &tocsin.Delivery{Incident: inc}, false, deliveryID)
+	c, dest, err := e.channelFor(ch.Type, ch.Address)
+	if err != nil {
+		return err
+	}
+	if ch.Type == tocsin.ChannelEmail {
+		dest["subject"] = text
+	}
+	_, err = c.Send(ctx, &notify.Message{Event: notify.EventNotice, Incident: inc, Destination: dest, DeliveryID: deliveryID, SentAt: e.Now().UTC()})
 	return err
 }
 
@@ -167,7 +171,19 @@ func (e *Engine) TestPage(ctx context.Context, ingest func(ctx context.Context, 
 // (a contact's test page): "contact:alice".
 const ContactPlanPrefix = "contact:"
 
-// contactPlan is the plan behind ContactPlanPrefix.
-func contactPlan(name string) *tocsin.EscalationPlan {
-	return &tocsin.EscalationPlan{Name: name, Stages: []tocsin.Stage{{Targets: []tocsin.Target{{Contact: name[len(ContactPlanPrefix):], Essential: true}}}}}
+// contactPlan is the plan behind ContactPlanPrefix: one stage engaging
+// the contact that lasts as long as the contact's engagement plan, so a
+// test page exercises every step of it (as AWS's "Test" does), not only
+// the first.
+func (e *Engine) contactPlan(ctx context.Context, name string) (*tocsin.EscalationPlan, error) {
+	alias := name[len(ContactPlanPrefix):]
+	c, err := e.Store.FindContact(ctx, alias)
+	if err != nil {
+		return nil, err
+	}
+	var span time.Duration
+	for _, st := range c.EngagementPlan {
+		span = max(span, st.After.Std()+time.Duration(st.Repages())*st.RetryInterval.Std())
+	}
+	return &tocsin.EscalationPlan{Name: name, Stages: []tocsin.Stage{{Duration: tocsin.Duration(span), Targets: []tocsin.Target{{Contact: alias, Essential: true}}}}}, nil
 }

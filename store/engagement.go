@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/big"
 	"strconv"
+	"strings"
 	"time"
 
 	"tocsin"
@@ -278,10 +279,23 @@ func (s *DB) ClaimPage(ctx context.Context, id string, limit int, since time.Tim
 			return err
 		}
 		now := micros(s.opts.Now())
+		// A page goes out on its schedule while its engagement is active
+		// or has merely run out of stages (the contact's engagement plan
+		// runs on); the checks below are the second line behind the
+		// cancellations made by an acknowledgement or a resolve.
+		if status == tocsin.PagePending {
+			why, err := pageObsolete(ctx, tx, id, engStatus)
+			if err != nil {
+				return err
+			}
+			if why != "" {
+				return cancelPages(ctx, tx, `id = $1`, []any{id}, s.opts.Now().UTC(), why)
+			}
+		}
 		switch {
 		case status == tocsin.PageSending:
 			outcome = tocsin.PageInterrupted
-		case status != tocsin.PagePending || engStatus != tocsin.EngagementActive:
+		case status != tocsin.PagePending:
 			return nil
 		default:
 			outcome = tocsin.PageClaimed
@@ -292,14 +306,17 @@ func (s *DB) ClaimPage(ctx context.Context, id string, limit int, since time.Tim
 					}
 				}
 				var n int
-				if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM pages WHERE address = $1 AND (sent_at >= $2 OR status = $3)`,
+				// Activation codes sent to the number count too (per
+				// channel, over the window they were counted in).
+				if err := tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM pages WHERE address = $1 AND (sent_at >= $2 OR status = $3))
+					+ (SELECT COALESCE(SUM(code_sends), 0) FROM contact_channels WHERE address = $1 AND code_window >= $2)`,
 					address, micros(since), tocsin.PageSending).Scan(&n); err != nil {
 					return err
 				}
 				if n >= limit {
 					outcome = tocsin.PageLimited
 					if _, err := tx.ExecContext(ctx, `UPDATE pages SET status = $1, error = $2, updated_at = $3 WHERE id = $4`,
-						tocsin.PageRateLimited, fmt.Sprintf("%d pages to this number since %s (limit %d)", n, fromMicros(micros(since)).Format(time.RFC3339), limit), now, id); err != nil {
+						tocsin.PageRateLimited, fmt.Sprintf("%d pages and activation codes to this number since %s (limit %d)", n, fromMicros(micros(since)).Format(time.RFC3339), limit), now, id); err != nil {
 						return err
 					}
 					break
@@ -315,6 +332,48 @@ func (s *DB) ClaimPage(ctx context.Context, id string, limit int, since time.Tim
 		return err
 	})
 	return p, outcome, err
+}
+
+// pageObsolete says why a pending page must not be sent ("" if it may be):
+// its engagement was stopped, its incident is no longer triggered, or its
+// contact acknowledged another page of the incident.
+func pageObsolete(ctx context.Context, tx *txn, id, engStatus string) (string, error) {
+	if engStatus == tocsin.EngagementStopped {
+		return "escalation stopped", nil
+	}
+	var incStatus string
+	var acked int
+	err := tx.QueryRowContext(ctx, `SELECT i.status, (SELECT COUNT(*) FROM pages o WHERE o.incident_id = p.incident_id AND o.contact_alias = p.contact_alias
+		AND o.status = $1) FROM pages p JOIN incidents i ON i.id = p.incident_id WHERE p.id = $2`, tocsin.PageAcknowledged, id).Scan(&incStatus, &acked)
+	if err != nil {
+		return "", fmt.Errorf("check page: %w", err)
+	}
+	switch {
+	case incStatus != tocsin.StatusTriggered:
+		return "incident " + incStatus, nil
+	case acked > 0:
+		return "contact acknowledged earlier", nil
+	}
+	return "", nil
+}
+
+// AcknowledgedContacts returns the contacts who acknowledged a page of an
+// incident: they are not paged again for it.
+func (s *DB) AcknowledgedContacts(ctx context.Context, incidentID string) (map[string]bool, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT contact_alias FROM pages WHERE incident_id = $1 AND status = $2`, incidentID, tocsin.PageAcknowledged)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return nil, translate(err)
+		}
+		out[a] = true
+	}
+	return out, translate(rows.Err())
 }
 
 // FinishPage records a send attempt's outcome with a receipt and a
@@ -438,7 +497,7 @@ func (s *DB) AcknowledgePage(ctx context.Context, pageID, via string) (*AckResul
 			// Already acknowledged by someone else: still record who answered.
 			return addEvent(ctx, tx, p.IncidentID, now, tocsin.EventPage, actor.String(), p.Contact+" acknowledged their page (incident already acknowledged)", nil)
 		}
-		if err := cancelContactPages(ctx, tx, p.EngagementID, p.Contact, now); err != nil {
+		if err := cancelPages(ctx, tx, `incident_id = $1 AND contact_alias = $2`, []any{p.IncidentID, p.Contact}, now, p.Contact+" acknowledged"); err != nil {
 			return err
 		}
 		return addEvent(ctx, tx, p.IncidentID, now, tocsin.EventPage, actor.String(),
@@ -450,34 +509,78 @@ func (s *DB) AcknowledgePage(ctx context.Context, pageID, via string) (*AckResul
 	return res, err
 }
 
-// cancelContactPages cancels a contact's pending pages in an engagement
-// and drops their jobs.
-func cancelContactPages(ctx context.Context, tx *txn, engagementID, contact string, now time.Time) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE job_key IN (SELECT 'page:' || id FROM pages WHERE status = 'pending'
-		AND engagement_id = $1 AND contact_alias = $2)`, engagementID, contact); err != nil {
-		return fmt.Errorf("cancel page jobs: %w", err)
+// cancelPages cancels the pending pages that where (over the pages table,
+// its arguments from $1) selects: their jobs are dropped, each gets a
+// "cancelled" receipt, and one timeline event per incident says which
+// pages will not be sent and why — a page is never left pending.
+func cancelPages(ctx context.Context, tx *txn, where string, args []any, now time.Time, why string) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, incident_id, contact_alias, channel_type, channel_name FROM pages WHERE status = 'pending' AND `+where+
+		` ORDER BY due_at, id`, args...)
+	if err != nil {
+		return fmt.Errorf("find pending pages: %w", err)
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE pages SET status = 'cancelled', updated_at = $1 WHERE status = 'pending' AND engagement_id = $2 AND contact_alias = $3`,
-		micros(now), engagementID, contact)
-	return err
+	type pending struct{ id, incident, label string }
+	var found []pending
+	for rows.Next() {
+		var p pending
+		var contact, typ, name string
+		if err := rows.Scan(&p.id, &p.incident, &contact, &typ, &name); err != nil {
+			rows.Close()
+			return err
+		}
+		p.label = fmt.Sprintf("%s by %s (%s)", contact, typ, name)
+		found = append(found, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	byIncident := map[string][]string{}
+	var order []string
+	for _, p := range found {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE job_key = $1`, "page:"+p.id); err != nil {
+			return fmt.Errorf("cancel page job: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE pages SET status = 'cancelled', error = $1, updated_at = $2 WHERE id = $3`, "cancelled: "+why, micros(now), p.id); err != nil {
+			return fmt.Errorf("cancel page: %w", err)
+		}
+		if err := insertReceipt(ctx, tx, p.id, now, tocsin.PageCancelled, why); err != nil {
+			return err
+		}
+		if _, ok := byIncident[p.incident]; !ok {
+			order = append(order, p.incident)
+		}
+		byIncident[p.incident] = append(byIncident[p.incident], p.label)
+	}
+	for _, inc := range order {
+		labels := byIncident[inc]
+		msg := fmt.Sprintf("Page to %s cancelled: %s", labels[0], why)
+		if len(labels) > 1 {
+			msg = fmt.Sprintf("%d pending pages cancelled: %s (%s)", len(labels), why, strings.Join(labels, ", "))
+		}
+		if err := addEvent(ctx, tx, inc, now, tocsin.EventPage, "", msg, map[string]any{"cancelled": len(labels)}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// stopEngagements stops an incident's active engagements, cancelling
-// their pending pages and stages (acknowledged or resolved).
+// stopEngagements stops an incident's active engagements and cancels its
+// pending pages and stages (acknowledged or resolved), including the
+// pages of engagements that had already run every stage.
 func stopEngagements(ctx context.Context, tx *txn, incidentID string, now time.Time, why string) error {
 	r, err := tx.ExecContext(ctx, `UPDATE engagements SET status = $1, stop_reason = $2, stopped_at = $3 WHERE incident_id = $4 AND status = $5`,
 		tocsin.EngagementStopped, why, micros(now), incidentID, tocsin.EngagementActive)
 	if err != nil {
 		return fmt.Errorf("stop engagements: %w", err)
 	}
-	if n, _ := r.RowsAffected(); n == 0 {
-		return nil
+	if n, _ := r.RowsAffected(); n > 0 {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE incident_id = $1 AND kind = $2`, incidentID, tocsin.JobStage); err != nil {
+			return err
+		}
+		if err := addEvent(ctx, tx, incidentID, now, tocsin.EventEngaged, "", "Escalation stopped: "+why, nil); err != nil {
+			return err
+		}
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE incident_id = $1 AND kind IN ($2, $3)`, incidentID, tocsin.JobStage, tocsin.JobPage); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE pages SET status = 'cancelled', updated_at = $1 WHERE incident_id = $2 AND status = 'pending'`, micros(now), incidentID); err != nil {
-		return err
-	}
-	return addEvent(ctx, tx, incidentID, now, tocsin.EventEngaged, "", "Escalation stopped: "+why, nil)
+	return cancelPages(ctx, tx, `incident_id = $1`, []any{incidentID}, now, "incident "+why)
 }

@@ -19,6 +19,9 @@ import (
 // incident with the same source and dedup key or opens one, and the
 // notifications it causes are queued as jobs in the same transaction.
 func (s *DB) Ingest(ctx context.Context, alerts []*tocsin.Alert, opts tocsin.IngestOptions) ([]tocsin.IngestResult, error) {
+	for _, a := range alerts {
+		validAlert(a)
+	}
 	var results []tocsin.IngestResult
 	var err error
 	// On PostgreSQL two requests may race to open the same incident; the
@@ -33,7 +36,7 @@ func (s *DB) Ingest(ctx context.Context, alerts []*tocsin.Alert, opts tocsin.Ing
 		}
 	}
 	if err != nil {
-		return nil, err
+		return nil, alertError(err)
 	}
 	s.opts.Wake()
 	return results, nil
@@ -78,7 +81,31 @@ func (s *DB) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert, opts t
 		}
 		results = append(results, r)
 	}
+	if err := addWarnings(ctx, tx, results, opts.Warnings, now); err != nil {
+		return nil, err
+	}
 	return results, nil
+}
+
+// addWarnings puts the request parameters intake ignored on the timeline
+// of every incident the request touched, once each, so whoever reads the
+// incident learns why an override did not take effect.
+func addWarnings(ctx context.Context, tx *txn, results []tocsin.IngestResult, warnings []string, now time.Time) error {
+	if len(warnings) == 0 {
+		return nil
+	}
+	seen := map[string]bool{}
+	for _, r := range results {
+		if r.IncidentID == "" || seen[r.IncidentID] {
+			continue
+		}
+		seen[r.IncidentID] = true
+		msg := "Request parameters ignored: " + strings.Join(warnings, "; ")
+		if err := addEvent(ctx, tx, r.IncidentID, now, tocsin.EventIntakeWarning, "intake", msg, map[string]any{"warnings": warnings}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *DB) ingestOne(ctx context.Context, tx *txn, a *tocsin.Alert, payloadID string, now time.Time, opts tocsin.IngestOptions) (tocsin.IngestResult, error) {
@@ -88,12 +115,22 @@ func (s *DB) ingestOne(ctx context.Context, tx *txn, a *tocsin.Alert, payloadID 
 		impact      int
 		open, total int
 	}
-	err := tx.QueryRowContext(ctx, `SELECT id, status, impact, open_alert_count, alert_count FROM incidents
-		WHERE source = $1 AND dedup_key = $2 AND status <> 'resolved'`, a.Source, a.DedupKey).
-		Scan(&inc.id, &inc.status, &inc.impact, &inc.open, &inc.total)
+	findOpen := func(key string) error {
+		return tx.QueryRowContext(ctx, `SELECT id, status, impact, open_alert_count, alert_count FROM incidents
+		WHERE source = $1 AND dedup_key = $2 AND status <> 'resolved'`, a.Source, key).
+			Scan(&inc.id, &inc.status, &inc.impact, &inc.open, &inc.total)
+	}
+	err := findOpen(a.DedupKey)
+	if errors.Is(err, sql.ErrNoRows) && a.LegacyDedupKey != "" && a.LegacyDedupKey != a.DedupKey {
+		// Opened before the decoder's key changed: keep it one incident
+		// until it resolves rather than split it on upgrade.
+		err = findOpen(a.LegacyDedupKey)
+	}
+	acknowledge := a.Annotations["pagerduty_action"] == "acknowledge"
 	if errors.Is(err, sql.ErrNoRows) {
-		if a.Resolved() {
-			// A resolve for nothing open: there is nothing to change.
+		if a.Resolved() || acknowledge {
+			// A resolve or acknowledge for nothing open: there is
+			// nothing to change (PagerDuty drops these too).
 			return tocsin.IngestResult{}, nil
 		}
 		return s.openIncident(ctx, tx, a, payloadID, now, opts)
@@ -102,9 +139,9 @@ func (s *DB) ingestOne(ctx context.Context, tx *txn, a *tocsin.Alert, payloadID 
 	}
 
 	res := tocsin.IngestResult{IncidentID: inc.id, Deduplicated: true}
-	var alertID, alertStatus string
-	err = tx.QueryRowContext(ctx, `SELECT id, status FROM alerts WHERE incident_id = $1 AND fingerprint = $2`, inc.id, a.Fingerprint).
-		Scan(&alertID, &alertStatus)
+	var alertID, alertStatus, alertTitle string
+	err = tx.QueryRowContext(ctx, `SELECT id, status, title FROM alerts WHERE incident_id = $1 AND fingerprint = $2`, inc.id, a.Fingerprint).
+		Scan(&alertID, &alertStatus, &alertTitle)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		a.ID, a.IncidentID = newID(), inc.id
@@ -135,8 +172,22 @@ func (s *DB) ingestOne(ctx context.Context, tx *txn, a *tocsin.Alert, payloadID 
 	default:
 		res.AlertID = alertID
 		a.ID, a.IncidentID = alertID, inc.id
-		if err := updateAlert(ctx, tx, a, payloadID, now); err != nil {
-			return res, err
+		switch {
+		case acknowledge:
+			// An acknowledgement is an action on the incident, not a new
+			// report of the alert: what the trigger said stays.
+		case a.Resolved():
+			// A resolve changes the status; senders such as PagerDuty's
+			// Events API send nothing else, so the trigger's title,
+			// severity, labels and annotations stay.
+			if err := resolveAlert(ctx, tx, a, payloadID, now); err != nil {
+				return res, err
+			}
+		default:
+			if err := updateAlert(ctx, tx, a, payloadID, now); err != nil {
+				return res, err
+			}
+			alertTitle = a.Title
 		}
 		switch {
 		case alertStatus == tocsin.AlertFiring && a.Resolved():
@@ -144,7 +195,7 @@ func (s *DB) ingestOne(ctx context.Context, tx *txn, a *tocsin.Alert, payloadID 
 			if _, err := tx.ExecContext(ctx, `UPDATE incidents SET open_alert_count = open_alert_count - 1, updated_at = $1 WHERE id = $2`, micros(now), inc.id); err != nil {
 				return res, fmt.Errorf("update incident: %w", err)
 			}
-			if err := addEvent(ctx, tx, inc.id, now, tocsin.EventAlertResolved, a.Source, "Alert resolved: "+a.Title, map[string]any{"alert_id": alertID}); err != nil {
+			if err := addEvent(ctx, tx, inc.id, now, tocsin.EventAlertResolved, a.Source, "Alert resolved: "+alertTitle, map[string]any{"alert_id": alertID}); err != nil {
 				return res, err
 			}
 		case alertStatus == tocsin.AlertResolved && !a.Resolved():
@@ -160,7 +211,7 @@ func (s *DB) ingestOne(ctx context.Context, tx *txn, a *tocsin.Alert, payloadID 
 		// sender's retry) changes nothing and adds nothing to the timeline.
 	}
 
-	if a.Annotations["pagerduty_action"] == "acknowledge" && inc.status == tocsin.StatusTriggered {
+	if acknowledge && inc.status == tocsin.StatusTriggered {
 		if _, err := s.acknowledge(ctx, tx, inc.id, tocsin.Actor{Name: a.Source, Via: "event"}, now); err != nil {
 			return res, err
 		}
@@ -255,6 +306,17 @@ func updateAlert(ctx context.Context, tx *txn, a *tocsin.Alert, payloadID string
 		a.Status, a.Severity, a.Title, a.Description, string(labels), string(ann), string(links), nullMicros(a.EndsAt), micros(now),
 		nullString(payloadID), a.ID); err != nil {
 		return fmt.Errorf("update alert: %w", err)
+	}
+	return nil
+}
+
+// resolveAlert records a resolve of a known alert: its status, end and
+// the payload that carried it; everything the alert said is kept.
+func resolveAlert(ctx context.Context, tx *txn, a *tocsin.Alert, payloadID string, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE alerts SET status = $1, ends_at = COALESCE($2, ends_at), updated_at = $3,
+		payload_id = COALESCE($4, payload_id) WHERE id = $5`,
+		a.Status, nullMicros(a.EndsAt), micros(now), nullString(payloadID), a.ID); err != nil {
+		return fmt.Errorf("resolve alert: %w", err)
 	}
 	return nil
 }

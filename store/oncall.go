@@ -258,13 +258,22 @@ func (s *DB) deleteNamed(ctx context.Context, table, key, name, what string) err
 
 // Activation limits.
 const (
-	ActivationTTL      = 15 * time.Minute
+	ActivationTTL = 15 * time.Minute
+	// ActivationAttempts is how many wrong codes a channel may be sent in
+	// an ActivationWindow, whatever the number of codes sent.
 	ActivationAttempts = 5
+	// ActivationSends is how many codes a channel may be sent in an
+	// ActivationWindow.
+	ActivationSends = 3
+	// ActivationWindow is the period the two limits above count over.
+	ActivationWindow = time.Hour
 )
 
 // StartActivation creates a new 6-digit activation code for a contact
 // channel and returns it (the caller sends it through the channel). Only
-// a hash is stored.
+// a hash is stored. At most ActivationSends codes are sent per
+// ActivationWindow, and a re-send keeps the window's count of wrong
+// attempts, so re-sending does not buy a guesser more tries.
 func (s *DB) StartActivation(ctx context.Context, alias, channel string) (string, error) {
 	n, err := rand.Int(rand.Reader, big.NewInt(1000000))
 	if err != nil {
@@ -272,15 +281,25 @@ func (s *DB) StartActivation(ctx context.Context, alias, channel string) (string
 	}
 	code := fmt.Sprintf("%06d", n.Int64())
 	err = s.tx(ctx, func(tx *txn) error {
-		r, err := tx.ExecContext(ctx, `UPDATE contact_channels SET code_hash = $1, code_expires = $2, code_attempts = 0 WHERE contact_alias = $3 AND name = $4`,
-			hashCode(alias, channel, code), micros(s.opts.Now().Add(ActivationTTL)), alias, channel)
-		if err != nil {
+		now := s.opts.Now()
+		var sends int
+		var window int64
+		err := tx.QueryRowContext(ctx, `SELECT code_sends, code_window FROM contact_channels WHERE contact_alias = $1 AND name = $2`, alias, channel).Scan(&sends, &window)
+		if errors.Is(err, sql.ErrNoRows) {
+			return tocsin.Errorf(tocsin.ENOTFOUND, "contact %q has no channel %q", alias, channel)
+		} else if err != nil {
 			return err
 		}
-		if n, _ := r.RowsAffected(); n == 0 {
-			return tocsin.Errorf(tocsin.ENOTFOUND, "contact %q has no channel %q", alias, channel)
+		resetAttempts := ""
+		if start := fromMicros(window); now.Sub(start) >= ActivationWindow {
+			sends, window, resetAttempts = 0, micros(now), ", code_attempts = 0"
+		} else if sends >= ActivationSends {
+			return tocsin.Errorf(tocsin.EFORBIDDEN, "%d activation codes were sent to channel %q of contact %q within %s; request another after %s",
+				sends, channel, alias, ActivationWindow, start.Add(ActivationWindow).UTC().Format(time.RFC3339))
 		}
-		return nil
+		_, err = tx.ExecContext(ctx, `UPDATE contact_channels SET code_hash = $1, code_expires = $2, code_sends = $3, code_window = $4`+resetAttempts+`
+			WHERE contact_alias = $5 AND name = $6`, hashCode(alias, channel, code), micros(now.Add(ActivationTTL)), sends+1, window, alias, channel)
+		return err
 	})
 	return code, err
 }
@@ -309,7 +328,7 @@ func (s *DB) Activate(ctx context.Context, alias, channel, code string) error {
 			verdict = tocsin.Errorf(tocsin.EINVALID, "no activation code was sent; request one first")
 			return nil
 		case attempts >= ActivationAttempts:
-			verdict = tocsin.Errorf(tocsin.EFORBIDDEN, "too many wrong codes; request a new one")
+			verdict = tocsin.Errorf(tocsin.EFORBIDDEN, "too many wrong codes; request a new one in an hour")
 			return nil
 		case micros(s.opts.Now()) > expires:
 			verdict = tocsin.Errorf(tocsin.EFORBIDDEN, "the code has expired; request a new one")
@@ -345,27 +364,74 @@ func (s *DB) PutRotation(ctx context.Context, r *oncall.Rotation) (bool, error) 
 	if err := s.mustContacts(ctx, "rotation "+r.Name+": members", r.Members); err != nil {
 		return false, err
 	}
-	return s.putSpec(ctx, "rotations", r.Name, r)
+	created, err := s.putSpec(ctx, "rotations", r.Name, r, func(tx *txn, now time.Time) error {
+		return rearmRotation(ctx, tx, r.Name, now)
+	})
+	if err == nil {
+		s.opts.Wake()
+	}
+	return created, err
 }
 
-// mustContacts checks that every alias names a contact.
-func (s *DB) mustContacts(ctx context.Context, what string, aliases []string) error {
-	for i, a := range aliases {
-		var one int
-		err := s.db.QueryRowContext(ctx, `SELECT 1 FROM contacts WHERE alias = $1`, a).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return tocsin.Errorf(tocsin.EINVALID, "%s[%d]: no contact %q", what, i, a)
-		} else if err != nil {
-			return translate(err)
+// rearmRotation re-checks at once the hand-offs of every schedule that
+// layers rotation: a changed rotation or override moves their shifts, and
+// the hand-off timer may be asleep until a shift change computed before.
+func rearmRotation(ctx context.Context, tx *txn, rotation string, now time.Time) error {
+	rows, err := tx.QueryContext(ctx, `SELECT name, rotations FROM schedules`)
+	if err != nil {
+		return fmt.Errorf("find schedules of rotation: %w", err)
+	}
+	var names []string
+	for rows.Next() {
+		var name, rots string
+		if err := rows.Scan(&name, &rots); err != nil {
+			rows.Close()
+			return err
+		}
+		var list []string
+		_ = json.Unmarshal([]byte(rots), &list)
+		if slices.Contains(list, rotation) {
+			names = append(names, name)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, name := range names {
+		if err := armHandOffs(ctx, tx, name, now); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// putSpec upserts a named JSON spec into table (rotations, escalation_plans).
-func (s *DB) putSpec(ctx context.Context, table, name string, spec any) (created bool, err error) {
+// mustContacts checks that every alias of the list field names a contact.
+func (s *DB) mustContacts(ctx context.Context, field string, aliases []string) error {
+	for i, a := range aliases {
+		if err := s.mustContact(ctx, fmt.Sprintf("%s[%d]", field, i), a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mustContact checks that the alias in field names a contact.
+func (s *DB) mustContact(ctx context.Context, field, alias string) error {
+	var one int
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM contacts WHERE alias = $1`, alias).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return tocsin.Errorf(tocsin.EINVALID, "%s: no contact %q", field, alias)
+	}
+	return translate(err)
+}
+
+// putSpec upserts a named JSON spec into table (rotations,
+// escalation_plans); then, in the same transaction, runs each of also.
+func (s *DB) putSpec(ctx context.Context, table, name string, spec any, also ...func(tx *txn, now time.Time) error) (created bool, err error) {
 	b, _ := json.Marshal(spec)
 	err = s.tx(ctx, func(tx *txn) error {
+		created = false
 		now := micros(s.opts.Now())
 		r, err := tx.ExecContext(ctx, `UPDATE `+table+` SET spec = $1, updated_at = $2 WHERE name = $3`, string(b), now, name)
 		if err != nil {
@@ -373,9 +439,16 @@ func (s *DB) putSpec(ctx context.Context, table, name string, spec any) (created
 		}
 		if n, _ := r.RowsAffected(); n == 0 {
 			created = true
-			_, err = tx.ExecContext(ctx, `INSERT INTO `+table+` (name, spec, created_at, updated_at) VALUES ($1, $2, $3, $3)`, name, string(b), now)
+			if _, err = tx.ExecContext(ctx, `INSERT INTO `+table+` (name, spec, created_at, updated_at) VALUES ($1, $2, $3, $3)`, name, string(b), now); err != nil {
+				return err
+			}
 		}
-		return err
+		for _, f := range also {
+			if err := f(tx, s.opts.Now().UTC()); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	return created, err
 }
@@ -466,10 +539,15 @@ func (s *DB) AddOverride(ctx context.Context, o *oncall.Override) (string, error
 	id := newID()
 	members, _ := json.Marshal(o.Members)
 	err := s.tx(ctx, func(tx *txn) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO overrides (id, rotation, starts_at, ends_at, members, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-			id, o.Rotation, micros(o.Start), micros(o.End), string(members), micros(s.opts.Now()))
-		return err
+		if _, err := tx.ExecContext(ctx, `INSERT INTO overrides (id, rotation, starts_at, ends_at, members, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			id, o.Rotation, micros(o.Start), micros(o.End), string(members), micros(s.opts.Now())); err != nil {
+			return err
+		}
+		return rearmRotation(ctx, tx, o.Rotation, s.opts.Now().UTC())
 	})
+	if err == nil {
+		s.opts.Wake()
+	}
 	return id, err
 }
 
@@ -508,9 +586,23 @@ func (s *DB) ListOverrides(ctx context.Context, rotation string, from, to time.T
 	return out, translate(rows.Err())
 }
 
-// DeleteOverride removes an override.
+// DeleteOverride removes an override; the hand-offs of the schedules
+// using its rotation are re-checked at once.
 func (s *DB) DeleteOverride(ctx context.Context, id string) error {
-	return s.deleteNamed(ctx, "overrides", "id", id, "override")
+	err := s.tx(ctx, func(tx *txn) error {
+		var rotation string
+		err := tx.QueryRowContext(ctx, `DELETE FROM overrides WHERE id = $1 RETURNING rotation`, id).Scan(&rotation)
+		if errors.Is(err, sql.ErrNoRows) {
+			return tocsin.Errorf(tocsin.ENOTFOUND, "override %q not found", id)
+		} else if err != nil {
+			return err
+		}
+		return rearmRotation(ctx, tx, rotation, s.opts.Now().UTC())
+	})
+	if err == nil {
+		s.opts.Wake()
+	}
+	return err
 }
 
 // PutSchedule creates or replaces a schedule; its rotations must exist.
@@ -664,7 +756,7 @@ func (s *DB) PutEscalationPlan(ctx context.Context, p *tocsin.EscalationPlan) (b
 			f := fmt.Sprintf("escalation plan %s: stages[%d].targets[%d]", p.Name, i, j)
 			switch {
 			case t.Contact != "":
-				if err := s.mustContacts(ctx, f+".contact", []string{t.Contact}); err != nil {
+				if err := s.mustContact(ctx, f+".contact", t.Contact); err != nil {
 					return false, err
 				}
 			case t.ContactGroup != "":
@@ -687,6 +779,19 @@ func (s *DB) PutEscalationPlan(ctx context.Context, p *tocsin.EscalationPlan) (b
 				}
 			}
 		}
+	}
+	plans, err := s.ListEscalationPlans(ctx)
+	if err != nil {
+		return false, err
+	}
+	all := map[string]*tocsin.EscalationPlan{p.Name: p}
+	for _, q := range plans {
+		if q.Name != p.Name {
+			all[q.Name] = q
+		}
+	}
+	if err := tocsin.CheckEscalationLoops(all); err != nil {
+		return false, fmt.Errorf("escalation plan %s: %w", p.Name, err)
 	}
 	cp := *p
 	cp.CreatedAt, cp.UpdatedAt = time.Time{}, time.Time{}

@@ -7,9 +7,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -121,6 +123,10 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		if s.lock, err = lockFile(path + ".lock"); err != nil {
 			return nil, err
 		}
+		if err := privateFiles(path); err != nil {
+			s.lock.Close()
+			return nil, err
+		}
 		s.db, err = sql.Open("sqlite", path+"?"+params)
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite: %w", err)
@@ -140,9 +146,14 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
-		return nil, err
+		return nil, redactErr(err, dsn)
 	}
 	if s.lock != nil {
+		// SQLite gives -wal and -shm the database's mode; make sure.
+		if err := privateFiles(strings.SplitN(dsn, "?", 2)[0]); err != nil {
+			s.Close()
+			return nil, err
+		}
 		if err := s.releaseLeases(ctx); err != nil {
 			s.Close()
 			return nil, fmt.Errorf("release stale leases: %w", err)
@@ -171,6 +182,15 @@ func (s *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
+	// A database a newer tocsin migrated has tables and meanings this
+	// binary does not know; running on it would corrupt them. (A fresh
+	// database has no version table yet: nothing to compare.)
+	sources := p.ListSources()
+	known := sources[len(sources)-1].Version
+	if current, err := p.GetDBVersion(ctx); err == nil && current > known {
+		return tocsin.Errorf(tocsin.ECONFLICT, "the database schema is at version %d, newer than this tocsin knows (%d): "+
+			"it was upgraded by a newer tocsin. Run that version, or restore a backup taken before the upgrade (see README, Operations)", current, known)
+	}
 	if _, err := p.Up(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", translate(err))
 	}
@@ -190,6 +210,32 @@ func (s *DB) Close() error {
 		s.lock.Close()
 	}
 	return err
+}
+
+// privateFiles creates the SQLite database file owner-only before the
+// driver opens it (the driver would create it 0644 less the umask), and
+// takes group and other access from an existing database and its -wal and
+// -shm files: they hold the ack-signing key and every incident.
+func privateFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		st, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("check database file mode: %w", err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, st.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("make database file private: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // lockFile takes an exclusive, non-blocking lock on path. The kernel
@@ -268,6 +314,7 @@ func (t *txn) stmt(ctx context.Context, query string) *sql.Stmt {
 
 // ExecContext runs a statement in the transaction.
 func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	args = validArgs(args)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -276,6 +323,7 @@ func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 
 // QueryContext runs a query in the transaction.
 func (t *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	args = validArgs(args)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -284,6 +332,7 @@ func (t *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql
 
 // QueryRowContext runs a one-row query in the transaction.
 func (t *txn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	args = validArgs(args)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
@@ -413,9 +462,10 @@ func timePtr(n sql.NullInt64) *time.Time {
 }
 
 // translate maps driver errors to application errors: constraint
-// violations to ECONFLICT, an unreachable or failing database to
-// EUNAVAILABLE (the caller should retry later). Codes are compared, never
-// message strings.
+// violations to ECONFLICT, a value the database cannot store to EINVALID
+// or ETOOLARGE, an unreachable or failing database — a connection dropped
+// mid-request included — to EUNAVAILABLE (the caller should retry later).
+// Codes are compared, never message strings.
 func translate(err error) error {
 	if err == nil {
 		return nil
@@ -424,6 +474,7 @@ func translate(err error) error {
 	if errors.As(err, &te) {
 		return err
 	}
+	unavailable := &wrapped{code: tocsin.EUNAVAILABLE, msg: "The database is unavailable.", err: err}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return &wrapped{code: tocsin.EUNAVAILABLE, msg: "The database did not answer in time.", err: err}
 	}
@@ -432,8 +483,14 @@ func translate(err error) error {
 		switch {
 		case pe.Code == "23505":
 			return &wrapped{code: tocsin.ECONFLICT, msg: "Conflicting concurrent change.", err: err}
+		case pe.Code == "23503":
+			return &wrapped{code: tocsin.ECONFLICT, msg: "A referenced record changed concurrently.", err: err}
+		case strings.HasPrefix(pe.Code, "22"), pe.Code == "23514":
+			return &wrapped{code: tocsin.EINVALID, msg: "The request holds a value the database cannot store.", err: err}
+		case pe.Code == "54000":
+			return &wrapped{code: tocsin.ETOOLARGE, msg: "The request holds a value too large for the database.", err: err}
 		case strings.HasPrefix(pe.Code, "08"), strings.HasPrefix(pe.Code, "53"), strings.HasPrefix(pe.Code, "57P"), pe.Code == "40001", pe.Code == "40P01":
-			return &wrapped{code: tocsin.EUNAVAILABLE, msg: "The database is unavailable.", err: err}
+			return unavailable
 		}
 		return err
 	}
@@ -441,18 +498,42 @@ func translate(err error) error {
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_CONSTRAINT:
-			if se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY {
+			switch se.Code() {
+			case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 				return &wrapped{code: tocsin.ECONFLICT, msg: "Conflicting concurrent change.", err: err}
+			case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+				return &wrapped{code: tocsin.ECONFLICT, msg: "A referenced record changed concurrently.", err: err}
+			case sqlite3.SQLITE_CONSTRAINT_CHECK:
+				return &wrapped{code: tocsin.EINVALID, msg: "The request holds a value the database cannot store.", err: err}
 			}
-		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN:
-			return &wrapped{code: tocsin.EUNAVAILABLE, msg: "The database is unavailable.", err: err}
+		case sqlite3.SQLITE_TOOBIG:
+			return &wrapped{code: tocsin.ETOOLARGE, msg: "The request holds a value too large for the database.", err: err}
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_NOMEM:
+			return unavailable
 		}
 		return err
 	}
+	// A connection that dies mid-request surfaces as database/sql's bad
+	// connection, a closed or half-read connection, or a pgconn error that
+	// says the statement never reached the server.
 	var ne net.Error
 	var ce *pgconn.ConnectError
-	if errors.As(err, &ne) || errors.As(err, &ce) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, net.ErrClosed) {
-		return &wrapped{code: tocsin.EUNAVAILABLE, msg: "The database is unavailable.", err: err}
+	if errors.As(err, &ne) || errors.As(err, &ce) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+		pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+		return unavailable
+	}
+	return err
+}
+
+// alertError keeps the database's objection to a value from refusing an
+// alert: for intake a 4xx tells the sender to drop it, so such an error
+// (a bug: alerts are made valid before they are stored) is internal and
+// the sender retries.
+func alertError(err error) error {
+	var w *wrapped
+	if errors.As(err, &w) && (w.code == tocsin.EINVALID || w.code == tocsin.ETOOLARGE) {
+		return &wrapped{code: tocsin.EINTERNAL, msg: "The alert could not be stored.", err: err}
 	}
 	return err
 }
@@ -474,12 +555,4 @@ func (w *wrapped) As(target any) bool {
 		return true
 	}
 	return false
-}
-
-// redactErr removes a DSN (which may hold a password) from an error.
-func redactErr(err error, dsn string) error {
-	if err == nil || dsn == "" || !strings.Contains(err.Error(), dsn) {
-		return err
-	}
-	return errors.New(strings.ReplaceAll(err.Error(), dsn, "[database URL]"))
 }

@@ -35,7 +35,7 @@ func TestAppendAlert(t *testing.T) {
 	if a.Labels[wire.LabelID] != "abcd1234-42" || a.Labels[wire.LabelSentNS] != strconv.FormatInt(at.UnixNano(), 10) {
 		t.Fatalf("labels = %v", a.Labels)
 	}
-	if a.DedupKey != `{}:{bench_id="abcd1234-42"}` || a.Fingerprint != "abcd1234-42" || !a.StartsAt.Equal(at) || a.Resolved() {
+	if a.DedupKey != `http://am {}:{bench_id="abcd1234-42"}` || a.Fingerprint != "abcd1234-42" || !a.StartsAt.Equal(at) || a.Resolved() {
 		t.Fatalf("alert = %+v", a)
 	}
 	other, _ := ingest.Alertmanager(AppendAlert(nil, "abcd1234", 43, at), time.Now())

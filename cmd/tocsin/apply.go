@@ -408,13 +408,13 @@ func orderObjects(objs []*object) ([]*object, error) {
 			out = append(out, o)
 		}
 	}
+	if err := checkPlanLoops(objs, nil); err != nil {
+		return nil, err
+	}
 	state := map[string]int{} // 1 visiting, 2 done
 	var visit func(o *object, chain []string) error
 	visit = func(o *object, chain []string) error {
-		switch state[o.name] {
-		case 1:
-			return fmt.Errorf("%s: escalation plans engage each other in a loop: %s", o.where, strings.Join(append(chain, o.name), " → "))
-		case 2:
+		if state[o.name] != 0 { // done (a loop was refused above)
 			return nil
 		}
 		state[o.name] = 1
@@ -461,6 +461,9 @@ func applyObjects(cmd *cobra.Command, c *client, objs []*object, dryRun, prune b
 	if err := checkReferences(objs, current); err != nil {
 		return err
 	}
+	if err := checkPlanLoops(objs, current["EscalationPlan"]); err != nil {
+		return err
+	}
 	var changes []change
 	counts := map[string]int{}
 	for _, o := range objs {
@@ -489,6 +492,13 @@ func applyObjects(cmd *cobra.Command, c *client, objs []*object, dryRun, prune b
 			fmt.Fprintf(stdout, "+ %s %s (create)\n", o.info.noun, o.name)
 		case "update":
 			fmt.Fprintf(stdout, "~ %s %s (update: %s)\n", o.info.noun, o.name, strings.Join(ch.fields, ", "))
+			have := current[o.kind][o.name]
+			for _, line := range fieldChanges(o.value, have, ch.fields) {
+				fmt.Fprintf(stdout, "    %s\n", line)
+			}
+			for _, w := range deactivations(o.value, have) {
+				fmt.Fprintf(stdout, "    ! %s\n", w)
+			}
 		default:
 			fmt.Fprintf(stdout, "= %s %s (unchanged)\n", o.info.noun, o.name)
 		}
@@ -731,6 +741,33 @@ func mergedList[T any](objs []*object, current map[string]map[string]any, kind s
 	return out
 }
 
+// checkPlanLoops refuses, with the server's own check
+// (tocsin.CheckEscalationLoops), escalation plans that would engage each
+// other in a loop once the files' plans replace the server's.
+func checkPlanLoops(objs []*object, server map[string]any) error {
+	all := map[string]*tocsin.EscalationPlan{}
+	for name, v := range server {
+		all[name] = v.(*tocsin.EscalationPlan)
+	}
+	where := map[string]string{}
+	for _, o := range objs {
+		if p, ok := o.value.(*tocsin.EscalationPlan); ok {
+			all[o.name], where[o.name] = p, o.where
+		}
+	}
+	loop := tocsin.EscalationLoop(all)
+	if loop == nil {
+		return nil
+	}
+	err := message(tocsin.CheckEscalationLoops(all))
+	for _, name := range loop {
+		if w, ok := where[name]; ok {
+			return fmt.Errorf("%s: %s", w, err)
+		}
+	}
+	return errors.New(err)
+}
+
 // checkReferences reports, before anything changes, names that are
 // neither in the files nor on the server.
 func checkReferences(objs []*object, current map[string]map[string]any) error {
@@ -798,6 +835,53 @@ func diffFields(want, have any) []string {
 	for _, k := range jsonFieldOrder(reflect.TypeOf(want).Elem()) {
 		if !bytes.Equal(ma[k], mb[k]) {
 			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// fieldChanges writes each changed field as "field: old → new", the
+// values as compact JSON of the normalised objects, each cut to maxShown.
+func fieldChanges(want, have any, fields []string) []string {
+	a, _ := json.Marshal(normalized(want))
+	b, _ := json.Marshal(normalized(have))
+	var ma, mb map[string]json.RawMessage
+	_ = json.Unmarshal(a, &ma)
+	_ = json.Unmarshal(b, &mb)
+	shown := func(v json.RawMessage) string {
+		if v == nil {
+			return "(none)"
+		}
+		if r := []rune(string(v)); len(r) > maxShown {
+			return string(r[:maxShown-1]) + "…"
+		}
+		return string(v)
+	}
+	out := make([]string, 0, len(fields))
+	for _, f := range fields {
+		out = append(out, fmt.Sprintf("%s: %s → %s", f, shown(mb[f]), shown(ma[f])))
+	}
+	return out
+}
+
+// maxShown bounds a value shown in the plan.
+const maxShown = 120
+
+// deactivations warns of contact channels whose type or address changes:
+// the server deactivates them, and they are not paged until activated again.
+func deactivations(want, have any) []string {
+	w, ok := want.(*tocsin.Contact)
+	h, ok2 := have.(*tocsin.Contact)
+	if !ok || !ok2 {
+		return nil
+	}
+	var out []string
+	for _, nc := range w.Channels {
+		for _, oc := range h.Channels {
+			if oc.Name == nc.Name && (oc.Type != nc.Type || oc.Address != nc.Address) {
+				out = append(out, fmt.Sprintf("channel %s: %s %s → %s %s: the channel is deactivated and is not paged until activated again with a new code",
+					nc.Name, oc.Type, oc.Address, nc.Type, nc.Address))
+			}
 		}
 	}
 	return out

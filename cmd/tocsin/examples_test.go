@@ -154,18 +154,21 @@ func TestExamplesOnCall(t *testing.T) {
 	if err != nil {
 		t.Fatalf("plan preview: %v\n%s", err, out)
 	}
-	for _, want := range []string{
-		"+0s    10:00  1 *    natsu     work-email (email)    escalation plan platform-tiered-escalation stage 1 › schedule platform › rotation platform-weekly",
-		"+5m    10:05  2 *    laxus     work-email (email)    escalation plan platform-tiered-escalation stage 2",
-		"+10m   10:10  1 *    natsu     mobile-sms (sms)",
-		"+10m   10:10  3 *    makarov   work-email (email)",
-		"+10m   10:10  3 *    gildarts  work-email (email)",
-		"+20m   10:20  4 *    mavis     mobile-voice (voice)",
-		"note: escalation plan platform-tiered-escalation stage 2: zeref has no activated channel",
-		"note: escalation plan platform-tiered-escalation stage 3: makarov's mobile-sms is not activated",
-		"the last stage ends at +30m",
+	// Each row: after, at, stage, contact, channel, via.
+	for _, want := range [][]string{
+		{"+0s", "10:00", "1 *", "natsu", "work-email (email)", "escalation plan platform-tiered-escalation stage 1 › schedule platform › rotation platform-weekly"},
+		{"+5m", "10:05", "2 *", "laxus", "work-email (email)", "escalation plan platform-tiered-escalation stage 2"},
+		{"+10m", "10:10", "1 *", "natsu", "mobile-sms (sms)", "stage 1"},
+		{"+10m", "10:10", "3 *", "makarov", "work-email (email)"},
+		{"+10m", "10:10", "3 *", "gildarts", "work-email (email)"},
+		{"+15m", "10:15", "1 *", "natsu", "mobile-sms (sms) retry 1"}, // Natsu's retry_interval
+		{"+20m", "10:20", "1 *", "natsu", "mobile-sms (sms) retry 2"},
+		{"+20m", "10:20", "4 *", "mavis", "mobile-voice (voice)"},
+		{"note: escalation plan platform-tiered-escalation stage 2: zeref has no activated channel"},
+		{"note: escalation plan platform-tiered-escalation stage 3: makarov's mobile-sms is not activated"},
+		{"the last stage ends at +30m"},
 	} {
-		if !strings.Contains(out, want) {
+		if !hasLine(out, want...) {
 			t.Fatalf("plan preview lacks %q:\n%s", want, out)
 		}
 	}

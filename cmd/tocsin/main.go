@@ -51,6 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		scheduleCommand(getenv, stdout),
 		planCommand(getenv, stdout),
 		icalLinkCommand(getenv, stdout),
+		backupCommand(getenv, stdout),
+		restoreCommand(getenv, stdout),
 	)
 	return root.ExecuteContext(ctx)
 }

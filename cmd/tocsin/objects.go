@@ -302,8 +302,12 @@ func printPreview(w io.Writer, what, name string, pv *oncall.PagePreview, loc *t
 				stage += " *"
 			}
 		}
-		fmt.Fprintf(tw, "+%s\t%s\t%s\t%s\t%s (%s)\t%s\n", shortDuration(p.At.Sub(pv.At)), p.At.In(loc).Format("15:04"), stage,
-			p.Contact, p.Channel, p.Type, strings.Join(p.Via, " › "))
+		channel := p.Channel + " (" + p.Type + ")"
+		if p.Retry > 0 {
+			channel += fmt.Sprintf(" retry %d", p.Retry)
+		}
+		fmt.Fprintf(tw, "+%s\t%s\t%s\t%s\t%s\t%s\n", shortDuration(p.At.Sub(pv.At)), p.At.In(loc).Format("15:04"), stage,
+			p.Contact, channel, strings.Join(p.Via, " › "))
 	}
 	for _, ch := range pv.Channels {
 		fmt.Fprintf(tw, "+%s\t%s\t%d\t(team channel)\t%s\t%s\n", shortDuration(ch.At.Sub(pv.At)), ch.At.In(loc).Format("15:04"), ch.Stage,

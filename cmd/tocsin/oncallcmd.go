@@ -342,6 +342,9 @@ func shiftsCommand(getenv func(string) string, stdout io.Writer, srv *apiFlags) 
 	return cmd
 }
 
+// overrideListBack is how far back `override list` looks by default.
+const overrideListBack = "now-30d"
+
 // overrideCommand is `tocsin override add|list|delete`.
 func overrideCommand(getenv func(string) string, stdout io.Writer) *cobra.Command {
 	var srv apiFlags
@@ -395,12 +398,17 @@ func overrideCommand(getenv func(string) string, stdout io.Writer) *cobra.Comman
 	var asJSON bool
 	list := &cobra.Command{
 		Use:   "list",
-		Short: "List the overrides overlapping a window (default: from now, 400 days ahead)",
+		Short: "List the overrides overlapping a window (default: from 30 days ago, 400 days on)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q := url.Values{}
 			if listRotation != "" {
 				q.Set("rotation", listRotation)
+			}
+			// Overrides that have not ended, and those that ended in the
+			// last month (an override just added for past dates shows).
+			if from == "" {
+				from = overrideListBack
 			}
 			for flag, v := range map[string]string{"from": from, "to": to} {
 				if v != "" {
@@ -434,8 +442,8 @@ func overrideCommand(getenv func(string) string, stdout io.Writer) *cobra.Comman
 		},
 	}
 	list.Flags().StringVar(&listRotation, "rotation", "", "only this rotation")
-	list.Flags().StringVar(&from, "from", "", "window start (default now)")
-	list.Flags().StringVar(&to, "to", "", "window end")
+	list.Flags().StringVar(&from, "from", "", "window start: RFC 3339, now, or now±DURATION (default "+overrideListBack+")")
+	list.Flags().StringVar(&to, "to", "", "window end (default 400 days after --from)")
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 
 	del := &cobra.Command{

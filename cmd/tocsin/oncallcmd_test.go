@@ -119,7 +119,10 @@ func TestApplyPlansUpdatesAndChecksReferences(t *testing.T) {
 	changed = strings.Replace(changed, "2026-03-02T09:00:00+01:00", "2026-03-02T08:00:00Z", 1)
 	os.WriteFile(filepath.Join(dir, "ops.yaml"), []byte(changed), 0o600)
 	out, err := runCLI(t, env, "apply", "-f", dir, "--dry-run")
-	want := "= contact ann (unchanged)\n~ contact ben (update: name)\n~ rotation ops (update: members, recurrence)\n= schedule ops (unchanged)\n" +
+	want := "= contact ann (unchanged)\n~ contact ben (update: name)\n    name: \"Ben\" → \"Ben Bell\"\n" +
+		"~ rotation ops (update: members, recurrence)\n    members: [\"ann\",\"ben\"] → [\"ben\",\"ann\"]\n" +
+		"    recurrence: {\"type\":\"daily\",\"multiplier\":1,\"on_calls\":1,\"hand_off_times\":[\"09:00\"]} → {\"type\":\"daily\",\"multiplier\":1,\"on_calls\":1,\"hand_off_times\":[\"10:00\"]}\n" +
+		"= schedule ops (unchanged)\n" +
 		"dry run: 0 to create, 2 to update, 2 unchanged; nothing was changed\n"
 	if err != nil || out != want {
 		t.Fatalf("dry run:\n%s\nwant:\n%s(err %v)", out, want, err)

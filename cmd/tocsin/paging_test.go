@@ -200,6 +200,9 @@ func TestPagingProviderFailoverAndRateLimit(t *testing.T) {
 	ts, tw := pagingServer(t, storetest.SQLiteURL(t), clock, "one")
 	ctx := context.Background()
 	addContact(t, ts, &tocsin.Contact{Alias: "fay", Name: "Fay", Channels: []tocsin.ContactChannel{{Name: "mobile", Type: "sms", Address: "+15550000006"}}})
+	// Activation codes count toward the number's hourly limit: start the
+	// storm an hour after Fay's.
+	clock.Add(time.Hour)
 	if _, err := ts.app.store.PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "one", Stages: []tocsin.Stage{
 		{Duration: minutes(1), Targets: []tocsin.Target{{Contact: "fay", Essential: true}}}}}); err != nil {
 		t.Fatal(err)
@@ -389,10 +392,7 @@ func TestPagingRepeatNestedPlanParamAndTestPage(t *testing.T) {
 		{Duration: minutes(2), Targets: []tocsin.Target{{Contact: "max", Essential: true}, {EscalationPlan: "inner"}}}}}); err != nil {
 		t.Fatal(err)
 	}
-	// ?oncall_escalation_plan= picks the plan; an unknown one is refused.
-	if status, _ := ts.post(t, "/api/v1/alerts/generic?oncall_escalation_plan=nope", testIngestToken, `{"title":"x"}`); status != 400 {
-		t.Fatalf("unknown plan: %d", status)
-	}
+	// ?oncall_escalation_plan= picks the plan (an unknown one: see the end).
 	_, body := ts.post(t, "/api/v1/alerts/generic?oncall_escalation_plan=outer", testIngestToken, `{"title":"repeat me"}`)
 	id := firstID(t, body)
 	tw.WaitMessages(t, 2, 10*time.Second) // max, and nia through the nested plan
@@ -421,5 +421,14 @@ func TestPagingRepeatNestedPlanParamAndTestPage(t *testing.T) {
 	}
 	if inc := ts.incident(t, testID); !strings.HasPrefix(inc.Title, "TEST:") {
 		t.Fatalf("test incident: %q", inc.Title)
+	}
+
+	// An unknown plan is ignored with a warning; the default plan is armed.
+	status, body = ts.post(t, "/api/v1/alerts/generic?oncall_escalation_plan=nope", testIngestToken, `{"title":"x"}`)
+	if status != 201 || !hasWarning(warningsOf(body), "oncall_escalation_plan") {
+		t.Fatalf("unknown plan: %d %v", status, body)
+	}
+	if inc := ts.incident(t, firstID(t, body)); !hasEvent(inc, tocsin.EventEscalation, "On-call") {
+		t.Fatalf("unknown plan: nothing armed: %v", eventsOf(inc))
 	}
 }

@@ -9,14 +9,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 
@@ -54,7 +56,8 @@ func serveCommand(getenv func(string) string, stderr io.Writer) *cobra.Command {
 			if path == "" {
 				path = getenv("TOCSIN_CONFIG")
 			}
-			res, err := config.Load(path, getenv)
+			// The same check as `config check`: every problem at once.
+			res, err := checkConfig(cmd.Context(), path, getenv)
 			if err != nil {
 				return err
 			}
@@ -75,6 +78,9 @@ func serveCommand(getenv func(string) string, stderr io.Writer) *cobra.Command {
 			logger := newLogger(cfg.Log, stderr)
 			for _, u := range res.Unused {
 				logger.Warn("configuration key is not used by tocsin", "key", u)
+			}
+			for _, w := range res.Warnings {
+				logger.Warn(w)
 			}
 			a, err := newApp(cmd.Context(), cfg, appOptions{Logger: logger})
 			if err != nil {
@@ -130,6 +136,12 @@ type app struct {
 	worker     *engine.Worker
 	handler    http.Handler
 	logger     *slog.Logger
+	// metrics serves /metrics on metrics.listen when that is set;
+	// metricsListen holds the bound address once it listens.
+	metrics       http.Handler
+	metricsListen atomic.Value // string
+	// apiTokenHashes and ingestTokenHashes accept the generated tokens.
+	apiTokenHashes, ingestTokenHashes []string
 }
 
 func newApp(ctx context.Context, cfg *config.Config, o appOptions) (*app, error) {
@@ -143,20 +155,16 @@ func newApp(ctx context.Context, cfg *config.Config, o appOptions) (*app, error)
 		o.Backoff = engine.Backoff
 	}
 	logger := o.Logger
-	channels, err := buildChannels(cfg, logger)
-	if err != nil {
-		return nil, err
+	built, probs := buildParts(ctx, cfg, logger, nil)
+	if len(probs) > 0 {
+		return nil, probs
 	}
-	names := make([]string, 0, len(channels))
-	for n := range channels {
+	names := make([]string, 0, len(built.channels))
+	for n := range built.channels {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 
-	provider, err := buildProvider(ctx, cfg, logger)
-	if err != nil {
-		return nil, err
-	}
 	a := &app{cfg: cfg, logger: logger}
 	wake := func() {
 		if a.worker != nil {
@@ -174,23 +182,22 @@ func newApp(ctx context.Context, cfg *config.Config, o appOptions) (*app, error)
 		policy.Impacts[strings.ToLower(k)] = v
 	}
 	dbURL := cfg.DatabaseURL()
+	var err error
 	a.store, err = store.Open(ctx, dbURL, store.Options{Now: o.Now, Policy: policy, Wake: wake})
 	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", redactURL(dbURL), err)
+		return nil, fmt.Errorf("open database %s: %w", store.RedactURL(dbURL), err)
 	}
-	if err := a.setup(ctx, channels, provider, o); err != nil {
+	if err := a.setup(ctx, built, o); err != nil {
 		a.store.Close()
 		return nil, err
 	}
-	if len(names) == 0 {
-		logger.Warn("no notification channel is enabled (alert.slack, alert.email, alert.webhook): incidents are recorded but nobody is told")
-	}
-	logger.Info("tocsin ready", "version", Version, "database", redactURL(dbURL), "channels", strings.Join(names, ","))
+	logger.Info("tocsin ready", "version", Version, "database", store.RedactURL(dbURL), "channels", strings.Join(names, ","))
 	return a, nil
 }
 
-func (a *app) setup(ctx context.Context, channels map[string]notify.Channel, provider escalate.Provider, o appOptions) error {
+func (a *app) setup(ctx context.Context, built *parts, o appOptions) error {
 	cfg, logger := a.cfg, a.logger
+	channels, provider := built.channels, built.provider
 	if err := a.ensureTokens(ctx); err != nil {
 		return err
 	}
@@ -222,12 +229,8 @@ func (a *app) setup(ctx context.Context, channels map[string]notify.Channel, pro
 		IncidentURL: acks.ViewURL,
 		Observe:     func(channel, result string) { metrics.Notifications.WithLabelValues(channel, result).Inc() },
 	}
-	sms, voice, err := buildPaging(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
 	pager := &paging.Engine{
-		Store: a.store, SMS: sms, Voice: voice, Channels: channels, PublicHost: publicHost, AckURL: acks.URL,
+		Store: a.store, SMS: built.sms, Voice: built.voice, Channels: channels, PublicHost: publicHost, AckURL: acks.URL,
 		MaxPerNumberPerHour: cfg.Paging.MaxPerNumberPerHour, Backoff: o.Backoff, Now: o.Now, Logger: logger,
 		Webhook: func(u string) (notify.Channel, error) {
 			return webhook.New(config.Webhook{Enable: true, URL: u}, webhook.Options{HTTPClient: a.pageClient, Logger: logger})
@@ -286,53 +289,92 @@ func (a *app) setup(ctx context.Context, channels map[string]notify.Channel, pro
 		}
 		snsPathTopics = []string{cfg.Queue.SNS.TopicARN}
 	}
-	if cfg.Ingest.Open {
-		logger.Warn("ingest.open is true: anyone who can reach this server can create incidents (Versus's behaviour); set integration tokens instead")
-	}
-	a.handler = api.New(a.store, api.Options{
+	srv := api.New(a.store, api.Options{
 		APITokens: cfg.API.Tokens, IngestTokens: cfg.Ingest.Tokens, IngestOpen: cfg.Ingest.Open,
+		APITokenHashes: a.apiTokenHashes, IngestTokenHashes: a.ingestTokenHashes,
 		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, Acks: acks, SlackSigningSecret: cfg.Alert.Slack.SigningSecret,
 		TwilioAuthToken: twilioToken(cfg), Pages: a.store, PublicHost: publicHost,
 		OnCall: onCallStore{a.store}, SendActivation: a.sendActivation, TestPage: a.testPage,
 		SNS: sns, SNSTopics: cfg.Ingest.CloudWatch.TopicARNs, SNSPath: snsPath, SNSPathTopics: snsPathTopics, DebugBody: cfg.Alert.DebugBody, Overrides: overrides,
-		Now: o.Now, Logger: logger, Metrics: metrics,
+		Now: o.Now, Logger: logger, Metrics: metrics, MetricsToken: cfg.Metrics.Token, MetricsElsewhere: cfg.Metrics.Listen != "",
 	})
+	a.handler = srv
+	if cfg.Metrics.Listen != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", srv.MetricsHandler())
+		a.metrics = mux
+	}
 	return nil
 }
 
 // ensureTokens makes sure intake and the API can be used: when no token is
-// configured, one of each is generated once, kept in the database and
-// written to DATA_DIR/credentials (mode 0600) — never to the log.
+// configured, one is generated once and kept in the database as a hash
+// only; the token itself is written to DATA_DIR/credentials (mode 0600)
+// when generated — never to the log. The accepted hashes go to the API.
 func (a *app) ensureTokens(ctx context.Context) error {
 	cfg := a.cfg
-	if len(cfg.API.Tokens) > 0 && (len(cfg.Ingest.Tokens) > 0 || cfg.Ingest.Open) {
-		return nil
-	}
-	apiTok, err := a.store.Secret(ctx, "api-token")
-	if err != nil {
-		return err
-	}
-	ingTok, err := a.store.Secret(ctx, "ingest-token")
-	if err != nil {
-		return err
-	}
-	body := "# Generated by tocsin because no tokens are configured. Keep this file secret.\n"
+	var fresh []string // KEY=value lines for the credentials file
 	if len(cfg.API.Tokens) == 0 {
-		cfg.API.Tokens = []string{apiTok}
-		body += "TOCSIN_API_TOKEN=" + apiTok + "\n"
+		tok, hash, err := a.store.GeneratedToken(ctx, "api-token")
+		if err != nil {
+			return fmt.Errorf("generated API token: %w", err)
+		}
+		a.apiTokenHashes = []string{hash}
+		if tok != "" {
+			fresh = append(fresh, "TOCSIN_API_TOKEN="+tok)
+		}
 	}
 	if len(cfg.Ingest.Tokens) == 0 && !cfg.Ingest.Open {
-		cfg.Ingest.Tokens = []string{ingTok}
-		body += "TOCSIN_INGEST_TOKEN=" + ingTok + "\n"
+		tok, hash, err := a.store.GeneratedToken(ctx, "ingest-token")
+		if err != nil {
+			return fmt.Errorf("generated integration token: %w", err)
+		}
+		a.ingestTokenHashes = []string{hash}
+		if tok != "" {
+			fresh = append(fresh, "TOCSIN_INGEST_TOKEN="+tok)
+		}
+	}
+	if a.apiTokenHashes == nil && a.ingestTokenHashes == nil {
+		return nil
 	}
 	path := credentialsPath(cfg)
+	if len(fresh) == 0 {
+		if _, err := os.Stat(path); err != nil {
+			a.logger.Warn("generated tokens are in use but " + path + " is missing: tocsin keeps only their hashes; configure api.tokens and ingest.tokens to replace them")
+		}
+		return nil
+	}
+	if err := writeCredentials(path, fresh); err != nil {
+		return err
+	}
+	a.logger.Warn("no API or integration token configured: generated tokens are in " + path)
+	return nil
+}
+
+// writeCredentials sets lines (KEY=value) in the credentials file, keeping
+// the other keys it already holds (a token generated earlier is there only).
+func writeCredentials(path string, lines []string) error {
+	set := map[string]bool{}
+	for _, l := range lines {
+		k, _, _ := strings.Cut(l, "=")
+		set[k] = true
+	}
+	body := "# Generated by tocsin because no tokens are configured. Keep this file secret.\n"
+	if old, err := os.ReadFile(path); err == nil {
+		for _, l := range strings.Split(string(old), "\n") {
+			k, _, ok := strings.Cut(l, "=")
+			if ok && !strings.HasPrefix(l, "#") && !set[k] {
+				body += l + "\n"
+			}
+		}
+	}
+	body += strings.Join(lines, "\n") + "\n"
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("write credentials: %w", err)
 	}
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		return fmt.Errorf("write credentials: %w", err)
 	}
-	a.logger.Warn("no API or integration token configured: generated tokens are in " + path)
 	return nil
 }
 
@@ -361,9 +403,24 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		defer close(workerDone)
 		a.worker.Run(workerCtx)
 	}()
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	a.logger.Info("listening", "addr", ln.Addr().String())
+	if a.metrics != nil {
+		mln, err := net.Listen("tcp", a.cfg.Metrics.Listen)
+		if err != nil {
+			srv.Close()
+			stopWorker()
+			<-workerDone
+			return fmt.Errorf("metrics.listen: %w", err)
+		}
+		msrv := &http.Server{Handler: a.metrics, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+			ErrorLog: slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn)}
+		defer msrv.Close()
+		go func() { errc <- msrv.Serve(mln) }()
+		a.metricsListen.Store(mln.Addr().String())
+		a.logger.Info("metrics listening", "addr", mln.Addr().String())
+	}
 	var err error
 	select {
 	case <-ctx.Done():
@@ -378,6 +435,13 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		err = nil
 	}
 	return err
+}
+
+// metricsAddr is the address /metrics listens on when metrics.listen is
+// set and the server runs, else "".
+func (a *app) metricsAddr() string {
+	v, _ := a.metricsListen.Load().(string)
+	return v
 }
 
 // sendActivation creates a contact channel's activation code and queues
@@ -411,52 +475,96 @@ func (a *app) testPage(ctx context.Context, kind, name string) (string, error) {
 // Close releases the database.
 func (a *app) Close() error { return a.store.Close() }
 
+// parts are what a server is built from before it opens its database.
+type parts struct {
+	channels map[string]notify.Channel
+	provider escalate.Provider
+	sms      []notify.SMSSender
+	voice    []notify.Caller
+}
+
+// buildParts constructs every enabled channel, the on-call provider and
+// the paging providers, without touching the network, and reports every
+// problem, each naming its key. A component whose key skip reports is not
+// built: `config check` passes the keys the file itself has problems with,
+// which building would only repeat. newApp and checkSetup both call it, so
+// `serve` and `config check` refuse the same configurations.
+func buildParts(ctx context.Context, cfg *config.Config, logger *slog.Logger, skip func(key string) bool) (*parts, config.Problems) {
+	if skip == nil {
+		skip = func(string) bool { return false }
+	}
+	p := &parts{}
+	var probs, more config.Problems
+	p.channels, probs = buildChannels(cfg, logger, skip)
+	p.provider, more = buildProvider(ctx, cfg, logger, skip)
+	probs = append(probs, more...)
+	p.sms, p.voice, more = buildPaging(ctx, cfg, logger, skip)
+	probs = append(probs, more...)
+	return p, unique(probs)
+}
+
+// problem names the key of a constructor's error, unless the error does.
+func problem(key string, err error) string {
+	if msg := err.Error(); strings.HasPrefix(msg, key) {
+		return msg
+	}
+	return key + ": " + err.Error()
+}
+
+// unique drops repeated problems (the region check beside a constructor
+// that found the same), keeping the order.
+func unique(probs config.Problems) config.Problems {
+	seen := map[string]bool{}
+	out := probs[:0]
+	for _, p := range probs {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // buildChannels constructs every enabled channel, listed explicitly.
-func buildChannels(cfg *config.Config, logger *slog.Logger) (map[string]notify.Channel, error) {
+func buildChannels(cfg *config.Config, logger *slog.Logger, skip func(string) bool) (map[string]notify.Channel, config.Problems) {
 	chans := map[string]notify.Channel{}
-	add := func(ch notify.Channel, err error) error {
+	var probs config.Problems
+	add := func(key string, ch notify.Channel, err error) {
 		if err != nil {
-			return err
+			probs = append(probs, problem(key, err))
+			return
 		}
 		chans[ch.Name()] = ch
-		return nil
 	}
-	if c := cfg.Alert.Slack; c.Enable {
-		if err := add(slack.New(c, slack.Options{Logger: logger})); err != nil {
-			return nil, fmt.Errorf("alert.slack: %w", err)
-		}
+	if c := cfg.Alert.Slack; c.Enable && !skip("alert.slack") {
+		ch, err := slack.New(c, slack.Options{Logger: logger})
+		add("alert.slack", ch, err)
 	}
-	if c := cfg.Alert.Email; c.Enable {
-		if err := add(email.New(c, email.Options{Logger: logger})); err != nil {
-			return nil, fmt.Errorf("alert.email: %w", err)
-		}
+	if c := cfg.Alert.Email; c.Enable && !skip("alert.email") {
+		ch, err := email.New(c, email.Options{Logger: logger})
+		add("alert.email", ch, err)
 	}
-	if c := cfg.Alert.Webhook; c.Enable {
-		if err := add(webhook.New(c, webhook.Options{Proxy: &cfg.Proxy, Logger: logger})); err != nil {
-			return nil, fmt.Errorf("alert.webhook: %w", err)
-		}
+	if c := cfg.Alert.Webhook; c.Enable && !skip("alert.webhook") {
+		ch, err := webhook.New(c, webhook.Options{Proxy: &cfg.Proxy, Logger: logger})
+		add("alert.webhook", ch, err)
 	}
-	if c := cfg.Alert.Telegram; c.Enable {
-		if err := add(telegram.New(c, telegram.Options{Proxy: &cfg.Proxy, Logger: logger})); err != nil {
-			return nil, fmt.Errorf("alert.telegram: %w", err)
-		}
+	if c := cfg.Alert.Telegram; c.Enable && !skip("alert.telegram") {
+		ch, err := telegram.New(c, telegram.Options{Proxy: &cfg.Proxy, Logger: logger})
+		add("alert.telegram", ch, err)
 	}
-	if c := cfg.Alert.Viber; c.Enable {
-		if err := add(viber.New(c, viber.Options{Proxy: &cfg.Proxy, Logger: logger})); err != nil {
-			return nil, fmt.Errorf("alert.viber: %w", err)
-		}
+	if c := cfg.Alert.Viber; c.Enable && !skip("alert.viber") {
+		ch, err := viber.New(c, viber.Options{Proxy: &cfg.Proxy, Logger: logger})
+		add("alert.viber", ch, err)
 	}
-	if c := cfg.Alert.MSTeams; c.Enable {
-		if err := add(msteams.New(c, msteams.Options{Proxy: &cfg.Proxy, Logger: logger})); err != nil {
-			return nil, fmt.Errorf("alert.msteams: %w", err)
-		}
+	if c := cfg.Alert.MSTeams; c.Enable && !skip("alert.msteams") {
+		ch, err := msteams.New(c, msteams.Options{Proxy: &cfg.Proxy, Logger: logger})
+		add("alert.msteams", ch, err)
 	}
-	if c := cfg.Alert.Lark; c.Enable {
-		if err := add(lark.New(c, lark.Options{Proxy: &cfg.Proxy, Logger: logger})); err != nil {
-			return nil, fmt.Errorf("alert.lark: %w", err)
-		}
+	if c := cfg.Alert.Lark; c.Enable && !skip("alert.lark") {
+		ch, err := lark.New(c, lark.Options{Proxy: &cfg.Proxy, Logger: logger})
+		add("alert.lark", ch, err)
 	}
-	return chans, nil
+	return chans, probs
 }
 
 // channelKeys lists the channels whose alternates a request may pick by key.
@@ -471,62 +579,79 @@ func channelKeys(chans map[string]notify.Channel) map[string]func(string) bool {
 }
 
 // buildPaging constructs the SMS and voice providers in failover order.
-func buildPaging(ctx context.Context, cfg *config.Config, logger *slog.Logger) ([]notify.SMSSender, []notify.Caller, error) {
+func buildPaging(ctx context.Context, cfg *config.Config, logger *slog.Logger, skip func(string) bool) ([]notify.SMSSender, []notify.Caller, config.Problems) {
+	var probs config.Problems
 	var tw *twilio.Provider
-	getTwilio := func() (*twilio.Provider, error) {
-		if tw != nil {
-			return tw, nil
+	twilioDone := skip("paging.twilio") || skip("paging.sms") || skip("paging.voice")
+	getTwilio := func() *twilio.Provider {
+		if !twilioDone {
+			twilioDone = true
+			var err error
+			if tw, err = twilio.New(cfg.Paging.Twilio, twilio.Options{Logger: logger}); err != nil {
+				probs = append(probs, problem("paging.twilio", err))
+			}
 		}
-		var err error
-		tw, err = twilio.New(cfg.Paging.Twilio, twilio.Options{Logger: logger})
-		if err != nil {
-			return nil, fmt.Errorf("paging.twilio: %w", err)
-		}
-		return tw, nil
+		return tw
 	}
 	var sms []notify.SMSSender
 	var voice []notify.Caller
 	for _, name := range cfg.Paging.SMS {
 		switch name {
 		case "twilio":
-			p, err := getTwilio()
-			if err != nil {
-				return nil, nil, err
+			if p := getTwilio(); p != nil {
+				sms = append(sms, p)
 			}
-			sms = append(sms, p)
 		case "sns":
+			const key = "paging.sns"
+			probs = append(probs, awsRegionProblems(ctx, key+".region: ", cfg.Paging.SNS.Region)...)
+			if skip(key) || skip("paging.sms") {
+				continue
+			}
 			p, err := snssms.New(ctx, cfg.Paging.SNS, snssms.Options{Logger: logger})
 			if err != nil {
-				return nil, nil, fmt.Errorf("paging.sns: %w", err)
+				probs = append(probs, problem(key, err))
+				continue
 			}
 			sms = append(sms, p)
 		}
 	}
 	for _, name := range cfg.Paging.Voice {
 		if name == "twilio" {
-			p, err := getTwilio()
-			if err != nil {
-				return nil, nil, err
+			if p := getTwilio(); p != nil {
+				voice = append(voice, p)
 			}
-			voice = append(voice, p)
 		}
 	}
-	return sms, voice, nil
+	return sms, voice, probs
 }
 
 // buildProvider constructs the configured on-call provider, or nil when
 // on-call is off (neither oncall.enable nor oncall.initialized_only).
-func buildProvider(ctx context.Context, cfg *config.Config, logger *slog.Logger) (escalate.Provider, error) {
+func buildProvider(ctx context.Context, cfg *config.Config, logger *slog.Logger, skip func(string) bool) (escalate.Provider, config.Problems) {
 	if !cfg.OnCall.Enable && !cfg.OnCall.InitializedOnly {
 		return nil, nil
 	}
 	oc := cfg.OnCall
+	key := "oncall." + cfg.OnCallProvider()
+	var probs config.Problems
+	if cfg.OnCallProvider() == "aws_incident_manager" {
+		// The constructor stops at its first problem (often the ARN):
+		// whether the SDK finds a region is said either way.
+		region := oc.AWSIncidentManager.Region
+		if a, err := arn.Parse(oc.AWSIncidentManager.ResponsePlanARN); region == "" && err == nil {
+			region = a.Region
+		}
+		probs = append(probs, awsRegionProblems(ctx, key+": region: ", region)...)
+	}
+	if skip(key) || skip("oncall.provider") {
+		return nil, probs
+	}
 	var p escalate.Provider
 	var err error
 	switch cfg.OnCallProvider() {
 	case "tocsin":
 		// tocsin's own escalation plans: wired with the paging engine.
-		return nil, nil
+		return nil, probs
 	case "aws_incident_manager":
 		p, err = awsim.New(ctx, oc.AWSIncidentManager, awsim.Options{Logger: logger})
 	case "pagerduty":
@@ -537,21 +662,28 @@ func buildProvider(ctx context.Context, cfg *config.Config, logger *slog.Logger)
 		p, err = incidentio.New(oc.IncidentIO, incidentio.Options{Logger: logger})
 	}
 	if err != nil {
-		return nil, fmt.Errorf("oncall.%s: %w", cfg.OnCallProvider(), err)
+		return nil, append(probs, problem(key, err))
 	}
-	return p, nil
+	return p, probs
 }
 
-// redactURL hides a database URL's password.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
+// awsRegionProblems reports when no region is configured and the AWS SDK
+// finds none either (AWS_REGION, AWS_DEFAULT_REGION, the profile's): it
+// asks the SDK's own resolution, so what counts when serving counts here.
+// prefix starts the problem, in the words of the constructors that need
+// the region, so the two say it once.
+func awsRegionProblems(ctx context.Context, prefix, region string) config.Problems {
+	if region != "" {
+		return nil
 	}
-	if _, ok := u.User.Password(); ok {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	c, err := awsconfig.LoadDefaultConfig(ctx)
+	switch {
+	case err != nil:
+		return config.Problems{prefix + "cannot be found: " + fmt.Errorf("load AWS configuration: %w", err).Error()}
+	case c.Region == "":
+		return config.Problems{prefix + "required (set region, AWS_REGION or a profile's region)"}
 	}
-	return u.String()
+	return nil
 }
 
 // twilioToken is the auth token verifying Twilio's webhooks, when Twilio pages.

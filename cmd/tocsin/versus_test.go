@@ -125,9 +125,10 @@ func TestVersusScenarioCriticalOnly(t *testing.T) {
 		t.Fatalf("StartIncident calls: %d", n)
 	}
 
-	// An unknown plan key is refused and changes nothing.
-	if status, _ := ts.post(t, "/api/incidents?oncall_enable=true&awsim_other_response_plan=nope", testIngestToken, versusAlert("x")); status != 400 {
-		t.Fatalf("unknown plan key: %d", status)
+	// An unknown plan key is ignored with a warning: the alert is taken and
+	// the default plan applies (TestOnCallIgnoresBadWaitAndUnknownTarget).
+	if status, body := ts.post(t, "/api/incidents?oncall_enable=true&awsim_other_response_plan=nope", testIngestToken, versusAlert("x")); status != 201 || !hasWarning(warningsOf(body), "awsim_other_response_plan") {
+		t.Fatalf("unknown plan key: %d %v", status, body)
 	}
 
 	// Timelines tell the story; the paged incident's provider reference is recorded.
@@ -198,7 +199,7 @@ func eventsOf(inc *tocsin.Incident) []string {
 
 func TestVersusQueryParameters(t *testing.T) {
 	ts := startServer(t, storetest.SQLiteURL(t), func(c *config.Config) {
-		c.Ingest.AllowedDestinations = map[string][]string{"email_to": {"*@example.com"}}
+		c.Ingest.AllowedDestinations = map[string][]string{"email_to": {"*@example.com"}, "slack_channel_id": {"*"}}
 	})
 	cases := []struct {
 		query, token string
@@ -206,12 +207,14 @@ func TestVersusQueryParameters(t *testing.T) {
 	}{
 		{"slack_channel_id=C0OTHER", testIngestToken, 201},
 		{"email_to=ops@example.com&email_subject=" + url.QueryEscape("Disk\r\nBcc: evil@attacker.test"), testIngestToken, 201},
-		{"email_to=evil@attacker.test", testIngestToken, 403},
-		{"telegram_chat_id=123", testIngestToken, 400}, // telegram is not enabled
-		{"oncall_enable=true", testIngestToken, 400},   // on-call is not configured
-		{"oncall_enable=maybe", testIngestToken, 400},
-		{"msteams_other_power_url=x", testIngestToken, 400},
-		{"colour=red", testIngestToken, 400},
+		// What cannot be honoured is ignored with a warning, never refused
+		// (TestIntakeAcceptsAlertsWhateverTheParameters checks the warnings).
+		{"email_to=evil@attacker.test", testIngestToken, 201},
+		{"telegram_chat_id=123", testIngestToken, 201}, // telegram is not enabled
+		{"oncall_enable=true", testIngestToken, 201},   // on-call is not configured
+		{"oncall_enable=maybe", testIngestToken, 201},
+		{"msteams_other_power_url=x", testIngestToken, 201},
+		{"colour=red", testIngestToken, 201},
 	}
 	for i, c := range cases {
 		status, body := ts.post(t, "/api/incidents?"+c.query, c.token, `{"title":"param test `+itoa(i)+`"}`)
@@ -239,15 +242,29 @@ func TestVersusQueryParameters(t *testing.T) {
 }
 
 func TestVersusOpenIntakeStillGuardsDestinations(t *testing.T) {
-	ts := startServer(t, storetest.SQLiteURL(t), func(c *config.Config) { c.Ingest.Open = true })
+	ts := startServer(t, storetest.SQLiteURL(t), func(c *config.Config) {
+		c.Ingest.Open = true
+		c.Ingest.AllowedDestinations = map[string][]string{"email_to": {"*@example.com"}}
+	})
 	if status, _ := ts.post(t, "/api/incidents", "", `{"title":"open intake"}`); status != 201 {
 		t.Fatalf("open intake: %d", status)
 	}
-	if status, _ := ts.post(t, "/api/incidents?email_to=someone@example.com", "", `{"title":"relay?"}`); status != 403 {
-		t.Fatalf("anonymous email_to: %d", status)
+	// An anonymous override is ignored: the alert goes to the configured recipients.
+	if status, body := ts.post(t, "/api/incidents?email_to=someone@example.com", "", `{"title":"relay?"}`); status != 201 || !hasWarning(warningsOf(body), "email_to") {
+		t.Fatalf("anonymous email_to: %d %v", status, body)
 	}
 	if status, _ := ts.post(t, "/api/incidents?email_to=someone@example.com", testIngestToken, `{"title":"relay with token"}`); status != 201 {
 		t.Fatalf("email_to with token: %d", status)
+	}
+	eventually(t, "three mails", func() bool { return ts.mail.count() == 3 })
+	relayed := 0
+	for i := 0; i < 3; i++ {
+		if strings.Contains(ts.mail.message(i), "someone@example.com") {
+			relayed++
+		}
+	}
+	if relayed != 1 {
+		t.Fatalf("%d mails to someone@example.com, want only the authenticated one", relayed)
 	}
 }
 

@@ -166,7 +166,8 @@ func New(cfg config.Email, opts Options) (*Channel, error) {
 		return nil, fmt.Errorf("email: %w", err)
 	}
 	if cfg.Subject != "" {
-		c.subject, err = notify.ParseTemplate("subject", cfg.Subject, false)
+		// A subject that fails for a message falls back to the default one.
+		c.subject, err = notify.ParseTemplateWithDefault("email_subject.tmpl", "subject", cfg.Subject, false)
 	} else {
 		c.subject, err = notify.NewTemplate("email_subject.tmpl", "", false)
 	}
@@ -313,10 +314,23 @@ func (c *Channel) classify(err error) error {
 	case errors.As(err, &sendErr):
 		code = sendErr.ErrorCode()
 	}
-	if code >= 500 || errors.As(err, &certErr) {
+	switch {
+	case c.mode == TLSStartTLS && noStartTLS(err):
+		// Retrying will not make the relay offer STARTTLS; name the setting
+		// for relays without TLS.
+		wrapped = notify.Permanent(fmt.Errorf("%w (for a relay without TLS set alert.email.tls: none, which sends a password only to localhost; for SMTPS set tls: implicit)", wrapped))
+	case code >= 500 || errors.As(err, &certErr):
 		wrapped = notify.Permanent(wrapped)
 	}
 	return notify.Redact(wrapped, c.password)
+}
+
+// noStartTLS reports go-mail's refusal to go on without STARTTLS
+// (TLSMandatory against a server that does not offer it). go-mail has no
+// error value or type for it, so its message is matched;
+// TestStartTLSRequired pins it.
+func noStartTLS(err error) bool {
+	return strings.Contains(err.Error(), "does not support STARTTLS")
 }
 
 // CleanSubject makes s safe as a Subject header: control characters

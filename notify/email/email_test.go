@@ -318,11 +318,17 @@ func TestPlaintextAuthOnLocalhost(t *testing.T) {
 func TestStartTLSRequired(t *testing.T) {
 	b := &backend{}
 	ch := newChannel(t, startServer(t, b, email.TLSNone), func(c *config.Email) { c.TLS = email.TLSStartTLS })
-	if _, err := ch.Send(context.Background(), notifytest.SampleMessage(notify.EventOpened)); err == nil || !strings.Contains(err.Error(), "STARTTLS") {
+	_, err := ch.Send(context.Background(), notifytest.SampleMessage(notify.EventOpened))
+	if err == nil || !strings.Contains(err.Error(), "STARTTLS") {
 		t.Fatalf("err = %v", err)
 	}
 	if len(b.messages()) != 0 {
 		t.Fatal("message sent without TLS")
+	}
+	// Retrying will not make the relay offer STARTTLS: say so once, with
+	// the setting that fixes it.
+	if permanent, _ := notify.Classify(err); !permanent || !strings.Contains(err.Error(), "alert.email.tls: none") {
+		t.Errorf("permanent = %v, err = %v; want a permanent error naming alert.email.tls: none", permanent, err)
 	}
 }
 

@@ -174,11 +174,11 @@ func (c *Channel) Send(ctx context.Context, msg *notify.Message) (string, error)
 		}
 		dest = u
 	}
-	text, err := c.tmpl.Execute(msg)
+	text, err := c.tmpl.Render(msg, textLimit)
 	if err != nil {
 		return "", notify.Permanent(fmt.Errorf("lark: %w", err))
 	}
-	body, err := json.Marshal(newCard(msg, truncate(strings.TrimSpace(text), maxText)))
+	body, err := json.Marshal(newCard(msg, strings.TrimSpace(text)))
 	if err != nil {
 		return "", notify.Permanent(fmt.Errorf("lark: encode card: %w", err))
 	}
@@ -384,6 +384,16 @@ func secretParts(raw string, u *url.URL) []string {
 	// Longest first, so a part is replaced before its substrings are.
 	sort.Slice(parts, func(i, j int) bool { return len(parts[i]) > len(parts[j]) })
 	return parts
+}
+
+// textLimit bounds the rendered Markdown in bytes, keeping the ack link.
+var textLimit = notify.Limit{
+	Max: maxText,
+	Len: func(s string) int { return len(s) },
+	Cut: truncate,
+	Link: func(ackURL string) string {
+		return "\n\n👉 [Acknowledge this incident](" + ackURL + ")"
+	},
 }
 
 // truncate cuts s to at most n bytes on a character boundary, ending

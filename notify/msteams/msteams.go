@@ -181,11 +181,11 @@ func (c *Channel) Send(ctx context.Context, msg *notify.Message) (string, error)
 		}
 		dest = t
 	}
-	text, err := c.tmpl.Execute(msg)
+	text, err := c.tmpl.Render(msg, textLimit)
 	if err != nil {
 		return "", notify.Permanent(fmt.Errorf("msteams: %w", err))
 	}
-	text = truncate(strings.TrimSpace(text), maxText)
+	text = strings.TrimSpace(text)
 	var payload any
 	if dest.legacy {
 		payload = messageCard(msg, text)
@@ -338,6 +338,16 @@ func impactName(impact int) string {
 		return "none"
 	}
 	return "unknown"
+}
+
+// textLimit bounds the rendered Markdown in bytes, keeping the ack link.
+var textLimit = notify.Limit{
+	Max: maxText,
+	Len: func(s string) int { return len(s) },
+	Cut: truncate,
+	Link: func(ackURL string) string {
+		return "\n\n👉 [Acknowledge this incident](" + ackURL + ")"
+	},
 }
 
 // truncate cuts s to at most n bytes on a character boundary, ending

@@ -1,7 +1,8 @@
 // Package notifytest holds the checks every notification channel must pass,
 // run against a local fake provider: success, retryable and permanent
 // failures, Retry-After, timeouts against a hanging server, unreachable
-// servers, and secrets that must never appear in an error.
+// servers, secrets that must never appear in an error, and a description
+// too long for any channel's limit that must not cost the ack link.
 //
 // A channel test wires its constructor to the fake and calls Run:
 //
@@ -23,9 +24,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -97,6 +100,7 @@ var checks = []check{
 	{"forbidden_403_is_permanent", checkStatus(http.StatusForbidden, "", true, 0)},
 	{"hanging_server_times_out_retryable", checkHang},
 	{"unreachable_server_is_retryable", checkUnreachable},
+	{"long_description_keeps_ack_link", checkLongDescription},
 }
 
 // Run runs every check against the channel h describes, each as a subtest.
@@ -123,6 +127,13 @@ type fake struct {
 
 	mu       sync.Mutex
 	requests int
+	bodies   []request
+}
+
+// request is what the fake received, for checks on the message's content.
+type request struct {
+	contentType string
+	body        []byte
 }
 
 func startFake(t *testing.T, h Harness, reply Reply, inspect bool) *fake {
@@ -133,6 +144,7 @@ func startFake(t *testing.T, h Harness, reply Reply, inspect bool) *fake {
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 4<<20))
 		f.mu.Lock()
 		f.requests++
+		f.bodies = append(f.bodies, request{r.Header.Get("Content-Type"), body})
 		f.mu.Unlock()
 		if reply.Hang {
 			select {
@@ -185,9 +197,21 @@ func (h Harness) message() *notify.Message {
 	return SampleMessage(notify.EventOpened)
 }
 
-// send builds a channel against baseURL and sends one message, bounded by
-// a generous outer deadline so a broken channel cannot hang the test run.
-func send(t *testing.T, h Harness, baseURL string) (ref string, elapsed time.Duration, err error) {
+// LongDescriptionLengths are the lengths of the descriptions of the
+// long-alert check: the 5,200 characters that once cost Telegram its ack
+// link, and more than any channel's limit (Teams' 20 KB included).
+var LongDescriptionLengths = []int{5200, 24000}
+
+// longDescription is a description of n characters with markup-significant
+// characters, which channels escape into several.
+func longDescription(n int) string {
+	return (strings.Repeat("LONGDESC disk <sda1> & log line; ", n/33+1))[:n]
+}
+
+// send builds a channel against baseURL and sends msg (nil: the harness's
+// message), bounded by a generous outer deadline so a broken channel cannot
+// hang the test run.
+func sendMessage(t *testing.T, h Harness, baseURL string, msg *notify.Message) (ref string, elapsed time.Duration, err error) {
 	t.Helper()
 	ch := h.New(t, baseURL)
 	if ch == nil {
@@ -196,11 +220,20 @@ func send(t *testing.T, h Harness, baseURL string) (ref string, elapsed time.Dur
 	if ch.Name() == "" {
 		t.Errorf("channel Name() is empty")
 	}
+	if msg == nil {
+		msg = h.message()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.Timeout+outerGrace)
 	defer cancel()
 	start := time.Now()
-	ref, err = ch.Send(ctx, h.message())
+	ref, err = ch.Send(ctx, msg)
 	return ref, time.Since(start), err
+}
+
+// send builds a channel against baseURL and sends the harness's message.
+func send(t *testing.T, h Harness, baseURL string) (ref string, elapsed time.Duration, err error) {
+	t.Helper()
+	return sendMessage(t, h, baseURL, nil)
 }
 
 // leaks reports the secrets found in s.
@@ -269,6 +302,121 @@ func checkHang(t *testing.T, h Harness) error {
 	}
 	problems = append(problems, h.leaks("error", err.Error()))
 	return errors.Join(problems...)
+}
+
+// checkLongDescription sends alerts whose descriptions are longer than a
+// channel's limit: the message must still carry the title and show the
+// acknowledgement link in its text (not only as a button's target), unless
+// the description arrived whole (a channel without a limit, such as a
+// webhook, may send the link in a field of its own).
+func checkLongDescription(t *testing.T, h Harness) error {
+	var problems []error
+	for _, n := range LongDescriptionLengths {
+		problems = append(problems, checkDescriptionOf(t, h, n))
+	}
+	return errors.Join(problems...)
+}
+
+func checkDescriptionOf(t *testing.T, h Harness, n int) error {
+	msg := h.message()
+	if msg.AckURL == "" || msg.Incident == nil {
+		return errors.New("the harness's message has no AckURL or incident: the check needs both")
+	}
+	desc := longDescription(n)
+	if msg.Alert != nil {
+		a := *msg.Alert
+		a.Description = desc
+		msg.Alert = &a
+	} else {
+		inc := *msg.Incident
+		inc.Summary = desc
+		msg.Incident = &inc
+	}
+	f := startFake(t, h, OK(), false)
+	if _, _, err := sendMessage(t, h, f.URL, msg); err != nil {
+		return fmt.Errorf("send of a %d-character description: %v", len(desc), err)
+	}
+	f.mu.Lock()
+	var raw, texts []string
+	for _, r := range f.bodies {
+		raw = append(raw, string(r.body))
+		texts = append(texts, decodedTexts(r.contentType, r.body)...)
+	}
+	f.mu.Unlock()
+	var link, title, whole, shown bool
+	for _, s := range append(raw, texts...) {
+		link = link || strings.Contains(s, msg.AckURL)
+		title = title || strings.Contains(s, msg.Incident.Title)
+	}
+	for _, s := range texts {
+		whole = whole || strings.Contains(s, desc)
+		shown = shown || (strings.Contains(s, msg.AckURL) && strings.TrimSpace(s) != msg.AckURL)
+	}
+	var problems []error
+	switch {
+	case !link:
+		problems = append(problems, fmt.Errorf("a %d-character description cost the ack link %s", len(desc), msg.AckURL))
+	case !shown && !whole:
+		problems = append(problems, fmt.Errorf("with a %d-character description, the message's text lost the ack link (only a button has it)", len(desc)))
+	}
+	if !title {
+		problems = append(problems, fmt.Errorf("a %d-character description cost the title %q", len(desc), msg.Incident.Title))
+	}
+	return errors.Join(problems...)
+}
+
+// decodedTexts returns the texts inside a request body: its form values
+// and the strings of its JSON (also inside form values and strings), each
+// also with HTML entities decoded, so a check can look for a link however a
+// provider's API encodes it. Strings that are themselves JSON are replaced
+// by what they hold.
+func decodedTexts(contentType string, body []byte) []string {
+	values := []string{string(body)}
+	if strings.HasPrefix(contentType, "application/x-www-form-urlencoded") {
+		if vals, err := url.ParseQuery(string(body)); err == nil {
+			values = nil
+			for _, vs := range vals {
+				values = append(values, vs...)
+			}
+		}
+	}
+	var out []string
+	for _, s := range values {
+		out = append(out, jsonStrings(s)...)
+	}
+	for i, n := 0, len(out); i < n; i++ {
+		if u := html.UnescapeString(out[i]); u != out[i] {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// jsonStrings returns the leaf strings of s when it holds a JSON object or
+// array, else s itself.
+func jsonStrings(s string) []string {
+	var v any
+	if t := strings.TrimSpace(s); (strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[")) && json.Unmarshal([]byte(t), &v) == nil {
+		return leaves(v)
+	}
+	return []string{s}
+}
+
+func leaves(v any) []string {
+	var out []string
+	switch x := v.(type) {
+	case string:
+		out = jsonStrings(x)
+	case []any:
+		for _, e := range x {
+			out = append(out, leaves(e)...)
+		}
+	case map[string]any:
+		for _, e := range x {
+			out = append(out, leaves(e)...)
+		}
+	}
+	return out
 }
 
 func checkUnreachable(t *testing.T, h Harness) error {

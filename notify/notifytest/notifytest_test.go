@@ -3,6 +3,7 @@ package notifytest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -26,7 +27,13 @@ const secret = "s3cret-token"
 func (c *refChannel) Name() string { return "ref" }
 
 func (c *refChannel) Send(ctx context.Context, msg *notify.Message) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(msg.Payload))
+	// The text a chat channel would send, within a 2000-character limit.
+	text := msg.Incident.Title + "\n" + notify.Ellipsize(msg.Alert.Description, 1000) + "\n" + msg.AckURL
+	if c.flaw == "cut-text" {
+		text = notify.Ellipsize(msg.Incident.Title+"\n"+msg.Alert.Description+"\n"+msg.AckURL, 2000)
+	}
+	body, _ := json.Marshal(map[string]string{"text": text})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
 		return "", err
 	}
@@ -106,6 +113,7 @@ func TestChecksCanFail(t *testing.T) {
 		{"permanent-network", "unreachable_server_is_retryable", "network error classified permanent"},
 		{"ref-leak", "ok", "returned ref leaks secret"},
 		{"no-timeout", "hanging_server_times_out_retryable", "want at most"},
+		{"cut-text", "long_description_keeps_ack_link", "cost the ack link"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.flaw+"/"+tt.check, func(t *testing.T) {

@@ -51,6 +51,9 @@ const (
 	DefaultTimeout = 10 * time.Second
 	// DefaultButtonText labels the Acknowledge button.
 	DefaultButtonText = "Acknowledge"
+	// DefaultButtonStyle is the Acknowledge button's style when
+	// button_style is empty: Slack's green "primary".
+	DefaultButtonStyle = "primary"
 	// maxSectionText is Slack's limit on a section's text.
 	maxSectionText = 3000
 	// maxButtonText is Slack's limit on a button's label.
@@ -121,6 +124,15 @@ func New(cfg config.Slack, opts Options) (*Channel, error) {
 	return c, nil
 }
 
+// sectionLimit is Slack's limit on a section's text; Render keeps the ack
+// link within it.
+var sectionLimit = notify.Limit{
+	Max: maxSectionText,
+	Link: func(ackURL string) string {
+		return "\n\n:point_right: " + notify.MrkdwnLink(ackURL, "Acknowledge this incident")
+	},
+}
+
 // Name implements notify.Channel.
 func (c *Channel) Name() string { return "slack" }
 
@@ -133,7 +145,7 @@ func (c *Channel) Send(ctx context.Context, msg *notify.Message) (string, error)
 	if msg == nil || msg.Incident == nil {
 		return "", notify.Permanent(errors.New("slack: message has no incident"))
 	}
-	text, err := c.tmpl.Execute(msg)
+	text, err := c.tmpl.Render(msg, sectionLimit)
 	if err != nil {
 		return "", notify.Permanent(fmt.Errorf("slack: %w", err))
 	}
@@ -205,10 +217,10 @@ func (c *Channel) actions(msg *notify.Message) slack.Block {
 		label = DefaultButtonText
 	}
 	label = truncate(label, maxButtonText)
-	style := slack.StyleDefault
-	switch s := slack.Style(c.props.ButtonStyle); s {
-	case slack.StylePrimary, slack.StyleDanger:
-		style = s
+	// button_style defaults to primary, as in Versus and the README.
+	style := slack.Style(DefaultButtonStyle)
+	if slack.Style(c.props.ButtonStyle) == slack.StyleDanger {
+		style = slack.StyleDanger
 	}
 	var buttons []slack.BlockElement
 	if c.interactive {
@@ -299,16 +311,23 @@ func color(status string) string {
 	return ColorTriggered
 }
 
-// summary is the plain-text line Slack shows in notifications.
+// escape makes text literal for Slack: &, < and > are control characters
+// in every text field, the fallback included (the templates' mrkdwn helper
+// does the same for the blocks), so a title cannot say <!channel> or
+// render a link of its own.
+var escape = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace
+
+// summary is the plain-text line Slack shows in notifications, escaped:
+// the title and the acknowledger's name come from outside.
 func summary(msg *notify.Message) string {
-	title := msg.Incident.Title
+	title := escape(msg.Incident.Title)
 	if title == "" {
 		title = "Untitled incident"
 	}
 	switch msg.Event {
 	case notify.EventAcknowledged:
 		if msg.Incident.AckedBy != "" {
-			return "Acknowledged by " + msg.Incident.AckedBy + ": " + title
+			return "Acknowledged by " + escape(msg.Incident.AckedBy) + ": " + title
 		}
 		return "Acknowledged: " + title
 	case notify.EventResolved:

@@ -234,7 +234,14 @@ func TestButtons(t *testing.T) {
 		}, ""},
 		{"default text and bad style", func(c *config.Slack) { c.MessageProperties = config.SlackMessageProperties{ButtonStyle: "pink"} }, nil,
 			"tocsin_ack:Acknowledge tocsin_ack_link:Open ack link"},
+		// The README's default: button_style primary.
+		{"default style is primary", func(c *config.Slack) { c.MessageProperties.ButtonStyle = "" }, nil,
+			"tocsin_ack:Ack it tocsin_ack_link:Open ack link"},
+		{"default style is primary, not interactive", func(c *config.Slack) { c.MessageProperties.ButtonStyle, c.SigningSecret = "", "" }, nil,
+			"tocsin_ack_link:Ack it"},
 	}
+	wantStyle := map[string]string{"default text and bad style": "primary", "default style is primary": "primary",
+		"default style is primary, not interactive": "primary"}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeSlack(t)
@@ -247,10 +254,19 @@ func TestButtons(t *testing.T) {
 			}
 			var got []string
 			for _, b := range f.Calls()[0].Attachments[0].Blocks {
-				for _, e := range b.Elements {
+				for i, e := range b.Elements {
 					got = append(got, e.ActionID+":"+e.Text.Text)
-					if e.Style != "" && e.Style != "danger" {
-						t.Errorf("style %q", e.Style)
+					// The first button is styled (danger in newChannel's
+					// config); the interactive mode's link button is not.
+					want := "danger"
+					if w, ok := wantStyle[tt.name]; ok {
+						want = w
+					}
+					if i > 0 {
+						want = ""
+					}
+					if e.Style != want {
+						t.Errorf("%s: style %q, want %q", e.ActionID, e.Style, want)
 					}
 				}
 			}
@@ -400,5 +416,23 @@ func TestUserTemplate(t *testing.T) {
 	}
 	if got := f.Calls()[0].Attachments[0].Blocks[0].Text.Text; got != "*PostgresqlDown* "+msg.AckURL {
 		t.Errorf("text = %q", got)
+	}
+}
+
+// An alert title is the sender's text: in the attachment's fallback (what
+// Slack shows in notifications) it must not mention @channel or render a
+// link, any more than in the blocks.
+func TestFallbackEscaped(t *testing.T) {
+	f := newFakeSlack(t)
+	ch := newChannel(t, f.URL, nil)
+	msg := notifytest.SampleMessage(notify.EventOpened)
+	msg.Incident.Title = "<!channel> <https://evil.example|Acknowledge> & more"
+	if _, err := ch.Send(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	att := f.Calls()[0].Attachments[0]
+	want := "Incident opened: &lt;!channel&gt; &lt;https://evil.example|Acknowledge&gt; &amp; more"
+	if att.Fallback != want {
+		t.Errorf("fallback = %q, want %q", att.Fallback, want)
 	}
 }

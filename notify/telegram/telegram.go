@@ -17,8 +17,10 @@
 // original does not block them), in the chat of the first one. The
 // reference returned is "<chat_id>/<message_id>" of the first message.
 //
-// Text longer than Telegram's 4096 characters is cut without breaking a
-// tag or an entity (see truncateHTML). When Telegram cannot parse the HTML
+// Text longer than Telegram's 4096 characters is shortened with
+// notify.Template.Render: the built-in template's description is cut, a
+// user template's text is cut without breaking a tag or an entity (see
+// truncateHTML) and its ack link appended again. When Telegram cannot parse the HTML
 // (a user template that forgot to escape a "<"), the message is sent again
 // once as plain text, so an alert is never lost to a template mistake.
 //
@@ -123,6 +125,17 @@ func New(cfg config.Telegram, opts Options) (*Channel, error) {
 	return c, nil
 }
 
+// textLimit is Telegram's limit on a message, measured and cut as Telegram
+// counts: visible text after parsing the HTML.
+var textLimit = notify.Limit{
+	Max: MaxTextLength,
+	Len: visibleLen,
+	Cut: truncateHTML,
+	Link: func(ackURL string) string {
+		return "\n\n👉 <a href=\"" + html.EscapeString(ackURL) + "\">Acknowledge this incident</a>"
+	},
+}
+
 // Name implements notify.Channel.
 func (c *Channel) Name() string { return "telegram" }
 
@@ -147,7 +160,7 @@ func (c *Channel) Send(ctx context.Context, msg *notify.Message) (string, error)
 	if msg == nil || msg.Incident == nil {
 		return "", notify.Permanent(errors.New("telegram: message has no incident"))
 	}
-	text, err := c.tmpl.Execute(msg)
+	text, err := c.tmpl.Render(msg, textLimit)
 	if err != nil {
 		return "", notify.Permanent(fmt.Errorf("telegram: %w", err))
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -296,15 +297,38 @@ func TestLongMessageIsTruncated(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := f.last(t).Text
-	visible := strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(text)
-	for _, tag := range []string{"<b>", "</b>", "<code>", "</code>"} {
-		visible = strings.ReplaceAll(visible, tag, "")
-	}
+	visible := regexp.MustCompile(`<[^>]*>`).ReplaceAllString(text, "")
+	visible = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&").Replace(visible)
 	if n := len([]rune(visible)); n > telegram.MaxTextLength {
 		t.Errorf("visible text is %d characters, want at most %d", n, telegram.MaxTextLength)
 	}
-	if !strings.HasSuffix(text, "…") {
-		t.Errorf("truncated text does not end with an ellipsis: …%s", text[len(text)-40:])
+	// The description is shortened; the title, status and ack link stay.
+	for _, want := range []string{"disk &lt;full&gt; &amp; disk", "…\n<b>Labels:</b>", "<b>Incident opened:</b> " + msg.Incident.Title, "<b>Status:</b> triggered",
+		`<a href="https://tocsin.example.com/ack/inc_01?exp=1772369700&amp;sig=abc123">Acknowledge this incident</a>`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("long message lacks %q:\n…%s", want, text[len(text)-400:])
+		}
+	}
+}
+
+// A user template too long for Telegram is cut, keeping its HTML valid,
+// and the ack link it showed is appended again.
+func TestLongUserTemplateKeepsAckLink(t *testing.T) {
+	f := newFake(t)
+	tmpl := t.TempDir() + "/user.tmpl"
+	writeFile(t, tmpl, `<b>{{ .Incident.Title }}</b> <code>{{ .Alert.Description }}</code> <a href="{{ .AckURL }}">ack</a>`)
+	ch := newChannel(t, f.URL, func(c *config.Telegram) { c.TemplatePath = tmpl }, telegram.Options{})
+	msg := notifytest.SampleMessage(notify.EventOpened)
+	msg.Alert.Description = strings.Repeat("x", 5200)
+	if _, err := ch.Send(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	text := f.last(t).Text
+	if want := "x…</code>\n\n👉 <a href=\"https://tocsin.example.com/ack/inc_01?exp=1772369700&amp;sig=abc123\">Acknowledge this incident</a>"; !strings.HasSuffix(text, want) {
+		t.Errorf("text ends …%s, want …%s", text[len(text)-200:], want)
+	}
+	if n := len([]rune(text)); n > telegram.MaxTextLength+200 {
+		t.Errorf("text is %d characters", n)
 	}
 }
 

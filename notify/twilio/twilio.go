@@ -162,6 +162,10 @@ func New(cfg config.Twilio, opts Options) (*Provider, error) {
 // Name implements notify.SMSSender and notify.Caller.
 func (p *Provider) Name() string { return Name }
 
+// AcceptsReplies is true: replies come back through the Twilio number's
+// messaging webhook (/api/v1/twilio/sms), so a page may ask for one.
+func (p *Provider) AcceptsReplies() bool { return true }
+
 // SendSMS sends m with the Messages API and returns the message SID
 // ("SM…"). A body longer than MaxBodyLength is cut.
 func (p *Provider) SendSMS(ctx context.Context, m *notify.SMS) (string, error) {

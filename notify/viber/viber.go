@@ -59,7 +59,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"tocsin/config"
 	"tocsin/notify"
@@ -186,7 +185,8 @@ func (c *Channel) Send(ctx context.Context, msg *notify.Message) (string, error)
 	if msg == nil || msg.Incident == nil {
 		return "", notify.Permanent(errors.New("viber: message has no incident"))
 	}
-	text, err := c.tmpl.Execute(msg)
+	// Render keeps the ack link within Viber's limit.
+	text, err := c.tmpl.Render(msg, notify.Limit{Max: MaxTextLength})
 	if err != nil {
 		return "", notify.Permanent(fmt.Errorf("viber: %w", err))
 	}
@@ -194,7 +194,6 @@ func (c *Channel) Send(ctx context.Context, msg *notify.Message) (string, error)
 	if text == "" {
 		text = "Incident: " + msg.Incident.Title
 	}
-	text = truncate(text, MaxTextLength)
 
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
@@ -347,12 +346,4 @@ func statusError(method string, st *response) error {
 		return err
 	}
 	return notify.Permanent(err)
-}
-
-// truncate shortens s to n characters, ending with "…" when cut.
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	return string([]rune(s)[:n-1]) + "…"
 }

@@ -370,6 +370,8 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 		}
 	})
 
+	runIntake(t, open)
+
 	t.Run("SecretIsStable", func(t *testing.T) {
 		db, _ := open(t, nil)
 		a, err := db.Secret(ctx, "ack-signing-key")

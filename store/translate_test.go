@@ -1,0 +1,93 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"tocsin"
+)
+
+// openTestPostgres opens the store on a fresh schema of the test database.
+func openTestPostgres(t *testing.T) *DB {
+	t.Helper()
+	base := os.Getenv("TOCSIN_TEST_POSTGRES_URL")
+	if base == "" {
+		t.Skip("TOCSIN_TEST_POSTGRES_URL not set; skipping PostgreSQL")
+	}
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := "t_" + strings.ReplaceAll(newID(), "-", "")
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE"); admin.Close() })
+	u, _ := url.Parse(base)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	s, err := Open(context.Background(), u.String(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// A connection dropped in the middle of a transaction (PostgreSQL stopped,
+// a proxy cut, the backend killed) is the database being unavailable:
+// EUNAVAILABLE, which the API answers 503 with Retry-After — not a bare 500.
+// Each statement after the drop fails differently: the server's FATAL
+// 57P01, then database/sql's bad connection, then pgconn's "conn closed"
+// at commit.
+func TestDroppedConnectionIsUnavailable(t *testing.T) {
+	s := openTestPostgres(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		statements int
+		commit     bool // ignore the statements' errors and commit
+	}{{0, true}, {1, false}, {2, false}, {2, true}} {
+		statements := tc.statements
+		err := s.tx(ctx, func(tx *txn) error {
+			var pid int
+			if err := tx.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+				return err
+			}
+			if _, err := s.db.ExecContext(ctx, `SELECT pg_terminate_backend($1)`, pid); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond)
+			var err error
+			for range statements {
+				_, err = tx.ExecContext(ctx, `SELECT 1`)
+			}
+			if tc.commit {
+				return nil
+			}
+			return err
+		})
+		if code := tocsin.ErrorCode(err); code != tocsin.EUNAVAILABLE {
+			t.Errorf("dropped connection, %+v: code %q (%v)", tc, code, err)
+		}
+	}
+}
+
+// A value PostgreSQL cannot store in one of our own requests (here an id
+// with NUL, read outside a transaction) is the caller's mistake, a 4xx —
+// not a bare 500.
+func TestInvalidValueIsInvalid(t *testing.T) {
+	s := openTestPostgres(t)
+	_, err := s.FindIncident(context.Background(), "a\x00b")
+	if code := tocsin.ErrorCode(err); code != tocsin.EINVALID {
+		t.Fatalf("NUL in an id: code %q (%v)", code, err)
+	}
+	if code := tocsin.ErrorCode(alertError(translate(err))); code != tocsin.EINTERNAL {
+		t.Fatalf("the same error for an alert: code %q, want internal (the sender retries)", code)
+	}
+}
