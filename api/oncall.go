@@ -368,8 +368,12 @@ func (s *Server) handleTestPage(kind string) http.HandlerFunc {
 // window reads the from and to query parameters (RFC 3339): from defaults
 // to now, to to from plus def; the window may not exceed MaxWindow.
 func (s *Server) window(r *http.Request, def time.Duration) (from, to time.Time, err error) {
+	return s.windowFrom(r, s.opts.Now(), def)
+}
+
+// windowFrom is window with another default start.
+func (s *Server) windowFrom(r *http.Request, from time.Time, def time.Duration) (_, to time.Time, err error) {
 	q := r.URL.Query()
-	from = s.opts.Now()
 	if v := q.Get("from"); v != "" {
 		if from, err = parseInstant("from", v); err != nil {
 			return from, to, err
@@ -488,10 +492,16 @@ func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"shifts": shifts})
 }
 
+// OverrideListBack is how far back GET /api/v1/overrides lists without ?from=.
+const OverrideListBack = 30 * 24 * time.Hour
+
 // handleListOverrides serves GET /api/v1/overrides?rotation=&from=&to=:
-// the overrides that overlap the window (default: from now, MaxWindow ahead).
+// the overrides that overlap the window (default: from OverrideListBack ago,
+// MaxWindow long).
 func (s *Server) handleListOverrides(w http.ResponseWriter, r *http.Request) {
-	from, to, err := s.window(r, MaxWindow)
+	// From a month back by default, so an override just past (or added
+	// for past dates, to record who covered) is listed too, as the CLI does.
+	from, to, err := s.windowFrom(r, s.opts.Now().Add(-OverrideListBack), MaxWindow)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -263,6 +263,16 @@ func TestOnCallOverridesAndShifts(t *testing.T) {
 		t.Fatalf("overrides: %v", list)
 	}
 	e.fails(404, "GET", "/api/v1/overrides?rotation=nope", "", "not found")
+	// A week after it ended, the override is still listed by default (a
+	// month back), as `tocsin override list` does; ?from= narrows it.
+	e.clock.Add(8 * 24 * time.Hour)
+	if n := len(e.must(200, "GET", "/api/v1/overrides", "")["overrides"].([]any)); n != 1 {
+		t.Fatalf("a past override is not listed by default: %d", n)
+	}
+	if n := len(e.must(200, "GET", "/api/v1/overrides?from="+e.clock.Now().UTC().Format(time.RFC3339), "")["overrides"].([]any)); n != 0 {
+		t.Fatalf("?from=now lists a past override: %d", n)
+	}
+	e.clock.Add(-8 * 24 * time.Hour)
 
 	shifts := e.must(200, "GET", "/api/v1/rotations/platform/shifts?from=2026-03-03T00:00:00Z&to=2026-03-10T00:00:00Z", "")["shifts"].([]any)
 	var types []string
