@@ -14,6 +14,7 @@ import (
 
 	"tocsin"
 	"tocsin/ingest"
+	"tocsin/netguard"
 )
 
 // Store is what the API needs from the store.
@@ -62,6 +63,11 @@ type Options struct {
 	// plans, who is on call and calendar feeds; nil answers those routes
 	// with 404 "on-call is not configured".
 	OnCall OnCallStore
+	// WebhookGuard judges the URLs of contacts' webhook channels when a
+	// contact is saved: one whose host is a literal internal address or
+	// localhost is refused with 400 (the pager's client checks every
+	// connection again after DNS). Nil allows public addresses only.
+	WebhookGuard *netguard.Guard
 	// SendActivation sends a new activation code through a contact's
 	// channel (POST …/channels/{channel}/activation); nil answers 501.
 	SendActivation func(ctx context.Context, alias, channel string) error

@@ -91,7 +91,8 @@ func (s *Server) oncallRoutes() {
 	resource[tocsin.Contact]{
 		path: "/api/v1/contacts", key: "alias", one: "contact", many: "contacts",
 		list: st.ListContacts, find: st.FindContact, put: st.PutContact, del: st.DeleteContact,
-		name: func(c *tocsin.Contact) *string { return &c.Alias },
+		name:  func(c *tocsin.Contact) *string { return &c.Alias },
+		check: s.checkContactWebhooks,
 	}.register(s)
 	resource[tocsin.ContactGroup]{
 		path: "/api/v1/contact-groups", key: "name", one: "contact_group", many: "contact_groups",
@@ -250,6 +251,26 @@ func (s *Server) checkPlanChannels(p *tocsin.EscalationPlan) error {
 	}
 	if len(bad) > 0 {
 		return tocsin.Errorf(tocsin.EINVALID, "escalation plan %s: %s", p.Name, strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// checkContactWebhooks refuses webhook channels whose URL already shows an
+// internal target (a literal loopback, link-local, private… address, or
+// localhost), so the mistake is found when the contact is saved rather
+// than at the first page. The error names the field, never the URL.
+func (s *Server) checkContactWebhooks(c *tocsin.Contact) error {
+	var bad []string
+	for i, ch := range c.Channels {
+		if ch.Type != tocsin.ChannelWebhook {
+			continue
+		}
+		if err := s.opts.WebhookGuard.CheckURL(ch.Address); err != nil {
+			bad = append(bad, fmt.Sprintf("channels[%d].address: %v", i, err))
+		}
+	}
+	if len(bad) > 0 {
+		return tocsin.Errorf(tocsin.EINVALID, "contact %s: %s", c.Alias, strings.Join(bad, "; "))
 	}
 	return nil
 }

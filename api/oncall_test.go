@@ -39,11 +39,11 @@ type oncallEnv struct {
 
 var oncallEpoch = time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC) // a Monday
 
-func newOnCallEnv(t *testing.T) *oncallEnv {
+func newOnCallEnv(t *testing.T, mods ...func(*Options)) *oncallEnv {
 	t.Helper()
 	e := &oncallEnv{t: t, clock: storetest.NewClock(oncallEpoch)}
 	e.db = storetest.Open(t, storetest.SQLiteURL(t), store.Options{Now: e.clock.Now})
-	e.srv = New(e.db, Options{
+	opts := Options{
 		APITokens:  []string{oncallToken},
 		OnCall:     onCallDB{e.db},
 		Overrides:  Overrides{Channels: map[string]bool{"slack": true, "email": true}},
@@ -58,7 +58,11 @@ func newOnCallEnv(t *testing.T) *oncallEnv {
 			e.pages = append(e.pages, kind+":"+name)
 			return "inc-test-1", nil
 		},
-	})
+	}
+	for _, mod := range mods {
+		mod(&opts)
+	}
+	e.srv = New(e.db, opts)
 	return e
 }
 

@@ -299,6 +299,13 @@ type Paging struct {
 	MaxPerNumberPerHour int    `yaml:"max_per_number_per_hour"`
 	Twilio              Twilio `yaml:"twilio"`
 	SNS                 SNSSMS `yaml:"sns"`
+	// WebhookAllowedNetworks lists networks in CIDR notation that
+	// contacts' webhook channels may reach although they are loopback,
+	// link-local, private, CGNAT or otherwise internal (none by default:
+	// a webhook URL is typed in by API-token holders, and tocsin must not
+	// POST into its own network for them). Team channels configured here,
+	// such as alert.webhook.url, are not restricted.
+	WebhookAllowedNetworks []string `yaml:"webhook_allowed_networks"`
 }
 
 // Twilio is the Twilio SMS and voice provider.

@@ -130,3 +130,23 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestWebhookAllowedNetworksValidated(t *testing.T) {
+	res, err := Parse([]byte("paging:\n  webhook_allowed_networks: [10.0.0.0/8, \"fd00::/8\"]\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Config.Paging.WebhookAllowedNetworks; len(got) != 2 || got[1] != "fd00::/8" {
+		t.Fatalf("webhook_allowed_networks: %v", got)
+	}
+	_, err = Parse([]byte("paging:\n  webhook_allowed_networks: [10.0.0.0/8, 10.0.0.1, everything]\n"), env(nil))
+	if err == nil {
+		t.Fatal("bad networks accepted")
+	}
+	for _, want := range []string{`paging.webhook_allowed_networks[1]: "10.0.0.1" is not a network in CIDR notation`,
+		`paging.webhook_allowed_networks[2]: "everything"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing problem %q in:\n%v", want, err)
+		}
+	}
+}

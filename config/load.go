@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"tocsin/netguard"
 )
 
 // Problems is a list of configuration problems, each naming its key path.
@@ -520,6 +522,11 @@ func (c *Config) Validate() Problems {
 	}
 	if c.Paging.MaxPerNumberPerHour < 0 {
 		add("paging.max_per_number_per_hour: must not be negative")
+	}
+	for i, n := range c.Paging.WebhookAllowedNetworks {
+		if _, err := netguard.New([]string{n}); err != nil {
+			add("paging.webhook_allowed_networks[%d]: %q is not a network in CIDR notation like 10.0.0.0/8 or fd00::/8", i, n)
+		}
 	}
 	if c.OnCall.Enable || c.OnCall.InitializedOnly {
 		switch c.OnCallProvider() {

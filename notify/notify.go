@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"tocsin"
+	"tocsin/netguard"
 )
 
 // Events a message can be about.
@@ -119,11 +120,17 @@ func RetryAfter(err error, d time.Duration) error {
 
 // Classify reports whether err is permanent and how long the provider asked
 // to wait. Errors not classified by a channel (network errors, timeouts) are
-// retryable.
+// retryable, except an address refused by a netguard.Guard, which is
+// permanent.
 func Classify(err error) (permanent bool, retryAfter time.Duration) {
 	var de *DeliveryError
 	if errors.As(err, &de) {
 		return de.Permanent, de.RetryAfter
+	}
+	// A target refused by the address policy stays refused.
+	var be *netguard.BlockedError
+	if errors.As(err, &be) {
+		return true, 0
 	}
 	return false, 0
 }

@@ -36,6 +36,20 @@ const DefaultHTTPTimeout = 10 * time.Second
 //
 // Errors name the key (proxy.url) and never contain the proxy's password.
 func HTTPClient(timeout time.Duration, proxy *config.Proxy) (*http.Client, error) {
+	client, tr, _ := newClient(timeout)
+	if proxy != nil {
+		u, err := proxyURL(proxy)
+		if err != nil {
+			return nil, err
+		}
+		tr.Proxy = http.ProxyURL(u)
+	}
+	return client, nil
+}
+
+// newClient builds HTTPClient's client without a proxy block, returning
+// its transport and dialer for the caller to adjust.
+func newClient(timeout time.Duration) (*http.Client, *http.Transport, *net.Dialer) {
 	if timeout <= 0 {
 		timeout = DefaultHTTPTimeout
 	}
@@ -50,20 +64,13 @@ func HTTPClient(timeout time.Duration, proxy *config.Proxy) (*http.Client, error
 		TLSHandshakeTimeout:   min(timeout, 10*time.Second),
 		ExpectContinueTimeout: time.Second,
 	}
-	if proxy != nil {
-		u, err := proxyURL(proxy)
-		if err != nil {
-			return nil, err
-		}
-		tr.Proxy = http.ProxyURL(u)
-	}
 	return &http.Client{
 		Transport: tr,
 		Timeout:   timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},
-	}, nil
+	}, tr, dialer
 }
 
 // proxyURL validates the proxy block and returns its URL with the

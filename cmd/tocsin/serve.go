@@ -32,6 +32,7 @@ import (
 	"tocsin/escalate/pagerduty"
 	"tocsin/escalate/servicenow"
 	"tocsin/ingest"
+	"tocsin/netguard"
 	"tocsin/notify"
 	"tocsin/notify/email"
 	"tocsin/notify/lark"
@@ -236,9 +237,14 @@ func (a *app) setup(ctx context.Context, built *parts, o appOptions) error {
 			return webhook.New(config.Webhook{Enable: true, URL: u}, webhook.Options{HTTPClient: a.pageClient, Logger: logger})
 		},
 	}
-	if a.pageClient, err = notify.HTTPClient(10*time.Second, nil); err != nil {
-		return err
+	// Contacts' webhook URLs come from API-token holders: their client
+	// refuses internal addresses at connect time (config.Validate has
+	// checked the operator's allow-list already).
+	webhookGuard, err := netguard.New(cfg.Paging.WebhookAllowedNetworks)
+	if err != nil {
+		return fmt.Errorf("paging.webhook_allowed_networks%w", err)
 	}
+	a.pageClient = notify.GuardedHTTPClient(10*time.Second, webhookGuard)
 	a.pager, a.now = pager, o.Now
 	handlers := map[string]engine.Handler{
 		tocsin.JobNotify:     engine.HandlerFunc(d.HandleNotify),
@@ -294,7 +300,7 @@ func (a *app) setup(ctx context.Context, built *parts, o appOptions) error {
 		APITokenHashes: a.apiTokenHashes, IngestTokenHashes: a.ingestTokenHashes,
 		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, Acks: acks, SlackSigningSecret: cfg.Alert.Slack.SigningSecret,
 		TwilioAuthToken: twilioToken(cfg), Pages: a.store, PublicHost: publicHost,
-		OnCall: onCallStore{a.store}, SendActivation: a.sendActivation, TestPage: a.testPage,
+		OnCall: onCallStore{a.store}, WebhookGuard: webhookGuard, SendActivation: a.sendActivation, TestPage: a.testPage,
 		SNS: sns, SNSTopics: cfg.Ingest.CloudWatch.TopicARNs, SNSPath: snsPath, SNSPathTopics: snsPathTopics, DebugBody: cfg.Alert.DebugBody, Overrides: overrides,
 		Now: o.Now, Logger: logger, Metrics: metrics, MetricsToken: cfg.Metrics.Token, MetricsElsewhere: cfg.Metrics.Listen != "",
 	})

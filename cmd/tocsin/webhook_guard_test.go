@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"tocsin"
+	"tocsin/config"
+	"tocsin/store/storetest"
+)
+
+// contactHook is a local receiver for contacts' webhook channels, and a
+// URL to it by name: "localhost" is not an address the API can judge from
+// the text, so only the check at connect time (after DNS) can refuse it.
+func contactHook(t *testing.T) (*sink, string) {
+	t.Helper()
+	s := newSink(t)
+	_, port, _ := net.SplitHostPort(s.Listener.Addr().String())
+	return s, "http://localhost:" + port + "/hook?token=s3cret"
+}
+
+func putContact(t *testing.T, ts *testServer, alias, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest("PUT", ts.url+"/api/v1/contacts/"+alias, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+testAPIToken)
+	return do(t, req)
+}
+
+// TestContactWebhookSSRFRefusedAtConnect: a contact's webhook pointing into
+// tocsin's own network is refused when saved (literal address) and when
+// dialled (a name resolving to loopback, e.g. after DNS rebinding or saved
+// before the check existed): the activation code and the page never reach
+// it, the page fails once, permanently, on the timeline. The operator's
+// own alert.webhook on 127.0.0.1 still delivers.
+func TestContactWebhookSSRFRefusedAtConnect(t *testing.T) {
+	var logs syncBuffer
+	ts := startServer(t, storetest.SQLiteURL(t), nil, func(o *appOptions) {
+		o.Logger = newLogger(config.Log{Level: "debug"}, &logs)
+	})
+	hook, byName := contactHook(t)
+	ctx := context.Background()
+
+	status, body := putContact(t, ts, "alice", `{"name":"Alice","channels":[{"name":"hook","type":"webhook","address":"`+hook.URL+`/hook"}]}`)
+	if msg, _ := body["error"].(map[string]any)["message"].(string); status != 400 || !strings.Contains(msg, "channels[0].address") {
+		t.Fatalf("literal loopback webhook: %d %v", status, body)
+	}
+
+	if _, err := ts.app.store.PutContact(ctx, &tocsin.Contact{Alias: "alice", Name: "Alice",
+		Channels: []tocsin.ContactChannel{{Name: "hook", Type: tocsin.ChannelWebhook, Address: byName}}}); err != nil {
+		t.Fatal(err)
+	}
+	if status, body := ts.post(t, "/api/v1/contacts/alice/channels/hook/activation", testAPIToken, ``); status != 202 {
+		t.Fatalf("activation: %d %v", status, body)
+	}
+	eventually(t, "activation refused", func() bool { return strings.Contains(logs.String(), "activation code not sent") })
+	if l := logs.String(); !strings.Contains(l, "loopback") || strings.Contains(l, "s3cret") {
+		t.Fatalf("activation log:\n%s", l)
+	}
+
+	// Activated by other means, the channel is paged: refused at connect.
+	code, err := ts.app.store.StartActivation(ctx, "alice", "hook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.app.store.Activate(ctx, "alice", "hook", code); err != nil {
+		t.Fatal(err)
+	}
+	// A plan whose stage lasts, so the engagement is still active when the
+	// page runs (a contact's own test page ends its 0s stage at once).
+	if _, err := ts.app.store.PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "alice-only", Stages: []tocsin.Stage{
+		{Duration: minutes(5), Targets: []tocsin.Target{{Contact: "alice", Essential: true}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	status, res := ts.post(t, "/api/v1/escalation-plans/alice-only/test-page", testAPIToken, ``)
+	if status != 202 {
+		t.Fatalf("test page: %d %v", status, res)
+	}
+	id := res["incident_id"].(string)
+	eventually(t, "page failed", func() bool { return hasEvent(ts.incident(t, id), tocsin.EventPage, "failed") })
+	inc := ts.incident(t, id)
+	if !hasEvent(inc, tocsin.EventPage, "loopback") || hasEvent(inc, tocsin.EventPage, "s3cret") {
+		t.Fatalf("timeline: %v", eventsOf(inc))
+	}
+	engs, err := ts.app.store.Engagements(ctx, id)
+	if err != nil || len(engs) != 1 || len(engs[0].Pages) != 1 || engs[0].Pages[0].Status != tocsin.PageError {
+		t.Fatalf("engagements: %+v %v", engs, err)
+	}
+	hook.mu.Lock()
+	if hook.attempts != 0 {
+		t.Errorf("the contact's webhook got %d requests", hook.attempts)
+	}
+	hook.mu.Unlock()
+	// The team's webhook from the config file is on 127.0.0.1 too, and
+	// is not restricted.
+	_, body = ts.post(t, "/api/v1/alerts/generic", testIngestToken, `{"title":"disk full"}`)
+	team := firstID(t, body)
+	eventually(t, "team webhook", func() bool { return ts.sink.find(team, "opened") != nil })
+}
+
+// TestContactWebhookPrivateAllowedByOperator: with the operator's
+// paging.webhook_allowed_networks covering loopback, the same contact
+// webhook is saved through the API and receives its activation code.
+func TestContactWebhookPrivateAllowedByOperator(t *testing.T) {
+	ts := startServer(t, storetest.SQLiteURL(t), func(c *config.Config) {
+		c.Paging.WebhookAllowedNetworks = []string{"127.0.0.0/8", "::1/128"}
+	})
+	hook, byName := contactHook(t)
+	for _, url := range []string{hook.URL + "/hook", byName} {
+		status, body := putContact(t, ts, "alice", `{"name":"Alice","channels":[{"name":"hook","type":"webhook","address":"`+url+`"}]}`)
+		if status != 201 && status != 200 {
+			t.Fatalf("allowed loopback webhook %s: %d %v", url, status, body)
+		}
+	}
+	if status, body := ts.post(t, "/api/v1/contacts/alice/channels/hook/activation", testAPIToken, ``); status != 202 {
+		t.Fatalf("activation: %d %v", status, body)
+	}
+	eventually(t, "activation code delivered", func() bool {
+		hook.mu.Lock()
+		defer hook.mu.Unlock()
+		for _, d := range hook.deliveries {
+			if inc, _ := d["incident"].(map[string]any); inc != nil && strings.Contains(inc["title"].(string), "activation code") {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// TestContactWebhookPrivateApply: `tocsin apply` reports the server's
+// refusal naming the field, and changes nothing.
+func TestContactWebhookPrivateApply(t *testing.T) {
+	ts := startServer(t, storetest.SQLiteURL(t), nil)
+	dir := t.TempDir()
+	doc := "kind: Contact\nalias: alice\nname: Alice\nchannels:\n  - {name: hook, type: webhook, address: \"http://169.254.169.254/latest/meta-data/\"}\n"
+	if err := os.WriteFile(filepath.Join(dir, "alice.yaml"), []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"TOCSIN_API_TOKEN": testAPIToken, "TOCSIN_SERVER": ts.url}
+	out, err := runCLI(t, env, "apply", "-f", dir)
+	if err == nil || !strings.Contains(out+err.Error(), "channels[0].address") || !strings.Contains(out+err.Error(), "link-local") {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	if _, err := ts.app.store.FindContact(context.Background(), "alice"); err == nil {
+		t.Fatal("the contact was stored")
+	}
+}
