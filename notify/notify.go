@@ -24,6 +24,9 @@ const (
 	EventAcknowledged = "acknowledged"
 	EventResolved     = "resolved"
 	EventRenotify     = "renotify"
+	// EventDeliveryFailed tells a channel that another delivery about the
+	// incident gave up (Message.Failure says which).
+	EventDeliveryFailed = tocsin.NotifyEventDeliveryFailed
 )
 
 // Message is one notification about one incident for one channel.
@@ -52,6 +55,8 @@ type Message struct {
 	// Ref is what this channel returned from its first send about this
 	// incident (e.g. Slack's "channel/ts"), so it can update that message.
 	Ref string
+	// Failure is the delivery that gave up, for EventDeliveryFailed.
+	Failure *tocsin.DeliveryFailure
 }
 
 // Channel delivers messages to one configured destination.

@@ -451,9 +451,9 @@ func (s *DB) AcknowledgePage(ctx context.Context, pageID, via string) (*AckResul
 }
 
 // cancelContactPages cancels a contact's pending pages in an engagement
-// and drops their jobs.
+// and their jobs.
 func cancelContactPages(ctx context.Context, tx *txn, engagementID, contact string, now time.Time) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE job_key IN (SELECT 'page:' || id FROM pages WHERE status = 'pending'
+	if err := cancelJobs(ctx, tx, `job_key IN (SELECT 'page:' || id FROM pages WHERE status = 'pending'
 		AND engagement_id = $1 AND contact_alias = $2)`, engagementID, contact); err != nil {
 		return fmt.Errorf("cancel page jobs: %w", err)
 	}
@@ -473,8 +473,8 @@ func stopEngagements(ctx context.Context, tx *txn, incidentID string, now time.T
 	if n, _ := r.RowsAffected(); n == 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE incident_id = $1 AND kind IN ($2, $3)`, incidentID, tocsin.JobStage, tocsin.JobPage); err != nil {
-		return err
+	if err := cancelJobs(ctx, tx, `incident_id = $1 AND kind IN ($2, $3)`, incidentID, tocsin.JobStage, tocsin.JobPage); err != nil {
+		return fmt.Errorf("cancel stages and pages: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE pages SET status = 'cancelled', updated_at = $1 WHERE incident_id = $2 AND status = 'pending'`, micros(now), incidentID); err != nil {
 		return err
