@@ -370,6 +370,116 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 		}
 	})
 
+	t.Run("JobsClaimOnlyWhatTheWorkerCanRun", func(t *testing.T) {
+		db, clock := open(t, nil)
+		db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
+		db.ScheduleJob(ctx, &tocsin.Job{Kind: "timer", DueAt: clock.Now()})
+		// A worker with only a webhook and no "timer" handler.
+		c := tocsin.JobClaim{Owner: "b", Now: clock.Now(), Lease: time.Hour, Limit: 10, Kinds: []string{tocsin.JobNotify},
+			Lanes: map[string][]string{tocsin.JobNotify: {tocsin.NotifyLane("webhook")}}}
+		jobs, err := db.ClaimJobs(ctx, c)
+		if err != nil || len(jobs) != 1 || jobs[0].Lane != "notify:webhook" {
+			t.Fatalf("claimed %+v %v; want only the webhook notification", jobs, err)
+		}
+		// A lane with one free slot gets one job.
+		for range 3 {
+			db.ScheduleJob(ctx, &tocsin.Job{Kind: "timer", Lane: "t", DueAt: clock.Now()})
+		}
+		jobs, _ = db.ClaimJobs(ctx, tocsin.JobClaim{Owner: "a", Now: clock.Now(), Lease: time.Hour, Limit: 10, Kinds: []string{"timer"},
+			Slots: map[string]int{"t": 1, "timer": 0}})
+		if len(jobs) != 1 || jobs[0].Lane != "t" {
+			t.Fatalf("claimed %+v; want one job of lane t", jobs)
+		}
+		if st, _ := db.JobStats(ctx); len(st) != 2 || st[0].Kind != tocsin.JobNotify || st[0].Pending != 2 {
+			t.Fatalf("stats %+v", st)
+		}
+		clock.Add(2 * time.Minute)
+		st, _ := db.JobStats(ctx)
+		if st[0].Overdue != 1 || st[1].Kind != "timer" || st[1].Overdue != 3 {
+			t.Fatalf("jobs nobody runs are not overdue: %+v", st)
+		}
+	})
+
+	t.Run("JobsNotifyInOrderPerIncidentAndChannel", func(t *testing.T) {
+		db, clock := open(t, nil)
+		res, _ := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
+		id := res[0].IncidentID
+		jobs, _ := db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
+		var opened *tocsin.Job
+		for _, j := range jobs {
+			if j.Lane == "notify:slack" {
+				opened = j
+			} else {
+				db.CompleteJob(ctx, j, "w", tocsin.JobOutcome{})
+			}
+		}
+		// "opened" fails on Slack and waits for its retry; meanwhile the incident resolves.
+		db.CompleteJob(ctx, opened, "w", tocsin.JobOutcome{RetryAt: clock.Now().Add(time.Minute), Error: "HTTP 503"})
+		clock.Add(time.Second)
+		db.Resolve(ctx, id, tocsin.Actor{Name: "a"})
+		jobs, _ = db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
+		if len(jobs) != 1 || jobs[0].Lane != "notify:webhook" {
+			t.Fatalf("claimed %+v; Slack's resolved must wait for its opened", jobs)
+		}
+		db.CompleteJob(ctx, jobs[0], "w", tocsin.JobOutcome{})
+		clock.Add(time.Minute)
+		jobs, _ = db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
+		var a tocsin.NotifyArgs
+		if len(jobs) == 1 {
+			json.Unmarshal(jobs[0].Args, &a)
+		}
+		if len(jobs) != 1 || a.Event != "opened" {
+			t.Fatalf("claimed %+v; want Slack's opened retry alone", jobs)
+		}
+		// It gives up: the resolved one goes out, and the failed one is kept.
+		db.CompleteJob(ctx, jobs[0], "w", tocsin.JobOutcome{Failed: true, Error: "gave up"})
+		jobs, _ = db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
+		if len(jobs) != 1 {
+			t.Fatalf("claimed %+v; want Slack's resolved", jobs)
+		}
+		db.CompleteJob(ctx, jobs[0], "w", tocsin.JobOutcome{})
+		if n, _ := db.PendingJobs(ctx); n != 0 {
+			t.Fatalf("pending %d; a failed delivery is not pending", n)
+		}
+		if _, err := db.Redeliver(ctx, id, "webhook", tocsin.Actor{Name: "dana"}); tocsin.ErrorCode(err) != tocsin.ENOTFOUND {
+			t.Fatalf("redeliver without failures: %v", err)
+		}
+		if n, err := db.Redeliver(ctx, id, "slack", tocsin.Actor{Name: "dana"}); n != 1 || err != nil {
+			t.Fatalf("redeliver: %d %v", n, err)
+		}
+		jobs, _ = db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
+		if len(jobs) != 1 || jobs[0].Attempts != 1 {
+			t.Fatalf("redelivered job: %+v", jobs)
+		}
+	})
+
+	t.Run("JobsCancelledWhileRunningKeepTheirOutcome", func(t *testing.T) {
+		db, clock := open(t, nil)
+		res, _ := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "critical")},
+			tocsin.IngestOptions{Quiet: true, OnCall: &tocsin.OnCallOptions{Provider: "pagerduty"}})
+		id := res[0].IncidentID
+		jobs, _ := db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
+		if len(jobs) != 1 || jobs[0].Kind != tocsin.JobEscalate {
+			t.Fatalf("claimed %+v", jobs)
+		}
+		// Resolved while the provider is being called.
+		db.Resolve(ctx, id, tocsin.Actor{Name: "a"})
+		ref := `{"provider":"pagerduty","ref":"tocsin-x"}`
+		err := db.CompleteJob(ctx, jobs[0], "w", tocsin.JobOutcome{RetryAt: clock.Now().Add(time.Minute),
+			Ref: &tocsin.ChannelRef{IncidentID: id, Channel: tocsin.OnCallRefChannel + "pagerduty", Ref: ref}})
+		if err != nil {
+			t.Fatalf("a cancelled job's outcome must be recorded: %v", err)
+		}
+		jobs, _ = db.ClaimJobs(ctx, claimAll("w", clock.Now().Add(time.Hour), time.Minute, 10, nil))
+		got := map[string]int{}
+		for _, j := range jobs {
+			got[j.Kind]++
+		}
+		if got[tocsin.JobDeescalate] != 1 || got[tocsin.JobEscalate] != 0 {
+			t.Fatalf("claimed %v; want the resolve at the provider, and the cancelled job not re-armed", got)
+		}
+	})
+
 	t.Run("SecretIsStable", func(t *testing.T) {
 		db, _ := open(t, nil)
 		a, err := db.Secret(ctx, "ack-signing-key")
