@@ -121,6 +121,12 @@ type JobClaim struct {
 	// Limit).
 	Slots        map[string]int
 	DefaultSlots int
+	// StrandedAfter, when positive, also claims jobs of the worker's kinds
+	// outside its lanes once they are overdue by that long: no running
+	// instance is configured for them (a channel removed everywhere), and
+	// the handler records the failure on the incident's timeline instead
+	// of the job waiting forever.
+	StrandedAfter time.Duration
 }
 
 // JobStore is the durable queue of jobs.

@@ -47,6 +47,9 @@ const (
 	// it takes to record what they return, a shutdown takes at most about
 	// 6 s, well inside a container's kill grace.
 	DefaultShutdownGrace = 5 * time.Second
+	// DefaultStrandedAfter is longer than a rolling upgrade: a job no
+	// instance could run for that long is failed, not kept forever.
+	DefaultStrandedAfter = 15 * time.Minute
 )
 
 // stopWait is how long Run waits, after cancelling handlers at the end of
@@ -78,6 +81,10 @@ type Worker struct {
 	// differently never take each other's work. Kinds without handlers
 	// are never claimed.
 	Lanes map[string][]string
+	// StrandedAfter is how long a job outside Lanes may be overdue before
+	// this worker takes it anyway, to fail it on the incident's timeline:
+	// by then no running instance is configured to run it.
+	StrandedAfter time.Duration
 	// PollInterval bounds the sleep between claims, so jobs written by
 	// other instances are seen.
 	PollInterval time.Duration
@@ -120,6 +127,7 @@ func NewWorker(store tocsin.JobStore, handlers map[string]Handler) *Worker {
 		PollInterval:  DefaultPollInterval,
 		JobTimeout:    DefaultJobTimeout,
 		ShutdownGrace: DefaultShutdownGrace,
+		StrandedAfter: DefaultStrandedAfter,
 		Logger:        slog.New(slog.DiscardHandler),
 		wake:          make(chan struct{}, 1),
 		inflight:      map[string]int{},
@@ -255,7 +263,8 @@ func (w *Worker) renewLeases(ctx context.Context) {
 func (w *Worker) claim() (tocsin.JobClaim, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	c := tocsin.JobClaim{Owner: w.Owner, Now: w.Now(), Lease: w.Lease, Lanes: w.Lanes, Slots: map[string]int{}, DefaultSlots: w.LaneWorkers}
+	c := tocsin.JobClaim{Owner: w.Owner, Now: w.Now(), Lease: w.Lease, Lanes: w.Lanes, Slots: map[string]int{}, DefaultSlots: w.LaneWorkers,
+		StrandedAfter: w.StrandedAfter}
 	total := 0
 	for lane, n := range w.inflight {
 		total += n

@@ -75,6 +75,9 @@ func (s *DB) ClaimJobs(ctx context.Context, c tocsin.JobClaim) ([]*tocsin.Job, e
 	if c.Kinds != nil {
 		var free []string
 		var can []string
+		if c.StrandedAfter > 0 && len(c.Kinds) > 0 {
+			can = append(can, "(kind IN ("+list(c.Kinds)+") AND due_at <= "+arg(micros(c.Now.Add(-c.StrandedAfter)))+")")
+		}
 		for _, k := range c.Kinds {
 			lanes, narrowed := c.Lanes[k]
 			switch {

@@ -398,6 +398,11 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 		if st[0].Overdue != 1 || st[1].Kind != "timer" || st[1].Overdue != 3 {
 			t.Fatalf("jobs nobody runs are not overdue: %+v", st)
 		}
+		// Stranded long enough, the Slack job is taken to be failed on its timeline.
+		c.Now, c.StrandedAfter = clock.Now(), time.Minute
+		if jobs, _ := db.ClaimJobs(ctx, c); len(jobs) != 1 || jobs[0].Lane != "notify:slack" {
+			t.Fatalf("stranded job: %+v", jobs)
+		}
 	})
 
 	t.Run("JobsNotifyInOrderPerIncidentAndChannel", func(t *testing.T) {
