@@ -70,6 +70,8 @@ const (
 	// EventIntakeWarning records request parameters that intake ignored
 	// (unknown, not configured, not allowed) while accepting the alerts.
 	EventIntakeWarning = "intake_warning"
+	// EventRedelivery records a request to redeliver failed deliveries.
+	EventRedelivery = "redelivery"
 )
 
 // TimelineEvent is an immutable, timestamped record on an incident.
@@ -166,4 +168,8 @@ type IncidentService interface {
 	Acknowledge(ctx context.Context, id string, by Actor) (inc *Incident, changed bool, err error)
 	Resolve(ctx context.Context, id string, by Actor) (inc *Incident, changed bool, err error)
 	AddNote(ctx context.Context, id string, by Actor, text string) (*TimelineEvent, error)
+	// Redeliver queues an incident's failed deliveries again (only those
+	// to channel, a channel or on-call provider, when it is not empty) and
+	// returns how many; ENOTFOUND when there is none.
+	Redeliver(ctx context.Context, id, channel string, by Actor) (int, error)
 }

@@ -52,6 +52,23 @@ type NotifyArgs struct {
 	AlertID string `json:"alert_id,omitempty"`
 	// Destination holds per-request overrides for the channel.
 	Destination map[string]string `json:"destination,omitempty"`
+	// Failure is what failed, for an EventDeliveryFailed notice.
+	Failure *DeliveryFailure `json:"failure,omitempty"`
+}
+
+// NotifyEventDeliveryFailed is the event of a notice telling a team's
+// channels that a notification or an escalation gave up.
+const NotifyEventDeliveryFailed = "delivery_failed"
+
+// DeliveryFailure describes a delivery that gave up.
+type DeliveryFailure struct {
+	// Channel is the channel or on-call provider that failed.
+	Channel string `json:"channel"`
+	// What failed: "opened notification", "escalation", …
+	What string `json:"what"`
+	// Error is the last error.
+	Error    string `json:"error"`
+	Attempts int    `json:"attempts"`
 }
 
 // OnCallRefChannel prefixes the ChannelRef.Channel of an incident opened
@@ -80,23 +97,74 @@ type JobOutcome struct {
 	Ref *ChannelRef
 	// Next are follow-up jobs to schedule (a re-armed timer).
 	Next []*Job
+	// Failed, with RetryAt zero, keeps the job as a failed delivery
+	// instead of deleting it, so it can be redelivered.
+	Failed bool
+}
+
+// JobClaim says which due jobs a worker may lease, and how many.
+type JobClaim struct {
+	Owner string
+	Now   time.Time
+	Lease time.Duration
+	// Limit bounds the number of jobs claimed at once.
+	Limit int
+	// Kinds are the job kinds the worker has handlers for; jobs of other
+	// kinds stay queued for an instance that has them. Nil means every kind.
+	Kinds []string
+	// Lanes narrows kinds to lanes: a kind listed here is claimed only in
+	// the listed lanes (the channels or providers this instance has
+	// configured), so an instance never takes work it cannot run.
+	Lanes map[string][]string
+	// Slots is how many jobs each lane may start now (its idle workers); a
+	// lane at 0 is skipped. Lanes not listed may start DefaultSlots (0:
+	// Limit).
+	Slots        map[string]int
+	DefaultSlots int
+	// StrandedAfter, when positive, also claims jobs of the worker's kinds
+	// outside its lanes once they are overdue by that long: no running
+	// instance is configured for them (a channel removed everywhere), and
+	// the handler records the failure on the incident's timeline instead
+	// of the job waiting forever.
+	StrandedAfter time.Duration
 }
 
 // JobStore is the durable queue of jobs.
 type JobStore interface {
-	// ClaimJobs leases up to limit due jobs to owner until now+lease,
-	// skipping lanes listed in busy.
-	ClaimJobs(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, busy []string) ([]*Job, error)
-	// CompleteJob finishes or re-arms a claimed job and records its outcome.
-	// It fails with ECONFLICT when owner no longer holds the lease.
+	// ClaimJobs leases due jobs as c allows, oldest due first.
+	ClaimJobs(ctx context.Context, c JobClaim) ([]*Job, error)
+	// CompleteJob finishes, re-arms or fails a claimed job and records its
+	// outcome. It fails with ECONFLICT when owner no longer holds the lease.
+	// A job cancelled while it ran (its incident acknowledged or resolved)
+	// still has its events and reference recorded, and is then removed.
 	CompleteJob(ctx context.Context, job *Job, owner string, out JobOutcome) error
 	// ExtendLeases renews owner's leases on the given jobs until until, so
 	// a long-running job keeps its lease while a dead worker's lapses.
 	ExtendLeases(ctx context.Context, owner string, ids []string, until time.Time) error
+	// ReleaseJobs hands owner's leased jobs back unfinished (a shutdown),
+	// so another worker runs them at once; the interrupted attempt does
+	// not count.
+	ReleaseJobs(ctx context.Context, owner string, ids []string) error
 	// NextDue returns the earliest due time of unleased jobs.
 	NextDue(ctx context.Context) (time.Time, bool, error)
 	// PendingJobs counts jobs not yet finished (the outbox depth).
 	PendingJobs(ctx context.Context) (int, error)
+}
+
+// JobKindStats describe the queue of one job kind, for metrics.
+type JobKindStats struct {
+	Kind string
+	// Pending counts unfinished jobs (queued, running, armed timers).
+	Pending int
+	// Retrying counts pending jobs that failed at least once.
+	Retrying int
+	// OldestRetry is when the oldest retrying job was queued (zero: none).
+	OldestRetry time.Time
+	// Overdue counts jobs due over a minute ago that nobody runs: every
+	// instance able to run them is busy or down, or none is configured to.
+	Overdue int
+	// Failed counts jobs that gave up (POST …/redeliver queues them again).
+	Failed int
 }
 
 // Delivery is what a notify job needs to render its message: the incident
@@ -158,3 +226,18 @@ type ActivationArgs struct {
 	Channel string `json:"channel"`
 	Code    string `json:"code"`
 }
+
+// NotifyLane is the lane of notifications to a channel.
+func NotifyLane(channel string) string { return JobNotify + ":" + channel }
+
+// EscalateLane is the lane of escalations and resolves at an on-call provider.
+func EscalateLane(provider string) string { return JobEscalate + ":" + provider }
+
+// Job states. A pending job is queued, armed or running; a cancelled one
+// was cancelled while it ran and is removed once its outcome is recorded;
+// a failed one gave up and waits for a redelivery.
+const (
+	JobPending   = "pending"
+	JobCancelled = "cancelled"
+	JobFailed    = "failed"
+)

@@ -157,6 +157,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/v1/incidents/{id}/acknowledge", s.requireAPI(s.handleAcknowledge))
 	m.HandleFunc("POST /api/v1/incidents/{id}/resolve", s.requireAPI(s.handleResolve))
 	m.HandleFunc("POST /api/v1/incidents/{id}/notes", s.requireAPI(s.handleAddNote))
+	m.HandleFunc("POST /api/v1/incidents/{id}/redeliver", s.requireAPI(s.handleRedeliver))
 	s.twilioRoutes()
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, tocsin.Errorf(tocsin.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))

@@ -161,3 +161,33 @@ func (s *Server) handleAddNote(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"event": ev})
 }
+
+// redeliverRequest is the optional body of POST /api/v1/incidents/{id}/redeliver.
+type redeliverRequest struct {
+	// Channel limits the redelivery to one channel or on-call provider.
+	Channel string `json:"channel"`
+	By      string `json:"by"`
+}
+
+// handleRedeliver queues an incident's failed deliveries again.
+func (s *Server) handleRedeliver(w http.ResponseWriter, r *http.Request) {
+	var req redeliverRequest
+	if r.ContentLength != 0 {
+		if err := s.decodeJSON(w, r, &req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	channel := strings.TrimSpace(req.Channel)
+	if len(channel) > 100 || strings.ContainsAny(channel, ":\x00") {
+		Error(w, r, tocsin.Errorf(tocsin.EINVALID, "channel: not a channel or on-call provider name"))
+		return
+	}
+	by := tocsin.Actor{Name: sanitizeActor(strings.TrimSpace(req.By)), Via: "api"}
+	n, err := s.store.Redeliver(r.Context(), r.PathValue("id"), channel, by)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"requeued": n})
+}

@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"tocsin"
 )
 
 // QueueStats reports the outbox for metrics; the store implements it.
@@ -24,6 +26,14 @@ type Metrics struct {
 	Notifications   *prometheus.CounterVec
 	// IntakeWarnings counts request parameters intake ignored, by reason.
 	IntakeWarnings *prometheus.CounterVec
+	// DeliveryFailures counts deliveries that gave up, by channel or
+	// on-call provider: each is an incident somebody was not told about.
+	DeliveryFailures *prometheus.CounterVec
+}
+
+// JobStatsSource reports the queue per job kind; the store implements it.
+type JobStatsSource interface {
+	JobStats(ctx context.Context) ([]tocsin.JobKindStats, error)
 }
 
 // NewMetrics registers tocsin's metrics; queue gauges are read from stats
@@ -45,6 +55,13 @@ func NewMetrics(stats QueueStats, now func() time.Time) *Metrics {
 			Name: "tocsin_intake_warnings_total",
 			Help: "Request parameters intake ignored while accepting alerts, by reason (unknown_parameter, channel_disabled, unauthenticated, not_allowed, unknown_key, invalid_value, oncall_unavailable, oncall_not_armed).",
 		}, []string{"reason"}),
+	}
+	m.DeliveryFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tocsin_delivery_failures_total", Help: "Notifications and escalations that gave up, by channel or on-call provider.",
+	}, []string{"channel"})
+	reg.MustRegister(m.DeliveryFailures)
+	if js, ok := stats.(JobStatsSource); ok {
+		reg.MustRegister(&jobCollector{stats: js, now: now})
 	}
 	reg.MustRegister(m.AlertsReceived, m.IncidentsOpened, m.Notifications, m.IntakeWarnings,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -71,6 +88,52 @@ func NewMetrics(stats QueueStats, now func() time.Time) *Metrics {
 		return max(now().Sub(due).Seconds(), 0)
 	}))
 	return m
+}
+
+// jobCollector reads the queue per job kind at scrape time, so a job
+// delayed for long (a provider's Retry-After, an outage, a job no running
+// instance can run) shows up even while the outbox depth looks small.
+type jobCollector struct {
+	stats JobStatsSource
+	now   func() time.Time
+}
+
+var (
+	jobsPendingDesc = prometheus.NewDesc("tocsin_jobs_pending", "Unfinished jobs by kind (queued, running, armed timers).", []string{"kind"}, nil)
+	jobsDelayedDesc = prometheus.NewDesc("tocsin_jobs_delayed", "Jobs waiting to be retried after a failure, by kind.", []string{"kind"}, nil)
+	jobsAgeDesc     = prometheus.NewDesc("tocsin_jobs_oldest_delayed_age_seconds", "Age of the oldest job waiting to be retried, by kind (0 when none).", []string{"kind"}, nil)
+	jobsOverdueDesc = prometheus.NewDesc("tocsin_jobs_overdue", "Jobs due over a minute ago that no instance is running, by kind: lanes are saturated, or no running instance is configured to run them.", []string{"kind"}, nil)
+	jobsFailedDesc  = prometheus.NewDesc("tocsin_jobs_failed", "Deliveries that gave up and wait for POST /api/v1/incidents/{id}/redeliver, by kind.", []string{"kind"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (c *jobCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{jobsPendingDesc, jobsDelayedDesc, jobsAgeDesc, jobsOverdueDesc, jobsFailedDesc} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	stats, err := c.stats.JobStats(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(jobsPendingDesc, err)
+		return
+	}
+	now := c.now()
+	for _, st := range stats {
+		age := 0.0
+		if !st.OldestRetry.IsZero() {
+			age = max(now.Sub(st.OldestRetry).Seconds(), 0)
+		}
+		ch <- prometheus.MustNewConstMetric(jobsPendingDesc, prometheus.GaugeValue, float64(st.Pending), st.Kind)
+		ch <- prometheus.MustNewConstMetric(jobsDelayedDesc, prometheus.GaugeValue, float64(st.Retrying), st.Kind)
+		ch <- prometheus.MustNewConstMetric(jobsAgeDesc, prometheus.GaugeValue, age, st.Kind)
+		ch <- prometheus.MustNewConstMetric(jobsOverdueDesc, prometheus.GaugeValue, float64(st.Overdue), st.Kind)
+		ch <- prometheus.MustNewConstMetric(jobsFailedDesc, prometheus.GaugeValue, float64(st.Failed), st.Kind)
+	}
 }
 
 // Handler serves the metrics in the Prometheus text format.

@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime/debug"
+	"sort"
 	"sync"
 	"time"
 
@@ -34,12 +35,26 @@ func (f HandlerFunc) Handle(ctx context.Context, job *tocsin.Job) tocsin.JobOutc
 
 // Defaults of Worker's options.
 const (
-	DefaultLease        = 30 * time.Second
+	// DefaultLease is short and renewed every Lease/3 while a job runs, so
+	// a dead instance's jobs move on within seconds.
+	DefaultLease        = 10 * time.Second
 	DefaultLaneWorkers  = 8
 	DefaultBatch        = 128
 	DefaultPollInterval = time.Second
 	DefaultJobTimeout   = time.Minute
+	// DefaultShutdownGrace is how long running jobs may finish after Run's
+	// context ends before their contexts are cancelled; with the second
+	// it takes to record what they return, a shutdown takes at most about
+	// 6 s, well inside a container's kill grace.
+	DefaultShutdownGrace = 5 * time.Second
+	// DefaultStrandedAfter is longer than a rolling upgrade: a job no
+	// instance could run for that long is failed, not kept forever.
+	DefaultStrandedAfter = 15 * time.Minute
 )
+
+// stopWait is how long Run waits, after cancelling handlers at the end of
+// the grace, for them to return before it releases their jobs anyway.
+const stopWait = time.Second
 
 // Worker claims and runs jobs.
 type Worker struct {
@@ -55,23 +70,48 @@ type Worker struct {
 	// are taken over (on PostgreSQL) after at most Lease.
 	Lease time.Duration
 	// LaneWorkers bounds concurrent jobs per lane, so one slow channel
-	// fills only its own lane.
+	// fills only its own lane. A worker claims only what its lanes can
+	// start at once: nothing it holds waits.
 	LaneWorkers int
 	// Batch is the most jobs claimed at once.
 	Batch int
+	// Lanes narrows job kinds to the lanes this instance can run (a
+	// notify job only in the lanes of its configured channels, an
+	// escalation only in its provider's), so instances configured
+	// differently never take each other's work. Kinds without handlers
+	// are never claimed.
+	Lanes map[string][]string
+	// StrandedAfter is how long a job outside Lanes may be overdue before
+	// this worker takes it anyway, to fail it on the incident's timeline:
+	// by then no running instance is configured to run it.
+	StrandedAfter time.Duration
 	// PollInterval bounds the sleep between claims, so jobs written by
 	// other instances are seen.
 	PollInterval time.Duration
 	// JobTimeout bounds one handler run.
 	JobTimeout time.Duration
-	Logger     *slog.Logger
+	// ShutdownGrace is how long running jobs may finish once Run's
+	// context ends; then their contexts are cancelled and the jobs are
+	// handed back for another worker to retry.
+	ShutdownGrace time.Duration
+	Logger        *slog.Logger
 
-	wake       chan struct{}
-	mu         sync.Mutex
-	inflight   map[string]int
-	runningIDs map[string]struct{} // ids of claimed jobs, for lease renewal
-	lanes      map[string]chan struct{}
-	running    sync.WaitGroup
+	wake     chan struct{}
+	mu       sync.Mutex
+	inflight map[string]int       // running jobs per lane
+	running  map[string]*runState // running jobs by id, for lease renewal
+	wg       sync.WaitGroup
+	// stopping is closed when the grace ends: handlers' contexts derive
+	// from it.
+	stopping chan struct{}
+}
+
+// runState is one running job.
+type runState struct {
+	job *tocsin.Job
+	// released is set when Run gave the job back while its handler still
+	// ran: its outcome is then discarded.
+	released bool
 }
 
 // NewWorker returns a worker over store running handlers by job kind.
@@ -79,18 +119,20 @@ func NewWorker(store tocsin.JobStore, handlers map[string]Handler) *Worker {
 	host, _ := os.Hostname()
 	return &Worker{
 		store: store, handlers: handlers,
-		Owner:        fmt.Sprintf("%s-%d-%08x", host, os.Getpid(), rand.Uint32()),
-		Now:          time.Now,
-		Lease:        DefaultLease,
-		LaneWorkers:  DefaultLaneWorkers,
-		Batch:        DefaultBatch,
-		PollInterval: DefaultPollInterval,
-		JobTimeout:   DefaultJobTimeout,
-		Logger:       slog.New(slog.DiscardHandler),
-		wake:         make(chan struct{}, 1),
-		inflight:     map[string]int{},
-		runningIDs:   map[string]struct{}{},
-		lanes:        map[string]chan struct{}{},
+		Owner:         fmt.Sprintf("%s-%d-%08x", host, os.Getpid(), rand.Uint32()),
+		Now:           time.Now,
+		Lease:         DefaultLease,
+		LaneWorkers:   DefaultLaneWorkers,
+		Batch:         DefaultBatch,
+		PollInterval:  DefaultPollInterval,
+		JobTimeout:    DefaultJobTimeout,
+		ShutdownGrace: DefaultShutdownGrace,
+		StrandedAfter: DefaultStrandedAfter,
+		Logger:        slog.New(slog.DiscardHandler),
+		wake:          make(chan struct{}, 1),
+		inflight:      map[string]int{},
+		running:       map[string]*runState{},
+		stopping:      make(chan struct{}),
 	}
 }
 
@@ -102,10 +144,17 @@ func (w *Worker) Wake() {
 	}
 }
 
-// Run claims and runs jobs until ctx ends, then waits for running jobs.
+// Run claims and runs jobs until ctx ends, then lets running jobs finish
+// within ShutdownGrace, cancels the rest and hands their jobs back.
 func (w *Worker) Run(ctx context.Context) error {
-	defer w.running.Wait()
-	go w.renewLeases(ctx)
+	renewCtx, stopRenew := context.WithCancel(context.Background())
+	renewDone := make(chan struct{})
+	go func() { defer close(renewDone); w.renewLeases(renewCtx) }()
+	defer func() {
+		w.shutdown()
+		stopRenew()
+		<-renewDone
+	}()
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -124,8 +173,9 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 		}
 		if wait <= 0 {
-			// Due work exists but every lane holding it is busy: wait for
-			// a slot (a finishing job wakes us) or the poll interval.
+			// Due work exists but every lane holding it is busy (or it is
+			// another instance's): wait for a slot (a finishing job wakes
+			// us) or the poll interval.
 			wait = w.PollInterval
 		}
 		t := time.NewTimer(wait)
@@ -140,8 +190,51 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 }
 
+// shutdown waits ShutdownGrace for running jobs, then cancels them and
+// waits a moment more; jobs still running after that are handed back.
+func (w *Worker) shutdown() {
+	done := make(chan struct{})
+	go func() { w.wg.Wait(); close(done) }()
+	grace := time.NewTimer(w.ShutdownGrace)
+	defer grace.Stop()
+	select {
+	case <-done:
+		return
+	case <-grace.C:
+	}
+	close(w.stopping)
+	select {
+	case <-done:
+		return
+	case <-time.After(stopWait):
+	}
+	w.mu.Lock()
+	var ids []string
+	for id, r := range w.running {
+		r.released = true
+		ids = append(ids, id)
+	}
+	w.mu.Unlock()
+	w.release(ids, "handler did not return after its context was cancelled")
+}
+
+// release hands jobs back to the queue.
+func (w *Worker) release(ids []string, why string) {
+	if len(ids) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.store.ReleaseJobs(ctx, w.Owner, ids); err != nil {
+		// Their leases lapse within Lease and they run elsewhere.
+		w.Logger.Warn("hand back jobs", "jobs", len(ids), "why", why, "err", err)
+		return
+	}
+	w.Logger.Info("jobs handed back for retry", "jobs", len(ids), "why", why)
+}
+
 // renewLeases extends the leases of running jobs every Lease/3 until ctx
-// ends (running jobs then finish on their own within JobTimeout).
+// ends.
 func (w *Worker) renewLeases(ctx context.Context) {
 	t := time.NewTicker(w.Lease / 3)
 	defer t.Stop()
@@ -152,9 +245,11 @@ func (w *Worker) renewLeases(ctx context.Context) {
 		case <-t.C:
 		}
 		w.mu.Lock()
-		ids := make([]string, 0, len(w.runningIDs))
-		for id := range w.runningIDs {
-			ids = append(ids, id)
+		ids := make([]string, 0, len(w.running))
+		for id, r := range w.running {
+			if !r.released {
+				ids = append(ids, id)
+			}
 		}
 		w.mu.Unlock()
 		if err := w.store.ExtendLeases(ctx, w.Owner, ids, w.Now().Add(w.Lease)); err != nil && ctx.Err() == nil {
@@ -163,62 +258,85 @@ func (w *Worker) renewLeases(ctx context.Context) {
 	}
 }
 
-// claimOnce claims a batch of due jobs and starts them.
-func (w *Worker) claimOnce(ctx context.Context) (int, error) {
+// claim is what this worker may claim now: its kinds and lanes, and per
+// lane only as many jobs as it has idle workers.
+func (w *Worker) claim() (tocsin.JobClaim, bool) {
 	w.mu.Lock()
-	var busy []string
+	defer w.mu.Unlock()
+	c := tocsin.JobClaim{Owner: w.Owner, Now: w.Now(), Lease: w.Lease, Lanes: w.Lanes, Slots: map[string]int{}, DefaultSlots: w.LaneWorkers,
+		StrandedAfter: w.StrandedAfter}
 	total := 0
 	for lane, n := range w.inflight {
 		total += n
-		if n >= w.LaneWorkers {
-			busy = append(busy, lane)
-		}
+		c.Slots[lane] = max(w.LaneWorkers-n, 0)
 	}
-	w.mu.Unlock()
-	limit := w.Batch - total
-	if limit <= 0 {
+	c.Limit = w.Batch - total
+	for k := range w.handlers {
+		c.Kinds = append(c.Kinds, k)
+	}
+	sort.Strings(c.Kinds)
+	return c, c.Limit > 0 && len(c.Kinds) > 0
+}
+
+// claimOnce claims the due jobs this worker can start now and starts them.
+func (w *Worker) claimOnce(ctx context.Context) (int, error) {
+	c, ok := w.claim()
+	if !ok {
 		return 0, nil
 	}
-	jobs, err := w.store.ClaimJobs(ctx, w.Owner, w.Now(), w.Lease, limit, busy)
+	jobs, err := w.store.ClaimJobs(ctx, c)
 	if err != nil {
 		return 0, err
 	}
 	for _, j := range jobs {
 		w.mu.Lock()
 		w.inflight[j.Lane]++
-		w.runningIDs[j.ID] = struct{}{}
-		sem, ok := w.lanes[j.Lane]
-		if !ok {
-			sem = make(chan struct{}, w.LaneWorkers)
-			w.lanes[j.Lane] = sem
-		}
+		w.running[j.ID] = &runState{job: j}
 		w.mu.Unlock()
-		w.running.Add(1)
-		go w.run(j, sem)
+		w.wg.Add(1)
+		go w.run(j)
 	}
-	// One claim may bring more jobs of a lane than it has workers; they
-	// wait for a slot with their leases renewed.
 	return len(jobs), nil
 }
 
 // run executes one job and completes it. It is detached from Run's
-// context: a shutdown lets running jobs finish within JobTimeout.
-func (w *Worker) run(j *tocsin.Job, sem chan struct{}) {
-	sem <- struct{}{}
+// context: a shutdown lets running jobs finish within ShutdownGrace.
+func (w *Worker) run(j *tocsin.Job) {
+	var released bool
 	defer func() {
-		<-sem
 		w.mu.Lock()
 		if w.inflight[j.Lane]--; w.inflight[j.Lane] <= 0 {
 			delete(w.inflight, j.Lane)
 		}
-		delete(w.runningIDs, j.ID)
+		delete(w.running, j.ID)
 		w.mu.Unlock()
-		w.running.Done()
+		w.wg.Done()
 		w.Wake()
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), w.JobTimeout)
 	defer cancel()
+	go func() {
+		select {
+		case <-w.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	out := w.handle(ctx, j)
+	w.mu.Lock()
+	if r := w.running[j.ID]; r != nil {
+		released = r.released
+	}
+	w.mu.Unlock()
+	if released {
+		return
+	}
+	if ctx.Err() != nil && isShutdown(w.stopping) && (!out.RetryAt.IsZero() || out.Failed) {
+		// Cut short by the shutdown, not failed: hand the job back so it
+		// runs again at once elsewhere, without spending an attempt.
+		w.release([]string{j.ID}, "shutdown grace ended")
+		return
+	}
 	if err := w.store.CompleteJob(context.Background(), j, w.Owner, out); err != nil {
 		if tocsin.ErrorCode(err) == tocsin.ECONFLICT {
 			w.Logger.Info("job finished after losing its lease", "job_id", j.ID, "kind", j.Kind)
@@ -229,11 +347,27 @@ func (w *Worker) run(j *tocsin.Job, sem chan struct{}) {
 	}
 }
 
+func isShutdown(stopping chan struct{}) bool {
+	select {
+	case <-stopping:
+		return true
+	default:
+		return false
+	}
+}
+
 func (w *Worker) handle(ctx context.Context, j *tocsin.Job) (out tocsin.JobOutcome) {
 	h, ok := w.handlers[j.Kind]
 	if !ok {
-		w.Logger.Error("no handler for job kind; dropping it", "job_id", j.ID, "kind", j.Kind)
-		return tocsin.JobOutcome{}
+		// Claims name only kinds with handlers, so this is a bug: keep the
+		// job as a failed delivery on its incident's timeline.
+		msg := fmt.Sprintf("job of kind %q has no handler on this instance", j.Kind)
+		w.Logger.Error("no handler for job kind", "job_id", j.ID, "kind", j.Kind)
+		out := tocsin.JobOutcome{Failed: true, Error: msg}
+		if j.IncidentID != "" {
+			out.Events = []*tocsin.TimelineEvent{{IncidentID: j.IncidentID, Kind: tocsin.EventNotificationFailed, Message: msg}}
+		}
+		return out
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -244,12 +378,18 @@ func (w *Worker) handle(ctx context.Context, j *tocsin.Job) (out tocsin.JobOutco
 	return h.Handle(ctx, j)
 }
 
+// MaxRetryAfter caps the wait a provider may ask for (Retry-After): a
+// page or a notification hours late is a failure, not a delivery, so a
+// provider asking for more is retried after 5 minutes (and, if it keeps
+// refusing, gives up and says so).
+const MaxRetryAfter = 5 * time.Minute
+
 // Backoff is the wait before retry number attempt (1-based): 1s doubling
 // to at most 5 minutes, with ±20% jitter (rnd in [0,1) picks it), and
-// never less than what the provider asked for.
+// never less than what the provider asked for, up to MaxRetryAfter.
 func Backoff(attempt int, retryAfter time.Duration, rnd float64) time.Duration {
 	d := time.Second << min(max(attempt-1, 0), 9)
 	d = min(d, 5*time.Minute)
 	d = time.Duration(float64(d) * (0.8 + 0.4*rnd))
-	return max(d, retryAfter)
+	return max(d, min(retryAfter, MaxRetryAfter))
 }

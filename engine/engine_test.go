@@ -122,9 +122,132 @@ func TestBackoff(t *testing.T) {
 		{1, 0, 0, 800 * time.Millisecond, 800 * time.Millisecond},
 		{30, 0, 0.5, 5 * time.Minute, 5 * time.Minute},
 		{1, 7 * time.Second, 0.5, 7 * time.Second, 7 * time.Second},
+		// Retry-After: 864000 (10 days) is capped: a page days late is a failure.
+		{1, 864000 * time.Second, 0.5, engine.MaxRetryAfter, engine.MaxRetryAfter},
 	} {
 		if got := engine.Backoff(c.attempt, c.after, c.rnd); got < c.lo || got > c.hi {
 			t.Errorf("Backoff(%d, %s, %v) = %s", c.attempt, c.after, c.rnd, got)
 		}
+	}
+}
+
+// countingStore counts the jobs a worker holds: claimed and not yet
+// completed or handed back.
+type countingStore struct {
+	tocsin.JobStore
+	held atomic.Int32
+}
+
+func (s *countingStore) ClaimJobs(ctx context.Context, c tocsin.JobClaim) ([]*tocsin.Job, error) {
+	jobs, err := s.JobStore.ClaimJobs(ctx, c)
+	s.held.Add(int32(len(jobs)))
+	return jobs, err
+}
+
+func (s *countingStore) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out tocsin.JobOutcome) error {
+	s.held.Add(-1)
+	return s.JobStore.CompleteJob(ctx, j, owner, out)
+}
+
+func (s *countingStore) ReleaseJobs(ctx context.Context, owner string, ids []string) error {
+	s.held.Add(-int32(len(ids)))
+	return s.JobStore.ReleaseJobs(ctx, owner, ids)
+}
+
+// TestClaimsOnlyWhatLanesCanStart: with a lane of 3 workers all stuck, the
+// worker holds 3 jobs, not a batch whose leases run out while they wait.
+func TestClaimsOnlyWhatLanesCanStart(t *testing.T) {
+	db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{})
+	ctx := context.Background()
+	release := make(chan struct{})
+	var running atomic.Int32
+	handler := engine.HandlerFunc(func(ctx context.Context, j *tocsin.Job) tocsin.JobOutcome {
+		running.Add(1)
+		defer running.Add(-1)
+		<-release
+		return tocsin.JobOutcome{}
+	})
+	for range 20 {
+		db.ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "slow", DueAt: time.Now()})
+	}
+	cs := &countingStore{JobStore: db}
+	w := engine.NewWorker(cs, map[string]engine.Handler{"k": handler})
+	w.PollInterval, w.LaneWorkers = 10*time.Millisecond, 3
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(runCtx) }()
+	waitFor(t, "lane full", func() bool { return running.Load() == 3 })
+	time.Sleep(100 * time.Millisecond) // several poll rounds
+	if held := cs.held.Load(); held != 3 {
+		t.Fatalf("worker holds %d jobs with 3 running; it must claim only what it can start", held)
+	}
+	close(release)
+	waitFor(t, "drained", func() bool { n, _ := db.PendingJobs(ctx); return n == 0 })
+	cancel()
+	<-done
+}
+
+// TestShutdownHandsJobsBackWithinGrace: a handler stuck on a hanging
+// channel gets its context cancelled when the grace ends, and its job is
+// handed back (unleased, the attempt not counted) instead of waiting out
+// JobTimeout and then a lease.
+func TestShutdownHandsJobsBackWithinGrace(t *testing.T) {
+	db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{})
+	ctx := context.Background()
+	started := make(chan struct{}, 1)
+	handler := engine.HandlerFunc(func(ctx context.Context, j *tocsin.Job) tocsin.JobOutcome {
+		started <- struct{}{}
+		<-ctx.Done() // a channel that never answers
+		return tocsin.JobOutcome{RetryAt: time.Now().Add(time.Hour), Error: ctx.Err().Error()}
+	})
+	db.ScheduleJob(ctx, &tocsin.Job{Kind: "k", DueAt: time.Now()})
+	w := engine.NewWorker(db, map[string]engine.Handler{"k": handler})
+	w.PollInterval, w.ShutdownGrace = 10*time.Millisecond, 200*time.Millisecond
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(runCtx) }()
+	<-started
+	t0 := time.Now()
+	cancel()
+	<-done
+	if took := time.Since(t0); took > time.Second {
+		t.Fatalf("shutdown took %s with a 200ms grace", took)
+	}
+	jobs, err := db.ClaimJobs(ctx, tocsin.JobClaim{Owner: "other", Now: time.Now(), Lease: time.Minute, Limit: 10})
+	if err != nil || len(jobs) != 1 || jobs[0].Attempts != 1 {
+		t.Fatalf("the interrupted job must be claimable at once, attempt not counted: %+v %v", jobs, err)
+	}
+}
+
+// TestDeadWorkersJobsMoveOnInSeconds: the default lease is short (a dead
+// instance's jobs run elsewhere within it), and a live worker's lease is
+// renewed so a long job is not taken over.
+func TestDeadWorkersJobsMoveOnInSeconds(t *testing.T) {
+	if engine.DefaultLease > 10*time.Second {
+		t.Fatalf("DefaultLease %s: a dead instance's jobs would wait that long", engine.DefaultLease)
+	}
+	db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{})
+	ctx := context.Background()
+	var runs atomic.Int32
+	handler := engine.HandlerFunc(func(ctx context.Context, j *tocsin.Job) tocsin.JobOutcome {
+		runs.Add(1)
+		time.Sleep(700 * time.Millisecond)
+		return tocsin.JobOutcome{}
+	})
+	db.ScheduleJob(ctx, &tocsin.Job{Kind: "k", DueAt: time.Now()})
+	startWorker(t, db, time.Now, map[string]engine.Handler{"k": handler}, func(w *engine.Worker) { w.Lease = 300 * time.Millisecond })
+	waitFor(t, "running", func() bool { return runs.Load() == 1 })
+	time.Sleep(400 * time.Millisecond) // past one lease: renewed, so not claimable
+	if jobs, _ := db.ClaimJobs(ctx, tocsin.JobClaim{Owner: "other", Now: time.Now(), Lease: time.Minute, Limit: 10}); len(jobs) != 0 {
+		t.Fatal("a running job's lease was not renewed")
+	}
+	// A worker that dies holding a job: its lease lapses within Lease.
+	db.ScheduleJob(ctx, &tocsin.Job{Kind: "dead", DueAt: time.Now()})
+	now := time.Now()
+	if jobs, _ := db.ClaimJobs(ctx, tocsin.JobClaim{Owner: "dead", Now: now, Lease: engine.DefaultLease, Limit: 10, Kinds: []string{"dead"}}); len(jobs) != 1 {
+		t.Fatal("claim")
+	}
+	if jobs, _ := db.ClaimJobs(ctx, tocsin.JobClaim{Owner: "other", Now: now.Add(engine.DefaultLease + time.Millisecond), Lease: time.Minute, Limit: 10, Kinds: []string{"dead"}}); len(jobs) != 1 {
+		t.Fatal("a dead worker's job was not taken over after the lease")
 	}
 }

@@ -22,8 +22,14 @@ type Handler struct {
 	// Backoff returns the wait before retry number attempt.
 	Backoff     func(attempt int, retryAfter time.Duration, rnd float64) time.Duration
 	MaxAttempts int
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// Channels are the team channels told when an escalation or a resolve
+	// at the provider gives up.
+	Channels []string
+	// Observe, when set, is told when a provider call gives up, per
+	// provider ("failed").
+	Observe func(provider, result string)
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // DefaultMaxAttempts is when a retryable provider failure becomes final.
@@ -52,11 +58,13 @@ func (h *Handler) escalation(inc *tocsin.Incident, alert *tocsin.Alert, target s
 func (h *Handler) HandleEscalate(ctx context.Context, job *tocsin.Job) tocsin.JobOutcome {
 	var args tocsin.EscalateArgs
 	if err := json.Unmarshal(job.Args, &args); err != nil {
-		return h.final(job, args.Provider, fmt.Sprintf("escalation dropped: unreadable job arguments: %v", err))
+		return h.final(job, args.Provider, "escalation", fmt.Sprintf("escalation failed: unreadable job arguments: %v", err))
 	}
 	p, ok := h.Providers[args.Provider]
 	if !ok {
-		return h.final(job, args.Provider, fmt.Sprintf("escalation dropped: on-call provider %q is not configured", args.Provider))
+		// Workers claim escalations only for their provider, so the
+		// configuration changed while this one was queued.
+		return h.final(job, args.Provider, "escalation", fmt.Sprintf("escalation failed: on-call provider %q is not configured; redeliver once it is", args.Provider))
 	}
 	d, err := h.Source.LoadDelivery(ctx, job.IncidentID, "", "")
 	if err != nil {
@@ -81,12 +89,10 @@ func (h *Handler) HandleEscalate(ctx context.Context, job *tocsin.Job) tocsin.Jo
 		Events: []*tocsin.TimelineEvent{{IncidentID: job.IncidentID, Kind: tocsin.EventEscalation, Actor: args.Provider,
 			Message: fmt.Sprintf("Not acknowledged: escalated to %s (%s)", args.Provider, ref),
 			Data:    mustJSON(map[string]any{"provider": args.Provider, "target": args.Target, "ref": ref, "attempt": job.Attempts})}},
+		// A resolve that commits while the provider is being called finds
+		// no reference to resolve: the store queues the resolve when it
+		// saves this one (tocsin.JobStore.CompleteJob).
 		Ref: &tocsin.ChannelRef{IncidentID: job.IncidentID, Channel: tocsin.OnCallRefChannel + args.Provider, Ref: string(refJSON)},
-	}
-	// A resolve that committed while the provider was being called did not
-	// see this ref: resolve there now.
-	if now, err := h.Source.LoadDelivery(ctx, job.IncidentID, "", ""); err == nil && now.Incident.Status == tocsin.StatusResolved {
-		out.Next = append(out.Next, &tocsin.Job{Kind: tocsin.JobDeescalate, Lane: job.Lane, IncidentID: job.IncidentID, Args: refJSON, DueAt: h.Now()})
 	}
 	return out
 }
@@ -95,11 +101,11 @@ func (h *Handler) HandleEscalate(ctx context.Context, job *tocsin.Job) tocsin.Jo
 func (h *Handler) HandleDeescalate(ctx context.Context, job *tocsin.Job) tocsin.JobOutcome {
 	var args tocsin.EscalateArgs
 	if err := json.Unmarshal(job.Args, &args); err != nil {
-		return h.final(job, args.Provider, fmt.Sprintf("resolve at provider dropped: unreadable job arguments: %v", err))
+		return h.final(job, args.Provider, "resolve at provider", fmt.Sprintf("resolve at provider failed: unreadable job arguments: %v", err))
 	}
 	p, ok := h.Providers[args.Provider]
 	if !ok {
-		return h.final(job, args.Provider, fmt.Sprintf("resolve at provider dropped: on-call provider %q is not configured", args.Provider))
+		return h.final(job, args.Provider, "resolve at provider", fmt.Sprintf("resolve at provider failed: on-call provider %q is not configured; redeliver once it is", args.Provider))
 	}
 	d, err := h.Source.LoadDelivery(ctx, job.IncidentID, "", "")
 	if err != nil {
@@ -128,7 +134,7 @@ func (h *Handler) failed(job *tocsin.Job, provider, what string, err error) tocs
 		max = DefaultMaxAttempts
 	}
 	if permanent || job.Attempts >= max {
-		return h.final(job, provider, fmt.Sprintf("%s to %s failed after %d attempt(s): %v", what, provider, job.Attempts, err))
+		return h.final(job, provider, what, fmt.Sprintf("%s to %s failed after %d attempt(s): %v", what, provider, job.Attempts, err))
 	}
 	return h.retry(job, provider, err, after)
 }
@@ -140,11 +146,22 @@ func (h *Handler) retry(job *tocsin.Job, provider string, err error, after time.
 			Message: fmt.Sprintf("%s: attempt %d failed: %v; retrying in %s", provider, job.Attempts, err, wait.Round(time.Millisecond))}}}
 }
 
-func (h *Handler) final(job *tocsin.Job, provider, msg string) tocsin.JobOutcome {
+// final gives a provider call up. Nobody is paged when an escalation
+// fails, so that is itself an alert: every team channel is told, the
+// failure is counted, and the job is kept for POST …/redeliver.
+func (h *Handler) final(job *tocsin.Job, provider, what, msg string) tocsin.JobOutcome {
 	if h.Logger != nil {
 		h.Logger.Error("escalation failed", "provider", provider, "incident_id", job.IncidentID, "err", msg)
 	}
-	return tocsin.JobOutcome{Events: []*tocsin.TimelineEvent{{IncidentID: job.IncidentID, Kind: tocsin.EventEscalation, Actor: provider, Message: msg}}}
+	if h.Observe != nil {
+		h.Observe(provider, "failed")
+	}
+	return tocsin.JobOutcome{Failed: true, Error: msg,
+		Events: []*tocsin.TimelineEvent{{IncidentID: job.IncidentID, Kind: tocsin.EventEscalation, Actor: provider, Message: msg,
+			Data: mustJSON(map[string]any{"provider": provider, "attempt": job.Attempts, "failed": true})}},
+		Next: notify.FailureNotices(job.IncidentID, h.Channels, "",
+			tocsin.DeliveryFailure{Channel: provider, What: what, Error: msg, Attempts: job.Attempts}, h.Now()),
+	}
 }
 
 func mustJSON(v any) json.RawMessage {

@@ -43,7 +43,7 @@ type Dispatcher struct {
 	Now         func() time.Time
 	Logger      *slog.Logger
 	// Observe, when set, is told each attempt's result per channel:
-	// "sent", "retry" or "failed".
+	// "sent", "retry" or "failed" (the delivery gave up).
 	Observe func(channel, result string)
 }
 
@@ -61,11 +61,13 @@ func (d *Dispatcher) channelNames() []string {
 func (d *Dispatcher) HandleNotify(ctx context.Context, job *tocsin.Job) tocsin.JobOutcome {
 	var args tocsin.NotifyArgs
 	if err := json.Unmarshal(job.Args, &args); err != nil {
-		return d.final(job, args.Channel, fmt.Sprintf("notification dropped: unreadable job arguments: %v", err))
+		return d.final(job, args, fmt.Sprintf("notification failed: unreadable job arguments: %v", err))
 	}
 	ch, ok := d.Channels[args.Channel]
 	if !ok {
-		return d.final(job, args.Channel, fmt.Sprintf("%s: channel is no longer configured; notification dropped", args.Channel))
+		// Workers claim notifications only for channels they have, so this
+		// one lost its channel while queued (a configuration change).
+		return d.final(job, args, fmt.Sprintf("%s: channel is no longer configured; redeliver once it is", args.Channel))
 	}
 	del, err := d.Source.LoadDelivery(ctx, job.IncidentID, args.AlertID, args.Channel)
 	if err != nil {
@@ -76,7 +78,7 @@ func (d *Dispatcher) HandleNotify(ctx context.Context, job *tocsin.Job) tocsin.J
 	}
 	msg := &Message{
 		Event: args.Event, Incident: del.Incident, Alert: del.Alert, Payload: del.Payload,
-		Destination: args.Destination, Ref: del.Ref, DeliveryID: job.ID, SentAt: d.Now().UTC(),
+		Destination: args.Destination, Ref: del.Ref, DeliveryID: job.ID, SentAt: d.Now().UTC(), Failure: args.Failure,
 	}
 	if del.Incident.Status == tocsin.StatusTriggered && d.AckURL != nil {
 		msg.AckURL = d.AckURL(del.Incident.ID)
@@ -94,7 +96,7 @@ func (d *Dispatcher) HandleNotify(ctx context.Context, job *tocsin.Job) tocsin.J
 			if !permanent {
 				why = fmt.Sprintf("gave up after %d attempts", job.Attempts)
 			}
-			out := d.final(job, args.Channel, fmt.Sprintf("%s: %s notification failed (%s): %v", args.Channel, args.Event, why, err))
+			out := d.final(job, args, fmt.Sprintf("%s: %s notification failed (%s): %v", args.Channel, args.Event, why, err))
 			out.Events = append(out.Events, d.warnings(job, args, msg)...)
 			return out
 		}
@@ -142,13 +144,39 @@ func (d *Dispatcher) retry(job *tocsin.Job, channel string, err error, after tim
 	}
 }
 
-func (d *Dispatcher) final(job *tocsin.Job, channel, msg string) tocsin.JobOutcome {
-	d.observe(channel, "failed")
+// final gives a notification up: it is kept as a failed delivery (POST
+// …/redeliver queues it again), counted, and the incident's other channels
+// are told, since a team that was not notified does not know it.
+func (d *Dispatcher) final(job *tocsin.Job, args tocsin.NotifyArgs, msg string) tocsin.JobOutcome {
+	d.observe(args.Channel, "failed")
 	if d.Logger != nil {
-		d.Logger.Warn("notification failed", "channel", channel, "incident_id", job.IncidentID, "err", msg)
+		d.Logger.Warn("notification failed", "channel", args.Channel, "incident_id", job.IncidentID, "err", msg)
 	}
-	return tocsin.JobOutcome{Events: []*tocsin.TimelineEvent{{IncidentID: job.IncidentID, Kind: tocsin.EventNotificationFailed, Actor: channel, Message: msg,
-		Data: mustJSON(map[string]any{"channel": channel, "attempt": job.Attempts, "delivery_id": job.ID})}}}
+	out := tocsin.JobOutcome{Failed: true, Error: msg,
+		Events: []*tocsin.TimelineEvent{{IncidentID: job.IncidentID, Kind: tocsin.EventNotificationFailed, Actor: args.Channel, Message: msg,
+			Data: mustJSON(map[string]any{"channel": args.Channel, "event": args.Event, "attempt": job.Attempts, "delivery_id": job.ID})}}}
+	// A failed notice is not announced in turn: notices would bounce
+	// between two broken channels.
+	if args.Event != tocsin.NotifyEventDeliveryFailed && job.IncidentID != "" {
+		what := args.Event + " notification"
+		out.Next = FailureNotices(job.IncidentID, d.channelNames(), args.Channel,
+			tocsin.DeliveryFailure{Channel: args.Channel, What: what, Error: msg, Attempts: job.Attempts}, d.Now())
+	}
+	return out
+}
+
+// FailureNotices are the notify jobs telling channels (except the one
+// that failed) that a delivery of an incident gave up.
+func FailureNotices(incidentID string, channels []string, failed string, f tocsin.DeliveryFailure, now time.Time) []*tocsin.Job {
+	var jobs []*tocsin.Job
+	for _, name := range channels {
+		if name == failed {
+			continue
+		}
+		a := mustJSON(tocsin.NotifyArgs{Channel: name, Event: tocsin.NotifyEventDeliveryFailed, Failure: &f})
+		jobs = append(jobs, &tocsin.Job{Kind: tocsin.JobNotify, Lane: tocsin.NotifyLane(name), IncidentID: incidentID, Args: a, DueAt: now})
+	}
+	return jobs
 }
 
 // HandleRenotify runs a tocsin.JobRenotify timer: if the incident is still

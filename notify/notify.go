@@ -29,6 +29,9 @@ const (
 	// (an on-call hand-off, an activation code): its Incident carries only
 	// the text, as Title.
 	EventNotice = "notice"
+	// EventDeliveryFailed tells a channel that another delivery about the
+	// incident gave up (Message.Failure says which).
+	EventDeliveryFailed = tocsin.NotifyEventDeliveryFailed
 )
 
 // Message is one notification about one incident for one channel.
@@ -62,6 +65,8 @@ type Message struct {
 	// (see Template.Execute). The dispatcher puts them on the incident's
 	// timeline and in the log.
 	Warnings []string
+	// Failure is the delivery that gave up, for EventDeliveryFailed.
+	Failure *tocsin.DeliveryFailure
 }
 
 // Channel delivers messages to one configured destination.

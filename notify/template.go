@@ -192,7 +192,8 @@ func (t *Template) execute(w io.Writer, name string, data any) error {
 // TemplateData builds the data a template sees: every top-level field of
 // msg.Payload (a JSON object; anything else is ignored; when Payload is
 // empty, the alert's Raw payload is used), plus "AckURL", "IncidentURL",
-// "Event", "Incident", "Alert" and "Alerts" (the incident's alerts), which
+// "Event", "Incident", "Alert", "Alerts" (the incident's alerts) and
+// "Failure" (the delivery that gave up, for a "delivery_failed" notice), which
 // take precedence over payload fields of the same name so a sender cannot
 // plant its own acknowledgement link. Each object in the payload's "alerts"
 // array also gets "AckURL", so Versus templates that print $alert.AckURL
@@ -227,6 +228,7 @@ func TemplateData(msg *Message) map[string]any {
 	data["Event"] = msg.Event
 	data["Incident"] = msg.Incident
 	data["Alert"] = msg.Alert
+	data["Failure"] = msg.Failure
 	if msg.Incident != nil {
 		data["Alerts"] = msg.Incident.Alerts
 	} else {

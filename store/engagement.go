@@ -538,7 +538,9 @@ func cancelPages(ctx context.Context, tx *txn, where string, args []any, now tim
 	byIncident := map[string][]string{}
 	var order []string
 	for _, p := range found {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE job_key = $1`, "page:"+p.id); err != nil {
+		// A page job being sent right now is marked, not deleted under
+		// its worker: its outcome is still recorded (see cancelJobs).
+		if err := cancelJobs(ctx, tx, `job_key = $1`, "page:"+p.id); err != nil {
 			return fmt.Errorf("cancel page job: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE pages SET status = 'cancelled', error = $1, updated_at = $2 WHERE id = $3`, "cancelled: "+why, micros(now), p.id); err != nil {
@@ -575,8 +577,8 @@ func stopEngagements(ctx context.Context, tx *txn, incidentID string, now time.T
 		return fmt.Errorf("stop engagements: %w", err)
 	}
 	if n, _ := r.RowsAffected(); n > 0 {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE incident_id = $1 AND kind = $2`, incidentID, tocsin.JobStage); err != nil {
-			return err
+		if err := cancelJobs(ctx, tx, `incident_id = $1 AND kind = $2`, incidentID, tocsin.JobStage); err != nil {
+			return fmt.Errorf("cancel stages: %w", err)
 		}
 		if err := addEvent(ctx, tx, incidentID, now, tocsin.EventEngaged, "", "Escalation stopped: "+why, nil); err != nil {
 			return err

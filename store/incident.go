@@ -430,16 +430,20 @@ func (s *DB) resolve(ctx context.Context, tx *txn, id string, by tocsin.Actor, n
 	return true, s.queueNotifications(ctx, tx, id, alertID, "resolved", now, nil)
 }
 
-// cancelTimers drops an incident's pending timers (reminders, a pending
-// escalation). Handlers re-check the incident's state too, so a timer
-// already claimed elsewhere does nothing.
+// cancelTimers cancels an incident's pending timers (reminders, a pending
+// escalation) and engagements. A job a worker is running is not deleted
+// under it: it is marked cancelled, so the outcome that arrives is still
+// recorded (an escalation in flight saves the provider's reference, and
+// CompleteJob resolves it there when the incident is resolved by then).
 func cancelTimers(ctx context.Context, tx *txn, incidentID string, now time.Time, why string) error {
 	var provider sql.NullString
-	err := tx.QueryRowContext(ctx, `SELECT args FROM jobs WHERE incident_id = $1 AND kind = $2`, incidentID, tocsin.JobEscalate).Scan(&provider)
+	var leased bool
+	err := tx.QueryRowContext(ctx, `SELECT args, lease_owner IS NOT NULL FROM jobs WHERE incident_id = $1 AND kind = $2 AND state = 'pending'`,
+		incidentID, tocsin.JobEscalate).Scan(&provider, &leased)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("find escalation: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE incident_id = $1 AND kind IN ($2, $3)`, incidentID, tocsin.JobRenotify, tocsin.JobEscalate); err != nil {
+	if err := cancelJobs(ctx, tx, `incident_id = $1 AND kind IN ($2, $3)`, incidentID, tocsin.JobRenotify, tocsin.JobEscalate); err != nil {
 		return fmt.Errorf("cancel timers: %w", err)
 	}
 	if err := stopEngagements(ctx, tx, incidentID, now, why); err != nil {
@@ -448,9 +452,24 @@ func cancelTimers(ctx context.Context, tx *txn, incidentID string, now time.Time
 	if provider.Valid {
 		var a tocsin.EscalateArgs
 		_ = json.Unmarshal([]byte(provider.String), &a)
-		return addEvent(ctx, tx, incidentID, now, tocsin.EventEscalation, "", "Escalation to "+a.Provider+" cancelled: "+why, map[string]any{"provider": a.Provider})
+		msg := "Escalation to " + a.Provider + " cancelled: " + why
+		if leased {
+			msg = "Escalation to " + a.Provider + " was under way when the incident was " + why + "; its answer is still recorded"
+		}
+		return addEvent(ctx, tx, incidentID, now, tocsin.EventEscalation, "", msg, map[string]any{"provider": a.Provider})
 	}
 	return nil
+}
+
+// cancelJobs cancels the pending jobs matching cond (a WHERE clause over
+// jobs with its args): those no worker holds are deleted, those a worker
+// is running are marked cancelled for CompleteJob to finish.
+func cancelJobs(ctx context.Context, tx *txn, cond string, args ...any) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE state = 'pending' AND lease_owner IS NULL AND `+cond, args...); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'cancelled' WHERE state = 'pending' AND lease_owner IS NOT NULL AND `+cond, args...)
+	return err
 }
 
 // queueDeescalations resolves the incident at every provider it was
@@ -460,33 +479,38 @@ func queueDeescalations(ctx context.Context, tx *txn, incidentID string, now tim
 	if err != nil {
 		return fmt.Errorf("find provider refs: %w", err)
 	}
-	var jobs []*tocsin.Job
+	var refs []string
 	for rows.Next() {
 		var channel, ref string
 		if err := rows.Scan(&channel, &ref); err != nil {
 			rows.Close()
 			return err
 		}
-		if !strings.HasPrefix(channel, tocsin.OnCallRefChannel) {
-			continue
+		if strings.HasPrefix(channel, tocsin.OnCallRefChannel) {
+			refs = append(refs, ref)
 		}
-		var a tocsin.EscalateArgs
-		if json.Unmarshal([]byte(ref), &a) != nil {
-			continue
-		}
-		args, _ := json.Marshal(a)
-		jobs = append(jobs, &tocsin.Job{Kind: tocsin.JobDeescalate, Lane: tocsin.JobEscalate + ":" + a.Provider, IncidentID: incidentID, Args: args, DueAt: now})
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	for _, j := range jobs {
-		if err := insertJob(ctx, tx, j, now); err != nil {
+	for _, ref := range refs {
+		if err := queueDeescalation(ctx, tx, incidentID, ref, now); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// queueDeescalation queues the resolve of one provider's incident; ref is
+// the JSON of tocsin.EscalateArgs with Ref set, as saved by the escalation.
+func queueDeescalation(ctx context.Context, tx *txn, incidentID, ref string, now time.Time) error {
+	var a tocsin.EscalateArgs
+	if json.Unmarshal([]byte(ref), &a) != nil {
+		return nil
+	}
+	args, _ := json.Marshal(a)
+	return insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobDeescalate, Lane: tocsin.EscalateLane(a.Provider), IncidentID: incidentID, Args: args, DueAt: now}, now)
 }
 
 // AddNote appends a note to an incident's timeline.

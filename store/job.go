@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -47,30 +48,97 @@ func (s *DB) ScheduleJob(ctx context.Context, j *tocsin.Job) error {
 	return err
 }
 
-// ClaimJobs leases up to limit due jobs to owner, oldest due first,
-// skipping the lanes in busy. On PostgreSQL, SKIP LOCKED lets many
-// instances claim at once without waiting on each other or taking the
-// same row.
-func (s *DB) ClaimJobs(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int, busy []string) ([]*tocsin.Job, error) {
-	args := []any{owner, micros(now.Add(lease)), micros(now), limit}
-	laneFilter := ""
-	if len(busy) > 0 {
-		ph := make([]string, len(busy))
-		for i, l := range busy {
-			args = append(args, l)
-			ph[i] = "$" + strconv.Itoa(len(args))
+// ClaimJobs leases due jobs to c.Owner, oldest due first, as c allows:
+// only kinds and lanes the worker can run, and per lane no more than it
+// can start now, so nothing claimed waits behind a busy lane with its
+// lease running out. On PostgreSQL, SKIP LOCKED lets many instances claim
+// at once without waiting on each other or taking the same row.
+//
+// Per incident and channel, notifications go out in the order they were
+// queued: a notify job is not claimable while an older one of the same
+// incident and lane is unfinished (a retry of "opened" holds back
+// "resolved"). Delivering in order, rather than skipping a stale message,
+// keeps chat threads right: the first message creates the thread or the
+// reference later ones update, and every state change stays visible.
+func (s *DB) ClaimJobs(ctx context.Context, c tocsin.JobClaim) ([]*tocsin.Job, error) {
+	now := micros(c.Now)
+	args := []any{c.Owner, micros(c.Now.Add(c.Lease)), now, c.Limit}
+	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
+	list := func(vs []string) string {
+		ph := make([]string, len(vs))
+		for i, v := range vs {
+			ph[i] = arg(v)
 		}
-		laneFilter = " AND lane NOT IN (" + strings.Join(ph, ", ") + ")"
+		return strings.Join(ph, ", ")
+	}
+	var where []string
+	if c.Kinds != nil {
+		var free []string
+		var can []string
+		if c.StrandedAfter > 0 && len(c.Kinds) > 0 {
+			can = append(can, "(kind IN ("+list(c.Kinds)+") AND due_at <= "+arg(micros(c.Now.Add(-c.StrandedAfter)))+")")
+		}
+		for _, k := range c.Kinds {
+			lanes, narrowed := c.Lanes[k]
+			switch {
+			case !narrowed:
+				free = append(free, k)
+			case len(lanes) > 0:
+				can = append(can, "(kind = "+arg(k)+" AND lane IN ("+list(lanes)+"))")
+			}
+		}
+		if len(free) > 0 {
+			can = append(can, "kind IN ("+list(free)+")")
+		}
+		if len(can) == 0 {
+			return nil, nil
+		}
+		where = append(where, "("+strings.Join(can, " OR ")+")")
+	}
+	var busy []string
+	cases := ""
+	for lane, n := range c.Slots {
+		if n <= 0 {
+			busy = append(busy, lane)
+			continue
+		}
+		cases += " WHEN " + arg(lane) + " THEN " + strconv.Itoa(n)
+	}
+	if len(busy) > 0 {
+		where = append(where, "lane NOT IN ("+list(busy)+")")
+	}
+	def := c.DefaultSlots
+	if def <= 0 {
+		def = c.Limit
+	}
+	slots := strconv.Itoa(def)
+	if cases != "" {
+		slots = "CASE lane" + cases + " ELSE " + slots + " END"
+	}
+	filter := ""
+	if len(where) > 0 {
+		filter = " AND " + strings.Join(where, " AND ")
 	}
 	lock := ""
 	if s.dialect == Postgres {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
-	q := `UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
-		WHERE id IN (SELECT id FROM jobs WHERE due_at <= $3 AND lease_until < $3` + laneFilter + ` ORDER BY due_at LIMIT $4` + lock + `)
+	q := `WITH cand AS (
+			SELECT id, lane, due_at FROM jobs j WHERE state = 'pending' AND due_at <= $3 AND lease_until < $3` + filter + `
+			AND (kind <> 'notify' OR NOT EXISTS (SELECT 1 FROM jobs o WHERE o.incident_id = j.incident_id AND o.lane = j.lane
+				AND o.kind = 'notify' AND o.state <> 'failed' AND (o.created_at < j.created_at OR (o.created_at = j.created_at AND o.id < j.id))))
+			ORDER BY due_at, id LIMIT $4` + lock + `),
+		ranked AS (SELECT id, lane, ROW_NUMBER() OVER (PARTITION BY lane ORDER BY due_at, id) AS rn FROM cand)
+		UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
+		WHERE id IN (SELECT id FROM ranked WHERE rn <= ` + slots + `)
 		RETURNING id, kind, lane, job_key, incident_id, args, due_at, attempts, created_at, last_error`
 	var jobs []*tocsin.Job
 	err := s.tx(ctx, func(tx *txn) error {
+		jobs = jobs[:0]
+		// Jobs cancelled while a worker that has since died ran them.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE state = 'cancelled' AND lease_until < $1`, now); err != nil {
+			return fmt.Errorf("sweep cancelled jobs: %w", err)
+		}
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("claim jobs: %w", err)
@@ -90,29 +158,54 @@ func (s *DB) ClaimJobs(ctx context.Context, owner string, now time.Time, lease t
 		}
 		return rows.Err()
 	})
+	sort.Slice(jobs, func(a, b int) bool { return jobs[a].DueAt.Before(jobs[b].DueAt) })
 	return jobs, err
 }
 
-// CompleteJob finishes or re-arms a claimed job and records its outcome in
-// the same transaction. It fails with ECONFLICT when the lease was lost.
+// CompleteJob finishes, re-arms or fails a claimed job and records its
+// outcome in the same transaction. It fails with ECONFLICT when the lease
+// was lost. A job cancelled while it ran still has its outcome's events
+// and reference recorded (a provider's incident opened by an escalation in
+// flight must not be orphaned), but is not re-armed and queues nothing.
 func (s *DB) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out tocsin.JobOutcome) error {
 	now := s.opts.Now().UTC()
 	err := s.tx(ctx, func(tx *txn) error {
-		var r sql.Result
-		var err error
-		if !out.RetryAt.IsZero() {
-			r, err = tx.ExecContext(ctx, `UPDATE jobs SET due_at = $1, lease_owner = NULL, lease_until = 0, last_error = $2
-				WHERE id = $3 AND lease_owner = $4`, micros(out.RetryAt), out.Error, j.ID, owner)
-		} else {
-			r, err = tx.ExecContext(ctx, `DELETE FROM jobs WHERE id = $1 AND lease_owner = $2`, j.ID, owner)
+		// Lock the incident first, as acknowledge and resolve do before
+		// they cancel its jobs: the job's state and the incident's status
+		// read here then stay as they are until this commits.
+		var status sql.NullString
+		if j.IncidentID != "" {
+			q := `SELECT status FROM incidents WHERE id = $1`
+			if s.dialect == Postgres {
+				q += ` FOR UPDATE`
+			}
+			if err := tx.QueryRowContext(ctx, q, j.IncidentID).Scan(&status); err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("lock incident: %w", err)
+			}
+		}
+		var state string
+		err := tx.QueryRowContext(ctx, `SELECT state FROM jobs WHERE id = $1 AND lease_owner = $2`, j.ID, owner).Scan(&state)
+		if errors.Is(err, sql.ErrNoRows) {
+			// Another worker took over an expired lease: record nothing.
+			return tocsin.Errorf(tocsin.ECONFLICT, "job %s is no longer leased to this worker", j.ID)
+		} else if err != nil {
+			return fmt.Errorf("find job: %w", err)
+		}
+		cancelled := state == tocsin.JobCancelled
+		switch {
+		case cancelled || (out.RetryAt.IsZero() && !out.Failed):
+			_, err = tx.ExecContext(ctx, `DELETE FROM jobs WHERE id = $1`, j.ID)
+		case !out.RetryAt.IsZero():
+			_, err = tx.ExecContext(ctx, `UPDATE jobs SET due_at = $1, lease_owner = NULL, lease_until = 0, last_error = $2 WHERE id = $3`,
+				micros(out.RetryAt), out.Error, j.ID)
+		default:
+			// A failed job keeps no key: keys are unique among pending jobs
+			// only, and a new timer of the same key may be armed meanwhile.
+			_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = 'failed', job_key = NULL, lease_owner = NULL, lease_until = 0, last_error = $1 WHERE id = $2`,
+				out.Error, j.ID)
 		}
 		if err != nil {
 			return fmt.Errorf("complete job: %w", err)
-		}
-		if n, _ := r.RowsAffected(); n == 0 {
-			// Another worker took over an expired lease, or the job was
-			// cancelled (an acknowledged incident's timer): record nothing.
-			return tocsin.Errorf(tocsin.ECONFLICT, "job %s is no longer leased to this worker", j.ID)
 		}
 		for _, e := range out.Events {
 			if e.At.IsZero() {
@@ -123,10 +216,21 @@ func (s *DB) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out t
 			}
 		}
 		if out.Ref != nil {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO channel_refs (incident_id, channel, ref) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-				out.Ref.IncidentID, out.Ref.Channel, out.Ref.Ref); err != nil {
+			r, err := tx.ExecContext(ctx, `INSERT INTO channel_refs (incident_id, channel, ref) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+				out.Ref.IncidentID, out.Ref.Channel, out.Ref.Ref)
+			if err != nil {
 				return fmt.Errorf("save channel ref: %w", err)
 			}
+			// A resolve that committed while the provider was being called
+			// found no reference to resolve: resolve it there now.
+			if n, _ := r.RowsAffected(); n == 1 && status.String == tocsin.StatusResolved && strings.HasPrefix(out.Ref.Channel, tocsin.OnCallRefChannel) {
+				if err := queueDeescalation(ctx, tx, out.Ref.IncidentID, out.Ref.Ref, now); err != nil {
+					return err
+				}
+			}
+		}
+		if cancelled {
+			return nil
 		}
 		for _, n := range out.Next {
 			if err := insertJob(ctx, tx, n, now); err != nil {
@@ -135,7 +239,37 @@ func (s *DB) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out t
 		}
 		return nil
 	})
-	if err == nil && (!out.RetryAt.IsZero() || len(out.Next) > 0) {
+	if err == nil {
+		s.opts.Wake()
+	}
+	return err
+}
+
+// ReleaseJobs hands owner's jobs back unfinished: they are due again at
+// once for any worker, and the interrupted attempt does not count.
+func (s *DB) ReleaseJobs(ctx context.Context, owner string, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := []any{owner}
+	ph := make([]string, len(ids))
+	for i, id := range ids {
+		args = append(args, id)
+		ph[i] = "$" + strconv.Itoa(len(args))
+	}
+	in := strings.Join(ph, ", ")
+	err := s.tx(ctx, func(tx *txn) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE state = 'cancelled' AND lease_owner = $1 AND id IN (`+in+`)`, args...); err != nil {
+			return fmt.Errorf("drop cancelled jobs: %w", err)
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE jobs SET lease_owner = NULL, lease_until = 0,
+			attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END WHERE lease_owner = $1 AND id IN (`+in+`)`, args...)
+		if err != nil {
+			return fmt.Errorf("release jobs: %w", err)
+		}
+		return nil
+	})
+	if err == nil {
 		s.opts.Wake()
 	}
 	return err
@@ -170,7 +304,7 @@ func (s *DB) releaseLeases(ctx context.Context) error {
 // NextDue returns the earliest due time among jobs not leased at now.
 func (s *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var due sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT MIN(due_at) FROM jobs WHERE lease_until < $1`, micros(s.opts.Now())).Scan(&due); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT MIN(due_at) FROM jobs WHERE state = 'pending' AND lease_until < $1`, micros(s.opts.Now())).Scan(&due); err != nil {
 		return time.Time{}, false, translate(err)
 	}
 	if !due.Valid {
@@ -179,11 +313,85 @@ func (s *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
 	return fromMicros(due.Int64), true, nil
 }
 
-// PendingJobs counts unfinished jobs: the outbox depth plus armed timers.
+// PendingJobs counts unfinished jobs: the outbox depth plus armed timers
+// (failed deliveries waiting for a redelivery are not counted).
 func (s *DB) PendingJobs(ctx context.Context) (int, error) {
 	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs`).Scan(&n)
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE state <> 'failed'`).Scan(&n)
 	return n, translate(err)
+}
+
+// OverdueAfter is how late a due job must be to count as overdue in
+// JobStats.
+const OverdueAfter = time.Minute
+
+// JobStats describes the queue per job kind, for metrics.
+func (s *DB) JobStats(ctx context.Context) ([]tocsin.JobKindStats, error) {
+	now := s.opts.Now()
+	rows, err := s.db.QueryContext(ctx, `SELECT kind,
+		SUM(CASE WHEN state <> 'failed' THEN 1 ELSE 0 END),
+		SUM(CASE WHEN state = 'pending' AND attempts > 0 AND lease_owner IS NULL THEN 1 ELSE 0 END),
+		MIN(CASE WHEN state = 'pending' AND attempts > 0 AND lease_owner IS NULL THEN created_at END),
+		SUM(CASE WHEN state = 'pending' AND due_at < $1 AND lease_until < $2 THEN 1 ELSE 0 END),
+		SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END)
+		FROM jobs GROUP BY kind ORDER BY kind`, micros(now.Add(-OverdueAfter)), micros(now))
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []tocsin.JobKindStats
+	for rows.Next() {
+		var st tocsin.JobKindStats
+		var oldest sql.NullInt64
+		if err := rows.Scan(&st.Kind, &st.Pending, &st.Retrying, &oldest, &st.Overdue, &st.Failed); err != nil {
+			return nil, translate(err)
+		}
+		if oldest.Valid {
+			st.OldestRetry = fromMicros(oldest.Int64)
+		}
+		out = append(out, st)
+	}
+	return out, translate(rows.Err())
+}
+
+// Redeliver queues an incident's failed deliveries again (only those to
+// channel, a channel or on-call provider name, when it is not empty), due
+// now with their attempts reset, and records who asked on the timeline.
+// It returns how many were queued; ENOTFOUND when there were none.
+func (s *DB) Redeliver(ctx context.Context, incidentID, channel string, by tocsin.Actor) (int, error) {
+	var n int64
+	err := s.tx(ctx, func(tx *txn) error {
+		if err := mustExist(ctx, tx, incidentID); err != nil {
+			return err
+		}
+		now := s.opts.Now().UTC()
+		q := `UPDATE jobs SET state = 'pending', attempts = 0, due_at = $1, last_error = '' WHERE incident_id = $2 AND state = 'failed'`
+		args := []any{micros(now), incidentID}
+		if channel != "" {
+			q += ` AND lane IN ($3, $4)`
+			args = append(args, tocsin.NotifyLane(channel), tocsin.EscalateLane(channel))
+		}
+		r, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("requeue failed deliveries: %w", err)
+		}
+		if n, _ = r.RowsAffected(); n == 0 {
+			if channel != "" {
+				return tocsin.Errorf(tocsin.ENOTFOUND, "incident %q has no failed delivery to channel %q", incidentID, channel)
+			}
+			return tocsin.Errorf(tocsin.ENOTFOUND, "incident %q has no failed delivery", incidentID)
+		}
+		msg := fmt.Sprintf("Redelivery of %d failed deliver%s requested by %s", n, map[bool]string{true: "y", false: "ies"}[n == 1], by.String())
+		if channel != "" {
+			msg += " (" + channel + ")"
+		}
+		return addEvent(ctx, tx, incidentID, now, tocsin.EventRedelivery, by.String(), msg, map[string]any{"channel": channel, "count": n})
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.opts.Wake()
+	return int(n), nil
 }
 
 // LoadDelivery reads the incident (with its alerts), the alert that caused

@@ -91,7 +91,7 @@ func apiToken(flag string, getenv func(string) string) string {
 func incidentCommand(getenv func(string) string, stdout io.Writer) *cobra.Command {
 	var server, token string
 	var asJSON bool
-	cmd := &cobra.Command{Use: "incident", Aliases: []string{"incidents"}, Short: "List, show, acknowledge and resolve incidents on a running server"}
+	cmd := &cobra.Command{Use: "incident", Aliases: []string{"incidents"}, Short: "List, show, acknowledge, resolve and redeliver incidents on a running server"}
 	cmd.PersistentFlags().StringVar(&server, "server", "", "server URL (default $TOCSIN_SERVER, else http://localhost:3000)")
 	cmd.PersistentFlags().StringVar(&token, "token", "", "API token (default $TOCSIN_API_TOKEN, else data/credentials)")
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -243,10 +243,39 @@ func incidentCommand(getenv func(string) string, stdout io.Writer) *cobra.Comman
 		},
 	}
 	note.Flags().StringVar(&noteBy, "by", "", "author (default $USER)")
+	var redeliverChannel, redeliverBy string
+	redeliver := &cobra.Command{
+		Use:   "redeliver ID",
+		Short: "Queue an incident's failed notifications and escalations again",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient()
+			if err != nil {
+				return err
+			}
+			if redeliverBy == "" {
+				redeliverBy = getenv("USER")
+			}
+			var out struct {
+				Requeued int `json:"requeued"`
+			}
+			body := map[string]string{"channel": redeliverChannel, "by": redeliverBy}
+			if err := c.do(cmd.Context(), "POST", "/api/v1/incidents/"+url.PathEscape(args[0])+"/redeliver", body, &out); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(out)
+			}
+			fmt.Fprintf(stdout, "%s: %d failed deliver%s queued again\n", args[0], out.Requeued, map[bool]string{true: "y", false: "ies"}[out.Requeued == 1])
+			return nil
+		},
+	}
+	redeliver.Flags().StringVar(&redeliverChannel, "channel", "", "only this channel or on-call provider (slack, email, pagerduty, …)")
+	redeliver.Flags().StringVar(&redeliverBy, "by", "", "who is asking (default $USER)")
 	cmd.AddCommand(list, show,
 		transition("ack", "Acknowledge an incident", "acknowledge"),
 		transition("resolve", "Resolve an incident", "resolve"),
-		note)
+		note, redeliver)
 	return cmd
 }
 

@@ -228,7 +228,12 @@ func (a *app) setup(ctx context.Context, built *parts, o appOptions) error {
 		// A signed, read-only page: readable by whoever got the message,
 		// without an API token (until the web console exists).
 		IncidentURL: acks.ViewURL,
-		Observe:     func(channel, result string) { metrics.Notifications.WithLabelValues(channel, result).Inc() },
+		Observe: func(channel, result string) {
+			metrics.Notifications.WithLabelValues(channel, result).Inc()
+			if result == "failed" {
+				metrics.DeliveryFailures.WithLabelValues(channel).Inc()
+			}
+		},
 	}
 	pager := &paging.Engine{
 		Store: a.store, SMS: built.sms, Voice: built.voice, Channels: channels, PublicHost: publicHost, AckURL: acks.URL,
@@ -260,15 +265,34 @@ func (a *app) setup(ctx context.Context, built *parts, o appOptions) error {
 	if provider == nil && cfg.OnCallProvider() == "tocsin" && (cfg.OnCall.Enable || cfg.OnCall.InitializedOnly) {
 		provider = &paging.Provider{Engine: pager, DefaultPlan: cfg.OnCall.EscalationPlan}
 	}
+	// Each instance claims only the work it can run: notifications for
+	// the channels it has, escalations for its provider. Instances that
+	// briefly differ (a rolling upgrade) leave each other's jobs queued.
+	channelNames := make([]string, 0, len(channels))
+	for name := range channels {
+		channelNames = append(channelNames, name)
+	}
+	sort.Strings(channelNames)
+	lanes := map[string][]string{tocsin.JobNotify: {}}
+	for _, name := range channelNames {
+		lanes[tocsin.JobNotify] = append(lanes[tocsin.JobNotify], tocsin.NotifyLane(name))
+	}
 	overrides := api.Overrides{Channels: map[string]bool{}, ChannelKeys: channelKeys(channels), AllowedDestinations: cfg.Ingest.AllowedDestinations}
 	for name := range channels {
 		overrides.Channels[name] = true
 	}
 	if provider != nil {
 		h := &escalate.Handler{Source: a.store, Providers: map[string]escalate.Provider{provider.Name(): provider},
-			IncidentURL: d.IncidentURL, Backoff: o.Backoff, Now: o.Now, Logger: logger}
+			IncidentURL: d.IncidentURL, Backoff: o.Backoff, Now: o.Now, Logger: logger, Channels: channelNames,
+			Observe: func(provider, result string) {
+				if result == "failed" {
+					metrics.DeliveryFailures.WithLabelValues(provider).Inc()
+				}
+			}}
 		handlers[tocsin.JobEscalate] = engine.HandlerFunc(h.HandleEscalate)
 		handlers[tocsin.JobDeescalate] = engine.HandlerFunc(h.HandleDeescalate)
+		lanes[tocsin.JobEscalate] = []string{tocsin.EscalateLane(provider.Name())}
+		lanes[tocsin.JobDeescalate] = lanes[tocsin.JobEscalate]
 		overrides.OnCall = &api.OnCallSetup{Enable: cfg.OnCall.Enable, Provider: provider.Name(), Wait: cfg.OnCallWait(), HasTarget: provider.HasTarget}
 		mode := "every firing incident"
 		if !cfg.OnCall.Enable {
@@ -277,7 +301,7 @@ func (a *app) setup(ctx context.Context, built *parts, o appOptions) error {
 		logger.Info("on-call ack-or-escalate is on", "provider", provider.Name(), "wait", cfg.OnCallWait().String(), "pages", mode)
 	}
 	a.worker = engine.NewWorker(a.store, handlers)
-	a.worker.Now, a.worker.Logger = o.Now, logger
+	a.worker.Now, a.worker.Logger, a.worker.Lanes = o.Now, logger, lanes
 	if o.PollInterval > 0 {
 		a.worker.PollInterval = o.PollInterval
 	}
@@ -392,6 +416,10 @@ func credentialsPath(cfg *config.Config) string {
 	return filepath.Join(dir, "credentials")
 }
 
+// httpShutdownGrace bounds how long requests in progress may finish once
+// a shutdown starts.
+const httpShutdownGrace = 5 * time.Second
+
 // serve runs the HTTP server and the job worker until ctx ends.
 func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
@@ -432,10 +460,13 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	case <-ctx.Done():
 	case err = <-errc:
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	// The server and the worker stop side by side, each within its own
+	// bound (the worker's ShutdownGrace, then its jobs are handed back),
+	// so a shutdown stays inside a container's kill grace.
+	stopWorker()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), httpShutdownGrace)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)
-	stopWorker()
 	<-workerDone
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

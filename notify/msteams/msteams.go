@@ -294,6 +294,8 @@ func headline(msg *notify.Message) string {
 		return "🟢 Resolved: " + title
 	case notify.EventRenotify:
 		return "🚨 Still unacknowledged: " + title
+	case notify.EventDeliveryFailed:
+		return "⚠️ Delivery failed: " + title
 	}
 	return "🔴 Incident opened: " + title
 }

@@ -334,6 +334,8 @@ func summary(msg *notify.Message) string {
 		return "Resolved: " + title
 	case notify.EventRenotify:
 		return "Still unacknowledged: " + title
+	case notify.EventDeliveryFailed:
+		return "Delivery failed: " + title
 	}
 	return "Incident opened: " + title
 }

@@ -334,6 +334,8 @@ func summary(msg *notify.Message) string {
 		line = "Resolved: " + title
 	case notify.EventRenotify:
 		line = "Still unacknowledged: " + title
+	case notify.EventDeliveryFailed:
+		line = "Delivery failed: " + title
 	}
 	if msg.AckURL != "" {
 		line += "\nAcknowledge: " + msg.AckURL

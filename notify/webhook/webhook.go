@@ -137,6 +137,8 @@ type Payload struct {
 	Alert       *tocsin.Alert    `json:"alert"`
 	AckURL      string           `json:"ack_url"`
 	IncidentURL string           `json:"incident_url"`
+	// Failure is the delivery that gave up (event "delivery_failed").
+	Failure *tocsin.DeliveryFailure `json:"failure,omitempty"`
 }
 
 // Options are the channel's dependencies; the zero value is usable.
@@ -265,6 +267,7 @@ func NewPayload(msg *notify.Message, now time.Time) *Payload {
 		SentAt:      sent.UTC().Format(time.RFC3339Nano),
 		AckURL:      msg.AckURL,
 		IncidentURL: msg.IncidentURL,
+		Failure:     msg.Failure,
 	}
 	if msg.Incident != nil {
 		inc := *msg.Incident

@@ -207,7 +207,7 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 		db, clock := open(t, nil)
 		res, _ := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
 		id := res[0].IncidentID
-		jobs, err := db.ClaimJobs(ctx, "w1", clock.Now(), time.Minute, 10, nil)
+		jobs, err := db.ClaimJobs(ctx, claimAll("w1", clock.Now(), time.Minute, 10, nil))
 		if err != nil || len(jobs) != 2 {
 			t.Fatalf("claim: %d %v", len(jobs), err)
 		}
@@ -216,7 +216,7 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 		if jobs[0].Kind != tocsin.JobNotify || jobs[0].IncidentID != id || args.Event != "opened" || jobs[0].Attempts != 1 {
 			t.Fatalf("job = %+v args=%+v", jobs[0], args)
 		}
-		if again, _ := db.ClaimJobs(ctx, "w2", clock.Now(), time.Minute, 10, nil); len(again) != 0 {
+		if again, _ := db.ClaimJobs(ctx, claimAll("w2", clock.Now(), time.Minute, 10, nil)); len(again) != 0 {
 			t.Fatalf("leased jobs claimed twice: %d", len(again))
 		}
 		// Retry one, finish the other with a channel ref and an event.
@@ -240,17 +240,17 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 		if due, ok, _ := db.NextDue(ctx); !ok || !due.Equal(clock.Now().Add(30*time.Second)) {
 			t.Fatalf("next due = %v %v", due, ok)
 		}
-		if none, _ := db.ClaimJobs(ctx, "w1", clock.Now(), time.Minute, 10, nil); len(none) != 0 {
+		if none, _ := db.ClaimJobs(ctx, claimAll("w1", clock.Now(), time.Minute, 10, nil)); len(none) != 0 {
 			t.Fatal("retry claimed before it is due")
 		}
 		clock.Add(31 * time.Second)
-		retry, _ := db.ClaimJobs(ctx, "w1", clock.Now(), time.Minute, 10, nil)
+		retry, _ := db.ClaimJobs(ctx, claimAll("w1", clock.Now(), time.Minute, 10, nil))
 		if len(retry) != 1 || retry[0].Attempts != 2 || retry[0].LastError != "HTTP 500" {
 			t.Fatalf("retry: %+v", retry)
 		}
 		// The lease expires (worker died): another worker takes the job, and the first one's completion is refused.
 		clock.Add(2 * time.Minute)
-		taken, _ := db.ClaimJobs(ctx, "w2", clock.Now(), time.Minute, 10, nil)
+		taken, _ := db.ClaimJobs(ctx, claimAll("w2", clock.Now(), time.Minute, 10, nil))
 		if len(taken) != 1 || taken[0].ID != retry[0].ID {
 			t.Fatalf("expired lease not reclaimed: %+v", taken)
 		}
@@ -266,7 +266,7 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 	t.Run("JobsBusyLanesAndKeys", func(t *testing.T) {
 		db, clock := open(t, nil)
 		db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
-		jobs, _ := db.ClaimJobs(ctx, "w", clock.Now(), time.Minute, 10, []string{"notify:slack"})
+		jobs, _ := db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, []string{"notify:slack"}))
 		if len(jobs) != 1 || jobs[0].Lane != "notify:webhook" {
 			t.Fatalf("busy lane not skipped: %+v", jobs)
 		}
@@ -275,7 +275,7 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 				t.Fatal(err)
 			}
 		}
-		timers, _ := db.ClaimJobs(ctx, "w", clock.Now(), time.Minute, 10, []string{"notify:slack"})
+		timers, _ := db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, []string{"notify:slack"}))
 		if len(timers) != 1 || timers[0].Key != "k1" {
 			t.Fatalf("a keyed job must be queued once: %+v", timers)
 		}
@@ -315,7 +315,7 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 		res, _ := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g1", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{OnCall: oc})
 		id := res[0].IncidentID
 		// Only the notifications are due now; the escalation waits 5 minutes.
-		due, _ := db.ClaimJobs(ctx, "w", clock.Now(), time.Minute, 10, nil)
+		due, _ := db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
 		for _, j := range due {
 			if j.Kind == tocsin.JobEscalate {
 				t.Fatal("escalation claimed before its wait")
@@ -332,7 +332,7 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 		}
 		db.Acknowledge(ctx, id, tocsin.Actor{Name: "a"})
 		clock.Add(10 * time.Minute)
-		jobs, _ := db.ClaimJobs(ctx, "w", clock.Now(), time.Minute, 10, nil)
+		jobs, _ := db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
 		for _, j := range jobs {
 			if j.Kind == tocsin.JobEscalate {
 				t.Fatal("acknowledged incident still escalates")
@@ -347,7 +347,7 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 		// Escalated, then resolved: the provider's incident is resolved too.
 		res, _ = db.Ingest(ctx, []*tocsin.Alert{NewAlert("g2", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{OnCall: &tocsin.OnCallOptions{Provider: "pagerduty"}})
 		id2 := res[0].IncidentID
-		jobs, _ = db.ClaimJobs(ctx, "w", clock.Now(), time.Minute, 10, nil)
+		jobs, _ = db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
 		for _, j := range jobs {
 			out := tocsin.JobOutcome{}
 			if j.Kind == tocsin.JobEscalate {
@@ -356,7 +356,7 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 			db.CompleteJob(ctx, j, "w", out)
 		}
 		db.Resolve(ctx, id2, tocsin.Actor{Name: "a"})
-		jobs, _ = db.ClaimJobs(ctx, "w", clock.Now(), time.Minute, 10, nil)
+		jobs, _ = db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
 		found := false
 		for _, j := range jobs {
 			var a tocsin.EscalateArgs
@@ -367,6 +367,121 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 		}
 		if !found {
 			t.Fatalf("resolve did not queue the provider's resolve: %+v", jobs)
+		}
+	})
+
+	t.Run("JobsClaimOnlyWhatTheWorkerCanRun", func(t *testing.T) {
+		db, clock := open(t, nil)
+		db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
+		db.ScheduleJob(ctx, &tocsin.Job{Kind: "timer", DueAt: clock.Now()})
+		// A worker with only a webhook and no "timer" handler.
+		c := tocsin.JobClaim{Owner: "b", Now: clock.Now(), Lease: time.Hour, Limit: 10, Kinds: []string{tocsin.JobNotify},
+			Lanes: map[string][]string{tocsin.JobNotify: {tocsin.NotifyLane("webhook")}}}
+		jobs, err := db.ClaimJobs(ctx, c)
+		if err != nil || len(jobs) != 1 || jobs[0].Lane != "notify:webhook" {
+			t.Fatalf("claimed %+v %v; want only the webhook notification", jobs, err)
+		}
+		// A lane with one free slot gets one job.
+		for range 3 {
+			db.ScheduleJob(ctx, &tocsin.Job{Kind: "timer", Lane: "t", DueAt: clock.Now()})
+		}
+		jobs, _ = db.ClaimJobs(ctx, tocsin.JobClaim{Owner: "a", Now: clock.Now(), Lease: time.Hour, Limit: 10, Kinds: []string{"timer"},
+			Slots: map[string]int{"t": 1, "timer": 0}})
+		if len(jobs) != 1 || jobs[0].Lane != "t" {
+			t.Fatalf("claimed %+v; want one job of lane t", jobs)
+		}
+		if st, _ := db.JobStats(ctx); len(st) != 2 || st[0].Kind != tocsin.JobNotify || st[0].Pending != 2 {
+			t.Fatalf("stats %+v", st)
+		}
+		clock.Add(2 * time.Minute)
+		st, _ := db.JobStats(ctx)
+		if st[0].Overdue != 1 || st[1].Kind != "timer" || st[1].Overdue != 3 {
+			t.Fatalf("jobs nobody runs are not overdue: %+v", st)
+		}
+		// Stranded long enough, the Slack job is taken to be failed on its timeline.
+		c.Now, c.StrandedAfter = clock.Now(), time.Minute
+		if jobs, _ := db.ClaimJobs(ctx, c); len(jobs) != 1 || jobs[0].Lane != "notify:slack" {
+			t.Fatalf("stranded job: %+v", jobs)
+		}
+	})
+
+	t.Run("JobsNotifyInOrderPerIncidentAndChannel", func(t *testing.T) {
+		db, clock := open(t, nil)
+		res, _ := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
+		id := res[0].IncidentID
+		jobs, _ := db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
+		var opened *tocsin.Job
+		for _, j := range jobs {
+			if j.Lane == "notify:slack" {
+				opened = j
+			} else {
+				db.CompleteJob(ctx, j, "w", tocsin.JobOutcome{})
+			}
+		}
+		// "opened" fails on Slack and waits for its retry; meanwhile the incident resolves.
+		db.CompleteJob(ctx, opened, "w", tocsin.JobOutcome{RetryAt: clock.Now().Add(time.Minute), Error: "HTTP 503"})
+		clock.Add(time.Second)
+		db.Resolve(ctx, id, tocsin.Actor{Name: "a"})
+		jobs, _ = db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
+		if len(jobs) != 1 || jobs[0].Lane != "notify:webhook" {
+			t.Fatalf("claimed %+v; Slack's resolved must wait for its opened", jobs)
+		}
+		db.CompleteJob(ctx, jobs[0], "w", tocsin.JobOutcome{})
+		clock.Add(time.Minute)
+		jobs, _ = db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
+		var a tocsin.NotifyArgs
+		if len(jobs) == 1 {
+			json.Unmarshal(jobs[0].Args, &a)
+		}
+		if len(jobs) != 1 || a.Event != "opened" {
+			t.Fatalf("claimed %+v; want Slack's opened retry alone", jobs)
+		}
+		// It gives up: the resolved one goes out, and the failed one is kept.
+		db.CompleteJob(ctx, jobs[0], "w", tocsin.JobOutcome{Failed: true, Error: "gave up"})
+		jobs, _ = db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
+		if len(jobs) != 1 {
+			t.Fatalf("claimed %+v; want Slack's resolved", jobs)
+		}
+		db.CompleteJob(ctx, jobs[0], "w", tocsin.JobOutcome{})
+		if n, _ := db.PendingJobs(ctx); n != 0 {
+			t.Fatalf("pending %d; a failed delivery is not pending", n)
+		}
+		if _, err := db.Redeliver(ctx, id, "webhook", tocsin.Actor{Name: "dana"}); tocsin.ErrorCode(err) != tocsin.ENOTFOUND {
+			t.Fatalf("redeliver without failures: %v", err)
+		}
+		if n, err := db.Redeliver(ctx, id, "slack", tocsin.Actor{Name: "dana"}); n != 1 || err != nil {
+			t.Fatalf("redeliver: %d %v", n, err)
+		}
+		jobs, _ = db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
+		if len(jobs) != 1 || jobs[0].Attempts != 1 {
+			t.Fatalf("redelivered job: %+v", jobs)
+		}
+	})
+
+	t.Run("JobsCancelledWhileRunningKeepTheirOutcome", func(t *testing.T) {
+		db, clock := open(t, nil)
+		res, _ := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "critical")},
+			tocsin.IngestOptions{Quiet: true, OnCall: &tocsin.OnCallOptions{Provider: "pagerduty"}})
+		id := res[0].IncidentID
+		jobs, _ := db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
+		if len(jobs) != 1 || jobs[0].Kind != tocsin.JobEscalate {
+			t.Fatalf("claimed %+v", jobs)
+		}
+		// Resolved while the provider is being called.
+		db.Resolve(ctx, id, tocsin.Actor{Name: "a"})
+		ref := `{"provider":"pagerduty","ref":"tocsin-x"}`
+		err := db.CompleteJob(ctx, jobs[0], "w", tocsin.JobOutcome{RetryAt: clock.Now().Add(time.Minute),
+			Ref: &tocsin.ChannelRef{IncidentID: id, Channel: tocsin.OnCallRefChannel + "pagerduty", Ref: ref}})
+		if err != nil {
+			t.Fatalf("a cancelled job's outcome must be recorded: %v", err)
+		}
+		jobs, _ = db.ClaimJobs(ctx, claimAll("w", clock.Now().Add(time.Hour), time.Minute, 10, nil))
+		got := map[string]int{}
+		for _, j := range jobs {
+			got[j.Kind]++
+		}
+		if got[tocsin.JobDeescalate] != 1 || got[tocsin.JobEscalate] != 0 {
+			t.Fatalf("claimed %v; want the resolve at the provider, and the cancelled job not re-armed", got)
 		}
 	})
 
@@ -403,4 +518,13 @@ func kinds(events []*tocsin.TimelineEvent) string {
 		s += e.Kind
 	}
 	return s
+}
+
+// claimAll claims any kind, skipping the busy lanes.
+func claimAll(owner string, now time.Time, lease time.Duration, limit int, busy []string) tocsin.JobClaim {
+	c := tocsin.JobClaim{Owner: owner, Now: now, Lease: lease, Limit: limit, Slots: map[string]int{}}
+	for _, l := range busy {
+		c.Slots[l] = 0
+	}
+	return c
 }
