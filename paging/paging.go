@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/url"
 	"slices"
@@ -79,6 +80,9 @@ type Engine struct {
 	Backoff             func(attempt int, retryAfter time.Duration, rnd float64) time.Duration
 	Now                 func() time.Time
 	Logger              *slog.Logger
+	// Observe, when set, is told of every page that gave up, by channel
+	// type ("page:sms", "page:voice", …), for the failure metrics.
+	Observe func(channel, result string)
 }
 
 // HandleStage runs one stage of an engagement.
@@ -368,6 +372,25 @@ func (e *Engine) retryErr(job *tocsin.Job, err error) tocsin.JobOutcome {
 	return tocsin.JobOutcome{RetryAt: e.Now().Add(e.Backoff(job.Attempts, 0, rand.Float64())), Error: err.Error()}
 }
 
+// pageFailed counts a page that gave up and tells the team's channels: a
+// person who was not reached is itself an alert, as a failed notification
+// or escalation is. A test page's failure is on its own quiet incident only.
+func (e *Engine) pageFailed(job *tocsin.Job, p *tocsin.Page, test bool, msg string) []*tocsin.Job {
+	kind := "page:" + p.ChannelType
+	if e.Logger != nil {
+		e.Logger.Error("page failed", "incident_id", p.IncidentID, "contact", p.Contact, "channel", p.ChannelName, "type", p.ChannelType, "err", msg)
+	}
+	if e.Observe != nil {
+		e.Observe(kind, "failed")
+	}
+	if test {
+		return nil
+	}
+	names := slices.Sorted(maps.Keys(e.Channels))
+	return notify.FailureNotices(p.IncidentID, names, "", tocsin.DeliveryFailure{Channel: kind,
+		What: fmt.Sprintf("page to %s by %s (%s)", p.Contact, p.ChannelType, p.ChannelName), Error: msg, Attempts: job.Attempts}, e.Now())
+}
+
 // HandlePage sends one page.
 func (e *Engine) HandlePage(ctx context.Context, job *tocsin.Job) tocsin.JobOutcome {
 	var args tocsin.PageArgs
@@ -427,7 +450,11 @@ func (e *Engine) HandlePage(ctx context.Context, job *tocsin.Job) tocsin.JobOutc
 	}
 	if permanent || job.Attempts >= max {
 		msg := fmt.Sprintf("Page to %s by %s (%s) failed: %v", p.Contact, p.ChannelType, p.ChannelName, err)
-		return e.outcome(job, e.Store.FinishPage(ctx, p.ID, tocsin.PageResult{Status: tocsin.PageError, Error: err.Error(), Event: event(tocsin.EventPage, msg)}))
+		out := e.outcome(job, e.Store.FinishPage(ctx, p.ID, tocsin.PageResult{Status: tocsin.PageError, Error: err.Error(), Event: event(tocsin.EventPage, msg)}))
+		if out.RetryAt.IsZero() {
+			out.Next = e.pageFailed(job, p, eng.Test, msg)
+		}
+		return out
 	}
 	if ferr := e.Store.FinishPage(ctx, p.ID, tocsin.PageResult{Status: tocsin.PagePending, Error: err.Error()}); ferr != nil {
 		return e.retryErr(job, ferr)

@@ -432,3 +432,29 @@ func TestPagingRepeatNestedPlanParamAndTestPage(t *testing.T) {
 		t.Fatalf("unknown plan: nothing armed: %v", eventsOf(inc))
 	}
 }
+
+// TestPagingFailureIsAnnounced: a page that gives up (Twilio refuses the
+// number) is itself an alert: the team's channels are told and the failure
+// is counted per channel type, as failed notifications and escalations are.
+func TestPagingFailureIsAnnounced(t *testing.T) {
+	clock := storetest.NewClock(time.Now())
+	ts, tw := pagingServer(t, storetest.SQLiteURL(t), clock, "one")
+	ctx := context.Background()
+	addContact(t, ts, &tocsin.Contact{Alias: "gus", Name: "Gus", Channels: []tocsin.ContactChannel{{Name: "mobile", Type: "sms", Address: "+15550000007"}}})
+	if _, err := ts.app.store.PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "one", Stages: []tocsin.Stage{
+		{Duration: minutes(30), Targets: []tocsin.Target{{Contact: "gus", Essential: true}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	tw.FailNext(1, 400, 21211) // Twilio: invalid 'To' number — permanent
+	_, body := ts.post(t, "/api/v1/alerts/generic", testIngestToken, `{"title":"nobody reached"}`)
+	id := firstID(t, body)
+	eventually(t, "page failed", func() bool { return hasEvent(ts.incident(t, id), tocsin.EventPage, "Page to gus by sms (mobile) failed") })
+	eventually(t, "failure announced on the webhook", func() bool { return ts.sink.find(id, "delivery_failed") != nil })
+	failure, _ := ts.sink.find(id, "delivery_failed")["failure"].(map[string]any)
+	if failure["channel"] != "page:sms" || !strings.Contains(failure["what"].(string), "gus") {
+		t.Fatalf("failure notice: %v", failure)
+	}
+	if m := ts.metric(t); !strings.Contains(m, `tocsin_delivery_failures_total{channel="page:sms"} 1`) {
+		t.Fatalf("no failure metric:\n%s", m)
+	}
+}

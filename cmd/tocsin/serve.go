@@ -238,6 +238,11 @@ func (a *app) setup(ctx context.Context, built *parts, o appOptions) error {
 	pager := &paging.Engine{
 		Store: a.store, SMS: built.sms, Voice: built.voice, Channels: channels, PublicHost: publicHost, AckURL: acks.URL,
 		MaxPerNumberPerHour: cfg.Paging.MaxPerNumberPerHour, Backoff: o.Backoff, Now: o.Now, Logger: logger,
+		Observe: func(channel, result string) {
+			if result == "failed" {
+				metrics.DeliveryFailures.WithLabelValues(channel).Inc()
+			}
+		},
 		Webhook: func(u string) (notify.Channel, error) {
 			return webhook.New(config.Webhook{Enable: true, URL: u}, webhook.Options{HTTPClient: a.pageClient, Logger: logger})
 		},
