@@ -341,18 +341,44 @@ func (t *txn) QueryRowContext(ctx context.Context, query string, args ...any) *s
 
 // singleTx runs fn in a transaction of its own.
 func (s *DB) singleTx(ctx context.Context, fn func(tx *txn) error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		if err = s.attemptTx(ctx, fn); err == nil || !transient(err) || attempt == maxTxAttempts {
+			return translate(err)
+		}
+		// PostgreSQL aborted us to break a deadlock (a lease renewal and an
+		// acknowledgement lock the same job rows in different orders) or a
+		// serialization conflict: the whole transaction is safe to run
+		// again — fn is re-runnable, as group commit already requires.
+		select {
+		case <-ctx.Done():
+			return translate(err)
+		case <-time.After(time.Duration(attempt) * 10 * time.Millisecond):
+		}
+	}
+}
+
+// maxTxAttempts bounds how often a transaction PostgreSQL aborted as a
+// deadlock victim or serialization failure is run again.
+const maxTxAttempts = 4
+
+func (s *DB) attemptTx(ctx context.Context, fn func(tx *txn) error) error {
 	tx, err := s.begin(ctx)
 	if err != nil {
-		return translate(err)
+		return err
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return translate(err)
+		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return translate(err)
-	}
-	return nil
+	return tx.Commit()
+}
+
+// transient reports whether err is PostgreSQL aborting a transaction that
+// would succeed if run again: a deadlock victim or a serialization failure.
+func transient(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
 
 // maxGroup bounds how many writes share one SQLite transaction.

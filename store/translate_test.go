@@ -91,3 +91,48 @@ func TestInvalidValueIsInvalid(t *testing.T) {
 		t.Fatalf("the same error for an alert: code %q, want internal (the sender retries)", code)
 	}
 }
+
+// TestDeadlockVictimIsRetried makes PostgreSQL deadlock two transactions
+// (each locks a row the other then wants) and checks that both commit: the
+// victim is run again instead of failing an acknowledgement with a 503.
+func TestDeadlockVictimIsRetried(t *testing.T) {
+	s := openTestPostgres(t)
+	ctx := context.Background()
+	for _, name := range []string{"deadlock-a", "deadlock-b"} {
+		if _, err := s.db.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ($1, '0')`, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	locked := make(chan struct{}, 2)
+	both := make(chan struct{})
+	go func() { <-locked; <-locked; close(both) }()
+	run := func(first, second string) error {
+		attempts := 0
+		return s.tx(ctx, func(tx *txn) error {
+			attempts++
+			if _, err := tx.ExecContext(ctx, `UPDATE settings SET value = value || '1' WHERE name = $1`, first); err != nil {
+				return err
+			}
+			if attempts == 1 {
+				locked <- struct{}{}
+				<-both // both hold their first row: the second updates deadlock
+			}
+			_, err := tx.ExecContext(ctx, `UPDATE settings SET value = value || '1' WHERE name = $1`, second)
+			return err
+		})
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- run("deadlock-a", "deadlock-b") }()
+	go func() { errs <- run("deadlock-b", "deadlock-a") }()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("a deadlocked transaction failed instead of being retried: %v", err)
+		}
+	}
+	var a, b string
+	s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = 'deadlock-a'`).Scan(&a)
+	s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = 'deadlock-b'`).Scan(&b)
+	if a != "011" || b != "011" {
+		t.Fatalf("after both commits: a=%q b=%q, want both updated twice", a, b)
+	}
+}
