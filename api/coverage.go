@@ -58,7 +58,7 @@ func (s *Server) onCallSetup(ctx context.Context, from, to time.Time) (*oncall.S
 // them. `tocsin apply` uses it too, on the server's objects merged with
 // its files.
 func NewSetup(contacts []*tocsin.Contact, groups []*tocsin.ContactGroup, rotations []*oncall.Rotation,
-	schedules []*tocsin.Schedule, plans []*tocsin.EscalationPlan, overrides []StoredOverride) *oncall.Setup {
+	schedules []*tocsin.Schedule, plans []*tocsin.EscalationPlan, overrides []oncall.StoredOverride) *oncall.Setup {
 	out := &oncall.Setup{Contacts: map[string]*tocsin.Contact{}, Groups: map[string]*tocsin.ContactGroup{},
 		Schedules: map[string]*oncall.Schedule{}, Plans: map[string]*tocsin.EscalationPlan{}}
 	for _, c := range contacts {

@@ -35,7 +35,7 @@ type OnCallStore interface {
 	DeleteRotation(ctx context.Context, name string) error
 
 	AddOverride(ctx context.Context, o *oncall.Override) (id string, err error)
-	ListOverrides(ctx context.Context, rotation string, from, to time.Time) ([]StoredOverride, error)
+	ListOverrides(ctx context.Context, rotation string, from, to time.Time) ([]oncall.StoredOverride, error)
 	DeleteOverride(ctx context.Context, id string) error
 
 	PutContactGroup(ctx context.Context, g *tocsin.ContactGroup) (created bool, err error)
@@ -56,12 +56,6 @@ type OnCallStore interface {
 
 	Secret(ctx context.Context, name string) (string, error)
 	RotateSecret(ctx context.Context, name string) error
-}
-
-// StoredOverride is a rotation override with the id it was stored under.
-type StoredOverride struct {
-	ID string `json:"id"`
-	oncall.Override
 }
 
 // Windows of the shift and override listings.
@@ -540,7 +534,7 @@ func (s *Server) handleListOverrides(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ovs == nil {
-		ovs = []StoredOverride{}
+		ovs = []oncall.StoredOverride{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"overrides": ovs})
 }

@@ -551,15 +551,9 @@ func (s *DB) AddOverride(ctx context.Context, o *oncall.Override) (string, error
 	return id, err
 }
 
-// StoredOverride is an override with its id.
-type StoredOverride struct {
-	ID string `json:"id"`
-	oncall.Override
-}
-
 // ListOverrides returns the overrides of rotation (all rotations when
 // empty) that end after from and start before to, in creation order.
-func (s *DB) ListOverrides(ctx context.Context, rotation string, from, to time.Time) ([]StoredOverride, error) {
+func (s *DB) ListOverrides(ctx context.Context, rotation string, from, to time.Time) ([]oncall.StoredOverride, error) {
 	q := `SELECT id, rotation, starts_at, ends_at, members FROM overrides WHERE ends_at > $1 AND starts_at < $2`
 	args := []any{micros(from), micros(to)}
 	if rotation != "" {
@@ -571,9 +565,9 @@ func (s *DB) ListOverrides(ctx context.Context, rotation string, from, to time.T
 		return nil, translate(err)
 	}
 	defer rows.Close()
-	out := []StoredOverride{}
+	out := []oncall.StoredOverride{}
 	for rows.Next() {
-		var o StoredOverride
+		var o oncall.StoredOverride
 		var start, end int64
 		var members string
 		if err := rows.Scan(&o.ID, &o.Rotation, &start, &end, &members); err != nil {

@@ -672,7 +672,7 @@ func printCoverageWarnings(cmd *cobra.Command, c *client, objs []*object, curren
 	to := now.Add(api.PlanCheckWindow)
 	q := url.Values{"from": {now.Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}}
 	var ovs struct {
-		Overrides []api.StoredOverride `json:"overrides"`
+		Overrides []oncall.StoredOverride `json:"overrides"`
 	}
 	if err := c.do(cmd.Context(), "GET", "/api/v1/overrides?"+q.Encode(), nil, &ovs); err != nil {
 		return fmt.Errorf("list overrides: %w", err)

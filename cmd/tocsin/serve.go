@@ -329,7 +329,7 @@ func (a *app) setup(ctx context.Context, built *parts, o appOptions) error {
 		APITokenHashes: a.apiTokenHashes, IngestTokenHashes: a.ingestTokenHashes,
 		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, Acks: acks, SlackSigningSecret: cfg.Alert.Slack.SigningSecret,
 		TwilioAuthToken: twilioToken(cfg), Pages: a.store, PublicHost: publicHost,
-		OnCall: onCallStore{a.store}, WebhookGuard: webhookGuard, SendActivation: a.sendActivation, TestPage: a.testPage,
+		OnCall: a.store, WebhookGuard: webhookGuard, SendActivation: a.sendActivation, TestPage: a.testPage,
 		SNS: sns, SNSTopics: cfg.Ingest.CloudWatch.TopicARNs, SNSPath: snsPath, SNSPathTopics: snsPathTopics, DebugBody: cfg.Alert.DebugBody, Overrides: overrides,
 		Now: o.Now, Logger: logger, Metrics: metrics, MetricsToken: cfg.Metrics.Token, MetricsElsewhere: cfg.Metrics.Listen != "",
 	})
