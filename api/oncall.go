@@ -43,7 +43,7 @@ type OnCallStore interface {
 	FindSchedule(ctx context.Context, name string) (*tocsin.Schedule, error)
 	ListSchedules(ctx context.Context) ([]*tocsin.Schedule, error)
 	DeleteSchedule(ctx context.Context, name string) error
-	ResolvedSchedule(ctx context.Context, name string, from, to time.Time) (*oncall.Schedule, []oncall.Override, error)
+	ResolvedSchedule(ctx context.Context, name string, from, to time.Time) (*oncall.ResolvedSchedule, []oncall.Override, error)
 
 	PutEscalationPlan(ctx context.Context, p *tocsin.EscalationPlan) (created bool, err error)
 	FindEscalationPlan(ctx context.Context, name string) (*tocsin.EscalationPlan, error)

@@ -36,7 +36,7 @@ type Store interface {
 	FindEscalationPlan(ctx context.Context, name string) (*tocsin.EscalationPlan, error)
 	FindContact(ctx context.Context, alias string) (*tocsin.Contact, error)
 	FindContactGroup(ctx context.Context, name string) (*tocsin.ContactGroup, error)
-	ResolvedSchedule(ctx context.Context, name string, from, to time.Time) (*oncall.Schedule, []oncall.Override, error)
+	ResolvedSchedule(ctx context.Context, name string, from, to time.Time) (*oncall.ResolvedSchedule, []oncall.Override, error)
 	RunStage(ctx context.Context, run *tocsin.StageRun) (bool, error)
 	ClaimPage(ctx context.Context, id string, limit int, since time.Time) (p *tocsin.Page, outcome string, err error)
 	FinishPage(ctx context.Context, id string, res tocsin.PageResult) error

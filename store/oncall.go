@@ -715,12 +715,12 @@ func (s *DB) DeleteSchedule(ctx context.Context, name string) error {
 
 // ResolvedSchedule returns a schedule with its rotations, ready for the
 // oncall package, and the overrides of those rotations in [from, to).
-func (s *DB) ResolvedSchedule(ctx context.Context, name string, from, to time.Time) (*oncall.Schedule, []oncall.Override, error) {
+func (s *DB) ResolvedSchedule(ctx context.Context, name string, from, to time.Time) (*oncall.ResolvedSchedule, []oncall.Override, error) {
 	sc, err := s.FindSchedule(ctx, name)
 	if err != nil {
 		return nil, nil, err
 	}
-	out := &oncall.Schedule{Name: sc.Name}
+	out := &oncall.ResolvedSchedule{Name: sc.Name}
 	var ovs []oncall.Override
 	for _, rn := range sc.Rotations {
 		r, err := s.FindRotation(ctx, rn)
