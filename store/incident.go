@@ -372,30 +372,8 @@ func (s *DB) loadChange(ctx context.Context, tx *txn, id string, by tocsin.Actor
 // and jobs for incident id; it reports whether anything was to change.
 func (s *DB) applyChange(ctx context.Context, tx *txn, id string, eff response.Effects, now time.Time) (bool, error) {
 	if st := eff.Status; st != nil {
-		var q string
-		switch st.To {
-		case tocsin.StatusAcknowledged:
-			q = `UPDATE incidents SET status = 'acknowledged', acked_at = $1, acked_by = $2, updated_at = $1 WHERE id = $3 AND status = 'triggered'`
-		case tocsin.StatusResolved:
-			q = `UPDATE incidents SET status = 'resolved', resolved_at = $1, resolved_by = $2, updated_at = $1,
-			open_alert_count = 0 WHERE id = $3 AND status <> 'resolved'`
-		default:
-			return false, fmt.Errorf("change incident: no status %q", st.To)
-		}
-		r, err := tx.ExecContext(ctx, q, micros(now), st.By.String(), id)
-		if err != nil {
-			return false, fmt.Errorf("change incident status: %w", err)
-		}
-		if n, _ := r.RowsAffected(); n == 0 {
-			// The incident is locked while the decision is made, so only
-			// a change the lock does not cover gets here: decide again.
-			return false, tocsin.Errorf(tocsin.ECONFLICT, "incident %q changed while it was being %s", id, st.To)
-		}
-		if st.To == tocsin.StatusResolved {
-			if _, err := tx.ExecContext(ctx, `UPDATE alerts SET status = 'resolved', updated_at = $1 WHERE incident_id = $2 AND status <> 'resolved'`,
-				micros(now), id); err != nil {
-				return false, fmt.Errorf("resolve alerts: %w", err)
-			}
+		if err := changeStatus(ctx, tx, id, *st, now); err != nil {
+			return false, err
 		}
 	}
 	for _, e := range eff.Events {
@@ -404,17 +382,8 @@ func (s *DB) applyChange(ctx context.Context, tx *txn, id string, eff response.E
 		}
 	}
 	for _, c := range eff.Cancel {
-		cond := `incident_id = $1 AND kind IN (`
-		args := []any{c.IncidentID}
-		for i, k := range c.Kinds {
-			if i > 0 {
-				cond += ", "
-			}
-			args = append(args, k)
-			cond += "$" + strconv.Itoa(len(args))
-		}
-		if err := cancelJobs(ctx, tx, cond+")", args...); err != nil {
-			return false, fmt.Errorf("cancel timers: %w", err)
+		if err := cancelKinds(ctx, tx, c); err != nil {
+			return false, err
 		}
 	}
 	if why := eff.StopEngagements; why != "" {
@@ -428,6 +397,53 @@ func (s *DB) applyChange(ctx context.Context, tx *txn, id string, eff response.E
 		}
 	}
 	return eff.Status != nil, nil
+}
+
+// changeStatus moves incident id to st.To; a resolve resolves its alerts.
+func changeStatus(ctx context.Context, tx *txn, id string, st response.StatusChange, now time.Time) error {
+	var q string
+	switch st.To {
+	case tocsin.StatusAcknowledged:
+		q = `UPDATE incidents SET status = 'acknowledged', acked_at = $1, acked_by = $2, updated_at = $1 WHERE id = $3 AND status = 'triggered'`
+	case tocsin.StatusResolved:
+		q = `UPDATE incidents SET status = 'resolved', resolved_at = $1, resolved_by = $2, updated_at = $1,
+		open_alert_count = 0 WHERE id = $3 AND status <> 'resolved'`
+	default:
+		return fmt.Errorf("change incident: no status %q", st.To)
+	}
+	r, err := tx.ExecContext(ctx, q, micros(now), st.By.String(), id)
+	if err != nil {
+		return fmt.Errorf("change incident status: %w", err)
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		// The incident is locked while the decision is made, so only
+		// a change the lock does not cover gets here: decide again.
+		return tocsin.Errorf(tocsin.ECONFLICT, "incident %q changed while it was being %s", id, st.To)
+	}
+	if st.To == tocsin.StatusResolved {
+		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET status = 'resolved', updated_at = $1 WHERE incident_id = $2 AND status <> 'resolved'`,
+			micros(now), id); err != nil {
+			return fmt.Errorf("resolve alerts: %w", err)
+		}
+	}
+	return nil
+}
+
+// cancelKinds cancels an incident's pending jobs of c's kinds.
+func cancelKinds(ctx context.Context, tx *txn, c response.Cancel) error {
+	cond := `incident_id = $1 AND kind IN (`
+	args := []any{c.IncidentID}
+	for i, k := range c.Kinds {
+		if i > 0 {
+			cond += ", "
+		}
+		args = append(args, k)
+		cond += "$" + strconv.Itoa(len(args))
+	}
+	if err := cancelJobs(ctx, tx, cond+")", args...); err != nil {
+		return fmt.Errorf("cancel timers: %w", err)
+	}
+	return nil
 }
 
 // cancelJobs cancels the pending jobs matching cond (a WHERE clause over
