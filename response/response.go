@@ -207,7 +207,8 @@ func open(in Input) Effects {
 		eff.Events = append(eff.Events, event(id, now, tocsin.EventEscalation, "", msg,
 			map[string]any{"provider": oc.Provider, "target": oc.Target, "wait_seconds": oc.Wait.Seconds()}))
 	}
-	if d := in.Policy.RenotifyAfter; d > 0 {
+	// A quiet incident (a test page) tells no channel, reminders included.
+	if d := in.Policy.RenotifyAfter; d > 0 && !in.Options.Quiet {
 		args, _ := json.Marshal(tocsin.RenotifyArgs{Destinations: in.Options.Destinations})
 		eff.Jobs = append(eff.Jobs, &tocsin.Job{Kind: tocsin.JobRenotify, Lane: tocsin.JobRenotify, Key: tocsin.RenotifyKey(id),
 			IncidentID: id, Args: args, DueAt: now.Add(d)})

@@ -100,11 +100,16 @@ func TestIngestOpens(t *testing.T) {
 		wantEvents: []string{"created|alertmanager|Incident opened: disk full"},
 	}, {
 		name:       "arms the reminder with the destinations",
+		opts:       tocsin.IngestOptions{Destinations: dest},
+		renotify:   10 * time.Minute,
+		wantEvents: []string{"created|alertmanager|Incident opened: disk full"},
+		wantJobs: append(notifies("i1", "opened", "a1", dest), job{tocsin.JobRenotify, "renotify", "renotify:i1", "i1", now.Add(10 * time.Minute),
+			map[string]any{"destinations": map[string]any{"slack": map[string]any{"channel_id": "C1"}}}}),
+	}, {
+		name:       "quiet arms no reminder",
 		opts:       tocsin.IngestOptions{Quiet: true, Destinations: dest},
 		renotify:   10 * time.Minute,
 		wantEvents: []string{"created|alertmanager|Incident opened: disk full"},
-		wantJobs: []job{{tocsin.JobRenotify, "renotify", "renotify:i1", "i1", now.Add(10 * time.Minute),
-			map[string]any{"destinations": map[string]any{"slack": map[string]any{"channel_id": "C1"}}}}},
 	}, {
 		name: "arms on-call after its wait",
 		opts: tocsin.IngestOptions{Quiet: true, OnCall: &tocsin.OnCallOptions{Provider: "pagerduty", Target: "db", Wait: 5 * time.Minute}},
