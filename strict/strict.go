@@ -97,7 +97,7 @@ type Options struct {
 func YAML(n *yaml.Node, v any, opts Options) Problems {
 	w := walker{yaml: true, opts: opts}
 	w.walk(n, reflect.TypeOf(v), "")
-	err := n.Decode(v)
+	err := decode(n, v)
 	if len(w.probs) > 0 || err == nil {
 		return w.probs
 	}
@@ -142,6 +142,19 @@ func JSON(data []byte, v any) error {
 		return Problems{{Msg: "trailing data after the object"}}
 	}
 	return nil
+}
+
+// decode decodes n into v. yaml.v3 panics on some inputs instead of
+// returning an error (a merge key whose value is a mapping used as a key,
+// found by config's FuzzParse); a file we read must never crash tocsin, so
+// such a panic is the document's problem.
+func decode(n *yaml.Node, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the YAML cannot be decoded (check merge keys `<<` and anchors): %v", r)
+		}
+	}()
+	return n.Decode(v)
 }
 
 var (
@@ -242,12 +255,12 @@ func (w *walker) unmarshaler(n *yaml.Node, t reflect.Type, path string) bool {
 		return true
 	case !w.yaml && (pt.Implements(jsonUnmarshalerType) || pt.Implements(textUnmarshalerType)):
 		var v any
-		if err = n.Decode(&v); err == nil {
+		if err = decode(n, &v); err == nil {
 			b, _ := json.Marshal(v)
 			err = json.Unmarshal(b, reflect.New(t).Interface())
 		}
 	case w.yaml && pt.Implements(yamlUnmarshalerType):
-		err = n.Decode(reflect.New(t).Interface())
+		err = decode(n, reflect.New(t).Interface())
 	case w.yaml && pt.Implements(textUnmarshalerType):
 		if n.Kind != yaml.ScalarNode {
 			w.bad(path, n, "must be a single value")
@@ -458,7 +471,7 @@ func (w *walker) scalar(n *yaml.Node, t reflect.Type, path string) {
 			w.bad(path, n, "%q is not a valid %s", n.Value, noun(k))
 		}
 	case k != reflect.String:
-		if n.Decode(reflect.New(t).Interface()) != nil {
+		if decode(n, reflect.New(t).Interface()) != nil {
 			w.bad(path, n, "%q is not a valid %s", n.Value, noun(k))
 		}
 	}

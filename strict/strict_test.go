@@ -160,3 +160,17 @@ func TestJSONAcceptsWhatEncodingJSONAccepts(t *testing.T) {
 		t.Errorf("syntax error: %v", err)
 	}
 }
+
+// yaml.v3 panics decoding a merge key whose value is a mapping used as a
+// key; the document gets a problem instead of crashing its reader.
+func TestYAMLPanicInTheDecoderIsAProblem(t *testing.T) {
+	var v struct {
+		X     map[string]any            `yaml:"x"`
+		Alert map[string]map[string]any `yaml:"alert"`
+	}
+	n := yamlNode(t, "x: &a {enable: true, url: http://h}\nalert:\n  wMbhook: *a\n  email: {<<, *a} ")
+	probs := YAML(n, &v, Options{})
+	if len(probs) == 0 || !strings.Contains(probs.Error(), "cannot be decoded") {
+		t.Fatalf("problems = %v", probs)
+	}
+}
