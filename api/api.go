@@ -134,23 +134,6 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	Fail(s.opts.Logger, w, r, err)
 }
 
-// decodeJSON strictly decodes an API body into v: unknown fields and
-// trailing data are errors naming the problem.
-func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := ReadBody(w, r, s.opts.MaxBodyBytes)
-	if err != nil {
-		return err
-	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return tocsin.Errorf(tocsin.EINVALID, "invalid JSON body: %s", jsonProblem(err))
-	}
-	if dec.More() {
-		return tocsin.Errorf(tocsin.EINVALID, "invalid JSON body: trailing data after the object")
-	}
-	return nil
-}
 
 // jsonProblem describes a JSON decoding error without echoing the input.
 func jsonProblem(err error) string {

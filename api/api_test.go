@@ -148,7 +148,7 @@ func TestIncidentAPIBadInput(t *testing.T) {
 		{"GET", "/api/v1/incidents?since=yesterday", "", 400, "since:"},
 		{"GET", "/api/v1/incidents?limit=0", "", 400, "limit:"},
 		{"POST", "/api/v1/incidents/inc_1/acknowledge", `{"by":"ada","extra":1}`, 400, "extra"},
-		{"POST", "/api/v1/incidents/inc_1/notes", `{"text":1}`, 400, "field text must be string"},
+		{"POST", "/api/v1/incidents/inc_1/notes", `{"text":1}`, 400, "text: must be a string"},
 		{"POST", "/api/v1/incidents/inc_1/notes", `{"text":"a"} {}`, 400, "trailing data"},
 		{"POST", "/api/v1/incidents/inc_1/redeliver", `{"channel":"a:b"}`, 400, "channel:"},
 		{"GET", "/api/v1/incidents/inc_2", "", 404, "not found"},

@@ -109,7 +109,7 @@ type actorRequest struct {
 func (s *Server) actor(w http.ResponseWriter, r *http.Request) (tocsin.Actor, error) {
 	var req actorRequest
 	if r.ContentLength != 0 {
-		if err := s.decodeJSON(w, r, &req); err != nil {
+		if err := s.decodeStrict(w, r, &req); err != nil {
 			return tocsin.Actor{}, err
 		}
 	}
@@ -146,7 +146,7 @@ type noteRequest struct {
 
 func (s *Server) handleAddNote(w http.ResponseWriter, r *http.Request) {
 	var req noteRequest
-	if err := s.decodeJSON(w, r, &req); err != nil {
+	if err := s.decodeStrict(w, r, &req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -173,7 +173,7 @@ type redeliverRequest struct {
 func (s *Server) handleRedeliver(w http.ResponseWriter, r *http.Request) {
 	var req redeliverRequest
 	if r.ContentLength != 0 {
-		if err := s.decodeJSON(w, r, &req); err != nil {
+		if err := s.decodeStrict(w, r, &req); err != nil {
 			s.fail(w, r, err)
 			return
 		}
