@@ -114,7 +114,7 @@ func (e *Engine) HandleHandOffNote(ctx context.Context, job *tocsin.Job) tocsin.
 		if !ch.Activated || ch.Type == tocsin.ChannelVoice {
 			continue
 		}
-		return e.noticeOutcome(job, a.Contact, &ch, text, text, e.sendNotice(ctx, &ch, text, text, job.ID))
+		return e.noticeOutcome(job, a.Contact, &ch, text, "hand-off note not sent", e.sendNotice(ctx, &ch, text, text, job.ID))
 	}
 	return tocsin.JobOutcome{}
 }

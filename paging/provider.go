@@ -82,7 +82,7 @@ func (e *Engine) HandleActivation(ctx context.Context, job *tocsin.Job) tocsin.J
 	text := fmt.Sprintf("Your tocsin activation code for %s is %s. It expires in 15 minutes.", a.Channel, a.Code)
 	err = e.sendNotice(ctx, ch, text, text, job.ID)
 	// The record keeps no code: it is a secret.
-	return e.noticeOutcome(job, a.Contact, ch, "", "activation code for "+a.Channel, err)
+	return e.noticeOutcome(job, a.Contact, ch, "", "activation code not sent", err)
 }
 
 // noticeAttempts bounds the attempts at a notice (a hand-off note, an
@@ -90,8 +90,9 @@ func (e *Engine) HandleActivation(ctx context.Context, job *tocsin.Job) tocsin.J
 const noticeAttempts = 5
 
 // noticeOutcome records a notice's send on the contact's record as text
-// (what may be kept of it), or retries it, or records it as failed.
-func (e *Engine) noticeOutcome(job *tocsin.Job, alias string, ch *tocsin.ContactChannel, text, what string, err error) tocsin.JobOutcome {
+// (what may be kept of it), or retries it, or records it as failed and
+// logs failure.
+func (e *Engine) noticeOutcome(job *tocsin.Job, alias string, ch *tocsin.ContactChannel, text, failure string, err error) tocsin.JobOutcome {
 	n := &tocsin.ContactNotice{Contact: alias, Channel: ch.Name, Kind: job.Kind, Text: text, Status: tocsin.NoticeSent}
 	if err == nil {
 		return tocsin.JobOutcome{Notice: n}
@@ -100,7 +101,7 @@ func (e *Engine) noticeOutcome(job *tocsin.Job, alias string, ch *tocsin.Contact
 		return tocsin.JobOutcome{RetryAt: e.Now().Add(e.Backoff(job.Attempts, after, rand.Float64())), Error: err.Error()}
 	}
 	if e.Logger != nil {
-		e.Logger.Warn("notice not sent", "kind", job.Kind, "contact", alias, "channel", ch.Name, "what", what, "err", err)
+		e.Logger.Warn(failure, "contact", alias, "channel", ch.Name, "err", err)
 	}
 	n.Status, n.Error = tocsin.NoticeFailed, err.Error()
 	return tocsin.JobOutcome{Notice: n}
