@@ -1,6 +1,8 @@
-// Package api serves tocsin's HTTP interface: alert intake (ours and
-// Versus Incident's), the incident JSON API, acknowledgement links, Slack
-// interactivity, health and metrics.
+// Package api serves tocsin's JSON API to its own users and tools: the
+// incident API, the on-call API (contacts, rotations, schedules,
+// escalation plans, coverage, calendar feeds), health and readiness. It
+// holds the one table from error codes to HTTP status, the JSON error
+// writer and the token checks that inbound/ and web/ reuse.
 package api
 
 import (
@@ -9,56 +11,35 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"tocsin"
-	"tocsin/ingest"
 	"tocsin/netguard"
 )
 
-// Store is what the API needs from the store.
+// Store is what the JSON API needs from the store.
 type Store interface {
-	tocsin.IncidentService
+	FindIncident(ctx context.Context, id string) (*tocsin.Incident, error)
+	ListIncidents(ctx context.Context, f tocsin.IncidentFilter) (incidents []*tocsin.Incident, next string, err error)
+	Acknowledge(ctx context.Context, id string, by tocsin.Actor) (inc *tocsin.Incident, changed bool, err error)
+	Resolve(ctx context.Context, id string, by tocsin.Actor) (inc *tocsin.Incident, changed bool, err error)
+	AddNote(ctx context.Context, id string, by tocsin.Actor, text string) (*tocsin.TimelineEvent, error)
+	Redeliver(ctx context.Context, id, channel string, by tocsin.Actor) (int, error)
 	// Ready reports whether the store can commit a write (readiness).
 	Ready(ctx context.Context) error
 }
 
 // Options configure a Server.
 type Options struct {
-	// APITokens are accepted by /api/v1 incident endpoints.
-	APITokens []string
-	// IngestTokens are accepted by alert intake.
-	IngestTokens []string
-	// APITokenHashes and IngestTokenHashes accept tokens by their hex
-	// SHA-256 (store.TokenHash): generated tokens are kept only so.
-	APITokenHashes, IngestTokenHashes []string
-	// IngestOpen accepts alerts without a token (Versus's behaviour).
-	IngestOpen bool
-	// MaxBodyBytes limits request bodies (default 1 MiB).
+	// Tokens are accepted by every /api/v1 route of this package.
+	Tokens Tokens
+	// MaxBodyBytes limits request bodies (default DefaultMaxBodyBytes).
 	MaxBodyBytes int64
-	// Acks signs and checks acknowledgement links.
-	Acks *AckSigner
-	// SlackSigningSecret verifies Slack interactivity requests; empty
-	// disables the endpoint.
-	SlackSigningSecret string
-	// SNS verifies CloudWatch alarms delivered by Amazon SNS; nil skips
-	// verification (tests only).
-	SNS *ingest.SNSVerifier
-	// SNSTopics, when set, pins the topics /api/v1/alerts/cloudwatch accepts.
-	SNSTopics []string
-	// SNSPath is an extra path serving SNS deliveries (Versus's queue.sns
-	// path), accepting only SNSPathTopics. With SNS verification on and
-	// the topics pinned it needs no integration token, as in Versus.
-	SNSPath       string
-	SNSPathTopics []string
-	// TwilioAuthToken verifies Twilio's webhooks (SMS replies, key
-	// presses, delivery reports); empty disables them.
-	TwilioAuthToken string
-	// Pages acknowledges pages from those webhooks.
-	Pages Pages
-	// Overrides says which per-request query parameters take effect.
-	Overrides Overrides
+	// Channels are the enabled team channels by name: an escalation plan
+	// may target only these.
+	Channels map[string]bool
 	// OnCall serves contacts, rotations, overrides, schedules, escalation
 	// plans, who is on call and calendar feeds; nil answers those routes
 	// with 404 "on-call is not configured".
@@ -75,33 +56,24 @@ type Options struct {
 	// (kind "escalation_plan") for real on an incident marked as a test,
 	// and returns that incident's id; nil answers 501.
 	TestPage func(ctx context.Context, kind, name string) (incidentID string, err error)
-	// PublicHost is the server's external base URL, used in calendar links
-	// (which fall back to Acks.PublicHost, else the request's host) and to
-	// check Twilio's signatures.
+	// PublicHost is the server's external base URL, used in calendar
+	// links (else the request's host).
 	PublicHost string
-	// DebugBody logs intake bodies at debug level (Versus's alert.debug_body).
-	DebugBody bool
-	Now       func() time.Time
-	Logger    *slog.Logger
-	Metrics   *Metrics
-	// MetricsToken, when set, is required as a bearer token on /metrics.
-	MetricsToken string
-	// MetricsElsewhere leaves /metrics off this handler: the caller serves
-	// MetricsHandler on a listener of its own (metrics.listen).
-	MetricsElsewhere bool
+	Now        func() time.Time
+	Logger     *slog.Logger
 }
 
-// DefaultMaxBodyBytes is the default intake body limit.
+// DefaultMaxBodyBytes is the default request body limit.
 const DefaultMaxBodyBytes = 1 << 20
 
-// Server is tocsin's HTTP handler.
+// Server serves the JSON API.
 type Server struct {
 	store Store
 	opts  Options
 	mux   *http.ServeMux
 }
 
-// New returns the HTTP handler over store.
+// New returns the JSON API over store; Register puts its routes on a mux.
 func New(store Store, opts Options) *Server {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
@@ -112,45 +84,17 @@ func New(store Store, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{store: store, opts: opts, mux: http.NewServeMux()}
-	s.routes()
-	return s
+	return &Server{store: store, opts: opts}
 }
 
-func (s *Server) routes() {
-	m := s.mux
+// Register adds the API's routes to m, with the JSON 404 that answers
+// every /api/ path no package claims.
+func (s *Server) Register(m *http.ServeMux) {
+	s.mux = m
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	m.HandleFunc("GET /readyz", s.handleReady)
-	if s.opts.Metrics != nil && !s.opts.MetricsElsewhere {
-		m.Handle("GET /metrics", s.MetricsHandler())
-	}
-
-	m.HandleFunc("POST /api/v1/alerts/{source}", s.requireIngest(s.handleAlerts))
-	// PagerDuty's senders authenticate with the body's routing_key, which
-	// handlePagerDuty checks itself; /v2/enqueue is PagerDuty's own path.
-	m.HandleFunc("POST /api/v1/alerts/pagerduty", s.handlePagerDuty)
-	m.HandleFunc("POST /v2/enqueue", s.handlePagerDuty)
-	m.HandleFunc("POST /api/incidents", s.requireIngest(s.handleVersusIncidents))
-	m.HandleFunc("POST /api/incidents/", s.requireIngest(s.handleVersusIncidents))
-	if p := s.opts.SNSPath; p != "" && p != "/api/v1/alerts/cloudwatch" {
-		h := func(w http.ResponseWriter, r *http.Request) { s.handleSNS(w, r, s.opts.SNSPathTopics) }
-		if s.snsPathTrusted() {
-			// Versus's SNS subscriptions carry no token: a signed message
-			// from the one pinned topic is authenticated enough, so they
-			// keep working unchanged.
-			m.HandleFunc("POST "+p, h)
-		} else {
-			m.HandleFunc("POST "+p, s.requireIngest(h))
-		}
-	}
-
-	m.HandleFunc("GET /api/ack/{id}", s.handleAckPage)
-	m.HandleFunc("HEAD /api/ack/{id}", s.handleAckHead)
-	m.HandleFunc("POST /api/ack/{id}", s.handleAckPost)
-	m.HandleFunc("GET /incidents/{id}", s.handleIncidentPage)
-	m.HandleFunc("POST /api/v1/slack/interactions", s.handleSlackInteraction)
 
 	m.HandleFunc("GET /api/v1/incidents", s.requireAPI(s.handleListIncidents))
 	m.HandleFunc("GET /api/v1/incidents/{id}", s.requireAPI(s.handleGetIncident))
@@ -158,17 +102,18 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/v1/incidents/{id}/resolve", s.requireAPI(s.handleResolve))
 	m.HandleFunc("POST /api/v1/incidents/{id}/notes", s.requireAPI(s.handleAddNote))
 	m.HandleFunc("POST /api/v1/incidents/{id}/redeliver", s.requireAPI(s.handleRedeliver))
-	s.twilioRoutes()
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, tocsin.Errorf(tocsin.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
 	})
 	s.oncallRoutes()
 }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	s.mux.ServeHTTP(w, r)
+// NoSniff sets the headers every answer of the server carries.
+func NoSniff(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
 }
 
 // handleReady answers 200 only when the store can commit: a database that
@@ -181,83 +126,18 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, tocsin.Errorf(tocsin.EUNAVAILABLE, "the database cannot commit"))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
-
-// MetricsHandler serves Prometheus metrics, behind MetricsToken when set.
-func (s *Server) MetricsHandler() http.Handler {
-	h := s.opts.Metrics.Handler()
-	if s.opts.MetricsToken == "" {
-		return h
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !tokenMatches(bearer(r), []string{s.opts.MetricsToken}) {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="tocsin-metrics"`)
-			Error(w, r, tocsin.Errorf(tocsin.EUNAUTHORIZED, "a valid metrics token is required (Authorization: Bearer TOKEN)"))
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
-// codes maps application error codes to HTTP status codes: the one table.
-var codes = map[string]int{
-	tocsin.EINVALID:        http.StatusBadRequest,
-	tocsin.EUNAUTHORIZED:   http.StatusUnauthorized,
-	tocsin.EFORBIDDEN:      http.StatusForbidden,
-	tocsin.ENOTFOUND:       http.StatusNotFound,
-	tocsin.ECONFLICT:       http.StatusConflict,
-	tocsin.ETOOLARGE:       http.StatusRequestEntityTooLarge,
-	tocsin.EUNAVAILABLE:    http.StatusServiceUnavailable,
-	tocsin.ENOTIMPLEMENTED: http.StatusNotImplemented,
-	tocsin.EINTERNAL:       http.StatusInternalServerError,
-}
-
-// StatusCode returns the HTTP status of an application error code.
-func StatusCode(code string) int {
-	if s, ok := codes[code]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
-}
-
-// Error writes err as {"error": {"code", "message"}} with the status of its
-// code. Internal errors are logged by the caller's logger and shown generically.
-func Error(w http.ResponseWriter, r *http.Request, err error) {
-	code, msg := tocsin.ErrorCode(err), tocsin.ErrorMessage(err)
-	status := StatusCode(code)
-	if code == tocsin.EUNAVAILABLE {
-		w.Header().Set("Retry-After", "5")
-	}
-	writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v)
-}
-
-// logError logs errors that are the server's fault once, at the edge.
-func (s *Server) logError(r *http.Request, err error) {
-	switch tocsin.ErrorCode(err) {
-	case tocsin.EINTERNAL, tocsin.EUNAVAILABLE:
-		s.opts.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	}
+	WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
 
 // fail logs and writes an error.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	s.logError(r, err)
-	Error(w, r, err)
+	Fail(s.opts.Logger, w, r, err)
 }
 
 // decodeJSON strictly decodes an API body into v: unknown fields and
 // trailing data are errors naming the problem.
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := s.readBody(w, r)
+	body, err := ReadBody(w, r, s.opts.MaxBodyBytes)
 	if err != nil {
 		return err
 	}
@@ -278,7 +158,7 @@ func jsonProblem(err error) string {
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
-		return "syntax error at offset " + itoa(se.Offset) + ": " + se.Error()
+		return "syntax error at offset " + strconv.FormatInt(se.Offset, 10) + ": " + se.Error()
 	case errors.As(err, &te):
 		return "field " + strings.TrimPrefix(te.Field, ".") + " must be " + te.Type.String() + ", not " + te.Value
 	}

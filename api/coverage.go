@@ -140,7 +140,7 @@ func (s *Server) handleCheck(w http.ResponseWriter, r *http.Request) {
 	if findings == nil {
 		findings = []oncall.Finding{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"from": from, "to": to, "findings": findings})
+	WriteJSON(w, http.StatusOK, map[string]any{"from": from, "to": to, "findings": findings})
 }
 
 // previewAt reads the at query parameter (default now).
@@ -175,7 +175,7 @@ func (s *Server) handlePlanPreview(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
+	WriteJSON(w, http.StatusOK, struct {
 		Plan string `json:"escalation_plan"`
 		*oncall.PagePreview
 	}{name, pv})
@@ -194,7 +194,7 @@ func (s *Server) handleContactPreview(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, struct {
+	WriteJSON(w, http.StatusOK, struct {
 		Contact string `json:"contact"`
 		*oncall.PagePreview
 	}{c.Alias, oncall.PreviewContact(c, at)})
@@ -207,5 +207,5 @@ func (s *Server) handleRotateCalendarKey(w http.ResponseWriter, r *http.Request)
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "rotated"})
+	WriteJSON(w, http.StatusOK, map[string]string{"status": "rotated"})
 }

@@ -233,17 +233,14 @@ func (s *Server) handleCalendarURL(kind, key string) http.HandlerFunc {
 			return
 		}
 		u := s.publicHost(r) + path + url.PathEscape(name) + "/ical?token=" + token
-		writeJSON(w, http.StatusOK, map[string]string{"url": u})
+		WriteJSON(w, http.StatusOK, map[string]string{"url": u})
 	}
 }
 
 // publicHost is the external base URL of links: Options.PublicHost, else
-// the acknowledgement links' host, else the request's own.
+// the request's own.
 func (s *Server) publicHost(r *http.Request) string {
 	h := s.opts.PublicHost
-	if h == "" && s.opts.Acks != nil {
-		h = s.opts.Acks.PublicHost
-	}
 	if h == "" {
 		scheme := "http"
 		if r.TLS != nil {

@@ -58,7 +58,7 @@ func (s *Server) handleListIncidents(w http.ResponseWriter, r *http.Request) {
 	if incs == nil {
 		incs = []*tocsin.Incident{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"incidents": incs, "next_cursor": next})
+	WriteJSON(w, http.StatusOK, map[string]any{"incidents": incs, "next_cursor": next})
 }
 
 // parseSince reads an RFC 3339 time or a duration back from now ("24h").
@@ -98,7 +98,7 @@ func (s *Server) handleGetIncident(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"incident": inc})
+	WriteJSON(w, http.StatusOK, map[string]any{"incident": inc})
 }
 
 // actorRequest is the optional body of acknowledge and resolve.
@@ -113,7 +113,7 @@ func (s *Server) actor(w http.ResponseWriter, r *http.Request) (tocsin.Actor, er
 			return tocsin.Actor{}, err
 		}
 	}
-	return tocsin.Actor{Name: sanitizeActor(strings.TrimSpace(req.By)), Via: "api"}, nil
+	return tocsin.Actor{Name: SanitizeActor(strings.TrimSpace(req.By)), Via: "api"}, nil
 }
 
 func (s *Server) handleAcknowledge(w http.ResponseWriter, r *http.Request) {
@@ -135,7 +135,7 @@ func (s *Server) transition(w http.ResponseWriter, r *http.Request, op func(ctx 
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"incident": inc, "changed": changed})
+	WriteJSON(w, http.StatusOK, map[string]any{"incident": inc, "changed": changed})
 }
 
 // noteRequest is the body of POST /api/v1/incidents/{id}/notes.
@@ -154,12 +154,12 @@ func (s *Server) handleAddNote(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, tocsin.Errorf(tocsin.EINVALID, "text: longer than 10000 characters"))
 		return
 	}
-	ev, err := s.store.AddNote(r.Context(), r.PathValue("id"), tocsin.Actor{Name: sanitizeActor(strings.TrimSpace(req.By)), Via: "api"}, req.Text)
+	ev, err := s.store.AddNote(r.Context(), r.PathValue("id"), tocsin.Actor{Name: SanitizeActor(strings.TrimSpace(req.By)), Via: "api"}, req.Text)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"event": ev})
+	WriteJSON(w, http.StatusCreated, map[string]any{"event": ev})
 }
 
 // redeliverRequest is the optional body of POST /api/v1/incidents/{id}/redeliver.
@@ -183,11 +183,11 @@ func (s *Server) handleRedeliver(w http.ResponseWriter, r *http.Request) {
 		Error(w, r, tocsin.Errorf(tocsin.EINVALID, "channel: not a channel or on-call provider name"))
 		return
 	}
-	by := tocsin.Actor{Name: sanitizeActor(strings.TrimSpace(req.By)), Via: "api"}
+	by := tocsin.Actor{Name: SanitizeActor(strings.TrimSpace(req.By)), Via: "api"}
 	n, err := s.store.Redeliver(r.Context(), r.PathValue("id"), channel, by)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"requeued": n})
+	WriteJSON(w, http.StatusAccepted, map[string]any{"requeued": n})
 }

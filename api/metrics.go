@@ -140,3 +140,21 @@ func (c *jobCollector) Collect(ch chan<- prometheus.Metric) {
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
 }
+
+// MetricsHandler serves m behind token, when set, as a bearer token
+// (metrics.token); it is mounted at GET /metrics of the main listener or
+// of its own (metrics.listen).
+func MetricsHandler(m *Metrics, token string) http.Handler {
+	h := m.Handler()
+	if token == "" {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !tokenMatches(Bearer(r), []string{token}) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tocsin-metrics"`)
+			Error(w, r, tocsin.Errorf(tocsin.EUNAUTHORIZED, "a valid metrics token is required (Authorization: Bearer TOKEN)"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

@@ -168,7 +168,7 @@ func (res resource[T]) register(s *Server) {
 		if items == nil {
 			items = []*T{}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{res.many: items})
+		WriteJSON(w, http.StatusOK, map[string]any{res.many: items})
 	}))
 	s.mux.HandleFunc("GET "+one, s.requireAPI(func(w http.ResponseWriter, r *http.Request) {
 		v, err := res.find(r.Context(), r.PathValue(res.key))
@@ -176,7 +176,7 @@ func (res resource[T]) register(s *Server) {
 			s.fail(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{res.one: v})
+		WriteJSON(w, http.StatusOK, map[string]any{res.one: v})
 	}))
 	s.mux.HandleFunc("PUT "+one, s.requireAPI(func(w http.ResponseWriter, r *http.Request) {
 		var v T
@@ -226,7 +226,7 @@ func (res resource[T]) register(s *Server) {
 			}
 			out["warnings"] = warnings
 		}
-		writeJSON(w, status, out)
+		WriteJSON(w, status, out)
 	}))
 	s.mux.HandleFunc("DELETE "+one, s.requireAPI(func(w http.ResponseWriter, r *http.Request) {
 		if err := res.del(r.Context(), r.PathValue(res.key)); err != nil {
@@ -243,9 +243,9 @@ func (s *Server) checkPlanChannels(p *tocsin.EscalationPlan) error {
 	var bad []string
 	for i, st := range p.Stages {
 		for j, t := range st.Targets {
-			if t.Channel != "" && !s.opts.Overrides.Channels[t.Channel] {
+			if t.Channel != "" && !s.opts.Channels[t.Channel] {
 				bad = append(bad, fmt.Sprintf("stages[%d].targets[%d].channel: %q is not an enabled channel (enabled: %s)",
-					i, j, t.Channel, enabledChannels(s.opts.Overrides.Channels)))
+					i, j, t.Channel, enabledChannels(s.opts.Channels)))
 			}
 		}
 	}
@@ -310,7 +310,7 @@ func (s *Server) handleSendActivation(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"status": "sent"})
+	WriteJSON(w, http.StatusAccepted, map[string]string{"status": "sent"})
 }
 
 // activateRequest is the body of POST …/channels/{channel}/activate.
@@ -339,7 +339,7 @@ func (s *Server) handleActivate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"channel": ch})
+	WriteJSON(w, http.StatusOK, map[string]any{"channel": ch})
 }
 
 // contactChannel finds one channel of a contact.
@@ -382,7 +382,7 @@ func (s *Server) handleTestPage(kind string) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusAccepted, map[string]string{"incident_id": id})
+		WriteJSON(w, http.StatusAccepted, map[string]string{"incident_id": id})
 	}
 }
 
@@ -455,7 +455,7 @@ func (s *Server) handleRotationShifts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"rotation": name, "time_zone": rot.TimeZone, "from": from, "to": to, "shifts": shifts})
+	WriteJSON(w, http.StatusOK, map[string]any{"rotation": name, "time_zone": rot.TimeZone, "from": from, "to": to, "shifts": shifts})
 }
 
 // previewRequest is the body of POST /api/v1/rotations/preview.
@@ -510,7 +510,7 @@ func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"shifts": shifts})
+	WriteJSON(w, http.StatusOK, map[string]any{"shifts": shifts})
 }
 
 // OverrideListBack is how far back GET /api/v1/overrides lists without ?from=.
@@ -542,7 +542,7 @@ func (s *Server) handleListOverrides(w http.ResponseWriter, r *http.Request) {
 	if ovs == nil {
 		ovs = []StoredOverride{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"overrides": ovs})
+	WriteJSON(w, http.StatusOK, map[string]any{"overrides": ovs})
 }
 
 // handleAddOverride serves POST /api/v1/overrides.
@@ -560,7 +560,7 @@ func (s *Server) handleAddOverride(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"id": id})
+	WriteJSON(w, http.StatusCreated, map[string]string{"id": id})
 }
 
 // handleDeleteOverride serves DELETE /api/v1/overrides/{id}.
@@ -586,7 +586,7 @@ func (s *Server) handleScheduleShifts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"schedule": name, "from": from, "to": to, "shifts": shifts})
+	WriteJSON(w, http.StatusOK, map[string]any{"schedule": name, "from": from, "to": to, "shifts": shifts})
 }
 
 func (s *Server) scheduleShifts(ctx context.Context, name string, from, to time.Time) ([]oncall.Shift, error) {
@@ -653,7 +653,7 @@ func (s *Server) handleWhoIsOnCall(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, scheduleOnCall{Name: n, OnCall: members, Rotations: layers})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"at": at, "schedules": out})
+	WriteJSON(w, http.StatusOK, map[string]any{"at": at, "schedules": out})
 }
 
 // decodeStrict decodes an API body like decodeJSON, and when the body does
@@ -661,7 +661,7 @@ func (s *Server) handleWhoIsOnCall(w http.ResponseWriter, r *http.Request) {
 // ("stages[0].duration: ..."), which encoding/json does not do for unknown
 // nested fields or for values its unmarshalers reject.
 func (s *Server) decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := s.readBody(w, r)
+	body, err := ReadBody(w, r, s.opts.MaxBodyBytes)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,13 @@ func (d onCallDB) ListOverrides(ctx context.Context, rotation string, from, to t
 	return out, err
 }
 
+// serve returns the routes of s on a mux of their own.
+func serve(s *Server) http.Handler {
+	m := http.NewServeMux()
+	s.Register(m)
+	return NoSniff(m)
+}
+
 // oncallEnv is an API server over a real SQLite store.
 type oncallEnv struct {
 	t     *testing.T
@@ -44,9 +51,9 @@ func newOnCallEnv(t *testing.T, mods ...func(*Options)) *oncallEnv {
 	e := &oncallEnv{t: t, clock: storetest.NewClock(oncallEpoch)}
 	e.db = storetest.Open(t, storetest.SQLiteURL(t), store.Options{Now: e.clock.Now})
 	opts := Options{
-		APITokens:  []string{oncallToken},
+		Tokens:     Tokens{Clear: []string{oncallToken}},
 		OnCall:     onCallDB{e.db},
-		Overrides:  Overrides{Channels: map[string]bool{"slack": true, "email": true}},
+		Channels:   map[string]bool{"slack": true, "email": true},
 		PublicHost: "https://tocsin.example.com/",
 		Now:        e.clock.Now,
 		SendActivation: func(ctx context.Context, alias, channel string) error {
@@ -79,7 +86,7 @@ func (e *oncallEnv) callToken(method, path, body, token string) (int, string) {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	rec := httptest.NewRecorder()
-	e.srv.ServeHTTP(rec, req)
+	serve(e.srv).ServeHTTP(rec, req)
 	return rec.Code, rec.Body.String()
 }
 
@@ -382,7 +389,7 @@ func TestOnCallActivationAndTestPages(t *testing.T) {
 
 func TestOnCallNotConfigured(t *testing.T) {
 	e := newOnCallEnv(t)
-	e.srv = New(e.db, Options{APITokens: []string{oncallToken}})
+	e.srv = New(e.db, Options{Tokens: Tokens{Clear: []string{oncallToken}}})
 	for _, p := range []string{"/api/v1/contacts", "/api/v1/rotations/x", "/api/v1/oncall", "/api/v1/schedules/x/ical"} {
 		e.fails(404, "GET", p, "", "on-call is not configured")
 	}

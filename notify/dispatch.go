@@ -199,12 +199,12 @@ func (d *Dispatcher) HandleRenotify(ctx context.Context, job *tocsin.Job) tocsin
 		Message: fmt.Sprintf("Still unacknowledged after %s; notifying again", now.Sub(del.Incident.CreatedAt).Round(time.Second))}}}
 	for _, name := range d.channelNames() {
 		a := mustJSON(tocsin.NotifyArgs{Channel: name, Event: EventRenotify, Destination: args.Destinations[name]})
-		out.Next = append(out.Next, &tocsin.Job{Kind: tocsin.JobNotify, Lane: "notify:" + name, IncidentID: job.IncidentID, Args: a, DueAt: now})
+		out.Next = append(out.Next, &tocsin.Job{Kind: tocsin.JobNotify, Lane: tocsin.NotifyLane(name), IncidentID: job.IncidentID, Args: a, DueAt: now})
 	}
 	if d.RenotifyAfter > 0 {
 		// The finished timer's key is free again once this job is deleted
 		// in the same transaction, so the re-armed one can take it.
-		out.Next = append(out.Next, &tocsin.Job{Kind: tocsin.JobRenotify, Lane: tocsin.JobRenotify, Key: "renotify:" + job.IncidentID,
+		out.Next = append(out.Next, &tocsin.Job{Kind: tocsin.JobRenotify, Lane: tocsin.JobRenotify, Key: tocsin.RenotifyKey(job.IncidentID),
 			IncidentID: job.IncidentID, Args: job.Args, DueAt: now.Add(d.RenotifyAfter)})
 	}
 	return out

@@ -21,10 +21,10 @@ import (
 
 // Events a message can be about.
 const (
-	EventOpened       = "opened"
-	EventAcknowledged = "acknowledged"
-	EventResolved     = "resolved"
-	EventRenotify     = "renotify"
+	EventOpened       = tocsin.NotifyEventOpened
+	EventAcknowledged = tocsin.NotifyEventAcknowledged
+	EventResolved     = tocsin.NotifyEventResolved
+	EventRenotify     = tocsin.NotifyEventRenotify
 	// EventNotice names a Notice where a channel labels what it sends
 	// (a webhook's "event").
 	EventNotice = "notice"

@@ -66,13 +66,9 @@ func (e *Engine) HandleHandOff(ctx context.Context, job *tocsin.Job) tocsin.JobO
 	// re-sends none that was delivered, and one failing address delays
 	// no other.
 	note := func(alias string, in bool, with []string) {
-		dir := "out"
-		if in {
-			dir = "in"
-		}
 		a, _ := json.Marshal(tocsin.HandOffNoteArgs{Schedule: args.Schedule, Contact: alias, At: at, Incoming: in, With: with})
 		out.Next = append(out.Next, &tocsin.Job{Kind: tocsin.JobHandOffNote, Lane: tocsin.JobHandOffNote, Args: a, DueAt: now,
-			Key: fmt.Sprintf("%s:%s:%s:%d:%s", tocsin.JobHandOffNote, args.Schedule, alias, at.UnixMicro(), dir)})
+			Key: tocsin.HandOffNoteKey(args.Schedule, alias, at, in)})
 	}
 	for _, alias := range incoming {
 		note(alias, true, without(current, []string{alias}))

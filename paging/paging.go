@@ -413,7 +413,7 @@ func (e *Engine) retryErr(job *tocsin.Job, err error) tocsin.JobOutcome {
 // person who was not reached is itself an alert, as a failed notification
 // or escalation is. A test page's failure is on its own quiet incident only.
 func (e *Engine) pageFailed(job *tocsin.Job, p *tocsin.Page, test bool, msg string) []*tocsin.Job {
-	kind := "page:" + p.ChannelType
+	kind := tocsin.PageLane(p.ChannelType)
 	if e.Logger != nil {
 		e.Logger.Error("page failed", "incident_id", p.IncidentID, "contact", p.Contact, "channel", p.ChannelName, "type", p.ChannelType, "err", msg)
 	}

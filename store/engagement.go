@@ -53,7 +53,7 @@ func (s *DB) startEngagement(ctx context.Context, tx *txn, id, incidentID, plan,
 		return err
 	}
 	args, _ := json.Marshal(tocsin.StageArgs{EngagementID: id, Seq: 0})
-	return insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobStage, Lane: tocsin.JobStage, Key: "stage:" + id + ":0", IncidentID: incidentID, Args: args, DueAt: now}, now)
+	return insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobStage, Lane: tocsin.JobStage, Key: tocsin.StageKey(id, 0), IncidentID: incidentID, Args: args, DueAt: now}, now)
 }
 
 // FindEngagement returns an engagement (without its pages).
@@ -209,7 +209,7 @@ func (s *DB) applyStage(ctx context.Context, tx *txn, incidentID string, st *toc
 	}
 	if !st.NextAt.IsZero() {
 		args, _ := json.Marshal(tocsin.StageArgs{EngagementID: st.EngagementID, Seq: st.Seq + 1})
-		if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobStage, Lane: tocsin.JobStage, Key: "stage:" + st.EngagementID + ":" + strconv.Itoa(st.Seq+1),
+		if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobStage, Lane: tocsin.JobStage, Key: tocsin.StageKey(st.EngagementID, st.Seq+1),
 			IncidentID: incidentID, Args: args, DueAt: st.NextAt}, now); err != nil {
 			return false, err
 		}
@@ -235,7 +235,7 @@ func insertPage(ctx context.Context, tx *txn, incidentID, engagementID string, p
 		return nil
 	}
 	args, _ := json.Marshal(tocsin.PageArgs{PageID: p.ID})
-	return insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobPage, Lane: "page:" + p.ChannelType, Key: "page:" + p.ID,
+	return insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobPage, Lane: tocsin.PageLane(p.ChannelType), Key: tocsin.PageKey(p.ID),
 		IncidentID: incidentID, Args: args, DueAt: p.DueAt}, now)
 }
 
@@ -516,7 +516,7 @@ func cancelPages(ctx context.Context, tx *txn, where string, args []any, now tim
 	for _, p := range found {
 		// A page job being sent right now is marked, not deleted under
 		// its worker: its outcome is still recorded (see cancelJobs).
-		if err := cancelJobs(ctx, tx, `job_key = $1`, "page:"+p.id); err != nil {
+		if err := cancelJobs(ctx, tx, `job_key = $1`, tocsin.PageKey(p.id)); err != nil {
 			return fmt.Errorf("cancel page job: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE pages SET status = 'cancelled', error = $1, updated_at = $2 WHERE id = $3`, "cancelled: "+why, micros(now), p.id); err != nil {

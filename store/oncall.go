@@ -642,11 +642,11 @@ func (s *DB) PutSchedule(ctx context.Context, sc *tocsin.Schedule) (created bool
 // armHandOffs makes sure a schedule's hand-off timer exists; a changed
 // schedule is re-checked at once.
 func armHandOffs(ctx context.Context, tx *txn, schedule string, now time.Time) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET due_at = $1 WHERE job_key = $2 AND lease_owner IS NULL`, micros(now), "handoff:"+schedule); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET due_at = $1 WHERE job_key = $2 AND lease_owner IS NULL`, micros(now), tocsin.HandOffKey(schedule)); err != nil {
 		return err
 	}
 	args, _ := json.Marshal(tocsin.HandOffArgs{Schedule: schedule, Since: now})
-	return insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobHandOff, Lane: tocsin.JobHandOff, Key: "handoff:" + schedule, Args: args, DueAt: now}, now)
+	return insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobHandOff, Lane: tocsin.JobHandOff, Key: tocsin.HandOffKey(schedule), Args: args, DueAt: now}, now)
 }
 
 // ArmHandOffs ensures every schedule has its hand-off timer (at start).
@@ -659,7 +659,7 @@ func (s *DB) ArmHandOffs(ctx context.Context) error {
 		now := s.opts.Now().UTC()
 		for _, sc := range scheds {
 			args, _ := json.Marshal(tocsin.HandOffArgs{Schedule: sc.Name, Since: now})
-			if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobHandOff, Lane: tocsin.JobHandOff, Key: "handoff:" + sc.Name, Args: args, DueAt: now}, now); err != nil {
+			if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobHandOff, Lane: tocsin.JobHandOff, Key: tocsin.HandOffKey(sc.Name), Args: args, DueAt: now}, now); err != nil {
 				return err
 			}
 		}

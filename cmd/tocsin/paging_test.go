@@ -448,7 +448,9 @@ func TestPagingFailureIsAnnounced(t *testing.T) {
 	tw.FailNext(1, 400, 21211) // Twilio: invalid 'To' number — permanent
 	_, body := ts.post(t, "/api/v1/alerts/generic", testIngestToken, `{"title":"nobody reached"}`)
 	id := firstID(t, body)
-	eventually(t, "page failed", func() bool { return hasEvent(ts.incident(t, id), tocsin.EventPage, "Page to gus by sms (mobile) failed") })
+	eventually(t, "page failed", func() bool {
+		return hasEvent(ts.incident(t, id), tocsin.EventPage, "Page to gus by sms (mobile) failed")
+	})
 	eventually(t, "failure announced on the webhook", func() bool { return ts.sink.find(id, "delivery_failed") != nil })
 	failure, _ := ts.sink.find(id, "delivery_failed")["failure"].(map[string]any)
 	if failure["channel"] != "page:sms" || !strings.Contains(failure["what"].(string), "gus") {

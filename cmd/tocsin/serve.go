@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,6 +32,7 @@ import (
 	"tocsin/escalate/incidentio"
 	"tocsin/escalate/pagerduty"
 	"tocsin/escalate/servicenow"
+	"tocsin/inbound"
 	"tocsin/ingest"
 	"tocsin/netguard"
 	"tocsin/notify"
@@ -45,6 +47,7 @@ import (
 	"tocsin/notify/webhook"
 	"tocsin/paging"
 	"tocsin/store"
+	"tocsin/web"
 )
 
 func serveCommand(getenv func(string) string, stderr io.Writer) *cobra.Command {
@@ -219,7 +222,7 @@ func (a *app) setup(ctx context.Context, built *parts, o appOptions) error {
 	if ttl <= 0 {
 		ttl = 24 * time.Hour
 	}
-	acks := &api.AckSigner{Key: []byte(key), PublicHost: publicHost, TTL: ttl, Now: o.Now}
+	acks := &web.AckSigner{Key: []byte(key), PublicHost: publicHost, TTL: ttl, Now: o.Now}
 	metrics := api.NewMetrics(a.store, o.Now)
 
 	d := &notify.Dispatcher{
@@ -283,7 +286,7 @@ func (a *app) setup(ctx context.Context, built *parts, o appOptions) error {
 	for _, name := range channelNames {
 		lanes[tocsin.JobNotify] = append(lanes[tocsin.JobNotify], tocsin.NotifyLane(name))
 	}
-	overrides := api.Overrides{Channels: map[string]bool{}, ChannelKeys: channelKeys(channels), AllowedDestinations: cfg.Ingest.AllowedDestinations}
+	overrides := inbound.Overrides{Channels: map[string]bool{}, ChannelKeys: channelKeys(channels), AllowedDestinations: cfg.Ingest.AllowedDestinations}
 	for name := range channels {
 		overrides.Channels[name] = true
 	}
@@ -299,7 +302,7 @@ func (a *app) setup(ctx context.Context, built *parts, o appOptions) error {
 		handlers[tocsin.JobDeescalate] = engine.HandlerFunc(h.HandleDeescalate)
 		lanes[tocsin.JobEscalate] = []string{tocsin.EscalateLane(provider.Name())}
 		lanes[tocsin.JobDeescalate] = lanes[tocsin.JobEscalate]
-		overrides.OnCall = &api.OnCallSetup{Enable: cfg.OnCall.Enable, Provider: provider.Name(), Wait: cfg.OnCallWait(), HasTarget: provider.HasTarget}
+		overrides.OnCall = &inbound.OnCallSetup{Enable: cfg.OnCall.Enable, Provider: provider.Name(), Wait: cfg.OnCallWait(), HasTarget: provider.HasTarget}
 		mode := "every firing incident"
 		if !cfg.OnCall.Enable {
 			mode = "only requests with oncall_enable=true (initialized_only)"
@@ -312,34 +315,37 @@ func (a *app) setup(ctx context.Context, built *parts, o appOptions) error {
 		a.worker.PollInterval = o.PollInterval
 	}
 
-	sns := o.SNS
-	if sns == nil && !cfg.Ingest.CloudWatch.SkipSignature {
-		sns = &ingest.SNSVerifier{Now: o.Now}
+	sns := inbound.SNS{Verifier: o.SNS, Topics: cfg.Ingest.CloudWatch.TopicARNs}
+	if sns.Verifier == nil && !cfg.Ingest.CloudWatch.SkipSignature {
+		sns.Verifier = &ingest.SNSVerifier{Now: o.Now}
 	}
-	snsPath := ""
-	var snsPathTopics []string
 	if cfg.Queue.SNS.Enable {
-		snsPath = cfg.Queue.SNS.HTTPSEndpointSubscriptionPath
-		if snsPath == "" {
-			snsPath = "/sns"
-		}
-		snsPathTopics = []string{cfg.Queue.SNS.TopicARN}
+		sns.Path = cmp.Or(cfg.Queue.SNS.HTTPSEndpointSubscriptionPath, "/sns")
+		sns.PathTopics = []string{cfg.Queue.SNS.TopicARN}
 	}
-	srv := api.New(a.store, api.Options{
-		APITokens: cfg.API.Tokens, IngestTokens: cfg.Ingest.Tokens, IngestOpen: cfg.Ingest.Open,
-		APITokenHashes: a.apiTokenHashes, IngestTokenHashes: a.ingestTokenHashes,
-		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, Acks: acks, SlackSigningSecret: cfg.Alert.Slack.SigningSecret,
-		TwilioAuthToken: twilioToken(cfg), Pages: a.store, PublicHost: publicHost,
-		OnCall: onCallStore{a.store}, WebhookGuard: webhookGuard, SendActivation: a.sendActivation, TestPage: a.testPage,
-		SNS: sns, SNSTopics: cfg.Ingest.CloudWatch.TopicARNs, SNSPath: snsPath, SNSPathTopics: snsPathTopics, DebugBody: cfg.Alert.DebugBody, Overrides: overrides,
-		Now: o.Now, Logger: logger, Metrics: metrics, MetricsToken: cfg.Metrics.Token, MetricsElsewhere: cfg.Metrics.Listen != "",
-	})
-	a.handler = srv
+	// One mux, one room per audience: the JSON API (and health), the
+	// webhooks of senders and providers, and the pages behind signed links.
+	mux := http.NewServeMux()
+	api.New(a.store, api.Options{
+		Tokens: api.Tokens{Clear: cfg.API.Tokens, Hashes: a.apiTokenHashes}, MaxBodyBytes: cfg.Ingest.MaxBodyBytes,
+		Channels: overrides.Channels, OnCall: onCallStore{a.store}, WebhookGuard: webhookGuard,
+		SendActivation: a.sendActivation, TestPage: a.testPage, PublicHost: publicHost, Now: o.Now, Logger: logger,
+	}).Register(mux)
+	inbound.New(a.store, inbound.Options{
+		Tokens: api.Tokens{Clear: cfg.Ingest.Tokens, Hashes: a.ingestTokenHashes}, Open: cfg.Ingest.Open,
+		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, Overrides: overrides, SNS: sns, DebugBody: cfg.Alert.DebugBody,
+		SlackSigningSecret: cfg.Alert.Slack.SigningSecret, TwilioAuthToken: twilioToken(cfg), PublicHost: publicHost,
+		Metrics: metrics, Now: o.Now, Logger: logger,
+	}).Register(mux)
+	web.New(a.store, web.Options{Acks: acks, Logger: logger}).Register(mux)
+	// /metrics is on the main listener, or alone on its own (metrics.listen).
+	metricsMux := mux
 	if cfg.Metrics.Listen != "" {
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", srv.MetricsHandler())
-		a.metrics = mux
+		metricsMux = http.NewServeMux()
+		a.metrics = metricsMux
 	}
+	metricsMux.Handle("GET /metrics", api.MetricsHandler(metrics, cfg.Metrics.Token))
+	a.handler = api.NoSniff(mux)
 	return nil
 }
 

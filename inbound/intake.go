@@ -1,27 +1,13 @@
-package api
+package inbound
 
 import (
-	"errors"
-	"io"
 	"net/http"
-	"strconv"
+	"slices"
 
 	"tocsin"
+	"tocsin/api"
 	"tocsin/ingest"
 )
-
-// readBody reads the request body within the size limit.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, tocsin.Errorf(tocsin.ETOOLARGE, "request body is larger than %d bytes", s.opts.MaxBodyBytes)
-		}
-		return nil, tocsin.Errorf(tocsin.EINVALID, "reading request body: %v", err)
-	}
-	return body, nil
-}
 
 // ingestResponse is the body of a successful intake.
 type ingestResponse struct {
@@ -37,12 +23,12 @@ type ingestResponse struct {
 func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
 	source := r.PathValue("source")
 	if source == tocsin.SourceCloudWatch {
-		s.handleSNS(w, r, s.opts.SNSTopics)
+		s.handleSNS(w, r, s.opts.SNS.Topics)
 		return
 	}
 	decode, ok := ingest.Lookup(source)
 	if !ok {
-		Error(w, r, tocsin.Errorf(tocsin.ENOTFOUND, "unknown alert source %q (known: alertmanager, grafana, cloudwatch, sentry, pagerduty, generic)", source))
+		api.Error(w, r, tocsin.Errorf(tocsin.ENOTFOUND, "unknown alert source %q (known: alertmanager, grafana, cloudwatch, sentry, pagerduty, generic)", source))
 		return
 	}
 	body, err := s.readBody(w, r)
@@ -56,12 +42,12 @@ func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	results, warnings, err := s.ingest(r, source, alerts, "", s.authenticatedIngest(r))
+	results, warnings, err := s.ingest(r, source, alerts, "", s.authenticated(r))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, statusFor(results), ingestResponse{Status: "ok", Count: len(alerts), IncidentIDs: incidentIDs(results), Results: results, Warnings: warnings})
+	api.WriteJSON(w, statusFor(results), ingestResponse{Status: "ok", Count: len(alerts), IncidentIDs: incidentIDs(results), Results: results, Warnings: warnings})
 }
 
 // handleVersusIncidents serves Versus Incident's POST /api/incidents: any
@@ -86,7 +72,7 @@ func (s *Server) handleVersusIncidents(w http.ResponseWriter, r *http.Request) {
 			a.Source = tocsin.SourceJSON
 		}
 	}
-	results, warnings, err := s.ingest(r, "versus", alerts, "", s.authenticatedIngest(r))
+	results, warnings, err := s.ingest(r, "versus", alerts, "", s.authenticated(r))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -96,7 +82,7 @@ func (s *Server) handleVersusIncidents(w http.ResponseWriter, r *http.Request) {
 		status = "Incidents created"
 	}
 	// Versus answers 201 without ids or warnings; we add them.
-	writeJSON(w, http.StatusCreated, ingestResponse{Status: status, Count: len(alerts), IncidentIDs: incidentIDs(results), Results: results, Warnings: warnings})
+	api.WriteJSON(w, http.StatusCreated, ingestResponse{Status: status, Count: len(alerts), IncidentIDs: incidentIDs(results), Results: results, Warnings: warnings})
 }
 
 // handleSNS serves CloudWatch alarms delivered by Amazon SNS: it confirms
@@ -113,35 +99,35 @@ func (s *Server) handleSNS(w http.ResponseWriter, r *http.Request, topics []stri
 		s.fail(w, r, err)
 		return
 	}
-	if len(topics) > 0 && !contains(topics, msg.TopicArn) {
-		Error(w, r, tocsin.Errorf(tocsin.EFORBIDDEN, "SNS topic %q is not accepted here", msg.TopicArn))
+	if len(topics) > 0 && !slices.Contains(topics, msg.TopicArn) {
+		api.Error(w, r, tocsin.Errorf(tocsin.EFORBIDDEN, "SNS topic %q is not accepted here", msg.TopicArn))
 		return
 	}
-	if s.opts.SNS != nil {
-		if err := s.opts.SNS.Verify(r.Context(), msg); err != nil {
+	if s.opts.SNS.Verifier != nil {
+		if err := s.opts.SNS.Verifier.Verify(r.Context(), msg); err != nil {
 			s.fail(w, r, err)
 			return
 		}
 	}
 	switch msg.Type {
 	case "SubscriptionConfirmation":
-		if s.opts.SNS == nil {
-			Error(w, r, tocsin.Errorf(tocsin.EINVALID, "SNS subscription confirmation needs signature verification enabled"))
+		if s.opts.SNS.Verifier == nil {
+			api.Error(w, r, tocsin.Errorf(tocsin.EINVALID, "SNS subscription confirmation needs signature verification enabled"))
 			return
 		}
-		if err := s.opts.SNS.Confirm(r.Context(), msg); err != nil {
+		if err := s.opts.SNS.Verifier.Confirm(r.Context(), msg); err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		s.opts.Logger.Info("confirmed SNS subscription", "topic_arn", msg.TopicArn)
-		writeJSON(w, http.StatusOK, map[string]string{"status": "subscription confirmed"})
+		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "subscription confirmed"})
 		return
 	case "UnsubscribeConfirmation":
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		api.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 		return
 	case "Notification":
 	default:
-		Error(w, r, tocsin.Errorf(tocsin.EINVALID, "unsupported SNS message type %q", msg.Type))
+		api.Error(w, r, tocsin.Errorf(tocsin.EINVALID, "unsupported SNS message type %q", msg.Type))
 		return
 	}
 	alerts, err := ingest.CloudWatchAlarm([]byte(msg.Message), s.opts.Now())
@@ -151,12 +137,12 @@ func (s *Server) handleSNS(w http.ResponseWriter, r *http.Request, topics []stri
 	}
 	// SNS delivers at least once and a signed message can be replayed
 	// within its validity window: each MessageId is ingested once.
-	results, warnings, err := s.ingest(r, tocsin.SourceCloudWatch, alerts, "sns:"+msg.TopicArn+":"+msg.MessageId, s.authenticatedIngest(r))
+	results, warnings, err := s.ingest(r, tocsin.SourceCloudWatch, alerts, "sns:"+msg.TopicArn+":"+msg.MessageId, s.authenticated(r))
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, statusFor(results), ingestResponse{Status: "ok", Count: len(alerts), IncidentIDs: incidentIDs(results), Results: results, Warnings: warnings})
+	api.WriteJSON(w, statusFor(results), ingestResponse{Status: "ok", Count: len(alerts), IncidentIDs: incidentIDs(results), Results: results, Warnings: warnings})
 }
 
 // ingest stores decoded alerts with the options of the request's query
@@ -221,14 +207,3 @@ func incidentIDs(results []tocsin.IngestResult) []string {
 	}
 	return ids
 }
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
-func itoa[T int | int64](n T) string { return strconv.FormatInt(int64(n), 10) }

@@ -1,9 +1,10 @@
-package api
+package inbound
 
 import (
 	"net/http"
 
 	"tocsin"
+	"tocsin/api"
 	"tocsin/ingest"
 )
 
@@ -36,10 +37,10 @@ func (s *Server) handlePagerDuty(w http.ResponseWriter, r *http.Request) {
 	if s.opts.DebugBody {
 		s.debugBody(tocsin.SourcePagerDuty, ingest.RedactPagerDuty(body))
 	}
-	authed := s.authenticatedIngest(r) || s.isIngestToken(ingest.PagerDutyRoutingKey(body))
-	if !authed && !s.opts.IngestOpen {
+	authed := s.authenticated(r) || s.opts.Tokens.Match(ingest.PagerDutyRoutingKey(body))
+	if !authed && !s.opts.Open {
 		// PagerDuty's answer to a routing key it does not know.
-		writeJSON(w, http.StatusBadRequest, pagerDutyResponse{Status: "invalid event", Message: "Event object is invalid",
+		api.WriteJSON(w, http.StatusBadRequest, pagerDutyResponse{Status: "invalid event", Message: "Event object is invalid",
 			Errors: []string{"Invalid routing key: routing_key must be one of this server's integration tokens (ingest.tokens)"}})
 		return
 	}
@@ -55,7 +56,7 @@ func (s *Server) handlePagerDuty(w http.ResponseWriter, r *http.Request) {
 	}
 	// The sender's own dedup_key (or the one generated for it), which it
 	// sends back to acknowledge or resolve: the alert's fingerprint.
-	writeJSON(w, http.StatusAccepted, pagerDutyResponse{Status: "success", Message: "Event processed", DedupKey: alerts[0].Fingerprint,
+	api.WriteJSON(w, http.StatusAccepted, pagerDutyResponse{Status: "success", Message: "Event processed", DedupKey: alerts[0].Fingerprint,
 		IncidentIDs: incidentIDs(results), Warnings: warnings})
 }
 
@@ -63,14 +64,14 @@ func (s *Server) handlePagerDuty(w http.ResponseWriter, r *http.Request) {
 // is 400 "invalid event" with the problem in errors; anything else keeps
 // the status of its code (5xx and 503 are retried by senders).
 func (s *Server) pagerDutyFail(w http.ResponseWriter, r *http.Request, err error) {
-	s.logError(r, err)
+	api.LogError(s.opts.Logger, r, err)
 	code, msg := tocsin.ErrorCode(err), tocsin.ErrorMessage(err)
 	switch code {
 	case tocsin.EINVALID, tocsin.ETOOLARGE:
-		writeJSON(w, http.StatusBadRequest, pagerDutyResponse{Status: "invalid event", Message: "Event object is invalid", Errors: []string{msg}})
+		api.WriteJSON(w, http.StatusBadRequest, pagerDutyResponse{Status: "invalid event", Message: "Event object is invalid", Errors: []string{msg}})
 		return
 	case tocsin.EUNAVAILABLE:
 		w.Header().Set("Retry-After", "5")
 	}
-	writeJSON(w, StatusCode(code), pagerDutyResponse{Status: "error", Message: msg})
+	api.WriteJSON(w, api.StatusCode(code), pagerDutyResponse{Status: "error", Message: msg})
 }

@@ -1,10 +1,11 @@
-package api
+package web
 
 import (
 	"html/template"
 	"net/http"
 
 	"tocsin"
+	"tocsin/api"
 )
 
 // viewPage is the read-only incident page behind the "View the incident"
@@ -44,13 +45,13 @@ func (s *Server) handleIncidentPage(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	if err := s.opts.Acks.CheckView(id, q.Get("exp"), q.Get("sig")); err != nil {
-		s.renderAck(w, StatusCode(tocsin.ErrorCode(err)), ackView{Heading: "Link not valid", Message: tocsin.ErrorMessage(err)})
+		s.renderAck(w, api.StatusCode(tocsin.ErrorCode(err)), ackView{Heading: "Link not valid", Message: tocsin.ErrorMessage(err)})
 		return
 	}
 	inc, err := s.store.FindIncident(r.Context(), id)
 	if err != nil {
-		s.logError(r, err)
-		s.renderAck(w, StatusCode(tocsin.ErrorCode(err)), ackView{Heading: "Not available", Message: tocsin.ErrorMessage(err)})
+		api.LogError(s.opts.Logger, r, err)
+		s.renderAck(w, api.StatusCode(tocsin.ErrorCode(err)), ackView{Heading: "Not available", Message: tocsin.ErrorMessage(err)})
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

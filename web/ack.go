@@ -1,4 +1,4 @@
-package api
+package web
 
 import (
 	"crypto/hmac"
@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"tocsin"
-	"tocsin/notify/slack"
+	"tocsin/api"
 )
 
 // AckSigner makes and checks signed, expiring acknowledgement links, in
@@ -124,13 +124,13 @@ func (s *Server) checkAckLink(w http.ResponseWriter, r *http.Request) (*tocsin.I
 	}
 	q := r.URL.Query()
 	if err := s.opts.Acks.Check(id, q.Get("exp"), q.Get("sig")); err != nil {
-		s.renderAck(w, StatusCode(tocsin.ErrorCode(err)), ackView{Heading: "Link not valid", Message: tocsin.ErrorMessage(err)})
+		s.renderAck(w, api.StatusCode(tocsin.ErrorCode(err)), ackView{Heading: "Link not valid", Message: tocsin.ErrorMessage(err)})
 		return nil, false
 	}
 	inc, err := s.store.FindIncident(r.Context(), id)
 	if err != nil {
-		s.logError(r, err)
-		s.renderAck(w, StatusCode(tocsin.ErrorCode(err)), ackView{Heading: "Not available", Message: tocsin.ErrorMessage(err)})
+		api.LogError(s.opts.Logger, r, err)
+		s.renderAck(w, api.StatusCode(tocsin.ErrorCode(err)), ackView{Heading: "Not available", Message: tocsin.ErrorMessage(err)})
 		return nil, false
 	}
 	return inc, true
@@ -172,10 +172,10 @@ func (s *Server) handleAckPost(w http.ResponseWriter, r *http.Request) {
 	if len(name) > 100 {
 		name = name[:100]
 	}
-	inc, changed, err := s.store.Acknowledge(r.Context(), inc.ID, tocsin.Actor{Name: sanitizeActor(name), Via: "ack link"})
+	inc, changed, err := s.store.Acknowledge(r.Context(), inc.ID, tocsin.Actor{Name: api.SanitizeActor(name), Via: "ack link"})
 	if err != nil {
-		s.logError(r, err)
-		s.renderAck(w, StatusCode(tocsin.ErrorCode(err)), ackView{Heading: "Could not acknowledge", Message: tocsin.ErrorMessage(err)})
+		api.LogError(s.opts.Logger, r, err)
+		s.renderAck(w, api.StatusCode(tocsin.ErrorCode(err)), ackView{Heading: "Could not acknowledge", Message: tocsin.ErrorMessage(err)})
 		return
 	}
 	v := ackView{Heading: "Acknowledged", Incident: inc, Message: "Thank you. The incident is acknowledged."}
@@ -187,51 +187,4 @@ func (s *Server) handleAckPost(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.renderAck(w, http.StatusOK, v)
-}
-
-// handleSlackInteraction serves Slack's interactivity requests: the
-// Acknowledge button. The request must carry Slack's signature.
-func (s *Server) handleSlackInteraction(w http.ResponseWriter, r *http.Request) {
-	if s.opts.SlackSigningSecret == "" {
-		Error(w, r, tocsin.Errorf(tocsin.ENOTFOUND, "Slack interactivity is not configured (alert.slack.signing_secret)"))
-		return
-	}
-	body, err := s.readBody(w, r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := slack.VerifyRequest(s.opts.SlackSigningSecret, r.Header, body, s.opts.Now()); err != nil {
-		Error(w, r, tocsin.Errorf(tocsin.EUNAUTHORIZED, "invalid Slack signature"))
-		return
-	}
-	act, ok, err := slack.ParseInteraction(body)
-	if err != nil {
-		s.fail(w, r, tocsin.Errorf(tocsin.EINVALID, "Slack interaction: %v", err))
-		return
-	}
-	if !ok {
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	name := act.UserName
-	if name == "" {
-		name = act.UserID
-	}
-	if _, _, err := s.store.Acknowledge(r.Context(), act.IncidentID, tocsin.Actor{Name: sanitizeActor(name), Via: "slack"}); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	// The message is updated by the outbox (chat.update), not here.
-	w.WriteHeader(http.StatusOK)
-}
-
-// sanitizeActor drops control characters from a name shown on timelines.
-func sanitizeActor(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return -1
-		}
-		return r
-	}, s)
 }

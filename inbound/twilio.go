@@ -1,4 +1,4 @@
-package api
+package inbound
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"tocsin"
+	"tocsin/api"
 	"tocsin/notify/twilio"
 	"tocsin/store"
 )
@@ -20,28 +21,18 @@ type Pages interface {
 	PageReceipt(ctx context.Context, provider, ref, kind, detail string) error
 }
 
-// twilioRoutes serves Twilio's webhooks: SMS replies, voice key presses
-// and delivery reports. Every request must carry a valid
+// twilioSigned refuses a Twilio webhook without a valid
 // X-Twilio-Signature for the URL Twilio called (PublicHost + path).
-func (s *Server) twilioRoutes() {
-	if s.opts.TwilioAuthToken == "" || s.opts.Pages == nil {
-		return
-	}
-	s.mux.HandleFunc("POST /api/v1/twilio/sms", s.twilioSigned(s.handleTwilioSMS))
-	s.mux.HandleFunc("POST /api/v1/twilio/voice/{page}", s.twilioSigned(s.handleTwilioVoice))
-	s.mux.HandleFunc("POST /api/v1/twilio/status", s.twilioSigned(s.handleTwilioStatus))
-}
-
 func (s *Server) twilioSigned(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		if err := r.ParseForm(); err != nil {
-			Error(w, r, tocsin.Errorf(tocsin.EINVALID, "unreadable form: %v", err))
+			api.Error(w, r, tocsin.Errorf(tocsin.EINVALID, "unreadable form: %v", err))
 			return
 		}
 		full := strings.TrimRight(s.opts.PublicHost, "/") + r.URL.RequestURI()
 		if !twilio.ValidateSignature(s.opts.TwilioAuthToken, full, r.PostForm, r.Header.Get("X-Twilio-Signature")) {
-			Error(w, r, tocsin.Errorf(tocsin.EUNAUTHORIZED, "invalid X-Twilio-Signature"))
+			api.Error(w, r, tocsin.Errorf(tocsin.EUNAUTHORIZED, "invalid X-Twilio-Signature"))
 			return
 		}
 		h(w, r)
@@ -73,7 +64,7 @@ func (s *Server) handleTwilioSMS(w http.ResponseWriter, r *http.Request) {
 		twiml(w, messageTwiML("tocsin: reply with the 6-digit code from the page to acknowledge it."))
 		return
 	}
-	p, err := s.opts.Pages.FindPageByReply(r.Context(), from, code)
+	p, err := s.store.FindPageByReply(r.Context(), from, code)
 	if err != nil {
 		if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
 			twiml(w, messageTwiML("tocsin: no page is waiting for code "+code+" from this number."))
@@ -82,7 +73,7 @@ func (s *Server) handleTwilioSMS(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	res, err := s.opts.Pages.AcknowledgePage(r.Context(), p.ID, "sms")
+	res, err := s.store.AcknowledgePage(r.Context(), p.ID, "sms")
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -97,7 +88,7 @@ func (s *Server) handleTwilioVoice(w http.ResponseWriter, r *http.Request) {
 		twiml(w, twilio.SayTwiML("Not acknowledged. Goodbye."))
 		return
 	}
-	res, err := s.opts.Pages.AcknowledgePage(r.Context(), r.PathValue("page"), "voice")
+	res, err := s.store.AcknowledgePage(r.Context(), r.PathValue("page"), "voice")
 	if err != nil {
 		if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
 			twiml(w, twilio.SayTwiML("This page no longer exists. Goodbye."))
@@ -140,7 +131,7 @@ func (s *Server) handleTwilioStatus(w http.ResponseWriter, r *http.Request) {
 	if code != "" {
 		detail += " (error " + code + ")"
 	}
-	if err := s.opts.Pages.PageReceipt(r.Context(), "twilio", sid, kind, detail); err != nil && tocsin.ErrorCode(err) != tocsin.ENOTFOUND {
+	if err := s.store.PageReceipt(r.Context(), "twilio", sid, kind, detail); err != nil && tocsin.ErrorCode(err) != tocsin.ENOTFOUND {
 		s.fail(w, r, err)
 		return
 	}
