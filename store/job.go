@@ -224,57 +224,65 @@ func (s *DB) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out t
 		if err != nil {
 			return fmt.Errorf("complete job: %w", err)
 		}
-		if out.Page != nil {
-			if err := applyPage(ctx, tx, out.Page, now); err != nil {
-				return err
-			}
-		}
-		if out.Notice != nil {
-			if err := insertNotice(ctx, tx, j, out.Notice, now); err != nil {
-				return err
-			}
-		}
-		for _, e := range out.Events {
-			if e.At.IsZero() {
-				e.At = now
-			}
-			if e.IncidentID == "" {
-				e.IncidentID = j.IncidentID
-			}
-			if err := insertEvent(ctx, tx, e); err != nil {
-				return err
-			}
-		}
-		if out.Ref != nil {
-			r, err := tx.ExecContext(ctx, `INSERT INTO channel_refs (incident_id, channel, ref) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-				out.Ref.IncidentID, out.Ref.Channel, out.Ref.Ref)
-			if err != nil {
-				return fmt.Errorf("save channel ref: %w", err)
-			}
-			// A resolve that committed while the provider was being called
-			// found no reference to resolve: resolve it there now.
-			if n, _ := r.RowsAffected(); n == 1 && status.String == tocsin.StatusResolved && strings.HasPrefix(out.Ref.Channel, tocsin.OnCallRefChannel) {
-				if d := response.Deescalate(out.Ref.IncidentID, out.Ref.Ref, now); d != nil {
-					if err := insertJob(ctx, tx, d, now); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		if cancelled {
-			return nil
-		}
-		for _, n := range out.Next {
-			if err := insertJob(ctx, tx, n, now); err != nil {
-				return err
-			}
-		}
-		return nil
+		return recordOutcome(ctx, tx, j, out, status.String == tocsin.StatusResolved, cancelled, now)
 	})
 	if err == nil {
 		s.opts.Wake()
 	}
 	return err
+}
+
+// recordOutcome records what a job did, in the transaction of its
+// completion: a page's result, a contact's notice, timeline events, the
+// channel's reference and, unless the job was cancelled while it ran, its
+// follow-up jobs. resolved says the job's incident is resolved.
+func recordOutcome(ctx context.Context, tx *txn, j *tocsin.Job, out tocsin.JobOutcome, resolved, cancelled bool, now time.Time) error {
+	if out.Page != nil {
+		if err := applyPage(ctx, tx, out.Page, now); err != nil {
+			return err
+		}
+	}
+	if out.Notice != nil {
+		if err := insertNotice(ctx, tx, j, out.Notice, now); err != nil {
+			return err
+		}
+	}
+	for _, e := range out.Events {
+		if e.At.IsZero() {
+			e.At = now
+		}
+		if e.IncidentID == "" {
+			e.IncidentID = j.IncidentID
+		}
+		if err := insertEvent(ctx, tx, e); err != nil {
+			return err
+		}
+	}
+	if out.Ref != nil {
+		r, err := tx.ExecContext(ctx, `INSERT INTO channel_refs (incident_id, channel, ref) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+			out.Ref.IncidentID, out.Ref.Channel, out.Ref.Ref)
+		if err != nil {
+			return fmt.Errorf("save channel ref: %w", err)
+		}
+		// A resolve that committed while the provider was being called
+		// found no reference to resolve: resolve it there now.
+		if n, _ := r.RowsAffected(); n == 1 && resolved && strings.HasPrefix(out.Ref.Channel, tocsin.OnCallRefChannel) {
+			if d := response.Deescalate(out.Ref.IncidentID, out.Ref.Ref, now); d != nil {
+				if err := insertJob(ctx, tx, d, now); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if cancelled {
+		return nil
+	}
+	for _, n := range out.Next {
+		if err := insertJob(ctx, tx, n, now); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // insertNotice records a notice on its contact's record, once per job.
