@@ -86,7 +86,7 @@ func Parse(data []byte, getenv func(string) string) (*Result, error) {
 			expand(doc, getenv)
 			keyProbs := checkKeys(doc, reflect.TypeOf(*cfg), "")
 			probs = append(probs, keyProbs...)
-			if err := doc.Decode(cfg); err != nil && len(keyProbs) == 0 {
+			if err := decodeNode(doc, cfg); err != nil && len(keyProbs) == 0 {
 				probs = append(probs, typeProblems(err)...)
 			}
 			if cfg.Redis != nil {
@@ -104,6 +104,19 @@ func Parse(data []byte, getenv func(string) string) (*Result, error) {
 		return res, probs
 	}
 	return res, nil
+}
+
+// decodeNode decodes doc into v. yaml.v3 panics on some inputs instead of
+// returning an error (a merge key whose value is a mapping used as a key,
+// found by FuzzParse); a configuration file must never crash tocsin, so
+// such a panic is reported as the file's problem.
+func decodeNode(doc *yaml.Node, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the YAML cannot be decoded (check merge keys `<<` and anchors): %v", r)
+		}
+	}()
+	return doc.Decode(v)
 }
 
 var varPattern = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
