@@ -89,32 +89,30 @@ type Receipt struct {
 	Detail string    `json:"detail,omitempty"`
 }
 
-// StageRun is what running one stage of an engagement decided.
-type StageRun struct {
+// StageProgress is what running one stage of an engagement decided, as
+// part of its job's outcome (JobOutcome.Stage).
+type StageProgress struct {
 	EngagementID string
-	IncidentID   string
-	// Seq is the stage job's sequence number; the run is recorded only
-	// once per Seq.
+	// Seq is the stage job's sequence number; the stage is recorded only
+	// once per Seq, and only while the engagement is active: otherwise
+	// nothing of the outcome is (its events and jobs included).
 	Seq int
 	// Pages are the pages to send (their DueAt set); Key makes each unique.
 	Pages []*Page
 	// Plans are nested escalation plans to engage.
 	Plans []string
-	// Channels are team channels to notify.
-	Channels []string
-	Events   []*TimelineEvent
-	// NextAt, when non-zero, arms the stage Seq+1 then; otherwise the
-	// engagement is exhausted.
+	// NextAt, when non-zero, arms the stage Seq+1 then.
 	NextAt time.Time
 	// Final marks the engagement exhausted (no further stage).
 	Final bool
 }
 
-// PageResult is the outcome of a send attempt.
-type PageResult struct {
+// PageUpdate is the result of a page's send attempt, as part of its job's
+// outcome (JobOutcome.Page): the page's new status, with a receipt.
+type PageUpdate struct {
+	PageID   string
 	Status   string // sent, error, rate_limited, pending (to retry)
 	Provider string
 	Ref      string
 	Error    string
-	Event    *TimelineEvent
 }

@@ -101,7 +101,42 @@ type JobOutcome struct {
 	// Failed, with RetryAt zero, keeps the job as a failed delivery
 	// instead of deleting it, so it can be redelivered.
 	Failed bool
+	// Stage, when set, records a stage of an engagement (its pages,
+	// nested engagements and next stage). It gates the whole outcome: a
+	// stage already recorded, or of an engagement no longer active,
+	// records nothing of it.
+	Stage *StageProgress
+	// Page, when set, records the result of a page's send attempt, also
+	// when the job is re-armed to retry it.
+	Page *PageUpdate
+	// Notice, when set, records a notice sent to a contact (a hand-off
+	// note, an activation code) on the contact's record, once per job.
+	Notice *ContactNotice
 }
+
+// ContactNotice is a message to a person that is not about an incident (a
+// hand-off note, an activation code), as recorded on the contact's record.
+type ContactNotice struct {
+	// ID is the job that sent it: a notice is recorded once.
+	ID      string `json:"id"`
+	Contact string `json:"contact"`
+	// Channel is the contact channel's name.
+	Channel string `json:"channel"`
+	// Kind is the job kind that sent it (JobHandOffNote, JobActivation).
+	Kind string `json:"kind"`
+	// Text is what was sent; empty for an activation code, a secret.
+	Text   string `json:"text,omitempty"`
+	Status string `json:"status"` // NoticeSent or NoticeFailed
+	Error  string `json:"error,omitempty"`
+	// At is when it was recorded (set by the store).
+	At time.Time `json:"at"`
+}
+
+// Statuses of a ContactNotice.
+const (
+	NoticeSent   = "sent"
+	NoticeFailed = "failed"
+)
 
 // JobClaim says which due jobs a worker may lease, and how many.
 type JobClaim struct {
@@ -193,9 +228,25 @@ const (
 	JobPage = "page"
 	// JobActivation sends a contact channel's activation code.
 	JobActivation = "activation"
-	// JobHandOff tells people their on-call shift of a schedule starts or ends.
+	// JobHandOff is a schedule's timer: it finds the people whose on-call
+	// shift starts or ends and queues one JobHandOffNote for each.
 	JobHandOff = "handoff"
+	// JobHandOffNote tells one person their on-call shift starts or ends.
+	JobHandOffNote = "handoff_note"
 )
+
+// HandOffNoteArgs are the arguments of a JobHandOffNote job: the text is
+// written when it is sent, in the contact's time zone of that moment.
+type HandOffNoteArgs struct {
+	Schedule string `json:"schedule"`
+	Contact  string `json:"contact"`
+	// At is the shift change announced.
+	At time.Time `json:"at"`
+	// Incoming is true when the contact's shift starts, false when it ends.
+	Incoming bool `json:"incoming"`
+	// With are the others on call (incoming) or who took over (outgoing).
+	With []string `json:"with,omitempty"`
+}
 
 // HandOffArgs are the arguments of a JobHandOff timer: hand-offs after
 // Since have not been announced yet.
@@ -265,6 +316,17 @@ func PageKey(pageID string) string { return JobPage + ":" + pageID }
 
 // HandOffKey is the key of a schedule's hand-off timer.
 func HandOffKey(schedule string) string { return JobHandOff + ":" + schedule }
+
+// HandOffNoteKey is the key of the note telling contact of the shift
+// change of schedule at at (incoming: their shift starts), so a timer run
+// twice queues it once.
+func HandOffNoteKey(schedule, contact string, at time.Time, incoming bool) string {
+	dir := "out"
+	if incoming {
+		dir = "in"
+	}
+	return JobHandOffNote + ":" + schedule + ":" + contact + ":" + strconv.FormatInt(at.UnixMicro(), 10) + ":" + dir
+}
 
 // Job states. A pending job is queued, armed or running; a cancelled one
 // was cancelled while it ran and is removed once its outcome is recorded;

@@ -134,7 +134,6 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	Fail(s.opts.Logger, w, r, err)
 }
 
-
 // jsonProblem describes a JSON decoding error without echoing the input.
 func jsonProblem(err error) string {
 	var se *json.SyntaxError

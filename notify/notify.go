@@ -25,9 +25,8 @@ const (
 	EventAcknowledged = tocsin.NotifyEventAcknowledged
 	EventResolved     = tocsin.NotifyEventResolved
 	EventRenotify     = tocsin.NotifyEventRenotify
-	// EventNotice is a note to one person that is not about an incident
-	// (an on-call hand-off, an activation code): its Incident carries only
-	// the text, as Title.
+	// EventNotice names a Notice where a channel labels what it sends
+	// (a webhook's "event").
 	EventNotice = "notice"
 	// EventDeliveryFailed tells a channel that another delivery about the
 	// incident gave up (Message.Failure says which).
@@ -77,6 +76,32 @@ type Channel interface {
 	// that later sends about the same incident receive in Message.Ref.
 	// Errors are retryable unless wrapped with Permanent.
 	Send(ctx context.Context, msg *Message) (ref string, err error)
+}
+
+// Notice is a plain message to one person that is not about an incident:
+// an on-call hand-off note, an activation code. Channels send its text as
+// it is, through no incident template, with no buttons or links.
+type Notice struct {
+	// To is the recipient's address on the channel: an email address, a
+	// Slack channel or user id, a Telegram chat id, a Viber user id.
+	// Empty, or for channels that post to one configured place (a
+	// webhook, Teams, Lark), the channel's configured destination.
+	To string
+	// Subject is a short summary, for channels that have one (email);
+	// empty means Text.
+	Subject string
+	Text    string
+	// DeliveryID identifies this notice, the same on every retry.
+	DeliveryID string
+	// SentAt is when this attempt was made.
+	SentAt time.Time
+}
+
+// NoticeSender sends notices. Every channel implements it; SMS and voice
+// providers take plain text already (SMS.Body, Call.Say).
+type NoticeSender interface {
+	// SendNotice delivers n. Errors are classified as Send's are.
+	SendNotice(ctx context.Context, n *Notice) error
 }
 
 // ChannelFunc adapts a function to Channel, for tests.

@@ -34,8 +34,9 @@ type rig struct {
 
 // recorder is a team channel that records what it is asked to send.
 type recorder struct {
-	mu   sync.Mutex
-	msgs []*notify.Message
+	mu      sync.Mutex
+	msgs    []*notify.Message
+	notices []*notify.Notice
 }
 
 func (r *recorder) Name() string { return "email" }
@@ -47,6 +48,13 @@ func (r *recorder) Send(ctx context.Context, m *notify.Message) (string, error) 
 	return "", nil
 }
 
+func (r *recorder) SendNotice(ctx context.Context, n *notify.Notice) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.notices = append(r.notices, n)
+	return nil
+}
+
 // to lists the messages sent to one address.
 func (r *recorder) to(addr string) []*notify.Message {
 	r.mu.Lock()
@@ -55,6 +63,19 @@ func (r *recorder) to(addr string) []*notify.Message {
 	for _, m := range r.msgs {
 		if m.Destination["to"] == addr {
 			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// noticesTo lists the notices sent to one address.
+func (r *recorder) noticesTo(addr string) []*notify.Notice {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*notify.Notice
+	for _, n := range r.notices {
+		if n.To == addr {
+			out = append(out, n)
 		}
 	}
 	return out
@@ -83,9 +104,10 @@ func newRig(t *testing.T, start time.Time) *rig {
 	r.e = &paging.Engine{Store: r.db, SMS: []notify.SMSSender{r.sms}, Channels: map[string]notify.Channel{"email": r.mail},
 		MaxPerNumberPerHour: 1000, Now: r.clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
 	r.w = engine.NewWorker(r.db, map[string]engine.Handler{
-		tocsin.JobStage:   engine.HandlerFunc(r.e.HandleStage),
-		tocsin.JobPage:    engine.HandlerFunc(r.e.HandlePage),
-		tocsin.JobHandOff: engine.HandlerFunc(r.e.HandleHandOff),
+		tocsin.JobStage:       engine.HandlerFunc(r.e.HandleStage),
+		tocsin.JobPage:        engine.HandlerFunc(r.e.HandlePage),
+		tocsin.JobHandOff:     engine.HandlerFunc(r.e.HandleHandOff),
+		tocsin.JobHandOffNote: engine.HandlerFunc(r.e.HandleHandOffNote),
 	})
 	r.w.Now, r.w.PollInterval = r.clock.Now, 10*time.Millisecond
 	run, cancel := context.WithCancel(context.Background())
@@ -402,16 +424,16 @@ func TestHandOffReArmedByOverridesAndRotations(t *testing.T) {
 	}
 	r.settle()
 	r.advance(10*time.Minute + time.Second) // 09:20:01
-	mail := r.mail.to("ben@example.com")
+	mail := r.mail.noticesTo("ben@example.com")
 	if len(mail) != 1 {
 		t.Fatalf("ben's hand-off notice at 09:20: %d", len(mail))
 	}
-	// In Ben's zone (New York, UTC-5) and not an incident.
-	if body := mail[0].Incident.Title; !strings.Contains(body, "04:20") || !strings.Contains(body, "EST") {
+	// In Ben's zone (New York, UTC-5) and a notice, not an incident.
+	if body := mail[0].Text; !strings.Contains(body, "04:20") || !strings.Contains(body, "EST") {
 		t.Fatalf("ben's notice is not in his time zone: %q", body)
 	}
-	if mail[0].Event != notify.EventNotice {
-		t.Fatalf("ben's notice is sent as %q, not a notice", mail[0].Event)
+	if n := len(r.mail.to("ben@example.com")); n != 0 {
+		t.Fatalf("ben's notice was sent as %d incident messages", n)
 	}
 	ann := r.sms.to("+15550001010")
 	if len(ann) != 1 || !strings.Contains(ann[0].Body, "18:20") {
@@ -433,7 +455,7 @@ func TestHandOffReArmedByOverridesAndRotations(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.advance(time.Second)
-	if n := len(r.mail.to("ben@example.com")); n != 3 { // in, out (delete), in (rotation)
+	if n := len(r.mail.noticesTo("ben@example.com")); n != 3 { // in, out (delete), in (rotation)
 		t.Fatalf("ben's notices after the rotation changed: %d", n)
 	}
 }

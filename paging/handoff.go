@@ -16,8 +16,9 @@ import (
 // rotations and new overrides are noticed.
 const handOffRecheck = time.Hour
 
-// HandleHandOff tells the people who left or joined a schedule's on-call
-// set since the last run, then re-arms for the next hand-off. It compares
+// HandleHandOff queues a note (JobHandOffNote) to each person who left or
+// joined a schedule's on-call set since the last run, then re-arms for the
+// next hand-off, in the one outcome. It compares
 // who is on call now with who was last told, so a change made meanwhile
 // (an override added or deleted, a rotation edited: they re-arm the timer
 // at once) is announced too, and a shift that began and ended between two
@@ -60,18 +61,58 @@ func (e *Engine) HandleHandOff(ctx context.Context, job *tocsin.Job) tocsin.JobO
 		}
 	}
 	incoming, outgoing := without(current, told), without(told, current)
+	out := tocsin.JobOutcome{}
+	// One job per note: each is sent and recorded on its own, so a crash
+	// re-sends none that was delivered, and one failing address delays
+	// no other.
+	note := func(alias string, in bool, with []string) {
+		a, _ := json.Marshal(tocsin.HandOffNoteArgs{Schedule: args.Schedule, Contact: alias, At: at, Incoming: in, With: with})
+		out.Next = append(out.Next, &tocsin.Job{Kind: tocsin.JobHandOffNote, Lane: tocsin.JobHandOffNote, Args: a, DueAt: now,
+			Key: tocsin.HandOffNoteKey(args.Schedule, alias, at, in)})
+	}
 	for _, alias := range incoming {
-		e.tell(ctx, alias, func(loc *time.Location) string {
-			return fmt.Sprintf("tocsin: you are now on call for %s (since %s). Also on call: %s.", args.Schedule, localTime(at, loc), others(current, alias))
-		}, job.ID)
+		note(alias, true, without(current, []string{alias}))
 	}
 	for _, alias := range outgoing {
-		e.tell(ctx, alias, func(loc *time.Location) string {
-			return fmt.Sprintf("tocsin: your on-call shift for %s ended at %s; handed over to %s.", args.Schedule, localTime(at, loc), list(incoming))
-		}, job.ID)
+		note(alias, false, incoming)
 	}
 	nextArgs, _ := json.Marshal(tocsin.HandOffArgs{Schedule: args.Schedule, Since: now.Add(time.Nanosecond), OnCall: current, Known: true})
-	return tocsin.JobOutcome{Next: []*tocsin.Job{{Kind: tocsin.JobHandOff, Lane: tocsin.JobHandOff, Key: job.Key, Args: nextArgs, DueAt: next}}}
+	out.Next = append(out.Next, &tocsin.Job{Kind: tocsin.JobHandOff, Lane: tocsin.JobHandOff, Key: job.Key, Args: nextArgs, DueAt: next})
+	return out
+}
+
+// HandleHandOffNote tells one person their on-call shift starts or ends,
+// through their first activated channel that is not a voice call, the
+// times in their own time zone (UTC when they have none). The note is
+// recorded on the contact's record; one that cannot be sent is retried a
+// few times, then recorded as failed (the next shift change brings the
+// next note).
+func (e *Engine) HandleHandOffNote(ctx context.Context, job *tocsin.Job) tocsin.JobOutcome {
+	var a tocsin.HandOffNoteArgs
+	if err := json.Unmarshal(job.Args, &a); err != nil {
+		return tocsin.JobOutcome{}
+	}
+	c, err := e.Store.FindContact(ctx, a.Contact)
+	if err != nil {
+		return e.retryErr(job, err) // a deleted contact: nobody to tell
+	}
+	loc := time.UTC
+	if c.TimeZone != "" {
+		if l, err := time.LoadLocation(c.TimeZone); err == nil {
+			loc = l
+		}
+	}
+	text := fmt.Sprintf("tocsin: your on-call shift for %s ended at %s; handed over to %s.", a.Schedule, localTime(a.At, loc), list(a.With))
+	if a.Incoming {
+		text = fmt.Sprintf("tocsin: you are now on call for %s (since %s). Also on call: %s.", a.Schedule, localTime(a.At, loc), list(a.With))
+	}
+	for _, ch := range c.Channels {
+		if !ch.Activated || ch.Type == tocsin.ChannelVoice {
+			continue
+		}
+		return e.noticeOutcome(job, a.Contact, &ch, text, "hand-off note not sent", e.sendNotice(ctx, &ch, text, text, job.ID))
+	}
+	return tocsin.JobOutcome{}
 }
 
 // without returns the members of a not in b, in a's order.
@@ -85,47 +126,10 @@ func without(a, b []string) []string {
 	return out
 }
 
-// tell sends a hand-off note to a contact's first activated channel that
-// is not a voice call, its times in the contact's own time zone (UTC when
-// the contact has none); failures are logged, not retried (the next shift
-// change brings the next note).
-func (e *Engine) tell(ctx context.Context, alias string, note func(*time.Location) string, deliveryID string) {
-	c, err := e.Store.FindContact(ctx, alias)
-	if err != nil {
-		return
-	}
-	loc := time.UTC
-	if c.TimeZone != "" {
-		if l, err := time.LoadLocation(c.TimeZone); err == nil {
-			loc = l
-		}
-	}
-	text := note(loc)
-	for _, ch := range c.Channels {
-		if !ch.Activated || ch.Type == tocsin.ChannelVoice {
-			continue
-		}
-		if err := e.sendText(ctx, &ch, text, deliveryID+":"+alias); err != nil && e.Logger != nil {
-			e.Logger.Warn("hand-off note not sent", "contact", alias, "channel", ch.Name, "err", err)
-		}
-		return
-	}
-}
-
 // localTime writes t in loc with the zone's abbreviation ("2026-11-24
 // 04:20 EST"), as the person told reads their clock.
 func localTime(t time.Time, loc *time.Location) string {
 	return t.In(loc).Format("2006-01-02 15:04 MST")
-}
-
-func others(all []string, me string) string {
-	var out []string
-	for _, a := range all {
-		if a != me {
-			out = append(out, a)
-		}
-	}
-	return list(out)
 }
 
 func list(aliases []string) string {

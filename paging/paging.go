@@ -4,10 +4,13 @@
 // channels), turns each person's engagement plan into pages, and arms the
 // next stage; a page job sends one page (SMS, voice, email, Slack DM,
 // Telegram, webhook) with failover between SMS/voice providers and a
-// per-number rate limit. Everything is a durable job; handlers re-check
-// state, so a crash, a lost lease or a second instance never loses a page
-// or sends one twice (save for a send interrupted mid-call, which is
-// retried).
+// per-number rate limit; hand-off notes and activation codes are jobs of
+// their own, one per message. Every handler returns one tocsin.JobOutcome
+// that the store records with the job's completion in one transaction;
+// the only other write is a page's claim before its send, so a page
+// interrupted mid-send is never sent twice (tocsin.PageInterrupted).
+// Handlers re-check state, so a crash, a lost lease or a second instance
+// never loses a page.
 package paging
 
 import (
@@ -28,7 +31,9 @@ import (
 	"tocsin/oncall"
 )
 
-// Store is what the engine needs from the store.
+// Store is what the engine reads from the store. Handlers change nothing
+// through it but a page's claim: what they did is their job's outcome,
+// recorded with the job's completion in one transaction.
 type Store interface {
 	notify.DeliverySource
 	FindEngagement(ctx context.Context, id string) (*tocsin.Engagement, error)
@@ -37,9 +42,9 @@ type Store interface {
 	FindContact(ctx context.Context, alias string) (*tocsin.Contact, error)
 	FindContactGroup(ctx context.Context, name string) (*tocsin.ContactGroup, error)
 	ResolvedSchedule(ctx context.Context, name string, from, to time.Time) (*oncall.ResolvedSchedule, []oncall.Override, error)
-	RunStage(ctx context.Context, run *tocsin.StageRun) (bool, error)
+	// ClaimPage marks a page sending before it is sent (see
+	// tocsin.PageInterrupted); what the send did is the job's outcome.
 	ClaimPage(ctx context.Context, id string, limit int, since time.Time) (p *tocsin.Page, outcome string, err error)
-	FinishPage(ctx context.Context, id string, res tocsin.PageResult) error
 	FindPage(ctx context.Context, id string) (*tocsin.Page, error)
 	// AcknowledgedContacts returns the contacts who acknowledged a page
 	// of the incident.
@@ -85,7 +90,8 @@ type Engine struct {
 	Observe func(channel, result string)
 }
 
-// HandleStage runs one stage of an engagement.
+// HandleStage runs one stage of an engagement: its outcome records the
+// pages, nested engagements, channel notifications and the next stage.
 func (e *Engine) HandleStage(ctx context.Context, job *tocsin.Job) tocsin.JobOutcome {
 	var args tocsin.StageArgs
 	if err := json.Unmarshal(job.Args, &args); err != nil {
@@ -98,7 +104,7 @@ func (e *Engine) HandleStage(ctx context.Context, job *tocsin.Job) tocsin.JobOut
 	if eng.Status != tocsin.EngagementActive || eng.Progress != args.Seq {
 		return tocsin.JobOutcome{}
 	}
-	run := &tocsin.StageRun{EngagementID: eng.ID, IncidentID: eng.IncidentID, Seq: args.Seq}
+	st := &tocsin.StageProgress{EngagementID: eng.ID, Seq: args.Seq}
 	var plan *tocsin.EscalationPlan
 	var err error
 	if strings.HasPrefix(eng.Plan, ContactPlanPrefix) {
@@ -107,18 +113,15 @@ func (e *Engine) HandleStage(ctx context.Context, job *tocsin.Job) tocsin.JobOut
 		plan, err = e.Store.FindEscalationPlan(ctx, eng.Plan)
 	}
 	if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
-		run.Final = true
-		run.Events = append(run.Events, event(tocsin.EventStage, "Escalation plan "+eng.Plan+" no longer exists; escalation stopped"))
-		_, err = e.Store.RunStage(ctx, run)
-		return e.outcome(job, err)
+		st.Final = true
+		return tocsin.JobOutcome{Stage: st, Events: []*tocsin.TimelineEvent{event(eng.IncidentID, tocsin.EventStage, "Escalation plan "+eng.Plan+" no longer exists; escalation stopped")}}
 	} else if err != nil {
 		return e.retryErr(job, err)
 	}
-	now := e.Now()
 	n := len(plan.Stages)
 	iteration, idx := args.Seq/n, args.Seq%n
 	if iteration > plan.Repeat {
-		run.Final = true
+		st.Final = true
 		// The end of the plan stops only further stages: the pages of
 		// contacts it engaged still go out on their engagement plans'
 		// schedules until an acknowledgement or a resolve cancels them.
@@ -129,19 +132,17 @@ func (e *Engine) HandleStage(ctx context.Context, job *tocsin.Job) tocsin.JobOut
 		if eng.Test {
 			msg = "TEST: " + msg
 		}
-		run.Events = append(run.Events, event(tocsin.EventStage, msg))
-		_, err = e.Store.RunStage(ctx, run)
-		return e.outcome(job, err)
+		return tocsin.JobOutcome{Stage: st, Events: []*tocsin.TimelineEvent{event(eng.IncidentID, tocsin.EventStage, msg)}}
 	}
 	chain, err := e.ancestry(ctx, eng)
 	if err != nil {
 		return e.retryErr(job, err)
 	}
-	if err := e.plan(ctx, run, plan, idx, iteration, eng.Test, chain, now); err != nil {
+	out, err := e.plan(ctx, eng, st, plan, idx, iteration, chain, e.Now())
+	if err != nil {
 		return e.retryErr(job, err)
 	}
-	_, err = e.Store.RunStage(ctx, run)
-	return e.outcome(job, err)
+	return out
 }
 
 // ancestry returns the plans engaged from the root engagement down to
@@ -161,132 +162,175 @@ func (e *Engine) ancestry(ctx context.Context, eng *tocsin.Engagement) ([]string
 	return chain, nil
 }
 
-// plan resolves stage idx of plan into run. chain lists the plans engaged
-// above this one (ending with it), so a loop is not engaged again.
-func (e *Engine) plan(ctx context.Context, run *tocsin.StageRun, plan *tocsin.EscalationPlan, idx, iteration int, test bool, chain []string, now time.Time) error {
-	stage := plan.Stages[idx]
-	people := newPeople()
-	var notes []string
-	acked, err := e.Store.AcknowledgedContacts(ctx, run.IncidentID)
-	if err != nil {
-		return err
-	}
+// targets is what a stage's targets resolve to at one instant.
+type targets struct {
+	people   *people
+	plans    []string // nested escalation plans to engage
+	channels []string // team channels to notify
+	notes    []string // why a target engages nobody
+}
+
+// resolve resolves a stage's targets at now. chain lists the plans
+// engaged above this one (ending with it), so a loop is not engaged again.
+func (e *Engine) resolve(ctx context.Context, stage tocsin.Stage, chain []string, now time.Time) (*targets, error) {
+	r := &targets{people: newPeople()}
 	for _, t := range stage.Targets {
 		switch {
 		case t.Contact != "":
-			people.add(t.Contact, t.Essential)
+			r.people.add(t.Contact, t.Essential)
 		case t.ContactGroup != "":
 			// A group engages its members together, each with the target's
 			// essential flag and their own engagement plan.
 			g, err := e.Store.FindContactGroup(ctx, t.ContactGroup)
 			if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
-				notes = append(notes, "contact group "+t.ContactGroup+" no longer exists")
+				r.notes = append(r.notes, "contact group "+t.ContactGroup+" no longer exists")
 				continue
 			} else if err != nil {
-				return err
+				return nil, err
 			}
 			for _, a := range g.Members {
-				people.add(a, t.Essential)
+				r.people.add(a, t.Essential)
 			}
 		case t.Schedule != "":
-			sched, ovs, err := e.Store.ResolvedSchedule(ctx, t.Schedule, now, now.Add(time.Second))
-			if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
-				notes = append(notes, "schedule "+t.Schedule+" no longer exists")
-				continue
-			} else if err != nil {
-				return err
-			}
-			who, err := sched.OnCall(ovs, now)
-			if err != nil {
-				notes = append(notes, fmt.Sprintf("schedule %s: %v", t.Schedule, err))
-				continue
-			}
-			if len(who) == 0 {
-				notes = append(notes, "schedule "+t.Schedule+" has nobody on call")
-			}
-			for _, a := range who {
-				people.add(a, t.Essential)
+			if err := e.resolveSchedule(ctx, r, t, now); err != nil {
+				return nil, err
 			}
 		case t.EscalationPlan != "":
 			switch {
 			case slices.Contains(chain, t.EscalationPlan):
 				loop := append(chain[slices.Index(chain, t.EscalationPlan):len(chain):len(chain)], t.EscalationPlan)
-				notes = append(notes, "escalation plan "+t.EscalationPlan+" not engaged again: the plans loop ("+strings.Join(loop, " → ")+")")
+				r.notes = append(r.notes, "escalation plan "+t.EscalationPlan+" not engaged again: the plans loop ("+strings.Join(loop, " → ")+")")
 			case len(chain) > MaxNesting:
-				notes = append(notes, fmt.Sprintf("escalation plan %s not engaged: plans are nested %d deep (the limit)", t.EscalationPlan, MaxNesting))
+				r.notes = append(r.notes, fmt.Sprintf("escalation plan %s not engaged: plans are nested %d deep (the limit)", t.EscalationPlan, MaxNesting))
 			default:
-				run.Plans = append(run.Plans, t.EscalationPlan)
+				r.plans = append(r.plans, t.EscalationPlan)
 			}
 		case t.Channel != "":
 			if _, ok := e.Channels[t.Channel]; ok {
-				run.Channels = append(run.Channels, t.Channel)
+				r.channels = append(r.channels, t.Channel)
 			} else {
-				notes = append(notes, "channel "+t.Channel+" is not configured")
+				r.notes = append(r.notes, "channel "+t.Channel+" is not configured")
 			}
 		}
 	}
-	var engaged []string
-	for _, alias := range people.order {
-		if acked[alias] {
-			// The acknowledgement's reply promised this: no further page
-			// for this incident, from this plan, its repeats or another.
-			notes = append(notes, alias+" acknowledged earlier; not paged again")
-			continue
-		}
-		c, err := e.Store.FindContact(ctx, alias)
-		if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
-			notes = append(notes, "contact "+alias+" no longer exists")
-			continue
-		} else if err != nil {
-			return err
-		}
-		pages, skipped := Pages(c, people.essential[alias], now)
-		notes = append(notes, skipped...)
-		for _, p := range pages {
-			// Pages() keys each page by its step and retry, so the same
-			// channel twice in a plan makes two pages.
-			p.Key = fmt.Sprintf("%s:%d:%s:%s", run.EngagementID, run.Seq, p.Contact, p.Key)
-		}
-		run.Pages = append(run.Pages, pages...)
-		if len(pages) > 0 {
-			label := alias
-			if people.essential[alias] {
-				label += " (essential)"
-			}
-			engaged = append(engaged, label)
-		}
+	return r, nil
+}
+
+// resolveSchedule adds whoever a schedule target has on call at now.
+func (e *Engine) resolveSchedule(ctx context.Context, r *targets, t tocsin.Target, now time.Time) error {
+	sched, ovs, err := e.Store.ResolvedSchedule(ctx, t.Schedule, now, now.Add(time.Second))
+	if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
+		r.notes = append(r.notes, "schedule "+t.Schedule+" no longer exists")
+		return nil
+	} else if err != nil {
+		return err
+	}
+	who, err := sched.OnCall(ovs, now)
+	if err != nil {
+		r.notes = append(r.notes, fmt.Sprintf("schedule %s: %v", t.Schedule, err))
+		return nil
+	}
+	if len(who) == 0 {
+		r.notes = append(r.notes, "schedule "+t.Schedule+" has nobody on call")
+	}
+	for _, a := range who {
+		r.people.add(a, t.Essential)
+	}
+	return nil
+}
+
+// plan runs stage idx of plan: the outcome records st with the pages of
+// every person engaged, the notifications of the stage's team channels
+// and one timeline event that says what the stage did.
+func (e *Engine) plan(ctx context.Context, eng *tocsin.Engagement, st *tocsin.StageProgress, plan *tocsin.EscalationPlan, idx, iteration int, chain []string, now time.Time) (tocsin.JobOutcome, error) {
+	stage := plan.Stages[idx]
+	r, err := e.resolve(ctx, stage, chain, now)
+	if err != nil {
+		return tocsin.JobOutcome{}, err
+	}
+	engaged, err := e.pagePeople(ctx, eng.IncidentID, st, r, now)
+	if err != nil {
+		return tocsin.JobOutcome{}, err
+	}
+	st.Plans = r.plans
+	out := tocsin.JobOutcome{Stage: st}
+	for _, ch := range r.channels {
+		args, _ := json.Marshal(tocsin.NotifyArgs{Channel: ch, Event: notify.EventOpened})
+		out.Next = append(out.Next, &tocsin.Job{Kind: tocsin.JobNotify, Lane: tocsin.NotifyLane(ch), IncidentID: eng.IncidentID, Args: args, DueAt: now})
 	}
 	prefix := fmt.Sprintf("Stage %d/%d of %s%s", idx+1, len(plan.Stages), plan.Name, iterationLabel(iteration))
-	if test {
+	if eng.Test {
 		prefix = "TEST: " + prefix
 	}
 	var msg string
-	if len(run.Pages) == 0 && len(run.Plans) == 0 && len(run.Channels) == 0 {
+	if len(st.Pages) == 0 && len(r.plans) == 0 && len(r.channels) == 0 {
 		// Nobody to wait for: the plan moves on at once.
-		run.NextAt = now
+		st.NextAt = now
 		msg = prefix + ": nobody to engage; moving on at once"
 	} else {
-		run.NextAt = now.Add(stage.Duration.Std())
+		st.NextAt = now.Add(stage.Duration.Std())
 		var parts []string
 		if len(engaged) > 0 {
 			parts = append(parts, "paging "+strings.Join(engaged, ", "))
 		}
-		if len(run.Plans) > 0 {
-			parts = append(parts, "engaging plan "+strings.Join(run.Plans, ", "))
+		if len(r.plans) > 0 {
+			parts = append(parts, "engaging plan "+strings.Join(r.plans, ", "))
 		}
-		if len(run.Channels) > 0 {
-			parts = append(parts, "notifying "+strings.Join(run.Channels, ", "))
+		if len(r.channels) > 0 {
+			parts = append(parts, "notifying "+strings.Join(r.channels, ", "))
 		}
 		msg = prefix + ": " + strings.Join(parts, "; ")
 		if idx+1 < len(plan.Stages) || iteration < plan.Repeat {
 			msg += fmt.Sprintf("; next stage in %s", stage.Duration.Std())
 		}
 	}
-	if len(notes) > 0 {
-		msg += " (" + strings.Join(notes, "; ") + ")"
+	if len(r.notes) > 0 {
+		msg += " (" + strings.Join(r.notes, "; ") + ")"
 	}
-	run.Events = append(run.Events, event(tocsin.EventStage, msg))
-	return nil
+	out.Events = []*tocsin.TimelineEvent{event(eng.IncidentID, tocsin.EventStage, msg)}
+	return out, nil
+}
+
+// pagePeople adds to st the pages of everyone r engages and returns their
+// labels ("alice (essential)"); why someone is not paged goes to r.notes.
+func (e *Engine) pagePeople(ctx context.Context, incidentID string, st *tocsin.StageProgress, r *targets, now time.Time) ([]string, error) {
+	acked, err := e.Store.AcknowledgedContacts(ctx, incidentID)
+	if err != nil {
+		return nil, err
+	}
+	var engaged []string
+	for _, alias := range r.people.order {
+		if acked[alias] {
+			// The acknowledgement's reply promised this: no further page
+			// for this incident, from this plan, its repeats or another.
+			r.notes = append(r.notes, alias+" acknowledged earlier; not paged again")
+			continue
+		}
+		c, err := e.Store.FindContact(ctx, alias)
+		if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
+			r.notes = append(r.notes, "contact "+alias+" no longer exists")
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		essential := r.people.essential[alias]
+		pages, skipped := Pages(c, essential, now)
+		r.notes = append(r.notes, skipped...)
+		for _, p := range pages {
+			// Pages() keys each page by its step and retry, so the same
+			// channel twice in a plan makes two pages.
+			p.Key = fmt.Sprintf("%s:%d:%s:%s", st.EngagementID, st.Seq, p.Contact, p.Key)
+		}
+		st.Pages = append(st.Pages, pages...)
+		if len(pages) > 0 {
+			label := alias
+			if essential {
+				label += " (essential)"
+			}
+			engaged = append(engaged, label)
+		}
+	}
+	return engaged, nil
 }
 
 // Pages turns a contact's engagement plan into pages due from now: each
@@ -354,15 +398,8 @@ func repeats(n int) string {
 	return fmt.Sprintf(" %d times", n+1)
 }
 
-func event(kind, msg string) *tocsin.TimelineEvent {
-	return &tocsin.TimelineEvent{Kind: kind, Message: msg}
-}
-
-func (e *Engine) outcome(job *tocsin.Job, err error) tocsin.JobOutcome {
-	if err != nil {
-		return e.retryErr(job, err)
-	}
-	return tocsin.JobOutcome{}
+func event(incidentID, kind, msg string) *tocsin.TimelineEvent {
+	return &tocsin.TimelineEvent{IncidentID: incidentID, Kind: kind, Message: msg}
 }
 
 func (e *Engine) retryErr(job *tocsin.Job, err error) tocsin.JobOutcome {
@@ -376,7 +413,7 @@ func (e *Engine) retryErr(job *tocsin.Job, err error) tocsin.JobOutcome {
 // person who was not reached is itself an alert, as a failed notification
 // or escalation is. A test page's failure is on its own quiet incident only.
 func (e *Engine) pageFailed(job *tocsin.Job, p *tocsin.Page, test bool, msg string) []*tocsin.Job {
-	kind := "page:" + p.ChannelType
+	kind := tocsin.PageLane(p.ChannelType)
 	if e.Logger != nil {
 		e.Logger.Error("page failed", "incident_id", p.IncidentID, "contact", p.Contact, "channel", p.ChannelName, "type", p.ChannelType, "err", msg)
 	}
@@ -391,7 +428,9 @@ func (e *Engine) pageFailed(job *tocsin.Job, p *tocsin.Page, test bool, msg stri
 		What: fmt.Sprintf("page to %s by %s (%s)", p.Contact, p.ChannelType, p.ChannelName), Error: msg, Attempts: job.Attempts}, e.Now())
 }
 
-// HandlePage sends one page.
+// HandlePage sends one page. The page is claimed (marked sending) before
+// the send, so a send interrupted by a crash is never repeated (see
+// tocsin.PageInterrupted); the result is recorded by the job's outcome.
 func (e *Engine) HandlePage(ctx context.Context, job *tocsin.Job) tocsin.JobOutcome {
 	var args tocsin.PageArgs
 	if err := json.Unmarshal(job.Args, &args); err != nil {
@@ -401,10 +440,8 @@ func (e *Engine) HandlePage(ctx context.Context, job *tocsin.Job) tocsin.JobOutc
 	if limit <= 0 {
 		limit = DefaultMaxPerNumberPerHour
 	}
-	now := e.Now()
 	// Read what the message needs before claiming, so nothing after the
-	// claim but the send itself can fail (a claimed page is never retried
-	// blindly: see tocsin.PageInterrupted).
+	// claim but the send itself can fail.
 	pre, err := e.Store.FindPage(ctx, args.PageID)
 	if err != nil {
 		return e.retryErr(job, err)
@@ -417,31 +454,37 @@ func (e *Engine) HandlePage(ctx context.Context, job *tocsin.Job) tocsin.JobOutc
 	if err != nil {
 		return e.retryErr(job, err)
 	}
-	p, outcome, err := e.Store.ClaimPage(ctx, args.PageID, limit, now.Add(-time.Hour))
+	p, claim, err := e.Store.ClaimPage(ctx, args.PageID, limit, e.Now().Add(-time.Hour))
 	if err != nil {
 		return e.retryErr(job, err)
 	}
-	switch outcome {
+	switch claim {
 	case tocsin.PageInterrupted:
 		msg := fmt.Sprintf("tocsin stopped while paging %s by %s (%s); the provider may have sent it, so it is not sent again (no duplicate pages). The escalation plan continues.",
 			p.Contact, p.ChannelType, p.ChannelName)
-		return e.outcome(job, e.Store.FinishPage(ctx, p.ID, tocsin.PageResult{Status: tocsin.PageError, Error: "interrupted during send", Event: event(tocsin.EventPage, msg)}))
+		return pageOutcome(p, tocsin.PageUpdate{Status: tocsin.PageError, Error: "interrupted during send"}, msg)
 	case tocsin.PageLimited:
 		msg := fmt.Sprintf("Page to %s (%s) not sent: %s reached its limit of %d pages an hour", p.Contact, p.ChannelName, p.Address, limit)
-		return e.outcome(job, e.Store.FinishPage(ctx, p.ID, tocsin.PageResult{Status: tocsin.PageRateLimited, Error: "rate limited", Event: event(tocsin.EventPage, msg)}))
+		return pageOutcome(p, tocsin.PageUpdate{Status: tocsin.PageRateLimited, Error: "rate limited"}, msg)
 	case tocsin.PageClaimed:
-	default:
-		return tocsin.JobOutcome{}
+		provider, ref, failed, err := e.send(ctx, p, d, eng.Test, job.ID)
+		return e.sent(job, p, eng.Test, provider, ref, failed, err)
 	}
-	provider, ref, failed, err := e.send(ctx, p, d, eng.Test, job.ID)
+	return tocsin.JobOutcome{}
+}
+
+// sent is the outcome of a claimed page's send: sent, failed for good
+// (the team's channels are told), or back to pending for a retry.
+func (e *Engine) sent(job *tocsin.Job, p *tocsin.Page, test bool, provider, ref string, failed []string, err error) tocsin.JobOutcome {
 	if err == nil {
 		msg := fmt.Sprintf("Paged %s by %s (%s) via %s", p.Contact, p.ChannelType, p.ChannelName, provider)
 		if len(failed) > 0 {
 			msg += " after " + strings.Join(failed, "; ")
 		}
-		return e.outcome(job, e.Store.FinishPage(ctx, p.ID, tocsin.PageResult{Status: tocsin.PageSent, Provider: provider, Ref: ref,
-			Event: &tocsin.TimelineEvent{Kind: tocsin.EventPage, Actor: provider, Message: msg,
-				Data: tocsin.MustJSON(map[string]any{"page_id": p.ID, "contact": p.Contact, "channel": p.ChannelName, "provider": provider, "ref": ref})}}))
+		out := pageOutcome(p, tocsin.PageUpdate{Status: tocsin.PageSent, Provider: provider, Ref: ref}, msg)
+		out.Events[0].Actor = provider
+		out.Events[0].Data = tocsin.MustJSON(map[string]any{"page_id": p.ID, "contact": p.Contact, "channel": p.ChannelName, "provider": provider, "ref": ref})
+		return out
 	}
 	permanent, after := notify.Classify(err)
 	max := e.MaxAttempts
@@ -450,16 +493,18 @@ func (e *Engine) HandlePage(ctx context.Context, job *tocsin.Job) tocsin.JobOutc
 	}
 	if permanent || job.Attempts >= max {
 		msg := fmt.Sprintf("Page to %s by %s (%s) failed: %v", p.Contact, p.ChannelType, p.ChannelName, err)
-		out := e.outcome(job, e.Store.FinishPage(ctx, p.ID, tocsin.PageResult{Status: tocsin.PageError, Error: err.Error(), Event: event(tocsin.EventPage, msg)}))
-		if out.RetryAt.IsZero() {
-			out.Next = e.pageFailed(job, p, eng.Test, msg)
-		}
+		out := pageOutcome(p, tocsin.PageUpdate{Status: tocsin.PageError, Error: err.Error()}, msg)
+		out.Next = e.pageFailed(job, p, test, msg)
 		return out
 	}
-	if ferr := e.Store.FinishPage(ctx, p.ID, tocsin.PageResult{Status: tocsin.PagePending, Error: err.Error()}); ferr != nil {
-		return e.retryErr(job, ferr)
-	}
-	return tocsin.JobOutcome{RetryAt: now.Add(e.Backoff(job.Attempts, after, rand.Float64())), Error: err.Error()}
+	return tocsin.JobOutcome{Page: &tocsin.PageUpdate{PageID: p.ID, Status: tocsin.PagePending, Error: err.Error()},
+		RetryAt: e.Now().Add(e.Backoff(job.Attempts, after, rand.Float64())), Error: err.Error()}
+}
+
+// pageOutcome records a page's final result u with a timeline event.
+func pageOutcome(p *tocsin.Page, u tocsin.PageUpdate, msg string) tocsin.JobOutcome {
+	u.PageID = p.ID
+	return tocsin.JobOutcome{Page: &u, Events: []*tocsin.TimelineEvent{event(p.IncidentID, tocsin.EventPage, msg)}}
 }
 
 // send delivers a page through its channel type; failed lists providers

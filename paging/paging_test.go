@@ -167,7 +167,8 @@ func TestHandOffNotifications(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := &paging.Engine{Store: db, SMS: []notify.SMSSender{sms}, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
-	w = engine.NewWorker(db, map[string]engine.Handler{tocsin.JobHandOff: engine.HandlerFunc(e.HandleHandOff)})
+	w = engine.NewWorker(db, map[string]engine.Handler{tocsin.JobHandOff: engine.HandlerFunc(e.HandleHandOff),
+		tocsin.JobHandOffNote: engine.HandlerFunc(e.HandleHandOffNote)})
 	w.Now, w.PollInterval = clock.Now, 10*time.Millisecond
 	run, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"tocsin"
@@ -58,7 +59,8 @@ func (p *Provider) HasTarget(key string) bool {
 }
 
 // HandleActivation sends a contact channel's activation code through the
-// channel itself.
+// channel itself, and records on the contact's record that it was sent
+// (without the code).
 func (e *Engine) HandleActivation(ctx context.Context, job *tocsin.Job) tocsin.JobOutcome {
 	var a tocsin.ActivationArgs
 	if err := json.Unmarshal(job.Args, &a); err != nil {
@@ -78,21 +80,37 @@ func (e *Engine) HandleActivation(ctx context.Context, job *tocsin.Job) tocsin.J
 		return tocsin.JobOutcome{}
 	}
 	text := fmt.Sprintf("Your tocsin activation code for %s is %s. It expires in 15 minutes.", a.Channel, a.Code)
-	err = e.sendText(ctx, ch, text, job.ID)
-	if err == nil {
-		return tocsin.JobOutcome{}
-	}
-	if permanent, _ := notify.Classify(err); permanent || job.Attempts >= 5 {
-		if e.Logger != nil {
-			e.Logger.Warn("activation code not sent", "contact", a.Contact, "channel", a.Channel, "err", err)
-		}
-		return tocsin.JobOutcome{}
-	}
-	return e.retryErr(job, err)
+	err = e.sendNotice(ctx, ch, text, text, job.ID)
+	// The record keeps no code: it is a secret.
+	return e.noticeOutcome(job, a.Contact, ch, "", "activation code not sent", err)
 }
 
-// sendText sends a plain text to one contact channel (activation codes).
-func (e *Engine) sendText(ctx context.Context, ch *tocsin.ContactChannel, text, deliveryID string) error {
+// noticeAttempts bounds the attempts at a notice (a hand-off note, an
+// activation code): a person who is not reached is not an incident.
+const noticeAttempts = 5
+
+// noticeOutcome records a notice's send on the contact's record as text
+// (what may be kept of it), or retries it, or records it as failed and
+// logs failure.
+func (e *Engine) noticeOutcome(job *tocsin.Job, alias string, ch *tocsin.ContactChannel, text, failure string, err error) tocsin.JobOutcome {
+	n := &tocsin.ContactNotice{Contact: alias, Channel: ch.Name, Kind: job.Kind, Text: text, Status: tocsin.NoticeSent}
+	if err == nil {
+		return tocsin.JobOutcome{Notice: n}
+	}
+	if permanent, after := notify.Classify(err); !permanent && job.Attempts < noticeAttempts {
+		return tocsin.JobOutcome{RetryAt: e.Now().Add(e.Backoff(job.Attempts, after, rand.Float64())), Error: err.Error()}
+	}
+	if e.Logger != nil {
+		e.Logger.Warn(failure, "contact", alias, "channel", ch.Name, "err", err)
+	}
+	n.Status, n.Error = tocsin.NoticeFailed, err.Error()
+	return tocsin.JobOutcome{Notice: n}
+}
+
+// sendNotice sends a plain notice (an activation code, a hand-off note) to
+// one contact channel: as a text message or a call, or through the team
+// channel of its type as a notify.Notice, never as an incident.
+func (e *Engine) sendNotice(ctx context.Context, ch *tocsin.ContactChannel, subject, text, deliveryID string) error {
 	switch ch.Type {
 	case tocsin.ChannelSMS:
 		var errs []error
@@ -115,18 +133,15 @@ func (e *Engine) sendText(ctx context.Context, ch *tocsin.ContactChannel, text, 
 		}
 		return allFailed("voice", errs)
 	}
-	// Chat and email channels carry the text as a notice (its Title),
-	// which their templates render as the text alone, not as an incident.
-	inc := &tocsin.Incident{Title: text, Impact: tocsin.ImpactNone, Status: tocsin.StatusResolved}
-	c, dest, err := e.channelFor(ch.Type, ch.Address)
+	c, _, err := e.channelFor(ch.Type, ch.Address)
 	if err != nil {
 		return err
 	}
-	if ch.Type == tocsin.ChannelEmail {
-		dest["subject"] = text
+	ns, ok := c.(notify.NoticeSender)
+	if !ok {
+		return notify.Permanent(fmt.Errorf("the %s channel cannot send notices", c.Name()))
 	}
-	_, err = c.Send(ctx, &notify.Message{Event: notify.EventNotice, Incident: inc, Destination: dest, DeliveryID: deliveryID, SentAt: e.Now().UTC()})
-	return err
+	return ns.SendNotice(ctx, &notify.Notice{To: ch.Address, Subject: subject, Text: text, DeliveryID: deliveryID, SentAt: e.Now().UTC()})
 }
 
 // spellDigits separates digits so a voice reads them one by one.

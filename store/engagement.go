@@ -176,81 +176,67 @@ func (s *DB) FindPage(ctx context.Context, id string) (*tocsin.Page, error) {
 	return ps[0], nil
 }
 
-// RunStage records a stage's pages, nested engagements, channel
-// notifications and the next stage in one transaction. It returns false
-// when the stage was already run (a repeated job) or the engagement is no
+// applyStage records a stage's pages, nested engagements and the next
+// stage in the transaction of its job's completion. It returns false when
+// the stage was already recorded (a repeated job) or the engagement is no
 // longer active, and then changes nothing.
-func (s *DB) RunStage(ctx context.Context, run *tocsin.StageRun) (bool, error) {
-	ran := false
-	err := s.tx(ctx, func(tx *txn) error {
-		ran = false
-		now := s.opts.Now().UTC()
-		r, err := tx.ExecContext(ctx, `UPDATE engagements SET progress = $1 WHERE id = $2 AND progress = $3 AND status = $4`,
-			run.Seq+1, run.EngagementID, run.Seq, tocsin.EngagementActive)
-		if err != nil {
-			return err
-		}
-		if n, _ := r.RowsAffected(); n == 0 {
-			return nil
-		}
-		ran = true
-		for _, p := range run.Pages {
-			p.ID, p.EngagementID, p.IncidentID, p.Status = newID(), run.EngagementID, run.IncidentID, tocsin.PagePending
-			if p.AckCode == "" {
-				p.AckCode = ackCode()
-			}
-			r, err := tx.ExecContext(ctx, `INSERT INTO pages (id, engagement_id, incident_id, page_key, contact_alias, channel_name, channel_type, address,
-				essential, ack_code, status, due_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (page_key) DO NOTHING`,
-				p.ID, p.EngagementID, p.IncidentID, p.Key, p.Contact, p.ChannelName, p.ChannelType, p.Address, p.Essential, p.AckCode, p.Status,
-				micros(p.DueAt), micros(now))
-			if err != nil {
-				return fmt.Errorf("insert page: %w", err)
-			}
-			if n, _ := r.RowsAffected(); n == 0 {
-				continue
-			}
-			args, _ := json.Marshal(tocsin.PageArgs{PageID: p.ID})
-			if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobPage, Lane: tocsin.PageLane(p.ChannelType), Key: tocsin.PageKey(p.ID),
-				IncidentID: run.IncidentID, Args: args, DueAt: p.DueAt}, now); err != nil {
-				return err
-			}
-		}
-		for _, plan := range run.Plans {
-			if err := s.startEngagement(ctx, tx, newID(), run.IncidentID, plan, run.EngagementID, false, now); err != nil {
-				return err
-			}
-		}
-		for _, ch := range run.Channels {
-			args, _ := json.Marshal(tocsin.NotifyArgs{Channel: ch, Event: tocsin.NotifyEventOpened})
-			if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobNotify, Lane: tocsin.NotifyLane(ch), IncidentID: run.IncidentID, Args: args, DueAt: now}, now); err != nil {
-				return err
-			}
-		}
-		for _, e := range run.Events {
-			if e.At.IsZero() {
-				e.At = now
-			}
-			e.IncidentID = run.IncidentID
-			if err := insertEvent(ctx, tx, e); err != nil {
-				return err
-			}
-		}
-		if run.Final {
-			_, err := tx.ExecContext(ctx, `UPDATE engagements SET status = $1, stopped_at = $2, stop_reason = $3 WHERE id = $4 AND status = $5`,
-				tocsin.EngagementExhausted, micros(now), "every stage ran", run.EngagementID, tocsin.EngagementActive)
-			return err
-		}
-		if !run.NextAt.IsZero() {
-			args, _ := json.Marshal(tocsin.StageArgs{EngagementID: run.EngagementID, Seq: run.Seq + 1})
-			return insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobStage, Lane: tocsin.JobStage, Key: tocsin.StageKey(run.EngagementID, run.Seq+1),
-				IncidentID: run.IncidentID, Args: args, DueAt: run.NextAt}, now)
-		}
-		return nil
-	})
-	if err == nil && ran {
-		s.opts.Wake()
+func (s *DB) applyStage(ctx context.Context, tx *txn, incidentID string, st *tocsin.StageProgress, now time.Time) (bool, error) {
+	r, err := tx.ExecContext(ctx, `UPDATE engagements SET progress = $1 WHERE id = $2 AND progress = $3 AND status = $4`,
+		st.Seq+1, st.EngagementID, st.Seq, tocsin.EngagementActive)
+	if err != nil {
+		return false, fmt.Errorf("advance engagement: %w", err)
 	}
-	return ran, err
+	if n, _ := r.RowsAffected(); n == 0 {
+		return false, nil
+	}
+	for _, p := range st.Pages {
+		if err := insertPage(ctx, tx, incidentID, st.EngagementID, p, now); err != nil {
+			return false, err
+		}
+	}
+	for _, plan := range st.Plans {
+		if err := s.startEngagement(ctx, tx, newID(), incidentID, plan, st.EngagementID, false, now); err != nil {
+			return false, err
+		}
+	}
+	if st.Final {
+		_, err := tx.ExecContext(ctx, `UPDATE engagements SET status = $1, stopped_at = $2, stop_reason = $3 WHERE id = $4 AND status = $5`,
+			tocsin.EngagementExhausted, micros(now), "every stage ran", st.EngagementID, tocsin.EngagementActive)
+		if err != nil {
+			return false, fmt.Errorf("exhaust engagement: %w", err)
+		}
+		return true, nil
+	}
+	if !st.NextAt.IsZero() {
+		args, _ := json.Marshal(tocsin.StageArgs{EngagementID: st.EngagementID, Seq: st.Seq + 1})
+		if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobStage, Lane: tocsin.JobStage, Key: tocsin.StageKey(st.EngagementID, st.Seq+1),
+			IncidentID: incidentID, Args: args, DueAt: st.NextAt}, now); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+// insertPage records a page of a stage with its job; a page whose Key is
+// recorded already is left as it is.
+func insertPage(ctx context.Context, tx *txn, incidentID, engagementID string, p *tocsin.Page, now time.Time) error {
+	p.ID, p.EngagementID, p.IncidentID, p.Status = newID(), engagementID, incidentID, tocsin.PagePending
+	if p.AckCode == "" {
+		p.AckCode = ackCode()
+	}
+	r, err := tx.ExecContext(ctx, `INSERT INTO pages (id, engagement_id, incident_id, page_key, contact_alias, channel_name, channel_type, address,
+		essential, ack_code, status, due_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (page_key) DO NOTHING`,
+		p.ID, p.EngagementID, p.IncidentID, p.Key, p.Contact, p.ChannelName, p.ChannelType, p.Address, p.Essential, p.AckCode, p.Status,
+		micros(p.DueAt), micros(now))
+	if err != nil {
+		return fmt.Errorf("insert page: %w", err)
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		return nil
+	}
+	args, _ := json.Marshal(tocsin.PageArgs{PageID: p.ID})
+	return insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobPage, Lane: tocsin.PageLane(p.ChannelType), Key: tocsin.PageKey(p.ID),
+		IncidentID: incidentID, Args: args, DueAt: p.DueAt}, now)
 }
 
 // ackCode is the code a contact replies with to acknowledge by SMS.
@@ -376,40 +362,30 @@ func (s *DB) AcknowledgedContacts(ctx context.Context, incidentID string) (map[s
 	return out, translate(rows.Err())
 }
 
-// FinishPage records a send attempt's outcome with a receipt and a
-// timeline event.
-func (s *DB) FinishPage(ctx context.Context, id string, res tocsin.PageResult) error {
-	return s.tx(ctx, func(tx *txn) error {
-		now := s.opts.Now().UTC()
-		var sent sql.NullInt64
-		if res.Status == tocsin.PageSent {
-			sent = sql.NullInt64{Int64: micros(now), Valid: true}
-		}
-		var incidentID string
-		// A key press or reply can arrive before the send is recorded: an
-		// acknowledged page stays acknowledged.
-		if err := tx.QueryRowContext(ctx, `UPDATE pages SET status = CASE WHEN status = 'acknowledged' THEN status ELSE $1 END, provider = $2,
-			provider_ref = $3, error = $4, sent_at = COALESCE($5, sent_at), updated_at = $6
-			WHERE id = $7 RETURNING incident_id`, res.Status, res.Provider, res.Ref, res.Error, sent, micros(now), id).Scan(&incidentID); err != nil {
-			return err
-		}
-		kind := res.Status
-		if kind == tocsin.PagePending {
-			kind = "retry"
-		}
-		detail := res.Provider
-		if res.Error != "" {
-			detail = res.Error
-		}
-		if err := insertReceipt(ctx, tx, id, now, kind, detail); err != nil {
-			return err
-		}
-		if res.Event != nil {
-			res.Event.IncidentID, res.Event.At = incidentID, now
-			return insertEvent(ctx, tx, res.Event)
-		}
-		return nil
-	})
+// applyPage records a send attempt's result with a receipt, in the
+// transaction of its job's completion (the timeline event is the
+// outcome's).
+func applyPage(ctx context.Context, tx *txn, res *tocsin.PageUpdate, now time.Time) error {
+	var sent sql.NullInt64
+	if res.Status == tocsin.PageSent {
+		sent = sql.NullInt64{Int64: micros(now), Valid: true}
+	}
+	// A key press or reply can arrive before the send is recorded: an
+	// acknowledged page stays acknowledged.
+	if _, err := tx.ExecContext(ctx, `UPDATE pages SET status = CASE WHEN status = 'acknowledged' THEN status ELSE $1 END, provider = $2,
+		provider_ref = $3, error = $4, sent_at = COALESCE($5, sent_at), updated_at = $6
+		WHERE id = $7`, res.Status, res.Provider, res.Ref, res.Error, sent, micros(now), res.PageID); err != nil {
+		return fmt.Errorf("record page: %w", err)
+	}
+	kind := res.Status
+	if kind == tocsin.PagePending {
+		kind = "retry"
+	}
+	detail := res.Provider
+	if res.Error != "" {
+		detail = res.Error
+	}
+	return insertReceipt(ctx, tx, res.PageID, now, kind, detail)
 }
 
 func insertReceipt(ctx context.Context, tx *txn, pageID string, at time.Time, kind, detail string) error {

@@ -164,7 +164,10 @@ func (s *DB) ClaimJobs(ctx context.Context, c tocsin.JobClaim) ([]*tocsin.Job, e
 }
 
 // CompleteJob finishes, re-arms or fails a claimed job and records its
-// outcome in the same transaction. It fails with ECONFLICT when the lease
+// outcome in the same transaction: timeline events (on the job's incident
+// unless they name one), the channel's reference, follow-up jobs, a stage
+// of an engagement, a page's send result and a notice sent to a contact.
+// It fails with ECONFLICT when the lease
 // was lost. A job cancelled while it ran still has its outcome's events
 // and reference recorded (a provider's incident opened by an escalation in
 // flight must not be orphaned), but is not re-armed and queues nothing.
@@ -193,6 +196,19 @@ func (s *DB) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out t
 			return fmt.Errorf("find job: %w", err)
 		}
 		cancelled := state == tocsin.JobCancelled
+		if out.Stage != nil {
+			// A stage gates its whole outcome: one already recorded, or
+			// of an engagement stopped meanwhile, records nothing.
+			ran := false
+			if !cancelled {
+				if ran, err = s.applyStage(ctx, tx, j.IncidentID, out.Stage, now); err != nil {
+					return err
+				}
+			}
+			if !ran {
+				out = tocsin.JobOutcome{}
+			}
+		}
 		switch {
 		case cancelled || (out.RetryAt.IsZero() && !out.Failed):
 			_, err = tx.ExecContext(ctx, `DELETE FROM jobs WHERE id = $1`, j.ID)
@@ -208,44 +224,105 @@ func (s *DB) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out t
 		if err != nil {
 			return fmt.Errorf("complete job: %w", err)
 		}
-		for _, e := range out.Events {
-			if e.At.IsZero() {
-				e.At = now
-			}
-			if err := insertEvent(ctx, tx, e); err != nil {
-				return err
-			}
-		}
-		if out.Ref != nil {
-			r, err := tx.ExecContext(ctx, `INSERT INTO channel_refs (incident_id, channel, ref) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
-				out.Ref.IncidentID, out.Ref.Channel, out.Ref.Ref)
-			if err != nil {
-				return fmt.Errorf("save channel ref: %w", err)
-			}
-			// A resolve that committed while the provider was being called
-			// found no reference to resolve: resolve it there now.
-			if n, _ := r.RowsAffected(); n == 1 && status.String == tocsin.StatusResolved && strings.HasPrefix(out.Ref.Channel, tocsin.OnCallRefChannel) {
-				if d := response.Deescalate(out.Ref.IncidentID, out.Ref.Ref, now); d != nil {
-					if err := insertJob(ctx, tx, d, now); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		if cancelled {
-			return nil
-		}
-		for _, n := range out.Next {
-			if err := insertJob(ctx, tx, n, now); err != nil {
-				return err
-			}
-		}
-		return nil
+		return recordOutcome(ctx, tx, j, out, status.String == tocsin.StatusResolved, cancelled, now)
 	})
 	if err == nil {
 		s.opts.Wake()
 	}
 	return err
+}
+
+// recordOutcome records what a job did, in the transaction of its
+// completion: a page's result, a contact's notice, timeline events, the
+// channel's reference and, unless the job was cancelled while it ran, its
+// follow-up jobs. resolved says the job's incident is resolved.
+func recordOutcome(ctx context.Context, tx *txn, j *tocsin.Job, out tocsin.JobOutcome, resolved, cancelled bool, now time.Time) error {
+	if out.Page != nil {
+		if err := applyPage(ctx, tx, out.Page, now); err != nil {
+			return err
+		}
+	}
+	if out.Notice != nil {
+		if err := insertNotice(ctx, tx, j, out.Notice, now); err != nil {
+			return err
+		}
+	}
+	for _, e := range out.Events {
+		if e.At.IsZero() {
+			e.At = now
+		}
+		if e.IncidentID == "" {
+			e.IncidentID = j.IncidentID
+		}
+		if err := insertEvent(ctx, tx, e); err != nil {
+			return err
+		}
+	}
+	if out.Ref != nil {
+		r, err := tx.ExecContext(ctx, `INSERT INTO channel_refs (incident_id, channel, ref) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
+			out.Ref.IncidentID, out.Ref.Channel, out.Ref.Ref)
+		if err != nil {
+			return fmt.Errorf("save channel ref: %w", err)
+		}
+		// A resolve that committed while the provider was being called
+		// found no reference to resolve: resolve it there now.
+		if n, _ := r.RowsAffected(); n == 1 && resolved && strings.HasPrefix(out.Ref.Channel, tocsin.OnCallRefChannel) {
+			if d := response.Deescalate(out.Ref.IncidentID, out.Ref.Ref, now); d != nil {
+				if err := insertJob(ctx, tx, d, now); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if cancelled {
+		return nil
+	}
+	for _, n := range out.Next {
+		if err := insertJob(ctx, tx, n, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertNotice records a notice on its contact's record, once per job.
+func insertNotice(ctx context.Context, tx *txn, j *tocsin.Job, n *tocsin.ContactNotice, now time.Time) error {
+	status := n.Status
+	if status == "" {
+		status = tocsin.NoticeSent
+	}
+	kind := n.Kind
+	if kind == "" {
+		kind = j.Kind
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO contact_notices (id, contact_alias, channel_name, kind, text, status, error, at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`,
+		j.ID, n.Contact, n.Channel, kind, n.Text, status, n.Error, micros(now)); err != nil {
+		return fmt.Errorf("record notice: %w", err)
+	}
+	return nil
+}
+
+// ContactNotices returns the notices sent to a contact (hand-off notes,
+// activation codes), oldest first.
+func (s *DB) ContactNotices(ctx context.Context, alias string) ([]*tocsin.ContactNotice, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, contact_alias, channel_name, kind, text, status, error, at FROM contact_notices
+		WHERE contact_alias = $1 ORDER BY at, id`, alias)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []*tocsin.ContactNotice
+	for rows.Next() {
+		var n tocsin.ContactNotice
+		var at int64
+		if err := rows.Scan(&n.ID, &n.Contact, &n.Channel, &n.Kind, &n.Text, &n.Status, &n.Error, &at); err != nil {
+			return nil, translate(err)
+		}
+		n.At = fromMicros(at)
+		out = append(out, &n)
+	}
+	return out, translate(rows.Err())
 }
 
 // ReleaseJobs hands owner's jobs back unfinished: they are due again at

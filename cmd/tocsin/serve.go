@@ -260,12 +260,13 @@ func (a *app) setup(ctx context.Context, built *parts, o appOptions) error {
 	a.pageClient = notify.GuardedHTTPClient(10*time.Second, webhookGuard)
 	a.pager, a.now = pager, o.Now
 	handlers := map[string]engine.Handler{
-		tocsin.JobNotify:     engine.HandlerFunc(d.HandleNotify),
-		tocsin.JobRenotify:   engine.HandlerFunc(d.HandleRenotify),
-		tocsin.JobStage:      engine.HandlerFunc(pager.HandleStage),
-		tocsin.JobPage:       engine.HandlerFunc(pager.HandlePage),
-		tocsin.JobActivation: engine.HandlerFunc(pager.HandleActivation),
-		tocsin.JobHandOff:    engine.HandlerFunc(pager.HandleHandOff),
+		tocsin.JobNotify:      engine.HandlerFunc(d.HandleNotify),
+		tocsin.JobRenotify:    engine.HandlerFunc(d.HandleRenotify),
+		tocsin.JobStage:       engine.HandlerFunc(pager.HandleStage),
+		tocsin.JobPage:        engine.HandlerFunc(pager.HandlePage),
+		tocsin.JobActivation:  engine.HandlerFunc(pager.HandleActivation),
+		tocsin.JobHandOff:     engine.HandlerFunc(pager.HandleHandOff),
+		tocsin.JobHandOffNote: engine.HandlerFunc(pager.HandleHandOffNote),
 	}
 	if err := a.store.ArmHandOffs(ctx); err != nil {
 		return fmt.Errorf("arm hand-off notifications: %w", err)

@@ -118,7 +118,7 @@ func TestContactWebhookPrivateAllowedByOperator(t *testing.T) {
 		hook.mu.Lock()
 		defer hook.mu.Unlock()
 		for _, d := range hook.deliveries {
-			if inc, _ := d["incident"].(map[string]any); inc != nil && strings.Contains(inc["title"].(string), "activation code") {
+			if n, _ := d["notice"].(map[string]any); n != nil && d["event"] == "notice" && d["incident"] == nil && strings.Contains(n["text"].(string), "activation code") {
 				return true
 			}
 		}

@@ -204,29 +204,65 @@ func (c *Channel) Send(ctx context.Context, msg *notify.Message) (string, error)
 	if err != nil {
 		return "", notify.Permanent(err)
 	}
-
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	client, err := gomail.NewClient(c.host, append(slices.Clip(c.opts), gomail.WithDialContextFunc(c.dialer(ctx)))...)
-	if err != nil {
-		return "", notify.Permanent(notify.Redact(fmt.Errorf("email: %w", err), c.password))
-	}
-	conn, err := client.DialToSMTPClientWithContext(ctx)
-	if err != nil {
-		return "", c.classify(err)
-	}
-	if err := client.SendWithSMTPClient(conn, m); err != nil {
-		return "", c.classify(err)
-	}
-	// The message is accepted: a failed QUIT must not cause a resend.
-	if err := client.CloseWithSMTPClient(conn); err != nil {
-		c.logger.Debug("email QUIT failed", "error", notify.Redact(err, c.password).Error())
+	if err := c.deliver(ctx, m); err != nil {
+		return "", err
 	}
 	c.logger.Debug("email sent", "event", msg.Event, "message_id", id, "recipients", len(to))
 	if ref := threadRef(msg.Ref); ref != "" {
 		return ref, nil
 	}
 	return id, nil
+}
+
+// SendNotice sends n as a plain-text email to n.To (or the configured
+// recipients), its subject n.Subject (or its text).
+func (c *Channel) SendNotice(ctx context.Context, n *notify.Notice) error {
+	to := c.to
+	if n.To != "" {
+		var err error
+		if to, err = parseAddresses(n.To); err != nil {
+			return notify.Permanent(fmt.Errorf("email: notice to: %w", err))
+		}
+	}
+	if len(to) == 0 {
+		return notify.Permanent(errors.New("email: no recipients"))
+	}
+	subject := n.Subject
+	if subject == "" {
+		subject = n.Text
+	}
+	m, err := c.envelope(to, CleanSubject(subject), n.DeliveryID, n.SentAt, notify.EventNotice)
+	if err != nil {
+		return notify.Permanent(err)
+	}
+	m.SetBodyString(gomail.TypeTextPlain, n.Text)
+	if err := c.deliver(ctx, m); err != nil {
+		return err
+	}
+	c.logger.Debug("email notice sent", "recipients", len(to))
+	return nil
+}
+
+// deliver hands m to the SMTP server within the channel's timeout.
+func (c *Channel) deliver(ctx context.Context, m *gomail.Msg) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	client, err := gomail.NewClient(c.host, append(slices.Clip(c.opts), gomail.WithDialContextFunc(c.dialer(ctx)))...)
+	if err != nil {
+		return notify.Permanent(notify.Redact(fmt.Errorf("email: %w", err), c.password))
+	}
+	conn, err := client.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return c.classify(err)
+	}
+	if err := client.SendWithSMTPClient(conn, m); err != nil {
+		return c.classify(err)
+	}
+	// The message is accepted: a failed QUIT must not cause a resend.
+	if err := client.CloseWithSMTPClient(conn); err != nil {
+		c.logger.Debug("email QUIT failed", "error", notify.Redact(err, c.password).Error())
+	}
+	return nil
 }
 
 // build renders msg into a MIME message.
@@ -249,33 +285,43 @@ func (c *Channel) build(msg *notify.Message, to []string) (*gomail.Msg, string, 
 		return nil, "", fmt.Errorf("email: %w", err)
 	}
 
-	m := gomail.NewMsg()
-	if err := m.From(c.from); err != nil {
-		return nil, "", fmt.Errorf("email: from: %w", err)
+	m, err := c.envelope(to, subject, msg.DeliveryID, msg.SentAt, msg.Event)
+	if err != nil {
+		return nil, "", err
 	}
-	if err := m.To(to...); err != nil {
-		return nil, "", fmt.Errorf("email: to: %w", err)
-	}
-	m.Subject(subject)
-	m.SetUserAgent("tocsin")
 	id := messageID(msg.DeliveryID, c.fromHost)
-	m.SetMessageIDWithValue(id)
-	if !msg.SentAt.IsZero() {
-		m.SetDateWithValue(msg.SentAt)
-	} else {
-		m.SetDate()
-	}
 	if ref := threadRef(msg.Ref); ref != "" {
 		m.SetGenHeader(gomail.HeaderInReplyTo, "<"+ref+">")
 		m.SetGenHeader(gomail.HeaderReferences, "<"+ref+">")
 	}
-	m.SetGenHeader(gomail.Header("X-Tocsin-Event"), headerSafe(msg.Event))
 	if msg.Incident != nil {
 		m.SetGenHeader(gomail.Header("X-Tocsin-Incident"), headerSafe(msg.Incident.ID))
 	}
 	m.SetBodyString(gomail.TypeTextPlain, text)
 	m.AddAlternativeString(gomail.TypeTextHTML, html)
 	return m, id, nil
+}
+
+// envelope starts a message from the channel's sender to to, with its
+// subject (cleaned already), Message-ID, date and X-Tocsin-Event headers.
+func (c *Channel) envelope(to []string, subject, deliveryID string, sentAt time.Time, event string) (*gomail.Msg, error) {
+	m := gomail.NewMsg()
+	if err := m.From(c.from); err != nil {
+		return nil, fmt.Errorf("email: from: %w", err)
+	}
+	if err := m.To(to...); err != nil {
+		return nil, fmt.Errorf("email: to: %w", err)
+	}
+	m.Subject(subject)
+	m.SetUserAgent("tocsin")
+	m.SetMessageIDWithValue(messageID(deliveryID, c.fromHost))
+	if !sentAt.IsZero() {
+		m.SetDateWithValue(sentAt)
+	} else {
+		m.SetDate()
+	}
+	m.SetGenHeader(gomail.Header("X-Tocsin-Event"), headerSafe(event))
+	return m, nil
 }
 
 // dialer connects for one send and closes the connection when ctx ends, so

@@ -532,3 +532,37 @@ func TestConcurrentSends(t *testing.T) {
 		t.Fatalf("received %d messages, want 5", n)
 	}
 }
+
+// A notice (a hand-off note, an activation code) is a plain-text email to
+// its address, its subject its own, with nothing of an incident.
+func TestNoticeIsPlainText(t *testing.T) {
+	b := &backend{}
+	ch := newChannel(t, startServer(t, b, email.TLSNone), nil)
+	n := notifytest.SampleNotice()
+	n.To = "ben@example.com"
+	if err := ch.SendNotice(context.Background(), n); err != nil {
+		t.Fatal(err)
+	}
+	msgs := b.messages()
+	if len(msgs) != 1 || strings.Join(msgs[0].To, ",") != "ben@example.com" {
+		t.Fatalf("received %+v", msgs)
+	}
+	m, err := mail.ReadMessage(bytes.NewReader(msgs[0].Data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Header.Get("Subject") != n.Subject || m.Header.Get("X-Tocsin-Event") != notify.EventNotice || m.Header.Get("X-Tocsin-Incident") != "" {
+		t.Errorf("headers = %v", m.Header)
+	}
+	if ct, _, _ := mime.ParseMediaType(m.Header.Get("Content-Type")); ct != "text/plain" {
+		t.Errorf("Content-Type = %q, want text/plain alone", ct)
+	}
+	var body io.Reader = m.Body
+	if strings.EqualFold(m.Header.Get("Content-Transfer-Encoding"), "quoted-printable") {
+		body = quotedprintable.NewReader(m.Body)
+	}
+	text, _ := io.ReadAll(body)
+	if !strings.Contains(string(text), n.Text) || strings.Contains(string(text), "Impact") {
+		t.Errorf("body = %q", text)
+	}
+}

@@ -178,22 +178,41 @@ func (c *Channel) Send(ctx context.Context, msg *notify.Message) (string, error)
 	if err != nil {
 		return "", notify.Permanent(fmt.Errorf("lark: %w", err))
 	}
-	body, err := json.Marshal(newCard(msg, strings.TrimSpace(text)))
-	if err != nil {
-		return "", notify.Permanent(fmt.Errorf("lark: encode card: %w", err))
+	if err := c.post(ctx, dest, newCard(msg, strings.TrimSpace(text))); err != nil {
+		return "", err
 	}
+	c.logger.Debug("lark card posted", "incident_id", msg.Incident.ID, "event", msg.Event)
+	return "", nil
+}
 
+// SendNotice posts n's text as a plain text message to the configured
+// webhook (a custom bot has one destination: n.To is not used).
+func (c *Channel) SendNotice(ctx context.Context, n *notify.Notice) error {
+	msg := map[string]any{"msg_type": "text", "content": map[string]string{"text": tocsin.TruncateBytes(n.Text, textLimit.Max)}}
+	if err := c.post(ctx, c.url, msg); err != nil {
+		return err
+	}
+	c.logger.Debug("lark notice posted")
+	return nil
+}
+
+// post sends body to the webhook dest within the channel's timeout.
+func (c *Channel) post(ctx context.Context, dest string, body any) error {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return notify.Permanent(fmt.Errorf("lark: encode card: %w", err))
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, dest, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, dest, bytes.NewReader(data))
 	if err != nil {
-		return "", notify.Permanent(notify.Redact(fmt.Errorf("lark: build request: %w", err), c.redact...))
+		return notify.Permanent(notify.Redact(fmt.Errorf("lark: build request: %w", err), c.redact...))
 	}
 	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	req.Header.Set("User-Agent", "tocsin")
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return "", notify.Redact(fmt.Errorf("lark: post: %w", err), c.redact...)
+		return notify.Redact(fmt.Errorf("lark: post: %w", err), c.redact...)
 	}
 	defer func() {
 		// Drain a little so the connection can be reused.
@@ -202,13 +221,12 @@ func (c *Channel) Send(ctx context.Context, msg *notify.Message) (string, error)
 	}()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
-		return "", notify.Redact(fmt.Errorf("lark: read response: %w", err), c.redact...)
+		return notify.Redact(fmt.Errorf("lark: read response: %w", err), c.redact...)
 	}
 	if err := classify(resp, raw); err != nil {
-		return "", notify.Redact(err, c.redact...)
+		return notify.Redact(err, c.redact...)
 	}
-	c.logger.Debug("lark card posted", "incident_id", msg.Incident.ID, "event", msg.Event)
-	return "", nil
+	return nil
 }
 
 // response is a custom bot's answer: {"code":0,"msg":"success"}, and in

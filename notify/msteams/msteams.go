@@ -192,22 +192,49 @@ func (c *Channel) Send(ctx context.Context, msg *notify.Message) (string, error)
 	} else {
 		payload = adaptiveMessage(msg, text)
 	}
+	if err := c.post(ctx, dest, payload); err != nil {
+		return "", err
+	}
+	c.logger.Debug("msteams message posted", "incident_id", msg.Incident.ID, "event", msg.Event, "legacy", dest.legacy)
+	return "", nil
+}
+
+// SendNotice posts n's text alone, with no facts or buttons, to the
+// configured URL (a Teams channel has one destination: n.To is not used).
+func (c *Channel) SendNotice(ctx context.Context, n *notify.Notice) error {
+	text := tocsin.TruncateBytes(n.Text, textLimit.Max)
+	var payload any = object{"type": "message", "attachments": []any{object{
+		"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": nil,
+		"content": object{"$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard", "version": "1.4",
+			"body": []any{object{"type": "TextBlock", "text": text, "wrap": true}}},
+	}}}
+	if c.primary.legacy {
+		payload = object{"@type": "MessageCard", "@context": "https://schema.org/extensions", "summary": text, "text": text}
+	}
+	if err := c.post(ctx, c.primary, payload); err != nil {
+		return err
+	}
+	c.logger.Debug("msteams notice posted", "legacy", c.primary.legacy)
+	return nil
+}
+
+// post sends payload to dest within the channel's timeout.
+func (c *Channel) post(ctx context.Context, dest target, payload any) error {
 	body, err := json.Marshal(payload)
 	if err != nil {
-		return "", notify.Permanent(fmt.Errorf("msteams: encode message: %w", err))
+		return notify.Permanent(fmt.Errorf("msteams: encode message: %w", err))
 	}
-
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, dest.url, bytes.NewReader(body))
 	if err != nil {
-		return "", notify.Permanent(notify.Redact(fmt.Errorf("msteams: build request: %w", err), c.redact...))
+		return notify.Permanent(notify.Redact(fmt.Errorf("msteams: build request: %w", err), c.redact...))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "tocsin")
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return "", notify.Redact(fmt.Errorf("msteams: post: %w", err), c.redact...)
+		return notify.Redact(fmt.Errorf("msteams: post: %w", err), c.redact...)
 	}
 	defer func() {
 		// Drain a little so the connection can be reused.
@@ -215,15 +242,14 @@ func (c *Channel) Send(ctx context.Context, msg *notify.Message) (string, error)
 		resp.Body.Close()
 	}()
 	if err := notify.CheckResponse(resp); err != nil {
-		return "", notify.Redact(fmt.Errorf("msteams: post: %w", err), c.redact...)
+		return notify.Redact(fmt.Errorf("msteams: post: %w", err), c.redact...)
 	}
 	if dest.legacy {
 		if err := connectorError(resp.Body); err != nil {
-			return "", notify.Redact(err, c.redact...)
+			return notify.Redact(err, c.redact...)
 		}
 	}
-	c.logger.Debug("msteams message posted", "incident_id", msg.Incident.ID, "event", msg.Event, "status", resp.StatusCode, "legacy", dest.legacy)
-	return "", nil
+	return nil
 }
 
 // connectorHTTPError finds the status a legacy connector reports in a 200

@@ -1,8 +1,9 @@
 // Package notifytest holds the checks every notification channel must pass,
 // run against a local fake provider: success, retryable and permanent
 // failures, Retry-After, timeouts against a hanging server, unreachable
-// servers, secrets that must never appear in an error, and a description
-// too long for any channel's limit that must not cost the ack link.
+// servers, secrets that must never appear in an error, a description too
+// long for any channel's limit that must not cost the ack link, and a
+// notice (notify.Notice) sent as its plain text, not as an incident.
 //
 // A channel test wires its constructor to the fake and calls Run:
 //
@@ -101,6 +102,8 @@ var checks = []check{
 	{"hanging_server_times_out_retryable", checkHang},
 	{"unreachable_server_is_retryable", checkUnreachable},
 	{"long_description_keeps_ack_link", checkLongDescription},
+	{"notice_is_sent_as_its_text", checkNotice},
+	{"notice_errors_are_classified", checkNoticeErrors},
 }
 
 // Run runs every check against the channel h describes, each as a subtest.
@@ -516,4 +519,78 @@ func SampleMessage(event string) *notify.Message {
 		msg.AckURL = "https://tocsin.example.com/ack/inc_01?exp=1772369700&sig=abc123"
 	}
 	return msg
+}
+
+// SampleNotice is the notice the notice checks send: a hand-off note with
+// characters markup would change.
+func SampleNotice() *notify.Notice {
+	return &notify.Notice{Subject: "tocsin: you are now on call for platform",
+		Text:       "tocsin: you are now on call for platform (since 2026-11-24 09:00 UTC). Also on call: bo & <lee>.",
+		DeliveryID: "01notice-0000-4000-8000-000000000001", SentAt: time.Date(2026, 11, 24, 9, 0, 1, 0, time.UTC)}
+}
+
+// sendNotice builds a channel against baseURL and sends SampleNotice
+// through it; the channel must be a notify.NoticeSender.
+func sendNotice(t *testing.T, h Harness, baseURL string) error {
+	t.Helper()
+	ch := h.New(t, baseURL)
+	ns, ok := ch.(notify.NoticeSender)
+	if !ok {
+		return fmt.Errorf("channel %s is not a notify.NoticeSender: hand-off notes and activation codes cannot go through it", ch.Name())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), h.Timeout+outerGrace)
+	defer cancel()
+	return ns.SendNotice(ctx, SampleNotice())
+}
+
+// checkNotice sends a notice: the provider receives its text whole, and
+// nothing that reads as an incident.
+func checkNotice(t *testing.T, h Harness) error {
+	f := startFake(t, h, OK(), false)
+	if err := sendNotice(t, h, f.URL); err != nil {
+		return errors.Join(fmt.Errorf("send a notice to a provider answering OK: %v", err), h.leaks("error", err.Error()))
+	}
+	want := SampleNotice().Text
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.bodies) == 0 {
+		return errors.New("SendNotice returned nil but the provider received no request")
+	}
+	var found bool
+	var problems []error
+	for _, r := range f.bodies {
+		for _, s := range decodedTexts(r.contentType, r.body) {
+			found = found || strings.Contains(s, want)
+			for _, bad := range []string{"Incident", "Impact", "Acknowledge"} {
+				if strings.Contains(s, bad) {
+					problems = append(problems, fmt.Errorf("the notice reads as an incident (%q): %q", bad, s))
+				}
+			}
+		}
+	}
+	if !found {
+		problems = append(problems, fmt.Errorf("the provider did not receive the notice's text %q", want))
+	}
+	return errors.Join(problems...)
+}
+
+// checkNoticeErrors: a notice's failures are classified as a message's.
+func checkNoticeErrors(t *testing.T, h Harness) error {
+	var problems []error
+	for _, c := range []struct {
+		code      int
+		permanent bool
+	}{{http.StatusInternalServerError, false}, {http.StatusUnauthorized, true}} {
+		f := startFake(t, h, Status(c.code, ""), false)
+		err := sendNotice(t, h, f.URL)
+		if err == nil {
+			problems = append(problems, fmt.Errorf("a notice answered %d: no error", c.code))
+			continue
+		}
+		if p, _ := notify.Classify(err); p != c.permanent {
+			problems = append(problems, fmt.Errorf("a notice answered %d: permanent = %v, want %v (%v)", c.code, p, c.permanent, err))
+		}
+		problems = append(problems, h.leaks("error", err.Error()))
+	}
+	return errors.Join(problems...)
 }

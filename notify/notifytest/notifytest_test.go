@@ -33,6 +33,19 @@ func (c *refChannel) Send(ctx context.Context, msg *notify.Message) (string, err
 	if c.flaw == "cut-text" {
 		text = tocsin.Truncate(msg.Incident.Title+"\n"+msg.Alert.Description+"\n"+msg.AckURL, 2000)
 	}
+	return c.post(ctx, text)
+}
+
+func (c *refChannel) SendNotice(ctx context.Context, n *notify.Notice) error {
+	text := n.Text
+	if c.flaw == "notice-as-incident" {
+		text = "Incident opened: " + text + "\nImpact: 5"
+	}
+	_, err := c.post(ctx, text)
+	return err
+}
+
+func (c *refChannel) post(ctx context.Context, text string) (string, error) {
 	body, _ := json.Marshal(map[string]string{"text": text})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
@@ -78,7 +91,11 @@ func harness(flaw string, timeout time.Duration) Harness {
 			if flaw == "no-timeout" {
 				client = &http.Client{}
 			}
-			return &refChannel{url: baseURL + "/hook?token=" + secret, client: client, flaw: flaw}
+			ch := &refChannel{url: baseURL + "/hook?token=" + secret, client: client, flaw: flaw}
+			if flaw == "no-notice" {
+				return struct{ notify.Channel }{ch} // hides SendNotice
+			}
+			return ch
 		},
 		Timeout: timeout,
 		Secrets: []string{secret},
@@ -115,6 +132,9 @@ func TestChecksCanFail(t *testing.T) {
 		{"ref-leak", "ok", "returned ref leaks secret"},
 		{"no-timeout", "hanging_server_times_out_retryable", "want at most"},
 		{"cut-text", "long_description_keeps_ack_link", "cost the ack link"},
+		{"no-notice", "notice_is_sent_as_its_text", "is not a notify.NoticeSender"},
+		{"notice-as-incident", "notice_is_sent_as_its_text", "reads as an incident"},
+		{"all-retryable", "notice_errors_are_classified", "permanent = false, want true"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.flaw+"/"+tt.check, func(t *testing.T) {

@@ -183,6 +183,26 @@ func (c *Channel) Send(ctx context.Context, msg *notify.Message) (string, error)
 	return ref, nil
 }
 
+// SendNotice posts n's text, escaped and with no buttons, to n.To (a
+// channel or user id) or the configured channel.
+func (c *Channel) SendNotice(ctx context.Context, n *notify.Notice) error {
+	channel := c.channelID
+	if n.To != "" {
+		channel = n.To
+	}
+	if channel == "" {
+		return notify.Permanent(errors.New("slack: no channel_id configured"))
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	text := tocsin.Truncate(escape(n.Text), maxSectionText)
+	if _, _, err := c.api.PostMessageContext(ctx, channel, slack.MsgOptionText(text, false)); err != nil {
+		return c.classify("post notice", err)
+	}
+	c.logger.Debug("slack notice posted")
+	return nil
+}
+
 // options builds the message: one coloured attachment with the rendered
 // text and, while the incident is triggered, the buttons.
 func (c *Channel) options(msg *notify.Message, text string) []slack.MsgOption {

@@ -234,6 +234,29 @@ type apiResponse struct {
 	raw        string
 }
 
+// SendNotice sends n's text as plain text (no HTML) to n.To (a chat id)
+// or the configured chat.
+func (c *Channel) SendNotice(ctx context.Context, n *notify.Notice) error {
+	chat := c.chatID
+	if n.To != "" {
+		chat = n.To
+	}
+	if chat == "" {
+		return notify.Permanent(errors.New("telegram: alert.telegram.chat_id: required (or a per-request chat_id)"))
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	res, err := c.call(ctx, &sendMessage{ChatID: chat, Text: truncatePlain(n.Text, MaxTextLength), DisableWebPagePreview: true})
+	if err != nil {
+		return err
+	}
+	if err := res.err(); err != nil {
+		return notify.Redact(err, c.token)
+	}
+	c.logger.Debug("telegram notice sent")
+	return nil
+}
+
 // call posts body to sendMessage. Its error is a transport failure
 // (retryable, token redacted); a Bot API error is in the response.
 func (c *Channel) call(ctx context.Context, body *sendMessage) (*apiResponse, error) {

@@ -195,17 +195,51 @@ func (c *Channel) Send(ctx context.Context, msg *notify.Message) (string, error)
 		text = "Incident: " + msg.Incident.Title
 	}
 
+	to := msg.Destination["channel_id"]
+	if c.apiType == APIBot {
+		to = msg.Destination["user_id"]
+	}
+	ref, err := c.post(ctx, to, text)
+	if err != nil {
+		return "", err
+	}
+	c.logger.Debug("viber message sent", "incident_id", msg.Incident.ID, "event", msg.Event, "api_type", c.apiType, "ref", ref)
+	if msg.Ref != "" && msg.Event != notify.EventOpened {
+		return msg.Ref, nil
+	}
+	return ref, nil
+}
+
+// SendNotice sends n's text to n.To (a bot's user id, or the channel
+// post's sender) or the configured one.
+func (c *Channel) SendNotice(ctx context.Context, n *notify.Notice) error {
+	text := n.Text
+	if r := []rune(text); len(r) > MaxTextLength {
+		text = string(r[:MaxTextLength-1]) + "…"
+	}
+	if _, err := c.post(ctx, n.To, text); err != nil {
+		return err
+	}
+	c.logger.Debug("viber notice sent", "api_type", c.apiType)
+	return nil
+}
+
+// post sends text as a bot message to user id to (or the configured
+// user), or as a channel post from member to (or the configured member,
+// or the channel's first super admin). It returns the message's reference.
+func (c *Channel) post(ctx context.Context, to, text string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	var (
 		path string
 		who  string
 		body any
+		err  error
 	)
 	if c.apiType == APIBot {
 		who = c.userID
-		if v := msg.Destination["user_id"]; v != "" {
-			who = v
+		if to != "" {
+			who = to
 		}
 		if who == "" {
 			return "", notify.Permanent(errors.New("viber: alert.viber.user_id: required (or a per-request user_id)"))
@@ -214,8 +248,8 @@ func (c *Channel) Send(ctx context.Context, msg *notify.Message) (string, error)
 		body = botMessage{Receiver: who, MinAPIVersion: 1, Sender: sender{Name: SenderName}, Type: "text", Text: text}
 	} else {
 		who = c.channelID
-		if v := msg.Destination["channel_id"]; v != "" {
-			who = v
+		if to != "" {
+			who = to
 		}
 		if who == "" {
 			if who, err = c.findSuperAdmin(ctx); err != nil {
@@ -232,10 +266,6 @@ func (c *Channel) Send(ctx context.Context, msg *notify.Message) (string, error)
 	ref := who
 	if tok := res.MessageToken.String(); tok != "" {
 		ref += "/" + tok
-	}
-	c.logger.Debug("viber message sent", "incident_id", msg.Incident.ID, "event", msg.Event, "api_type", c.apiType, "ref", ref)
-	if msg.Ref != "" && msg.Event != notify.EventOpened {
-		return msg.Ref, nil
 	}
 	return ref, nil
 }

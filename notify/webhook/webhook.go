@@ -139,6 +139,15 @@ type Payload struct {
 	IncidentURL string           `json:"incident_url"`
 	// Failure is the delivery that gave up (event "delivery_failed").
 	Failure *tocsin.DeliveryFailure `json:"failure,omitempty"`
+	// Notice is a message to a person that is not about an incident
+	// (event "notice": a hand-off note, an activation code).
+	Notice *NoticePayload `json:"notice,omitempty"`
+}
+
+// NoticePayload is the notice of an event "notice" payload.
+type NoticePayload struct {
+	Subject string `json:"subject,omitempty"`
+	Text    string `json:"text"`
 }
 
 // Options are the channel's dependencies; the zero value is usable.
@@ -214,15 +223,35 @@ func (c *Channel) Send(ctx context.Context, msg *notify.Message) (string, error)
 	if msg == nil {
 		return "", notify.Permanent(errors.New("webhook: nil message"))
 	}
-	body, err := json.Marshal(NewPayload(msg, c.now()))
+	if err := c.post(ctx, NewPayload(msg, c.now())); err != nil {
+		return "", err
+	}
+	return "", nil
+}
+
+// SendNotice posts n as a payload whose event is "notice": incident and
+// alert are null, and notice holds the subject and text. The webhook
+// posts to one URL: n.To is not used.
+func (c *Channel) SendNotice(ctx context.Context, n *notify.Notice) error {
+	sent := n.SentAt
+	if sent.IsZero() {
+		sent = c.now()
+	}
+	return c.post(ctx, &Payload{Version: Version, Event: notify.EventNotice, DeliveryID: n.DeliveryID, SentAt: sent.UTC().Format(time.RFC3339Nano),
+		Notice: &NoticePayload{Subject: n.Subject, Text: n.Text}})
+}
+
+// post signs and posts p.
+func (c *Channel) post(ctx context.Context, p *Payload) error {
+	body, err := json.Marshal(p)
 	if err != nil {
-		return "", notify.Permanent(fmt.Errorf("webhook: encode payload: %w", err))
+		return notify.Permanent(fmt.Errorf("webhook: encode payload: %w", err))
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
-		return "", notify.Permanent(notify.Redact(fmt.Errorf("webhook: build request: %w", err), c.redact...))
+		return notify.Permanent(notify.Redact(fmt.Errorf("webhook: build request: %w", err), c.redact...))
 	}
 	for name, values := range c.headers {
 		req.Header[name] = slices.Clone(values)
@@ -230,15 +259,15 @@ func (c *Channel) Send(ctx context.Context, msg *notify.Message) (string, error)
 	ts := c.now().Unix()
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "tocsin")
-	req.Header.Set(HeaderEvent, msg.Event)
-	req.Header.Set(HeaderDelivery, msg.DeliveryID)
+	req.Header.Set(HeaderEvent, p.Event)
+	req.Header.Set(HeaderDelivery, p.DeliveryID)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
 	if c.secret != "" {
 		req.Header.Set(HeaderSignature, Sign(c.secret, ts, body))
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return "", notify.Redact(fmt.Errorf("webhook: post: %w", err), c.redact...)
+		return notify.Redact(fmt.Errorf("webhook: post: %w", err), c.redact...)
 	}
 	defer func() {
 		// Drain a little so the connection can be reused.
@@ -246,10 +275,10 @@ func (c *Channel) Send(ctx context.Context, msg *notify.Message) (string, error)
 		resp.Body.Close()
 	}()
 	if err := notify.CheckResponse(resp); err != nil {
-		return "", notify.Redact(fmt.Errorf("webhook: post: %w", err), c.redact...)
+		return notify.Redact(fmt.Errorf("webhook: post: %w", err), c.redact...)
 	}
-	c.logger.Debug("webhook delivered", "event", msg.Event, "delivery_id", msg.DeliveryID, "status", resp.StatusCode)
-	return "", nil
+	c.logger.Debug("webhook delivered", "event", p.Event, "delivery_id", p.DeliveryID, "status", resp.StatusCode)
+	return nil
 }
 
 // NewPayload builds the body for msg: the incident without its alerts and
