@@ -3,6 +3,7 @@ package tocsin
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"time"
 )
 
@@ -227,11 +228,43 @@ type ActivationArgs struct {
 	Code    string `json:"code"`
 }
 
+// Events a notification (NotifyArgs.Event) can be about.
+const (
+	NotifyEventOpened       = "opened"
+	NotifyEventAcknowledged = "acknowledged"
+	NotifyEventResolved     = "resolved"
+	NotifyEventRenotify     = "renotify"
+)
+
+// Lanes and keys of jobs, defined here once: every package that queues,
+// claims or cancels a job names its lane and key through these. A kind
+// without a lane function runs in the lane named after the kind.
+
 // NotifyLane is the lane of notifications to a channel.
 func NotifyLane(channel string) string { return JobNotify + ":" + channel }
 
 // EscalateLane is the lane of escalations and resolves at an on-call provider.
 func EscalateLane(provider string) string { return JobEscalate + ":" + provider }
+
+// PageLane is the lane of pages of one channel type ("page:sms").
+func PageLane(channelType string) string { return JobPage + ":" + channelType }
+
+// RenotifyKey is the key of an incident's reminder timer.
+func RenotifyKey(incidentID string) string { return JobRenotify + ":" + incidentID }
+
+// EscalateKey is the key of an incident's ack-or-escalate timer.
+func EscalateKey(incidentID string) string { return JobEscalate + ":" + incidentID }
+
+// StageKey is the key of the seq-th stage started by an engagement.
+func StageKey(engagementID string, seq int) string {
+	return JobStage + ":" + engagementID + ":" + strconv.Itoa(seq)
+}
+
+// PageKey is the key of the job sending one page.
+func PageKey(pageID string) string { return JobPage + ":" + pageID }
+
+// HandOffKey is the key of a schedule's hand-off timer.
+func HandOffKey(schedule string) string { return JobHandOff + ":" + schedule }
 
 // Job states. A pending job is queued, armed or running; a cancelled one
 // was cancelled while it ran and is removed once its outcome is recorded;

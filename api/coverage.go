@@ -58,9 +58,9 @@ func (s *Server) onCallSetup(ctx context.Context, from, to time.Time) (*oncall.S
 // them. `tocsin apply` uses it too, on the server's objects merged with
 // its files.
 func NewSetup(contacts []*tocsin.Contact, groups []*tocsin.ContactGroup, rotations []*oncall.Rotation,
-	schedules []*tocsin.Schedule, plans []*tocsin.EscalationPlan, overrides []StoredOverride) *oncall.Setup {
+	schedules []*tocsin.Schedule, plans []*tocsin.EscalationPlan, overrides []oncall.StoredOverride) *oncall.Setup {
 	out := &oncall.Setup{Contacts: map[string]*tocsin.Contact{}, Groups: map[string]*tocsin.ContactGroup{},
-		Schedules: map[string]*oncall.Schedule{}, Plans: map[string]*tocsin.EscalationPlan{}}
+		Schedules: map[string]*oncall.ResolvedSchedule{}, Plans: map[string]*tocsin.EscalationPlan{}}
 	for _, c := range contacts {
 		out.Contacts[c.Alias] = c
 	}
@@ -72,7 +72,7 @@ func NewSetup(contacts []*tocsin.Contact, groups []*tocsin.ContactGroup, rotatio
 		byName[r.Name] = r
 	}
 	for _, sc := range schedules {
-		rs := &oncall.Schedule{Name: sc.Name}
+		rs := &oncall.ResolvedSchedule{Name: sc.Name}
 		for _, n := range sc.Rotations {
 			if r := byName[n]; r != nil {
 				rs.Rotations = append(rs.Rotations, r)

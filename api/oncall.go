@@ -3,20 +3,16 @@ package api
 import (
 	"bytes"
 	"context"
-	"encoding"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"reflect"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
 	"tocsin"
 	"tocsin/oncall"
+	"tocsin/strict"
 )
 
 // OnCallStore is what the on-call API needs from the store: contacts,
@@ -35,7 +31,7 @@ type OnCallStore interface {
 	DeleteRotation(ctx context.Context, name string) error
 
 	AddOverride(ctx context.Context, o *oncall.Override) (id string, err error)
-	ListOverrides(ctx context.Context, rotation string, from, to time.Time) ([]StoredOverride, error)
+	ListOverrides(ctx context.Context, rotation string, from, to time.Time) ([]oncall.StoredOverride, error)
 	DeleteOverride(ctx context.Context, id string) error
 
 	PutContactGroup(ctx context.Context, g *tocsin.ContactGroup) (created bool, err error)
@@ -47,7 +43,7 @@ type OnCallStore interface {
 	FindSchedule(ctx context.Context, name string) (*tocsin.Schedule, error)
 	ListSchedules(ctx context.Context) ([]*tocsin.Schedule, error)
 	DeleteSchedule(ctx context.Context, name string) error
-	ResolvedSchedule(ctx context.Context, name string, from, to time.Time) (*oncall.Schedule, []oncall.Override, error)
+	ResolvedSchedule(ctx context.Context, name string, from, to time.Time) (*oncall.ResolvedSchedule, []oncall.Override, error)
 
 	PutEscalationPlan(ctx context.Context, p *tocsin.EscalationPlan) (created bool, err error)
 	FindEscalationPlan(ctx context.Context, name string) (*tocsin.EscalationPlan, error)
@@ -56,12 +52,6 @@ type OnCallStore interface {
 
 	Secret(ctx context.Context, name string) (string, error)
 	RotateSecret(ctx context.Context, name string) error
-}
-
-// StoredOverride is a rotation override with the id it was stored under.
-type StoredOverride struct {
-	ID string `json:"id"`
-	oncall.Override
 }
 
 // Windows of the shift and override listings.
@@ -540,7 +530,7 @@ func (s *Server) handleListOverrides(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ovs == nil {
-		ovs = []StoredOverride{}
+		ovs = []oncall.StoredOverride{}
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"overrides": ovs})
 }
@@ -657,7 +647,7 @@ func (s *Server) handleWhoIsOnCall(w http.ResponseWriter, r *http.Request) {
 }
 
 // decodeStrict decodes an API body like decodeJSON, and when the body does
-// not fit v it names the offending field as a path
+// not fit v it names every offending field with its path
 // ("stages[0].duration: ..."), which encoding/json does not do for unknown
 // nested fields or for values its unmarshalers reject.
 func (s *Server) decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
@@ -668,174 +658,12 @@ func (s *Server) decodeStrict(w http.ResponseWriter, r *http.Request, v any) err
 	if len(bytes.TrimSpace(body)) == 0 {
 		return tocsin.Errorf(tocsin.EINVALID, "invalid JSON body: the body is empty")
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var se *json.SyntaxError
-		if !errors.As(err, &se) && !errors.Is(err, io.ErrUnexpectedEOF) {
-			if where := locateProblem(body, reflect.TypeOf(v)); where != "" {
-				return tocsin.Errorf(tocsin.EINVALID, "invalid JSON body: %s", where)
-			}
+	if err := strict.JSON(body, v); err != nil {
+		var probs strict.Problems
+		if errors.As(err, &probs) {
+			return tocsin.Errorf(tocsin.EINVALID, "invalid JSON body: %s", probs)
 		}
 		return tocsin.Errorf(tocsin.EINVALID, "invalid JSON body: %s", jsonProblem(err))
 	}
-	if dec.More() {
-		return tocsin.Errorf(tocsin.EINVALID, "invalid JSON body: trailing data after the object")
-	}
 	return nil
-}
-
-var (
-	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
-	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
-	timeReflectType = reflect.TypeFor[time.Time]()
-)
-
-// locateProblem finds a value in body that does not fit type t and
-// describes it with its path, or returns "".
-func locateProblem(body []byte, t reflect.Type) string {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var v any
-	if dec.Decode(&v) != nil {
-		return ""
-	}
-	return fieldProblem(t, v, "")
-}
-
-// fieldProblem checks the decoded JSON value v against type t the way
-// encoding/json with DisallowUnknownFields would (field names match
-// case-insensitively), and describes the first problem found.
-func fieldProblem(t reflect.Type, v any, path string) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if v == nil {
-		return ""
-	}
-	if pt := reflect.PointerTo(t); pt.Implements(jsonUnmarshaler) || pt.Implements(textUnmarshaler) {
-		b, _ := json.Marshal(v)
-		if err := json.Unmarshal(b, reflect.New(t).Interface()); err != nil {
-			if t == timeReflectType {
-				return atPath(path, fmt.Sprintf("%s is not an RFC 3339 time like 2026-03-02T09:00:00+01:00", b))
-			}
-			var te *json.UnmarshalTypeError
-			if errors.As(err, &te) {
-				return atPath(path, "must be "+te.Type.String()+", not "+te.Value)
-			}
-			return atPath(path, err.Error())
-		}
-		return ""
-	}
-	switch t.Kind() {
-	case reflect.Struct:
-		obj, ok := v.(map[string]any)
-		if !ok {
-			return atPath(path, "must be an object")
-		}
-		fields := jsonFields(t, nil)
-		for _, k := range sortedJSONKeys(obj) {
-			f, ok := fields[k]
-			if !ok {
-				for name, ff := range fields {
-					if strings.EqualFold(name, k) {
-						f, ok = ff, true
-						break
-					}
-				}
-			}
-			if !ok {
-				return atPath(fieldPath(path, k), "unknown field")
-			}
-			if p := fieldProblem(f, obj[k], fieldPath(path, k)); p != "" {
-				return p
-			}
-		}
-	case reflect.Map:
-		obj, ok := v.(map[string]any)
-		if !ok {
-			return atPath(path, "must be an object")
-		}
-		for _, k := range sortedJSONKeys(obj) {
-			if p := fieldProblem(t.Elem(), obj[k], fieldPath(path, k)); p != "" {
-				return p
-			}
-		}
-	case reflect.Slice, reflect.Array:
-		list, ok := v.([]any)
-		if !ok {
-			return atPath(path, "must be a list")
-		}
-		for i, e := range list {
-			if p := fieldProblem(t.Elem(), e, fmt.Sprintf("%s[%d]", path, i)); p != "" {
-				return p
-			}
-		}
-	case reflect.String:
-		if _, ok := v.(string); !ok {
-			return atPath(path, "must be a string")
-		}
-	case reflect.Bool:
-		if _, ok := v.(bool); !ok {
-			return atPath(path, "must be true or false")
-		}
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		if n, ok := v.(json.Number); !ok || strings.ContainsAny(n.String(), ".eE") {
-			return atPath(path, "must be an integer")
-		}
-	case reflect.Float32, reflect.Float64:
-		if _, ok := v.(json.Number); !ok {
-			return atPath(path, "must be a number")
-		}
-	}
-	return ""
-}
-
-// jsonFields maps the JSON names of t's fields to their types, flattening
-// embedded structs as encoding/json does.
-func jsonFields(t reflect.Type, into map[string]reflect.Type) map[string]reflect.Type {
-	if into == nil {
-		into = map[string]reflect.Type{}
-	}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		tag := f.Tag.Get("json")
-		name, _, _ := strings.Cut(tag, ",")
-		if tag == "-" || (!f.IsExported() && !f.Anonymous) {
-			continue
-		}
-		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
-			jsonFields(f.Type, into)
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		into[name] = f.Type
-	}
-	return into
-}
-
-func sortedJSONKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-func fieldPath(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-func atPath(path, msg string) string {
-	if path == "" {
-		return msg
-	}
-	return path + ": " + msg
 }

@@ -15,18 +15,6 @@ import (
 
 const oncallToken = "oncall-api-token"
 
-// onCallDB adapts the store to OnCallStore the way cmd/tocsin does.
-type onCallDB struct{ *store.DB }
-
-func (d onCallDB) ListOverrides(ctx context.Context, rotation string, from, to time.Time) ([]StoredOverride, error) {
-	got, err := d.DB.ListOverrides(ctx, rotation, from, to)
-	out := make([]StoredOverride, len(got))
-	for i, o := range got {
-		out[i] = StoredOverride{ID: o.ID, Override: o.Override}
-	}
-	return out, err
-}
-
 // serve returns the routes of s on a mux of their own.
 func serve(s *Server) http.Handler {
 	m := http.NewServeMux()
@@ -52,7 +40,7 @@ func newOnCallEnv(t *testing.T, mods ...func(*Options)) *oncallEnv {
 	e.db = storetest.Open(t, storetest.SQLiteURL(t), store.Options{Now: e.clock.Now})
 	opts := Options{
 		Tokens:     Tokens{Clear: []string{oncallToken}},
-		OnCall:     onCallDB{e.db},
+		OnCall:     e.db,
 		Channels:   map[string]bool{"slack": true, "email": true},
 		PublicHost: "https://tocsin.example.com/",
 		Now:        e.clock.Now,

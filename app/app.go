@@ -297,7 +297,7 @@ func (a *App) routes(w *wiring) http.Handler {
 	mux := http.NewServeMux()
 	api.New(a.store, api.Options{
 		Tokens: api.Tokens{Clear: cfg.API.Tokens, Hashes: a.apiTokenHashes}, MaxBodyBytes: cfg.Ingest.MaxBodyBytes,
-		Channels: overrides.Channels, OnCall: onCallStore{a.store}, WebhookGuard: w.webhookGuard,
+		Channels: overrides.Channels, OnCall: a.store, WebhookGuard: w.webhookGuard,
 		SendActivation: a.sendActivation, TestPage: a.testPage, PublicHost: w.publicHost, Now: o.Now, Logger: logger,
 	}).Register(mux)
 	inbound.New(a.store, inbound.Options{

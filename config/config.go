@@ -9,7 +9,8 @@ package config
 import (
 	"fmt"
 	"net"
-	"time"
+
+	"tocsin"
 )
 
 // Config is the whole configuration file.
@@ -330,11 +331,10 @@ type SNSSMS struct {
 	Timeout Duration `yaml:"timeout"`
 }
 
-// Duration is a time.Duration written as a Go duration string ("30s", "5m").
-type Duration time.Duration
-
-// Std returns the duration as a time.Duration.
-func (d Duration) Std() time.Duration { return time.Duration(d) }
+// Duration is tocsin.Duration, the one duration type, named here so the
+// configuration's structs read as before. In the configuration file a
+// number of seconds is a duration too (Versus's form, see durationText).
+type Duration = tocsin.Duration
 
 // Metrics configures access to the Prometheus endpoint /metrics, which
 // without either key is served to anyone who reaches the listener.

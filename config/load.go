@@ -8,7 +8,6 @@ import (
 	"path"
 	"reflect"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"tocsin/netguard"
+	"tocsin/strict"
 )
 
 // Problems is a list of configuration problems, each naming its key path.
@@ -84,10 +84,10 @@ func Parse(data []byte, getenv func(string) string) (*Result, error) {
 				return nil, Problems{"the file must be a mapping of keys (like `port: 3000`)"}
 			}
 			expand(doc, getenv)
-			keyProbs := checkKeys(doc, reflect.TypeOf(*cfg), "")
-			probs = append(probs, keyProbs...)
-			if err := doc.Decode(cfg); err != nil && len(keyProbs) == 0 {
-				probs = append(probs, typeProblems(err)...)
+			// Values take their field's type, as Versus (viper) does: a
+			// quoted or ${VAR}-expanded "587" in an integer field is 587.
+			for _, p := range strict.YAML(doc, cfg, strict.Options{Coerce: true, Text: durationText}) {
+				probs = append(probs, p.Error())
 			}
 			if cfg.Redis != nil {
 				res.Unused = append(res.Unused, "redis (tocsin keeps its state in its database)")
@@ -122,7 +122,7 @@ func expand(n *yaml.Node, getenv func(string) string) {
 				return sub[3]
 			})
 			// An expanded value is a value, not YAML: it stays text here
-			// and checkScalar gives it its field's type.
+			// and strict.YAML gives it its field's type.
 			if n.Tag == "!!null" {
 				n.Tag = ""
 			}
@@ -138,229 +138,19 @@ func expand(n *yaml.Node, getenv func(string) string) {
 	}
 }
 
-// checkKeys reports keys that match no field and values that do not fit
-// their field's type, with their paths, in one walk of the node tree beside
-// the struct type. It also gives every scalar its field's type, as Versus
-// (viper) does: a quoted or ${VAR}-expanded "587" in an integer field is the
-// number 587, and an empty value in a field that is not a string (an unset
-// variable) is absent, so the field keeps its default.
-func checkKeys(n *yaml.Node, t reflect.Type, path string) Problems {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	var probs Problems
-	if msg := checkScalar(n, t); msg != "" {
-		return Problems{fmt.Sprintf("%s: %s (line %d)", strings.TrimPrefix(path, "."), msg, n.Line)}
-	}
-	switch t.Kind() {
-	case reflect.Struct:
-		if n.Kind != yaml.MappingNode {
-			return probs
+// durationText reads a duration field's text as Versus does: a Go
+// duration ("90s", "5m", "1h30m") or a number of seconds ("10", "1.5").
+var durationText = map[reflect.Type]func(string) (string, error){
+	reflect.TypeFor[Duration](): func(s string) (string, error) {
+		if _, err := time.ParseDuration(s); err == nil {
+			return s, nil
 		}
-		fields := map[string]reflect.StructField{}
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			if tag, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); tag != "" && tag != "-" {
-				fields[tag] = f
-			}
+		if secs, err := strconv.ParseFloat(s, 64); err == nil {
+			return time.Duration(secs * float64(time.Second)).String(), nil
 		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			key := n.Content[i].Value
-			p := path + "." + key
-			f, ok := fields[key]
-			if !ok {
-				probs = append(probs, fmt.Sprintf("%s: unknown key (line %d)%s", strings.TrimPrefix(p, "."), n.Content[i].Line, suggest(key, fields)))
-				continue
-			}
-			probs = append(probs, checkKeys(n.Content[i+1], f.Type, p)...)
-		}
-		dropEmpty(n, func(i int) reflect.Type { return fields[n.Content[i].Value].Type })
-	case reflect.Map:
-		if n.Kind == yaml.MappingNode {
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				probs = append(probs, checkKeys(n.Content[i+1], t.Elem(), path+"."+n.Content[i].Value)...)
-			}
-			dropEmpty(n, func(int) reflect.Type { return t.Elem() })
-		}
-	case reflect.Slice:
-		if n.Kind == yaml.SequenceNode {
-			for i, c := range n.Content {
-				probs = append(probs, checkKeys(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i))...)
-			}
-		}
-	}
-	return probs
+		return "", fmt.Errorf("%q is not a valid duration (like 30s, 5m)", s)
+	},
 }
-
-// dropEmpty removes the pairs of mapping n whose value is empty (an unset
-// ${VAR}, "" or null) where the field's type is not a string: such a key is
-// absent, so a default stays and a map gets no zero entry. typeOf gives
-// the field type of the pair whose key is at index i (nil: unknown key).
-func dropEmpty(n *yaml.Node, typeOf func(i int) reflect.Type) {
-	kept := n.Content[:0]
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		v := n.Content[i+1]
-		if t := typeOf(i); t != nil && v.Kind == yaml.ScalarNode && v.Value == "" && !isString(t) {
-			continue
-		}
-		kept = append(kept, n.Content[i], v)
-	}
-	n.Content = kept
-}
-
-// isString reports whether t (under its pointers) holds text, so an empty
-// value is a value and not an absent one.
-func isString(t reflect.Type) bool {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return t.Kind() == reflect.String || t.Kind() == reflect.Interface
-}
-
-var durationType = reflect.TypeOf(Duration(0))
-
-// checkScalar checks a scalar value against its field's type, so type
-// problems are reported with their key path, and rewrites a value that
-// parses as the type in that type's canonical form and tag, so the decoder
-// takes it whether it was quoted, expanded from ${VAR} or plain.
-func checkScalar(n *yaml.Node, t reflect.Type) string {
-	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
-		return ""
-	}
-	v := strings.TrimSpace(n.Value)
-	if v == "" && !isString(t) {
-		// An unset variable inside a list: absent, like in a mapping.
-		n.Tag, n.Style, n.Value = "!!null", 0, ""
-		return ""
-	}
-	set := func(tag, value string) { n.Tag, n.Style, n.Value = tag, 0, value }
-	switch {
-	case t == durationType:
-		if _, err := time.ParseDuration(v); err != nil {
-			if _, err := strconv.ParseFloat(v, 64); err != nil {
-				return fmt.Sprintf("%q is not a valid duration (like 30s, 5m)", n.Value)
-			}
-		}
-		n.Value = v // UnmarshalYAML reads the text whatever its tag
-	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Int64:
-		i, err := strconv.ParseInt(strings.ReplaceAll(v, "_", ""), 0, t.Bits())
-		if err != nil {
-			return fmt.Sprintf("%q is not a valid integer", n.Value)
-		}
-		set("!!int", strconv.FormatInt(i, 10))
-	case t.Kind() == reflect.Float64 || t.Kind() == reflect.Float32:
-		f, err := strconv.ParseFloat(strings.ReplaceAll(v, "_", ""), t.Bits())
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return fmt.Sprintf("%q is not a valid number", n.Value)
-		}
-		set("!!float", strconv.FormatFloat(f, 'g', -1, 64))
-	case t.Kind() == reflect.Bool:
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Sprintf("%q is not a valid boolean (true or false)", n.Value)
-		}
-		set("!!bool", strconv.FormatBool(b))
-	case t.Kind() == reflect.Struct || t.Kind() == reflect.Map:
-		return "must be a mapping"
-	case t.Kind() == reflect.Slice:
-		return "must be a list"
-	}
-	return ""
-}
-
-// suggest names a known key that differs only slightly.
-func suggest(key string, fields map[string]reflect.StructField) string {
-	var names []string
-	for name := range fields {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if strings.EqualFold(strings.ReplaceAll(name, "_", ""), strings.ReplaceAll(key, "_", "")) || levenshtein(name, key) <= 2 {
-			return fmt.Sprintf("; did you mean %q?", name)
-		}
-	}
-	return ""
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
-}
-
-var typeErrLine = regexp.MustCompile(`^line (\d+): cannot unmarshal !!(\w+) ` + "`" + `(.*)` + "`" + ` into (.+)$`)
-
-// typeProblems turns yaml's type errors into readable problems.
-func typeProblems(err error) Problems {
-	te, ok := err.(*yaml.TypeError)
-	if !ok {
-		return Problems{strings.TrimPrefix(err.Error(), "yaml: ")}
-	}
-	var probs Problems
-	for _, e := range te.Errors {
-		if m := typeErrLine.FindStringSubmatch(e); m != nil {
-			probs = append(probs, fmt.Sprintf("line %s: %q is not a valid %s", m[1], m[3], friendlyType(m[4])))
-			continue
-		}
-		probs = append(probs, e)
-	}
-	return probs
-}
-
-func friendlyType(goType string) string {
-	switch {
-	case strings.Contains(goType, "Duration"):
-		return "duration (like 30s, 5m)"
-	case strings.HasPrefix(goType, "int"):
-		return "integer"
-	case strings.HasPrefix(goType, "float"):
-		return "number"
-	case goType == "bool":
-		return "boolean (true or false)"
-	case strings.HasPrefix(goType, "map"):
-		return "mapping"
-	case strings.HasPrefix(goType, "[]"):
-		return "list"
-	}
-	return goType
-}
-
-// UnmarshalYAML reads a Go duration string ("90s", "5m", "1h30m") or a
-// number of seconds.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	if n.Value == "" {
-		*d = 0
-		return nil
-	}
-	if v, err := time.ParseDuration(n.Value); err == nil {
-		*d = Duration(v)
-		return nil
-	}
-	if secs, err := strconv.ParseFloat(n.Value, 64); err == nil {
-		*d = Duration(secs * float64(time.Second))
-		return nil
-	}
-	// A TypeError lets the decoder carry on and report every problem.
-	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a valid duration (like 30s, 5m)", n.Line, n.Value)}}
-}
-
-// MarshalYAML writes the duration as a Go duration string.
-func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
 // applyEnv applies tocsin's and Versus's environment overrides.
 func applyEnv(c *Config, getenv func(string) string) Problems {

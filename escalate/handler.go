@@ -88,7 +88,7 @@ func (h *Handler) HandleEscalate(ctx context.Context, job *tocsin.Job) tocsin.Jo
 	out := tocsin.JobOutcome{
 		Events: []*tocsin.TimelineEvent{{IncidentID: job.IncidentID, Kind: tocsin.EventEscalation, Actor: args.Provider,
 			Message: fmt.Sprintf("Not acknowledged: escalated to %s (%s)", args.Provider, ref),
-			Data:    mustJSON(map[string]any{"provider": args.Provider, "target": args.Target, "ref": ref, "attempt": job.Attempts})}},
+			Data:    tocsin.MustJSON(map[string]any{"provider": args.Provider, "target": args.Target, "ref": ref, "attempt": job.Attempts})}},
 		// A resolve that commits while the provider is being called finds
 		// no reference to resolve: the store queues the resolve when it
 		// saves this one (tocsin.JobStore.CompleteJob).
@@ -124,7 +124,7 @@ func (h *Handler) HandleDeescalate(ctx context.Context, job *tocsin.Job) tocsin.
 	}
 	return tocsin.JobOutcome{Events: []*tocsin.TimelineEvent{{IncidentID: job.IncidentID, Kind: tocsin.EventEscalation, Actor: args.Provider,
 		Message: fmt.Sprintf("Resolved at %s (%s)", args.Provider, args.Ref),
-		Data:    mustJSON(map[string]any{"provider": args.Provider, "ref": args.Ref})}}}
+		Data:    tocsin.MustJSON(map[string]any{"provider": args.Provider, "ref": args.Ref})}}}
 }
 
 func (h *Handler) failed(job *tocsin.Job, provider, what string, err error) tocsin.JobOutcome {
@@ -158,16 +158,8 @@ func (h *Handler) final(job *tocsin.Job, provider, what, msg string) tocsin.JobO
 	}
 	return tocsin.JobOutcome{Failed: true, Error: msg,
 		Events: []*tocsin.TimelineEvent{{IncidentID: job.IncidentID, Kind: tocsin.EventEscalation, Actor: provider, Message: msg,
-			Data: mustJSON(map[string]any{"provider": provider, "attempt": job.Attempts, "failed": true})}},
+			Data: tocsin.MustJSON(map[string]any{"provider": provider, "attempt": job.Attempts, "failed": true})}},
 		Next: notify.FailureNotices(job.IncidentID, h.Channels, "",
 			tocsin.DeliveryFailure{Channel: provider, What: what, Error: msg, Attempts: job.Attempts}, h.Now()),
 	}
-}
-
-func mustJSON(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
 }

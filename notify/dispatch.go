@@ -106,7 +106,7 @@ func (d *Dispatcher) HandleNotify(ctx context.Context, job *tocsin.Job) tocsin.J
 	out := tocsin.JobOutcome{Events: []*tocsin.TimelineEvent{{
 		IncidentID: job.IncidentID, Kind: tocsin.EventNotificationSent, Actor: args.Channel,
 		Message: fmt.Sprintf("%s: %s notification sent (attempt %d)", args.Channel, args.Event, job.Attempts),
-		Data:    mustJSON(map[string]any{"channel": args.Channel, "event": args.Event, "attempt": job.Attempts, "delivery_id": job.ID, "ref": ref}),
+		Data:    tocsin.MustJSON(map[string]any{"channel": args.Channel, "event": args.Event, "attempt": job.Attempts, "delivery_id": job.ID, "ref": ref}),
 	}}}
 	out.Events = append(out.Events, d.warnings(job, args, msg)...)
 	if ref != "" && del.Ref == "" {
@@ -128,7 +128,7 @@ func (d *Dispatcher) warnings(job *tocsin.Job, args tocsin.NotifyArgs, msg *Mess
 		}
 		events = append(events, &tocsin.TimelineEvent{IncidentID: job.IncidentID, Kind: tocsin.EventTemplateFailed, Actor: args.Channel,
 			Message: args.Channel + ": " + w,
-			Data:    mustJSON(map[string]any{"channel": args.Channel, "event": args.Event, "attempt": job.Attempts, "delivery_id": job.ID})})
+			Data:    tocsin.MustJSON(map[string]any{"channel": args.Channel, "event": args.Event, "attempt": job.Attempts, "delivery_id": job.ID})})
 	}
 	return events
 }
@@ -140,7 +140,7 @@ func (d *Dispatcher) retry(job *tocsin.Job, channel string, err error, after tim
 	return tocsin.JobOutcome{
 		RetryAt: d.Now().Add(wait), Error: err.Error(),
 		Events: []*tocsin.TimelineEvent{{IncidentID: job.IncidentID, Kind: tocsin.EventNotificationRetry, Actor: channel, Message: msg,
-			Data: mustJSON(map[string]any{"channel": channel, "attempt": job.Attempts, "delivery_id": job.ID})}},
+			Data: tocsin.MustJSON(map[string]any{"channel": channel, "attempt": job.Attempts, "delivery_id": job.ID})}},
 	}
 }
 
@@ -154,7 +154,7 @@ func (d *Dispatcher) final(job *tocsin.Job, args tocsin.NotifyArgs, msg string) 
 	}
 	out := tocsin.JobOutcome{Failed: true, Error: msg,
 		Events: []*tocsin.TimelineEvent{{IncidentID: job.IncidentID, Kind: tocsin.EventNotificationFailed, Actor: args.Channel, Message: msg,
-			Data: mustJSON(map[string]any{"channel": args.Channel, "event": args.Event, "attempt": job.Attempts, "delivery_id": job.ID})}}}
+			Data: tocsin.MustJSON(map[string]any{"channel": args.Channel, "event": args.Event, "attempt": job.Attempts, "delivery_id": job.ID})}}}
 	// A failed notice is not announced in turn: notices would bounce
 	// between two broken channels.
 	if args.Event != tocsin.NotifyEventDeliveryFailed && job.IncidentID != "" {
@@ -173,7 +173,7 @@ func FailureNotices(incidentID string, channels []string, failed string, f tocsi
 		if name == failed {
 			continue
 		}
-		a := mustJSON(tocsin.NotifyArgs{Channel: name, Event: tocsin.NotifyEventDeliveryFailed, Failure: &f})
+		a := tocsin.MustJSON(tocsin.NotifyArgs{Channel: name, Event: tocsin.NotifyEventDeliveryFailed, Failure: &f})
 		jobs = append(jobs, &tocsin.Job{Kind: tocsin.JobNotify, Lane: tocsin.NotifyLane(name), IncidentID: incidentID, Args: a, DueAt: now})
 	}
 	return jobs
@@ -198,13 +198,13 @@ func (d *Dispatcher) HandleRenotify(ctx context.Context, job *tocsin.Job) tocsin
 	out := tocsin.JobOutcome{Events: []*tocsin.TimelineEvent{{IncidentID: job.IncidentID, Kind: tocsin.EventRenotify,
 		Message: fmt.Sprintf("Still unacknowledged after %s; notifying again", now.Sub(del.Incident.CreatedAt).Round(time.Second))}}}
 	for _, name := range d.channelNames() {
-		a := mustJSON(tocsin.NotifyArgs{Channel: name, Event: EventRenotify, Destination: args.Destinations[name]})
-		out.Next = append(out.Next, &tocsin.Job{Kind: tocsin.JobNotify, Lane: "notify:" + name, IncidentID: job.IncidentID, Args: a, DueAt: now})
+		a := tocsin.MustJSON(tocsin.NotifyArgs{Channel: name, Event: EventRenotify, Destination: args.Destinations[name]})
+		out.Next = append(out.Next, &tocsin.Job{Kind: tocsin.JobNotify, Lane: tocsin.NotifyLane(name), IncidentID: job.IncidentID, Args: a, DueAt: now})
 	}
 	if d.RenotifyAfter > 0 {
 		// The finished timer's key is free again once this job is deleted
 		// in the same transaction, so the re-armed one can take it.
-		out.Next = append(out.Next, &tocsin.Job{Kind: tocsin.JobRenotify, Lane: tocsin.JobRenotify, Key: "renotify:" + job.IncidentID,
+		out.Next = append(out.Next, &tocsin.Job{Kind: tocsin.JobRenotify, Lane: tocsin.JobRenotify, Key: tocsin.RenotifyKey(job.IncidentID),
 			IncidentID: job.IncidentID, Args: job.Args, DueAt: now.Add(d.RenotifyAfter)})
 	}
 	return out
@@ -237,12 +237,4 @@ func (d *Dispatcher) backoff() func(int, time.Duration, float64) time.Duration {
 	return func(attempt int, after time.Duration, _ float64) time.Duration {
 		return max(time.Duration(attempt)*time.Second, after)
 	}
-}
-
-func mustJSON(v any) json.RawMessage {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
 }

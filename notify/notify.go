@@ -21,10 +21,10 @@ import (
 
 // Events a message can be about.
 const (
-	EventOpened       = "opened"
-	EventAcknowledged = "acknowledged"
-	EventResolved     = "resolved"
-	EventRenotify     = "renotify"
+	EventOpened       = tocsin.NotifyEventOpened
+	EventAcknowledged = tocsin.NotifyEventAcknowledged
+	EventResolved     = tocsin.NotifyEventResolved
+	EventRenotify     = tocsin.NotifyEventRenotify
 	// EventNotice is a note to one person that is not about an incident
 	// (an on-call hand-off, an activation code): its Incident carries only
 	// the text, as Title.

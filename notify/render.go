@@ -4,6 +4,8 @@ import (
 	"html"
 	"strings"
 	"unicode/utf8"
+
+	"tocsin"
 )
 
 // Limit is a channel's bound on the length of one rendered text (Telegram's
@@ -36,7 +38,7 @@ func (l Limit) cut(s string, n int) string {
 	if l.Cut != nil {
 		return l.Cut(s, n)
 	}
-	return Ellipsize(s, n)
+	return tocsin.Truncate(s, n)
 }
 
 func (l Limit) link(ackURL string) string {
@@ -44,21 +46,6 @@ func (l Limit) link(ackURL string) string {
 		return l.Link(ackURL)
 	}
 	return "\n\n👉 Acknowledge: " + ackURL
-}
-
-// Ellipsize shortens s to at most n characters (runes), ending with "…"
-// when it cuts.
-func Ellipsize(s string, n int) string {
-	if n < 0 {
-		n = 0
-	}
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	if n == 0 {
-		return ""
-	}
-	return string([]rune(s)[:n-1]) + "…"
 }
 
 // maxShortenRounds bounds the re-renders with a shorter description; the

@@ -161,7 +161,7 @@ func (t *Template) render(msg *Message) (string, *Template, error) {
 		return "", nil, errors.Join(err, ferr)
 	}
 	if msg != nil {
-		msg.Warnings = append(msg.Warnings, truncate(fmt.Sprintf("template %s failed, so the built-in template was used instead: %v", t.name, errors.Unwrap(err)), maxWarning))
+		msg.Warnings = append(msg.Warnings, cutRunes(fmt.Sprintf("template %s failed, so the built-in template was used instead: %v", t.name, errors.Unwrap(err)), maxWarning))
 	}
 	return out, t.fallback, nil
 }
@@ -253,7 +253,7 @@ func (t *Template) funcs(html bool) map[string]any {
 	f["formatTime"] = formatTime
 	f["format"] = formatLayout
 	f["stringSlice"] = stringSlice
-	f["truncate"] = truncate
+	f["truncate"] = cutRunes
 	f["dict"] = dict
 	f["join"] = join
 	f["include"] = func(name string, data any) (any, error) { return t.include(name, data, html) }
@@ -354,8 +354,10 @@ func stringSlice(v any) []string {
 	return out
 }
 
-// truncate shortens s to at most n characters (runes, not bytes).
-func truncate(s string, n int) string {
+// cutRunes is the template function truncate of Versus's templates: it
+// keeps the first n characters (runes, not bytes) with no mark, and a
+// negative n keeps all — unlike tocsin.Truncate, which marks the cut.
+func cutRunes(s string, n int) string {
 	if n < 0 || utf8.RuneCountInString(s) <= n {
 		return s
 	}

@@ -41,7 +41,7 @@ func BenchmarkPreviewOneYear(b *testing.B) {
 
 // schedules1000 builds 1000 two-layer schedules mixing every recurrence
 // type and several zones, each with an override.
-func schedules1000(b *testing.B) ([]*Schedule, [][]Override) {
+func schedules1000(b *testing.B) ([]*ResolvedSchedule, [][]Override) {
 	zonesUsed := []string{"Europe/Berlin", "America/New_York", "Australia/Sydney", "Asia/Kolkata", "America/St_Johns"}
 	recs := []Recurrence{
 		{Type: Daily, HandOffTimes: []string{"09:00"}},
@@ -50,10 +50,10 @@ func schedules1000(b *testing.B) ([]*Schedule, [][]Override) {
 		{Type: Monthly, MonthlySettings: []MonthlySetting{{DayOfMonth: 31, HandOffTime: "10:00"}}},
 		{Type: Hourly, Multiplier: 8},
 	}
-	schedules := make([]*Schedule, 1000)
+	schedules := make([]*ResolvedSchedule, 1000)
 	overrides := make([][]Override, 1000)
 	for i := range schedules {
-		s := &Schedule{Name: fmt.Sprintf("s%d", i)}
+		s := &ResolvedSchedule{Name: fmt.Sprintf("s%d", i)}
 		for l := range 2 {
 			zoneName := zonesUsed[(i+l)%len(zonesUsed)]
 			r := &Rotation{Name: fmt.Sprintf("s%d-l%d", i, l), TimeZone: zoneName,

@@ -13,7 +13,7 @@ import (
 // local (UTC+7 all year: 01:00–13:00Z), Berlin 14:00–02:00 local. In winter
 // Berlin is UTC+1 (13:00–01:00Z) and the two meet exactly; in summer Berlin
 // is UTC+2 (12:00–00:00Z), so 00:00–01:00Z is left uncovered.
-func berlinSaigon(t *testing.T) *Schedule {
+func berlinSaigon(t *testing.T) *ResolvedSchedule {
 	every := func(start, end string) []CoverageWindow {
 		var out []CoverageWindow
 		for _, d := range weekdays {
@@ -25,7 +25,7 @@ func berlinSaigon(t *testing.T) *Schedule {
 	hcm.Name, hcm.Coverage = "sun-hcmc", every("08:00", "20:00")
 	ber := daily("Europe/Berlin", time.Date(2026, 1, 5, 14, 0, 0, 0, mustLoc(t, "Europe/Berlin")), []string{"lucy", "wendy"}, "14:00")
 	ber.Name, ber.Coverage = "sun-berlin", every("14:00", "02:00")
-	return &Schedule{Name: "follow-the-sun", Rotations: []*Rotation{hcm, ber}}
+	return &ResolvedSchedule{Name: "follow-the-sun", Rotations: []*Rotation{hcm, ber}}
 }
 
 func activated(alias string, channels ...string) *tocsin.Contact {
@@ -60,7 +60,7 @@ func TestScheduleOnCallByRotationFollowTheSun(t *testing.T) {
 }
 
 func TestScheduleCheckFollowTheSunDSTGap(t *testing.T) {
-	s := &Setup{Schedules: map[string]*Schedule{"follow-the-sun": berlinSaigon(t)}}
+	s := &Setup{Schedules: map[string]*ResolvedSchedule{"follow-the-sun": berlinSaigon(t)}}
 	day := 24 * time.Hour
 
 	// January: the two zones meet, no gap.
@@ -115,7 +115,7 @@ func TestPlanCheckFindsUnreachablePlans(t *testing.T) {
 	s := &Setup{
 		Contacts: map[string]*tocsin.Contact{"ann": activated("ann", "mail"), "ben": unactivated},
 		Groups:   map[string]*tocsin.ContactGroup{"dark": {Name: "dark", Members: []string{"ben"}}},
-		Schedules: map[string]*Schedule{
+		Schedules: map[string]*ResolvedSchedule{
 			"later":  {Name: "later", Rotations: []*Rotation{later}},
 			"always": {Name: "always", Rotations: []*Rotation{always}},
 			"office": {Name: "office", Rotations: []*Rotation{office}},
@@ -191,10 +191,10 @@ func TestPlanCheckFindsUnreachablePlans(t *testing.T) {
 // after 10 minutes.
 func seedSetup(t *testing.T) *Setup {
 	hcm := mustLoc(t, "Asia/Ho_Chi_Minh")
-	weekly := func(name string, members ...string) *Schedule {
+	weekly := func(name string, members ...string) *ResolvedSchedule {
 		r := &Rotation{Name: name, Members: members, Start: time.Date(2026, 1, 5, 9, 0, 0, 0, hcm), TimeZone: "Asia/Ho_Chi_Minh",
 			Recurrence: Recurrence{Type: Weekly, WeeklySettings: []WeeklySetting{{DayOfWeek: "MON", HandOffTime: "09:00"}}}}
-		return &Schedule{Name: name, Rotations: []*Rotation{r}}
+		return &ResolvedSchedule{Name: name, Rotations: []*Rotation{r}}
 	}
 	natsu := &tocsin.Contact{Alias: "natsu", Channels: []tocsin.ContactChannel{
 		{Name: "email", Type: "email", Address: "natsu@example.com", Activated: true},
@@ -205,7 +205,7 @@ func seedSetup(t *testing.T) *Setup {
 			"makarov": activated("makarov", "email"), "gildarts": activated("gildarts", "email"), "mavis": activated("mavis", "email"),
 			"erza": activated("erza", "email"), "gray": activated("gray", "email", "sms")},
 		Groups: map[string]*tocsin.ContactGroup{"app-team": {Name: "app-team", Members: []string{"erza", "gray"}}},
-		Schedules: map[string]*Schedule{
+		Schedules: map[string]*ResolvedSchedule{
 			"platform":           weekly("platform", "natsu", "zeref"),
 			"platform-secondary": weekly("platform-secondary", "zeref", "natsu"),
 		},
@@ -286,7 +286,7 @@ func TestPlanPreviewSeedEscalation(t *testing.T) {
 
 func TestPlanPreviewMovesOnPastEmptyStagesAndStopsLoops(t *testing.T) {
 	s := seedSetup(t)
-	s.Schedules["nobody"] = &Schedule{Name: "nobody", Rotations: []*Rotation{daily("UTC", time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), []string{"natsu"}, "09:00")}}
+	s.Schedules["nobody"] = &ResolvedSchedule{Name: "nobody", Rotations: []*Rotation{daily("UTC", time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC), []string{"natsu"}, "09:00")}}
 	s.Schedules["nobody"].Rotations[0].Name = "future"
 	s.Plans["loop-a"] = &tocsin.EscalationPlan{Name: "loop-a", Stages: []tocsin.Stage{
 		{Duration: tocsin.Duration(5 * time.Minute), Targets: []tocsin.Target{{Schedule: "nobody"}}},

@@ -101,9 +101,9 @@
 // members, not as a gap. Rotation shifts are returned in the rotation's
 // time zone; compare times with time.Time.Equal.
 //
-// A Schedule layers rotations: at each instant its members are the union of
+// A ResolvedSchedule layers rotations: at each instant its members are the union of
 // its rotations' (layer by layer, each in rotation order, without repeats).
-// Schedule.Shifts returns that timeline in UTC as maximal stretches with the
+// ResolvedSchedule.Shifts returns that timeline in UTC as maximal stretches with the
 // same members, type and replaced members; a stretch where nobody is on call
 // is a gap. HandOffs lists the instants where the set of people on call
 // changes, with who leaves and who joins; a change of type alone is not a

@@ -50,7 +50,7 @@ func ExampleShifts() {
 // Hand-offs of a weekly rotation, for hand-off notifications.
 func ExampleHandOffs() {
 	ny, _ := time.LoadLocation("America/New_York")
-	platform := &oncall.Schedule{Name: "platform", Rotations: []*oncall.Rotation{{
+	platform := &oncall.ResolvedSchedule{Name: "platform", Rotations: []*oncall.Rotation{{
 		Name:     "platform",
 		Members:  []string{"alice", "bob"},
 		Start:    time.Date(2025, 3, 3, 9, 0, 0, 0, ny),

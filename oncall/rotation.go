@@ -113,6 +113,13 @@ type Override struct {
 	Members []string `json:"members" yaml:"members"`
 }
 
+// StoredOverride is an override with the id it was stored under, as the
+// store lists it and the API shows it.
+type StoredOverride struct {
+	ID string `json:"id"`
+	Override
+}
+
 // Validate reports every problem with the rotation in one error with code
 // tocsin.EINVALID. Each problem names its field the way the JSON does, for
 // example `recurrence.hand_off_times[1]: "25:00" is not HH:MM`.

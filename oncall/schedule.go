@@ -6,10 +6,15 @@ import (
 	"time"
 )
 
-// Schedule layers rotations: whoever any of its rotations has on call is on
+// ResolvedSchedule is a schedule with its rotations in hand, the form the
+// computations here take. tocsin.Schedule, the stored and configured form,
+// names its rotations instead, so that a rotation is defined once and shared
+// by schedules; the store resolves one into the other.
+//
+// A schedule layers rotations: whoever any of its rotations has on call is on
 // call for the schedule. Layers are typically follow-the-sun rotations with
 // disjoint coverage, or a primary and a secondary.
-type Schedule struct {
+type ResolvedSchedule struct {
 	// Name identifies the schedule.
 	Name string `json:"name" yaml:"name"`
 	// Rotations are the layers, in order; their names must be distinct
@@ -30,12 +35,12 @@ type HandOff struct {
 // Validate reports every problem with the schedule and its rotations in one
 // error with code tocsin.EINVALID, naming the fields (for example
 // `rotations[1].time_zone: "Mars/Olympus" is not a known IANA time zone`).
-func (s *Schedule) Validate() error {
+func (s *ResolvedSchedule) Validate() error {
 	_, err := s.compile()
 	return err
 }
 
-func (s *Schedule) compile() ([]*plan, error) {
+func (s *ResolvedSchedule) compile() ([]*plan, error) {
 	var p, sub problems
 	if s.Name == "" {
 		p.addf("name: is required")
@@ -70,7 +75,7 @@ func (s *Schedule) compile() ([]*plan, error) {
 // OnCall returns the members on call at instant at in any of the schedule's
 // rotations, with overrides applied: layer by layer, each in its rotation's
 // order, without repeats. It returns nil when nobody is on call.
-func (s *Schedule) OnCall(overrides []Override, at time.Time) ([]string, error) {
+func (s *ResolvedSchedule) OnCall(overrides []Override, at time.Time) ([]string, error) {
 	plans, err := s.compile()
 	if err != nil {
 		return nil, err
@@ -95,7 +100,7 @@ func (s *Schedule) OnCall(overrides []Override, at time.Time) ([]string, error) 
 // adjacent shifts always differ. Times when nobody is on call are gaps. A
 // shift is Overridden when any layer's is; its Replaced lists the members
 // overrides displaced who are not on call through another layer.
-func (s *Schedule) Shifts(overrides []Override, from, to time.Time) ([]Shift, error) {
+func (s *ResolvedSchedule) Shifts(overrides []Override, from, to time.Time) ([]Shift, error) {
 	plans, err := s.compile()
 	if err != nil {
 		return nil, err
@@ -115,7 +120,7 @@ func (s *Schedule) Shifts(overrides []Override, from, to time.Time) ([]Shift, er
 // UTC. A change at from itself is included (compared with the instant just
 // before from). A change of shift type alone, or a hand-off from a member to
 // the same member, is no hand-off.
-func HandOffs(s *Schedule, overrides []Override, from, to time.Time) ([]HandOff, error) {
+func HandOffs(s *ResolvedSchedule, overrides []Override, from, to time.Time) ([]HandOff, error) {
 	plans, err := s.compile()
 	if err != nil {
 		return nil, err
@@ -233,7 +238,7 @@ type LayerOnCall struct {
 // order, whom it has on call at instant at, overrides applied: in a
 // follow-the-sun schedule it says which rotation (which region) covers the
 // instant. A rotation with nobody on call has an empty list.
-func (s *Schedule) OnCallByRotation(overrides []Override, at time.Time) ([]LayerOnCall, error) {
+func (s *ResolvedSchedule) OnCallByRotation(overrides []Override, at time.Time) ([]LayerOnCall, error) {
 	plans, err := s.compile()
 	if err != nil {
 		return nil, err

@@ -11,7 +11,7 @@ import (
 
 // followTheSun is two business-hours rotations, one in Berlin and one in
 // New York, each covering 08:00–16:00 local on weekdays.
-func followTheSun(t *testing.T) *Schedule {
+func followTheSun(t *testing.T) *ResolvedSchedule {
 	berlin, ny := mustLoc(t, "Europe/Berlin"), mustLoc(t, "America/New_York")
 	mk := func(name, zoneName string, loc *time.Location, members ...string) *Rotation {
 		r := daily(zoneName, time.Date(2024, 1, 8, 8, 0, 0, 0, loc), members, "08:00")
@@ -21,7 +21,7 @@ func followTheSun(t *testing.T) *Schedule {
 		}
 		return r
 	}
-	return &Schedule{Name: "sun", Rotations: []*Rotation{
+	return &ResolvedSchedule{Name: "sun", Rotations: []*Rotation{
 		mk("emea", "Europe/Berlin", berlin, "eu1", "eu2"),
 		mk("amer", "America/New_York", ny, "us1", "us2"),
 	}}
@@ -105,7 +105,7 @@ func platform(t *testing.T) *Rotation {
 
 func TestHandOffsWeeklyWithOverride(t *testing.T) {
 	ny := mustLoc(t, "America/New_York")
-	s := &Schedule{Name: "platform", Rotations: []*Rotation{platform(t)}}
+	s := &ResolvedSchedule{Name: "platform", Rotations: []*Rotation{platform(t)}}
 	ov := []Override{{Rotation: "platform", Start: time.Date(2024, 1, 10, 12, 0, 0, 0, ny),
 		End: time.Date(2024, 1, 11, 12, 0, 0, 0, ny), Members: []string{"dave", "bob"}}}
 	// from is exactly a hand-off: it is included.
@@ -131,7 +131,7 @@ func TestScheduleMergesEqualNeighbours(t *testing.T) {
 	// schedule's timeline (and no hand-off), though the rotation has a
 	// shift per day.
 	r := daily("UTC", time.Date(2024, 1, 1, 9, 0, 0, 0, time.UTC), []string{"solo"}, "09:00")
-	s := &Schedule{Name: "s", Rotations: []*Rotation{r}}
+	s := &ResolvedSchedule{Name: "s", Rotations: []*Rotation{r}}
 	from, to := time.Date(2024, 1, 1, 9, 0, 0, 0, time.UTC), time.Date(2024, 1, 4, 9, 0, 0, 0, time.UTC)
 	if got := mustShifts(t, r, nil, from, to); len(got) != 3 {
 		t.Fatalf("rotation shifts = %d, want 3", len(got))
@@ -154,7 +154,7 @@ func TestScheduleOverriddenReplaced(t *testing.T) {
 	primary.Name = "primary"
 	secondary := daily("UTC", time.Date(2024, 1, 1, 9, 0, 0, 0, time.UTC), []string{"c", "d"}, "09:00")
 	secondary.Name = "secondary"
-	s := &Schedule{Name: "s", Rotations: []*Rotation{primary, secondary}}
+	s := &ResolvedSchedule{Name: "s", Rotations: []*Rotation{primary, secondary}}
 	at := func(h int) time.Time { return time.Date(2024, 1, 1, h, 0, 0, 0, time.UTC) }
 	ov := []Override{{Rotation: "primary", Start: at(10), End: at(12), Members: []string{"x"}}}
 	got, err := s.Shifts(ov, at(9), at(13))
@@ -174,7 +174,7 @@ func TestScheduleOverriddenReplaced(t *testing.T) {
 func TestScheduleValidate(t *testing.T) {
 	a, b := validRotation(), validRotation()
 	b.TimeZone = "Nowhere/Atlantis"
-	s := &Schedule{Name: "s", Rotations: []*Rotation{a, b}}
+	s := &ResolvedSchedule{Name: "s", Rotations: []*Rotation{a, b}}
 	err := s.Validate()
 	msg := tocsin.ErrorMessage(err)
 	for _, w := range []string{
@@ -185,7 +185,7 @@ func TestScheduleValidate(t *testing.T) {
 			t.Errorf("Validate = %v, want %q", err, w)
 		}
 	}
-	if err := (&Schedule{}).Validate(); !strings.Contains(tocsin.ErrorMessage(err), "rotations: must list at least one rotation") {
+	if err := (&ResolvedSchedule{}).Validate(); !strings.Contains(tocsin.ErrorMessage(err), "rotations: must list at least one rotation") {
 		t.Errorf("empty schedule: %v", err)
 	}
 	if _, err := HandOffs(s, nil, a.Start, a.Start.Add(time.Hour)); tocsin.ErrorMessage(err) != msg {

@@ -18,7 +18,7 @@ type Setup struct {
 	// Groups are the contact groups by name.
 	Groups map[string]*tocsin.ContactGroup
 	// Schedules by name, their rotations resolved.
-	Schedules map[string]*Schedule
+	Schedules map[string]*ResolvedSchedule
 	// Overrides of the schedules' rotations.
 	Overrides []Override
 	// Plans are the escalation plans by name.

@@ -36,7 +36,7 @@ type Store interface {
 	FindEscalationPlan(ctx context.Context, name string) (*tocsin.EscalationPlan, error)
 	FindContact(ctx context.Context, alias string) (*tocsin.Contact, error)
 	FindContactGroup(ctx context.Context, name string) (*tocsin.ContactGroup, error)
-	ResolvedSchedule(ctx context.Context, name string, from, to time.Time) (*oncall.Schedule, []oncall.Override, error)
+	ResolvedSchedule(ctx context.Context, name string, from, to time.Time) (*oncall.ResolvedSchedule, []oncall.Override, error)
 	RunStage(ctx context.Context, run *tocsin.StageRun) (bool, error)
 	ClaimPage(ctx context.Context, id string, limit int, since time.Time) (p *tocsin.Page, outcome string, err error)
 	FinishPage(ctx context.Context, id string, res tocsin.PageResult) error
@@ -441,7 +441,7 @@ func (e *Engine) HandlePage(ctx context.Context, job *tocsin.Job) tocsin.JobOutc
 		}
 		return e.outcome(job, e.Store.FinishPage(ctx, p.ID, tocsin.PageResult{Status: tocsin.PageSent, Provider: provider, Ref: ref,
 			Event: &tocsin.TimelineEvent{Kind: tocsin.EventPage, Actor: provider, Message: msg,
-				Data: mustJSON(map[string]any{"page_id": p.ID, "contact": p.Contact, "channel": p.ChannelName, "provider": provider, "ref": ref})}}))
+				Data: tocsin.MustJSON(map[string]any{"page_id": p.ID, "contact": p.Contact, "channel": p.ChannelName, "provider": provider, "ref": ref})}}))
 	}
 	permanent, after := notify.Classify(err)
 	max := e.MaxAttempts
@@ -605,9 +605,4 @@ func VoiceText(inc *tocsin.Incident, test bool) string {
 		s = "This is a test page from tocsin. " + s
 	}
 	return s
-}
-
-func mustJSON(v any) json.RawMessage {
-	b, _ := json.Marshal(v)
-	return b
 }

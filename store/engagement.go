@@ -53,7 +53,7 @@ func (s *DB) startEngagement(ctx context.Context, tx *txn, id, incidentID, plan,
 		return err
 	}
 	args, _ := json.Marshal(tocsin.StageArgs{EngagementID: id, Seq: 0})
-	return insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobStage, Lane: tocsin.JobStage, Key: "stage:" + id + ":0", IncidentID: incidentID, Args: args, DueAt: now}, now)
+	return insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobStage, Lane: tocsin.JobStage, Key: tocsin.StageKey(id, 0), IncidentID: incidentID, Args: args, DueAt: now}, now)
 }
 
 // FindEngagement returns an engagement (without its pages).
@@ -210,7 +210,7 @@ func (s *DB) RunStage(ctx context.Context, run *tocsin.StageRun) (bool, error) {
 				continue
 			}
 			args, _ := json.Marshal(tocsin.PageArgs{PageID: p.ID})
-			if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobPage, Lane: "page:" + p.ChannelType, Key: "page:" + p.ID,
+			if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobPage, Lane: tocsin.PageLane(p.ChannelType), Key: tocsin.PageKey(p.ID),
 				IncidentID: run.IncidentID, Args: args, DueAt: p.DueAt}, now); err != nil {
 				return err
 			}
@@ -221,8 +221,8 @@ func (s *DB) RunStage(ctx context.Context, run *tocsin.StageRun) (bool, error) {
 			}
 		}
 		for _, ch := range run.Channels {
-			args, _ := json.Marshal(tocsin.NotifyArgs{Channel: ch, Event: "opened"})
-			if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobNotify, Lane: "notify:" + ch, IncidentID: run.IncidentID, Args: args, DueAt: now}, now); err != nil {
+			args, _ := json.Marshal(tocsin.NotifyArgs{Channel: ch, Event: tocsin.NotifyEventOpened})
+			if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobNotify, Lane: tocsin.NotifyLane(ch), IncidentID: run.IncidentID, Args: args, DueAt: now}, now); err != nil {
 				return err
 			}
 		}
@@ -242,7 +242,7 @@ func (s *DB) RunStage(ctx context.Context, run *tocsin.StageRun) (bool, error) {
 		}
 		if !run.NextAt.IsZero() {
 			args, _ := json.Marshal(tocsin.StageArgs{EngagementID: run.EngagementID, Seq: run.Seq + 1})
-			return insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobStage, Lane: tocsin.JobStage, Key: "stage:" + run.EngagementID + ":" + strconv.Itoa(run.Seq+1),
+			return insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobStage, Lane: tocsin.JobStage, Key: tocsin.StageKey(run.EngagementID, run.Seq+1),
 				IncidentID: run.IncidentID, Args: args, DueAt: run.NextAt}, now)
 		}
 		return nil
@@ -540,7 +540,7 @@ func cancelPages(ctx context.Context, tx *txn, where string, args []any, now tim
 	for _, p := range found {
 		// A page job being sent right now is marked, not deleted under
 		// its worker: its outcome is still recorded (see cancelJobs).
-		if err := cancelJobs(ctx, tx, `job_key = $1`, "page:"+p.id); err != nil {
+		if err := cancelJobs(ctx, tx, `job_key = $1`, tocsin.PageKey(p.id)); err != nil {
 			return fmt.Errorf("cancel page job: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE pages SET status = 'cancelled', error = $1, updated_at = $2 WHERE id = $3`, "cancelled: "+why, micros(now), p.id); err != nil {

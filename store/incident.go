@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"tocsin"
+	"tocsin/response"
 )
 
 // Ingest commits alerts in one transaction: each attaches to the open
@@ -81,143 +82,45 @@ func (s *DB) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert, opts t
 		}
 		results = append(results, r)
 	}
-	if err := addWarnings(ctx, tx, results, opts.Warnings, now); err != nil {
-		return nil, err
+	// Whoever reads an incident learns why an override did not take effect.
+	for _, e := range response.Warnings(results, opts.Warnings, now) {
+		if err := insertEvent(ctx, tx, e); err != nil {
+			return nil, err
+		}
 	}
 	return results, nil
 }
 
-// addWarnings puts the request parameters intake ignored on the timeline
-// of every incident the request touched, once each, so whoever reads the
-// incident learns why an override did not take effect.
-func addWarnings(ctx context.Context, tx *txn, results []tocsin.IngestResult, warnings []string, now time.Time) error {
-	if len(warnings) == 0 {
-		return nil
-	}
-	seen := map[string]bool{}
-	for _, r := range results {
-		if r.IncidentID == "" || seen[r.IncidentID] {
-			continue
-		}
-		seen[r.IncidentID] = true
-		msg := "Request parameters ignored: " + strings.Join(warnings, "; ")
-		if err := addEvent(ctx, tx, r.IncidentID, now, tocsin.EventIntakeWarning, "intake", msg, map[string]any{"warnings": warnings}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
+// ingestOne loads what deciding about one alert needs, lets response
+// decide, and applies the effects.
 func (s *DB) ingestOne(ctx context.Context, tx *txn, a *tocsin.Alert, payloadID string, now time.Time, opts tocsin.IngestOptions) (tocsin.IngestResult, error) {
 	a.ReceivedAt = now
-	var inc struct {
-		id, status  string
-		impact      int
-		open, total int
+	in := response.Input{Alert: a, Policy: &s.opts.Policy, Options: opts, Now: now}
+	var err error
+	if in.Incident, in.Known, err = findForAlert(ctx, tx, a); err != nil {
+		return tocsin.IngestResult{}, err
 	}
-	findOpen := func(key string) error {
-		return tx.QueryRowContext(ctx, `SELECT id, status, impact, open_alert_count, alert_count FROM incidents
-		WHERE source = $1 AND dedup_key = $2 AND status <> 'resolved'`, a.Source, key).
-			Scan(&inc.id, &inc.status, &inc.impact, &inc.open, &inc.total)
+	if in.Incident == nil {
+		in.NewIncidentID = newID()
 	}
-	err := findOpen(a.DedupKey)
-	if errors.Is(err, sql.ErrNoRows) && a.LegacyDedupKey != "" && a.LegacyDedupKey != a.DedupKey {
-		// Opened before the decoder's key changed: keep it one incident
-		// until it resolves rather than split it on upgrade.
-		err = findOpen(a.LegacyDedupKey)
+	if in.Known == nil {
+		in.NewAlertID = newID()
 	}
-	acknowledge := a.Annotations["pagerduty_action"] == "acknowledge"
-	if errors.Is(err, sql.ErrNoRows) {
-		if a.Resolved() || acknowledge {
-			// A resolve or acknowledge for nothing open: there is
-			// nothing to change (PagerDuty drops these too).
-			return tocsin.IngestResult{}, nil
-		}
-		return s.openIncident(ctx, tx, a, payloadID, now, opts)
-	} else if err != nil {
-		return tocsin.IngestResult{}, fmt.Errorf("find open incident: %w", err)
+	eff := response.Ingest(in)
+	res := eff.Result
+	if err := applyAlert(ctx, tx, eff, a, payloadID, now); err != nil {
+		return res, err
 	}
-
-	res := tocsin.IngestResult{IncidentID: inc.id, Deduplicated: true}
-	var alertID, alertStatus, alertTitle string
-	err = tx.QueryRowContext(ctx, `SELECT id, status, title FROM alerts WHERE incident_id = $1 AND fingerprint = $2`, inc.id, a.Fingerprint).
-		Scan(&alertID, &alertStatus, &alertTitle)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		a.ID, a.IncidentID = newID(), inc.id
-		if err := insertAlert(ctx, tx, a, payloadID, now); err != nil {
-			return res, err
-		}
-		open := 0
-		if !a.Resolved() {
-			open = 1
-		}
-		impact := min(inc.impact, s.opts.Policy.ImpactFor(a.Severity))
-		if _, err := tx.ExecContext(ctx, `UPDATE incidents SET alert_count = alert_count + 1, open_alert_count = open_alert_count + $1,
-			impact = $2, updated_at = $3 WHERE id = $4`, open, impact, micros(now), inc.id); err != nil {
-			return res, fmt.Errorf("update incident: %w", err)
-		}
-		if err := addEvent(ctx, tx, inc.id, now, tocsin.EventAlertAttached, a.Source, "Alert attached: "+a.Title, map[string]any{"alert_id": a.ID, "status": a.Status}); err != nil {
-			return res, err
-		}
-		if impact < inc.impact {
-			if err := addEvent(ctx, tx, inc.id, now, tocsin.EventAlertAttached, a.Source, fmt.Sprintf("Impact raised from %d to %d", inc.impact, impact), nil); err != nil {
-				return res, err
-			}
-		}
-		res.AlertID = a.ID
-		inc.open += open
-	case err != nil:
-		return res, fmt.Errorf("find alert: %w", err)
-	default:
-		res.AlertID = alertID
-		a.ID, a.IncidentID = alertID, inc.id
-		switch {
-		case acknowledge:
-			// An acknowledgement is an action on the incident, not a new
-			// report of the alert: what the trigger said stays.
-		case a.Resolved():
-			// A resolve changes the status; senders such as PagerDuty's
-			// Events API send nothing else, so the trigger's title,
-			// severity, labels and annotations stay.
-			if err := resolveAlert(ctx, tx, a, payloadID, now); err != nil {
-				return res, err
-			}
-		default:
-			if err := updateAlert(ctx, tx, a, payloadID, now); err != nil {
-				return res, err
-			}
-			alertTitle = a.Title
-		}
-		switch {
-		case alertStatus == tocsin.AlertFiring && a.Resolved():
-			inc.open--
-			if _, err := tx.ExecContext(ctx, `UPDATE incidents SET open_alert_count = open_alert_count - 1, updated_at = $1 WHERE id = $2`, micros(now), inc.id); err != nil {
-				return res, fmt.Errorf("update incident: %w", err)
-			}
-			if err := addEvent(ctx, tx, inc.id, now, tocsin.EventAlertResolved, a.Source, "Alert resolved: "+alertTitle, map[string]any{"alert_id": alertID}); err != nil {
-				return res, err
-			}
-		case alertStatus == tocsin.AlertResolved && !a.Resolved():
-			inc.open++
-			if _, err := tx.ExecContext(ctx, `UPDATE incidents SET open_alert_count = open_alert_count + 1, updated_at = $1 WHERE id = $2`, micros(now), inc.id); err != nil {
-				return res, fmt.Errorf("update incident: %w", err)
-			}
-			if err := addEvent(ctx, tx, inc.id, now, tocsin.EventAlertAttached, a.Source, "Alert firing again: "+a.Title, map[string]any{"alert_id": alertID}); err != nil {
-				return res, err
-			}
-		}
-		// A repeat of a firing alert (Alertmanager's repeat_interval, a
-		// sender's retry) changes nothing and adds nothing to the timeline.
+	if _, err := s.applyChange(ctx, tx, res.IncidentID, eff, now); err != nil {
+		return res, err
 	}
-
-	if acknowledge && inc.status == tocsin.StatusTriggered {
-		if _, err := s.acknowledge(ctx, tx, inc.id, tocsin.Actor{Name: a.Source, Via: "event"}, now); err != nil {
+	if by := eff.Acknowledge; by != nil {
+		if _, err := s.acknowledge(ctx, tx, res.IncidentID, *by, now); err != nil {
 			return res, err
 		}
 	}
-	if inc.open <= 0 && a.Resolved() && s.opts.Policy.AutoResolve {
-		changed, err := s.resolve(ctx, tx, inc.id, tocsin.Actor{Name: a.Source, Via: "all alerts resolved"}, now, res.AlertID)
+	if by := eff.Resolve; by != nil {
+		changed, err := s.resolve(ctx, tx, res.IncidentID, *by, now, res.AlertID)
 		if err != nil {
 			return res, err
 		}
@@ -226,56 +129,74 @@ func (s *DB) ingestOne(ctx context.Context, tx *txn, a *tocsin.Alert, payloadID 
 	return res, nil
 }
 
-func (s *DB) openIncident(ctx context.Context, tx *txn, a *tocsin.Alert, payloadID string, now time.Time, opts tocsin.IngestOptions) (tocsin.IngestResult, error) {
-	incID := newID()
-	labels, _ := json.Marshal(nonNilMap(a.Labels))
-	if _, err := tx.ExecContext(ctx, `INSERT INTO incidents (id, title, summary, impact, status, source, dedup_key, labels,
-		created_at, updated_at, alert_count, open_alert_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1, 1)`,
-		incID, a.Title, a.Description, s.opts.Policy.ImpactFor(a.Severity), tocsin.StatusTriggered, a.Source, a.DedupKey, string(labels), micros(now)); err != nil {
-		return tocsin.IngestResult{}, fmt.Errorf("insert incident: %w", err)
+// findForAlert returns the open incident an alert would join (nil when
+// none is open) and the incident's alert with the same fingerprint (nil
+// when the alert is new to it).
+func findForAlert(ctx context.Context, tx *txn, a *tocsin.Alert) (*tocsin.Incident, *tocsin.Alert, error) {
+	var inc tocsin.Incident
+	findOpen := func(key string) error {
+		return tx.QueryRowContext(ctx, `SELECT id, status, impact, open_alert_count, alert_count FROM incidents
+		WHERE source = $1 AND dedup_key = $2 AND status <> 'resolved'`, a.Source, key).
+			Scan(&inc.ID, &inc.Status, &inc.Impact, &inc.OpenAlertCount, &inc.AlertCount)
 	}
-	a.ID, a.IncidentID = newID(), incID
-	if err := insertAlert(ctx, tx, a, payloadID, now); err != nil {
-		return tocsin.IngestResult{}, err
+	err := findOpen(a.DedupKey)
+	if errors.Is(err, sql.ErrNoRows) && a.LegacyDedupKey != "" && a.LegacyDedupKey != a.DedupKey {
+		// Opened before the decoder's key changed: keep it one incident
+		// until it resolves rather than split it on upgrade.
+		err = findOpen(a.LegacyDedupKey)
 	}
-	if err := addEvent(ctx, tx, incID, now, tocsin.EventCreated, a.Source, "Incident opened: "+a.Title, map[string]any{"alert_id": a.ID, "dedup_key": a.DedupKey}); err != nil {
-		return tocsin.IngestResult{}, err
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil, nil
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("find open incident: %w", err)
 	}
-	if !opts.Quiet {
-		if err := s.queueNotifications(ctx, tx, incID, a.ID, "opened", now, opts.Destinations); err != nil {
-			return tocsin.IngestResult{}, err
-		}
+	var known tocsin.Alert
+	err = tx.QueryRowContext(ctx, `SELECT id, status, title FROM alerts WHERE incident_id = $1 AND fingerprint = $2`, inc.ID, a.Fingerprint).
+		Scan(&known.ID, &known.Status, &known.Title)
+	if errors.Is(err, sql.ErrNoRows) {
+		return &inc, nil, nil
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("find alert: %w", err)
 	}
-	if oc := opts.OnCall; oc != nil {
-		args, _ := json.Marshal(tocsin.EscalateArgs{Provider: oc.Provider, Target: oc.Target})
-		if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobEscalate, Lane: tocsin.JobEscalate + ":" + oc.Provider, Key: "escalate:" + incID,
-			IncidentID: incID, Args: args, DueAt: now.Add(oc.Wait)}, now); err != nil {
-			return tocsin.IngestResult{}, err
-		}
-		msg := fmt.Sprintf("On-call armed: escalating to %s in %s unless acknowledged", oc.Provider, oc.Wait)
-		if oc.Wait <= 0 {
-			msg = "On-call: escalating to " + oc.Provider + " at once"
-		}
-		if err := addEvent(ctx, tx, incID, now, tocsin.EventEscalation, "", msg, map[string]any{"provider": oc.Provider, "target": oc.Target, "wait_seconds": oc.Wait.Seconds()}); err != nil {
-			return tocsin.IngestResult{}, err
-		}
-	}
-	if d := s.opts.Policy.RenotifyAfter; d > 0 {
-		args, _ := json.Marshal(tocsin.RenotifyArgs{Destinations: opts.Destinations})
-		if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobRenotify, Lane: tocsin.JobRenotify, Key: "renotify:" + incID,
-			IncidentID: incID, Args: args, DueAt: now.Add(d)}, now); err != nil {
-			return tocsin.IngestResult{}, err
-		}
-	}
-	return tocsin.IngestResult{AlertID: a.ID, IncidentID: incID, Created: true}, nil
+	return &inc, &known, nil
 }
 
-// queueNotifications adds one notify job per configured channel.
-func (s *DB) queueNotifications(ctx context.Context, tx *txn, incidentID, alertID, event string, now time.Time, dest map[string]map[string]string) error {
-	for _, ch := range s.opts.Policy.Channels {
-		args, _ := json.Marshal(tocsin.NotifyArgs{Channel: ch, Event: event, AlertID: alertID, Destination: dest[ch]})
-		if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobNotify, Lane: "notify:" + ch, IncidentID: incidentID, Args: args, DueAt: now}, now); err != nil {
-			return err
+// applyAlert writes what a decision about an alert changes of the
+// incident and of the alert itself.
+func applyAlert(ctx context.Context, tx *txn, eff response.Effects, a *tocsin.Alert, payloadID string, now time.Time) error {
+	if o := eff.Open; o != nil {
+		labels, _ := json.Marshal(nonNilMap(o.Labels))
+		if _, err := tx.ExecContext(ctx, `INSERT INTO incidents (id, title, summary, impact, status, source, dedup_key, labels,
+		created_at, updated_at, alert_count, open_alert_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1, 1)`,
+			o.ID, o.Title, o.Summary, o.Impact, o.Status, o.Source, o.DedupKey, string(labels), micros(now)); err != nil {
+			return fmt.Errorf("insert incident: %w", err)
+		}
+	}
+	w := eff.Alert
+	if w.Op != response.AlertNone {
+		a.ID, a.IncidentID = w.ID, w.IncidentID
+	}
+	var err error
+	switch w.Op {
+	case response.AlertInsert:
+		err = insertAlert(ctx, tx, a, payloadID, now)
+	case response.AlertUpdate:
+		err = updateAlert(ctx, tx, a, payloadID, now)
+	case response.AlertStatus:
+		err = resolveAlert(ctx, tx, a, payloadID, now)
+	}
+	if err != nil {
+		return err
+	}
+	if c := eff.Count; c != nil {
+		q, args := `UPDATE incidents SET alert_count = alert_count + $1, open_alert_count = open_alert_count + $2, updated_at = $3 WHERE id = $4`,
+			[]any{c.Alerts, c.Open, micros(now), w.IncidentID}
+		if c.Impact != 0 {
+			q, args = `UPDATE incidents SET alert_count = alert_count + $1, open_alert_count = open_alert_count + $2,
+			impact = $3, updated_at = $4 WHERE id = $5`, []any{c.Alerts, c.Open, c.Impact, micros(now), w.IncidentID}
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("update incident: %w", err)
 		}
 	}
 	return nil
@@ -349,9 +270,6 @@ func insertEvent(ctx context.Context, tx *txn, e *tocsin.TimelineEvent) error {
 func (s *DB) Acknowledge(ctx context.Context, id string, by tocsin.Actor) (*tocsin.Incident, bool, error) {
 	var changed bool
 	err := s.tx(ctx, func(tx *txn) error {
-		if err := mustExist(ctx, tx, id); err != nil {
-			return err
-		}
 		var err error
 		changed, err = s.acknowledge(ctx, tx, id, by, s.opts.Now().UTC())
 		return err
@@ -366,31 +284,20 @@ func (s *DB) Acknowledge(ctx context.Context, id string, by tocsin.Actor) (*tocs
 	return inc, changed, err
 }
 
+// acknowledge decides and applies an acknowledgement; it reports whether
+// the incident changed.
 func (s *DB) acknowledge(ctx context.Context, tx *txn, id string, by tocsin.Actor, now time.Time) (bool, error) {
-	r, err := tx.ExecContext(ctx, `UPDATE incidents SET status = 'acknowledged', acked_at = $1, acked_by = $2, updated_at = $1
-		WHERE id = $3 AND status = 'triggered'`, micros(now), by.String(), id)
+	c, err := s.loadChange(ctx, tx, id, by, now, false)
 	if err != nil {
-		return false, fmt.Errorf("acknowledge incident: %w", err)
-	}
-	if n, _ := r.RowsAffected(); n == 0 {
-		return false, nil
-	}
-	if err := addEvent(ctx, tx, id, now, tocsin.EventAcknowledged, by.String(), "Acknowledged by "+by.String(), nil); err != nil {
 		return false, err
 	}
-	if err := cancelTimers(ctx, tx, id, now, "acknowledged"); err != nil {
-		return false, err
-	}
-	return true, s.queueNotifications(ctx, tx, id, "", "acknowledged", now, nil)
+	return s.applyChange(ctx, tx, id, response.Acknowledge(c), now)
 }
 
 // Resolve moves an open incident to resolved and resolves its alerts.
 func (s *DB) Resolve(ctx context.Context, id string, by tocsin.Actor) (*tocsin.Incident, bool, error) {
 	var changed bool
 	err := s.tx(ctx, func(tx *txn) error {
-		if err := mustExist(ctx, tx, id); err != nil {
-			return err
-		}
 		var err error
 		changed, err = s.resolve(ctx, tx, id, by, s.opts.Now().UTC(), "")
 		return err
@@ -405,58 +312,136 @@ func (s *DB) Resolve(ctx context.Context, id string, by tocsin.Actor) (*tocsin.I
 	return inc, changed, err
 }
 
+// resolve decides and applies a resolve (alertID: the alert whose resolve
+// caused it, if any); it reports whether the incident changed.
 func (s *DB) resolve(ctx context.Context, tx *txn, id string, by tocsin.Actor, now time.Time, alertID string) (bool, error) {
-	r, err := tx.ExecContext(ctx, `UPDATE incidents SET status = 'resolved', resolved_at = $1, resolved_by = $2, updated_at = $1,
-		open_alert_count = 0 WHERE id = $3 AND status <> 'resolved'`, micros(now), by.String(), id)
+	c, err := s.loadChange(ctx, tx, id, by, now, true)
 	if err != nil {
-		return false, fmt.Errorf("resolve incident: %w", err)
-	}
-	if n, _ := r.RowsAffected(); n == 0 {
-		return false, nil
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE alerts SET status = 'resolved', updated_at = $1 WHERE incident_id = $2 AND status <> 'resolved'`,
-		micros(now), id); err != nil {
-		return false, fmt.Errorf("resolve alerts: %w", err)
-	}
-	if err := addEvent(ctx, tx, id, now, tocsin.EventResolved, by.String(), "Resolved by "+by.String(), nil); err != nil {
 		return false, err
 	}
-	if err := cancelTimers(ctx, tx, id, now, "resolved"); err != nil {
-		return false, err
-	}
-	if err := queueDeescalations(ctx, tx, id, now); err != nil {
-		return false, err
-	}
-	return true, s.queueNotifications(ctx, tx, id, alertID, "resolved", now, nil)
+	c.AlertID = alertID
+	return s.applyChange(ctx, tx, id, response.Resolve(c), now)
 }
 
-// cancelTimers cancels an incident's pending timers (reminders, a pending
-// escalation) and engagements. A job a worker is running is not deleted
-// under it: it is marked cancelled, so the outcome that arrives is still
-// recorded (an escalation in flight saves the provider's reference, and
-// CompleteJob resolves it there when the incident is resolved by then).
-func cancelTimers(ctx context.Context, tx *txn, incidentID string, now time.Time, why string) error {
-	var provider sql.NullString
+// loadChange loads what deciding an acknowledgement or a resolve needs:
+// the incident, locked on PostgreSQL so that its status stays as read
+// until the commit, its pending escalation and, for a resolve, its
+// channel references. ENOTFOUND when there is no such incident.
+func (s *DB) loadChange(ctx context.Context, tx *txn, id string, by tocsin.Actor, now time.Time, refs bool) (response.Change, error) {
+	c := response.Change{Incident: &tocsin.Incident{ID: id}, By: by, Policy: &s.opts.Policy, Now: now}
+	q := `SELECT status FROM incidents WHERE id = $1`
+	if s.dialect == Postgres {
+		q += ` FOR UPDATE`
+	}
+	err := tx.QueryRowContext(ctx, q, id).Scan(&c.Incident.Status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, tocsin.Errorf(tocsin.ENOTFOUND, "incident %q not found", id)
+	} else if err != nil {
+		return c, fmt.Errorf("find incident: %w", err)
+	}
+	var args string
 	var leased bool
-	err := tx.QueryRowContext(ctx, `SELECT args, lease_owner IS NOT NULL FROM jobs WHERE incident_id = $1 AND kind = $2 AND state = 'pending'`,
-		incidentID, tocsin.JobEscalate).Scan(&provider, &leased)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("find escalation: %w", err)
+	err = tx.QueryRowContext(ctx, `SELECT args, lease_owner IS NOT NULL FROM jobs WHERE incident_id = $1 AND kind = $2 AND state = 'pending'`,
+		id, tocsin.JobEscalate).Scan(&args, &leased)
+	switch {
+	case err == nil:
+		c.Escalation = &response.Escalation{Running: leased}
+		_ = json.Unmarshal([]byte(args), &c.Escalation.Args)
+	case !errors.Is(err, sql.ErrNoRows):
+		return c, fmt.Errorf("find escalation: %w", err)
 	}
-	if err := cancelJobs(ctx, tx, `incident_id = $1 AND kind IN ($2, $3)`, incidentID, tocsin.JobRenotify, tocsin.JobEscalate); err != nil {
-		return fmt.Errorf("cancel timers: %w", err)
+	if !refs {
+		return c, nil
 	}
-	if err := stopEngagements(ctx, tx, incidentID, now, why); err != nil {
-		return err
+	rows, err := tx.QueryContext(ctx, `SELECT channel, ref FROM channel_refs WHERE incident_id = $1`, id)
+	if err != nil {
+		return c, fmt.Errorf("find channel refs: %w", err)
 	}
-	if provider.Valid {
-		var a tocsin.EscalateArgs
-		_ = json.Unmarshal([]byte(provider.String), &a)
-		msg := "Escalation to " + a.Provider + " cancelled: " + why
-		if leased {
-			msg = "Escalation to " + a.Provider + " was under way when the incident was " + why + "; its answer is still recorded"
+	defer rows.Close()
+	for rows.Next() {
+		r := tocsin.ChannelRef{IncidentID: id}
+		if err := rows.Scan(&r.Channel, &r.Ref); err != nil {
+			return c, fmt.Errorf("find channel refs: %w", err)
 		}
-		return addEvent(ctx, tx, incidentID, now, tocsin.EventEscalation, "", msg, map[string]any{"provider": a.Provider})
+		c.Refs = append(c.Refs, r)
+	}
+	return c, rows.Err()
+}
+
+// applyChange writes a decision's status change, events, cancellations
+// and jobs for incident id; it reports whether anything was to change.
+func (s *DB) applyChange(ctx context.Context, tx *txn, id string, eff response.Effects, now time.Time) (bool, error) {
+	if st := eff.Status; st != nil {
+		if err := changeStatus(ctx, tx, id, *st, now); err != nil {
+			return false, err
+		}
+	}
+	for _, e := range eff.Events {
+		if err := insertEvent(ctx, tx, e); err != nil {
+			return false, err
+		}
+	}
+	for _, c := range eff.Cancel {
+		if err := cancelKinds(ctx, tx, c); err != nil {
+			return false, err
+		}
+	}
+	if why := eff.StopEngagements; why != "" {
+		if err := stopEngagements(ctx, tx, id, now, why); err != nil {
+			return false, err
+		}
+	}
+	for _, j := range eff.Jobs {
+		if err := insertJob(ctx, tx, j, now); err != nil {
+			return false, err
+		}
+	}
+	return eff.Status != nil, nil
+}
+
+// changeStatus moves incident id to st.To; a resolve resolves its alerts.
+func changeStatus(ctx context.Context, tx *txn, id string, st response.StatusChange, now time.Time) error {
+	var q string
+	switch st.To {
+	case tocsin.StatusAcknowledged:
+		q = `UPDATE incidents SET status = 'acknowledged', acked_at = $1, acked_by = $2, updated_at = $1 WHERE id = $3 AND status = 'triggered'`
+	case tocsin.StatusResolved:
+		q = `UPDATE incidents SET status = 'resolved', resolved_at = $1, resolved_by = $2, updated_at = $1,
+		open_alert_count = 0 WHERE id = $3 AND status <> 'resolved'`
+	default:
+		return fmt.Errorf("change incident: no status %q", st.To)
+	}
+	r, err := tx.ExecContext(ctx, q, micros(now), st.By.String(), id)
+	if err != nil {
+		return fmt.Errorf("change incident status: %w", err)
+	}
+	if n, _ := r.RowsAffected(); n == 0 {
+		// The incident is locked while the decision is made, so only
+		// a change the lock does not cover gets here: decide again.
+		return tocsin.Errorf(tocsin.ECONFLICT, "incident %q changed while it was being %s", id, st.To)
+	}
+	if st.To == tocsin.StatusResolved {
+		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET status = 'resolved', updated_at = $1 WHERE incident_id = $2 AND status <> 'resolved'`,
+			micros(now), id); err != nil {
+			return fmt.Errorf("resolve alerts: %w", err)
+		}
+	}
+	return nil
+}
+
+// cancelKinds cancels an incident's pending jobs of c's kinds.
+func cancelKinds(ctx context.Context, tx *txn, c response.Cancel) error {
+	cond := `incident_id = $1 AND kind IN (`
+	args := []any{c.IncidentID}
+	for i, k := range c.Kinds {
+		if i > 0 {
+			cond += ", "
+		}
+		args = append(args, k)
+		cond += "$" + strconv.Itoa(len(args))
+	}
+	if err := cancelJobs(ctx, tx, cond+")", args...); err != nil {
+		return fmt.Errorf("cancel timers: %w", err)
 	}
 	return nil
 }
@@ -470,47 +455,6 @@ func cancelJobs(ctx context.Context, tx *txn, cond string, args ...any) error {
 	}
 	_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'cancelled' WHERE state = 'pending' AND lease_owner IS NOT NULL AND `+cond, args...)
 	return err
-}
-
-// queueDeescalations resolves the incident at every provider it was
-// escalated to.
-func queueDeescalations(ctx context.Context, tx *txn, incidentID string, now time.Time) error {
-	rows, err := tx.QueryContext(ctx, `SELECT channel, ref FROM channel_refs WHERE incident_id = $1`, incidentID)
-	if err != nil {
-		return fmt.Errorf("find provider refs: %w", err)
-	}
-	var refs []string
-	for rows.Next() {
-		var channel, ref string
-		if err := rows.Scan(&channel, &ref); err != nil {
-			rows.Close()
-			return err
-		}
-		if strings.HasPrefix(channel, tocsin.OnCallRefChannel) {
-			refs = append(refs, ref)
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, ref := range refs {
-		if err := queueDeescalation(ctx, tx, incidentID, ref, now); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// queueDeescalation queues the resolve of one provider's incident; ref is
-// the JSON of tocsin.EscalateArgs with Ref set, as saved by the escalation.
-func queueDeescalation(ctx context.Context, tx *txn, incidentID, ref string, now time.Time) error {
-	var a tocsin.EscalateArgs
-	if json.Unmarshal([]byte(ref), &a) != nil {
-		return nil
-	}
-	args, _ := json.Marshal(a)
-	return insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobDeescalate, Lane: tocsin.EscalateLane(a.Provider), IncidentID: incidentID, Args: args, DueAt: now}, now)
 }
 
 // AddNote appends a note to an incident's timeline.

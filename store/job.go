@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"tocsin"
+	"tocsin/response"
 )
 
 // insertJob queues a job in the caller's transaction. A job with a Key that
@@ -224,8 +225,10 @@ func (s *DB) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out t
 			// A resolve that committed while the provider was being called
 			// found no reference to resolve: resolve it there now.
 			if n, _ := r.RowsAffected(); n == 1 && status.String == tocsin.StatusResolved && strings.HasPrefix(out.Ref.Channel, tocsin.OnCallRefChannel) {
-				if err := queueDeescalation(ctx, tx, out.Ref.IncidentID, out.Ref.Ref, now); err != nil {
-					return err
+				if d := response.Deescalate(out.Ref.IncidentID, out.Ref.Ref, now); d != nil {
+					if err := insertJob(ctx, tx, d, now); err != nil {
+						return err
+					}
 				}
 			}
 		}

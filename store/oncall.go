@@ -551,15 +551,9 @@ func (s *DB) AddOverride(ctx context.Context, o *oncall.Override) (string, error
 	return id, err
 }
 
-// StoredOverride is an override with its id.
-type StoredOverride struct {
-	ID string `json:"id"`
-	oncall.Override
-}
-
 // ListOverrides returns the overrides of rotation (all rotations when
 // empty) that end after from and start before to, in creation order.
-func (s *DB) ListOverrides(ctx context.Context, rotation string, from, to time.Time) ([]StoredOverride, error) {
+func (s *DB) ListOverrides(ctx context.Context, rotation string, from, to time.Time) ([]oncall.StoredOverride, error) {
 	q := `SELECT id, rotation, starts_at, ends_at, members FROM overrides WHERE ends_at > $1 AND starts_at < $2`
 	args := []any{micros(from), micros(to)}
 	if rotation != "" {
@@ -571,9 +565,9 @@ func (s *DB) ListOverrides(ctx context.Context, rotation string, from, to time.T
 		return nil, translate(err)
 	}
 	defer rows.Close()
-	out := []StoredOverride{}
+	out := []oncall.StoredOverride{}
 	for rows.Next() {
-		var o StoredOverride
+		var o oncall.StoredOverride
 		var start, end int64
 		var members string
 		if err := rows.Scan(&o.ID, &o.Rotation, &start, &end, &members); err != nil {
@@ -642,11 +636,11 @@ func (s *DB) PutSchedule(ctx context.Context, sc *tocsin.Schedule) (created bool
 // armHandOffs makes sure a schedule's hand-off timer exists; a changed
 // schedule is re-checked at once.
 func armHandOffs(ctx context.Context, tx *txn, schedule string, now time.Time) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET due_at = $1 WHERE job_key = $2 AND lease_owner IS NULL`, micros(now), "handoff:"+schedule); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE jobs SET due_at = $1 WHERE job_key = $2 AND lease_owner IS NULL`, micros(now), tocsin.HandOffKey(schedule)); err != nil {
 		return err
 	}
 	args, _ := json.Marshal(tocsin.HandOffArgs{Schedule: schedule, Since: now})
-	return insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobHandOff, Lane: tocsin.JobHandOff, Key: "handoff:" + schedule, Args: args, DueAt: now}, now)
+	return insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobHandOff, Lane: tocsin.JobHandOff, Key: tocsin.HandOffKey(schedule), Args: args, DueAt: now}, now)
 }
 
 // ArmHandOffs ensures every schedule has its hand-off timer (at start).
@@ -659,7 +653,7 @@ func (s *DB) ArmHandOffs(ctx context.Context) error {
 		now := s.opts.Now().UTC()
 		for _, sc := range scheds {
 			args, _ := json.Marshal(tocsin.HandOffArgs{Schedule: sc.Name, Since: now})
-			if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobHandOff, Lane: tocsin.JobHandOff, Key: "handoff:" + sc.Name, Args: args, DueAt: now}, now); err != nil {
+			if err := insertJob(ctx, tx, &tocsin.Job{Kind: tocsin.JobHandOff, Lane: tocsin.JobHandOff, Key: tocsin.HandOffKey(sc.Name), Args: args, DueAt: now}, now); err != nil {
 				return err
 			}
 		}
@@ -721,12 +715,12 @@ func (s *DB) DeleteSchedule(ctx context.Context, name string) error {
 
 // ResolvedSchedule returns a schedule with its rotations, ready for the
 // oncall package, and the overrides of those rotations in [from, to).
-func (s *DB) ResolvedSchedule(ctx context.Context, name string, from, to time.Time) (*oncall.Schedule, []oncall.Override, error) {
+func (s *DB) ResolvedSchedule(ctx context.Context, name string, from, to time.Time) (*oncall.ResolvedSchedule, []oncall.Override, error) {
 	sc, err := s.FindSchedule(ctx, name)
 	if err != nil {
 		return nil, nil, err
 	}
-	out := &oncall.Schedule{Name: sc.Name}
+	out := &oncall.ResolvedSchedule{Name: sc.Name}
 	var ovs []oncall.Override
 	for _, rn := range sc.Rotations {
 		r, err := s.FindRotation(ctx, rn)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +21,7 @@ import (
 	"tocsin"
 	"tocsin/api"
 	"tocsin/oncall"
+	"tocsin/strict"
 )
 
 // Apply reads on-call objects from YAML files and makes the server match
@@ -262,134 +262,36 @@ func readDocuments(file string) ([]document, error) {
 	}
 }
 
-// decodeDocument decodes a document strictly into v: an unknown or
-// repeated key, a time that is not RFC 3339 or a bad duration is an error
+// decodeDocument decodes a document strictly into v: every unknown or
+// repeated key, time that is not RFC 3339 or bad duration is an error
 // naming the file, the document, the key and its line.
 func decodeDocument(d document, v any) error {
-	if err := checkNode(d.node, reflect.TypeOf(v), ""); err != nil {
-		return fmt.Errorf("%s (kind %s): %w", d.where, d.kind, err)
-	}
-	if err := d.node.Decode(v); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			return fmt.Errorf("%s (kind %s): %s", d.where, d.kind, strings.Join(te.Errors, "; "))
-		}
-		return fmt.Errorf("%s (kind %s): %v", d.where, d.kind, err)
-	}
-	return nil
-}
-
-var (
-	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
-	timeReflectType     = reflect.TypeFor[time.Time]()
-)
-
-// checkNode walks a YAML node against the Go type it will be decoded into
-// and reports what yaml.v3 would accept silently or without a location.
-func checkNode(n *yaml.Node, t reflect.Type, path string) error {
-	for n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if n.Tag == "!!null" {
+	probs := strict.YAML(d.node, v, strict.Options{})
+	if len(probs) == 0 {
 		return nil
 	}
-	fail := func(p, format string, args ...any) error {
-		if p == "" {
-			p = "document"
-		}
-		return fmt.Errorf("%s (line %d): %s", p, n.Line, fmt.Sprintf(format, args...))
+	msgs := make([]string, len(probs))
+	for i, p := range probs {
+		msgs[i] = describeProblem(p)
 	}
+	return fmt.Errorf("%s (kind %s): %s", d.where, d.kind, strings.Join(msgs, "; "))
+}
+
+// describeProblem words a problem as apply always has, the key first:
+// `unknown key "channels[0].adress" (line 25)`, `members (line 3): must
+// be a list`.
+func describeProblem(p strict.Problem) string {
 	switch {
-	case t == timeReflectType:
-		if _, err := time.Parse(time.RFC3339, n.Value); n.Kind != yaml.ScalarNode || err != nil {
-			return fail(path, "%q is not an RFC 3339 time like 2026-01-05T09:00:00+01:00", n.Value)
-		}
-		return nil
-	case reflect.PointerTo(t).Implements(textUnmarshalerType):
-		if n.Kind != yaml.ScalarNode {
-			return fail(path, "must be a single value")
-		}
-		if err := reflect.New(t).Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(n.Value)); err != nil {
-			return fail(path, "%s", err)
-		}
-		return nil
+	case p.Msg == strict.UnknownKey && p.Hint != "":
+		return fmt.Sprintf("unknown key %q (line %d); %s", p.Path, p.Line, p.Hint)
+	case p.Msg == strict.UnknownKey:
+		return fmt.Sprintf("unknown key %q (line %d)", p.Path, p.Line)
+	case p.Line == 0:
+		return p.Msg
+	case p.Path == "":
+		p.Path = "document"
 	}
-	switch t.Kind() {
-	case reflect.Struct:
-		if n.Kind != yaml.MappingNode {
-			return fail(path, "must be a mapping")
-		}
-		fields := yamlFields(t, nil)
-		keys := map[string]bool{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i].Value
-			p := joinKey(path, k)
-			if keys[k] {
-				return fmt.Errorf("%s (line %d): key is repeated", p, n.Content[i].Line)
-			}
-			keys[k] = true
-			ft, ok := fields[k]
-			if !ok {
-				return fmt.Errorf("unknown key %q (line %d)", p, n.Content[i].Line)
-			}
-			if err := checkNode(n.Content[i+1], ft, p); err != nil {
-				return err
-			}
-		}
-	case reflect.Slice:
-		if n.Kind != yaml.SequenceNode {
-			return fail(path, "must be a list")
-		}
-		for i, e := range n.Content {
-			if err := checkNode(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
-				return err
-			}
-		}
-	case reflect.Map:
-		if n.Kind != yaml.MappingNode {
-			return fail(path, "must be a mapping")
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if err := checkNode(n.Content[i+1], t.Elem(), joinKey(path, n.Content[i].Value)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// yamlFields maps the YAML keys of t's fields to their types.
-func yamlFields(t reflect.Type, into map[string]reflect.Type) map[string]reflect.Type {
-	if into == nil {
-		into = map[string]reflect.Type{}
-	}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		tag := f.Tag.Get("yaml")
-		name, opts, _ := strings.Cut(tag, ",")
-		if tag == "-" || !f.IsExported() {
-			continue
-		}
-		if strings.Contains(opts, "inline") {
-			yamlFields(f.Type, into)
-			continue
-		}
-		if name == "" {
-			name = strings.ToLower(f.Name)
-		}
-		into[name] = f.Type
-	}
-	return into
-}
-
-func joinKey(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
+	return fmt.Sprintf("%s (line %d): %s", p.Path, p.Line, p.Msg)
 }
 
 // orderObjects sorts objects by kind, keeping file order within a kind,
@@ -672,7 +574,7 @@ func printCoverageWarnings(cmd *cobra.Command, c *client, objs []*object, curren
 	to := now.Add(api.PlanCheckWindow)
 	q := url.Values{"from": {now.Format(time.RFC3339)}, "to": {to.Format(time.RFC3339)}}
 	var ovs struct {
-		Overrides []api.StoredOverride `json:"overrides"`
+		Overrides []oncall.StoredOverride `json:"overrides"`
 	}
 	if err := c.do(cmd.Context(), "GET", "/api/v1/overrides?"+q.Encode(), nil, &ovs); err != nil {
 		return fmt.Errorf("list overrides: %w", err)

@@ -405,7 +405,7 @@ func overrideCommand(getenv func(string) string, stdout io.Writer) *cobra.Comman
 				return err
 			}
 			var out struct {
-				Overrides []api.StoredOverride `json:"overrides"`
+				Overrides []oncall.StoredOverride `json:"overrides"`
 			}
 			if err := c.do(cmd.Context(), "GET", "/api/v1/overrides?"+q.Encode(), nil, &out); err != nil {
 				return err

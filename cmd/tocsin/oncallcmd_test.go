@@ -72,7 +72,7 @@ func TestApplyRejectsBadFiles(t *testing.T) {
 		{"time without offset", strings.Replace(smallSetup, "2026-03-02T09:00:00+01:00", "2026-03-02 09:00", 1),
 			[]string{"document 3 (kind Rotation)", `start (line 14): "2026-03-02 09:00" is not an RFC 3339 time`}},
 		{"not a list", "kind: Rotation\nname: r\nmembers: ann\n", []string{"document 1", "members (line 3): must be a list"}},
-		{"wrong type", "kind: EscalationPlan\nname: p\nrepeat: often\nstages: []\n", []string{"document 1", "line 3: cannot unmarshal !!str `often` into int"}},
+		{"wrong type", "kind: EscalationPlan\nname: p\nrepeat: often\nstages: []\n", []string{"document 1", `repeat (line 3): "often" is not a valid integer`}},
 		{"repeated key", "kind: Schedule\nname: s\nname: t\nrotations: [ops]\n", []string{`name (line 3): key is repeated`}},
 		{"no kind", "name: s\nrotations: [ops]\n", []string{"document 1 (line 1): kind: is required"}},
 		{"unknown kind", "kind: Team\nname: s\n", []string{`kind: "Team" is not Contact`}},

@@ -48,7 +48,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
@@ -57,6 +56,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssmincidents"
 	"github.com/aws/aws-sdk-go-v2/service/ssmincidents/types"
 
+	"tocsin"
 	"tocsin/config"
 	"tocsin/escalate"
 	"tocsin/notify"
@@ -262,7 +262,7 @@ func NewStartIncident(e *escalate.Escalation, plan string, now time.Time) *ssmin
 		},
 	}
 	if t := strings.TrimSpace(e.Title); t != "" {
-		in.Title = aws.String(truncate(t, maxTitle))
+		in.Title = aws.String(tocsin.Truncate(t, maxTitle))
 	}
 	if e.Impact >= 1 && e.Impact <= 5 {
 		in.Impact = aws.Int32(int32(e.Impact))
@@ -308,12 +308,12 @@ func rawData(e *escalate.Escalation) string {
 		Source     string            `json:"source,omitempty"`
 		Summary    string            `json:"summary,omitempty"`
 		Labels     map[string]string `json:"labels,omitempty"`
-	}{e.IncidentID, e.DedupKey, e.URL, truncate(e.Title, maxTitle), e.Impact, e.Severity, e.Source, truncate(e.Summary, 4000), e.Labels}
+	}{e.IncidentID, e.DedupKey, e.URL, tocsin.Truncate(e.Title, maxTitle), e.Impact, e.Severity, e.Source, tocsin.Truncate(e.Summary, 4000), e.Labels}
 	for step := 0; ; step++ {
 		b, _ := json.Marshal(d)
 		// Bytes bound characters from above.
 		if len(b) <= maxRawData || step == 3 {
-			return truncate(string(b), maxRawData)
+			return tocsin.Truncate(string(b), maxRawData)
 		}
 		switch step {
 		case 0:
@@ -321,17 +321,8 @@ func rawData(e *escalate.Escalation) string {
 		case 1:
 			d.Labels = nil
 		case 2:
-			d.URL, d.DedupKey, d.IncidentID = truncate(d.URL, 2000), truncate(d.DedupKey, 500), truncate(d.IncidentID, 500)
-			d.Severity, d.Source = truncate(d.Severity, 200), truncate(d.Source, 200)
+			d.URL, d.DedupKey, d.IncidentID = tocsin.Truncate(d.URL, 2000), tocsin.Truncate(d.DedupKey, 500), tocsin.Truncate(d.IncidentID, 500)
+			d.Severity, d.Source = tocsin.Truncate(d.Severity, 200), tocsin.Truncate(d.Source, 200)
 		}
 	}
-}
-
-// truncate cuts s to at most n characters, marking the cut with "…".
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
 }

@@ -51,6 +51,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"tocsin"
 	"tocsin/config"
 	"tocsin/escalate"
 	"tocsin/notify"
@@ -252,7 +253,7 @@ func NewTrigger(e *escalate.Escalation) *Event {
 		EventAction: "trigger",
 		DedupKey:    dedupKey(e),
 		Payload: &Payload{
-			Summary:       truncate(title, maxSummary),
+			Summary:       tocsin.Truncate(title, maxSummary),
 			Source:        firstOf(label(e, "host", "hostname", "instance"), e.Source, "tocsin"),
 			Severity:      Severity(e.Impact, e.Severity),
 			Component:     label(e, "component", "service"),
@@ -351,13 +352,4 @@ func firstOf(vs ...string) string {
 		}
 	}
 	return ""
-}
-
-// truncate cuts s to at most n characters, marking the cut with "…".
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
 }

@@ -70,8 +70,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"tocsin"
 	"tocsin/config"
 	"tocsin/escalate"
 	"tocsin/notify"
@@ -368,8 +368,8 @@ func NewRecord(e *escalate.Escalation, correlationID string) map[string]string {
 	}
 	impact, urgency := ImpactUrgency(e.Impact)
 	return map[string]string{
-		"short_description":   truncate(title, maxShortDescription),
-		"description":         truncate(description(e), maxDescription),
+		"short_description":   tocsin.Truncate(title, maxShortDescription),
+		"description":         tocsin.Truncate(description(e), maxDescription),
 		"impact":              impact,
 		"urgency":             urgency,
 		"correlation_id":      correlationID,
@@ -434,13 +434,4 @@ func CorrelationID(e *escalate.Escalation) string {
 	}
 	sum := sha256.Sum256([]byte(k))
 	return "tocsin-" + hex.EncodeToString(sum[:20])
-}
-
-// truncate cuts s to at most n characters, marking the cut with "…".
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
 }

@@ -346,23 +346,8 @@ func impactName(impact int) string {
 var textLimit = notify.Limit{
 	Max: maxText,
 	Len: func(s string) int { return len(s) },
-	Cut: truncate,
+	Cut: tocsin.TruncateBytes,
 	Link: func(ackURL string) string {
 		return "\n\n👉 [Acknowledge this incident](" + ackURL + ")"
 	},
 }
-
-// truncate cuts s to at most n bytes on a character boundary, ending
-// with "…" when cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n - len("…")
-	for cut > 0 && !isRuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

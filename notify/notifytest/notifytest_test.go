@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"tocsin"
 	"tocsin/notify"
 )
 
@@ -28,9 +29,9 @@ func (c *refChannel) Name() string { return "ref" }
 
 func (c *refChannel) Send(ctx context.Context, msg *notify.Message) (string, error) {
 	// The text a chat channel would send, within a 2000-character limit.
-	text := msg.Incident.Title + "\n" + notify.Ellipsize(msg.Alert.Description, 1000) + "\n" + msg.AckURL
+	text := msg.Incident.Title + "\n" + tocsin.Truncate(msg.Alert.Description, 1000) + "\n" + msg.AckURL
 	if c.flaw == "cut-text" {
-		text = notify.Ellipsize(msg.Incident.Title+"\n"+msg.Alert.Description+"\n"+msg.AckURL, 2000)
+		text = tocsin.Truncate(msg.Incident.Title+"\n"+msg.Alert.Description+"\n"+msg.AckURL, 2000)
 	}
 	body, _ := json.Marshal(map[string]string{"text": text})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))

@@ -21,7 +21,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -193,7 +192,7 @@ func (c *Channel) options(msg *notify.Message, text string) []slack.MsgOption {
 		text = fallback
 	}
 	blocks := []slack.Block{
-		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, truncate(text, maxSectionText), false, false), nil, nil),
+		slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, tocsin.Truncate(text, maxSectionText), false, false), nil, nil),
 	}
 	if actions := c.actions(msg); actions != nil {
 		blocks = append(blocks, actions)
@@ -216,7 +215,7 @@ func (c *Channel) actions(msg *notify.Message) slack.Block {
 	if label == "" {
 		label = DefaultButtonText
 	}
-	label = truncate(label, maxButtonText)
+	label = tocsin.Truncate(label, maxButtonText)
 	// button_style defaults to primary, as in Versus and the README.
 	style := slack.Style(DefaultButtonStyle)
 	if slack.Style(c.props.ButtonStyle) == slack.StyleDanger {
@@ -338,12 +337,4 @@ func summary(msg *notify.Message) string {
 		return "Delivery failed: " + title
 	}
 	return "Incident opened: " + title
-}
-
-// truncate shortens s to n runes, ending with an ellipsis when cut.
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	return string([]rune(s)[:n-1]) + "…"
 }

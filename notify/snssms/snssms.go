@@ -35,7 +35,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -43,6 +42,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
 
+	"tocsin"
 	"tocsin/config"
 	"tocsin/notify"
 )
@@ -215,16 +215,7 @@ func (p *Provider) publishInput(m *notify.SMS) *sns.PublishInput {
 	}
 	return &sns.PublishInput{
 		PhoneNumber:       aws.String(strings.TrimSpace(m.To)),
-		Message:           aws.String(truncate(m.Body, MaxBodyLength)),
+		Message:           aws.String(tocsin.Truncate(m.Body, MaxBodyLength)),
 		MessageAttributes: attrs,
 	}
-}
-
-// truncate cuts s to at most n characters, marking the cut with "…".
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
 }

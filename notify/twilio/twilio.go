@@ -46,8 +46,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"tocsin"
 	"tocsin/config"
 	"tocsin/notify"
 )
@@ -177,7 +177,7 @@ func (p *Provider) SendSMS(ctx context.Context, m *notify.SMS) (string, error) {
 	case strings.TrimSpace(m.Body) == "":
 		return "", notify.Permanent(errors.New("send twilio SMS: empty body"))
 	}
-	form := url.Values{"To": {strings.TrimSpace(m.To)}, "Body": {truncate(m.Body, MaxBodyLength)}}
+	form := url.Values{"To": {strings.TrimSpace(m.To)}, "Body": {tocsin.Truncate(m.Body, MaxBodyLength)}}
 	if p.service {
 		form.Set("MessagingServiceSid", p.from)
 	} else {
@@ -299,9 +299,9 @@ func classify(resp *http.Response, body []byte) error {
 		MoreInfo string `json:"more_info"`
 	}
 	if json.Unmarshal(body, &tw) == nil && (tw.Code != 0 || tw.Message != "") {
-		e.Code, e.Message, e.MoreInfo = tw.Code, truncate(tw.Message, 300), truncate(tw.MoreInfo, 200)
+		e.Code, e.Message, e.MoreInfo = tw.Code, tocsin.Truncate(tw.Message, 300), tocsin.Truncate(tw.MoreInfo, 200)
 	} else {
-		e.Message = truncate(strings.TrimSpace(strings.ToValidUTF8(string(body), "")), 200)
+		e.Message = tocsin.Truncate(strings.TrimSpace(strings.ToValidUTF8(string(body), "")), 200)
 	}
 	switch s := resp.StatusCode; {
 	case s == http.StatusTooManyRequests || s == http.StatusRequestTimeout || s >= 500 || retryableCodes[e.Code]:
@@ -319,16 +319,4 @@ func alphanumeric(s string) bool {
 		}
 	}
 	return true
-}
-
-// truncate cuts s to at most n characters, marking the cut with "…".
-func truncate(s string, n int) string {
-	if n <= 0 {
-		return ""
-	}
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
 }

@@ -3,6 +3,8 @@ package twilio
 import (
 	"strings"
 	"unicode/utf8"
+
+	"tocsin"
 )
 
 // NoKeyPressed is said when the callee pressed no key in time.
@@ -58,7 +60,7 @@ func callTwiML(say, gatherURL string) string {
 	lo, hi := 0, utf8.RuneCountInString(say)
 	for lo < hi {
 		mid := (lo + hi + 1) / 2
-		if len(gatherTwiML(truncate(say, mid), gatherURL, false)) <= MaxTwimlLength {
+		if len(gatherTwiML(tocsin.Truncate(say, mid), gatherURL, false)) <= MaxTwimlLength {
 			lo = mid
 		} else {
 			hi = mid - 1
@@ -66,7 +68,7 @@ func callTwiML(say, gatherURL string) string {
 	}
 	// Should even an empty say not fit (a gather URL of ~4000 bytes),
 	// Twilio rejects the call and the error is permanent.
-	return gatherTwiML(truncate(say, lo), gatherURL, false)
+	return gatherTwiML(tocsin.Truncate(say, lo), gatherURL, false)
 }
 
 var xmlEscaper = strings.NewReplacer(
