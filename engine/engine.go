@@ -95,8 +95,11 @@ type Worker struct {
 	// handed back for another worker to retry.
 	ShutdownGrace time.Duration
 	Logger        *slog.Logger
+	// Signal is what wakes the worker (Wake, a store's commit). NewWorker
+	// makes one; a server that opens its store first makes it before
+	// both (NewSignal) and sets it here before Run.
+	Signal *Signal
 
-	wake     chan struct{}
 	mu       sync.Mutex
 	inflight map[string]int       // running jobs per lane
 	running  map[string]*runState // running jobs by id, for lease renewal
@@ -129,7 +132,7 @@ func NewWorker(store tocsin.JobStore, handlers map[string]Handler) *Worker {
 		ShutdownGrace: DefaultShutdownGrace,
 		StrandedAfter: DefaultStrandedAfter,
 		Logger:        slog.New(slog.DiscardHandler),
-		wake:          make(chan struct{}, 1),
+		Signal:        NewSignal(),
 		inflight:      map[string]int{},
 		running:       map[string]*runState{},
 		stopping:      make(chan struct{}),
@@ -137,9 +140,19 @@ func NewWorker(store tocsin.JobStore, handlers map[string]Handler) *Worker {
 }
 
 // Wake makes the worker look for due jobs now. It never blocks.
-func (w *Worker) Wake() {
+func (w *Worker) Wake() { w.Signal.Wake() }
+
+// Signal is a worker's wake-up: wakes that come while the worker is busy
+// collapse into one, and Wake never blocks.
+type Signal struct{ c chan struct{} }
+
+// NewSignal returns a signal nobody has rung yet.
+func NewSignal() *Signal { return &Signal{c: make(chan struct{}, 1)} }
+
+// Wake rings the signal. It never blocks.
+func (s *Signal) Wake() {
 	select {
-	case w.wake <- struct{}{}:
+	case s.c <- struct{}{}:
 	default:
 	}
 }
@@ -183,7 +196,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
-		case <-w.wake:
+		case <-w.Signal.c:
 		case <-t.C:
 		}
 		t.Stop()

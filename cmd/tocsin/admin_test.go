@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"tocsin/apptest"
 )
 
 // groupSetup adds a contact group and a plan engaging it to smallSetup.
@@ -24,7 +26,7 @@ stages:
 
 func TestContactListShowDeleteCommands(t *testing.T) {
 	ts := startOnCallServer(t)
-	env := map[string]string{"TOCSIN_API_TOKEN": testAPIToken, "TOCSIN_SERVER": ts.url}
+	env := map[string]string{"TOCSIN_API_TOKEN": apptest.APIToken, "TOCSIN_SERVER": ts.URL}
 	dir := writeFiles(t, map[string]string{"ops.yaml": groupSetup})
 	if out, err := runCLI(t, env, "apply", "-f", dir); err != nil || !strings.Contains(out, "+ contact group ops-team (create)") {
 		t.Fatalf("apply: %v\n%s", err, out)
@@ -83,7 +85,7 @@ func TestContactListShowDeleteCommands(t *testing.T) {
 
 func TestApplyPruneDeletesWhatTheFilesDropped(t *testing.T) {
 	ts := startOnCallServer(t)
-	env := map[string]string{"TOCSIN_API_TOKEN": testAPIToken, "TOCSIN_SERVER": ts.url}
+	env := map[string]string{"TOCSIN_API_TOKEN": apptest.APIToken, "TOCSIN_SERVER": ts.URL}
 	dir := writeFiles(t, map[string]string{"ops.yaml": groupSetup})
 	if _, err := runCLI(t, env, "apply", "-f", dir); err != nil {
 		t.Fatal(err)
@@ -94,7 +96,7 @@ func TestApplyPruneDeletesWhatTheFilesDropped(t *testing.T) {
 	if err != nil || strings.Contains(out, "delete") {
 		t.Fatalf("apply without --prune: %v\n%s", err, out)
 	}
-	if code, _ := ts.get(t, "/api/v1/escalation-plans/ops"); code != 200 {
+	if code, _ := ts.Get(t, "/api/v1/escalation-plans/ops"); code != 200 {
 		t.Fatalf("the plan was deleted without --prune: %d", code)
 	}
 	// The plan lists the deletions, plans before what they use; a dry run
@@ -106,7 +108,7 @@ func TestApplyPruneDeletesWhatTheFilesDropped(t *testing.T) {
 	if err != nil || out != want {
 		t.Fatalf("prune dry run:\n%s\nwant:\n%s(err %v)", out, want, err)
 	}
-	if code, _ := ts.get(t, "/api/v1/contact-groups/ops-team"); code != 200 {
+	if code, _ := ts.Get(t, "/api/v1/contact-groups/ops-team"); code != 200 {
 		t.Fatalf("the dry run deleted the group: %d", code)
 	}
 	out, err = runCLI(t, env, "apply", "-f", dir, "--prune")
@@ -114,7 +116,7 @@ func TestApplyPruneDeletesWhatTheFilesDropped(t *testing.T) {
 		t.Fatalf("prune: %v\n%s", err, out)
 	}
 	for _, p := range []string{"/api/v1/escalation-plans/ops", "/api/v1/contact-groups/ops-team"} {
-		if code, _ := ts.get(t, p); code != 404 {
+		if code, _ := ts.Get(t, p); code != 404 {
 			t.Fatalf("%s after prune: %d", p, code)
 		}
 	}
@@ -127,7 +129,7 @@ func TestApplyPruneDeletesWhatTheFilesDropped(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `rotation ops: members[1]: contact ben is not in the files, so --prune would delete it, but the server refuses to delete a contact that is still in use (409)`) {
 		t.Fatalf("prune of a used contact: %v", err)
 	}
-	if code, _ := ts.get(t, "/api/v1/contacts/ben"); code != 200 {
+	if code, _ := ts.Get(t, "/api/v1/contacts/ben"); code != 200 {
 		t.Fatalf("ben: %d", code)
 	}
 	// Dropping the member too lets the contact go.
@@ -141,7 +143,7 @@ func TestApplyPruneDeletesWhatTheFilesDropped(t *testing.T) {
 
 func TestApplyWarnsWhenAPlanReachesNobody(t *testing.T) {
 	ts := startOnCallServer(t)
-	env := map[string]string{"TOCSIN_API_TOKEN": testAPIToken, "TOCSIN_SERVER": ts.url}
+	env := map[string]string{"TOCSIN_API_TOKEN": apptest.APIToken, "TOCSIN_SERVER": ts.URL}
 	// A rotation that starts next year: the schedule is empty all week.
 	later := strings.Replace(smallSetup, "start: 2026-03-02T09:00:00+01:00", "start: 2099-03-02T09:00:00+01:00", 1) +
 		"---\nkind: EscalationPlan\nname: ops\nstages: [{duration: 5m, targets: [{schedule: ops, essential: true}]}]\n"
@@ -160,9 +162,9 @@ func TestApplyWarnsWhenAPlanReachesNobody(t *testing.T) {
 		t.Fatalf("apply: %v\n%s", err, out)
 	}
 	for _, a := range []string{"ann", "ben"} {
-		code, err := ts.app.store.StartActivation(t.Context(), a, "mail")
+		code, err := ts.App.Store().StartActivation(t.Context(), a, "mail")
 		if err == nil {
-			err = ts.app.store.Activate(t.Context(), a, "mail", code)
+			err = ts.App.Store().Activate(t.Context(), a, "mail", code)
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -182,7 +184,7 @@ func TestApplyWarnsWhenAPlanReachesNobody(t *testing.T) {
 
 func TestOnCallShiftsAndCheckCommands(t *testing.T) {
 	ts := startOnCallServer(t)
-	env := map[string]string{"TOCSIN_API_TOKEN": testAPIToken, "TOCSIN_SERVER": ts.url}
+	env := map[string]string{"TOCSIN_API_TOKEN": apptest.APIToken, "TOCSIN_SERVER": ts.URL}
 	office := strings.Replace(smallSetup, `recurrence: {type: daily, hand_off_times: ["09:00"]}`,
 		`recurrence: {type: daily, hand_off_times: ["09:00"]}
 coverage: [{day_of_week: MON, start: "09:00", end: "17:00"}, {day_of_week: TUE, start: "09:00", end: "17:00"}]`, 1)
@@ -231,7 +233,7 @@ coverage: [{day_of_week: MON, start: "09:00", end: "17:00"}, {day_of_week: TUE, 
 
 func TestICalLinkCommandRotates(t *testing.T) {
 	ts := startOnCallServer(t)
-	env := map[string]string{"TOCSIN_API_TOKEN": testAPIToken, "TOCSIN_SERVER": ts.url}
+	env := map[string]string{"TOCSIN_API_TOKEN": apptest.APIToken, "TOCSIN_SERVER": ts.URL}
 	dir := writeFiles(t, map[string]string{"ops.yaml": smallSetup})
 	if _, err := runCLI(t, env, "apply", "-f", dir); err != nil {
 		t.Fatal(err)
@@ -243,7 +245,7 @@ func TestICalLinkCommandRotates(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		code, _ := ts.get(t, u.RequestURI())
+		code, _ := ts.Get(t, u.RequestURI())
 		return code
 	}
 	link, err := runCLI(t, env, "ical-link", "--schedule", "ops")

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"tocsin"
+	"tocsin/apptest"
 	"tocsin/store"
 	"tocsin/store/storetest"
 )
@@ -20,7 +21,7 @@ import (
 // server runs, and afterwards the restored database has them all.
 func TestBackupUnderLoadAndRestore(t *testing.T) {
 	dbURL := storetest.SQLiteURL(t)
-	ts := startServer(t, dbURL, nil)
+	ts := apptest.Start(t, dbURL, nil)
 	backup := filepath.Join(t.TempDir(), "backup.db")
 
 	var mu sync.Mutex
@@ -35,7 +36,7 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 				return
 			default:
 			}
-			status, body := ts.post(t, "/api/v1/alerts/generic", testIngestToken, fmt.Sprintf(`{"title":"load %d","dedup_key":"load-%d"}`, i, i))
+			status, body := ts.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, fmt.Sprintf(`{"title":"load %d","dedup_key":"load-%d"}`, i, i))
 			if status >= 300 {
 				t.Errorf("ingest %d: %d %v", i, status, body)
 				return
@@ -46,7 +47,7 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 				return
 			}
 			id, _ := ids[0].(string)
-			if status, _ := ts.post(t, "/api/v1/incidents/"+id+"/acknowledge", testAPIToken, ""); status != http.StatusOK {
+			if status, _ := ts.Post(t, "/api/v1/incidents/"+id+"/acknowledge", apptest.APIToken, ""); status != http.StatusOK {
 				t.Errorf("ack %s: %d", id, status)
 				return
 			}
@@ -56,13 +57,13 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 		}
 	}()
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
-	eventually(t, "some acknowledged incidents", func() bool { return count() >= 20 })
+	apptest.Eventually(t, "some acknowledged incidents", func() bool { return count() >= 20 })
 	before := count() // acknowledged before the backup started
 	out, err := runCLI(t, nil, "backup", "--database", dbURL, "--to", backup)
 	if err != nil || !strings.Contains(out, "written to "+backup) {
 		t.Fatalf("backup: %v\n%s", err, out)
 	}
-	eventually(t, "load after the backup", func() bool { return count() >= before+10 })
+	apptest.Eventually(t, "load after the backup", func() bool { return count() >= before+10 })
 	close(stop)
 	<-done
 	if st, err := os.Stat(backup); err != nil || st.Mode().Perm() != 0o600 {
@@ -75,7 +76,7 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 	if _, err := runCLI(t, nil, "restore", "--database", dbURL, "--from", backup); err == nil || !strings.Contains(err.Error(), "stop it first") {
 		t.Fatalf("restore while the server runs: %v", err)
 	}
-	ts.app.Close()
+	ts.App.Close()
 	if out, err := runCLI(t, nil, "restore", "--database", dbURL, "--from", backup); err != nil {
 		t.Fatalf("restore: %v\n%s", err, out)
 	}

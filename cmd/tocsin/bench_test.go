@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"tocsin/apptest"
 	"tocsin/config"
 	"tocsin/store/storetest"
 )
@@ -17,7 +18,7 @@ import (
 func BenchmarkIntakeAlertmanager(b *testing.B) {
 	for _, kind := range storetest.Kinds() {
 		b.Run(kind.Name, func(b *testing.B) {
-			ts := startServer(b, kind.URL(b), func(c *config.Config) { c.Alert.Slack.Enable, c.Alert.Email.Enable = false, false })
+			ts := apptest.Start(b, kind.URL(b), func(c *config.Config) { c.Alert.Slack.Enable, c.Alert.Email.Enable = false, false })
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 			var n atomic.Int64
 			b.SetParallelism(32)
@@ -25,8 +26,8 @@ func BenchmarkIntakeAlertmanager(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					i := n.Add(1)
-					req, _ := http.NewRequest("POST", ts.url+"/api/v1/alerts/alertmanager", strings.NewReader(amPayload(fmt.Sprintf("bench-%d", i), "firing", "x")))
-					req.Header.Set("Authorization", "Bearer "+testIngestToken)
+					req, _ := http.NewRequest("POST", ts.URL+"/api/v1/alerts/alertmanager", strings.NewReader(apptest.AMPayload(fmt.Sprintf("bench-%d", i), "firing", "x")))
+					req.Header.Set("Authorization", "Bearer "+apptest.IngestToken)
 					resp, err := client.Do(req)
 					if err != nil {
 						b.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"tocsin/apptest"
 	"tocsin/store/storetest"
 )
 
@@ -19,10 +20,10 @@ func runCLI(t *testing.T, env map[string]string, args ...string) (string, error)
 }
 
 func TestCLIIncidentCommands(t *testing.T) {
-	ts := startServer(t, storetest.SQLiteURL(t), nil)
-	_, body := ts.post(t, "/api/v1/alerts/generic", testIngestToken, `{"title":"payments down","severity":"critical","dedup_key":"pay"}`)
-	id := firstID(t, body)
-	env := map[string]string{"TOCSIN_API_TOKEN": testAPIToken, "TOCSIN_SERVER": ts.url, "USER": "dana"}
+	ts := apptest.Start(t, storetest.SQLiteURL(t), nil)
+	_, body := ts.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, `{"title":"payments down","severity":"critical","dedup_key":"pay"}`)
+	id := apptest.FirstID(t, body)
+	env := map[string]string{"TOCSIN_API_TOKEN": apptest.APIToken, "TOCSIN_SERVER": ts.URL, "USER": "dana"}
 
 	out, err := runCLI(t, env, "incident", "list")
 	if err != nil || !strings.Contains(out, id) || !strings.Contains(out, "payments down") || !strings.Contains(out, "triggered") {
@@ -47,7 +48,7 @@ func TestCLIIncidentCommands(t *testing.T) {
 	if out, err = runCLI(t, env, "incident", "list", "--status", "open", "--json"); err != nil || !strings.Contains(out, `"incidents": []`) {
 		t.Fatalf("list open json: %v\n%s", err, out)
 	}
-	if _, err = runCLI(t, map[string]string{"TOCSIN_SERVER": ts.url, "TOCSIN_API_TOKEN": "wrong"}, "incident", "list"); err == nil || !strings.Contains(err.Error(), "401") {
+	if _, err = runCLI(t, map[string]string{"TOCSIN_SERVER": ts.URL, "TOCSIN_API_TOKEN": "wrong"}, "incident", "list"); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("bad token: %v", err)
 	}
 	if _, err = runCLI(t, env, "incident", "show", "nope"); err == nil || !strings.Contains(err.Error(), "not found") {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"tocsin"
+	"tocsin/app"
+	"tocsin/apptest"
 	"tocsin/config"
 	"tocsin/ingest"
 	"tocsin/ingest/snstest"
@@ -77,7 +79,7 @@ func newSNSFixture(t *testing.T) *snsFixture {
 }
 
 // options makes the server verify with the fixture's verifier.
-func (f *snsFixture) options(o *appOptions) { o.SNS = f.sns.Verifier(f.pki, nil) }
+func (f *snsFixture) options(o *app.Options) { o.SNS = f.sns.Verifier(f.pki, nil) }
 
 // body signs m and returns it as SNS posts it.
 func (f *snsFixture) body(t *testing.T, m *ingest.SNSMessage) string {
@@ -97,17 +99,6 @@ func (f *snsFixture) alarm(t *testing.T, topic, name, state string) string {
 	return f.body(t, snstest.Notification(f.sns, topic, cloudWatchAlarm(t, name, state, now.Add(-2*time.Second)), now, "1"))
 }
 
-// incidentCount returns how many incidents the server holds.
-func (ts *testServer) incidentCount(t *testing.T) int {
-	t.Helper()
-	status, list := ts.get(t, "/api/v1/incidents")
-	incidents, ok := list["incidents"].([]any)
-	if status != http.StatusOK || !ok {
-		t.Fatalf("list incidents: %d %v", status, list)
-	}
-	return len(incidents)
-}
-
 // wantError checks an error answer's status and code.
 func wantError(t *testing.T, what string, status int, body map[string]any, wantStatus int, code string) {
 	t.Helper()
@@ -119,7 +110,7 @@ func wantError(t *testing.T, what string, status int, body map[string]any, wantS
 
 func TestCloudWatchSNS(t *testing.T) {
 	f := newSNSFixture(t)
-	ts := startServer(t, storetest.SQLiteURL(t), func(c *config.Config) {
+	ts := apptest.Start(t, storetest.SQLiteURL(t), func(c *config.Config) {
 		c.Alert.Slack.Enable, c.Alert.Email.Enable = false, false
 		c.Ingest.CloudWatch.TopicARNs = []string{cwTopic}
 	}, f.options)
@@ -127,7 +118,7 @@ func TestCloudWatchSNS(t *testing.T) {
 
 	// Subscribing: tocsin confirms by fetching the SubscribeURL, once.
 	sub := snstest.SubscriptionConfirmation(f.sns, cwTopic, time.Now(), "2")
-	status, body := ts.post(t, path, testIngestToken, f.body(t, sub))
+	status, body := ts.Post(t, path, apptest.IngestToken, f.body(t, sub))
 	if status != http.StatusOK {
 		t.Fatalf("subscription confirmation: %d %v", status, body)
 	}
@@ -136,23 +127,23 @@ func TestCloudWatchSNS(t *testing.T) {
 	}
 
 	// The alarm fires: an incident opens.
-	status, body = ts.post(t, path, testIngestToken, f.alarm(t, cwTopic, "orders-db-cpu", "ALARM"))
+	status, body = ts.Post(t, path, apptest.IngestToken, f.alarm(t, cwTopic, "orders-db-cpu", "ALARM"))
 	if status != http.StatusCreated {
 		t.Fatalf("ALARM: %d %v", status, body)
 	}
-	id := firstID(t, body)
-	inc := ts.incident(t, id)
+	id := apptest.FirstID(t, body)
+	inc := ts.Incident(t, id)
 	if inc.Source != tocsin.SourceCloudWatch || !strings.Contains(inc.Title, "orders-db-cpu") || inc.Status != tocsin.StatusTriggered {
 		t.Fatalf("incident from ALARM: source %q, title %q, status %s", inc.Source, inc.Title, inc.Status)
 	}
-	eventually(t, "opened webhook", func() bool { return ts.sink.find(id, "opened") != nil })
+	apptest.Eventually(t, "opened webhook", func() bool { return ts.Sink.Find(id, "opened") != nil })
 
 	// The alarm returns to OK: the same incident resolves.
-	status, body = ts.post(t, path, testIngestToken, f.alarm(t, cwTopic, "orders-db-cpu", "OK"))
-	if status != http.StatusOK || firstID(t, body) != id {
+	status, body = ts.Post(t, path, apptest.IngestToken, f.alarm(t, cwTopic, "orders-db-cpu", "OK"))
+	if status != http.StatusOK || apptest.FirstID(t, body) != id {
 		t.Fatalf("OK: %d %v; want 200 for %s", status, body, id)
 	}
-	if inc := ts.incident(t, id); inc.Status != tocsin.StatusResolved {
+	if inc := ts.Incident(t, id); inc.Status != tocsin.StatusResolved {
 		t.Fatalf("status after OK: %s", inc.Status)
 	}
 
@@ -161,38 +152,38 @@ func TestCloudWatchSNS(t *testing.T) {
 	snstest.Sign(t, f.pki.LeafKey, forged)
 	forged.Message = cloudWatchAlarm(t, "billing-api-latency", "ALARM", time.Now())
 	b, _ := json.Marshal(forged)
-	status, body = ts.post(t, path, testIngestToken, string(b))
+	status, body = ts.Post(t, path, apptest.IngestToken, string(b))
 	wantError(t, "tampered message", status, body, http.StatusUnauthorized, "unauthorized")
 
 	// A validly signed message on a topic that is not pinned is forbidden.
-	status, body = ts.post(t, path, testIngestToken, f.alarm(t, cwOtherTopic, "billing-api-5xx", "ALARM"))
+	status, body = ts.Post(t, path, apptest.IngestToken, f.alarm(t, cwOtherTopic, "billing-api-5xx", "ALARM"))
 	wantError(t, "other topic", status, body, http.StatusForbidden, "forbidden")
 	// So is subscribing tocsin to it.
-	status, body = ts.post(t, path, testIngestToken, f.body(t, snstest.SubscriptionConfirmation(f.sns, cwOtherTopic, time.Now(), "2")))
+	status, body = ts.Post(t, path, apptest.IngestToken, f.body(t, snstest.SubscriptionConfirmation(f.sns, cwOtherTopic, time.Now(), "2")))
 	wantError(t, "other topic subscription", status, body, http.StatusForbidden, "forbidden")
 
 	// The integration token is required, even on a signed message.
 	signed := f.alarm(t, cwTopic, "billing-api-5xx", "ALARM")
-	status, body = ts.post(t, path, "", signed)
+	status, body = ts.Post(t, path, "", signed)
 	wantError(t, "no token", status, body, http.StatusUnauthorized, "unauthorized")
-	status, body = ts.post(t, path, "not-the-token", signed)
+	status, body = ts.Post(t, path, "not-the-token", signed)
 	wantError(t, "bad token", status, body, http.StatusUnauthorized, "unauthorized")
-	status, body = ts.post(t, path, "", f.body(t, snstest.SubscriptionConfirmation(f.sns, cwTopic, time.Now(), "2")))
+	status, body = ts.Post(t, path, "", f.body(t, snstest.SubscriptionConfirmation(f.sns, cwTopic, time.Now(), "2")))
 	wantError(t, "subscription without token", status, body, http.StatusUnauthorized, "unauthorized")
 
 	if n := f.sns.Confirms.Load(); n != 1 {
 		t.Fatalf("refused requests confirmed subscriptions: %d ConfirmSubscription requests", n)
 	}
-	if n := ts.incidentCount(t); n != 1 {
+	if n := ts.IncidentCount(t); n != 1 {
 		t.Fatalf("refused requests changed something: %d incidents, want 1", n)
 	}
 
 	// SNS subscriptions carry the token in the endpoint URL.
-	status, body = ts.post(t, path+"?token="+testIngestToken, "", signed)
+	status, body = ts.Post(t, path+"?token="+apptest.IngestToken, "", signed)
 	if status != http.StatusCreated {
 		t.Fatalf("?token=: %d %v", status, body)
 	}
-	if inc := ts.incident(t, firstID(t, body)); inc.Source != tocsin.SourceCloudWatch || !strings.Contains(inc.Title, "billing-api-5xx") {
+	if inc := ts.Incident(t, apptest.FirstID(t, body)); inc.Source != tocsin.SourceCloudWatch || !strings.Contains(inc.Title, "billing-api-5xx") {
 		t.Fatalf("incident via ?token=: source %q, title %q", inc.Source, inc.Title)
 	}
 	// The verifier kept the signing certificate: one fetch for every message.
@@ -205,28 +196,28 @@ func TestCloudWatchSNS(t *testing.T) {
 // subscription to a path of its own, pinned to queue.sns.topic_arn.
 func TestCloudWatchQueueSNS(t *testing.T) {
 	f := newSNSFixture(t)
-	ts := startServer(t, storetest.SQLiteURL(t), func(c *config.Config) {
+	ts := apptest.Start(t, storetest.SQLiteURL(t), func(c *config.Config) {
 		c.Alert.Slack.Enable, c.Alert.Email.Enable = false, false
 		c.Queue.SNS.Enable = true
 		c.Queue.SNS.TopicARN = cwTopic
 		c.Queue.SNS.HTTPSEndpointSubscriptionPath = "/sns"
 	}, f.options)
 
-	status, body := ts.post(t, "/sns?token="+testIngestToken, "", f.body(t, snstest.SubscriptionConfirmation(f.sns, cwTopic, time.Now(), "2")))
+	status, body := ts.Post(t, "/sns?token="+apptest.IngestToken, "", f.body(t, snstest.SubscriptionConfirmation(f.sns, cwTopic, time.Now(), "2")))
 	if status != http.StatusOK || f.sns.Confirms.Load() != 1 {
 		t.Fatalf("subscription confirmation on /sns: %d %v, %d confirms", status, body, f.sns.Confirms.Load())
 	}
-	status, body = ts.post(t, "/sns?token="+testIngestToken, "", f.alarm(t, cwTopic, "orders-db-cpu", "ALARM"))
+	status, body = ts.Post(t, "/sns?token="+apptest.IngestToken, "", f.alarm(t, cwTopic, "orders-db-cpu", "ALARM"))
 	if status != http.StatusCreated {
 		t.Fatalf("ALARM on /sns: %d %v", status, body)
 	}
-	id := firstID(t, body)
-	if inc := ts.incident(t, id); inc.Source != tocsin.SourceCloudWatch || !strings.Contains(inc.Title, "orders-db-cpu") {
+	id := apptest.FirstID(t, body)
+	if inc := ts.Incident(t, id); inc.Source != tocsin.SourceCloudWatch || !strings.Contains(inc.Title, "orders-db-cpu") {
 		t.Fatalf("incident from /sns: source %q, title %q", inc.Source, inc.Title)
 	}
-	status, body = ts.post(t, "/sns?token="+testIngestToken, "", f.alarm(t, cwOtherTopic, "billing-api-5xx", "ALARM"))
+	status, body = ts.Post(t, "/sns?token="+apptest.IngestToken, "", f.alarm(t, cwOtherTopic, "billing-api-5xx", "ALARM"))
 	wantError(t, "other topic on /sns", status, body, http.StatusForbidden, "forbidden")
-	if n := ts.incidentCount(t); n != 1 {
+	if n := ts.IncidentCount(t); n != 1 {
 		t.Fatalf("%d incidents, want 1", n)
 	}
 }
@@ -236,41 +227,41 @@ func TestCloudWatchQueueSNS(t *testing.T) {
 // Versus's /api/incidents cannot touch the incident of a signed one.
 func TestCloudWatchReplayAndUnsignedAlarms(t *testing.T) {
 	f := newSNSFixture(t)
-	ts := startServer(t, storetest.SQLiteURL(t), func(c *config.Config) {
+	ts := apptest.Start(t, storetest.SQLiteURL(t), func(c *config.Config) {
 		c.Alert.Slack.Enable, c.Alert.Email.Enable = false, false
 	}, f.options)
 	const path = "/api/v1/alerts/cloudwatch"
 	alarm := f.alarm(t, cwTopic, "orders-db-cpu", "ALARM")
-	status, body := ts.post(t, path, testIngestToken, alarm)
+	status, body := ts.Post(t, path, apptest.IngestToken, alarm)
 	if status != http.StatusCreated {
 		t.Fatalf("alarm: %d %v", status, body)
 	}
-	id := firstID(t, body)
+	id := apptest.FirstID(t, body)
 
 	// An unsigned OK for the same alarm on /api/incidents is plain JSON: it
 	// does not resolve the signed incident.
-	if status, body := ts.post(t, "/api/incidents", testIngestToken, cloudWatchAlarm(t, "orders-db-cpu", "OK", time.Now())); status >= 300 {
+	if status, body := ts.Post(t, "/api/incidents", apptest.IngestToken, cloudWatchAlarm(t, "orders-db-cpu", "OK", time.Now())); status >= 300 {
 		t.Fatalf("unsigned OK: %d %v", status, body)
 	}
-	if inc := ts.incident(t, id); inc.Status != tocsin.StatusTriggered {
+	if inc := ts.Incident(t, id); inc.Status != tocsin.StatusTriggered {
 		t.Fatalf("an unsigned alarm resolved the signed incident")
 	}
 
 	// The signed OK resolves it; a replay of the signed ALARM afterwards
 	// (same MessageId) is a duplicate and opens nothing.
-	if status, _ := ts.post(t, path, testIngestToken, f.alarm(t, cwTopic, "orders-db-cpu", "OK")); status != http.StatusOK {
+	if status, _ := ts.Post(t, path, apptest.IngestToken, f.alarm(t, cwTopic, "orders-db-cpu", "OK")); status != http.StatusOK {
 		t.Fatalf("signed OK: %d", status)
 	}
-	if inc := ts.incident(t, id); inc.Status != tocsin.StatusResolved {
+	if inc := ts.Incident(t, id); inc.Status != tocsin.StatusResolved {
 		t.Fatalf("signed OK did not resolve: %s", inc.Status)
 	}
-	before := ts.incidentCount(t)
-	status, body = ts.post(t, path, testIngestToken, alarm)
+	before := ts.IncidentCount(t)
+	status, body = ts.Post(t, path, apptest.IngestToken, alarm)
 	results, _ := body["results"].([]any)
 	if status != http.StatusOK || len(results) != 1 || results[0].(map[string]any)["duplicate"] != true {
 		t.Fatalf("replayed alarm: %d %v", status, body)
 	}
-	if after := ts.incidentCount(t); after != before {
+	if after := ts.IncidentCount(t); after != before {
 		t.Fatalf("a replay opened an incident: %d → %d", before, after)
 	}
 }

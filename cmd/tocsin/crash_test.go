@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"tocsin/apptest"
 )
 
 // buildBinary compiles tocsin once for process-level tests.
@@ -110,7 +112,7 @@ ingest: {tokens: [%s]}
 api: {tokens: [%s]}
 alert:
   webhook: {enable: true, url: %s/hook}
-`, dir, dir, testIngestToken, testAPIToken, sinkSrv.URL)
+`, dir, dir, apptest.IngestToken, apptest.APIToken, sinkSrv.URL)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -127,8 +129,8 @@ alert:
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			req, _ := http.NewRequest("POST", p.url+"/api/v1/alerts/alertmanager", strings.NewReader(amPayload(fmt.Sprintf("crash-%d", i), "firing", "x")))
-			req.Header.Set("Authorization", "Bearer "+testIngestToken)
+			req, _ := http.NewRequest("POST", p.url+"/api/v1/alerts/alertmanager", strings.NewReader(apptest.AMPayload(fmt.Sprintf("crash-%d", i), "firing", "x")))
+			req.Header.Set("Authorization", "Bearer "+apptest.IngestToken)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Errorf("alert %d: %v", i, err)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"tocsin/apptest"
 	"tocsin/store/storetest"
 )
 
@@ -14,20 +15,20 @@ import (
 func TestIntakeOddEncodings(t *testing.T) {
 	for _, k := range storetest.Kinds() {
 		t.Run(k.Name, func(t *testing.T) {
-			ts := startServer(t, k.URL(t), nil)
-			status, body := ts.post(t, "/api/v1/alerts/generic", testIngestToken, `{"title":"a\u0000b","dedup_key":"nul"}`)
+			ts := apptest.Start(t, k.URL(t), nil)
+			status, body := ts.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, `{"title":"a\u0000b","dedup_key":"nul"}`)
 			if status != http.StatusAccepted && status != http.StatusOK && status != http.StatusCreated {
 				t.Fatalf("generic with \\u0000: %d %v", status, body)
 			}
-			if inc := ts.incident(t, firstID(t, body)); inc.Title != "a\uFFFDb" {
+			if inc := ts.Incident(t, apptest.FirstID(t, body)); inc.Title != "a\uFFFDb" {
 				t.Errorf("title = %q", inc.Title)
 			}
-			am := strings.Replace(amPayload("g-ff", "firing", "fp1"), `"instance":"fp1"`, "\"instance\":\"fp1\xff\"", 1)
-			status, body = ts.post(t, "/api/v1/alerts/alertmanager", testIngestToken, am)
+			am := strings.Replace(apptest.AMPayload("g-ff", "firing", "fp1"), `"instance":"fp1"`, "\"instance\":\"fp1\xff\"", 1)
+			status, body = ts.Post(t, "/api/v1/alerts/alertmanager", apptest.IngestToken, am)
 			if status >= 300 {
 				t.Fatalf("alertmanager with 0xFF: %d %v", status, body)
 			}
-			if inc := ts.incident(t, firstID(t, body)); inc.Alerts[0].Labels["instance"] != "fp1\uFFFD" {
+			if inc := ts.Incident(t, apptest.FirstID(t, body)); inc.Alerts[0].Labels["instance"] != "fp1\uFFFD" {
 				t.Errorf("labels = %v", inc.Alerts[0].Labels)
 			}
 		})

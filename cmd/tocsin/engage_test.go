@@ -1,20 +1,13 @@
 package main
 
 import (
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// put sends a PUT with the API token.
-func (ts *testServer) put(t *testing.T, path, body string) (int, map[string]any) {
-	t.Helper()
-	req, _ := http.NewRequest("PUT", ts.url+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+testAPIToken)
-	return do(t, req)
-}
+	"tocsin/apptest"
+)
 
 func errorMessage(body map[string]any) string {
 	e, _ := body["error"].(map[string]any)
@@ -26,25 +19,25 @@ func errorMessage(body map[string]any) string {
 // refused by the API and by apply, with one check that names the loop.
 func TestEngagePlanLoopRefusedByAPIAndApply(t *testing.T) {
 	ts := startOnCallServer(t)
-	if code, body := ts.put(t, "/api/v1/contacts/ann", `{"alias":"ann","name":"Ann","channels":[{"name":"mail","type":"email","address":"ann@example.com"}]}`); code != 201 {
+	if code, body := ts.Put(t, "/api/v1/contacts/ann", `{"alias":"ann","name":"Ann","channels":[{"name":"mail","type":"email","address":"ann@example.com"}]}`); code != 201 {
 		t.Fatalf("contact: %d %v", code, body)
 	}
-	if code, body := ts.put(t, "/api/v1/escalation-plans/lb", `{"name":"lb","stages":[{"duration":"5m","targets":[{"contact":"ann"}]}]}`); code != 201 {
+	if code, body := ts.Put(t, "/api/v1/escalation-plans/lb", `{"name":"lb","stages":[{"duration":"5m","targets":[{"contact":"ann"}]}]}`); code != 201 {
 		t.Fatalf("lb: %d %v", code, body)
 	}
-	if code, body := ts.put(t, "/api/v1/escalation-plans/la", `{"name":"la","stages":[{"duration":"5m","targets":[{"escalation_plan":"lb"}]}]}`); code != 201 {
+	if code, body := ts.Put(t, "/api/v1/escalation-plans/la", `{"name":"la","stages":[{"duration":"5m","targets":[{"escalation_plan":"lb"}]}]}`); code != 201 {
 		t.Fatalf("la: %d %v", code, body)
 	}
-	code, body := ts.put(t, "/api/v1/escalation-plans/lb", `{"name":"lb","stages":[{"duration":"5m","targets":[{"contact":"ann"},{"escalation_plan":"la"}]}]}`)
+	code, body := ts.Put(t, "/api/v1/escalation-plans/lb", `{"name":"lb","stages":[{"duration":"5m","targets":[{"contact":"ann"},{"escalation_plan":"la"}]}]}`)
 	if code != 400 || !strings.Contains(errorMessage(body), "engage each other in a loop: la → lb → la") {
 		t.Fatalf("a loop through the API: %d %v", code, body)
 	}
-	if _, got := ts.get(t, "/api/v1/escalation-plans/lb"); strings.Contains(toJSON(got), `"escalation_plan":"la"`) {
+	if _, got := ts.Get(t, "/api/v1/escalation-plans/lb"); strings.Contains(toJSON(got), `"escalation_plan":"la"`) {
 		t.Fatalf("the refused plan was stored: %v", got)
 	}
 
 	// apply sees the loop between a file's plan and the server's.
-	env := map[string]string{"TOCSIN_API_TOKEN": testAPIToken, "TOCSIN_SERVER": ts.url}
+	env := map[string]string{"TOCSIN_API_TOKEN": apptest.APIToken, "TOCSIN_SERVER": ts.URL}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "lb.yaml"), []byte("kind: EscalationPlan\nname: lb\nstages: [{duration: 5m, targets: [{escalation_plan: la}]}]\n"), 0o600)
 	_, err := runCLI(t, env, "apply", "-f", dir, "--dry-run")
@@ -57,11 +50,11 @@ func TestEngagePlanLoopRefusedByAPIAndApply(t *testing.T) {
 // stray index; override list shows recent and past-dated overrides.
 func TestEngageContactErrorsAndOverrideListWindow(t *testing.T) {
 	ts := startOnCallServer(t)
-	code, body := ts.put(t, "/api/v1/escalation-plans/x", `{"name":"x","stages":[{"duration":"5m","targets":[{"contact":"zed"}]}]}`)
+	code, body := ts.Put(t, "/api/v1/escalation-plans/x", `{"name":"x","stages":[{"duration":"5m","targets":[{"contact":"zed"}]}]}`)
 	if msg := errorMessage(body); code != 400 || msg != `escalation plan x: stages[0].targets[0].contact: no contact "zed"` {
 		t.Fatalf("unknown contact in a plan: %d %q", code, msg)
 	}
-	env := map[string]string{"TOCSIN_API_TOKEN": testAPIToken, "TOCSIN_SERVER": ts.url}
+	env := map[string]string{"TOCSIN_API_TOKEN": apptest.APIToken, "TOCSIN_SERVER": ts.URL}
 	dir := writeFiles(t, map[string]string{"ops.yaml": smallSetup})
 	if out, err := runCLI(t, env, "apply", "-f", dir); err != nil {
 		t.Fatalf("apply: %v\n%s", err, out)
@@ -93,7 +86,7 @@ func TestEngageContactErrorsAndOverrideListWindow(t *testing.T) {
 // that a changed phone number deactivates the channel.
 func TestEngageApplyPlanShowsOldAndNewAndDeactivation(t *testing.T) {
 	ts := startOnCallServer(t)
-	env := map[string]string{"TOCSIN_API_TOKEN": testAPIToken, "TOCSIN_SERVER": ts.url}
+	env := map[string]string{"TOCSIN_API_TOKEN": apptest.APIToken, "TOCSIN_SERVER": ts.URL}
 	contact := "kind: Contact\nalias: cy\nname: Cy\nchannels: [{name: mobile, type: sms, address: \"+15550001030\"}]\n"
 	dir := writeFiles(t, map[string]string{"cy.yaml": contact})
 	if out, err := runCLI(t, env, "apply", "-f", dir); err != nil {

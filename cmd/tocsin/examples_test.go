@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"tocsin/apptest"
 )
 
 // examplesDir holds the on-call examples of the documentation.
@@ -15,7 +17,7 @@ var examplesDir = filepath.Join("..", "..", "examples", "oncall")
 // README says, and asks who is on call at instants the README describes.
 func TestExamplesOnCall(t *testing.T) {
 	ts := startOnCallServer(t)
-	env := map[string]string{"TOCSIN_API_TOKEN": testAPIToken, "TOCSIN_SERVER": ts.url}
+	env := map[string]string{"TOCSIN_API_TOKEN": apptest.APIToken, "TOCSIN_SERVER": ts.URL}
 
 	out, err := runCLI(t, env, "apply", "-f", examplesDir, "--dry-run")
 	if err != nil || !strings.Contains(out, "+ contact natsu (create)") || !strings.Contains(out, "dry run: 26 to create, 0 to update, 0 unchanged") {
@@ -26,7 +28,7 @@ func TestExamplesOnCall(t *testing.T) {
 		!strings.Contains(out, "! warning: these contacts have no activated channel, so paging them sends nothing: erza, gildarts, gray, igneel, juvia, laxus, lucy, makarov, mavis, natsu, wendy, zeref") {
 		t.Fatalf("dry run warnings:\n%s", out)
 	}
-	if _, body := ts.get(t, "/api/v1/contacts"); len(body["contacts"].([]any)) != 0 {
+	if _, body := ts.Get(t, "/api/v1/contacts"); len(body["contacts"].([]any)) != 0 {
 		t.Fatalf("the dry run created contacts: %v", body)
 	}
 
@@ -49,7 +51,7 @@ func TestExamplesOnCall(t *testing.T) {
 
 	for path, want := range map[string]int{"/api/v1/contacts": 12, "/api/v1/contact-groups": 2, "/api/v1/rotations": 5,
 		"/api/v1/schedules": 4, "/api/v1/escalation-plans": 3} {
-		code, body := ts.get(t, path)
+		code, body := ts.Get(t, path)
 		var n int
 		for _, v := range body {
 			if list, ok := v.([]any); ok {
@@ -142,9 +144,9 @@ func TestExamplesOnCall(t *testing.T) {
 	// Natsu's week shows the email at once and the SMS at minute 10.
 	for _, ch := range []string{"natsu/work-email", "natsu/mobile-sms", "laxus/work-email", "makarov/work-email", "gildarts/work-email", "mavis/mobile-voice"} {
 		alias, name, _ := strings.Cut(ch, "/")
-		code, err := ts.app.store.StartActivation(t.Context(), alias, name)
+		code, err := ts.App.Store().StartActivation(t.Context(), alias, name)
 		if err == nil {
-			err = ts.app.store.Activate(t.Context(), alias, name, code)
+			err = ts.App.Store().Activate(t.Context(), alias, name, code)
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -180,10 +182,10 @@ func TestExamplesOnCall(t *testing.T) {
 // 10 minutes, then the CTO), the secondary on-call and the team lead in
 // stage 2, the engineering manager and the director in stage 3; and
 // Natsu's email at minute 0 and SMS at minute 10.
-func checkSeedSetup(t *testing.T, ts *testServer) {
+func checkSeedSetup(t *testing.T, ts *apptest.Server) {
 	t.Helper()
 	ctx := t.Context()
-	db := ts.app.store
+	db := ts.App.Store()
 	team, err := db.FindContactGroup(ctx, "platform-team")
 	if err != nil || len(team.Members) < 4 || len(team.Members) > 6 {
 		t.Fatalf("platform-team: %+v %v", team, err)

@@ -1,38 +1,18 @@
 package main
 
 import (
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"tocsin/app"
+	"tocsin/apptest"
 	"tocsin/config"
 	"tocsin/engine"
 	"tocsin/escalate/providertest"
 	"tocsin/store/storetest"
 )
-
-func (ts *testServer) metrics(t *testing.T) string {
-	t.Helper()
-	resp, err := http.Get(ts.url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
-
-func (f *fakeSlack) texts() string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var b strings.Builder
-	for _, p := range f.posts {
-		b.WriteString(p.Get("text") + p.Get("blocks") + p.Get("attachments") + "\n")
-	}
-	return b.String()
-}
 
 // TestRetryAfterCappedAndVisible: a receiver asking for Retry-After:
 // 864000 (10 days) is retried after 5 minutes, and the delayed job shows
@@ -43,14 +23,14 @@ func TestRetryAfterCappedAndVisible(t *testing.T) {
 		http.Error(w, "slow down", http.StatusTooManyRequests)
 	}))
 	defer hook.Close()
-	ts := startServer(t, storetest.SQLiteURL(t), func(c *config.Config) {
+	ts := apptest.Start(t, storetest.SQLiteURL(t), func(c *config.Config) {
 		c.Alert.Slack.Enable, c.Alert.Email.Enable = false, false
 		c.Alert.Webhook.URL = hook.URL
-	}, func(o *appOptions) { o.Backoff = engine.Backoff })
-	_, body := ts.post(t, "/api/v1/alerts/generic", testIngestToken, `{"title":"rate limited"}`)
-	id := firstID(t, body)
-	eventually(t, "a retry", func() bool {
-		for _, e := range ts.incident(t, id).Timeline {
+	}, func(o *app.Options) { o.Backoff = engine.Backoff })
+	_, body := ts.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, `{"title":"rate limited"}`)
+	id := apptest.FirstID(t, body)
+	apptest.Eventually(t, "a retry", func() bool {
+		for _, e := range ts.Incident(t, id).Timeline {
 			if e.Kind == "notification_retry" {
 				return true
 			}
@@ -58,7 +38,7 @@ func TestRetryAfterCappedAndVisible(t *testing.T) {
 		return false
 	})
 	var msg string
-	for _, e := range ts.incident(t, id).Timeline {
+	for _, e := range ts.Incident(t, id).Timeline {
 		if e.Kind == "notification_retry" {
 			msg = e.Message
 		}
@@ -66,7 +46,7 @@ func TestRetryAfterCappedAndVisible(t *testing.T) {
 	if !strings.HasSuffix(msg, "retrying in 5m0s") {
 		t.Fatalf("retry: %q; want Retry-After capped at 5m", msg)
 	}
-	if m := ts.metrics(t); !strings.Contains(m, `tocsin_jobs_delayed{kind="notify"} 1`) || !strings.Contains(m, `tocsin_jobs_oldest_delayed_age_seconds{kind="notify"}`) {
+	if m := ts.Metrics(t); !strings.Contains(m, `tocsin_jobs_delayed{kind="notify"} 1`) || !strings.Contains(m, `tocsin_jobs_oldest_delayed_age_seconds{kind="notify"}`) {
 		t.Fatalf("delayed job not in metrics:\n%s", grepLines(m, "tocsin_jobs"))
 	}
 }
@@ -85,37 +65,33 @@ func grepLines(s, sub string) string {
 // failing gives up; Slack and email are told, the failure is counted, and
 // `tocsin incident redeliver` sends it once the receiver is back.
 func TestFailedNotificationIsAnAlertAndRedeliverable(t *testing.T) {
-	ts := startServer(t, storetest.SQLiteURL(t), nil)
-	ts.sink.mu.Lock()
-	ts.sink.failNext = 1 << 30
-	ts.sink.mu.Unlock()
-	_, body := ts.post(t, "/api/v1/alerts/generic", testIngestToken, `{"title":"receiver down"}`)
-	id := firstID(t, body)
-	eventually(t, "Slack told of the failure", func() bool { return strings.Contains(ts.slack.texts(), "Delivery failed") })
-	eventually(t, "email told of the failure", func() bool { return ts.mail.count() == 2 })
-	if m := ts.mail.message(1); !strings.Contains(m, "[Delivery failed]") || !strings.Contains(m, "webhook") {
+	ts := apptest.Start(t, storetest.SQLiteURL(t), nil)
+	ts.Sink.FailNext(1 << 30)
+	_, body := ts.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, `{"title":"receiver down"}`)
+	id := apptest.FirstID(t, body)
+	apptest.Eventually(t, "Slack told of the failure", func() bool { return strings.Contains(ts.Slack.Texts(), "Delivery failed") })
+	apptest.Eventually(t, "email told of the failure", func() bool { return ts.Mail.Count() == 2 })
+	if m := ts.Mail.Message(1); !strings.Contains(m, "[Delivery failed]") || !strings.Contains(m, "webhook") {
 		t.Fatalf("email notice:\n%s", m)
 	}
-	if m := ts.metrics(t); !strings.Contains(m, `tocsin_delivery_failures_total{channel="webhook"} 1`) || !strings.Contains(m, `tocsin_jobs_failed{kind="notify"} 1`) {
+	if m := ts.Metrics(t); !strings.Contains(m, `tocsin_delivery_failures_total{channel="webhook"} 1`) || !strings.Contains(m, `tocsin_jobs_failed{kind="notify"} 1`) {
 		t.Fatalf("failure not counted:\n%s", grepLines(m, "fail"))
 	}
-	ts.sink.mu.Lock()
-	ts.sink.failNext = 0
-	ts.sink.mu.Unlock()
-	env := map[string]string{"TOCSIN_API_TOKEN": testAPIToken, "TOCSIN_SERVER": ts.url, "USER": "dana"}
+	ts.Sink.FailNext(0)
+	env := map[string]string{"TOCSIN_API_TOKEN": apptest.APIToken, "TOCSIN_SERVER": ts.URL, "USER": "dana"}
 	out, err := runCLI(t, env, "incident", "redeliver", id, "--channel", "webhook")
 	if err != nil || !strings.Contains(out, "1 failed delivery queued again") {
 		t.Fatalf("redeliver: %v\n%s", err, out)
 	}
-	eventually(t, "redelivered", func() bool { return ts.sink.find(id, "opened") != nil })
+	apptest.Eventually(t, "redelivered", func() bool { return ts.Sink.Find(id, "opened") != nil })
 	if _, err := runCLI(t, env, "incident", "redeliver", id); err == nil || !strings.Contains(err.Error(), "no failed delivery") {
 		t.Fatalf("second redeliver: %v", err)
 	}
-	if status, body := ts.post(t, "/api/v1/incidents/"+id+"/redeliver", testAPIToken, `{"chanel":"x"}`); status != 400 || !strings.Contains(body["error"].(map[string]any)["message"].(string), "chanel") {
+	if status, body := ts.Post(t, "/api/v1/incidents/"+id+"/redeliver", apptest.APIToken, `{"chanel":"x"}`); status != 400 || !strings.Contains(body["error"].(map[string]any)["message"].(string), "chanel") {
 		t.Fatalf("bad body: %d %v", status, body)
 	}
 	var kinds []string
-	for _, e := range ts.incident(t, id).Timeline {
+	for _, e := range ts.Incident(t, id).Timeline {
 		kinds = append(kinds, e.Kind)
 	}
 	if got := strings.Join(kinds, ","); !strings.Contains(got, "notification_failed") || !strings.Contains(got, "redelivery") {
@@ -129,23 +105,23 @@ func TestFailedNotificationIsAnAlertAndRedeliverable(t *testing.T) {
 func TestFailedEscalationTellsEveryChannel(t *testing.T) {
 	pd := providertest.NewPagerDuty(t)
 	pd.FailNext(1, providertest.Rejected(http.StatusBadRequest, "invalid event"))
-	ts := startServer(t, storetest.SQLiteURL(t), func(c *config.Config) {
+	ts := apptest.Start(t, storetest.SQLiteURL(t), func(c *config.Config) {
 		zero := 0.0
 		c.OnCall = config.OnCall{Enable: true, Provider: "pagerduty", WaitMinutes: &zero,
 			PagerDuty: config.PagerDuty{RoutingKey: "R0UTINGKEY0000000000000000000000", APIURL: pd.URL}}
 	})
-	_, body := ts.post(t, "/api/v1/alerts/generic", testIngestToken, `{"title":"provider refuses"}`)
-	id := firstID(t, body)
-	eventually(t, "webhook told of the failure", func() bool { return ts.sink.find(id, "delivery_failed") != nil })
-	if f, _ := ts.sink.find(id, "delivery_failed")["failure"].(map[string]any); f["channel"] != "pagerduty" || f["what"] != "escalation" {
-		t.Fatalf("notice: %v", ts.sink.find(id, "delivery_failed"))
+	_, body := ts.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, `{"title":"provider refuses"}`)
+	id := apptest.FirstID(t, body)
+	apptest.Eventually(t, "webhook told of the failure", func() bool { return ts.Sink.Find(id, "delivery_failed") != nil })
+	if f, _ := ts.Sink.Find(id, "delivery_failed")["failure"].(map[string]any); f["channel"] != "pagerduty" || f["what"] != "escalation" {
+		t.Fatalf("notice: %v", ts.Sink.Find(id, "delivery_failed"))
 	}
-	eventually(t, "Slack told of the failure", func() bool { return strings.Contains(ts.slack.texts(), "Delivery failed") })
-	if m := ts.metrics(t); !strings.Contains(m, `tocsin_delivery_failures_total{channel="pagerduty"} 1`) {
+	apptest.Eventually(t, "Slack told of the failure", func() bool { return strings.Contains(ts.Slack.Texts(), "Delivery failed") })
+	if m := ts.Metrics(t); !strings.Contains(m, `tocsin_delivery_failures_total{channel="pagerduty"} 1`) {
 		t.Fatalf("failure not counted:\n%s", grepLines(m, "fail"))
 	}
-	if status, body := ts.post(t, "/api/v1/incidents/"+id+"/redeliver", testAPIToken, `{"channel":"pagerduty"}`); status != 202 || body["requeued"] != 1.0 {
+	if status, body := ts.Post(t, "/api/v1/incidents/"+id+"/redeliver", apptest.APIToken, `{"channel":"pagerduty"}`); status != 202 || body["requeued"] != 1.0 {
 		t.Fatalf("redeliver: %d %v", status, body)
 	}
-	eventually(t, "escalated", func() bool { return len(pd.Events()) == 1 })
+	apptest.Eventually(t, "escalated", func() bool { return len(pd.Events()) == 1 })
 }

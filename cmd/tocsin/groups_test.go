@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"tocsin"
+	"tocsin/apptest"
 	"tocsin/store/storetest"
 )
 
@@ -18,23 +19,23 @@ func TestPagingContactGroupEngagesEveryMember(t *testing.T) {
 	ctx := context.Background()
 	addContact(t, ts, &tocsin.Contact{Alias: "alice", Name: "Alice", Channels: []tocsin.ContactChannel{{Name: "mobile", Type: "sms", Address: "+15550000001"}}})
 	addContact(t, ts, &tocsin.Contact{Alias: "bob", Name: "Bob", Channels: []tocsin.ContactChannel{{Name: "mobile", Type: "sms", Address: "+15550000002"}}})
-	if _, err := ts.app.store.PutContactGroup(ctx, &tocsin.ContactGroup{Name: "platform-team", Members: []string{"alice", "bob"}}); err != nil {
+	if _, err := ts.App.Store().PutContactGroup(ctx, &tocsin.ContactGroup{Name: "platform-team", Members: []string{"alice", "bob"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ts.app.store.PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "team", Stages: []tocsin.Stage{
+	if _, err := ts.App.Store().PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "team", Stages: []tocsin.Stage{
 		{Duration: minutes(5), Targets: []tocsin.Target{{ContactGroup: "platform-team", Essential: true}}},
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	_, body := ts.post(t, "/api/v1/alerts/generic", testIngestToken, `{"title":"payments API down","severity":"critical"}`)
-	id := firstID(t, body)
+	_, body := ts.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, `{"title":"payments API down","severity":"critical"}`)
+	id := apptest.FirstID(t, body)
 	msgs := tw.WaitMessages(t, 2, 10*time.Second)
 	to := []string{msgs[0].To, msgs[1].To}
 	slices.Sort(to)
 	if !slices.Equal(to, []string{"+15550000001", "+15550000002"}) {
 		t.Fatalf("pages went to %v", to)
 	}
-	eventually(t, "the stage names both members", func() bool {
-		return hasEvent(ts.incident(t, id), tocsin.EventStage, "paging alice (essential), bob (essential)")
+	apptest.Eventually(t, "the stage names both members", func() bool {
+		return hasEvent(ts.Incident(t, id), tocsin.EventStage, "paging alice (essential), bob (essential)")
 	})
 }

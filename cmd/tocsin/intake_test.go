@@ -1,13 +1,14 @@
 package main
 
 import (
-	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"tocsin"
+	"tocsin/apptest"
 	"tocsin/config"
 	"tocsin/ingest/snstest"
 	"tocsin/store/storetest"
@@ -34,23 +35,11 @@ func hasWarning(warnings []string, param string) bool {
 	return false
 }
 
-// metric returns the text of the server's /metrics.
-func (ts *testServer) metric(t *testing.T) string {
-	t.Helper()
-	resp, err := http.Get(ts.url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
-
 // TestIntakeAcceptsAlertsWhateverTheParameters checks that no query
 // parameter makes intake refuse an alert: what cannot be honoured is
 // ignored, and said in the answer, on the timeline and in a metric.
 func TestIntakeAcceptsAlertsWhateverTheParameters(t *testing.T) {
-	ts := startServer(t, storetest.SQLiteURL(t), func(c *config.Config) {
+	ts := apptest.Start(t, storetest.SQLiteURL(t), func(c *config.Config) {
 		c.Ingest.AllowedDestinations = map[string][]string{"email_to": {"*@example.com"}}
 	})
 	cases := []struct {
@@ -67,29 +56,29 @@ func TestIntakeAcceptsAlertsWhateverTheParameters(t *testing.T) {
 	}
 	for i, c := range cases {
 		for _, path := range []string{"/api/incidents?", "/api/v1/alerts/generic?"} {
-			status, body := ts.post(t, path+c.query, testIngestToken, `{"title":"param test `+itoa(i)+` `+path+`"}`)
+			status, body := ts.Post(t, path+c.query, apptest.IngestToken, `{"title":"param test `+strconv.Itoa(i)+` `+path+`"}`)
 			if status != http.StatusCreated || !hasWarning(warningsOf(body), c.param) {
 				t.Errorf("%s%s: %d %v; want 201 with a warning about %s", path, c.query, status, body, c.param)
 				continue
 			}
-			inc := ts.incident(t, firstID(t, body))
+			inc := ts.Incident(t, apptest.FirstID(t, body))
 			if !hasEvent(inc, tocsin.EventIntakeWarning, c.param+": ") {
 				t.Errorf("%s%s: no warning on the timeline: %v", path, c.query, eventsOf(inc))
 			}
 		}
-		if m := ts.metric(t); !strings.Contains(m, `tocsin_intake_warnings_total{reason="`+c.reason+`"}`) {
+		if m := ts.Metrics(t); !strings.Contains(m, `tocsin_intake_warnings_total{reason="`+c.reason+`"}`) {
 			t.Errorf("%s: no tocsin_intake_warnings_total{reason=%q}", c.query, c.reason)
 		}
 	}
 	// A clean request has no warnings.
-	status, body := ts.post(t, "/api/incidents?email_to=ops@example.com", testIngestToken, `{"title":"clean"}`)
+	status, body := ts.Post(t, "/api/incidents?email_to=ops@example.com", apptest.IngestToken, `{"title":"clean"}`)
 	if status != http.StatusCreated || body["warnings"] != nil {
 		t.Fatalf("clean request: %d %v", status, body)
 	}
 	// The disallowed recipient got nothing: the default recipient did.
-	eventually(t, "mails", func() bool { return ts.mail.count() >= 2*len(cases)+1 })
-	for i := 0; i < ts.mail.count(); i++ {
-		if m := ts.mail.message(i); strings.Contains(m, "attacker.test") {
+	apptest.Eventually(t, "mails", func() bool { return ts.Mail.Count() >= 2*len(cases)+1 })
+	for i := 0; i < ts.Mail.Count(); i++ {
+		if m := ts.Mail.Message(i); strings.Contains(m, "attacker.test") {
 			t.Fatalf("mail sent to a destination that is not allowed:\n%s", m)
 		}
 	}
@@ -99,19 +88,17 @@ func TestIntakeAcceptsAlertsWhateverTheParameters(t *testing.T) {
 // anonymous destination override is ignored (the alert goes to the
 // configured channel), not refused.
 func TestOpenIntakeIgnoresAnonymousOverrides(t *testing.T) {
-	ts := startServer(t, storetest.SQLiteURL(t), func(c *config.Config) { c.Ingest.Open = true })
-	status, body := ts.post(t, "/api/incidents?slack_channel_id=C0ELSEWHERE", "", `{"title":"anonymous override"}`)
+	ts := apptest.Start(t, storetest.SQLiteURL(t), func(c *config.Config) { c.Ingest.Open = true })
+	status, body := ts.Post(t, "/api/incidents?slack_channel_id=C0ELSEWHERE", "", `{"title":"anonymous override"}`)
 	if status != http.StatusCreated || !hasWarning(warningsOf(body), "slack_channel_id") {
 		t.Fatalf("anonymous slack_channel_id: %d %v", status, body)
 	}
-	eventually(t, "slack post", func() bool { p, _ := ts.slack.counts(); return p == 1 })
-	ts.slack.mu.Lock()
-	channel := ts.slack.posts[0].Get("channel")
-	ts.slack.mu.Unlock()
+	apptest.Eventually(t, "slack post", func() bool { p, _ := ts.Slack.Counts(); return p == 1 })
+	channel := ts.Slack.Posts()[0].Get("channel")
 	if channel != "C0INCIDENT" {
 		t.Fatalf("posted to %q, want the configured C0INCIDENT", channel)
 	}
-	if m := ts.metric(t); !strings.Contains(m, `tocsin_intake_warnings_total{reason="unauthenticated"} 1`) {
+	if m := ts.Metrics(t); !strings.Contains(m, `tocsin_intake_warnings_total{reason="unauthenticated"} 1`) {
 		t.Fatalf("metric:\n%s", m)
 	}
 }
@@ -124,20 +111,20 @@ func TestOnCallIgnoresBadWaitAndUnknownTarget(t *testing.T) {
 	ts, aws := versusServer(t, storetest.SQLiteURL(t), clock)
 	plan := "arn:aws:ssm-incidents::123456789012:response-plan/PlatformCriticalPlan"
 	for _, wait := range []string{"NaN", "-Inf", "Inf", "-5"} {
-		status, body := ts.post(t, "/api/incidents?oncall_enable=true&awsim_other_response_plan=nope&oncall_wait_minutes="+wait, testIngestToken, versusAlert("wait "+wait))
+		status, body := ts.Post(t, "/api/incidents?oncall_enable=true&awsim_other_response_plan=nope&oncall_wait_minutes="+wait, apptest.IngestToken, versusAlert("wait "+wait))
 		w := warningsOf(body)
 		if status != http.StatusCreated || !hasWarning(w, "oncall_wait_minutes") || !hasWarning(w, "awsim_other_response_plan") {
 			t.Fatalf("wait %s: %d %v", wait, status, body)
 		}
 	}
-	ts.app.worker.Wake()
+	ts.App.Wake()
 	time.Sleep(300 * time.Millisecond)
 	if n := len(aws.Starts()); n != 0 {
 		t.Fatalf("escalated at once: %d StartIncident calls", n)
 	}
 	// The configured wait (2 minutes) applies, to the default plan.
 	advance(ts, clock, 2*time.Minute+time.Second)
-	eventually(t, "escalations after the configured wait", func() bool { return len(aws.Starts()) == 4 })
+	apptest.Eventually(t, "escalations after the configured wait", func() bool { return len(aws.Starts()) == 4 })
 	for _, s := range aws.Starts() {
 		if s.ResponsePlanArn != plan {
 			t.Fatalf("escalated to %s, want the default plan", s.ResponsePlanArn)
@@ -148,21 +135,21 @@ func TestOnCallIgnoresBadWaitAndUnknownTarget(t *testing.T) {
 // TestDedupPerAlertmanager checks that a production and a staging
 // Alertmanager with the same route are two incidents.
 func TestDedupPerAlertmanager(t *testing.T) {
-	ts := startServer(t, storetest.SQLiteURL(t), nil)
+	ts := apptest.Start(t, storetest.SQLiteURL(t), nil)
 	const group = `{}:{alertname="HighLatency"}`
-	prod := amPayload(group, "firing", "web-1")
+	prod := apptest.AMPayload(group, "firing", "web-1")
 	staging := strings.Replace(prod, `"externalURL":"http://alertmanager"`, `"externalURL":"http://alertmanager-staging"`, 1)
-	_, a := ts.post(t, "/api/v1/alerts/alertmanager", testIngestToken, prod)
-	_, b := ts.post(t, "/api/v1/alerts/alertmanager", testIngestToken, staging)
-	if firstID(t, a) == firstID(t, b) {
-		t.Fatalf("production and staging merged into incident %s", firstID(t, a))
+	_, a := ts.Post(t, "/api/v1/alerts/alertmanager", apptest.IngestToken, prod)
+	_, b := ts.Post(t, "/api/v1/alerts/alertmanager", apptest.IngestToken, staging)
+	if apptest.FirstID(t, a) == apptest.FirstID(t, b) {
+		t.Fatalf("production and staging merged into incident %s", apptest.FirstID(t, a))
 	}
 	// Each resolves its own.
-	_, r := ts.post(t, "/api/v1/alerts/alertmanager", testIngestToken, strings.Replace(staging, `"firing"`, `"resolved"`, -1))
-	if firstID(t, r) != firstID(t, b) {
-		t.Fatalf("staging's resolve went to %s", firstID(t, r))
+	_, r := ts.Post(t, "/api/v1/alerts/alertmanager", apptest.IngestToken, strings.Replace(staging, `"firing"`, `"resolved"`, -1))
+	if apptest.FirstID(t, r) != apptest.FirstID(t, b) {
+		t.Fatalf("staging's resolve went to %s", apptest.FirstID(t, r))
 	}
-	if inc := ts.incident(t, firstID(t, a)); inc.Status != tocsin.StatusTriggered {
+	if inc := ts.Incident(t, apptest.FirstID(t, a)); inc.Status != tocsin.StatusTriggered {
 		t.Fatalf("staging's resolve resolved production's incident")
 	}
 }
@@ -180,34 +167,34 @@ func TestVersusSNSPathWithoutToken(t *testing.T) {
 		c.Queue.SNS.TopicARN = cwTopic
 		c.Queue.SNS.HTTPSEndpointSubscriptionPath = "/sns"
 	}
-	ts := startServer(t, storetest.SQLiteURL(t), queueSNS, f.options)
-	status, body := ts.post(t, "/sns", "", f.body(t, snstest.SubscriptionConfirmation(f.sns, cwTopic, time.Now(), "2")))
+	ts := apptest.Start(t, storetest.SQLiteURL(t), queueSNS, f.options)
+	status, body := ts.Post(t, "/sns", "", f.body(t, snstest.SubscriptionConfirmation(f.sns, cwTopic, time.Now(), "2")))
 	if status != http.StatusOK || f.sns.Confirms.Load() != 1 {
 		t.Fatalf("tokenless subscription confirmation: %d %v", status, body)
 	}
-	status, body = ts.post(t, "/sns", "", f.alarm(t, cwTopic, "orders-db-cpu", "ALARM"))
+	status, body = ts.Post(t, "/sns", "", f.alarm(t, cwTopic, "orders-db-cpu", "ALARM"))
 	if status != http.StatusCreated {
 		t.Fatalf("tokenless signed ALARM: %d %v", status, body)
 	}
-	status, body = ts.post(t, "/sns", "", f.alarm(t, cwOtherTopic, "billing-api-5xx", "ALARM"))
+	status, body = ts.Post(t, "/sns", "", f.alarm(t, cwOtherTopic, "billing-api-5xx", "ALARM"))
 	wantError(t, "other topic", status, body, http.StatusForbidden, "forbidden")
 	forged := f.alarm(t, cwTopic, "billing-api-5xx", "ALARM")
 	forged = strings.Replace(forged, "billing-api-5xx", "forged-alarm-xx", -1)
-	if status, body = ts.post(t, "/sns", "", forged); status < 400 {
+	if status, body = ts.Post(t, "/sns", "", forged); status < 400 {
 		t.Fatalf("a message whose signature does not match was accepted: %d %v", status, body)
 	}
-	if n := ts.incidentCount(t); n != 1 {
+	if n := ts.IncidentCount(t); n != 1 {
 		t.Fatalf("%d incidents, want 1", n)
 	}
 
 	// No signature verification (skip_signature): the token is required.
-	unverified := startServer(t, storetest.SQLiteURL(t), func(c *config.Config) {
+	unverified := apptest.Start(t, storetest.SQLiteURL(t), func(c *config.Config) {
 		queueSNS(c)
 		c.Ingest.CloudWatch.SkipSignature = true
 	})
-	status, body = unverified.post(t, "/sns", "", f.alarm(t, cwTopic, "orders-db-cpu", "ALARM"))
+	status, body = unverified.Post(t, "/sns", "", f.alarm(t, cwTopic, "orders-db-cpu", "ALARM"))
 	wantError(t, "no token without verification", status, body, http.StatusUnauthorized, "unauthorized")
-	if status, body = unverified.post(t, "/sns?token="+testIngestToken, "", f.alarm(t, cwTopic, "orders-db-cpu", "ALARM")); status != http.StatusCreated {
+	if status, body = unverified.Post(t, "/sns?token="+apptest.IngestToken, "", f.alarm(t, cwTopic, "orders-db-cpu", "ALARM")); status != http.StatusCreated {
 		t.Fatalf("token without verification: %d %v", status, body)
 	}
 }
@@ -217,16 +204,14 @@ func TestVersusSNSPathWithoutToken(t *testing.T) {
 // its parameter: without it, even a valid integration token cannot send
 // mail or posts elsewhere, and the alert still goes to the defaults.
 func TestDestinationOverridesClosedByDefault(t *testing.T) {
-	ts := startServer(t, storetest.SQLiteURL(t), nil)
-	status, body := ts.post(t, "/api/incidents?slack_channel_id=C0ELSEWHERE&email_to=someone@attacker.test", testIngestToken, `{"title":"override with a token"}`)
+	ts := apptest.Start(t, storetest.SQLiteURL(t), nil)
+	status, body := ts.Post(t, "/api/incidents?slack_channel_id=C0ELSEWHERE&email_to=someone@attacker.test", apptest.IngestToken, `{"title":"override with a token"}`)
 	if status != http.StatusCreated || !hasWarning(warningsOf(body), "slack_channel_id") || !hasWarning(warningsOf(body), "email_to") {
 		t.Fatalf("override with a token, nothing allowed: %d %v", status, body)
 	}
-	eventually(t, "slack post and mail", func() bool { p, _ := ts.slack.counts(); return p == 1 && ts.mail.count() == 1 })
-	ts.slack.mu.Lock()
-	channel := ts.slack.posts[0].Get("channel")
-	ts.slack.mu.Unlock()
-	if channel != "C0INCIDENT" || strings.Contains(ts.mail.message(0), "attacker.test") {
-		t.Fatalf("an override nobody allowed took effect: channel %q\n%s", channel, ts.mail.message(0))
+	apptest.Eventually(t, "slack post and mail", func() bool { p, _ := ts.Slack.Counts(); return p == 1 && ts.Mail.Count() == 1 })
+	channel := ts.Slack.Posts()[0].Get("channel")
+	if channel != "C0INCIDENT" || strings.Contains(ts.Mail.Message(0), "attacker.test") {
+		t.Fatalf("an override nobody allowed took effect: channel %q\n%s", channel, ts.Mail.Message(0))
 	}
 }

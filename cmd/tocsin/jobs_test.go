@@ -7,12 +7,15 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"tocsin/app"
+	"tocsin/apptest"
 	"tocsin/config"
 	"tocsin/escalate/providertest"
 	"tocsin/store/storetest"
@@ -78,20 +81,20 @@ func TestResolveWhileEscalationInFlight(t *testing.T) {
 		pd := providertest.NewPagerDuty(t)
 		slow := newFlakyProxy(t, pd.URL)
 		slow.set(nil, func(r *http.Request) time.Duration { return 3 * time.Second })
-		ts := startServer(t, dbURL(t), func(c *config.Config) {
+		ts := apptest.Start(t, dbURL(t), func(c *config.Config) {
 			zero := 0.0
 			c.OnCall = config.OnCall{Enable: true, Provider: "pagerduty", WaitMinutes: &zero,
 				PagerDuty: config.PagerDuty{RoutingKey: "R0UTINGKEY0000000000000000000000", APIURL: slow.URL}}
 			c.Alert.Slack.Enable, c.Alert.Email.Enable = false, false
 		})
-		status, body := ts.post(t, "/api/v1/alerts/generic", testIngestToken, `{"title":"slow provider"}`)
+		status, body := ts.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, `{"title":"slow provider"}`)
 		if status != 201 {
 			t.Fatalf("alert: %d %v", status, body)
 		}
-		id := firstID(t, body)
-		eventually(t, "trigger in flight", func() bool { return slow.inFlight.Load() == 1 })
+		id := apptest.FirstID(t, body)
+		apptest.Eventually(t, "trigger in flight", func() bool { return slow.inFlight.Load() == 1 })
 		time.Sleep(time.Second)
-		if status, body := ts.post(t, "/api/v1/incidents/"+id+"/resolve", testAPIToken, ""); status != 200 {
+		if status, body := ts.Post(t, "/api/v1/incidents/"+id+"/resolve", apptest.APIToken, ""); status != 200 {
 			t.Fatalf("resolve: %d %v", status, body)
 		}
 		slow.set(nil, nil)
@@ -116,35 +119,31 @@ func TestResolveWhileEscalationInFlight(t *testing.T) {
 func TestOrderKeptAfterOutage(t *testing.T) {
 	forBothDatabases(t, func(t *testing.T, dbURL func(t testing.TB) string) {
 		// Retries every 200 ms: the 1 s outage is far from exhausting them.
-		ts := startServer(t, dbURL(t), func(c *config.Config) { c.Alert.Slack.Enable, c.Alert.Email.Enable = false, false },
-			func(o *appOptions) {
+		ts := apptest.Start(t, dbURL(t), func(c *config.Config) { c.Alert.Slack.Enable, c.Alert.Email.Enable = false, false },
+			func(o *app.Options) {
 				o.Backoff = func(int, time.Duration, float64) time.Duration { return 200 * time.Millisecond }
 			})
-		ts.sink.mu.Lock()
-		ts.sink.failNext = 1 << 30
-		ts.sink.mu.Unlock()
+		ts.Sink.FailNext(1 << 30)
 		const n = 10
 		ids := make([]string, n)
 		for i := range n {
-			status, body := ts.post(t, "/api/v1/alerts/alertmanager", testIngestToken, amPayload("order-"+itoa(i), "firing", "fp"))
+			status, body := ts.Post(t, "/api/v1/alerts/alertmanager", apptest.IngestToken, apptest.AMPayload("order-"+strconv.Itoa(i), "firing", "fp"))
 			if status != 201 {
 				t.Fatalf("alert: %d %v", status, body)
 			}
-			ids[i] = firstID(t, body)
+			ids[i] = apptest.FirstID(t, body)
 		}
 		time.Sleep(300 * time.Millisecond)
 		for i := range n {
-			if status, body := ts.post(t, "/api/v1/alerts/alertmanager", testIngestToken, amPayload("order-"+itoa(i), "resolved", "fp")); status != 201 && status != 200 {
+			if status, body := ts.Post(t, "/api/v1/alerts/alertmanager", apptest.IngestToken, apptest.AMPayload("order-"+strconv.Itoa(i), "resolved", "fp")); status != 201 && status != 200 {
 				t.Fatalf("resolve: %d %v", status, body)
 			}
 		}
 		time.Sleep(500 * time.Millisecond)
-		ts.sink.mu.Lock()
-		ts.sink.failNext = 0
-		ts.sink.mu.Unlock()
-		eventually(t, "every notification delivered", func() bool { return len(ts.sink.events("")) >= 2*n })
+		ts.Sink.FailNext(0)
+		apptest.Eventually(t, "every notification delivered", func() bool { return len(ts.Sink.Events("")) >= 2*n })
 		for _, id := range ids {
-			if got := strings.Join(ts.sink.events(id), ","); got != "opened,resolved" {
+			if got := strings.Join(ts.Sink.Events(id), ","); got != "opened,resolved" {
 				t.Errorf("incident %s: deliveries %s; want opened,resolved", id, got)
 			}
 		}
@@ -158,7 +157,7 @@ func TestOrderKeptAfterOutage(t *testing.T) {
 func TestTwoInstancesDifferentConfigs(t *testing.T) {
 	dbURL := storetest.PostgresURL(t)
 	pd := providertest.NewPagerDuty(t)
-	slackSrv := newFakeSlack(t)
+	slackSrv := apptest.NewFakeSlack(t)
 	// Every first Slack attempt fails, so retries are up for grabs.
 	var slackCalls sync.Map
 	flaky := newFlakyProxy(t, slackSrv.URL)
@@ -169,39 +168,39 @@ func TestTwoInstancesDifferentConfigs(t *testing.T) {
 		_, seen := slackCalls.LoadOrStore(key, true)
 		return !seen
 	}, nil)
-	a := startServer(t, dbURL, func(c *config.Config) {
+	a := apptest.Start(t, dbURL, func(c *config.Config) {
 		wait := 0.005 // 300 ms: a timer either instance may see due first
 		c.OnCall = config.OnCall{Enable: true, Provider: "pagerduty", WaitMinutes: &wait,
 			PagerDuty: config.PagerDuty{RoutingKey: "R0UTINGKEY0000000000000000000000", APIURL: pd.URL}}
 		c.Alert.Slack.APIURL = flaky.URL + "/api/"
 		c.Alert.Email.Enable, c.Alert.Webhook.Enable = false, false
 	})
-	b := startServer(t, dbURL, func(c *config.Config) { c.Alert.Slack.Enable, c.Alert.Email.Enable = false, false })
+	b := apptest.Start(t, dbURL, func(c *config.Config) { c.Alert.Slack.Enable, c.Alert.Email.Enable = false, false })
 	const n = 20
 	for i := range n {
-		if status, body := a.post(t, "/api/v1/alerts/generic", testIngestToken, `{"title":"from A `+itoa(i)+`"}`); status != 201 {
+		if status, body := a.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, `{"title":"from A `+strconv.Itoa(i)+`"}`); status != 201 {
 			t.Fatalf("alert: %d %v", status, body)
 		}
-		if status, body := b.post(t, "/api/v1/alerts/generic", testIngestToken, `{"title":"from B `+itoa(i)+`"}`); status != 201 {
+		if status, body := b.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, `{"title":"from B `+strconv.Itoa(i)+`"}`); status != 201 {
 			t.Fatalf("alert: %d %v", status, body)
 		}
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		posts, _ := slackSrv.counts()
-		if posts >= n && len(pd.Events()) >= n && len(b.sink.events("")) >= n {
+		posts, _ := slackSrv.Counts()
+		if posts >= n && len(pd.Events()) >= n && len(b.Sink.Events("")) >= n {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond)
-	if posts, _ := slackSrv.counts(); posts != n {
+	if posts, _ := slackSrv.Counts(); posts != n {
 		t.Errorf("%d Slack messages for %d incidents", posts, n)
 	}
 	if got := len(pd.Events()); got != n {
 		t.Errorf("%d escalations for %d incidents", got, n)
 	}
-	if got := len(b.sink.events("")); got != n {
+	if got := len(b.Sink.Events("")); got != n {
 		t.Errorf("%d webhooks for %d incidents", got, n)
 	}
 }

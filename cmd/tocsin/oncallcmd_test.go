@@ -8,15 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"tocsin/apptest"
 	"tocsin/store/storetest"
 )
 
 // startOnCallServer starts a real server and checks that it serves the
 // on-call API (serve.go sets api.Options.OnCall).
-func startOnCallServer(t *testing.T) *testServer {
+func startOnCallServer(t *testing.T) *apptest.Server {
 	t.Helper()
-	ts := startServer(t, storetest.SQLiteURL(t), nil)
-	if code, body := ts.get(t, "/api/v1/contacts"); code != 200 {
+	ts := apptest.Start(t, storetest.SQLiteURL(t), nil)
+	if code, body := ts.Get(t, "/api/v1/contacts"); code != 200 {
 		t.Fatalf("the server does not serve the on-call API (api.Options.OnCall): %d %v", code, body)
 	}
 	return ts
@@ -103,13 +104,13 @@ func TestApplyRejectsBadFiles(t *testing.T) {
 
 func TestApplyPlansUpdatesAndChecksReferences(t *testing.T) {
 	ts := startOnCallServer(t)
-	env := map[string]string{"TOCSIN_API_TOKEN": testAPIToken, "TOCSIN_SERVER": ts.url}
+	env := map[string]string{"TOCSIN_API_TOKEN": apptest.APIToken, "TOCSIN_SERVER": ts.URL}
 	dir := writeFiles(t, map[string]string{"ops.yaml": smallSetup})
 	if out, err := runCLI(t, env, "apply", "-f", dir); err != nil || !strings.Contains(out, "applied: 4 created") {
 		t.Fatalf("apply: %v\n%s", err, out)
 	}
 	// Activation on the server is not part of the file: still unchanged.
-	if _, err := ts.app.store.StartActivation(t.Context(), "ann", "mail"); err != nil {
+	if _, err := ts.App.Store().StartActivation(t.Context(), "ann", "mail"); err != nil {
 		t.Fatal(err)
 	}
 	changed := strings.Replace(smallSetup, "members: [ann, ben]", "members: [ben, ann]", 1)
@@ -130,7 +131,7 @@ func TestApplyPlansUpdatesAndChecksReferences(t *testing.T) {
 	if out, err = runCLI(t, env, "apply", "-f", dir); err != nil || !strings.Contains(out, "applied: 0 created, 2 updated, 2 unchanged") {
 		t.Fatalf("apply: %v\n%s", err, out)
 	}
-	if _, body := ts.get(t, "/api/v1/rotations/ops"); !strings.Contains(toJSON(body), `"members":["ben","ann"]`) {
+	if _, body := ts.Get(t, "/api/v1/rotations/ops"); !strings.Contains(toJSON(body), `"members":["ben","ann"]`) {
 		t.Fatalf("rotation not updated: %v", body)
 	}
 
@@ -142,7 +143,7 @@ func TestApplyPlansUpdatesAndChecksReferences(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `more.yaml: document 2: escalation plan ops: stages[0].targets[1].contact: no contact "dan" in the files or on the server`) {
 		t.Fatalf("missing reference: %v", err)
 	}
-	if code, _ := ts.get(t, "/api/v1/contacts/cy"); code != 404 {
+	if code, _ := ts.Get(t, "/api/v1/contacts/cy"); code != 404 {
 		t.Fatalf("cy was created although apply failed: %d", code)
 	}
 	// A team channel the server does not have is the server's to refuse.
@@ -159,7 +160,7 @@ func toJSON(v any) string {
 
 func TestOverrideAndWhoCommands(t *testing.T) {
 	ts := startOnCallServer(t)
-	env := map[string]string{"TOCSIN_API_TOKEN": testAPIToken, "TOCSIN_SERVER": ts.url}
+	env := map[string]string{"TOCSIN_API_TOKEN": apptest.APIToken, "TOCSIN_SERVER": ts.URL}
 	dir := writeFiles(t, map[string]string{"ops.yaml": smallSetup})
 	if out, err := runCLI(t, env, "apply", "-f", dir); err != nil {
 		t.Fatalf("apply: %v\n%s", err, out)

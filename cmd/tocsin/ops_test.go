@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"tocsin/apptest"
 	"tocsin/config"
 	"tocsin/store/storetest"
 )
@@ -17,8 +18,8 @@ import (
 // 200 again once it can.
 func TestReadyzNeedsACommit(t *testing.T) {
 	dbURL := storetest.SQLiteURL(t)
-	ts := startServer(t, dbURL, nil)
-	if status, _ := ts.get(t, "/readyz"); status != http.StatusOK {
+	ts := apptest.Start(t, dbURL, nil)
+	if status, _ := ts.Get(t, "/readyz"); status != http.StatusOK {
 		t.Fatalf("readyz: %d", status)
 	}
 	other, err := sql.Open("sqlite", strings.TrimPrefix(dbURL, "sqlite://"))
@@ -35,7 +36,7 @@ func TestReadyzNeedsACommit(t *testing.T) {
 	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest("GET", ts.url+"/readyz", nil)
+	req, _ := http.NewRequest("GET", ts.URL+"/readyz", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +46,7 @@ func TestReadyzNeedsACommit(t *testing.T) {
 		t.Fatalf("readyz while writes cannot commit: %d", resp.StatusCode)
 	}
 	conn.ExecContext(ctx, "ROLLBACK")
-	eventually(t, "ready again", func() bool { status, _ := ts.get(t, "/readyz"); return status == http.StatusOK })
+	apptest.Eventually(t, "ready again", func() bool { status, _ := ts.Get(t, "/readyz"); return status == http.StatusOK })
 }
 
 func getMetrics(t *testing.T, url, token string) (int, string) {
@@ -66,23 +67,23 @@ func getMetrics(t *testing.T, url, token string) (int, string) {
 // metrics.token guards /metrics with a bearer token; metrics.listen moves
 // /metrics to a listener of its own, off the public one.
 func TestMetricsAccess(t *testing.T) {
-	ts := startServer(t, storetest.SQLiteURL(t), func(c *config.Config) { c.Metrics.Token = "metrics-secret" })
-	if status, _ := getMetrics(t, ts.url, ""); status != http.StatusUnauthorized {
+	ts := apptest.Start(t, storetest.SQLiteURL(t), func(c *config.Config) { c.Metrics.Token = "metrics-secret" })
+	if status, _ := getMetrics(t, ts.URL, ""); status != http.StatusUnauthorized {
 		t.Errorf("metrics without the token: %d", status)
 	}
-	if status, _ := getMetrics(t, ts.url, testAPIToken); status != http.StatusUnauthorized {
+	if status, _ := getMetrics(t, ts.URL, apptest.APIToken); status != http.StatusUnauthorized {
 		t.Errorf("metrics with another token: %d", status)
 	}
-	if status, body := getMetrics(t, ts.url, "metrics-secret"); status != http.StatusOK || !strings.Contains(body, "tocsin_outbox_depth") {
+	if status, body := getMetrics(t, ts.URL, "metrics-secret"); status != http.StatusOK || !strings.Contains(body, "tocsin_outbox_depth") {
 		t.Errorf("metrics with the token: %d", status)
 	}
 
-	ts = startServer(t, storetest.SQLiteURL(t), func(c *config.Config) { c.Metrics.Listen = "127.0.0.1:0" })
-	if status, _ := getMetrics(t, ts.url, ""); status != http.StatusNotFound {
+	ts = apptest.Start(t, storetest.SQLiteURL(t), func(c *config.Config) { c.Metrics.Listen = "127.0.0.1:0" })
+	if status, _ := getMetrics(t, ts.URL, ""); status != http.StatusNotFound {
 		t.Errorf("metrics on the main listener with metrics.listen set: %d", status)
 	}
 	var addr string
-	eventually(t, "metrics listener", func() bool { addr = ts.app.metricsAddr(); return addr != "" })
+	apptest.Eventually(t, "metrics listener", func() bool { addr = ts.App.MetricsAddr(); return addr != "" })
 	if status, body := getMetrics(t, "http://"+addr, ""); status != http.StatusOK || !strings.Contains(body, "tocsin_outbox_depth") {
 		t.Errorf("metrics on metrics.listen: %d", status)
 	}

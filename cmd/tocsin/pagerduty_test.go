@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"tocsin"
+	"tocsin/apptest"
 	"tocsin/store/storetest"
 )
 
@@ -44,19 +44,6 @@ func amPagerDutyEvent(routingKey, action string) string {
 	return string(b)
 }
 
-// postRaw posts body to path without credentials and returns the status
-// and the raw answer.
-func (ts *testServer) postRaw(t *testing.T, path, body string) (int, []byte) {
-	t.Helper()
-	resp, err := http.Post(ts.url+path, "application/json", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
-}
-
 // TestPagerDutySendersNeedOnlyANewURL posts what Alertmanager's PagerDuty
 // notifier and the Events API v2's documentation send to /v2/enqueue, with
 // a tocsin integration token as routing_key and nothing else, and checks
@@ -64,8 +51,8 @@ func (ts *testServer) postRaw(t *testing.T, path, body string) (int, []byte) {
 func TestPagerDutySendersNeedOnlyANewURL(t *testing.T) {
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind.Name, func(t *testing.T) {
-			ts := startServer(t, kind.URL(t), nil)
-			status, raw := ts.postRaw(t, "/v2/enqueue", amPagerDutyEvent(testIngestToken, "trigger"))
+			ts := apptest.Start(t, kind.URL(t), nil)
+			status, raw := ts.PostRaw(t, "/v2/enqueue", amPagerDutyEvent(apptest.IngestToken, "trigger"))
 			var ok struct {
 				IncidentIDs []string `json:"incident_ids"`
 			}
@@ -77,38 +64,36 @@ func TestPagerDutySendersNeedOnlyANewURL(t *testing.T) {
 				t.Fatalf("trigger: %d %s", status, raw)
 			}
 			id := ok.IncidentIDs[0]
-			eventually(t, "opened on slack", func() bool { p, _ := ts.slack.counts(); return p == 1 })
+			apptest.Eventually(t, "opened on slack", func() bool { p, _ := ts.Slack.Counts(); return p == 1 })
 
 			// The documented thin resolve: only routing_key, dedup_key and
 			// event_action. It resolves and keeps what the trigger said.
-			status, raw = ts.postRaw(t, "/v2/enqueue", `{"routing_key":"`+testIngestToken+`","dedup_key":"5a7f0b8e3b2d4c1f9e6a8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a","event_action":"resolve"}`)
+			status, raw = ts.PostRaw(t, "/v2/enqueue", `{"routing_key":"`+apptest.IngestToken+`","dedup_key":"5a7f0b8e3b2d4c1f9e6a8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a","event_action":"resolve"}`)
 			if status != http.StatusAccepted || !bytes.Contains(raw, []byte(`"status":"success"`)) {
 				t.Fatalf("resolve: %d %s", status, raw)
 			}
-			inc := ts.incident(t, id)
+			inc := ts.Incident(t, id)
 			a := inc.Alerts[0]
 			if inc.Status != tocsin.StatusResolved || a.Title != "[FIRING:1] MySQLDown (srv01 critical)" || a.Severity == "" || a.Labels["source"] != "Alertmanager" {
 				t.Fatalf("after resolve: status %s, alert %+v", inc.Status, a)
 			}
-			eventually(t, "resolved on slack", func() bool { _, u := ts.slack.counts(); return u == 1 })
-			ts.slack.mu.Lock()
-			upd := ts.slack.updates[0].Get("attachments") + ts.slack.updates[0].Get("blocks") + ts.slack.updates[0].Get("text")
-			ts.slack.mu.Unlock()
+			apptest.Eventually(t, "resolved on slack", func() bool { _, u := ts.Slack.Counts(); return u == 1 })
+			upd := ts.Slack.Updates()[0].Get("attachments") + ts.Slack.Updates()[0].Get("blocks") + ts.Slack.Updates()[0].Get("text")
 			if strings.Contains(upd, "PagerDuty event") || !strings.Contains(upd, "MySQLDown") {
 				t.Fatalf("the resolved message lost the trigger's title: %s", upd)
 			}
 			for _, e := range inc.Timeline {
-				if strings.Contains(e.Message+string(e.Data), testIngestToken) {
+				if strings.Contains(e.Message+string(e.Data), apptest.IngestToken) {
 					t.Fatalf("routing key on the timeline: %s %s", e.Message, e.Data)
 				}
 			}
 
 			// The old path still works, with the routing key or a bearer token.
-			status, raw = ts.postRaw(t, "/api/v1/alerts/pagerduty", amPagerDutyEvent(testIngestToken, "trigger"))
+			status, raw = ts.PostRaw(t, "/api/v1/alerts/pagerduty", amPagerDutyEvent(apptest.IngestToken, "trigger"))
 			if status != http.StatusAccepted {
 				t.Fatalf("/api/v1/alerts/pagerduty: %d %s", status, raw)
 			}
-			if status, body := ts.post(t, "/api/v1/alerts/pagerduty", testIngestToken, amPagerDutyEvent("a-pagerduty-integration-key", "trigger")); status != http.StatusAccepted {
+			if status, body := ts.Post(t, "/api/v1/alerts/pagerduty", apptest.IngestToken, amPagerDutyEvent("a-pagerduty-integration-key", "trigger")); status != http.StatusAccepted {
 				t.Fatalf("bearer token with another routing_key: %d %v", status, body)
 			}
 		})
@@ -119,26 +104,26 @@ func TestPagerDutySendersNeedOnlyANewURL(t *testing.T) {
 // is not an integration token and to an invalid event, and that neither
 // changes anything.
 func TestPagerDutyErrorsAsPagerDuty(t *testing.T) {
-	ts := startServer(t, storetest.SQLiteURL(t), nil)
+	ts := apptest.Start(t, storetest.SQLiteURL(t), nil)
 	cases := []struct {
 		name, body, mention string
 	}{
 		{"unknown routing key", amPagerDutyEvent("0123456789abcdef0123456789abcdef", "trigger"), "routing key"},
 		{"no routing key", `{"event_action":"trigger","payload":{"summary":"x","source":"y","severity":"error"}}`, "routing key"},
 		{"not json", `hello`, "routing key"},
-		{"no summary", `{"routing_key":"` + testIngestToken + `","event_action":"trigger","payload":{"source":"y","severity":"error"}}`, "payload.summary"},
-		{"bad severity", `{"routing_key":"` + testIngestToken + `","event_action":"trigger","payload":{"summary":"x","source":"y","severity":"bad"}}`, "payload.severity"},
-		{"bad action", `{"routing_key":"` + testIngestToken + `","event_action":"explode"}`, "event_action"},
-		{"resolve without dedup_key", `{"routing_key":"` + testIngestToken + `","event_action":"resolve"}`, "dedup_key"},
-		{"malformed", `{"routing_key":"` + testIngestToken + `","event_action":`, "routing key"},
-		{"malformed with ?token=", `{"routing_key":"` + testIngestToken + `","event_action":`, "JSON"},
+		{"no summary", `{"routing_key":"` + apptest.IngestToken + `","event_action":"trigger","payload":{"source":"y","severity":"error"}}`, "payload.summary"},
+		{"bad severity", `{"routing_key":"` + apptest.IngestToken + `","event_action":"trigger","payload":{"summary":"x","source":"y","severity":"bad"}}`, "payload.severity"},
+		{"bad action", `{"routing_key":"` + apptest.IngestToken + `","event_action":"explode"}`, "event_action"},
+		{"resolve without dedup_key", `{"routing_key":"` + apptest.IngestToken + `","event_action":"resolve"}`, "dedup_key"},
+		{"malformed", `{"routing_key":"` + apptest.IngestToken + `","event_action":`, "routing key"},
+		{"malformed with ?token=", `{"routing_key":"` + apptest.IngestToken + `","event_action":`, "JSON"},
 	}
 	for _, c := range cases {
 		path := "/v2/enqueue"
 		if strings.HasSuffix(c.name, "?token=") {
-			path += "?token=" + testIngestToken
+			path += "?token=" + apptest.IngestToken
 		}
-		status, raw := ts.postRaw(t, path, c.body)
+		status, raw := ts.PostRaw(t, path, c.body)
 		var answer struct {
 			Status, Message string
 			Errors          []string
@@ -148,11 +133,11 @@ func TestPagerDutyErrorsAsPagerDuty(t *testing.T) {
 			len(answer.Errors) != 1 || !strings.Contains(answer.Errors[0], c.mention) {
 			t.Errorf("%s: %d %s; want 400 invalid event naming %s", c.name, status, raw, c.mention)
 		}
-		if strings.Contains(string(raw), testIngestToken) {
+		if strings.Contains(string(raw), apptest.IngestToken) {
 			t.Errorf("%s: the answer repeats the routing key: %s", c.name, raw)
 		}
 	}
-	if n := ts.incidentCount(t); n != 0 {
+	if n := ts.IncidentCount(t); n != 0 {
 		t.Fatalf("refused events opened %d incidents", n)
 	}
 }
@@ -171,7 +156,7 @@ func TestPagerDutyRealAlertmanager(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs Alertmanager")
 	}
-	ts := startServer(t, storetest.SQLiteURL(t), nil)
+	ts := apptest.Start(t, storetest.SQLiteURL(t), nil)
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`route:
   receiver: tocsin
@@ -185,7 +170,7 @@ receivers:
       - url: %s/v2/enqueue
         routing_key: %s
         send_resolved: true
-`, ts.url, testIngestToken)
+`, ts.URL, apptest.IngestToken)
 	if err := os.WriteFile(filepath.Join(dir, "alertmanager.yml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +205,7 @@ receivers:
 	var id string
 	deadline := time.Now().Add(20 * time.Second)
 	for id == "" {
-		list, _, err := ts.app.store.ListIncidents(t.Context(), tocsin.IncidentFilter{})
+		list, _, err := ts.App.Store().ListIncidents(t.Context(), tocsin.IncidentFilter{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,12 +217,12 @@ receivers:
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	if inc := ts.incident(t, id); inc.Source != tocsin.SourcePagerDuty || !strings.Contains(inc.Title, "MySQLDown") {
+	if inc := ts.Incident(t, id); inc.Source != tocsin.SourcePagerDuty || !strings.Contains(inc.Title, "MySQLDown") {
 		t.Fatalf("incident %+v", inc)
 	}
 	post(`,"endsAt":"` + time.Now().UTC().Add(-time.Second).Format(time.RFC3339) + `"`)
 	deadline = time.Now().Add(20 * time.Second)
-	for ts.incident(t, id).Status != tocsin.StatusResolved {
+	for ts.Incident(t, id).Status != tocsin.StatusResolved {
 		if time.Now().After(deadline) {
 			t.Fatalf("Alertmanager's resolve did not resolve the incident:\n%s", log.String())
 		}

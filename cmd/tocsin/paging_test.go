@@ -5,11 +5,14 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"tocsin"
+	"tocsin/app"
+	"tocsin/apptest"
 	"tocsin/config"
 	"tocsin/notify/twiliotest"
 	"tocsin/oncall"
@@ -19,24 +22,31 @@ import (
 // pagingServer starts tocsin with its own on-call (provider tocsin,
 // escalating at once) paging through a local Twilio, the clock in the
 // test's hands.
-func pagingServer(t *testing.T, dbURL string, clock *storetest.Clock, plan string) (*testServer, *twiliotest.Twilio) {
+func pagingServer(t *testing.T, dbURL string, clock *storetest.Clock, plan string, mods ...func(*config.Config)) (*apptest.Server, *twiliotest.Twilio) {
 	t.Helper()
 	tw := twiliotest.New(t)
-	ts := startServer(t, dbURL, func(c *config.Config) {
+	ts := apptest.Start(t, dbURL, func(c *config.Config) {
 		c.Alert.Slack.Enable = false
 		zero := 0.0
 		c.OnCall = config.OnCall{Enable: true, Provider: "tocsin", EscalationPlan: plan, WaitMinutes: &zero}
 		c.Paging = config.Paging{SMS: []string{"twilio"}, Voice: []string{"twilio"},
 			Twilio: config.Twilio{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, From: twiliotest.From, APIURL: tw.URL}}
-	}, func(o *appOptions) { o.Now = clock.Now })
+		for _, mod := range mods {
+			mod(c)
+		}
+	}, func(o *app.Options) { o.Now = clock.Now })
 	return ts, tw
 }
 
+// manyPagesPerNumber lifts paging.max_per_number_per_hour out of a
+// test's way.
+func manyPagesPerNumber(c *config.Config) { c.Paging.MaxPerNumberPerHour = 1000 }
+
 // addContact stores a contact whose channels are all activated.
-func addContact(t *testing.T, ts *testServer, c *tocsin.Contact) {
+func addContact(t *testing.T, ts *apptest.Server, c *tocsin.Contact) {
 	t.Helper()
 	ctx := context.Background()
-	db := ts.app.store
+	db := ts.App.Store()
 	if _, err := db.PutContact(ctx, c); err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +70,7 @@ func TestPagingSMSThenVoiceKeyPressStops(t *testing.T) {
 	addContact(t, ts, &tocsin.Contact{Alias: "alice", Name: "Alice", Channels: []tocsin.ContactChannel{{Name: "mobile", Type: "sms", Address: "+15550000001"}}})
 	addContact(t, ts, &tocsin.Contact{Alias: "bob", Name: "Bob", Channels: []tocsin.ContactChannel{{Name: "phone", Type: "voice", Address: "+15550000002"}}})
 	addContact(t, ts, &tocsin.Contact{Alias: "carol", Name: "Carol", Channels: []tocsin.ContactChannel{{Name: "mobile", Type: "sms", Address: "+15550000003"}}})
-	if _, err := ts.app.store.PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "tiered", Stages: []tocsin.Stage{
+	if _, err := ts.App.Store().PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "tiered", Stages: []tocsin.Stage{
 		{Duration: minutes(5), Targets: []tocsin.Target{{Contact: "alice", Essential: true}}},
 		{Duration: minutes(5), Targets: []tocsin.Target{{Contact: "bob", Essential: true}}},
 		{Duration: minutes(5), Targets: []tocsin.Target{{Contact: "carol", Essential: true}}},
@@ -68,8 +78,8 @@ func TestPagingSMSThenVoiceKeyPressStops(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, body := ts.post(t, "/api/v1/alerts/generic", testIngestToken, `{"title":"payments API down","severity":"critical"}`)
-	id := firstID(t, body)
+	_, body := ts.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, `{"title":"payments API down","severity":"critical"}`)
+	id := apptest.FirstID(t, body)
 
 	// Stage 1: Alice gets an SMS with a reply code and the ack link.
 	msgs := tw.WaitMessages(t, 1, 10*time.Second)
@@ -77,7 +87,7 @@ func TestPagingSMSThenVoiceKeyPressStops(t *testing.T) {
 		t.Fatalf("stage 1 SMS: %+v", msgs[0])
 	}
 	// Twilio reports delivery: a receipt on Alice's page.
-	eventually(t, "page recorded as sent", func() bool { return hasEvent(ts.incident(t, id), tocsin.EventPage, "Paged alice by sms") })
+	apptest.Eventually(t, "page recorded as sent", func() bool { return hasEvent(ts.Incident(t, id), tocsin.EventPage, "Paged alice by sms") })
 	tw.Status(t, msgs[0].StatusCallback, msgs[0].Sid, "delivered")
 	// No ack: five minutes later, stage 2 calls Bob.
 	advance(ts, clock, 5*time.Minute+time.Second)
@@ -98,7 +108,7 @@ func TestPagingSMSThenVoiceKeyPressStops(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(twiml), "Acknowledged") {
 		t.Fatalf("key press: %d %s", resp.StatusCode, twiml)
 	}
-	inc := ts.incident(t, id)
+	inc := ts.Incident(t, id)
 	if inc.Status != tocsin.StatusAcknowledged || inc.AckedBy != "bob via voice" {
 		t.Fatalf("after key press: %s by %q", inc.Status, inc.AckedBy)
 	}
@@ -107,7 +117,7 @@ func TestPagingSMSThenVoiceKeyPressStops(t *testing.T) {
 	if n := len(tw.Messages()); n != 1 {
 		t.Fatalf("stage 3 ran after the acknowledgement: %d messages", n)
 	}
-	engs, err := ts.app.store.Engagements(ctx, id)
+	engs, err := ts.App.Store().Engagements(ctx, id)
 	if err != nil || len(engs) != 1 || engs[0].Status != tocsin.EngagementStopped || len(engs[0].Pages) != 2 {
 		t.Fatalf("engagements: %+v %v", engs, err)
 	}
@@ -118,7 +128,7 @@ func TestPagingSMSThenVoiceKeyPressStops(t *testing.T) {
 		t.Fatalf("alice's page after the delivery report: %+v", p)
 	}
 	// The incident API shows engagements, pages and receipts.
-	_, got := ts.get(t, "/api/v1/incidents/"+id)
+	_, got := ts.Get(t, "/api/v1/incidents/"+id)
 	apiEngs, _ := got["incident"].(map[string]any)["engagements"].([]any)
 	if len(apiEngs) != 1 || len(apiEngs[0].(map[string]any)["pages"].([]any)) != 2 {
 		t.Fatalf("incident API engagements: %v", got["incident"])
@@ -138,7 +148,7 @@ func TestPagingSMSReplyAndEmptyScheduleAndDelays(t *testing.T) {
 	clock := storetest.NewClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)) // a Saturday
 	ts, tw := pagingServer(t, storetest.SQLiteURL(t), clock, "weekday-first")
 	ctx := context.Background()
-	db := ts.app.store
+	db := ts.App.Store()
 	addContact(t, ts, &tocsin.Contact{Alias: "dana", Name: "Dana", Channels: []tocsin.ContactChannel{
 		{Name: "work", Type: "email", Address: "dana@example.com"},
 		{Name: "mobile", Type: "sms", Address: "+15550000004"},
@@ -159,13 +169,13 @@ func TestPagingSMSReplyAndEmptyScheduleAndDelays(t *testing.T) {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	_, body := ts.post(t, "/api/v1/alerts/generic", testIngestToken, `{"title":"disk full on db-2","severity":"high"}`)
-	id := firstID(t, body)
+	_, body := ts.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, `{"title":"disk full on db-2","severity":"high"}`)
+	id := apptest.FirstID(t, body)
 
 	// The empty schedule stage moves on at once: Dana's email goes out now…
-	eventually(t, "email to dana", func() bool { return ts.mail.count() >= 2 }) // the team mail + Dana's page
-	if !hasEvent(ts.incident(t, id), tocsin.EventStage, "nobody to engage; moving on at once") {
-		t.Fatalf("timeline: %v", eventsOf(ts.incident(t, id)))
+	apptest.Eventually(t, "email to dana", func() bool { return ts.Mail.Count() >= 2 }) // the team mail + Dana's page
+	if !hasEvent(ts.Incident(t, id), tocsin.EventStage, "nobody to engage; moving on at once") {
+		t.Fatalf("timeline: %v", eventsOf(ts.Incident(t, id)))
 	}
 	// …and her SMS only five minutes later (her engagement plan).
 	time.Sleep(200 * time.Millisecond)
@@ -178,19 +188,19 @@ func TestPagingSMSReplyAndEmptyScheduleAndDelays(t *testing.T) {
 		t.Fatalf("SMS to %s", msg.To)
 	}
 	code := msg.Body[strings.Index(msg.Body, "Reply ")+6 : strings.Index(msg.Body, "Reply ")+12]
-	eventually(t, "page recorded as sent", func() bool { return hasEvent(ts.incident(t, id), tocsin.EventPage, "Paged dana by sms") })
+	apptest.Eventually(t, "page recorded as sent", func() bool { return hasEvent(ts.Incident(t, id), tocsin.EventPage, "Paged dana by sms") })
 	// A reply from another number with the code acknowledges nothing.
-	resp := tw.Reply(t, ts.url+"/api/v1/twilio/sms", "+15559999999", code)
+	resp := tw.Reply(t, ts.URL+"/api/v1/twilio/sms", "+15559999999", code)
 	reply, _ := io.ReadAll(resp.Body)
 	if !strings.Contains(string(reply), "no page is waiting") {
 		t.Fatalf("reply from a stranger: %s", reply)
 	}
-	resp = tw.Reply(t, ts.url+"/api/v1/twilio/sms", "+15550000004", "ack "+code)
+	resp = tw.Reply(t, ts.URL+"/api/v1/twilio/sms", "+15550000004", "ack "+code)
 	reply, _ = io.ReadAll(resp.Body)
 	if !strings.Contains(string(reply), "Acknowledged") {
 		t.Fatalf("reply: %s", reply)
 	}
-	if inc := ts.incident(t, id); inc.Status != tocsin.StatusAcknowledged || inc.AckedBy != "dana via sms" {
+	if inc := ts.Incident(t, id); inc.Status != tocsin.StatusAcknowledged || inc.AckedBy != "dana via sms" {
 		t.Fatalf("after SMS reply: %s by %q", inc.Status, inc.AckedBy)
 	}
 }
@@ -203,18 +213,18 @@ func TestPagingProviderFailoverAndRateLimit(t *testing.T) {
 	// Activation codes count toward the number's hourly limit: start the
 	// storm an hour after Fay's.
 	clock.Add(time.Hour)
-	if _, err := ts.app.store.PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "one", Stages: []tocsin.Stage{
+	if _, err := ts.App.Store().PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "one", Stages: []tocsin.Stage{
 		{Duration: minutes(1), Targets: []tocsin.Target{{Contact: "fay", Essential: true}}}}}); err != nil {
 		t.Fatal(err)
 	}
 	// Twilio answers 500 once: the page is retried and delivered once.
 	tw.FailNext(1, 500, 20500)
-	_, body := ts.post(t, "/api/v1/alerts/generic", testIngestToken, `{"title":"flaky provider"}`)
-	id := firstID(t, body)
+	_, body := ts.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, `{"title":"flaky provider"}`)
+	id := apptest.FirstID(t, body)
 	deadline := time.Now().Add(10 * time.Second)
-	for !hasEvent(ts.incident(t, id), tocsin.EventPage, "Paged fay by sms") {
+	for !hasEvent(ts.Incident(t, id), tocsin.EventPage, "Paged fay by sms") {
 		if time.Now().After(deadline) {
-			t.Fatalf("page not sent: %v", eventsOf(ts.incident(t, id)))
+			t.Fatalf("page not sent: %v", eventsOf(ts.Incident(t, id)))
 		}
 		advance(ts, clock, time.Second)
 		time.Sleep(20 * time.Millisecond)
@@ -225,29 +235,29 @@ func TestPagingProviderFailoverAndRateLimit(t *testing.T) {
 	}
 	// A storm: the per-number limit (20/hour) stops the bill.
 	for i := 0; i < 25; i++ {
-		ts.post(t, "/api/v1/alerts/generic", testIngestToken, `{"title":"storm `+itoa(i)+`"}`)
+		ts.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, `{"title":"storm `+strconv.Itoa(i)+`"}`)
 	}
 	deadline = time.Now().Add(10 * time.Second)
 	for len(tw.Messages()) < 20 {
 		if time.Now().After(deadline) {
-			n, _ := ts.app.store.PendingJobs(context.Background())
-			rows, _ := ts.app.store.SQL().Query(`SELECT status, COUNT(*) FROM pages GROUP BY status`)
+			n, _ := ts.App.Store().PendingJobs(context.Background())
+			rows, _ := ts.App.Store().SQL().Query(`SELECT status, COUNT(*) FROM pages GROUP BY status`)
 			var st []string
 			for rows.Next() {
 				var s string
 				var c int
 				rows.Scan(&s, &c)
-				st = append(st, s+"="+itoa(c))
+				st = append(st, s+"="+strconv.Itoa(c))
 			}
 			rows.Close()
-			jr, _ := ts.app.store.SQL().Query(`SELECT kind, lane, due_at, lease_until, attempts FROM jobs`)
+			jr, _ := ts.App.Store().SQL().Query(`SELECT kind, lane, due_at, lease_until, attempts FROM jobs`)
 			var js []string
 			for jr.Next() {
 				var k, l string
 				var d, lu int64
 				var a int
 				jr.Scan(&k, &l, &d, &lu, &a)
-				js = append(js, k+"/"+l+" due="+time.UnixMicro(d).Sub(clock.Now()).String()+" lease="+itoa(int(lu))+" att="+itoa(a))
+				js = append(js, k+"/"+l+" due="+time.UnixMicro(d).Sub(clock.Now()).String()+" lease="+strconv.Itoa(int(lu))+" att="+strconv.Itoa(a))
 			}
 			jr.Close()
 			t.Fatalf("storm: %d messages; %d jobs pending %v; pages %v", len(tw.Messages()), n, js, st)
@@ -265,18 +275,17 @@ func TestPagingProviderFailoverAndRateLimit(t *testing.T) {
 func TestPagingTwoInstancesPageOnce(t *testing.T) {
 	dbURL := storetest.PostgresURL(t)
 	clock := storetest.NewClock(time.Now())
-	a, tw := pagingServer(t, dbURL, clock, "solo")
-	b := startServer(t, dbURL, func(c *config.Config) {
+	a, tw := pagingServer(t, dbURL, clock, "solo", manyPagesPerNumber)
+	b := apptest.Start(t, dbURL, func(c *config.Config) {
 		c.Alert.Slack.Enable = false
 		zero := 0.0
 		c.OnCall = config.OnCall{Enable: true, Provider: "tocsin", EscalationPlan: "solo", WaitMinutes: &zero}
 		c.Paging = config.Paging{SMS: []string{"twilio"}, MaxPerNumberPerHour: 1000,
 			Twilio: config.Twilio{AccountSID: twiliotest.AccountSID, AuthToken: twiliotest.AuthToken, From: twiliotest.From, APIURL: tw.URL}}
-	}, func(o *appOptions) { o.Now = clock.Now })
-	a.app.pager.MaxPerNumberPerHour = 1000
+	}, func(o *app.Options) { o.Now = clock.Now })
 	ctx := context.Background()
 	addContact(t, a, &tocsin.Contact{Alias: "ivy", Name: "Ivy", Channels: []tocsin.ContactChannel{{Name: "m", Type: "sms", Address: "+15550000009"}}})
-	if _, err := a.app.store.PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "solo", Stages: []tocsin.Stage{
+	if _, err := a.App.Store().PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "solo", Stages: []tocsin.Stage{
 		{Duration: minutes(1), Targets: []tocsin.Target{{Contact: "ivy", Essential: true}}}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +295,7 @@ func TestPagingTwoInstancesPageOnce(t *testing.T) {
 		if i%2 == 1 {
 			ts = b
 		}
-		if status, _ := ts.post(t, "/api/v1/alerts/generic", testIngestToken, `{"title":"two instances page `+itoa(i)+`"}`); status != 201 {
+		if status, _ := ts.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, `{"title":"two instances page `+strconv.Itoa(i)+`"}`); status != 201 {
 			t.Fatalf("alert %d: %d", i, status)
 		}
 	}
@@ -314,8 +323,8 @@ func TestPagingSurvivesKill9DuringAStage(t *testing.T) {
 	cfg := `data_dir: ` + dir + `
 database: sqlite://` + dir + `/tocsin.db
 log: {level: warn}
-ingest: {tokens: [` + testIngestToken + `]}
-api: {tokens: [` + testAPIToken + `]}
+ingest: {tokens: [` + apptest.IngestToken + `]}
+api: {tokens: [` + apptest.APIToken + `]}
 oncall: {enable: true, provider: tocsin, escalation_plan: two-stage, wait_minutes: 0}
 paging:
   sms: [twilio]
@@ -329,13 +338,13 @@ paging:
 	p := startProcess(t, bin, cfgPath, addr)
 	api := func(method, path, body string) (int, map[string]any) {
 		req, _ := http.NewRequest(method, p.url+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+testAPIToken)
-		return do(t, req)
+		req.Header.Set("Authorization", "Bearer "+apptest.APIToken)
+		return apptest.Do(t, req)
 	}
 	// Contacts are created and activated through the API, with the code
 	// that arrives by SMS.
 	for i, alias := range []string{"kim", "lou"} {
-		number := "+1555000002" + itoa(i)
+		number := "+1555000002" + strconv.Itoa(i)
 		if status, body := api("PUT", "/api/v1/contacts/"+alias, `{"alias":"`+alias+`","name":"`+alias+`","channels":[{"name":"m","type":"sms","address":"`+number+`"}]}`); status != 201 {
 			t.Fatalf("contact: %d %v", status, body)
 		}
@@ -354,8 +363,8 @@ paging:
 		t.Fatalf("plan: %d %v", status, body)
 	}
 	req, _ := http.NewRequest("POST", p.url+"/api/v1/alerts/generic", strings.NewReader(`{"title":"kill me during a stage"}`))
-	req.Header.Set("Authorization", "Bearer "+testIngestToken)
-	if status, body := do(t, req); status != 201 {
+	req.Header.Set("Authorization", "Bearer "+apptest.IngestToken)
+	if status, body := apptest.Do(t, req); status != 201 {
 		t.Fatalf("alert: %d %v", status, body)
 	}
 	tw.WaitMessages(t, 3, 10*time.Second) // two activation codes, then Kim's page
@@ -378,10 +387,9 @@ paging:
 // a stage engaging another plan, ?oncall_escalation_plan= and test pages.
 func TestPagingRepeatNestedPlanParamAndTestPage(t *testing.T) {
 	clock := storetest.NewClock(time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC))
-	ts, tw := pagingServer(t, storetest.SQLiteURL(t), clock, "outer")
-	ts.app.pager.MaxPerNumberPerHour = 1000
+	ts, tw := pagingServer(t, storetest.SQLiteURL(t), clock, "outer", manyPagesPerNumber)
 	ctx := context.Background()
-	db := ts.app.store
+	db := ts.App.Store()
 	addContact(t, ts, &tocsin.Contact{Alias: "max", Name: "Max", Channels: []tocsin.ContactChannel{{Name: "m", Type: "sms", Address: "+15550000030"}}})
 	addContact(t, ts, &tocsin.Contact{Alias: "nia", Name: "Nia", Channels: []tocsin.ContactChannel{{Name: "m", Type: "sms", Address: "+15550000031"}}})
 	if _, err := db.PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "inner", Stages: []tocsin.Stage{
@@ -393,13 +401,13 @@ func TestPagingRepeatNestedPlanParamAndTestPage(t *testing.T) {
 		t.Fatal(err)
 	}
 	// ?oncall_escalation_plan= picks the plan (an unknown one: see the end).
-	_, body := ts.post(t, "/api/v1/alerts/generic?oncall_escalation_plan=outer", testIngestToken, `{"title":"repeat me"}`)
-	id := firstID(t, body)
+	_, body := ts.Post(t, "/api/v1/alerts/generic?oncall_escalation_plan=outer", apptest.IngestToken, `{"title":"repeat me"}`)
+	id := apptest.FirstID(t, body)
 	tw.WaitMessages(t, 2, 10*time.Second) // max, and nia through the nested plan
 	advance(ts, clock, 2*time.Minute+time.Second)
 	tw.WaitMessages(t, 4, 10*time.Second) // the repeat pages both again
 	advance(ts, clock, 2*time.Minute+time.Second)
-	eventually(t, "plan exhausted", func() bool { return hasEvent(ts.incident(t, id), tocsin.EventStage, "ran every stage 2 times") })
+	apptest.Eventually(t, "plan exhausted", func() bool { return hasEvent(ts.Incident(t, id), tocsin.EventStage, "ran every stage 2 times") })
 	if n := len(tw.Messages()); n != 4 {
 		t.Fatalf("pages after the repeat: %d", n)
 	}
@@ -410,7 +418,7 @@ func TestPagingRepeatNestedPlanParamAndTestPage(t *testing.T) {
 	}
 
 	// A test page runs a plan for real on an incident marked as a test.
-	status, res := ts.post(t, "/api/v1/escalation-plans/inner/test-page", testAPIToken, ``)
+	status, res := ts.Post(t, "/api/v1/escalation-plans/inner/test-page", apptest.APIToken, ``)
 	if status != 202 {
 		t.Fatalf("test page: %d %v", status, res)
 	}
@@ -419,16 +427,16 @@ func TestPagingRepeatNestedPlanParamAndTestPage(t *testing.T) {
 	if !strings.Contains(msgs[4].Body, "[tocsin TEST]") || msgs[4].To != "+15550000031" {
 		t.Fatalf("test page SMS: %+v", msgs[4])
 	}
-	if inc := ts.incident(t, testID); !strings.HasPrefix(inc.Title, "TEST:") {
+	if inc := ts.Incident(t, testID); !strings.HasPrefix(inc.Title, "TEST:") {
 		t.Fatalf("test incident: %q", inc.Title)
 	}
 
 	// An unknown plan is ignored with a warning; the default plan is armed.
-	status, body = ts.post(t, "/api/v1/alerts/generic?oncall_escalation_plan=nope", testIngestToken, `{"title":"x"}`)
+	status, body = ts.Post(t, "/api/v1/alerts/generic?oncall_escalation_plan=nope", apptest.IngestToken, `{"title":"x"}`)
 	if status != 201 || !hasWarning(warningsOf(body), "oncall_escalation_plan") {
 		t.Fatalf("unknown plan: %d %v", status, body)
 	}
-	if inc := ts.incident(t, firstID(t, body)); !hasEvent(inc, tocsin.EventEscalation, "On-call") {
+	if inc := ts.Incident(t, apptest.FirstID(t, body)); !hasEvent(inc, tocsin.EventEscalation, "On-call") {
 		t.Fatalf("unknown plan: nothing armed: %v", eventsOf(inc))
 	}
 }
@@ -441,22 +449,22 @@ func TestPagingFailureIsAnnounced(t *testing.T) {
 	ts, tw := pagingServer(t, storetest.SQLiteURL(t), clock, "one")
 	ctx := context.Background()
 	addContact(t, ts, &tocsin.Contact{Alias: "gus", Name: "Gus", Channels: []tocsin.ContactChannel{{Name: "mobile", Type: "sms", Address: "+15550000007"}}})
-	if _, err := ts.app.store.PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "one", Stages: []tocsin.Stage{
+	if _, err := ts.App.Store().PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "one", Stages: []tocsin.Stage{
 		{Duration: minutes(30), Targets: []tocsin.Target{{Contact: "gus", Essential: true}}}}}); err != nil {
 		t.Fatal(err)
 	}
 	tw.FailNext(1, 400, 21211) // Twilio: invalid 'To' number — permanent
-	_, body := ts.post(t, "/api/v1/alerts/generic", testIngestToken, `{"title":"nobody reached"}`)
-	id := firstID(t, body)
-	eventually(t, "page failed", func() bool {
-		return hasEvent(ts.incident(t, id), tocsin.EventPage, "Page to gus by sms (mobile) failed")
+	_, body := ts.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, `{"title":"nobody reached"}`)
+	id := apptest.FirstID(t, body)
+	apptest.Eventually(t, "page failed", func() bool {
+		return hasEvent(ts.Incident(t, id), tocsin.EventPage, "Page to gus by sms (mobile) failed")
 	})
-	eventually(t, "failure announced on the webhook", func() bool { return ts.sink.find(id, "delivery_failed") != nil })
-	failure, _ := ts.sink.find(id, "delivery_failed")["failure"].(map[string]any)
+	apptest.Eventually(t, "failure announced on the webhook", func() bool { return ts.Sink.Find(id, "delivery_failed") != nil })
+	failure, _ := ts.Sink.Find(id, "delivery_failed")["failure"].(map[string]any)
 	if failure["channel"] != "page:sms" || !strings.Contains(failure["what"].(string), "gus") {
 		t.Fatalf("failure notice: %v", failure)
 	}
-	if m := ts.metric(t); !strings.Contains(m, `tocsin_delivery_failures_total{channel="page:sms"} 1`) {
+	if m := ts.Metrics(t); !strings.Contains(m, `tocsin_delivery_failures_total{channel="page:sms"} 1`) {
 		t.Fatalf("no failure metric:\n%s", m)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"tocsin/app"
 	"tocsin/config"
 	"tocsin/store/storetest"
 )
@@ -26,7 +27,7 @@ func TestDatabasePasswordRedacted(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Database = dbURL
-	a, err := newApp(context.Background(), cfg, appOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	a, err := app.New(context.Background(), cfg, app.Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"tocsin/apptest"
 	"tocsin/store/storetest"
 )
 
@@ -70,7 +72,7 @@ ingest: {tokens: [%s]}
 api: {tokens: [%s]}
 alert:
   webhook: {enable: true, url: %s/hook, timeout: 60s}
-`, dir, dbURL, testIngestToken, testAPIToken, sinkSrv.URL)
+`, dir, dbURL, apptest.IngestToken, apptest.APIToken, sinkSrv.URL)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -78,15 +80,15 @@ alert:
 	p := startProcess(t, bin, cfgPath, freeAddr(t))
 	const alerts = 20
 	for i := range alerts {
-		req, _ := http.NewRequest("POST", p.url+"/api/v1/alerts/generic", strings.NewReader(`{"title":"hang `+itoa(i)+`"}`))
-		req.Header.Set("Authorization", "Bearer "+testIngestToken)
+		req, _ := http.NewRequest("POST", p.url+"/api/v1/alerts/generic", strings.NewReader(`{"title":"hang `+strconv.Itoa(i)+`"}`))
+		req.Header.Set("Authorization", "Bearer "+apptest.IngestToken)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil || resp.StatusCode != 201 {
 			t.Fatalf("alert %d: %v %v", i, resp, err)
 		}
 		resp.Body.Close()
 	}
-	eventually(t, "a full lane of hanging sends", func() bool { return inFlight.Load() == 8 })
+	apptest.Eventually(t, "a full lane of hanging sends", func() bool { return inFlight.Load() == 8 })
 
 	t0 := time.Now()
 	p.cmd.Process.Signal(syscall.SIGTERM)

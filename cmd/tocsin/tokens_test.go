@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"tocsin/apptest"
 	"tocsin/config"
 	"tocsin/store/storetest"
 )
@@ -34,29 +35,29 @@ func credentials(t *testing.T, dir string) map[string]string {
 func TestGeneratedTokensHashed(t *testing.T) {
 	dbURL, dir := storetest.SQLiteURL(t), t.TempDir()
 	noTokens := func(c *config.Config) { c.API.Tokens, c.Ingest.Tokens, c.DataDir = nil, nil, dir }
-	check := func(ts *testServer, creds map[string]string) {
+	check := func(ts *apptest.Server, creds map[string]string) {
 		t.Helper()
 		apiTok, ingTok := creds["TOCSIN_API_TOKEN"], creds["TOCSIN_INGEST_TOKEN"]
 		if len(apiTok) == 0 || len(ingTok) == 0 {
 			t.Fatalf("credentials: %v", creds)
 		}
-		if status, body := ts.post(t, "/api/v1/alerts/generic", ingTok, `{"title":"x"}`); status >= 300 {
+		if status, body := ts.Post(t, "/api/v1/alerts/generic", ingTok, `{"title":"x"}`); status >= 300 {
 			t.Fatalf("intake with the generated token: %d %v", status, body)
 		}
 		// A PagerDuty sender authenticates with the generated token as its routing_key.
 		pd := `{"routing_key":"` + ingTok + `","event_action":"trigger","payload":{"summary":"disk full","source":"srv01","severity":"critical"}}`
-		if status, body := ts.post(t, "/v2/enqueue", "", pd); status != http.StatusAccepted {
+		if status, body := ts.Post(t, "/v2/enqueue", "", pd); status != http.StatusAccepted {
 			t.Fatalf("PagerDuty event with the generated token as routing_key: %d %v", status, body)
 		}
-		req, _ := http.NewRequest("GET", ts.url+"/api/v1/incidents", nil)
+		req, _ := http.NewRequest("GET", ts.URL+"/api/v1/incidents", nil)
 		req.Header.Set("Authorization", "Bearer "+apiTok)
-		if status, body := do(t, req); status != 200 {
+		if status, body := apptest.Do(t, req); status != 200 {
 			t.Fatalf("API with the generated token: %d %v", status, body)
 		}
-		if status, _ := ts.post(t, "/api/v1/alerts/generic", "wrong", `{"title":"x"}`); status != http.StatusUnauthorized {
+		if status, _ := ts.Post(t, "/api/v1/alerts/generic", "wrong", `{"title":"x"}`); status != http.StatusUnauthorized {
 			t.Fatalf("intake with a wrong token: %d", status)
 		}
-		rows, err := ts.app.store.SQL().Query(`SELECT name, value FROM settings`)
+		rows, err := ts.App.Store().SQL().Query(`SELECT name, value FROM settings`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,26 +71,26 @@ func TestGeneratedTokensHashed(t *testing.T) {
 		}
 	}
 
-	ts := startServer(t, dbURL, noTokens)
+	ts := apptest.Start(t, dbURL, noTokens)
 	creds := credentials(t, dir)
 	check(ts, creds)
-	ts.app.Close()
+	ts.App.Close()
 
-	ts = startServer(t, dbURL, noTokens)
+	ts = apptest.Start(t, dbURL, noTokens)
 	if again := credentials(t, dir); again["TOCSIN_API_TOKEN"] != creds["TOCSIN_API_TOKEN"] {
 		t.Fatalf("credentials changed on restart: %v", again)
 	}
 	check(ts, creds)
 
 	// An older version kept the tokens in clear.
-	ts.app.Close()
+	ts.App.Close()
 	old := storetest.SQLiteURL(t)
-	ts = startServer(t, old, func(c *config.Config) { c.DataDir = t.TempDir() })
-	db := ts.app.store.SQL()
+	ts = apptest.Start(t, old, func(c *config.Config) { c.DataDir = t.TempDir() })
+	db := ts.App.Store().SQL()
 	db.Exec(`INSERT INTO settings (name, value) VALUES ('api-token', 'old-api-token'), ('ingest-token', 'old-ingest-token')`)
-	ts.app.Close()
+	ts.App.Close()
 	os.Remove(filepath.Join(dir, "credentials"))
-	ts = startServer(t, old, noTokens)
+	ts = apptest.Start(t, old, noTokens)
 	check(ts, map[string]string{"TOCSIN_API_TOKEN": "old-api-token", "TOCSIN_INGEST_TOKEN": "old-ingest-token"})
 	if c := credentials(t, dir); c["TOCSIN_API_TOKEN"] != "old-api-token" {
 		t.Fatalf("migrated credentials: %v", c)

@@ -4,11 +4,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"tocsin"
+	"tocsin/app"
+	"tocsin/apptest"
 	"tocsin/config"
 	"tocsin/escalate/providertest"
 	"tocsin/store/storetest"
@@ -18,7 +21,7 @@ import (
 // document (config/testdata/versus.yaml: Slack, on-call initialized_only,
 // wait_minutes 2, AWS Incident Manager with an "app" alternate plan), its
 // ${…} variables set, pointed at local fakes, with the clock in the test's hands.
-func versusServer(t *testing.T, dbURL string, clock *storetest.Clock) (*testServer, *providertest.AWS) {
+func versusServer(t *testing.T, dbURL string, clock *storetest.Clock) (*apptest.Server, *providertest.AWS) {
 	t.Helper()
 	aws := providertest.NewAWS(t)
 	aws.SetEnv(t)
@@ -31,7 +34,7 @@ func versusServer(t *testing.T, dbURL string, clock *storetest.Clock) (*testServ
 		t.Fatalf("unused keys: %v", res.Unused)
 	}
 	vcfg := res.Config
-	ts := startServer(t, dbURL, func(c *config.Config) {
+	ts := apptest.Start(t, dbURL, func(c *config.Config) {
 		public := c.PublicHost
 		slackURL := c.Alert.Slack.APIURL
 		dataDir, db := c.DataDir, c.Database
@@ -42,9 +45,9 @@ func versusServer(t *testing.T, dbURL string, clock *storetest.Clock) (*testServ
 		// The file's template_path is relative to Versus's working
 		// directory; this Versus-style template uses the payload's fields.
 		c.Alert.Slack.TemplatePath = "../../config/testdata/slack_message.tmpl"
-		c.Alert.Slack.SigningSecret = signingSecret
+		c.Alert.Slack.SigningSecret = apptest.SigningSecret
 		c.OnCall.AWSIncidentManager.Endpoint = aws.URL
-	}, func(o *appOptions) { o.Now = clock.Now })
+	}, func(o *app.Options) { o.Now = clock.Now })
 	return ts, aws
 }
 
@@ -54,9 +57,9 @@ func versusAlert(what string) string {
 }
 
 // advance moves the clock and lets the worker run what became due.
-func advance(ts *testServer, clock *storetest.Clock, d time.Duration) {
+func advance(ts *apptest.Server, clock *storetest.Clock, d time.Duration) {
 	clock.Add(d)
-	ts.app.worker.Wake()
+	ts.App.Wake()
 }
 
 func TestVersusScenarioCriticalOnly(t *testing.T) {
@@ -66,29 +69,25 @@ func TestVersusScenarioCriticalOnly(t *testing.T) {
 	appPlan := "arn:aws:ssm-incidents::123456789012:response-plan/AppCriticalPlan"
 
 	// 1. No oncall_enable: notified on Slack, never paged.
-	status, body := ts.post(t, "/api/incidents", testIngestToken, versusAlert("This is a critical alert that should not trigger on-call"))
+	status, body := ts.Post(t, "/api/incidents", apptest.IngestToken, versusAlert("This is a critical alert that should not trigger on-call"))
 	if status != http.StatusCreated || body["status"] != "Incident created" {
 		t.Fatalf("scenario 1: %d %v", status, body)
 	}
-	quiet := firstID(t, body)
-	eventually(t, "slack message", func() bool { p, _ := ts.slack.counts(); return p == 1 })
-	ts.slack.mu.Lock()
-	first := ts.slack.posts[0].Get("attachments") + ts.slack.posts[0].Get("blocks") + ts.slack.posts[0].Get("text")
-	ts.slack.mu.Unlock()
+	quiet := apptest.FirstID(t, body)
+	apptest.Eventually(t, "slack message", func() bool { p, _ := ts.Slack.Counts(); return p == 1 })
+	first := ts.Slack.Posts()[0].Get("attachments") + ts.Slack.Posts()[0].Get("blocks") + ts.Slack.Posts()[0].Get("text")
 	if !strings.Contains(first, "CRITICAL alert from test-service") || !strings.Contains(first, "This is a critical alert that should not trigger on-call") {
 		t.Fatalf("the Versus template did not render: %s", first)
 	}
 
 	// 2. oncall_enable=true: paged after the wait unless acknowledged.
-	_, body = ts.post(t, "/api/incidents?oncall_enable=true", testIngestToken, versusAlert("This is a critical alert that SHOULD trigger on-call"))
-	paged := firstID(t, body)
+	_, body = ts.Post(t, "/api/incidents?oncall_enable=true", apptest.IngestToken, versusAlert("This is a critical alert that SHOULD trigger on-call"))
+	paged := apptest.FirstID(t, body)
 	// 2b. The same, acknowledged in time through its ack link: never paged.
-	_, body = ts.post(t, "/api/incidents?oncall_enable=true", testIngestToken, versusAlert("Critical, but someone is on it"))
-	acked := firstID(t, body)
-	eventually(t, "slack messages", func() bool { p, _ := ts.slack.counts(); return p == 3 })
-	ts.slack.mu.Lock()
-	withButton := ts.slack.posts[1].Get("attachments") + ts.slack.posts[1].Get("blocks")
-	ts.slack.mu.Unlock()
+	_, body = ts.Post(t, "/api/incidents?oncall_enable=true", apptest.IngestToken, versusAlert("Critical, but someone is on it"))
+	acked := apptest.FirstID(t, body)
+	apptest.Eventually(t, "slack messages", func() bool { p, _ := ts.Slack.Counts(); return p == 3 })
+	withButton := ts.Slack.Posts()[1].Get("attachments") + ts.Slack.Posts()[1].Get("blocks")
 	if !strings.Contains(withButton, "tocsin_ack") || !strings.Contains(withButton, "/api/ack/") {
 		t.Fatalf("on-call message lacks the acknowledgement button: %s", withButton)
 	}
@@ -102,22 +101,22 @@ func TestVersusScenarioCriticalOnly(t *testing.T) {
 		t.Fatalf("paged before the wait: %d StartIncident calls", n)
 	}
 	advance(ts, clock, 90*time.Second)
-	eventually(t, "escalation after the wait", func() bool { return len(aws.Starts()) == 1 })
+	apptest.Eventually(t, "escalation after the wait", func() bool { return len(aws.Starts()) == 1 })
 	start := aws.Starts()[0]
 	if start.ResponsePlanArn != plan || !strings.Contains(start.Title, "SHOULD trigger on-call") || start.Impact != 1 {
 		t.Fatalf("StartIncident: %+v", start)
 	}
 
 	// 3. oncall_wait_minutes=0: paged at once.
-	_, body = ts.post(t, "/api/incidents?oncall_enable=true&oncall_wait_minutes=0", testIngestToken, versusAlert("This is a critical alert that should trigger on-call IMMEDIATELY"))
-	immediate := firstID(t, body)
-	eventually(t, "immediate escalation", func() bool { return len(aws.Starts()) == 2 })
+	_, body = ts.Post(t, "/api/incidents?oncall_enable=true&oncall_wait_minutes=0", apptest.IngestToken, versusAlert("This is a critical alert that should trigger on-call IMMEDIATELY"))
+	immediate := apptest.FirstID(t, body)
+	apptest.Eventually(t, "immediate escalation", func() bool { return len(aws.Starts()) == 2 })
 
 	// 4. awsim_other_response_plan: that plan is used.
-	_, body = ts.post(t, "/api/incidents?oncall_enable=true&awsim_other_response_plan=app", testIngestToken, versusAlert("Platform issue requiring specific team"))
-	other := firstID(t, body)
+	_, body = ts.Post(t, "/api/incidents?oncall_enable=true&awsim_other_response_plan=app", apptest.IngestToken, versusAlert("Platform issue requiring specific team"))
+	other := apptest.FirstID(t, body)
 	advance(ts, clock, 3*time.Minute)
-	eventually(t, "escalation with the other plan", func() bool { return len(aws.Starts()) == 3 })
+	apptest.Eventually(t, "escalation with the other plan", func() bool { return len(aws.Starts()) == 3 })
 	if got := aws.Starts()[2]; got.ResponsePlanArn != appPlan {
 		t.Fatalf("scenario 4 plan: %s", got.ResponsePlanArn)
 	}
@@ -127,19 +126,19 @@ func TestVersusScenarioCriticalOnly(t *testing.T) {
 
 	// An unknown plan key is ignored with a warning: the alert is taken and
 	// the default plan applies (TestOnCallIgnoresBadWaitAndUnknownTarget).
-	if status, body := ts.post(t, "/api/incidents?oncall_enable=true&awsim_other_response_plan=nope", testIngestToken, versusAlert("x")); status != 201 || !hasWarning(warningsOf(body), "awsim_other_response_plan") {
+	if status, body := ts.Post(t, "/api/incidents?oncall_enable=true&awsim_other_response_plan=nope", apptest.IngestToken, versusAlert("x")); status != 201 || !hasWarning(warningsOf(body), "awsim_other_response_plan") {
 		t.Fatalf("unknown plan key: %d %v", status, body)
 	}
 
 	// Timelines tell the story; the paged incident's provider reference is recorded.
-	if !hasEvent(ts.incident(t, paged), tocsin.EventEscalation, "escalated to aws_incident_manager (arn:aws:ssm-incidents") {
-		t.Fatalf("paged timeline: %v", eventsOf(ts.incident(t, paged)))
+	if !hasEvent(ts.Incident(t, paged), tocsin.EventEscalation, "escalated to aws_incident_manager (arn:aws:ssm-incidents") {
+		t.Fatalf("paged timeline: %v", eventsOf(ts.Incident(t, paged)))
 	}
-	if !hasEvent(ts.incident(t, acked), tocsin.EventEscalation, "cancelled: acknowledged") {
-		t.Fatalf("acked timeline: %v", eventsOf(ts.incident(t, acked)))
+	if !hasEvent(ts.Incident(t, acked), tocsin.EventEscalation, "cancelled: acknowledged") {
+		t.Fatalf("acked timeline: %v", eventsOf(ts.Incident(t, acked)))
 	}
 	for _, id := range []string{quiet, acked} {
-		if hasEvent(ts.incident(t, id), tocsin.EventEscalation, "escalated to") {
+		if hasEvent(ts.Incident(t, id), tocsin.EventEscalation, "escalated to") {
 			t.Fatalf("incident %s was paged", id)
 		}
 	}
@@ -147,10 +146,10 @@ func TestVersusScenarioCriticalOnly(t *testing.T) {
 	_ = other
 
 	// Resolving in tocsin resolves at AWS.
-	if status, _ := ts.post(t, "/api/v1/incidents/"+paged+"/resolve", testAPIToken, ""); status != 200 {
+	if status, _ := ts.Post(t, "/api/v1/incidents/"+paged+"/resolve", apptest.APIToken, ""); status != 200 {
 		t.Fatalf("resolve: %d", status)
 	}
-	eventually(t, "UpdateIncidentRecord RESOLVED", func() bool {
+	apptest.Eventually(t, "UpdateIncidentRecord RESOLVED", func() bool {
 		for _, u := range aws.Updates() {
 			if u.Arn == start.IncidentRecordArn && u.Status == "RESOLVED" {
 				return true
@@ -158,17 +157,15 @@ func TestVersusScenarioCriticalOnly(t *testing.T) {
 		}
 		return false
 	})
-	eventually(t, "resolve on the timeline", func() bool {
-		return hasEvent(ts.incident(t, paged), tocsin.EventEscalation, "Resolved at aws_incident_manager")
+	apptest.Eventually(t, "resolve on the timeline", func() bool {
+		return hasEvent(ts.Incident(t, paged), tocsin.EventEscalation, "Resolved at aws_incident_manager")
 	})
 }
 
 // ackLink finds the incident's ack link in the Slack messages.
-func ackLink(t *testing.T, ts *testServer, incidentID string) string {
+func ackLink(t *testing.T, ts *apptest.Server, incidentID string) string {
 	t.Helper()
-	ts.slack.mu.Lock()
-	defer ts.slack.mu.Unlock()
-	for _, p := range ts.slack.posts {
+	for _, p := range ts.Slack.Posts() {
 		s := strings.ReplaceAll(p.Get("attachments")+p.Get("blocks"), `\u0026`, "&")
 		if i := strings.Index(s, "/api/ack/"+incidentID+"?"); i >= 0 {
 			j := strings.LastIndex(s[:i], "http")
@@ -198,68 +195,66 @@ func eventsOf(inc *tocsin.Incident) []string {
 }
 
 func TestVersusQueryParameters(t *testing.T) {
-	ts := startServer(t, storetest.SQLiteURL(t), func(c *config.Config) {
+	ts := apptest.Start(t, storetest.SQLiteURL(t), func(c *config.Config) {
 		c.Ingest.AllowedDestinations = map[string][]string{"email_to": {"*@example.com"}, "slack_channel_id": {"*"}}
 	})
 	cases := []struct {
 		query, token string
 		status       int
 	}{
-		{"slack_channel_id=C0OTHER", testIngestToken, 201},
-		{"email_to=ops@example.com&email_subject=" + url.QueryEscape("Disk\r\nBcc: evil@attacker.test"), testIngestToken, 201},
+		{"slack_channel_id=C0OTHER", apptest.IngestToken, 201},
+		{"email_to=ops@example.com&email_subject=" + url.QueryEscape("Disk\r\nBcc: evil@attacker.test"), apptest.IngestToken, 201},
 		// What cannot be honoured is ignored with a warning, never refused
 		// (TestIntakeAcceptsAlertsWhateverTheParameters checks the warnings).
-		{"email_to=evil@attacker.test", testIngestToken, 201},
-		{"telegram_chat_id=123", testIngestToken, 201}, // telegram is not enabled
-		{"oncall_enable=true", testIngestToken, 201},   // on-call is not configured
-		{"oncall_enable=maybe", testIngestToken, 201},
-		{"msteams_other_power_url=x", testIngestToken, 201},
-		{"colour=red", testIngestToken, 201},
+		{"email_to=evil@attacker.test", apptest.IngestToken, 201},
+		{"telegram_chat_id=123", apptest.IngestToken, 201}, // telegram is not enabled
+		{"oncall_enable=true", apptest.IngestToken, 201},   // on-call is not configured
+		{"oncall_enable=maybe", apptest.IngestToken, 201},
+		{"msteams_other_power_url=x", apptest.IngestToken, 201},
+		{"colour=red", apptest.IngestToken, 201},
 	}
 	for i, c := range cases {
-		status, body := ts.post(t, "/api/incidents?"+c.query, c.token, `{"title":"param test `+itoa(i)+`"}`)
+		status, body := ts.Post(t, "/api/incidents?"+c.query, c.token, `{"title":"param test `+strconv.Itoa(i)+`"}`)
 		if status != c.status {
 			t.Errorf("%s: %d %v; want %d", c.query, status, body, c.status)
 		}
 	}
 	// The destination override reached Slack; the subject could not inject a header.
-	eventually(t, "slack post to the other channel", func() bool {
-		ts.slack.mu.Lock()
-		defer ts.slack.mu.Unlock()
-		for _, p := range ts.slack.posts {
+	apptest.Eventually(t, "slack post to the other channel", func() bool {
+		for _, p := range ts.Slack.Posts() {
 			if p.Get("channel") == "C0OTHER" {
 				return true
 			}
 		}
 		return false
 	})
-	eventually(t, "mails", func() bool { return ts.mail.count() >= 2 })
-	for i := 0; i < ts.mail.count(); i++ {
-		if m := ts.mail.message(i); strings.Contains(m, "\nBcc:") || strings.Contains(m, "\r\nBcc:") {
+	apptest.Eventually(t, "mails", func() bool { return ts.Mail.Count() >= 2 })
+	for i := 0; i < ts.Mail.Count(); i++ {
+		if m := ts.Mail.Message(i); strings.Contains(m, "\nBcc:") || strings.Contains(m, "\r\nBcc:") {
 			t.Fatalf("header injected:\n%s", m)
 		}
 	}
 }
 
 func TestVersusOpenIntakeStillGuardsDestinations(t *testing.T) {
-	ts := startServer(t, storetest.SQLiteURL(t), func(c *config.Config) {
+	ts := apptest.Start(t, storetest.SQLiteURL(t), func(c *config.Config) {
 		c.Ingest.Open = true
 		c.Ingest.AllowedDestinations = map[string][]string{"email_to": {"*@example.com"}}
 	})
-	if status, _ := ts.post(t, "/api/incidents", "", `{"title":"open intake"}`); status != 201 {
+	if status, _ := ts.Post(t, "/api/incidents", "", `{"title":"open intake"}`); status != 201 {
 		t.Fatalf("open intake: %d", status)
 	}
 	// An anonymous override is ignored: the alert goes to the configured recipients.
-	if status, body := ts.post(t, "/api/incidents?email_to=someone@example.com", "", `{"title":"relay?"}`); status != 201 || !hasWarning(warningsOf(body), "email_to") {
+	if status, body := ts.Post(t, "/api/incidents?email_to=someone@example.com", "", `{"title":"relay?"}`); status != 201 || !hasWarning(warningsOf(body), "email_to") {
 		t.Fatalf("anonymous email_to: %d %v", status, body)
 	}
-	if status, _ := ts.post(t, "/api/incidents?email_to=someone@example.com", testIngestToken, `{"title":"relay with token"}`); status != 201 {
+	if status, _ := ts.Post(t, "/api/incidents?email_to=someone@example.com", apptest.IngestToken, `{"title":"relay with token"}`); status != 201 {
 		t.Fatalf("email_to with token: %d", status)
 	}
-	eventually(t, "three mails", func() bool { return ts.mail.count() == 3 })
+	apptest.Eventually(t, "three mails", func() bool { return ts.Mail.Count() == 3 })
 	relayed := 0
 	for i := 0; i < 3; i++ {
-		if strings.Contains(ts.mail.message(i), "someone@example.com") {
+		if strings.Contains(ts.Mail.Message(i), "someone@example.com") {
 			relayed++
 		}
 	}
@@ -282,8 +277,8 @@ func TestVersusEscalationSurvivesKill9(t *testing.T) {
 	cfg := `data_dir: ` + dir + `
 database: sqlite://` + dir + `/tocsin.db
 log: {level: warn}
-ingest: {tokens: [` + testIngestToken + `]}
-api: {tokens: [` + testAPIToken + `]}
+ingest: {tokens: [` + apptest.IngestToken + `]}
+api: {tokens: [` + apptest.APIToken + `]}
 oncall:
   initialized_only: true
   wait_minutes: 0.05   # 3 seconds
@@ -299,7 +294,7 @@ oncall:
 	addr := freeAddr(t)
 	p := startProcess(t, bin, cfgPath, addr)
 	req, _ := http.NewRequest("POST", p.url+"/api/incidents?oncall_enable=true", strings.NewReader(versusAlert("kill me")))
-	req.Header.Set("Authorization", "Bearer "+testIngestToken)
+	req.Header.Set("Authorization", "Bearer "+apptest.IngestToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != 201 {
 		t.Fatalf("alert: %v %v", resp, err)
@@ -310,7 +305,7 @@ oncall:
 		t.Fatalf("escalated before the wait: %d", n)
 	}
 	startProcess(t, bin, cfgPath, addr)
-	eventually(t, "escalation after restart", func() bool { return len(aws.Starts()) == 1 })
+	apptest.Eventually(t, "escalation after restart", func() bool { return len(aws.Starts()) == 1 })
 	time.Sleep(2 * time.Second)
 	if n := len(aws.Starts()); n != 1 {
 		t.Fatalf("escalated %d times", n)
@@ -330,19 +325,19 @@ func TestVersusTwoInstancesEscalateOnce(t *testing.T) {
 		c.OnCall.WaitMinutes = &zero
 		c.Alert.Slack.Enable, c.Alert.Email.Enable = false, false
 	}
-	a := startServer(t, dbURL, mod)
-	b := startServer(t, dbURL, mod)
+	a := apptest.Start(t, dbURL, mod)
+	b := apptest.Start(t, dbURL, mod)
 	const n = 40
 	for i := 0; i < n; i++ {
 		ts := a
 		if i%2 == 1 {
 			ts = b
 		}
-		if status, body := ts.post(t, "/api/v1/alerts/generic", testIngestToken, `{"title":"two instances `+itoa(i)+`"}`); status != 201 {
+		if status, body := ts.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, `{"title":"two instances `+strconv.Itoa(i)+`"}`); status != 201 {
 			t.Fatalf("alert %d: %d %v", i, status, body)
 		}
 	}
-	eventually(t, "escalations", func() bool { return len(aws.Starts()) >= n })
+	apptest.Eventually(t, "escalations", func() bool { return len(aws.Starts()) >= n })
 	time.Sleep(500 * time.Millisecond)
 	seen := map[string]int{}
 	for _, s := range aws.Starts() {

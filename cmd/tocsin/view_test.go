@@ -6,21 +6,22 @@ import (
 	"strings"
 	"testing"
 
+	"tocsin/apptest"
 	"tocsin/store/storetest"
 )
 
 // The "View the incident" link of every message opens a page a person can
 // read without an API token; it cannot acknowledge, and a forged one is refused.
 func TestIncidentViewLink(t *testing.T) {
-	ts := startServer(t, storetest.SQLiteURL(t), nil)
-	status, body := ts.post(t, "/api/v1/alerts/alertmanager", testIngestToken, amPayload(`{}:{alertname="DiskFull"}`, "firing", "db-1"))
+	ts := apptest.Start(t, storetest.SQLiteURL(t), nil)
+	status, body := ts.Post(t, "/api/v1/alerts/alertmanager", apptest.IngestToken, apptest.AMPayload(`{}:{alertname="DiskFull"}`, "firing", "db-1"))
 	if status != http.StatusCreated {
 		t.Fatalf("firing: %d %v", status, body)
 	}
-	id := firstID(t, body)
-	eventually(t, "webhook delivery", func() bool { return ts.sink.find(id, "opened") != nil })
-	link, _ := ts.sink.find(id, "opened")["incident_url"].(string)
-	if !strings.HasPrefix(link, ts.url+"/incidents/"+id+"?exp=") {
+	id := apptest.FirstID(t, body)
+	apptest.Eventually(t, "webhook delivery", func() bool { return ts.Sink.Find(id, "opened") != nil })
+	link, _ := ts.Sink.Find(id, "opened")["incident_url"].(string)
+	if !strings.HasPrefix(link, ts.URL+"/incidents/"+id+"?exp=") {
 		t.Fatalf("incident_url = %q, want a signed /incidents/ link", link)
 	}
 	get := func(u string) (int, string) {
@@ -50,7 +51,7 @@ func TestIncidentViewLink(t *testing.T) {
 	if res.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("view link posted as an ack link: %d, want 401", res.StatusCode)
 	}
-	if inc := ts.incident(t, id); inc.Status != "triggered" {
+	if inc := ts.Incident(t, id); inc.Status != "triggered" {
 		t.Fatalf("incident %s after a view-link ack attempt", inc.Status)
 	}
 }

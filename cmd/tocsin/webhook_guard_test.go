@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"tocsin"
+	"tocsin/app"
+	"tocsin/apptest"
 	"tocsin/config"
 	"tocsin/store/storetest"
 )
@@ -17,18 +19,18 @@ import (
 // contactHook is a local receiver for contacts' webhook channels, and a
 // URL to it by name: "localhost" is not an address the API can judge from
 // the text, so only the check at connect time (after DNS) can refuse it.
-func contactHook(t *testing.T) (*sink, string) {
+func contactHook(t *testing.T) (*apptest.Sink, string) {
 	t.Helper()
-	s := newSink(t)
+	s := apptest.NewSink(t)
 	_, port, _ := net.SplitHostPort(s.Listener.Addr().String())
 	return s, "http://localhost:" + port + "/hook?token=s3cret"
 }
 
-func putContact(t *testing.T, ts *testServer, alias, body string) (int, map[string]any) {
+func putContact(t *testing.T, ts *apptest.Server, alias, body string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest("PUT", ts.url+"/api/v1/contacts/"+alias, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+testAPIToken)
-	return do(t, req)
+	req, _ := http.NewRequest("PUT", ts.URL+"/api/v1/contacts/"+alias, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+apptest.APIToken)
+	return apptest.Do(t, req)
 }
 
 // TestContactWebhookSSRFRefusedAtConnect: a contact's webhook pointing into
@@ -39,7 +41,7 @@ func putContact(t *testing.T, ts *testServer, alias, body string) (int, map[stri
 // own alert.webhook on 127.0.0.1 still delivers.
 func TestContactWebhookSSRFRefusedAtConnect(t *testing.T) {
 	var logs syncBuffer
-	ts := startServer(t, storetest.SQLiteURL(t), nil, func(o *appOptions) {
+	ts := apptest.Start(t, storetest.SQLiteURL(t), nil, func(o *app.Options) {
 		o.Logger = newLogger(config.Log{Level: "debug"}, &logs)
 	})
 	hook, byName := contactHook(t)
@@ -50,58 +52,56 @@ func TestContactWebhookSSRFRefusedAtConnect(t *testing.T) {
 		t.Fatalf("literal loopback webhook: %d %v", status, body)
 	}
 
-	if _, err := ts.app.store.PutContact(ctx, &tocsin.Contact{Alias: "alice", Name: "Alice",
+	if _, err := ts.App.Store().PutContact(ctx, &tocsin.Contact{Alias: "alice", Name: "Alice",
 		Channels: []tocsin.ContactChannel{{Name: "hook", Type: tocsin.ChannelWebhook, Address: byName}}}); err != nil {
 		t.Fatal(err)
 	}
-	if status, body := ts.post(t, "/api/v1/contacts/alice/channels/hook/activation", testAPIToken, ``); status != 202 {
+	if status, body := ts.Post(t, "/api/v1/contacts/alice/channels/hook/activation", apptest.APIToken, ``); status != 202 {
 		t.Fatalf("activation: %d %v", status, body)
 	}
-	eventually(t, "activation refused", func() bool { return strings.Contains(logs.String(), "activation code not sent") })
+	apptest.Eventually(t, "activation refused", func() bool { return strings.Contains(logs.String(), "activation code not sent") })
 	if l := logs.String(); !strings.Contains(l, "loopback") || strings.Contains(l, "s3cret") {
 		t.Fatalf("activation log:\n%s", l)
 	}
 
 	// Activated by other means, the channel is paged: refused at connect.
-	code, err := ts.app.store.StartActivation(ctx, "alice", "hook")
+	code, err := ts.App.Store().StartActivation(ctx, "alice", "hook")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ts.app.store.Activate(ctx, "alice", "hook", code); err != nil {
+	if err := ts.App.Store().Activate(ctx, "alice", "hook", code); err != nil {
 		t.Fatal(err)
 	}
 	// The contact's own test page runs its whole engagement plan (issue 9 #2).
-	status, res := ts.post(t, "/api/v1/contacts/alice/test-page", testAPIToken, ``)
+	status, res := ts.Post(t, "/api/v1/contacts/alice/test-page", apptest.APIToken, ``)
 	if status != 202 {
 		t.Fatalf("test page: %d %v", status, res)
 	}
 	id := res["incident_id"].(string)
-	eventually(t, "page failed", func() bool { return hasEvent(ts.incident(t, id), tocsin.EventPage, "failed") })
-	inc := ts.incident(t, id)
+	apptest.Eventually(t, "page failed", func() bool { return hasEvent(ts.Incident(t, id), tocsin.EventPage, "failed") })
+	inc := ts.Incident(t, id)
 	if !hasEvent(inc, tocsin.EventPage, "loopback") || hasEvent(inc, tocsin.EventPage, "s3cret") {
 		t.Fatalf("timeline: %v", eventsOf(inc))
 	}
-	engs, err := ts.app.store.Engagements(ctx, id)
+	engs, err := ts.App.Store().Engagements(ctx, id)
 	if err != nil || len(engs) != 1 || len(engs[0].Pages) != 1 || engs[0].Pages[0].Status != tocsin.PageError {
 		t.Fatalf("engagements: %+v %v", engs, err)
 	}
-	hook.mu.Lock()
-	if hook.attempts != 0 {
-		t.Errorf("the contact's webhook got %d requests", hook.attempts)
+	if n := hook.Attempts(); n != 0 {
+		t.Errorf("the contact's webhook got %d requests", n)
 	}
-	hook.mu.Unlock()
 	// The team's webhook from the config file is on 127.0.0.1 too, and
 	// is not restricted.
-	_, body = ts.post(t, "/api/v1/alerts/generic", testIngestToken, `{"title":"disk full"}`)
-	team := firstID(t, body)
-	eventually(t, "team webhook", func() bool { return ts.sink.find(team, "opened") != nil })
+	_, body = ts.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, `{"title":"disk full"}`)
+	team := apptest.FirstID(t, body)
+	apptest.Eventually(t, "team webhook", func() bool { return ts.Sink.Find(team, "opened") != nil })
 }
 
 // TestContactWebhookPrivateAllowedByOperator: with the operator's
 // paging.webhook_allowed_networks covering loopback, the same contact
 // webhook is saved through the API and receives its activation code.
 func TestContactWebhookPrivateAllowedByOperator(t *testing.T) {
-	ts := startServer(t, storetest.SQLiteURL(t), func(c *config.Config) {
+	ts := apptest.Start(t, storetest.SQLiteURL(t), func(c *config.Config) {
 		c.Paging.WebhookAllowedNetworks = []string{"127.0.0.0/8", "::1/128"}
 	})
 	hook, byName := contactHook(t)
@@ -111,13 +111,11 @@ func TestContactWebhookPrivateAllowedByOperator(t *testing.T) {
 			t.Fatalf("allowed loopback webhook %s: %d %v", url, status, body)
 		}
 	}
-	if status, body := ts.post(t, "/api/v1/contacts/alice/channels/hook/activation", testAPIToken, ``); status != 202 {
+	if status, body := ts.Post(t, "/api/v1/contacts/alice/channels/hook/activation", apptest.APIToken, ``); status != 202 {
 		t.Fatalf("activation: %d %v", status, body)
 	}
-	eventually(t, "activation code delivered", func() bool {
-		hook.mu.Lock()
-		defer hook.mu.Unlock()
-		for _, d := range hook.deliveries {
+	apptest.Eventually(t, "activation code delivered", func() bool {
+		for _, d := range hook.Deliveries() {
 			if n, _ := d["notice"].(map[string]any); n != nil && d["event"] == "notice" && d["incident"] == nil && strings.Contains(n["text"].(string), "activation code") {
 				return true
 			}
@@ -129,18 +127,18 @@ func TestContactWebhookPrivateAllowedByOperator(t *testing.T) {
 // TestContactWebhookPrivateApply: `tocsin apply` reports the server's
 // refusal naming the field, and changes nothing.
 func TestContactWebhookPrivateApply(t *testing.T) {
-	ts := startServer(t, storetest.SQLiteURL(t), nil)
+	ts := apptest.Start(t, storetest.SQLiteURL(t), nil)
 	dir := t.TempDir()
 	doc := "kind: Contact\nalias: alice\nname: Alice\nchannels:\n  - {name: hook, type: webhook, address: \"http://169.254.169.254/latest/meta-data/\"}\n"
 	if err := os.WriteFile(filepath.Join(dir, "alice.yaml"), []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"TOCSIN_API_TOKEN": testAPIToken, "TOCSIN_SERVER": ts.url}
+	env := map[string]string{"TOCSIN_API_TOKEN": apptest.APIToken, "TOCSIN_SERVER": ts.URL}
 	out, err := runCLI(t, env, "apply", "-f", dir)
 	if err == nil || !strings.Contains(out+err.Error(), "channels[0].address") || !strings.Contains(out+err.Error(), "link-local") {
 		t.Fatalf("apply: %v\n%s", err, out)
 	}
-	if _, err := ts.app.store.FindContact(context.Background(), "alice"); err == nil {
+	if _, err := ts.App.Store().FindContact(context.Background(), "alice"); err == nil {
 		t.Fatal("the contact was stored")
 	}
 }

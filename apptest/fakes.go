@@ -1,4 +1,4 @@
-package main
+package apptest
 
 import (
 	"encoding/json"
@@ -17,8 +17,8 @@ import (
 	"github.com/emersion/go-smtp"
 )
 
-// fakeSlack speaks the parts of Slack's Web API tocsin uses.
-type fakeSlack struct {
+// FakeSlack speaks the parts of Slack's Web API tocsin uses.
+type FakeSlack struct {
 	*httptest.Server
 	mu      sync.Mutex
 	posts   []url.Values
@@ -26,8 +26,10 @@ type fakeSlack struct {
 	hang    chan struct{} // when non-nil, requests block until it is closed
 }
 
-func newFakeSlack(t testing.TB) *fakeSlack {
-	f := &fakeSlack{}
+// NewFakeSlack starts a fake Slack Web API accepting the bot token
+// "xoxb-test"; it stops when the test ends.
+func NewFakeSlack(t testing.TB) *FakeSlack {
+	f := &FakeSlack{}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		hang := f.hang
@@ -49,7 +51,7 @@ func newFakeSlack(t testing.TB) *fakeSlack {
 		switch {
 		case strings.HasSuffix(r.URL.Path, "/chat.postMessage"):
 			f.posts = append(f.posts, r.Form)
-			json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": r.Form.Get("channel"), "ts": "1700000000." + itoa(len(f.posts))})
+			json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": r.Form.Get("channel"), "ts": "1700000000." + strconv.Itoa(len(f.posts))})
 		case strings.HasSuffix(r.URL.Path, "/chat.update"):
 			f.updates = append(f.updates, r.Form)
 			json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": r.Form.Get("channel"), "ts": r.Form.Get("ts")})
@@ -69,13 +71,42 @@ func newFakeSlack(t testing.TB) *fakeSlack {
 	return f
 }
 
-func (f *fakeSlack) counts() (posts, updates int) {
+// Counts is how many messages were posted and updated.
+func (f *FakeSlack) Counts() (posts, updates int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.posts), len(f.updates)
 }
 
-func (f *fakeSlack) setHang(on bool) {
+// Posts are the chat.postMessage requests so far.
+func (f *FakeSlack) Posts() []url.Values {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]url.Values(nil), f.posts...)
+}
+
+// Updates are the chat.update requests so far.
+func (f *FakeSlack) Updates() []url.Values {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]url.Values(nil), f.updates...)
+}
+
+// Texts is every posted message's text, blocks and attachments, one line
+// each.
+func (f *FakeSlack) Texts() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var b strings.Builder
+	for _, p := range f.posts {
+		b.WriteString(p.Get("text") + p.Get("blocks") + p.Get("attachments") + "\n")
+	}
+	return b.String()
+}
+
+// SetHang makes requests block (on) until it is turned off, as a Slack
+// that stopped answering.
+func (f *FakeSlack) SetHang(on bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if on && f.hang == nil {
@@ -86,8 +117,8 @@ func (f *fakeSlack) setHang(on bool) {
 	}
 }
 
-// sink is a webhook receiver that can fail on demand.
-type sink struct {
+// Sink is a webhook receiver that can fail on demand.
+type Sink struct {
 	*httptest.Server
 	mu         sync.Mutex
 	deliveries []map[string]any
@@ -95,8 +126,9 @@ type sink struct {
 	failNext   int // answer 500 to this many requests first
 }
 
-func newSink(t testing.TB) *sink {
-	s := &sink{}
+// NewSink starts a webhook receiver; it stops when the test ends.
+func NewSink(t testing.TB) *Sink {
+	s := &Sink{}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		s.mu.Lock()
@@ -117,7 +149,31 @@ func newSink(t testing.TB) *sink {
 	return s
 }
 
-func (s *sink) events(incidentID string) []string {
+// FailNext makes the sink answer 500 to the next n requests (0: none).
+func (s *Sink) FailNext(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failNext = n
+}
+
+// Attempts is how many requests arrived, failed ones included.
+func (s *Sink) Attempts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.attempts
+}
+
+// Deliveries are the bodies accepted so far; each has the request's
+// X-Tocsin-Signature under "_signature".
+func (s *Sink) Deliveries() []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]map[string]any(nil), s.deliveries...)
+}
+
+// Events are the events delivered for incidentID ("": every incident), in
+// order.
+func (s *Sink) Events(incidentID string) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []string
@@ -129,7 +185,8 @@ func (s *sink) events(incidentID string) []string {
 	return out
 }
 
-func (s *sink) find(incidentID, event string) map[string]any {
+// Find is the delivery of event for incidentID, or nil.
+func (s *Sink) Find(incidentID, event string) map[string]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, d := range s.deliveries {
@@ -140,15 +197,18 @@ func (s *sink) find(incidentID, event string) map[string]any {
 	return nil
 }
 
-// mailbox is an in-process SMTP server (emersion/go-smtp) that keeps what it receives.
-type mailbox struct {
-	addr string
+// Mailbox is an in-process SMTP server (emersion/go-smtp) that keeps what it receives.
+type Mailbox struct {
+	// Addr is the SMTP server's HOST:PORT.
+	Addr string
 	mu   sync.Mutex
 	msgs []string
 }
 
-func newMailbox(t testing.TB) *mailbox {
-	m := &mailbox{}
+// NewMailbox starts an SMTP server on 127.0.0.1; it stops when the test
+// ends.
+func NewMailbox(t testing.TB) *Mailbox {
+	m := &Mailbox{}
 	srv := smtp.NewServer(m)
 	srv.Domain = "localhost"
 	srv.AllowInsecureAuth = true
@@ -157,27 +217,30 @@ func newMailbox(t testing.TB) *mailbox {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.addr = ln.Addr().String()
+	m.Addr = ln.Addr().String()
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return m
 }
 
-func (m *mailbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &mailSession{m: m}, nil }
+// NewSession implements smtp.Backend.
+func (m *Mailbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &mailSession{m: m}, nil }
 
-func (m *mailbox) count() int {
+// Count is how many messages arrived.
+func (m *Mailbox) Count() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.msgs)
 }
 
-func (m *mailbox) message(i int) string {
+// Message is the i-th message (from 0), its body decoded.
+func (m *Mailbox) Message(i int) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.msgs[i]
 }
 
-type mailSession struct{ m *mailbox }
+type mailSession struct{ m *Mailbox }
 
 func (s *mailSession) Mail(string, *smtp.MailOptions) error { return nil }
 func (s *mailSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
@@ -194,8 +257,8 @@ func (s *mailSession) Data(r io.Reader) error {
 func (s *mailSession) Reset()        {}
 func (s *mailSession) Logout() error { return nil }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
+// Eventually polls cond until it holds or the deadline passes.
+func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
@@ -206,5 +269,3 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
