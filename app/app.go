@@ -26,14 +26,14 @@ import (
 	"tocsin"
 	"tocsin/api"
 	"tocsin/config"
+	"tocsin/engage"
 	"tocsin/engine"
-	"tocsin/escalate"
 	"tocsin/inbound"
 	"tocsin/ingest"
+	"tocsin/integration"
 	"tocsin/netguard"
 	"tocsin/notify"
 	"tocsin/notify/webhook"
-	"tocsin/paging"
 	"tocsin/store"
 	"tocsin/web"
 )
@@ -87,7 +87,7 @@ type App struct {
 	store   *store.DB
 	signal  *engine.Signal
 	worker  *engine.Worker
-	pager   *paging.Engine
+	pager   *engage.Engine
 	handler http.Handler
 	// metrics serves /metrics on metrics.listen when that is set;
 	// metricsListen holds the bound address once it listens.
@@ -151,7 +151,7 @@ type wiring struct {
 	metrics      *api.Metrics
 	webhookGuard *netguard.Guard
 	dispatcher   *notify.Dispatcher
-	provider     escalate.Provider
+	provider     integration.Provider
 	overrides    inbound.Overrides
 }
 
@@ -224,7 +224,7 @@ func (a *App) setupWorker(w *wiring) {
 		},
 	}
 	pageClient := notify.GuardedHTTPClient(10*time.Second, w.webhookGuard)
-	a.pager = &paging.Engine{
+	a.pager = &engage.Engine{
 		Store: a.store, SMS: w.built.sms, Voice: w.built.voice, Channels: channels, PublicHost: w.publicHost, AckURL: w.acks.URL,
 		MaxPerNumberPerHour: cfg.Paging.MaxPerNumberPerHour, Backoff: o.Backoff, Now: o.Now, Logger: logger,
 		Observe: failed,
@@ -244,7 +244,7 @@ func (a *App) setupWorker(w *wiring) {
 	}
 	w.provider = w.built.provider
 	if w.provider == nil && cfg.OnCallProvider() == "tocsin" && (cfg.OnCall.Enable || cfg.OnCall.InitializedOnly) {
-		w.provider = &paging.Provider{Engine: pager, DefaultPlan: cfg.OnCall.EscalationPlan}
+		w.provider = &engage.Provider{Engine: pager, DefaultPlan: cfg.OnCall.EscalationPlan}
 	}
 	// Each instance claims only the work it can run: notifications for
 	// the channels it has, escalations for its provider. Instances that
@@ -254,7 +254,7 @@ func (a *App) setupWorker(w *wiring) {
 		lanes[tocsin.JobNotify] = append(lanes[tocsin.JobNotify], tocsin.NotifyLane(name))
 	}
 	if p := w.provider; p != nil {
-		h := &escalate.Handler{Source: a.store, Providers: map[string]escalate.Provider{p.Name(): p},
+		h := &integration.Handler{Source: a.store, Providers: map[string]integration.Provider{p.Name(): p},
 			IncidentURL: d.IncidentURL, Backoff: o.Backoff, Now: o.Now, Logger: logger, Channels: w.channelNames,
 			Observe: failed}
 		handlers[tocsin.JobEscalate] = engine.HandlerFunc(h.HandleEscalate)

@@ -1,4 +1,4 @@
-package escalate
+package integration
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-// Package escalate is tocsin's ack-or-escalate on-call, compatible with
+// Package integration is tocsin's ack-or-escalate on-call, compatible with
 // Versus Incident's `oncall` block: when on-call is on for an incident, a
 // durable timer waits `wait_minutes`; an acknowledgement or a resolve
 // cancels it; when it fires, the incident is handed to an external on-call
@@ -6,7 +6,7 @@
 // its real context. Resolving the incident later resolves it there too,
 // where the provider's API allows. One package per provider implements
 // Provider.
-package escalate
+package integration
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package paging_test
+package engage_test
 
 import (
 	"context"
@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"tocsin"
+	"tocsin/engage"
 	"tocsin/engine"
 	"tocsin/notify"
 	"tocsin/oncall"
-	"tocsin/paging"
 	"tocsin/store"
 	"tocsin/store/storetest"
 )
@@ -23,7 +23,7 @@ type fakeSMS struct {
 	mu        sync.Mutex
 	failures  int
 	permanent bool
-	replies   bool // replies reach tocsin (paging.Replier)
+	replies   bool // replies reach tocsin (engage.Replier)
 	sent      []*notify.SMS
 }
 
@@ -72,7 +72,7 @@ func setup(t *testing.T, sms ...notify.SMSSender) (*store.DB, *storetest.Clock, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &paging.Engine{Store: db, SMS: sms, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
+	e := &engage.Engine{Store: db, SMS: sms, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
 	w = engine.NewWorker(db, map[string]engine.Handler{tocsin.JobStage: engine.HandlerFunc(e.HandleStage), tocsin.JobPage: engine.HandlerFunc(e.HandlePage)})
 	w.Now, w.PollInterval = clock.Now, 10*time.Millisecond
 	run, cancel := context.WithCancel(context.Background())
@@ -132,7 +132,7 @@ func TestPagesFromEngagementPlan(t *testing.T) {
 		{Name: "sms", Type: "sms", Address: "+15550000008", Activated: true},
 		{Name: "voice", Type: "voice", Address: "+15550000008"},
 	}, EngagementPlan: []tocsin.EngagementStep{{Channel: "mail"}, {Channel: "sms", After: tocsin.Duration(5 * time.Minute)}, {Channel: "voice", After: tocsin.Duration(10 * time.Minute)}}}
-	pages, skipped := paging.Pages(c, true, now)
+	pages, skipped := engage.Pages(c, true, now)
 	if len(pages) != 2 || !pages[1].DueAt.Equal(now.Add(5*time.Minute)) || !pages[0].Essential {
 		t.Fatalf("pages: %+v", pages)
 	}
@@ -140,7 +140,7 @@ func TestPagesFromEngagementPlan(t *testing.T) {
 		t.Fatalf("skipped: %v", skipped)
 	}
 	c.EngagementPlan = nil
-	if pages, _ := paging.Pages(c, false, now); len(pages) != 2 || !pages[1].DueAt.Equal(now) {
+	if pages, _ := engage.Pages(c, false, now); len(pages) != 2 || !pages[1].DueAt.Equal(now) {
 		t.Fatalf("default plan: every activated channel at once: %+v", pages)
 	}
 }
@@ -166,7 +166,7 @@ func TestHandOffNotifications(t *testing.T) {
 		TimeZone: "UTC", Recurrence: oncall.Recurrence{Type: "hourly"}}); err != nil {
 		t.Fatal(err)
 	}
-	e := &paging.Engine{Store: db, SMS: []notify.SMSSender{sms}, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
+	e := &engage.Engine{Store: db, SMS: []notify.SMSSender{sms}, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
 	w = engine.NewWorker(db, map[string]engine.Handler{tocsin.JobHandOff: engine.HandlerFunc(e.HandleHandOff),
 		tocsin.JobHandOffNote: engine.HandlerFunc(e.HandleHandOffNote)})
 	w.Now, w.PollInterval = clock.Now, 10*time.Millisecond
@@ -224,7 +224,7 @@ func TestNonEssentialAcknowledgementStopsOnlyThatContact(t *testing.T) {
 	db.PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "np", Stages: []tocsin.Stage{{Duration: tocsin.Duration(10 * time.Minute), Targets: []tocsin.Target{{Contact: "hal"}}}}})
 	res, _ := db.Ingest(ctx, []*tocsin.Alert{storetest.NewAlert("g", "f", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
 	id := res[0].IncidentID
-	e := &paging.Engine{Store: db, SMS: []notify.SMSSender{sms}, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
+	e := &engage.Engine{Store: db, SMS: []notify.SMSSender{sms}, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
 	w = engine.NewWorker(db, map[string]engine.Handler{tocsin.JobStage: engine.HandlerFunc(e.HandleStage), tocsin.JobPage: engine.HandlerFunc(e.HandlePage)})
 	w.Now, w.PollInterval = clock.Now, 10*time.Millisecond
 	run, cancel := context.WithCancel(context.Background())

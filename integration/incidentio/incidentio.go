@@ -41,7 +41,7 @@ import (
 	"time"
 
 	"tocsin/config"
-	"tocsin/escalate"
+	"tocsin/integration"
 	"tocsin/notify"
 )
 
@@ -83,7 +83,7 @@ type Provider struct {
 	logger  *slog.Logger
 }
 
-var _ escalate.Provider = (*Provider)(nil)
+var _ integration.Provider = (*Provider)(nil)
 
 // New validates cfg and returns the provider. Errors name the config key.
 func New(cfg config.IncidentIO, opts Options) (*Provider, error) {
@@ -129,7 +129,7 @@ func New(cfg config.IncidentIO, opts Options) (*Provider, error) {
 	return p, nil
 }
 
-// Name implements escalate.Provider.
+// Name implements integration.Provider.
 func (p *Provider) Name() string { return Name }
 
 // HasTarget reports whether key names an entry of other_alert_source_config_ids.
@@ -149,7 +149,7 @@ type Event struct {
 }
 
 // Trigger posts a firing event and returns its deduplication key.
-func (p *Provider) Trigger(ctx context.Context, e *escalate.Escalation) (string, error) {
+func (p *Provider) Trigger(ctx context.Context, e *integration.Escalation) (string, error) {
 	if e == nil {
 		return "", notify.Permanent(errors.New("trigger: nil escalation"))
 	}
@@ -166,9 +166,9 @@ func (p *Provider) Trigger(ctx context.Context, e *escalate.Escalation) (string,
 
 // Resolve posts the resolved event for the deduplication key ref (derived
 // from e when empty) to the alert source of e.Target.
-func (p *Provider) Resolve(ctx context.Context, e *escalate.Escalation, ref string) error {
+func (p *Provider) Resolve(ctx context.Context, e *integration.Escalation, ref string) error {
 	if e == nil {
-		e = &escalate.Escalation{}
+		e = &integration.Escalation{}
 	}
 	ev := NewEvent(e, StatusResolved, ref)
 	if ev.DeduplicationKey == "" {
@@ -183,7 +183,7 @@ func (p *Provider) Resolve(ctx context.Context, e *escalate.Escalation, ref stri
 
 // NewEvent builds the event for e with status; key, when not empty,
 // replaces the deduplication key derived from e.
-func NewEvent(e *escalate.Escalation, status, key string) *Event {
+func NewEvent(e *integration.Escalation, status, key string) *Event {
 	if key == "" {
 		key = e.DedupKey
 	}

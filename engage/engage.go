@@ -1,4 +1,4 @@
-// Package paging is tocsin's own on-call engine: it runs escalation plans
+// Package engage is tocsin's own on-call engine: it runs escalation plans
 // for incidents. A stage job resolves its targets to people at that
 // instant (contacts, whoever schedules have on call, nested plans, team
 // channels), turns each person's engagement plan into pages, and arms the
@@ -11,7 +11,7 @@
 // interrupted mid-send is never sent twice (tocsin.PageInterrupted).
 // Handlers re-check state, so a crash, a lost lease or a second instance
 // never loses a page.
-package paging
+package engage
 
 import (
 	"context"

@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"tocsin/config"
-	"tocsin/escalate"
-	"tocsin/escalate/providertest"
-	"tocsin/escalate/servicenow"
+	"tocsin/integration"
+	"tocsin/integration/integrationtest"
+	"tocsin/integration/servicenow"
 	"tocsin/notify"
 )
 
@@ -17,8 +17,8 @@ func newProvider(t *testing.T, url string, others map[string]string, timeout tim
 	t.Helper()
 	p, err := servicenow.New(config.ServiceNow{
 		InstanceURL:       url,
-		Username:          providertest.ServiceNowUsername,
-		Password:          providertest.ServiceNowPassword,
+		Username:          integrationtest.ServiceNowUsername,
+		Password:          integrationtest.ServiceNowPassword,
 		OtherInstanceURLs: others,
 	}, servicenow.Options{Timeout: timeout})
 	if err != nil {
@@ -28,22 +28,22 @@ func newProvider(t *testing.T, url string, others map[string]string, timeout tim
 }
 
 func TestConformance(t *testing.T) {
-	fake := providertest.NewServiceNow(t)
-	providertest.Run(t, providertest.Suite{
-		New: func(t *testing.T, url string, timeout time.Duration) escalate.Provider {
+	fake := integrationtest.NewServiceNow(t)
+	integrationtest.Run(t, integrationtest.Suite{
+		New: func(t *testing.T, url string, timeout time.Duration) integration.Provider {
 			return newProvider(t, url, nil, timeout)
 		},
 		Fake: fake, URL: fake.URL,
-		Secrets: []string{providertest.ServiceNowPassword},
+		Secrets: []string{integrationtest.ServiceNowPassword},
 		Echo:    true,
 	})
 }
 
 func TestTriggerCreatesOnceAndResolves(t *testing.T) {
-	fake := providertest.NewServiceNow(t)
+	fake := integrationtest.NewServiceNow(t)
 	p := newProvider(t, fake.URL, nil, time.Second)
 	ctx := context.Background()
-	e := providertest.SampleEscalation()
+	e := integrationtest.SampleEscalation()
 	ref, err := p.Trigger(ctx, e)
 	if err != nil {
 		t.Fatal(err)
@@ -80,9 +80,9 @@ func TestTriggerCreatesOnceAndResolves(t *testing.T) {
 }
 
 func TestResolveWithoutRefFindsRecord(t *testing.T) {
-	fake := providertest.NewServiceNow(t)
+	fake := integrationtest.NewServiceNow(t)
 	p := newProvider(t, fake.URL, nil, time.Second)
-	e := providertest.SampleEscalation()
+	e := integrationtest.SampleEscalation()
 	ref, err := p.Trigger(context.Background(), e)
 	if err != nil {
 		t.Fatal(err)
@@ -101,12 +101,12 @@ func TestResolveWithoutRefFindsRecord(t *testing.T) {
 }
 
 func TestTargetSelectsInstance(t *testing.T) {
-	home, other := providertest.NewServiceNow(t), providertest.NewServiceNow(t)
+	home, other := integrationtest.NewServiceNow(t), integrationtest.NewServiceNow(t)
 	p := newProvider(t, home.URL, map[string]string{"emea": other.URL + "/"}, time.Second)
 	if !p.HasTarget("emea") || p.HasTarget("apac") {
 		t.Error("HasTarget is wrong")
 	}
-	e := providertest.SampleEscalation()
+	e := integrationtest.SampleEscalation()
 	e.Target = "emea"
 	ref, err := p.Trigger(context.Background(), e)
 	if err != nil {
@@ -121,22 +121,22 @@ func TestTargetSelectsInstance(t *testing.T) {
 }
 
 func TestBadCredentialsArePermanent(t *testing.T) {
-	fake := providertest.NewServiceNow(t)
+	fake := integrationtest.NewServiceNow(t)
 	p, err := servicenow.New(config.ServiceNow{InstanceURL: fake.URL, Username: "tocsin", Password: "wrong-password"}, servicenow.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = p.Trigger(context.Background(), providertest.SampleEscalation())
+	_, err = p.Trigger(context.Background(), integrationtest.SampleEscalation())
 	if perm, _ := notify.Classify(err); !perm || strings.Contains(err.Error(), "wrong-password") || !strings.Contains(err.Error(), "401") {
 		t.Errorf("Trigger = %v; want a permanent 401 without the password", err)
 	}
 }
 
 func TestHibernatingInstanceIsRetryable(t *testing.T) {
-	fake := providertest.NewServiceNow(t)
+	fake := integrationtest.NewServiceNow(t)
 	p := newProvider(t, fake.URL, nil, time.Second)
-	fake.FailNext(1, providertest.Fault{Status: 200, Body: "<html>Your instance is hibernating</html>", ContentType: "text/html"})
-	_, err := p.Trigger(context.Background(), providertest.SampleEscalation())
+	fake.FailNext(1, integrationtest.Fault{Status: 200, Body: "<html>Your instance is hibernating</html>", ContentType: "text/html"})
+	_, err := p.Trigger(context.Background(), integrationtest.SampleEscalation())
 	if perm, _ := notify.Classify(err); err == nil || perm {
 		t.Errorf("Trigger = %v; want a retryable error", err)
 	}
@@ -155,13 +155,13 @@ func TestImpactUrgency(t *testing.T) {
 
 func TestCorrelationID(t *testing.T) {
 	for _, tc := range []struct {
-		e      escalate.Escalation
+		e      integration.Escalation
 		hashed bool
 	}{
-		{escalate.Escalation{DedupKey: "tocsin-0191f0a2-3b4c-7d5e-8f60-718293a4b5c6"}, false},
-		{escalate.Escalation{IncidentID: "abc"}, false},
-		{escalate.Escalation{DedupKey: "a^b=c"}, true},
-		{escalate.Escalation{DedupKey: strings.Repeat("x", 101)}, true},
+		{integration.Escalation{DedupKey: "tocsin-0191f0a2-3b4c-7d5e-8f60-718293a4b5c6"}, false},
+		{integration.Escalation{IncidentID: "abc"}, false},
+		{integration.Escalation{DedupKey: "a^b=c"}, true},
+		{integration.Escalation{DedupKey: strings.Repeat("x", 101)}, true},
 	} {
 		got := servicenow.CorrelationID(&tc.e)
 		if tc.hashed != (strings.HasPrefix(got, "tocsin-") && len(got) == 47) || len(got) > 100 || strings.Contains(got, "^") {

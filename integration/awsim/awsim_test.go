@@ -17,19 +17,19 @@ import (
 	"time"
 
 	"tocsin/config"
-	"tocsin/escalate"
-	"tocsin/escalate/awsim"
-	"tocsin/escalate/providertest"
+	"tocsin/integration"
+	"tocsin/integration/awsim"
+	"tocsin/integration/integrationtest"
 	"tocsin/notify"
 )
 
 var (
-	plan      = providertest.ResponsePlanARN("db-oncall")
-	otherPlan = providertest.ResponsePlanARN("payments-oncall")
+	plan      = integrationtest.ResponsePlanARN("db-oncall")
+	otherPlan = integrationtest.ResponsePlanARN("payments-oncall")
 	now       = time.Date(2026, 3, 1, 12, 35, 0, 0, time.UTC)
 )
 
-func newProvider(t *testing.T, fake *providertest.AWS, cfg config.AWSIncidentManager, timeout time.Duration) *awsim.Provider {
+func newProvider(t *testing.T, fake *integrationtest.AWS, cfg config.AWSIncidentManager, timeout time.Duration) *awsim.Provider {
 	t.Helper()
 	if cfg.ResponsePlanARN == "" {
 		cfg.ResponsePlanARN = plan
@@ -49,22 +49,22 @@ func newProvider(t *testing.T, fake *providertest.AWS, cfg config.AWSIncidentMan
 }
 
 func TestConformance(t *testing.T) {
-	fake := providertest.NewAWS(t)
+	fake := integrationtest.NewAWS(t)
 	fake.SetEnv(t)
-	providertest.Run(t, providertest.Suite{
-		New: func(t *testing.T, url string, timeout time.Duration) escalate.Provider {
+	integrationtest.Run(t, integrationtest.Suite{
+		New: func(t *testing.T, url string, timeout time.Duration) integration.Provider {
 			return newProvider(t, fake, config.AWSIncidentManager{Region: "eu-west-1", Endpoint: url}, timeout)
 		},
 		Fake: fake, URL: fake.URL,
-		Secrets: []string{providertest.AWSSecretAccessKey},
+		Secrets: []string{integrationtest.AWSSecretAccessKey},
 	})
 }
 
 func TestStartIncidentCarriesRealContext(t *testing.T) {
-	fake := providertest.NewAWS(t)
+	fake := integrationtest.NewAWS(t)
 	fake.SetEnv(t)
 	p := newProvider(t, fake, config.AWSIncidentManager{Region: "eu-west-1", Endpoint: fake.URL}, time.Second)
-	e := providertest.SampleEscalation()
+	e := integrationtest.SampleEscalation()
 	ref, err := p.Trigger(context.Background(), e)
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +78,7 @@ func TestStartIncidentCarriesRealContext(t *testing.T) {
 	}
 	s := starts[0]
 	if s.ResponsePlanArn != plan || s.Title != e.Title || s.Impact != 1 || s.ClientToken != "tocsin-inc_01" ||
-		s.Region != "eu-west-1" || s.AccessKeyID != providertest.AWSAccessKeyID {
+		s.Region != "eu-west-1" || s.AccessKeyID != integrationtest.AWSAccessKeyID {
 		t.Errorf("StartIncident = %+v", s)
 	}
 	td := s.TriggerDetails
@@ -96,7 +96,7 @@ func TestStartIncidentCarriesRealContext(t *testing.T) {
 	if labels, _ := m["labels"].(map[string]any); labels["alertname"] != "PostgresqlDown" {
 		t.Errorf("rawData.labels = %v", m["labels"])
 	}
-	if len(s.RelatedItems) != 1 || s.RelatedItems[0] != (providertest.AWSRelatedItem{Type: "OTHER", Title: "tocsin incident", URL: e.URL}) {
+	if len(s.RelatedItems) != 1 || s.RelatedItems[0] != (integrationtest.AWSRelatedItem{Type: "OTHER", Title: "tocsin incident", URL: e.URL}) {
 		t.Errorf("relatedItems = %+v", s.RelatedItems)
 	}
 
@@ -112,30 +112,30 @@ func TestStartIncidentCarriesRealContext(t *testing.T) {
 }
 
 func TestTargetAndDefaults(t *testing.T) {
-	fake := providertest.NewAWS(t)
+	fake := integrationtest.NewAWS(t)
 	fake.SetEnv(t)
 	p := newProvider(t, fake, config.AWSIncidentManager{Endpoint: fake.URL}, time.Second)
 	if !p.HasTarget("payments") || p.HasTarget("db") || p.Name() != "aws_incident_manager" {
 		t.Error("HasTarget or Name is wrong")
 	}
-	e := &escalate.Escalation{IncidentID: "inc_02", Impact: 9, Target: "payments"}
+	e := &integration.Escalation{IncidentID: "inc_02", Impact: 9, Target: "payments"}
 	if _, err := p.Trigger(context.Background(), e); err != nil {
 		t.Fatal(err)
 	}
 	s := fake.Starts()[0]
 	// No title, impact or URL: the response plan's template applies.
 	if s.ResponsePlanArn != otherPlan || s.Title != "" || s.Impact != 0 || s.ClientToken != "tocsin-inc_02" ||
-		len(s.RelatedItems) != 0 || s.Region != providertest.AWSRegion {
+		len(s.RelatedItems) != 0 || s.Region != integrationtest.AWSRegion {
 		t.Errorf("StartIncident = %+v", s)
 	}
 }
 
 func TestRegionFromARN(t *testing.T) {
-	fake := providertest.NewAWS(t)
+	fake := integrationtest.NewAWS(t)
 	fake.SetEnv(t)
 	regional := "arn:aws:ssm-incidents:ap-southeast-2:123456789012:response-plan/db"
 	p := newProvider(t, fake, config.AWSIncidentManager{ResponsePlanARN: regional, Endpoint: fake.URL}, time.Second)
-	if _, err := p.Trigger(context.Background(), providertest.SampleEscalation()); err != nil {
+	if _, err := p.Trigger(context.Background(), integrationtest.SampleEscalation()); err != nil {
 		t.Fatal(err)
 	}
 	if r := fake.Starts()[0].Region; r != "ap-southeast-2" {
@@ -144,25 +144,25 @@ func TestRegionFromARN(t *testing.T) {
 }
 
 func TestClassification(t *testing.T) {
-	fake := providertest.NewAWS(t)
+	fake := integrationtest.NewAWS(t)
 	fake.SetEnv(t)
 	p := newProvider(t, fake, config.AWSIncidentManager{Endpoint: fake.URL}, time.Second)
 	for _, tc := range []struct {
-		fault     providertest.Fault
+		fault     integrationtest.Fault
 		permanent bool
 	}{
-		{providertest.Fault{Status: 400, Code: "ThrottlingException", Message: "slow down"}, false},
-		{providertest.Fault{Status: 409, Code: "ConflictException"}, false},
-		{providertest.Fault{Status: 402, Code: "ServiceQuotaExceededException"}, false},
-		{providertest.Fault{Status: 403, Code: "AccessDeniedException"}, true},
-		{providertest.Fault{Status: 400, Code: "ValidationException"}, true},
-		{providertest.Fault{Status: 404, Code: "ResourceNotFoundException"}, true},
-		{providertest.Fault{Status: 418, Code: "SomethingNew"}, true},
-		{providertest.Fault{Status: 504, Code: "SomethingNew"}, false},
+		{integrationtest.Fault{Status: 400, Code: "ThrottlingException", Message: "slow down"}, false},
+		{integrationtest.Fault{Status: 409, Code: "ConflictException"}, false},
+		{integrationtest.Fault{Status: 402, Code: "ServiceQuotaExceededException"}, false},
+		{integrationtest.Fault{Status: 403, Code: "AccessDeniedException"}, true},
+		{integrationtest.Fault{Status: 400, Code: "ValidationException"}, true},
+		{integrationtest.Fault{Status: 404, Code: "ResourceNotFoundException"}, true},
+		{integrationtest.Fault{Status: 418, Code: "SomethingNew"}, true},
+		{integrationtest.Fault{Status: 504, Code: "SomethingNew"}, false},
 	} {
 		start := fake.Requests()
 		fake.FailNext(1, tc.fault)
-		_, err := p.Trigger(context.Background(), providertest.SampleEscalation())
+		_, err := p.Trigger(context.Background(), integrationtest.SampleEscalation())
 		if perm, _ := notify.Classify(err); err == nil || perm != tc.permanent {
 			t.Errorf("%d %s: got %v (permanent %v)", tc.fault.Status, tc.fault.Code, err, perm)
 		}
@@ -173,10 +173,10 @@ func TestClassification(t *testing.T) {
 }
 
 func TestResolveUnknownRecordIsPermanent(t *testing.T) {
-	fake := providertest.NewAWS(t)
+	fake := integrationtest.NewAWS(t)
 	fake.SetEnv(t)
 	p := newProvider(t, fake, config.AWSIncidentManager{Endpoint: fake.URL}, time.Second)
-	err := p.Resolve(context.Background(), providertest.SampleEscalation(), "arn:aws:ssm-incidents::123456789012:incident-record/db-oncall/nope")
+	err := p.Resolve(context.Background(), integrationtest.SampleEscalation(), "arn:aws:ssm-incidents::123456789012:incident-record/db-oncall/nope")
 	if perm, _ := notify.Classify(err); !perm {
 		t.Errorf("Resolve = %v; want permanent", err)
 	}
@@ -186,21 +186,21 @@ func TestResolveUnknownRecordIsPermanent(t *testing.T) {
 }
 
 func TestClientToken(t *testing.T) {
-	long := &escalate.Escalation{DedupKey: strings.Repeat("k", 200)}
+	long := &integration.Escalation{DedupKey: strings.Repeat("k", 200)}
 	tok := awsim.ClientToken(long)
-	if len(tok) > 128 || tok != awsim.ClientToken(long) || tok == awsim.ClientToken(&escalate.Escalation{DedupKey: strings.Repeat("k", 201)}) {
+	if len(tok) > 128 || tok != awsim.ClientToken(long) || tok == awsim.ClientToken(&integration.Escalation{DedupKey: strings.Repeat("k", 201)}) {
 		t.Errorf("ClientToken = %q", tok)
 	}
-	if got := awsim.ClientToken(&escalate.Escalation{IncidentID: "x"}); got != "tocsin-x" {
+	if got := awsim.ClientToken(&integration.Escalation{IncidentID: "x"}); got != "tocsin-x" {
 		t.Errorf("ClientToken without dedup key = %q", got)
 	}
 }
 
 func TestLongInputsFitAWSLimits(t *testing.T) {
-	fake := providertest.NewAWS(t)
+	fake := integrationtest.NewAWS(t)
 	fake.SetEnv(t)
 	p := newProvider(t, fake, config.AWSIncidentManager{Endpoint: fake.URL}, time.Second)
-	e := providertest.SampleEscalation()
+	e := integrationtest.SampleEscalation()
 	e.Title = strings.Repeat("t", 500)
 	e.Summary = strings.Repeat("s", 20000)
 	e.Labels = map[string]string{}
@@ -217,7 +217,7 @@ func TestLongInputsFitAWSLimits(t *testing.T) {
 }
 
 func TestNewValidation(t *testing.T) {
-	fake := providertest.NewAWS(t)
+	fake := integrationtest.NewAWS(t)
 	fake.SetEnv(t)
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -244,24 +244,24 @@ func TestNewValidation(t *testing.T) {
 // From config alone, as cmd builds it: credentials and region come from the
 // environment that SetEnv prepares.
 func TestDefaultCredentialChain(t *testing.T) {
-	fake := providertest.NewAWS(t)
+	fake := integrationtest.NewAWS(t)
 	fake.SetEnv(t)
 	p, err := awsim.New(context.Background(), config.AWSIncidentManager{ResponsePlanARN: plan, Endpoint: fake.URL}, awsim.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := p.Trigger(context.Background(), providertest.SampleEscalation())
+	ref, err := p.Trigger(context.Background(), integrationtest.SampleEscalation())
 	if err != nil || ref == "" {
 		t.Fatalf("Trigger = %q, %v", ref, err)
 	}
-	if s := fake.Starts()[0]; s.AccessKeyID != providertest.AWSAccessKeyID || s.Region != providertest.AWSRegion {
+	if s := fake.Starts()[0]; s.AccessKeyID != integrationtest.AWSAccessKeyID || s.Region != integrationtest.AWSRegion {
 		t.Errorf("signed as %s in %s", s.AccessKeyID, s.Region)
 	}
 }
 
 // AWS_CA_BUNDLE (corporate proxies) works with the default client.
 func TestCABundle(t *testing.T) {
-	fake := providertest.NewAWS(t)
+	fake := integrationtest.NewAWS(t)
 	fake.SetEnv(t)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -279,7 +279,7 @@ func TestCABundle(t *testing.T) {
 	}
 	t.Setenv("AWS_CA_BUNDLE", path)
 	p := newProvider(t, fake, config.AWSIncidentManager{Endpoint: fake.URL}, time.Second)
-	if _, err := p.Trigger(context.Background(), providertest.SampleEscalation()); err != nil {
+	if _, err := p.Trigger(context.Background(), integrationtest.SampleEscalation()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,4 +1,4 @@
-package paging_test
+package engage_test
 
 import (
 	"context"
@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"tocsin"
+	"tocsin/engage"
 	"tocsin/notify"
 	"tocsin/oncall"
-	"tocsin/paging"
 	"tocsin/store"
 	"tocsin/store/storetest"
 )
@@ -38,7 +38,7 @@ func TestHandOffNoteIsNotResentAfterACrash(t *testing.T) {
 	if _, err := db.PutSchedule(ctx, &tocsin.Schedule{Name: "s", Rotations: []string{"r"}}); err != nil {
 		t.Fatal(err)
 	}
-	e := &paging.Engine{Store: db, SMS: []notify.SMSSender{sms}, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
+	e := &engage.Engine{Store: db, SMS: []notify.SMSSender{sms}, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
 	handlers := map[string]func(context.Context, *tocsin.Job) tocsin.JobOutcome{
 		tocsin.JobHandOff: e.HandleHandOff, tocsin.JobHandOffNote: e.HandleHandOffNote,
 	}
@@ -117,7 +117,7 @@ func TestActivationCodeIsRecordedOnTheContactWithoutTheCode(t *testing.T) {
 	if err := db.ScheduleJob(ctx, &tocsin.Job{Kind: tocsin.JobActivation, Lane: tocsin.JobActivation, Args: args, DueAt: clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	e := &paging.Engine{Store: db, SMS: []notify.SMSSender{sms}, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
+	e := &engage.Engine{Store: db, SMS: []notify.SMSSender{sms}, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
 	for range 2 {
 		jobs, err := db.ClaimJobs(ctx, tocsin.JobClaim{Owner: "w", Now: clock.Now(), Lease: 10 * time.Second, Limit: 10})
 		if err != nil {

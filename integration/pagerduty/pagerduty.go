@@ -53,7 +53,7 @@ import (
 
 	"tocsin"
 	"tocsin/config"
-	"tocsin/escalate"
+	"tocsin/integration"
 	"tocsin/notify"
 )
 
@@ -95,7 +95,7 @@ type Provider struct {
 	secrets []string
 }
 
-var _ escalate.Provider = (*Provider)(nil)
+var _ integration.Provider = (*Provider)(nil)
 
 // New validates cfg and returns the provider. Errors name the config key.
 func New(cfg config.PagerDuty, opts Options) (*Provider, error) {
@@ -140,7 +140,7 @@ func New(cfg config.PagerDuty, opts Options) (*Provider, error) {
 	return p, nil
 }
 
-// Name implements escalate.Provider.
+// Name implements integration.Provider.
 func (p *Provider) Name() string { return Name }
 
 // HasTarget reports whether key names an entry of other_routing_keys.
@@ -178,7 +178,7 @@ type Link struct {
 }
 
 // Trigger sends a trigger event and returns its dedup_key.
-func (p *Provider) Trigger(ctx context.Context, e *escalate.Escalation) (string, error) {
+func (p *Provider) Trigger(ctx context.Context, e *integration.Escalation) (string, error) {
 	if e == nil {
 		return "", notify.Permanent(errors.New("trigger: nil escalation"))
 	}
@@ -200,7 +200,7 @@ func (p *Provider) Trigger(ctx context.Context, e *escalate.Escalation) (string,
 
 // Resolve sends a resolve event for the dedup_key ref (derived from e when
 // ref is empty) to the routing key of e.Target.
-func (p *Provider) Resolve(ctx context.Context, e *escalate.Escalation, ref string) error {
+func (p *Provider) Resolve(ctx context.Context, e *integration.Escalation, ref string) error {
 	target := ""
 	if e != nil {
 		target = e.Target
@@ -232,7 +232,7 @@ func (p *Provider) routingKey(target string) (string, error) {
 }
 
 // NewTrigger builds the trigger event for e, without its routing key.
-func NewTrigger(e *escalate.Escalation) *Event {
+func NewTrigger(e *integration.Escalation) *Event {
 	title := e.Title
 	if title == "" {
 		title = "Incident " + e.IncidentID
@@ -323,7 +323,7 @@ func (p *Provider) send(ctx context.Context, ev *Event) error {
 
 // dedupKey is e's dedup key (or "tocsin-<incident id>"), hashed when longer
 // than the API allows.
-func dedupKey(e *escalate.Escalation) string {
+func dedupKey(e *integration.Escalation) string {
 	k := e.DedupKey
 	if k == "" && e.IncidentID != "" {
 		k = "tocsin-" + e.IncidentID
@@ -336,7 +336,7 @@ func dedupKey(e *escalate.Escalation) string {
 }
 
 // label returns the first non-empty of e's labels names.
-func label(e *escalate.Escalation, names ...string) string {
+func label(e *integration.Escalation, names ...string) string {
 	for _, n := range names {
 		if v := e.Labels[n]; v != "" {
 			return v

@@ -58,7 +58,7 @@ import (
 
 	"tocsin"
 	"tocsin/config"
-	"tocsin/escalate"
+	"tocsin/integration"
 	"tocsin/notify"
 )
 
@@ -109,7 +109,7 @@ type Provider struct {
 	now     func() time.Time
 }
 
-var _ escalate.Provider = (*Provider)(nil)
+var _ integration.Provider = (*Provider)(nil)
 
 // New validates cfg, loads the AWS configuration and returns the provider.
 // ctx bounds loading the configuration (no network call is made: the
@@ -193,7 +193,7 @@ func planRegion(s string) (string, error) {
 	return a.Region, nil
 }
 
-// Name implements escalate.Provider.
+// Name implements integration.Provider.
 func (p *Provider) Name() string { return Name }
 
 // HasTarget reports whether key names an entry of other_response_plan_arns.
@@ -204,7 +204,7 @@ func (p *Provider) HasTarget(key string) bool {
 
 // Trigger starts an incident (or, for the same DedupKey, finds the one
 // started) and returns its incident record ARN.
-func (p *Provider) Trigger(ctx context.Context, e *escalate.Escalation) (string, error) {
+func (p *Provider) Trigger(ctx context.Context, e *integration.Escalation) (string, error) {
 	if e == nil {
 		return "", notify.Permanent(errors.New("start incident: nil escalation"))
 	}
@@ -232,7 +232,7 @@ func (p *Provider) Trigger(ctx context.Context, e *escalate.Escalation) (string,
 }
 
 // Resolve sets the incident record ref resolved.
-func (p *Provider) Resolve(ctx context.Context, e *escalate.Escalation, ref string) error {
+func (p *Provider) Resolve(ctx context.Context, e *integration.Escalation, ref string) error {
 	if ref == "" {
 		return notify.Permanent(errors.New("resolve incident: no incident record ARN"))
 	}
@@ -252,7 +252,7 @@ func (p *Provider) Resolve(ctx context.Context, e *escalate.Escalation, ref stri
 // NewStartIncident builds the StartIncident request for e with response
 // plan plan at time now. ClientToken is nil when e has no dedup key and no
 // incident id.
-func NewStartIncident(e *escalate.Escalation, plan string, now time.Time) *ssmincidents.StartIncidentInput {
+func NewStartIncident(e *integration.Escalation, plan string, now time.Time) *ssmincidents.StartIncidentInput {
 	in := &ssmincidents.StartIncidentInput{
 		ResponsePlanArn: aws.String(plan),
 		TriggerDetails: &types.TriggerDetails{
@@ -284,7 +284,7 @@ func NewStartIncident(e *escalate.Escalation, plan string, now time.Time) *ssmin
 
 // ClientToken is StartIncident's idempotency token for e: its dedup key
 // (or "tocsin-<incident id>"), hashed when longer than AWS allows.
-func ClientToken(e *escalate.Escalation) string {
+func ClientToken(e *integration.Escalation) string {
 	k := e.DedupKey
 	if k == "" && e.IncidentID != "" {
 		k = "tocsin-" + e.IncidentID
@@ -297,7 +297,7 @@ func ClientToken(e *escalate.Escalation) string {
 }
 
 // rawData is triggerDetails.rawData: e as a JSON object within AWS's limit.
-func rawData(e *escalate.Escalation) string {
+func rawData(e *integration.Escalation) string {
 	d := struct {
 		IncidentID string            `json:"incident_id"`
 		DedupKey   string            `json:"dedup_key,omitempty"`

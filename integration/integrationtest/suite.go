@@ -1,4 +1,4 @@
-package providertest
+package integrationtest
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"tocsin/escalate"
+	"tocsin/integration"
 	"tocsin/notify"
 )
 
@@ -24,7 +24,7 @@ type Suite struct {
 	// New builds the provider talking to the fake at baseURL with a
 	// per-call timeout of timeout. Run also calls it with the URL of a
 	// closed server.
-	New func(t *testing.T, baseURL string, timeout time.Duration) escalate.Provider
+	New func(t *testing.T, baseURL string, timeout time.Duration) integration.Provider
 	// Fake is the fake behind URL.
 	Fake Injector
 	// URL is the fake's URL.
@@ -37,7 +37,7 @@ type Suite struct {
 	// only ever receives a signature.
 	Echo bool
 	// Escalation builds the escalation to send; nil uses SampleEscalation.
-	Escalation func() *escalate.Escalation
+	Escalation func() *integration.Escalation
 }
 
 // suiteTimeout is the per-call timeout Run configures; hangGrace is how much
@@ -49,8 +49,8 @@ const (
 
 // SampleEscalation returns a typical escalation: a critical incident from
 // Alertmanager with labels, a summary and a link back to tocsin.
-func SampleEscalation() *escalate.Escalation {
-	return &escalate.Escalation{
+func SampleEscalation() *integration.Escalation {
+	return &integration.Escalation{
 		IncidentID: "inc_01",
 		Title:      "Postgresql down (instance pg-prod-01)",
 		Summary:    "Postgresql instance is down.",

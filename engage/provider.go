@@ -1,4 +1,4 @@
-package paging
+package engage
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"tocsin"
-	"tocsin/escalate"
+	"tocsin/integration"
 	"tocsin/notify"
 )
 
@@ -22,14 +22,14 @@ type Provider struct {
 	DefaultPlan string
 }
 
-var _ escalate.Provider = (*Provider)(nil)
+var _ integration.Provider = (*Provider)(nil)
 
 // Name is "tocsin".
 func (p *Provider) Name() string { return "tocsin" }
 
 // Trigger starts the plan. The engagement's id is derived from the
 // incident and plan, so a re-run escalation job does not start it twice.
-func (p *Provider) Trigger(ctx context.Context, e *escalate.Escalation) (string, error) {
+func (p *Provider) Trigger(ctx context.Context, e *integration.Escalation) (string, error) {
 	plan := e.Target
 	if plan == "" {
 		plan = p.DefaultPlan
@@ -48,7 +48,9 @@ func (p *Provider) Trigger(ctx context.Context, e *escalate.Escalation) (string,
 
 // Resolve does nothing more: resolving the incident already stopped its
 // engagements in the same transaction.
-func (p *Provider) Resolve(ctx context.Context, e *escalate.Escalation, ref string) error { return nil }
+func (p *Provider) Resolve(ctx context.Context, e *integration.Escalation, ref string) error {
+	return nil
+}
 
 // HasTarget reports whether an escalation plan of that name exists.
 func (p *Provider) HasTarget(key string) bool {

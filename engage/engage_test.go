@@ -1,4 +1,4 @@
-package paging_test
+package engage_test
 
 import (
 	"context"
@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"tocsin"
+	"tocsin/engage"
 	"tocsin/engine"
 	"tocsin/notify"
 	"tocsin/oncall"
-	"tocsin/paging"
 	"tocsin/store"
 	"tocsin/store/storetest"
 )
@@ -25,7 +25,7 @@ type rig struct {
 	db    *store.DB
 	clock *storetest.Clock
 	w     *engine.Worker
-	e     *paging.Engine
+	e     *engage.Engine
 	sms   *fakeSMS
 	mail  *recorder
 	// incidents counts the incidents engage opened.
@@ -101,7 +101,7 @@ func newRig(t *testing.T, start time.Time) *rig {
 			r.w.Wake()
 		}
 	}})
-	r.e = &paging.Engine{Store: r.db, SMS: []notify.SMSSender{r.sms}, Channels: map[string]notify.Channel{"email": r.mail},
+	r.e = &engage.Engine{Store: r.db, SMS: []notify.SMSSender{r.sms}, Channels: map[string]notify.Channel{"email": r.mail},
 		MaxPerNumberPerHour: 1000, Now: r.clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
 	r.w = engine.NewWorker(r.db, map[string]engine.Handler{
 		tocsin.JobStage:       engine.HandlerFunc(r.e.HandleStage),

@@ -1,4 +1,4 @@
-package providertest
+package integrationtest
 
 import (
 	"crypto/sha256"

@@ -73,7 +73,7 @@ import (
 
 	"tocsin"
 	"tocsin/config"
-	"tocsin/escalate"
+	"tocsin/integration"
 	"tocsin/notify"
 )
 
@@ -137,7 +137,7 @@ type Provider struct {
 	secrets   []string
 }
 
-var _ escalate.Provider = (*Provider)(nil)
+var _ integration.Provider = (*Provider)(nil)
 
 // New validates cfg and returns the provider. Errors name the config key.
 func New(cfg config.ServiceNow, opts Options) (*Provider, error) {
@@ -198,7 +198,7 @@ func instanceURL(s string) (string, error) {
 	return strings.TrimRight(s, "/"), nil
 }
 
-// Name implements escalate.Provider.
+// Name implements integration.Provider.
 func (p *Provider) Name() string { return Name }
 
 // HasTarget reports whether key names an entry of other_instance_urls.
@@ -209,7 +209,7 @@ func (p *Provider) HasTarget(key string) bool {
 
 // Trigger returns the sys_id of the record correlated with e, creating the
 // record when there is none.
-func (p *Provider) Trigger(ctx context.Context, e *escalate.Escalation) (string, error) {
+func (p *Provider) Trigger(ctx context.Context, e *integration.Escalation) (string, error) {
 	if e == nil {
 		return "", notify.Permanent(errors.New("trigger: nil escalation"))
 	}
@@ -247,9 +247,9 @@ func (p *Provider) Trigger(ctx context.Context, e *escalate.Escalation) (string,
 
 // Resolve sets the record ref (found by correlation_id when ref is empty)
 // resolved, on the instance of e.Target.
-func (p *Provider) Resolve(ctx context.Context, e *escalate.Escalation, ref string) error {
+func (p *Provider) Resolve(ctx context.Context, e *integration.Escalation, ref string) error {
 	if e == nil {
-		e = &escalate.Escalation{}
+		e = &integration.Escalation{}
 	}
 	base, err := p.instance(e.Target)
 	if err != nil {
@@ -361,7 +361,7 @@ func (p *Provider) do(ctx context.Context, method, u string, in, out any) error 
 }
 
 // NewRecord returns the fields Trigger creates a record with.
-func NewRecord(e *escalate.Escalation, correlationID string) map[string]string {
+func NewRecord(e *integration.Escalation, correlationID string) map[string]string {
 	title := e.Title
 	if title == "" {
 		title = "Incident " + e.IncidentID
@@ -395,7 +395,7 @@ func ImpactUrgency(impact int) (string, string) {
 
 // description is the record's description: the summary, a link back, the
 // incident's facts and its labels.
-func description(e *escalate.Escalation) string {
+func description(e *integration.Escalation) string {
 	var b strings.Builder
 	if e.Summary != "" {
 		b.WriteString(e.Summary + "\n\n")
@@ -424,7 +424,7 @@ func description(e *escalate.Escalation) string {
 
 // CorrelationID is the correlation_id of e's record: its dedup key (or
 // "tocsin-<incident id>"), hashed when too long or unsafe in a query.
-func CorrelationID(e *escalate.Escalation) string {
+func CorrelationID(e *integration.Escalation) string {
 	k := e.DedupKey
 	if k == "" && e.IncidentID != "" {
 		k = "tocsin-" + e.IncidentID

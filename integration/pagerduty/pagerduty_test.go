@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"tocsin/config"
-	"tocsin/escalate"
-	"tocsin/escalate/pagerduty"
-	"tocsin/escalate/providertest"
+	"tocsin/integration"
+	"tocsin/integration/integrationtest"
+	"tocsin/integration/pagerduty"
 	"tocsin/notify"
 )
 
@@ -33,9 +33,9 @@ func newProvider(t *testing.T, url string, timeout time.Duration) *pagerduty.Pro
 }
 
 func TestConformance(t *testing.T) {
-	fake := providertest.NewPagerDuty(t)
-	providertest.Run(t, providertest.Suite{
-		New: func(t *testing.T, url string, timeout time.Duration) escalate.Provider {
+	fake := integrationtest.NewPagerDuty(t)
+	integrationtest.Run(t, integrationtest.Suite{
+		New: func(t *testing.T, url string, timeout time.Duration) integration.Provider {
 			return newProvider(t, url, timeout)
 		},
 		Fake: fake, URL: fake.URL,
@@ -45,9 +45,9 @@ func TestConformance(t *testing.T) {
 }
 
 func TestTriggerSendsRealContext(t *testing.T) {
-	fake := providertest.NewPagerDuty(t)
+	fake := integrationtest.NewPagerDuty(t)
 	p := newProvider(t, fake.URL, time.Second)
-	e := providertest.SampleEscalation()
+	e := integrationtest.SampleEscalation()
 	ref, err := p.Trigger(context.Background(), e)
 	if err != nil {
 		t.Fatal(err)
@@ -95,12 +95,12 @@ func TestTriggerSendsRealContext(t *testing.T) {
 }
 
 func TestTargetSelectsRoutingKey(t *testing.T) {
-	fake := providertest.NewPagerDuty(t)
+	fake := integrationtest.NewPagerDuty(t)
 	p := newProvider(t, fake.URL, time.Second)
 	if !p.HasTarget("db") || p.HasTarget("web") {
 		t.Error("HasTarget is wrong")
 	}
-	e := providertest.SampleEscalation()
+	e := integrationtest.SampleEscalation()
 	e.Target = "db"
 	ref, err := p.Trigger(context.Background(), e)
 	if err != nil {
@@ -135,9 +135,9 @@ func TestSeverity(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
-	fake := providertest.NewPagerDuty(t)
+	fake := integrationtest.NewPagerDuty(t)
 	p := newProvider(t, fake.URL, time.Second)
-	e := providertest.SampleEscalation()
+	e := integrationtest.SampleEscalation()
 	e.Title = strings.Repeat("é", 2000)
 	e.DedupKey = strings.Repeat("k", 300)
 	e.Labels = nil
@@ -177,15 +177,15 @@ func TestDefaultsAndValidation(t *testing.T) {
 
 // A caller's client without a timeout is still bounded by Options.Timeout.
 func TestTimeoutWithCallersClient(t *testing.T) {
-	fake := providertest.NewPagerDuty(t)
-	fake.FailNext(1, providertest.Hang())
+	fake := integrationtest.NewPagerDuty(t)
+	fake.FailNext(1, integrationtest.Hang())
 	p, err := pagerduty.New(config.PagerDuty{RoutingKey: routingKey, APIURL: fake.URL + "/v2/enqueue"},
 		pagerduty.Options{HTTPClient: &http.Client{}, Timeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	_, err = p.Trigger(context.Background(), providertest.SampleEscalation())
+	_, err = p.Trigger(context.Background(), integrationtest.SampleEscalation())
 	if perm, _ := notify.Classify(err); err == nil || perm || time.Since(start) > 2*time.Second {
 		t.Errorf("Trigger = %v after %v", err, time.Since(start))
 	}

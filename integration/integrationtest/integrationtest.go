@@ -1,7 +1,7 @@
-// Package providertest holds local fakes of the on-call providers tocsin
+// Package integrationtest holds local fakes of the on-call providers tocsin
 // escalates to — AWS Incident Manager, PagerDuty Events API v2, the
 // ServiceNow Table API and incident.io HTTP alert sources — and Run, the
-// checks every escalate.Provider must pass against them.
+// checks every integration.Provider must pass against them.
 //
 // Each fake is an httptest server that speaks its provider's protocol
 // closely enough for the real client code to run unchanged: it checks
@@ -15,15 +15,15 @@
 // A scenario test points tocsin's config at fake.URL and then asserts on
 // what the provider saw:
 //
-//	pd := providertest.NewPagerDuty(t)
+//	pd := integrationtest.NewPagerDuty(t)
 //	cfg.OnCall.PagerDuty = config.PagerDuty{RoutingKey: "R0UTINGKEY", APIURL: pd.URL}
 //	// … fire an alert, let the ack timer expire …
 //	ev := pd.Events()[0] // event_action "trigger", the incident's title, …
-//	pd.FailNext(2, providertest.Throttled()) // the next two calls get 429
+//	pd.FailNext(2, integrationtest.Throttled()) // the next two calls get 429
 //
 // Requests that a fault answered are counted by Requests but not recorded
 // as accepted calls (Starts, Events, Creates, …).
-package providertest
+package integrationtest
 
 import (
 	"crypto/rand"

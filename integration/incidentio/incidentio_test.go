@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"tocsin/config"
-	"tocsin/escalate"
-	"tocsin/escalate/incidentio"
-	"tocsin/escalate/providertest"
+	"tocsin/integration"
+	"tocsin/integration/incidentio"
+	"tocsin/integration/integrationtest"
 	"tocsin/notify"
 )
 
@@ -33,9 +33,9 @@ func newProvider(t *testing.T, url, key string, timeout time.Duration) *incident
 }
 
 func TestConformance(t *testing.T) {
-	fake := providertest.NewIncidentIO(t)
-	providertest.Run(t, providertest.Suite{
-		New: func(t *testing.T, url string, timeout time.Duration) escalate.Provider {
+	fake := integrationtest.NewIncidentIO(t)
+	integrationtest.Run(t, integrationtest.Suite{
+		New: func(t *testing.T, url string, timeout time.Duration) integration.Provider {
 			return newProvider(t, url, fake.APIKey, timeout)
 		},
 		Fake: fake, URL: fake.URL,
@@ -45,9 +45,9 @@ func TestConformance(t *testing.T) {
 }
 
 func TestFiringThenResolved(t *testing.T) {
-	fake := providertest.NewIncidentIO(t)
+	fake := integrationtest.NewIncidentIO(t)
 	p := newProvider(t, fake.URL+"/", fake.APIKey, time.Second)
-	e := providertest.SampleEscalation()
+	e := integrationtest.SampleEscalation()
 	ref, err := p.Trigger(context.Background(), e)
 	if err != nil {
 		t.Fatal(err)
@@ -79,12 +79,12 @@ func TestFiringThenResolved(t *testing.T) {
 }
 
 func TestTargetSelectsAlertSource(t *testing.T) {
-	fake := providertest.NewIncidentIO(t)
+	fake := integrationtest.NewIncidentIO(t)
 	p := newProvider(t, fake.URL, fake.APIKey, time.Second)
 	if !p.HasTarget("payments") || p.HasTarget("web") {
 		t.Error("HasTarget is wrong")
 	}
-	e := providertest.SampleEscalation()
+	e := integrationtest.SampleEscalation()
 	e.Target = "payments"
 	ref, err := p.Trigger(context.Background(), e)
 	if err != nil {
@@ -99,9 +99,9 @@ func TestTargetSelectsAlertSource(t *testing.T) {
 }
 
 func TestBadAPIKeyIsPermanent(t *testing.T) {
-	fake := providertest.NewIncidentIO(t)
+	fake := integrationtest.NewIncidentIO(t)
 	p := newProvider(t, fake.URL, "wrong-key-123", time.Second)
-	_, err := p.Trigger(context.Background(), providertest.SampleEscalation())
+	_, err := p.Trigger(context.Background(), integrationtest.SampleEscalation())
 	if perm, _ := notify.Classify(err); !perm || strings.Contains(err.Error(), "wrong-key-123") || !strings.Contains(err.Error(), "401") {
 		t.Errorf("Trigger = %v; want a permanent 401 without the key", err)
 	}
