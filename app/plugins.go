@@ -10,6 +10,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"tocsin/config"
+	"tocsin/engage"
 	"tocsin/integration"
 	"tocsin/integration/awsim"
 	"tocsin/integration/incidentio"
@@ -162,7 +163,10 @@ var integrations = []integrationPlugin{
 			return incidentio.New(c.OnCall.IncidentIO, incidentio.Options{Logger: d.logger})
 		},
 	},
-	{name: "tocsin"},
+	// tocsin's own escalation plans forward nothing: wireOnCall has the
+	// ack-or-escalate timer engage them. Listed so every oncall.provider
+	// value is named here once.
+	{name: engage.OnCallProvider},
 }
 
 // pagingProvider is one SMS or voice provider named in paging.sms or

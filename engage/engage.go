@@ -85,9 +85,13 @@ type Engine struct {
 	Backoff             func(attempt int, retryAfter time.Duration, rnd float64) time.Duration
 	Now                 func() time.Time
 	Logger              *slog.Logger
-	// Observe, when set, is told of every page that gave up, by channel
-	// type ("page:sms", "page:voice", …), for the failure metrics.
+	// Observe, when set, is told of every page that gave up, by lane
+	// (tocsin.PageLane: "page:sms", "page:voice", …), and of every
+	// escalation that gave up ("tocsin"), for the failure metrics.
 	Observe func(channel, result string)
+	// DefaultPlan is the escalation plan ack-or-escalate engages when the
+	// request names none (oncall.escalation_plan).
+	DefaultPlan string
 }
 
 // HandleStage runs one stage of an engagement: its outcome records the

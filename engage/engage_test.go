@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +31,8 @@ type rig struct {
 	mail  *recorder
 	// incidents counts the incidents engage opened.
 	incidents int
+	// notified counts the notify jobs run (team channels told).
+	notified atomic.Int32
 }
 
 // recorder is a team channel that records what it is asked to send.
@@ -108,6 +111,11 @@ func newRig(t *testing.T, start time.Time) *rig {
 		tocsin.JobPage:        engine.HandlerFunc(r.e.HandlePage),
 		tocsin.JobHandOff:     engine.HandlerFunc(r.e.HandleHandOff),
 		tocsin.JobHandOffNote: engine.HandlerFunc(r.e.HandleHandOffNote),
+		tocsin.JobEscalate:    engine.HandlerFunc(r.e.HandleEscalate),
+		tocsin.JobNotify: engine.HandlerFunc(func(context.Context, *tocsin.Job) tocsin.JobOutcome {
+			r.notified.Add(1)
+			return tocsin.JobOutcome{}
+		}),
 	})
 	r.w.Now, r.w.PollInterval = r.clock.Now, 10*time.Millisecond
 	run, cancel := context.WithCancel(context.Background())
@@ -173,7 +181,7 @@ func (r *rig) settle() {
 	quiet := 0
 	for time.Now().Before(deadline) {
 		var n int
-		if err := r.db.SQL().QueryRow(`SELECT COUNT(*) FROM jobs WHERE due_at <= $1 OR lease_owner IS NOT NULL`, r.clock.Now().UnixMicro()).Scan(&n); err != nil {
+		if err := r.db.SQL().QueryRow(`SELECT COUNT(*) FROM jobs WHERE state = 'pending' AND (due_at <= $1 OR lease_owner IS NOT NULL)`, r.clock.Now().UnixMicro()).Scan(&n); err != nil {
 			r.t.Fatal(err)
 		}
 		if n == 0 {
@@ -501,5 +509,105 @@ func TestEngageActivationCodesCountTowardTheNumbersLimit(t *testing.T) {
 	}
 	if ps := r.pages(id); len(ps) != 1 || ps[0].Status != tocsin.PageRateLimited {
 		t.Fatalf("second page: %+v", ps[0])
+	}
+}
+
+// escalate opens an incident with ack-or-escalate armed for tocsin's own
+// plans (oncall.provider: tocsin), plan being ?oncall_escalation_plan=.
+func (r *rig) escalate(plan string, wait time.Duration) string {
+	r.t.Helper()
+	r.incidents++
+	key := fmt.Sprintf("escalate-%d", r.incidents)
+	res, err := r.db.Ingest(context.Background(), []*tocsin.Alert{storetest.NewAlert(key, key, tocsin.AlertFiring, "critical")},
+		tocsin.IngestOptions{OnCall: &tocsin.OnCallOptions{Provider: engage.OnCallProvider, Target: plan, Wait: wait}})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.settle()
+	return res[0].IncidentID
+}
+
+// The ack-or-escalate timer of oncall.provider tocsin engages an
+// escalation plan itself once the wait ends: the request's plan, else the
+// default; nobody is paged before, nor after an acknowledgement.
+func TestEngageEscalateStartsThePlanAfterTheWait(t *testing.T) {
+	r := newRig(t, time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC))
+	r.e.DefaultPlan = "default"
+	r.contact(&tocsin.Contact{Alias: "ann", Channels: []tocsin.ContactChannel{{Name: "m", Type: tocsin.ChannelSMS, Address: "+15550000101"}}})
+	r.contact(&tocsin.Contact{Alias: "ben", Channels: []tocsin.ContactChannel{{Name: "m", Type: tocsin.ChannelSMS, Address: "+15550000102"}}})
+	r.plan(&tocsin.EscalationPlan{Name: "default", Stages: []tocsin.Stage{{Duration: mins(5), Targets: []tocsin.Target{{Contact: "ann", Essential: true}}}}})
+	r.plan(&tocsin.EscalationPlan{Name: "other", Stages: []tocsin.Stage{{Duration: mins(5), Targets: []tocsin.Target{{Contact: "ben", Essential: true}}}}})
+
+	id := r.escalate("", 5*time.Minute)
+	r.advance(4 * time.Minute)
+	if n := len(r.sms.to("+15550000101")); n != 0 {
+		t.Fatalf("paged %d times during the wait", n)
+	}
+	r.advance(time.Minute + time.Second)
+	if n := len(r.sms.to("+15550000101")); n != 1 {
+		t.Fatalf("default plan: %d pages after the wait, want 1", n)
+	}
+	for _, want := range []string{"Not acknowledged: escalated to tocsin (esc-" + id + "-default)", "Engaging escalation plan default"} {
+		if !r.hasEvent(id, want) {
+			t.Fatalf("timeline lacks %q: %v", want, r.timeline(id))
+		}
+	}
+
+	other := r.escalate("other", 0)
+	if n := len(r.sms.to("+15550000102")); n != 1 {
+		t.Fatalf("?oncall_escalation_plan=other: %d pages, want 1", n)
+	}
+	if !r.hasEvent(other, "Engaging escalation plan other") {
+		t.Fatalf("timeline: %v", r.timeline(other))
+	}
+
+	acked := r.escalate("", 5*time.Minute)
+	if _, _, err := r.db.Acknowledge(context.Background(), acked, tocsin.Actor{Name: "ann", Via: "api"}); err != nil {
+		t.Fatal(err)
+	}
+	r.advance(6 * time.Minute)
+	if n := len(r.sms.to("+15550000101")); n != 1 {
+		t.Fatalf("paged after the acknowledgement: %d pages", n)
+	}
+	if engs, _ := r.db.Engagements(context.Background(), acked); len(engs) != 0 {
+		t.Fatalf("engaged after the acknowledgement: %d engagements", len(engs))
+	}
+}
+
+// An escalation that cannot engage a plan (none configured, or gone) is
+// itself an alert: it fails at once, on the timeline, counted, and the
+// team's channels are told.
+func TestEngageEscalateWithoutAPlanFails(t *testing.T) {
+	r := newRig(t, time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC))
+	var mu sync.Mutex
+	var observed []string
+	r.e.Observe = func(channel, result string) {
+		mu.Lock()
+		defer mu.Unlock()
+		observed = append(observed, channel+" "+result)
+	}
+	for _, c := range []struct{ plan, want string }{
+		{"", "escalation to tocsin failed after 1 attempt(s): no escalation plan: set oncall.escalation_plan or ?oncall_escalation_plan="},
+		{"gone", `escalation to tocsin failed after 1 attempt(s): escalation plan "gone" does not exist`},
+	} {
+		id := r.escalate(c.plan, 0)
+		if !r.hasEvent(id, c.want) {
+			t.Fatalf("plan %q: timeline lacks %q: %v", c.plan, c.want, r.timeline(id))
+		}
+		var failed int
+		if err := r.db.SQL().QueryRow(`SELECT COUNT(*) FROM jobs WHERE incident_id = $1 AND kind = $2 AND state = 'failed'`, id, tocsin.JobEscalate).Scan(&failed); err != nil {
+			t.Fatal(err)
+		}
+		if failed != 1 {
+			t.Fatalf("plan %q: %d failed escalations kept for redelivery, want 1", c.plan, failed)
+		}
+	}
+	if n := r.notified.Load(); n != 2 {
+		t.Fatalf("team channels told %d times, want 2", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(observed, ",") != "tocsin failed,tocsin failed" {
+		t.Fatalf("observed %v", observed)
 	}
 }

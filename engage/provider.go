@@ -8,57 +8,8 @@ import (
 	"time"
 
 	"tocsin"
-	"tocsin/integration"
 	"tocsin/notify"
 )
-
-// Provider plugs tocsin's own escalation plans into ack-or-escalate
-// (`oncall.provider: tocsin`): when the wait ends unacknowledged, the
-// incident is engaged with an escalation plan — the request's
-// oncall_escalation_plan or the configured default.
-type Provider struct {
-	Engine *Engine
-	// DefaultPlan is oncall.escalation_plan.
-	DefaultPlan string
-}
-
-var _ integration.Provider = (*Provider)(nil)
-
-// Name is "tocsin".
-func (p *Provider) Name() string { return "tocsin" }
-
-// Trigger starts the plan. The engagement's id is derived from the
-// incident and plan, so a re-run escalation job does not start it twice.
-func (p *Provider) Trigger(ctx context.Context, e *integration.Escalation) (string, error) {
-	plan := e.Target
-	if plan == "" {
-		plan = p.DefaultPlan
-	}
-	if plan == "" {
-		return "", notify.Permanent(fmt.Errorf("no escalation plan: set oncall.escalation_plan or ?oncall_escalation_plan="))
-	}
-	if _, err := p.Engine.Store.FindEscalationPlan(ctx, plan); err != nil {
-		if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
-			return "", notify.Permanent(fmt.Errorf("escalation plan %q does not exist", plan))
-		}
-		return "", err
-	}
-	return p.Engine.Store.StartEngagement(ctx, "esc-"+e.IncidentID+"-"+plan, e.IncidentID, plan, "", false)
-}
-
-// Resolve does nothing more: resolving the incident already stopped its
-// engagements in the same transaction.
-func (p *Provider) Resolve(ctx context.Context, e *integration.Escalation, ref string) error {
-	return nil
-}
-
-// HasTarget reports whether an escalation plan of that name exists.
-func (p *Provider) HasTarget(key string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err := p.Engine.Store.FindEscalationPlan(ctx, key)
-	return err == nil
-}
 
 // HandleActivation sends a contact channel's activation code through the
 // channel itself, and records on the contact's record that it was sent
