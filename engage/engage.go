@@ -337,38 +337,21 @@ func (e *Engine) pagePeople(ctx context.Context, incidentID string, st *tocsin.S
 	return engaged, nil
 }
 
-// Pages turns a contact's engagement plan into pages due from now: each
-// step pages one activated channel after its delay, and again every
-// RetryInterval, Repages() times; without a plan every activated channel
-// is paged at once. Each page's Key is "step.retry", unique within the
-// contact's pages. skipped explains steps left out.
+// Pages turns a contact's engagement plan into pages due from now, as
+// oncall.EngagementPages plans them for previews: each step pages one
+// activated channel after its delay, and again every RetryInterval,
+// Repages() times; without a plan every activated channel is paged at
+// once. Each page's Key is "step.retry", unique within the contact's
+// pages. skipped explains steps left out.
 func Pages(c *tocsin.Contact, essential bool, now time.Time) (pages []*tocsin.Page, skipped []string) {
-	byName := map[string]tocsin.ContactChannel{}
+	planned, skipped := oncall.EngagementPages(c, now)
+	address := map[string]string{}
 	for _, ch := range c.Channels {
-		byName[ch.Name] = ch
+		address[ch.Name] = ch.Address
 	}
-	steps := c.EngagementPlan
-	if len(steps) == 0 {
-		for _, ch := range c.Channels {
-			steps = append(steps, tocsin.EngagementStep{Channel: ch.Name})
-		}
-	}
-	for i, st := range steps {
-		ch, ok := byName[st.Channel]
-		switch {
-		case !ok:
-			skipped = append(skipped, c.Alias+"'s channel "+st.Channel+" no longer exists")
-		case !ch.Activated:
-			skipped = append(skipped, c.Alias+"'s "+st.Channel+" is not activated")
-		default:
-			for k := 0; k <= st.Repages(); k++ {
-				pages = append(pages, &tocsin.Page{Key: fmt.Sprintf("%d.%d", i, k), Contact: c.Alias, ChannelName: ch.Name, ChannelType: ch.Type,
-					Address: ch.Address, Essential: essential, DueAt: now.Add(st.After.Std() + time.Duration(k)*st.RetryInterval.Std())})
-			}
-		}
-	}
-	if len(pages) == 0 && len(skipped) == 0 {
-		skipped = append(skipped, c.Alias+" has no channel to page")
+	for _, p := range planned {
+		pages = append(pages, &tocsin.Page{Key: fmt.Sprintf("%d.%d", p.Step, p.Retry), Contact: p.Contact, ChannelName: p.Channel,
+			ChannelType: p.Type, Address: address[p.Channel], Essential: essential, DueAt: p.At})
 	}
 	return pages, skipped
 }

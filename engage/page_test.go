@@ -3,6 +3,7 @@ package engage_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -142,6 +143,15 @@ func TestPagesFromEngagementPlan(t *testing.T) {
 	c.EngagementPlan = nil
 	if pages, _ := engage.Pages(c, false, now); len(pages) != 2 || !pages[1].DueAt.Equal(now) {
 		t.Fatalf("default plan: every activated channel at once: %+v", pages)
+	}
+	// The engine reads the plan as the previews do (oncall.EngagementPages):
+	// the same notes for what pages nobody.
+	for i := range c.Channels {
+		c.Channels[i].Activated = false
+	}
+	pages, skipped = engage.Pages(c, false, now)
+	if _, want := oncall.EngagementPages(c, now); len(pages) != 0 || !slices.Equal(skipped, want) || !slices.Equal(skipped, []string{"h has no activated channel"}) {
+		t.Fatalf("nothing activated: %d pages, notes %q", len(pages), skipped)
 	}
 }
 
