@@ -1,11 +1,13 @@
-// Package integration is tocsin's ack-or-escalate on-call, compatible with
-// Versus Incident's `oncall` block: when on-call is on for an incident, a
-// durable timer waits `wait_minutes`; an acknowledgement or a resolve
-// cancels it; when it fires, the incident is handed to an external on-call
-// provider (AWS Incident Manager, PagerDuty, ServiceNow, incident.io) with
-// its real context. Resolving the incident later resolves it there too,
-// where the provider's API allows. One package per provider implements
-// Provider.
+// Package integration forwards incidents to other incident systems: it is
+// ack-or-escalate (Versus Incident's `oncall` block) when oncall.provider
+// names one. A durable timer waits `wait_minutes`; an acknowledgement or
+// a resolve cancels it; when it fires, Handler opens the incident at the
+// integration (AWS Incident Manager, PagerDuty, ServiceNow, incident.io)
+// with its real context, and resolving the incident later resolves it
+// there too, where the integration's API allows. One package per
+// integration implements Provider; integrationtest holds their local
+// fakes. tocsin's own escalation plans are not an integration: see
+// package engage.
 package integration
 
 import (
