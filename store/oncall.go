@@ -21,7 +21,7 @@ import (
 // PutContact creates or replaces a contact. A channel keeps its activation
 // while its type and address are unchanged; a changed or new channel must
 // be activated again. created reports whether the contact is new.
-func (s *DB) PutContact(ctx context.Context, c *tocsin.Contact) (created bool, err error) {
+func (s *OnCall) PutContact(ctx context.Context, c *tocsin.Contact) (created bool, err error) {
 	if err := c.Validate(); err != nil {
 		return false, err
 	}
@@ -92,7 +92,7 @@ func nonNilSteps(s []tocsin.EngagementStep) []tocsin.EngagementStep {
 }
 
 // FindContact returns a contact with its channels.
-func (s *DB) FindContact(ctx context.Context, alias string) (*tocsin.Contact, error) {
+func (s *OnCall) FindContact(ctx context.Context, alias string) (*tocsin.Contact, error) {
 	cs, err := s.contacts(ctx, `WHERE alias = $1`, alias)
 	if err != nil {
 		return nil, err
@@ -104,11 +104,11 @@ func (s *DB) FindContact(ctx context.Context, alias string) (*tocsin.Contact, er
 }
 
 // ListContacts returns every contact, by alias.
-func (s *DB) ListContacts(ctx context.Context) ([]*tocsin.Contact, error) {
+func (s *OnCall) ListContacts(ctx context.Context) ([]*tocsin.Contact, error) {
 	return s.contacts(ctx, ``)
 }
 
-func (s *DB) contacts(ctx context.Context, where string, args ...any) ([]*tocsin.Contact, error) {
+func (s *core) contacts(ctx context.Context, where string, args ...any) ([]*tocsin.Contact, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT alias, name, time_zone, engagement_plan, created_at, updated_at FROM contacts `+where+` ORDER BY alias`, args...)
 	if err != nil {
 		return nil, translate(err)
@@ -156,7 +156,7 @@ func (s *DB) contacts(ctx context.Context, where string, args ...any) ([]*tocsin
 
 // DeleteContact removes a contact. A contact still named by a rotation or
 // an escalation plan cannot be removed.
-func (s *DB) DeleteContact(ctx context.Context, alias string) error {
+func (s *OnCall) DeleteContact(ctx context.Context, alias string) error {
 	rots, err := s.ListRotations(ctx)
 	if err != nil {
 		return err
@@ -187,7 +187,7 @@ func (s *DB) DeleteContact(ctx context.Context, alias string) error {
 
 // PutContactGroup creates or replaces a contact group; its members must be
 // contacts.
-func (s *DB) PutContactGroup(ctx context.Context, g *tocsin.ContactGroup) (bool, error) {
+func (s *OnCall) PutContactGroup(ctx context.Context, g *tocsin.ContactGroup) (bool, error) {
 	if err := g.Validate(); err != nil {
 		return false, err
 	}
@@ -200,8 +200,8 @@ func (s *DB) PutContactGroup(ctx context.Context, g *tocsin.ContactGroup) (bool,
 }
 
 // FindContactGroup returns a contact group.
-func (s *DB) FindContactGroup(ctx context.Context, name string) (*tocsin.ContactGroup, error) {
-	g, err := findSpec[tocsin.ContactGroup](ctx, s, "contact_groups", name, "contact group")
+func (s *OnCall) FindContactGroup(ctx context.Context, name string) (*tocsin.ContactGroup, error) {
+	g, err := findSpec[tocsin.ContactGroup](ctx, s.core, "contact_groups", name, "contact group")
 	if err != nil {
 		return nil, err
 	}
@@ -209,8 +209,8 @@ func (s *DB) FindContactGroup(ctx context.Context, name string) (*tocsin.Contact
 }
 
 // ListContactGroups returns every contact group, by name.
-func (s *DB) ListContactGroups(ctx context.Context) ([]*tocsin.ContactGroup, error) {
-	out, err := listSpecs[tocsin.ContactGroup](ctx, s, "contact_groups")
+func (s *OnCall) ListContactGroups(ctx context.Context) ([]*tocsin.ContactGroup, error) {
+	out, err := listSpecs[tocsin.ContactGroup](ctx, s.core, "contact_groups")
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +223,7 @@ func (s *DB) ListContactGroups(ctx context.Context) ([]*tocsin.ContactGroup, err
 }
 
 // specTimes reads the created and updated times of a named spec row.
-func (s *DB) specTimes(ctx context.Context, table, name string, created, updated *time.Time) error {
+func (s *core) specTimes(ctx context.Context, table, name string, created, updated *time.Time) error {
 	var c, u int64
 	if err := s.db.QueryRowContext(ctx, `SELECT created_at, updated_at FROM `+table+` WHERE name = $1`, name).Scan(&c, &u); err != nil {
 		return translate(err)
@@ -234,7 +234,7 @@ func (s *DB) specTimes(ctx context.Context, table, name string, created, updated
 
 // DeleteContactGroup removes a contact group unless an escalation plan
 // targets it.
-func (s *DB) DeleteContactGroup(ctx context.Context, name string) error {
+func (s *OnCall) DeleteContactGroup(ctx context.Context, name string) error {
 	if plan, err := s.planTargeting(ctx, func(t tocsin.Target) bool { return t.ContactGroup == name }); err != nil {
 		return err
 	} else if plan != "" {
@@ -243,7 +243,7 @@ func (s *DB) DeleteContactGroup(ctx context.Context, name string) error {
 	return s.deleteNamed(ctx, "contact_groups", "name", name, "contact group")
 }
 
-func (s *DB) deleteNamed(ctx context.Context, table, key, name, what string) error {
+func (s *core) deleteNamed(ctx context.Context, table, key, name, what string) error {
 	return s.tx(ctx, func(tx *txn) error {
 		r, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE `+key+` = $1`, name)
 		if err != nil {
@@ -274,7 +274,7 @@ const (
 // a hash is stored. At most ActivationSends codes are sent per
 // ActivationWindow, and a re-send keeps the window's count of wrong
 // attempts, so re-sending does not buy a guesser more tries.
-func (s *DB) StartActivation(ctx context.Context, alias, channel string) (string, error) {
+func (s *OnCall) StartActivation(ctx context.Context, alias, channel string) (string, error) {
 	n, err := rand.Int(rand.Reader, big.NewInt(1000000))
 	if err != nil {
 		return "", err
@@ -306,7 +306,7 @@ func (s *DB) StartActivation(ctx context.Context, alias, channel string) (string
 
 // Activate checks an activation code; the channel is activated when it
 // matches, has not expired and fewer than ActivationAttempts were wrong.
-func (s *DB) Activate(ctx context.Context, alias, channel, code string) error {
+func (s *OnCall) Activate(ctx context.Context, alias, channel, code string) error {
 	var verdict error
 	err := s.tx(ctx, func(tx *txn) error {
 		verdict = nil
@@ -354,7 +354,7 @@ func hashCode(alias, channel, code string) string {
 }
 
 // PutRotation creates or replaces a rotation; its members must be contacts.
-func (s *DB) PutRotation(ctx context.Context, r *oncall.Rotation) (bool, error) {
+func (s *OnCall) PutRotation(ctx context.Context, r *oncall.Rotation) (bool, error) {
 	if err := r.Validate(); err != nil {
 		return false, err
 	}
@@ -407,7 +407,7 @@ func rearmRotation(ctx context.Context, tx *txn, rotation string, now time.Time)
 }
 
 // mustContacts checks that every alias of the list field names a contact.
-func (s *DB) mustContacts(ctx context.Context, field string, aliases []string) error {
+func (s *core) mustContacts(ctx context.Context, field string, aliases []string) error {
 	for i, a := range aliases {
 		if err := s.mustContact(ctx, fmt.Sprintf("%s[%d]", field, i), a); err != nil {
 			return err
@@ -417,7 +417,7 @@ func (s *DB) mustContacts(ctx context.Context, field string, aliases []string) e
 }
 
 // mustContact checks that the alias in field names a contact.
-func (s *DB) mustContact(ctx context.Context, field, alias string) error {
+func (s *core) mustContact(ctx context.Context, field, alias string) error {
 	var one int
 	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM contacts WHERE alias = $1`, alias).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -428,7 +428,7 @@ func (s *DB) mustContact(ctx context.Context, field, alias string) error {
 
 // putSpec upserts a named JSON spec into table (rotations,
 // escalation_plans); then, in the same transaction, runs each of also.
-func (s *DB) putSpec(ctx context.Context, table, name string, spec any, also ...func(tx *txn, now time.Time) error) (created bool, err error) {
+func (s *core) putSpec(ctx context.Context, table, name string, spec any, also ...func(tx *txn, now time.Time) error) (created bool, err error) {
 	b, _ := json.Marshal(spec)
 	err = s.tx(ctx, func(tx *txn) error {
 		created = false
@@ -453,7 +453,7 @@ func (s *DB) putSpec(ctx context.Context, table, name string, spec any, also ...
 	return created, err
 }
 
-func (s *DB) getSpecs(ctx context.Context, table, name string, each func(spec []byte) error) error {
+func (s *core) getSpecs(ctx context.Context, table, name string, each func(spec []byte) error) error {
 	q, args := `SELECT spec FROM `+table+` ORDER BY name`, []any{}
 	if name != "" {
 		q, args = `SELECT spec FROM `+table+` WHERE name = $1`, []any{name}
@@ -476,17 +476,17 @@ func (s *DB) getSpecs(ctx context.Context, table, name string, each func(spec []
 }
 
 // FindRotation returns a rotation.
-func (s *DB) FindRotation(ctx context.Context, name string) (*oncall.Rotation, error) {
-	return findSpec[oncall.Rotation](ctx, s, "rotations", name, "rotation")
+func (s *OnCall) FindRotation(ctx context.Context, name string) (*oncall.Rotation, error) {
+	return findSpec[oncall.Rotation](ctx, s.core, "rotations", name, "rotation")
 }
 
 // ListRotations returns every rotation, by name.
-func (s *DB) ListRotations(ctx context.Context) ([]*oncall.Rotation, error) {
-	return listSpecs[oncall.Rotation](ctx, s, "rotations")
+func (s *OnCall) ListRotations(ctx context.Context) ([]*oncall.Rotation, error) {
+	return listSpecs[oncall.Rotation](ctx, s.core, "rotations")
 }
 
 // findSpec reads one named JSON spec.
-func findSpec[T any](ctx context.Context, s *DB, table, name, what string) (*T, error) {
+func findSpec[T any](ctx context.Context, s *core, table, name, what string) (*T, error) {
 	var out *T
 	err := s.getSpecs(ctx, table, name, func(b []byte) error { out = new(T); return json.Unmarshal(b, out) })
 	if err == nil && out == nil {
@@ -496,7 +496,7 @@ func findSpec[T any](ctx context.Context, s *DB, table, name, what string) (*T, 
 }
 
 // listSpecs reads every JSON spec of a table, by name.
-func listSpecs[T any](ctx context.Context, s *DB, table string) ([]*T, error) {
+func listSpecs[T any](ctx context.Context, s *core, table string) ([]*T, error) {
 	out := []*T{}
 	err := s.getSpecs(ctx, table, "", func(b []byte) error {
 		v := new(T)
@@ -507,7 +507,7 @@ func listSpecs[T any](ctx context.Context, s *DB, table string) ([]*T, error) {
 }
 
 // DeleteRotation removes a rotation (and its overrides) unless a schedule uses it.
-func (s *DB) DeleteRotation(ctx context.Context, name string) error {
+func (s *OnCall) DeleteRotation(ctx context.Context, name string) error {
 	scheds, err := s.ListSchedules(ctx)
 	if err != nil {
 		return err
@@ -523,7 +523,7 @@ func (s *DB) DeleteRotation(ctx context.Context, name string) error {
 }
 
 // AddOverride adds an override to a rotation and returns its id.
-func (s *DB) AddOverride(ctx context.Context, o *oncall.Override) (string, error) {
+func (s *OnCall) AddOverride(ctx context.Context, o *oncall.Override) (string, error) {
 	if err := o.Validate(); err != nil {
 		return "", err
 	}
@@ -553,7 +553,7 @@ func (s *DB) AddOverride(ctx context.Context, o *oncall.Override) (string, error
 
 // ListOverrides returns the overrides of rotation (all rotations when
 // empty) that end after from and start before to, in creation order.
-func (s *DB) ListOverrides(ctx context.Context, rotation string, from, to time.Time) ([]oncall.StoredOverride, error) {
+func (s *OnCall) ListOverrides(ctx context.Context, rotation string, from, to time.Time) ([]oncall.StoredOverride, error) {
 	q := `SELECT id, rotation, starts_at, ends_at, members FROM overrides WHERE ends_at > $1 AND starts_at < $2`
 	args := []any{micros(from), micros(to)}
 	if rotation != "" {
@@ -582,7 +582,7 @@ func (s *DB) ListOverrides(ctx context.Context, rotation string, from, to time.T
 
 // DeleteOverride removes an override; the hand-offs of the schedules
 // using its rotation are re-checked at once.
-func (s *DB) DeleteOverride(ctx context.Context, id string) error {
+func (s *OnCall) DeleteOverride(ctx context.Context, id string) error {
 	err := s.tx(ctx, func(tx *txn) error {
 		var rotation string
 		err := tx.QueryRowContext(ctx, `DELETE FROM overrides WHERE id = $1 RETURNING rotation`, id).Scan(&rotation)
@@ -600,7 +600,7 @@ func (s *DB) DeleteOverride(ctx context.Context, id string) error {
 }
 
 // PutSchedule creates or replaces a schedule; its rotations must exist.
-func (s *DB) PutSchedule(ctx context.Context, sc *tocsin.Schedule) (created bool, err error) {
+func (s *OnCall) PutSchedule(ctx context.Context, sc *tocsin.Schedule) (created bool, err error) {
 	if err := sc.Validate(); err != nil {
 		return false, err
 	}
@@ -644,7 +644,7 @@ func armHandOffs(ctx context.Context, tx *txn, schedule string, now time.Time) e
 }
 
 // ArmHandOffs ensures every schedule has its hand-off timer (at start).
-func (s *DB) ArmHandOffs(ctx context.Context) error {
+func (s *OnCall) ArmHandOffs(ctx context.Context) error {
 	scheds, err := s.ListSchedules(ctx)
 	if err != nil {
 		return err
@@ -662,12 +662,12 @@ func (s *DB) ArmHandOffs(ctx context.Context) error {
 }
 
 // ListSchedules returns every schedule, by name.
-func (s *DB) ListSchedules(ctx context.Context) ([]*tocsin.Schedule, error) {
+func (s *OnCall) ListSchedules(ctx context.Context) ([]*tocsin.Schedule, error) {
 	return s.schedules(ctx, "")
 }
 
 // FindSchedule returns a schedule.
-func (s *DB) FindSchedule(ctx context.Context, name string) (*tocsin.Schedule, error) {
+func (s *OnCall) FindSchedule(ctx context.Context, name string) (*tocsin.Schedule, error) {
 	out, err := s.schedules(ctx, name)
 	if err != nil {
 		return nil, err
@@ -678,7 +678,7 @@ func (s *DB) FindSchedule(ctx context.Context, name string) (*tocsin.Schedule, e
 	return out[0], nil
 }
 
-func (s *DB) schedules(ctx context.Context, name string) ([]*tocsin.Schedule, error) {
+func (s *core) schedules(ctx context.Context, name string) ([]*tocsin.Schedule, error) {
 	q, args := `SELECT name, rotations, created_at, updated_at FROM schedules ORDER BY name`, []any{}
 	if name != "" {
 		q, args = `SELECT name, rotations, created_at, updated_at FROM schedules WHERE name = $1`, []any{name}
@@ -704,7 +704,7 @@ func (s *DB) schedules(ctx context.Context, name string) ([]*tocsin.Schedule, er
 }
 
 // DeleteSchedule removes a schedule unless an escalation plan targets it.
-func (s *DB) DeleteSchedule(ctx context.Context, name string) error {
+func (s *OnCall) DeleteSchedule(ctx context.Context, name string) error {
 	if plan, err := s.planTargeting(ctx, func(t tocsin.Target) bool { return t.Schedule == name }); err != nil {
 		return err
 	} else if plan != "" {
@@ -715,7 +715,7 @@ func (s *DB) DeleteSchedule(ctx context.Context, name string) error {
 
 // ResolvedSchedule returns a schedule with its rotations, ready for the
 // oncall package, and the overrides of those rotations in [from, to).
-func (s *DB) ResolvedSchedule(ctx context.Context, name string, from, to time.Time) (*oncall.ResolvedSchedule, []oncall.Override, error) {
+func (s *OnCall) ResolvedSchedule(ctx context.Context, name string, from, to time.Time) (*oncall.ResolvedSchedule, []oncall.Override, error) {
 	sc, err := s.FindSchedule(ctx, name)
 	if err != nil {
 		return nil, nil, err
@@ -741,7 +741,7 @@ func (s *DB) ResolvedSchedule(ctx context.Context, name string, from, to time.Ti
 
 // PutEscalationPlan creates or replaces an escalation plan; the contacts,
 // schedules and plans it targets must exist.
-func (s *DB) PutEscalationPlan(ctx context.Context, p *tocsin.EscalationPlan) (bool, error) {
+func (s *OnCall) PutEscalationPlan(ctx context.Context, p *tocsin.EscalationPlan) (bool, error) {
 	if err := p.Validate(); err != nil {
 		return false, err
 	}
@@ -793,18 +793,18 @@ func (s *DB) PutEscalationPlan(ctx context.Context, p *tocsin.EscalationPlan) (b
 }
 
 // FindEscalationPlan returns an escalation plan.
-func (s *DB) FindEscalationPlan(ctx context.Context, name string) (*tocsin.EscalationPlan, error) {
-	return findSpec[tocsin.EscalationPlan](ctx, s, "escalation_plans", name, "escalation plan")
+func (s *OnCall) FindEscalationPlan(ctx context.Context, name string) (*tocsin.EscalationPlan, error) {
+	return findSpec[tocsin.EscalationPlan](ctx, s.core, "escalation_plans", name, "escalation plan")
 }
 
 // ListEscalationPlans returns every escalation plan, by name.
-func (s *DB) ListEscalationPlans(ctx context.Context) ([]*tocsin.EscalationPlan, error) {
-	return listSpecs[tocsin.EscalationPlan](ctx, s, "escalation_plans")
+func (s *OnCall) ListEscalationPlans(ctx context.Context) ([]*tocsin.EscalationPlan, error) {
+	return listSpecs[tocsin.EscalationPlan](ctx, s.core, "escalation_plans")
 }
 
 // planTargeting returns the name of an escalation plan with a target for
 // which match is true, or "".
-func (s *DB) planTargeting(ctx context.Context, match func(tocsin.Target) bool) (string, error) {
+func (s *OnCall) planTargeting(ctx context.Context, match func(tocsin.Target) bool) (string, error) {
 	plans, err := s.ListEscalationPlans(ctx)
 	if err != nil {
 		return "", err
@@ -822,7 +822,7 @@ func (s *DB) planTargeting(ctx context.Context, match func(tocsin.Target) bool) 
 }
 
 // DeleteEscalationPlan removes an escalation plan unless another plan targets it.
-func (s *DB) DeleteEscalationPlan(ctx context.Context, name string) error {
+func (s *OnCall) DeleteEscalationPlan(ctx context.Context, name string) error {
 	if plan, err := s.planTargeting(ctx, func(t tocsin.Target) bool { return t.EscalationPlan == name }); err != nil {
 		return err
 	} else if plan != "" {
@@ -834,7 +834,7 @@ func (s *DB) DeleteEscalationPlan(ctx context.Context, name string) error {
 // RotateSecret replaces the named secret (see Secret) with a new random
 // one, so that everything signed with the old one stops being accepted:
 // rotating the calendar key revokes every calendar link at once.
-func (s *DB) RotateSecret(ctx context.Context, name string) error {
+func (s *Secrets) RotateSecret(ctx context.Context, name string) error {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return fmt.Errorf("rotate secret: %w", err)
