@@ -73,3 +73,42 @@ func (s *Secrets) GeneratedToken(ctx context.Context, name string) (token, hash 
 	}
 	return token, hash, nil
 }
+
+// RotateSecret replaces the named secret (see Secret) with a new random
+// one, so that everything signed with the old one stops being accepted:
+// rotating the calendar key revokes every calendar link at once.
+func (s *Secrets) RotateSecret(ctx context.Context, name string) error {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return fmt.Errorf("rotate secret: %w", err)
+	}
+	return s.tx(ctx, func(tx *txn) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ($1, $2)
+			ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, hex.EncodeToString(b))
+		return err
+	})
+}
+
+// Secret returns the named secret, creating a random 32-byte one on first
+// use. All instances sharing the database see the same value.
+func (s *Secrets) Secret(ctx context.Context, name string) (string, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = $1`, name).Scan(&v)
+	if err == nil {
+		return v, nil
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return "", translate(err)
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	if err := s.tx(ctx, func(tx *txn) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING`, name, hex.EncodeToString(b))
+		return err
+	}); err != nil {
+		return "", err
+	}
+	err = s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = $1`, name).Scan(&v)
+	return v, translate(err)
+}

@@ -110,7 +110,7 @@ func (s *Engagements) ForIncident(ctx context.Context, incidentID string) ([]*to
 	return es, translate(rows.Err())
 }
 
-func (s *core) engagements(ctx context.Context, where string, args ...any) ([]*tocsin.Engagement, error) {
+func (s *Engagements) engagements(ctx context.Context, where string, args ...any) ([]*tocsin.Engagement, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, incident_id, plan, parent_id, test, status, stop_reason, progress, started_at, stopped_at
 		FROM engagements `+where+` ORDER BY started_at, id`, args...)
 	if err != nil {
@@ -135,7 +135,7 @@ func (s *core) engagements(ctx context.Context, where string, args ...any) ([]*t
 const pageColumns = `id, engagement_id, incident_id, page_key, contact_alias, channel_name, channel_type, address, essential, ack_code,
 	status, provider, provider_ref, error, due_at, sent_at`
 
-func (s *core) pages(ctx context.Context, where string, args ...any) ([]*tocsin.Page, error) {
+func (s *Engagements) pages(ctx context.Context, where string, args ...any) ([]*tocsin.Page, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+pageColumns+` FROM pages `+where, args...)
 	if err != nil {
 		return nil, translate(err)

@@ -43,7 +43,7 @@ func (s *Incidents) Ingest(ctx context.Context, alerts []*tocsin.Alert, opts toc
 	return results, nil
 }
 
-func (s *core) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert, opts tocsin.IngestOptions) ([]tocsin.IngestResult, error) {
+func (s *Incidents) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert, opts tocsin.IngestOptions) ([]tocsin.IngestResult, error) {
 	now := s.opts.Now().UTC()
 	results := make([]tocsin.IngestResult, 0, len(alerts))
 	if k := opts.IdempotencyKey; k != "" {
@@ -93,7 +93,7 @@ func (s *core) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert, opts
 
 // ingestOne loads what deciding about one alert needs, lets response
 // decide, and applies the effects.
-func (s *core) ingestOne(ctx context.Context, tx *txn, a *tocsin.Alert, payloadID string, now time.Time, opts tocsin.IngestOptions) (tocsin.IngestResult, error) {
+func (s *Incidents) ingestOne(ctx context.Context, tx *txn, a *tocsin.Alert, payloadID string, now time.Time, opts tocsin.IngestOptions) (tocsin.IngestResult, error) {
 	a.ReceivedAt = now
 	in := response.Input{Alert: a, Policy: &s.opts.Policy, Options: opts, Now: now}
 	var err error
@@ -314,7 +314,7 @@ func (s *Incidents) Resolve(ctx context.Context, id string, by tocsin.Actor) (*t
 
 // resolve decides and applies a resolve (alertID: the alert whose resolve
 // caused it, if any); it reports whether the incident changed.
-func (s *core) resolve(ctx context.Context, tx *txn, id string, by tocsin.Actor, now time.Time, alertID string) (bool, error) {
+func (s *Incidents) resolve(ctx context.Context, tx *txn, id string, by tocsin.Actor, now time.Time, alertID string) (bool, error) {
 	c, err := s.loadChange(ctx, tx, id, by, now, true)
 	if err != nil {
 		return false, err
@@ -528,7 +528,7 @@ func (s *Incidents) FindIncident(ctx context.Context, id string) (*tocsin.Incide
 const alertColumns = `id, incident_id, source, dedup_key, fingerprint, status, severity, title, description, labels, annotations,
 	links, starts_at, ends_at, received_at`
 
-func (s *core) incidentAlerts(ctx context.Context, incidentID string) ([]*tocsin.Alert, error) {
+func (s *Incidents) incidentAlerts(ctx context.Context, incidentID string) ([]*tocsin.Alert, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE incident_id = $1 ORDER BY received_at, id`, incidentID)
 	if err != nil {
 		return nil, translate(err)
@@ -567,7 +567,7 @@ func scanAlert(row scanner) (*tocsin.Alert, error) {
 	return &a, nil
 }
 
-func (s *core) timeline(ctx context.Context, incidentID string) ([]*tocsin.TimelineEvent, error) {
+func (s *Incidents) timeline(ctx context.Context, incidentID string) ([]*tocsin.TimelineEvent, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, incident_id, at, kind, actor, message, data FROM timeline WHERE incident_id = $1 ORDER BY at, id`, incidentID)
 	if err != nil {
 		return nil, translate(err)

@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -303,28 +301,6 @@ func insertNotice(ctx context.Context, tx *txn, j *tocsin.Job, n *tocsin.Contact
 	return nil
 }
 
-// ContactNotices returns the notices sent to a contact (hand-off notes,
-// activation codes), oldest first.
-func (s *OnCall) ContactNotices(ctx context.Context, alias string) ([]*tocsin.ContactNotice, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, contact_alias, channel_name, kind, text, status, error, at FROM contact_notices
-		WHERE contact_alias = $1 ORDER BY at, id`, alias)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	var out []*tocsin.ContactNotice
-	for rows.Next() {
-		var n tocsin.ContactNotice
-		var at int64
-		if err := rows.Scan(&n.ID, &n.Contact, &n.Channel, &n.Kind, &n.Text, &n.Status, &n.Error, &at); err != nil {
-			return nil, translate(err)
-		}
-		n.At = fromMicros(at)
-		out = append(out, &n)
-	}
-	return out, translate(rows.Err())
-}
-
 // ReleaseJobs hands owner's jobs back unfinished: they are due again at
 // once for any worker, and the interrupted attempt does not count.
 func (s *Jobs) ReleaseJobs(ctx context.Context, owner string, ids []string) error {
@@ -510,28 +486,4 @@ func (s *Incidents) LoadDelivery(ctx context.Context, incidentID, alertID, chann
 		return nil, translate(err)
 	}
 	return d, nil
-}
-
-// Secret returns the named secret, creating a random 32-byte one on first
-// use. All instances sharing the database see the same value.
-func (s *Secrets) Secret(ctx context.Context, name string) (string, error) {
-	var v string
-	err := s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = $1`, name).Scan(&v)
-	if err == nil {
-		return v, nil
-	} else if !errors.Is(err, sql.ErrNoRows) {
-		return "", translate(err)
-	}
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	if err := s.tx(ctx, func(tx *txn) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING`, name, hex.EncodeToString(b))
-		return err
-	}); err != nil {
-		return "", err
-	}
-	err = s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = $1`, name).Scan(&v)
-	return v, translate(err)
 }
