@@ -19,7 +19,7 @@ import (
 	"tocsin/netguard"
 )
 
-// Store is what the JSON API needs from the store.
+// Store is what the incident routes need from the store (store.Incidents).
 type Store interface {
 	FindIncident(ctx context.Context, id string) (*tocsin.Incident, error)
 	ListIncidents(ctx context.Context, f tocsin.IncidentFilter) (incidents []*tocsin.Incident, next string, err error)
@@ -27,8 +27,23 @@ type Store interface {
 	Resolve(ctx context.Context, id string, by tocsin.Actor) (inc *tocsin.Incident, changed bool, err error)
 	AddNote(ctx context.Context, id string, by tocsin.Actor, text string) (*tocsin.TimelineEvent, error)
 	Redeliver(ctx context.Context, id, channel string, by tocsin.Actor) (int, error)
-	// Ready reports whether the store can commit a write (readiness).
+}
+
+// Health is what readiness needs from the store.
+type Health interface {
+	// Ready reports whether the store can commit a write.
 	Ready(ctx context.Context) error
+}
+
+// EngagementLister lists an incident's engagements (store.Engagements).
+type EngagementLister interface {
+	ForIncident(ctx context.Context, incidentID string) ([]*tocsin.Engagement, error)
+}
+
+// Keys keeps the key that signs calendar links (store.Secrets).
+type Keys interface {
+	Secret(ctx context.Context, name string) (string, error)
+	RotateSecret(ctx context.Context, name string) error
 }
 
 // Options configure a Server.
@@ -40,10 +55,16 @@ type Options struct {
 	// Channels are the enabled team channels by name: an escalation plan
 	// may target only these.
 	Channels map[string]bool
+	// Health answers /readyz; nil answers it 503.
+	Health Health
+	// Engagements, when set, adds its engagements to an incident's GET.
+	Engagements EngagementLister
 	// OnCall serves contacts, rotations, overrides, schedules, escalation
 	// plans, who is on call and calendar feeds; nil answers those routes
 	// with 404 "on-call is not configured".
 	OnCall OnCallStore
+	// Keys keeps the key of calendar links; required with OnCall.
+	Keys Keys
 	// WebhookGuard judges the URLs of contacts' webhook channels when a
 	// contact is saved: one whose host is a literal internal address or
 	// localhost is refused with 400 (the pager's client checks every
@@ -84,6 +105,9 @@ func New(store Store, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.OnCall != nil && opts.Keys == nil {
+		panic("api: Options.Keys is required with Options.OnCall")
+	}
 	return &Server{store: store, opts: opts}
 }
 
@@ -121,7 +145,11 @@ func NoSniff(h http.Handler) http.Handler {
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.store.Ready(ctx); err != nil {
+	if s.opts.Health == nil {
+		Error(w, r, tocsin.Errorf(tocsin.EUNAVAILABLE, "readiness is not configured"))
+		return
+	}
+	if err := s.opts.Health.Ready(ctx); err != nil {
 		s.opts.Logger.Warn("readiness: the database cannot commit", "err", err)
 		Error(w, r, tocsin.Errorf(tocsin.EUNAVAILABLE, "the database cannot commit"))
 		return

@@ -60,8 +60,8 @@ func (f *incidentStore) Redeliver(ctx context.Context, id, channel string, by to
 
 func (f *incidentStore) Ready(ctx context.Context) error { return f.ready }
 
-func newAPI(st Store) http.Handler {
-	return serve(New(st, Options{Tokens: Tokens{Clear: []string{apiToken}}, Now: func() time.Time { return oncallEpoch }}))
+func newAPI(st *incidentStore) http.Handler {
+	return serve(New(st, Options{Tokens: Tokens{Clear: []string{apiToken}}, Health: st, Now: func() time.Time { return oncallEpoch }}))
 }
 
 func request(h http.Handler, method, path, token, body string) (int, map[string]any, http.Header) {

@@ -203,7 +203,7 @@ func (s *Server) handleContactPreview(w http.ResponseWriter, r *http.Request) {
 // handleRotateCalendarKey serves POST /api/v1/ical-key/rotate: a new key
 // signs calendar links, so every link handed out before stops working.
 func (s *Server) handleRotateCalendarKey(w http.ResponseWriter, r *http.Request) {
-	if err := s.opts.OnCall.RotateSecret(r.Context(), calendarKeyName); err != nil {
+	if err := s.opts.Keys.RotateSecret(r.Context(), calendarKeyName); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -12,11 +12,11 @@ import (
 func (e *oncallEnv) activate(alias, channel string) {
 	e.t.Helper()
 	ctx := context.Background()
-	code, err := e.db.StartActivation(ctx, alias, channel)
+	code, err := e.db.OnCall().StartActivation(ctx, alias, channel)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if err := e.db.Activate(ctx, alias, channel, code); err != nil {
+	if err := e.db.OnCall().Activate(ctx, alias, channel, code); err != nil {
 		e.t.Fatal(err)
 	}
 }

@@ -33,7 +33,7 @@ const calendarKeyName = "ical-key"
 // "schedule:NAME" or "contact:ALIAS". A link cannot be turned into one for
 // another schedule or contact; rotating the key revokes every link.
 func (s *Server) calendarToken(ctx context.Context, subject string) (string, error) {
-	key, err := s.opts.OnCall.Secret(ctx, calendarKeyName)
+	key, err := s.opts.Keys.Secret(ctx, calendarKeyName)
 	if err != nil {
 		return "", err
 	}

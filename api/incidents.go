@@ -90,10 +90,8 @@ func (s *Server) handleGetIncident(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if es, ok := s.store.(interface {
-		Engagements(ctx context.Context, incidentID string) ([]*tocsin.Engagement, error)
-	}); ok {
-		if inc.Engagements, err = es.Engagements(r.Context(), inc.ID); err != nil {
+	if es := s.opts.Engagements; es != nil {
+		if inc.Engagements, err = es.ForIncident(r.Context(), inc.ID); err != nil {
 			s.fail(w, r, err)
 			return
 		}

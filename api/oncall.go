@@ -15,9 +15,8 @@ import (
 	"tocsin/strict"
 )
 
-// OnCallStore is what the on-call API needs from the store: contacts,
-// rotations and their overrides, schedules, escalation plans, and the key
-// that signs calendar links.
+// OnCallStore is what the on-call API needs from the store (store.OnCall):
+// contacts, rotations and their overrides, schedules and escalation plans.
 type OnCallStore interface {
 	PutContact(ctx context.Context, c *tocsin.Contact) (created bool, err error)
 	FindContact(ctx context.Context, alias string) (*tocsin.Contact, error)
@@ -49,9 +48,6 @@ type OnCallStore interface {
 	FindEscalationPlan(ctx context.Context, name string) (*tocsin.EscalationPlan, error)
 	ListEscalationPlans(ctx context.Context) ([]*tocsin.EscalationPlan, error)
 	DeleteEscalationPlan(ctx context.Context, name string) error
-
-	Secret(ctx context.Context, name string) (string, error)
-	RotateSecret(ctx context.Context, name string) error
 }
 
 // Windows of the shift and override listings.

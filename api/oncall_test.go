@@ -39,13 +39,16 @@ func newOnCallEnv(t *testing.T, mods ...func(*Options)) *oncallEnv {
 	e := &oncallEnv{t: t, clock: storetest.NewClock(oncallEpoch)}
 	e.db = storetest.Open(t, storetest.SQLiteURL(t), store.Options{Now: e.clock.Now})
 	opts := Options{
-		Tokens:     Tokens{Clear: []string{oncallToken}},
-		OnCall:     e.db,
-		Channels:   map[string]bool{"slack": true, "email": true},
-		PublicHost: "https://tocsin.example.com/",
-		Now:        e.clock.Now,
+		Tokens:      Tokens{Clear: []string{oncallToken}},
+		Health:      e.db,
+		Engagements: e.db.Engagements(),
+		OnCall:      e.db.OnCall(),
+		Keys:        e.db.Secrets(),
+		Channels:    map[string]bool{"slack": true, "email": true},
+		PublicHost:  "https://tocsin.example.com/",
+		Now:         e.clock.Now,
 		SendActivation: func(ctx context.Context, alias, channel string) error {
-			code, err := e.db.StartActivation(ctx, alias, channel)
+			code, err := e.db.OnCall().StartActivation(ctx, alias, channel)
 			e.sent = append(e.sent, alias+"/"+channel+"="+code)
 			return err
 		},
@@ -57,7 +60,7 @@ func newOnCallEnv(t *testing.T, mods ...func(*Options)) *oncallEnv {
 	for _, mod := range mods {
 		mod(&opts)
 	}
-	e.srv = New(e.db, opts)
+	e.srv = New(e.db.Incidents(), opts)
 	return e
 }
 
@@ -377,7 +380,7 @@ func TestOnCallActivationAndTestPages(t *testing.T) {
 
 func TestOnCallNotConfigured(t *testing.T) {
 	e := newOnCallEnv(t)
-	e.srv = New(e.db, Options{Tokens: Tokens{Clear: []string{oncallToken}}})
+	e.srv = New(e.db.Incidents(), Options{Tokens: Tokens{Clear: []string{oncallToken}}})
 	for _, p := range []string{"/api/v1/contacts", "/api/v1/rotations/x", "/api/v1/oncall", "/api/v1/schedules/x/ical"} {
 		e.fails(404, "GET", p, "", "on-call is not configured")
 	}

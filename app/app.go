@@ -172,7 +172,7 @@ func (a *App) setup(ctx context.Context, built *parts) error {
 	}
 	w := &wiring{built: built, channelNames: slices.Sorted(maps.Keys(built.channels))}
 	w.publicHost = a.publicHost()
-	key, err := a.store.Secret(ctx, "ack-signing-key")
+	key, err := a.store.Secrets().Secret(ctx, "ack-signing-key")
 	if err != nil {
 		return fmt.Errorf("ack signing key: %w", err)
 	}
@@ -181,14 +181,14 @@ func (a *App) setup(ctx context.Context, built *parts) error {
 		ttl = 24 * time.Hour
 	}
 	w.acks = &web.AckSigner{Key: []byte(key), PublicHost: w.publicHost, TTL: ttl, Now: a.opts.Now}
-	w.metrics = api.NewMetrics(a.store, a.opts.Now)
+	w.metrics = api.NewMetrics(a.store.Jobs(), a.opts.Now)
 	// Contacts' webhook URLs come from API-token holders: their client
 	// refuses internal addresses at connect time (config.Validate has
 	// checked the operator's allow-list already).
 	if w.webhookGuard, err = netguard.New(a.cfg.Paging.WebhookAllowedNetworks); err != nil {
 		return fmt.Errorf("paging.webhook_allowed_networks%w", err)
 	}
-	if err := a.store.ArmHandOffs(ctx); err != nil {
+	if err := a.store.OnCall().ArmHandOffs(ctx); err != nil {
 		return fmt.Errorf("arm hand-off notifications: %w", err)
 	}
 	a.setupWorker(w)
@@ -222,7 +222,7 @@ func (a *App) setupWorker(w *wiring) {
 		}
 	}
 	w.dispatcher = &notify.Dispatcher{
-		Source: a.store, Channels: channels, AckURL: w.acks.URL,
+		Source: a.store.Incidents(), Channels: channels, AckURL: w.acks.URL,
 		Backoff: o.Backoff, RenotifyAfter: cfg.Incidents.RenotifyAfter.Std(), Now: o.Now, Logger: logger,
 		// A signed, read-only page: readable by whoever got the message,
 		// without an API token (until the web console exists).
@@ -234,7 +234,7 @@ func (a *App) setupWorker(w *wiring) {
 	}
 	pageClient := notify.GuardedHTTPClient(10*time.Second, w.webhookGuard)
 	a.pager = &engage.Engine{
-		Store: a.store, SMS: w.built.sms, Voice: w.built.voice, Channels: channels, PublicHost: w.publicHost, AckURL: w.acks.URL,
+		Store: engageStore{a.store.Incidents(), a.store.Engagements(), a.store.OnCall()}, SMS: w.built.sms, Voice: w.built.voice, Channels: channels, PublicHost: w.publicHost, AckURL: w.acks.URL,
 		MaxPerNumberPerHour: cfg.Paging.MaxPerNumberPerHour, DefaultPlan: cfg.OnCall.EscalationPlan, Backoff: o.Backoff, Now: o.Now, Logger: logger,
 		Observe: failed,
 		Webhook: func(u string) (notify.Channel, error) {
@@ -269,7 +269,7 @@ func (a *App) setupWorker(w *wiring) {
 		}
 		logger.Info("on-call ack-or-escalate is on", "provider", oc.name, "wait", cfg.OnCallWait().String(), "pages", mode)
 	}
-	a.worker = engine.NewWorker(a.store, handlers)
+	a.worker = engine.NewWorker(a.store.Jobs(), handlers)
 	a.worker.Now, a.worker.Logger, a.worker.Lanes, a.worker.Signal = o.Now, logger, lanes, a.signal
 	if o.PollInterval > 0 {
 		a.worker.PollInterval = o.PollInterval
@@ -282,7 +282,7 @@ func (a *App) setupWorker(w *wiring) {
 func (a *App) wireOnCall(w *wiring, pager *engage.Engine, failed func(name, result string)) *onCall {
 	cfg, o := a.cfg, a.opts
 	if p := w.built.provider; p != nil {
-		h := &integration.Handler{Source: a.store, Providers: map[string]integration.Provider{p.Name(): p},
+		h := &integration.Handler{Source: a.store.Incidents(), Providers: map[string]integration.Provider{p.Name(): p},
 			IncidentURL: w.dispatcher.IncidentURL, Backoff: o.Backoff, Now: o.Now, Logger: a.logger, Channels: w.channelNames,
 			Observe: failed}
 		return &onCall{name: p.Name(), hasTarget: p.HasTarget,
@@ -317,18 +317,19 @@ func (a *App) routes(w *wiring) http.Handler {
 		sns.PathTopics = []string{cfg.Queue.SNS.TopicARN}
 	}
 	mux := http.NewServeMux()
-	api.New(a.store, api.Options{
+	api.New(a.store.Incidents(), api.Options{
 		Tokens: api.Tokens{Clear: cfg.API.Tokens, Hashes: a.apiTokenHashes}, MaxBodyBytes: cfg.Ingest.MaxBodyBytes,
-		Channels: overrides.Channels, OnCall: a.store, WebhookGuard: w.webhookGuard,
+		Health: a.store, Engagements: a.store.Engagements(), OnCall: a.store.OnCall(), Keys: a.store.Secrets(),
+		Channels: overrides.Channels, WebhookGuard: w.webhookGuard,
 		SendActivation: a.sendActivation, TestPage: a.testPage, PublicHost: w.publicHost, Now: o.Now, Logger: logger,
 	}).Register(mux)
-	inbound.New(a.store, inbound.Options{
+	inbound.New(a.store.Incidents(), inbound.Options{
 		Tokens: api.Tokens{Clear: cfg.Ingest.Tokens, Hashes: a.ingestTokenHashes}, Open: cfg.Ingest.Open,
 		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, Overrides: overrides, SNS: sns, DebugBody: cfg.Alert.DebugBody,
-		SlackSigningSecret: cfg.Alert.Slack.SigningSecret, TwilioAuthToken: twilioToken(cfg), PublicHost: w.publicHost,
+		SlackSigningSecret: cfg.Alert.Slack.SigningSecret, TwilioAuthToken: twilioToken(cfg), Pages: a.store.Engagements(), PublicHost: w.publicHost,
 		Metrics: w.metrics, Now: o.Now, Logger: logger,
 	}).Register(mux)
-	web.New(a.store, web.Options{Acks: w.acks, Logger: logger}).Register(mux)
+	web.New(a.store.Incidents(), web.Options{Acks: w.acks, Logger: logger}).Register(mux)
 	// /metrics is on the main listener, or alone on its own (metrics.listen).
 	metricsMux := mux
 	if cfg.Metrics.Listen != "" {
@@ -418,19 +419,19 @@ func (a *App) Close() error { return a.store.Close() }
 // sendActivation creates a contact channel's activation code and queues
 // its delivery through the channel.
 func (a *App) sendActivation(ctx context.Context, alias, channel string) error {
-	code, err := a.store.StartActivation(ctx, alias, channel)
+	code, err := a.store.OnCall().StartActivation(ctx, alias, channel)
 	if err != nil {
 		return err
 	}
 	args, _ := json.Marshal(tocsin.ActivationArgs{Contact: alias, Channel: channel, Code: code})
-	return a.store.ScheduleJob(ctx, &tocsin.Job{Kind: tocsin.JobActivation, Lane: tocsin.JobActivation, Args: args, DueAt: a.opts.Now()})
+	return a.store.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: tocsin.JobActivation, Lane: tocsin.JobActivation, Args: args, DueAt: a.opts.Now()})
 }
 
 // testPage pages a contact or runs an escalation plan for real, on a quiet
 // incident of its own marked as a test.
 func (a *App) testPage(ctx context.Context, kind, name string) (string, error) {
 	open := func(ctx context.Context, title string) (string, error) {
-		res, err := a.store.Ingest(ctx, []*tocsin.Alert{{
+		res, err := a.store.Incidents().Ingest(ctx, []*tocsin.Alert{{
 			Source: tocsin.SourceGeneric, DedupKey: "test-page:" + uuid.NewString(), Fingerprint: "test-page", Status: tocsin.AlertFiring,
 			Severity: "info", Title: "TEST: " + title, Description: "A test page started from the API; acknowledge or resolve it freely.",
 			Labels: map[string]string{"test": "true"},
@@ -441,4 +442,13 @@ func (a *App) testPage(ctx context.Context, kind, name string) (string, error) {
 		return res[0].IncidentID, nil
 	}
 	return a.pager.TestPage(ctx, open, kind, name)
+}
+
+// engageStore is what tocsin's own engagements read, from three aggregates:
+// deliveries from the incidents, engagements and their pages, and the
+// contacts and plans they page.
+type engageStore struct {
+	*store.Incidents
+	*store.Engagements
+	*store.OnCall
 }

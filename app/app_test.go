@@ -110,7 +110,7 @@ func TestNewServesAndCloses(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, "credentials")); err != nil {
 		t.Errorf("no credentials file for the generated tokens: %v", err)
 	}
-	if _, _, err := a.Store().ListIncidents(context.Background(), tocsin.IncidentFilter{}); err != nil {
+	if _, _, err := a.Store().Incidents().ListIncidents(context.Background(), tocsin.IncidentFilter{}); err != nil {
 		t.Errorf("store: %v", err)
 	}
 	a.Wake() // never blocks, even before Serve

@@ -18,7 +18,7 @@ func (a *App) ensureTokens(ctx context.Context) error {
 	cfg := a.cfg
 	var fresh []string // KEY=value lines for the credentials file
 	if len(cfg.API.Tokens) == 0 {
-		tok, hash, err := a.store.GeneratedToken(ctx, "api-token")
+		tok, hash, err := a.store.Secrets().GeneratedToken(ctx, "api-token")
 		if err != nil {
 			return fmt.Errorf("generated API token: %w", err)
 		}
@@ -28,7 +28,7 @@ func (a *App) ensureTokens(ctx context.Context) error {
 		}
 	}
 	if len(cfg.Ingest.Tokens) == 0 && !cfg.Ingest.Open {
-		tok, hash, err := a.store.GeneratedToken(ctx, "ingest-token")
+		tok, hash, err := a.store.Secrets().GeneratedToken(ctx, "ingest-token")
 		if err != nil {
 			return fmt.Errorf("generated integration token: %w", err)
 		}

@@ -150,7 +150,7 @@ func Do(t testing.TB, req *http.Request) (int, map[string]any) {
 // Incident reads an incident from the server's store.
 func (s *Server) Incident(t testing.TB, id string) *tocsin.Incident {
 	t.Helper()
-	inc, err := s.App.Store().FindIncident(context.Background(), id)
+	inc, err := s.App.Store().Incidents().FindIncident(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,9 +104,9 @@ func newRig(t *testing.T, start time.Time) *rig {
 			r.w.Wake()
 		}
 	}})
-	r.e = &engage.Engine{Store: r.db, SMS: []notify.SMSSender{r.sms}, Channels: map[string]notify.Channel{"email": r.mail},
+	r.e = &engage.Engine{Store: engageStore(r.db), SMS: []notify.SMSSender{r.sms}, Channels: map[string]notify.Channel{"email": r.mail},
 		MaxPerNumberPerHour: 1000, Now: r.clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
-	r.w = engine.NewWorker(r.db, map[string]engine.Handler{
+	r.w = engine.NewWorker(r.db.Jobs(), map[string]engine.Handler{
 		tocsin.JobStage:       engine.HandlerFunc(r.e.HandleStage),
 		tocsin.JobPage:        engine.HandlerFunc(r.e.HandlePage),
 		tocsin.JobHandOff:     engine.HandlerFunc(r.e.HandleHandOff),
@@ -129,15 +129,15 @@ func newRig(t *testing.T, start time.Time) *rig {
 func (r *rig) contact(c *tocsin.Contact) {
 	r.t.Helper()
 	ctx := context.Background()
-	if _, err := r.db.PutContact(ctx, c); err != nil {
+	if _, err := r.db.OnCall().PutContact(ctx, c); err != nil {
 		r.t.Fatal(err)
 	}
 	for _, ch := range c.Channels {
-		code, err := r.db.StartActivation(ctx, c.Alias, ch.Name)
+		code, err := r.db.OnCall().StartActivation(ctx, c.Alias, ch.Name)
 		if err != nil {
 			r.t.Fatal(err)
 		}
-		if err := r.db.Activate(ctx, c.Alias, ch.Name, code); err != nil {
+		if err := r.db.OnCall().Activate(ctx, c.Alias, ch.Name, code); err != nil {
 			r.t.Fatal(err)
 		}
 	}
@@ -145,7 +145,7 @@ func (r *rig) contact(c *tocsin.Contact) {
 
 func (r *rig) plan(p *tocsin.EscalationPlan) {
 	r.t.Helper()
-	if _, err := r.db.PutEscalationPlan(context.Background(), p); err != nil {
+	if _, err := r.db.OnCall().PutEscalationPlan(context.Background(), p); err != nil {
 		r.t.Fatal(err)
 	}
 }
@@ -156,11 +156,11 @@ func (r *rig) engage(plan string) string {
 	ctx := context.Background()
 	r.incidents++ // each call opens its own incident
 	key := fmt.Sprintf("%s-%d", plan, r.incidents)
-	res, err := r.db.Ingest(ctx, []*tocsin.Alert{storetest.NewAlert(key, key, tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
+	res, err := r.db.Incidents().Ingest(ctx, []*tocsin.Alert{storetest.NewAlert(key, key, tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	if _, err := r.db.StartEngagement(ctx, "", res[0].IncidentID, plan, "", false); err != nil {
+	if _, err := r.db.Engagements().StartEngagement(ctx, "", res[0].IncidentID, plan, "", false); err != nil {
 		r.t.Fatal(err)
 	}
 	r.settle()
@@ -198,7 +198,7 @@ func (r *rig) settle() {
 }
 
 func (r *rig) timeline(id string) []string {
-	inc, err := r.db.FindIncident(context.Background(), id)
+	inc, err := r.db.Incidents().FindIncident(context.Background(), id)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -219,7 +219,7 @@ func (r *rig) hasEvent(id, contains string) bool {
 }
 
 func (r *rig) pages(id string) []*tocsin.Page {
-	engs, err := r.db.Engagements(context.Background(), id)
+	engs, err := r.db.Engagements().ForIncident(context.Background(), id)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestEngagePageDueAfterTheLastStageIsSent(t *testing.T) {
 		t.Fatalf("email due after the last stage: %d sent; pages %+v", n, r.pages(id))
 	}
 	// Acknowledged before the 30 s SMS: it is cancelled, and the timeline says why.
-	if _, _, err := r.db.Acknowledge(context.Background(), id, tocsin.Actor{Name: "ada", Via: "api"}); err != nil {
+	if _, _, err := r.db.Incidents().Acknowledge(context.Background(), id, tocsin.Actor{Name: "ada", Via: "api"}); err != nil {
 		t.Fatal(err)
 	}
 	r.advance(time.Minute)
@@ -277,7 +277,7 @@ func TestEngageContactTestPageRunsTheWholeEngagementPlan(t *testing.T) {
 		{Name: "mail", Type: "email", Address: "natsu@example.com"}, {Name: "m", Type: "sms", Address: "+15550001002"}},
 		EngagementPlan: []tocsin.EngagementStep{{Channel: "mail"}, {Channel: "m", After: mins(10)}}})
 	open := func(ctx context.Context, title string) (string, error) {
-		res, err := r.db.Ingest(ctx, []*tocsin.Alert{storetest.NewAlert("t", "test", tocsin.AlertFiring, "info")}, tocsin.IngestOptions{Quiet: true})
+		res, err := r.db.Incidents().Ingest(ctx, []*tocsin.Alert{storetest.NewAlert("t", "test", tocsin.AlertFiring, "info")}, tocsin.IngestOptions{Quiet: true})
 		if err != nil {
 			return "", err
 		}
@@ -336,7 +336,7 @@ func TestEngageSameChannelTwiceAndRetryInterval(t *testing.T) {
 	if first == nil {
 		t.Fatalf("cy not paged: %+v", r.pages(id2))
 	}
-	if _, err := r.db.AcknowledgePage(context.Background(), first.ID, "sms"); err != nil {
+	if _, err := r.db.Engagements().AcknowledgePage(context.Background(), first.ID, "sms"); err != nil {
 		t.Fatal(err)
 	}
 	r.advance(10 * time.Minute)
@@ -363,7 +363,7 @@ func TestEngageAcknowledgedContactIsNotPagedAgainOnRepeat(t *testing.T) {
 			halSMS = p
 		}
 	}
-	res, err := r.db.AcknowledgePage(context.Background(), halSMS.ID, "sms")
+	res, err := r.db.Engagements().AcknowledgePage(context.Background(), halSMS.ID, "sms")
 	if err != nil || res.Stopped {
 		t.Fatalf("non-essential ack: %+v %v", res, err)
 	}
@@ -395,7 +395,7 @@ func TestEngageNestedPlanLoopIsBounded(t *testing.T) {
 	}
 	id := r.engage("la")
 	r.advance(time.Minute)
-	engs, err := r.db.Engagements(context.Background(), id)
+	engs, err := r.db.Engagements().ForIncident(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,16 +417,16 @@ func TestHandOffReArmedByOverridesAndRotations(t *testing.T) {
 	r.contact(&tocsin.Contact{Alias: "ben", Name: "Ben", TimeZone: "America/New_York", Channels: []tocsin.ContactChannel{{Name: "mail", Type: "email", Address: "ben@example.com"}}})
 	rot := &oncall.Rotation{Name: "r", Members: []string{"ann"}, Start: time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC),
 		TimeZone: "UTC", Recurrence: oncall.Recurrence{Type: "weekly", WeeklySettings: []oncall.WeeklySetting{{DayOfWeek: "MON", HandOffTime: "09:00"}}}}
-	if _, err := r.db.PutRotation(ctx, rot); err != nil {
+	if _, err := r.db.OnCall().PutRotation(ctx, rot); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.db.PutSchedule(ctx, &tocsin.Schedule{Name: "s", Rotations: []string{"r"}}); err != nil {
+	if _, err := r.db.OnCall().PutSchedule(ctx, &tocsin.Schedule{Name: "s", Rotations: []string{"r"}}); err != nil {
 		t.Fatal(err)
 	}
 	r.settle() // the timer now sleeps until 10:00 (its hourly re-check)
 	// At 09:10 an override puts ben on call from 09:20 to 09:40.
 	r.advance(10 * time.Minute)
-	if _, err := r.db.AddOverride(ctx, &oncall.Override{Rotation: "r", Members: []string{"ben"},
+	if _, err := r.db.OnCall().AddOverride(ctx, &oncall.Override{Rotation: "r", Members: []string{"ben"},
 		Start: time.Date(2026, 11, 24, 9, 20, 0, 0, time.UTC), End: time.Date(2026, 11, 24, 9, 40, 0, 0, time.UTC)}); err != nil {
 		t.Fatal(err)
 	}
@@ -449,8 +449,8 @@ func TestHandOffReArmedByOverridesAndRotations(t *testing.T) {
 	}
 	// Deleting an override re-arms too: a second override, deleted, brings
 	// ann back at once.
-	ovs, _ := r.db.ListOverrides(ctx, "r", r.clock.Now().Add(-time.Hour), r.clock.Now().Add(time.Hour))
-	if err := r.db.DeleteOverride(ctx, ovs[0].ID); err != nil {
+	ovs, _ := r.db.OnCall().ListOverrides(ctx, "r", r.clock.Now().Add(-time.Hour), r.clock.Now().Add(time.Hour))
+	if err := r.db.OnCall().DeleteOverride(ctx, ovs[0].ID); err != nil {
 		t.Fatal(err)
 	}
 	r.advance(time.Second)
@@ -459,7 +459,7 @@ func TestHandOffReArmedByOverridesAndRotations(t *testing.T) {
 	}
 	// A changed rotation re-arms: ben becomes the only member at once.
 	rot.Members = []string{"ben"}
-	if _, err := r.db.PutRotation(ctx, rot); err != nil {
+	if _, err := r.db.OnCall().PutRotation(ctx, rot); err != nil {
 		t.Fatal(err)
 	}
 	r.advance(time.Second)
@@ -518,7 +518,7 @@ func (r *rig) escalate(plan string, wait time.Duration) string {
 	r.t.Helper()
 	r.incidents++
 	key := fmt.Sprintf("escalate-%d", r.incidents)
-	res, err := r.db.Ingest(context.Background(), []*tocsin.Alert{storetest.NewAlert(key, key, tocsin.AlertFiring, "critical")},
+	res, err := r.db.Incidents().Ingest(context.Background(), []*tocsin.Alert{storetest.NewAlert(key, key, tocsin.AlertFiring, "critical")},
 		tocsin.IngestOptions{OnCall: &tocsin.OnCallOptions{Provider: engage.OnCallProvider, Target: plan, Wait: wait}})
 	if err != nil {
 		r.t.Fatal(err)
@@ -562,14 +562,14 @@ func TestEngageEscalateStartsThePlanAfterTheWait(t *testing.T) {
 	}
 
 	acked := r.escalate("", 5*time.Minute)
-	if _, _, err := r.db.Acknowledge(context.Background(), acked, tocsin.Actor{Name: "ann", Via: "api"}); err != nil {
+	if _, _, err := r.db.Incidents().Acknowledge(context.Background(), acked, tocsin.Actor{Name: "ann", Via: "api"}); err != nil {
 		t.Fatal(err)
 	}
 	r.advance(6 * time.Minute)
 	if n := len(r.sms.to("+15550000101")); n != 1 {
 		t.Fatalf("paged after the acknowledgement: %d pages", n)
 	}
-	if engs, _ := r.db.Engagements(context.Background(), acked); len(engs) != 0 {
+	if engs, _ := r.db.Engagements().ForIncident(context.Background(), acked); len(engs) != 0 {
 		t.Fatalf("engaged after the acknowledgement: %d engagements", len(engs))
 	}
 }

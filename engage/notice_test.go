@@ -23,22 +23,22 @@ func TestHandOffNoteIsNotResentAfterACrash(t *testing.T) {
 	db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{Now: clock.Now})
 	ctx := context.Background()
 	for i, alias := range []string{"ann", "ben"} {
-		if _, err := db.PutContact(ctx, &tocsin.Contact{Alias: alias, Name: alias, Channels: []tocsin.ContactChannel{{Name: "m", Type: "sms", Address: "+1555000002" + string(rune('0'+i))}}}); err != nil {
+		if _, err := db.OnCall().PutContact(ctx, &tocsin.Contact{Alias: alias, Name: alias, Channels: []tocsin.ContactChannel{{Name: "m", Type: "sms", Address: "+1555000002" + string(rune('0'+i))}}}); err != nil {
 			t.Fatal(err)
 		}
-		code, _ := db.StartActivation(ctx, alias, "m")
-		if err := db.Activate(ctx, alias, "m", code); err != nil {
+		code, _ := db.OnCall().StartActivation(ctx, alias, "m")
+		if err := db.OnCall().Activate(ctx, alias, "m", code); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := db.PutRotation(ctx, &oncall.Rotation{Name: "r", Members: []string{"ann", "ben"}, Start: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC),
+	if _, err := db.OnCall().PutRotation(ctx, &oncall.Rotation{Name: "r", Members: []string{"ann", "ben"}, Start: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC),
 		TimeZone: "UTC", Recurrence: oncall.Recurrence{Type: "hourly"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.PutSchedule(ctx, &tocsin.Schedule{Name: "s", Rotations: []string{"r"}}); err != nil {
+	if _, err := db.OnCall().PutSchedule(ctx, &tocsin.Schedule{Name: "s", Rotations: []string{"r"}}); err != nil {
 		t.Fatal(err)
 	}
-	e := &engage.Engine{Store: db, SMS: []notify.SMSSender{sms}, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
+	e := &engage.Engine{Store: engageStore(db), SMS: []notify.SMSSender{sms}, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
 	handlers := map[string]func(context.Context, *tocsin.Job) tocsin.JobOutcome{
 		tocsin.JobHandOff: e.HandleHandOff, tocsin.JobHandOffNote: e.HandleHandOffNote,
 	}
@@ -47,14 +47,14 @@ func TestHandOffNoteIsNotResentAfterACrash(t *testing.T) {
 	// is a process killed after its handlers ran, before it recorded them.
 	run := func(owner string, complete bool) int {
 		t.Helper()
-		jobs, err := db.ClaimJobs(ctx, tocsin.JobClaim{Owner: owner, Now: clock.Now(), Lease: lease, Limit: 100})
+		jobs, err := db.Jobs().ClaimJobs(ctx, tocsin.JobClaim{Owner: owner, Now: clock.Now(), Lease: lease, Limit: 100})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, j := range jobs {
 			out := handlers[j.Kind](ctx, j)
 			if complete {
-				if err := db.CompleteJob(ctx, j, owner, out); err != nil {
+				if err := db.Jobs().CompleteJob(ctx, j, owner, out); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -89,7 +89,7 @@ func TestHandOffNoteIsNotResentAfterACrash(t *testing.T) {
 	}
 	// Each note is on its contact's record.
 	for alias, want := range map[string]string{"ben": "you are now on call for s", "ann": "handed over to ben"} {
-		ns, err := db.ContactNotices(ctx, alias)
+		ns, err := db.OnCall().ContactNotices(ctx, alias)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,25 +106,25 @@ func TestActivationCodeIsRecordedOnTheContactWithoutTheCode(t *testing.T) {
 	clock := storetest.NewClock(time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC))
 	db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{Now: clock.Now})
 	ctx := context.Background()
-	if _, err := db.PutContact(ctx, &tocsin.Contact{Alias: "cy", Name: "Cy", Channels: []tocsin.ContactChannel{{Name: "m", Type: "sms", Address: "+15550000030"}}}); err != nil {
+	if _, err := db.OnCall().PutContact(ctx, &tocsin.Contact{Alias: "cy", Name: "Cy", Channels: []tocsin.ContactChannel{{Name: "m", Type: "sms", Address: "+15550000030"}}}); err != nil {
 		t.Fatal(err)
 	}
-	code, err := db.StartActivation(ctx, "cy", "m")
+	code, err := db.OnCall().StartActivation(ctx, "cy", "m")
 	if err != nil {
 		t.Fatal(err)
 	}
 	args := []byte(`{"contact":"cy","channel":"m","code":"` + code + `"}`)
-	if err := db.ScheduleJob(ctx, &tocsin.Job{Kind: tocsin.JobActivation, Lane: tocsin.JobActivation, Args: args, DueAt: clock.Now()}); err != nil {
+	if err := db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: tocsin.JobActivation, Lane: tocsin.JobActivation, Args: args, DueAt: clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	e := &engage.Engine{Store: db, SMS: []notify.SMSSender{sms}, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
+	e := &engage.Engine{Store: engageStore(db), SMS: []notify.SMSSender{sms}, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
 	for range 2 {
-		jobs, err := db.ClaimJobs(ctx, tocsin.JobClaim{Owner: "w", Now: clock.Now(), Lease: 10 * time.Second, Limit: 10})
+		jobs, err := db.Jobs().ClaimJobs(ctx, tocsin.JobClaim{Owner: "w", Now: clock.Now(), Lease: 10 * time.Second, Limit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, j := range jobs {
-			if err := db.CompleteJob(ctx, j, "w", e.HandleActivation(ctx, j)); err != nil {
+			if err := db.Jobs().CompleteJob(ctx, j, "w", e.HandleActivation(ctx, j)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -133,7 +133,7 @@ func TestActivationCodeIsRecordedOnTheContactWithoutTheCode(t *testing.T) {
 	if n := sms.count(); n != 1 || !strings.Contains(sms.sent[0].Body, code) {
 		t.Fatalf("codes sent: %d", n)
 	}
-	ns, err := db.ContactNotices(ctx, "cy")
+	ns, err := db.OnCall().ContactNotices(ctx, "cy")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,28 +59,28 @@ func setup(t *testing.T, sms ...notify.SMSSender) (*store.DB, *storetest.Clock, 
 		}
 	}})
 	ctx := context.Background()
-	if _, err := db.PutContact(ctx, &tocsin.Contact{Alias: "gus", Name: "Gus", Channels: []tocsin.ContactChannel{{Name: "m", Type: "sms", Address: "+15550000007"}}}); err != nil {
+	if _, err := db.OnCall().PutContact(ctx, &tocsin.Contact{Alias: "gus", Name: "Gus", Channels: []tocsin.ContactChannel{{Name: "m", Type: "sms", Address: "+15550000007"}}}); err != nil {
 		t.Fatal(err)
 	}
-	code, _ := db.StartActivation(ctx, "gus", "m")
-	if err := db.Activate(ctx, "gus", "m", code); err != nil {
+	code, _ := db.OnCall().StartActivation(ctx, "gus", "m")
+	if err := db.OnCall().Activate(ctx, "gus", "m", code); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "p", Stages: []tocsin.Stage{{Duration: tocsin.Duration(time.Minute), Targets: []tocsin.Target{{Contact: "gus", Essential: true}}}}}); err != nil {
+	if _, err := db.OnCall().PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "p", Stages: []tocsin.Stage{{Duration: tocsin.Duration(time.Minute), Targets: []tocsin.Target{{Contact: "gus", Essential: true}}}}}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := db.Ingest(ctx, []*tocsin.Alert{storetest.NewAlert("g", "f", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
+	res, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{storetest.NewAlert("g", "f", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &engage.Engine{Store: db, SMS: sms, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
-	w = engine.NewWorker(db, map[string]engine.Handler{tocsin.JobStage: engine.HandlerFunc(e.HandleStage), tocsin.JobPage: engine.HandlerFunc(e.HandlePage)})
+	e := &engage.Engine{Store: engageStore(db), SMS: sms, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
+	w = engine.NewWorker(db.Jobs(), map[string]engine.Handler{tocsin.JobStage: engine.HandlerFunc(e.HandleStage), tocsin.JobPage: engine.HandlerFunc(e.HandlePage)})
 	w.Now, w.PollInterval = clock.Now, 10*time.Millisecond
 	run, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); w.Run(run) }()
 	t.Cleanup(func() { cancel(); <-done })
-	if _, err := db.StartEngagement(ctx, "", res[0].IncidentID, "p", "", false); err != nil {
+	if _, err := db.Engagements().StartEngagement(ctx, "", res[0].IncidentID, "p", "", false); err != nil {
 		t.Fatal(err)
 	}
 	return db, clock, res[0].IncidentID
@@ -90,7 +90,7 @@ func waitEvent(t *testing.T, db *store.DB, id, contains string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		inc, _ := db.FindIncident(context.Background(), id)
+		inc, _ := db.Incidents().FindIncident(context.Background(), id)
 		for _, e := range inc.Timeline {
 			if strings.Contains(e.Message, contains) {
 				return
@@ -98,7 +98,7 @@ func waitEvent(t *testing.T, db *store.DB, id, contains string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	inc, _ := db.FindIncident(context.Background(), id)
+	inc, _ := db.Incidents().FindIncident(context.Background(), id)
 	var got []string
 	for _, e := range inc.Timeline {
 		got = append(got, e.Message)
@@ -120,7 +120,7 @@ func TestPermanentFailureOfEveryProviderEndsThePage(t *testing.T) {
 	only := &fakeSMS{name: "twilio", failures: 1, permanent: true}
 	db, _, id := setup(t, only)
 	waitEvent(t, db, id, "Page to gus by sms (m) failed")
-	engs, _ := db.Engagements(context.Background(), id)
+	engs, _ := db.Engagements().ForIncident(context.Background(), id)
 	if p := engs[0].Pages[0]; p.Status != tocsin.PageError {
 		t.Fatalf("page status %s", p.Status)
 	}
@@ -166,25 +166,25 @@ func TestHandOffNotifications(t *testing.T) {
 	}})
 	ctx := context.Background()
 	for i, alias := range []string{"ann", "ben"} {
-		if _, err := db.PutContact(ctx, &tocsin.Contact{Alias: alias, Name: alias, Channels: []tocsin.ContactChannel{{Name: "m", Type: "sms", Address: "+1555000001" + string(rune('0'+i))}}}); err != nil {
+		if _, err := db.OnCall().PutContact(ctx, &tocsin.Contact{Alias: alias, Name: alias, Channels: []tocsin.ContactChannel{{Name: "m", Type: "sms", Address: "+1555000001" + string(rune('0'+i))}}}); err != nil {
 			t.Fatal(err)
 		}
-		code, _ := db.StartActivation(ctx, alias, "m")
-		db.Activate(ctx, alias, "m", code)
+		code, _ := db.OnCall().StartActivation(ctx, alias, "m")
+		db.OnCall().Activate(ctx, alias, "m", code)
 	}
-	if _, err := db.PutRotation(ctx, &oncall.Rotation{Name: "r", Members: []string{"ann", "ben"}, Start: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC),
+	if _, err := db.OnCall().PutRotation(ctx, &oncall.Rotation{Name: "r", Members: []string{"ann", "ben"}, Start: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC),
 		TimeZone: "UTC", Recurrence: oncall.Recurrence{Type: "hourly"}}); err != nil {
 		t.Fatal(err)
 	}
-	e := &engage.Engine{Store: db, SMS: []notify.SMSSender{sms}, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
-	w = engine.NewWorker(db, map[string]engine.Handler{tocsin.JobHandOff: engine.HandlerFunc(e.HandleHandOff),
+	e := &engage.Engine{Store: engageStore(db), SMS: []notify.SMSSender{sms}, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
+	w = engine.NewWorker(db.Jobs(), map[string]engine.Handler{tocsin.JobHandOff: engine.HandlerFunc(e.HandleHandOff),
 		tocsin.JobHandOffNote: engine.HandlerFunc(e.HandleHandOffNote)})
 	w.Now, w.PollInterval = clock.Now, 10*time.Millisecond
 	run, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); w.Run(run) }()
 	t.Cleanup(func() { cancel(); <-done })
-	if _, err := db.PutSchedule(ctx, &tocsin.Schedule{Name: "s", Rotations: []string{"r"}}); err != nil {
+	if _, err := db.OnCall().PutSchedule(ctx, &tocsin.Schedule{Name: "s", Rotations: []string{"r"}}); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -222,29 +222,29 @@ func TestNonEssentialAcknowledgementStopsOnlyThatContact(t *testing.T) {
 		}
 	}})
 	ctx := context.Background()
-	if _, err := db.PutContact(ctx, &tocsin.Contact{Alias: "hal", Name: "Hal", Channels: []tocsin.ContactChannel{
+	if _, err := db.OnCall().PutContact(ctx, &tocsin.Contact{Alias: "hal", Name: "Hal", Channels: []tocsin.ContactChannel{
 		{Name: "a", Type: "sms", Address: "+15550000040"}, {Name: "b", Type: "sms", Address: "+15550000041"},
 	}, EngagementPlan: []tocsin.EngagementStep{{Channel: "a"}, {Channel: "b", After: tocsin.Duration(5 * time.Minute)}}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, ch := range []string{"a", "b"} {
-		code, _ := db.StartActivation(ctx, "hal", ch)
-		db.Activate(ctx, "hal", ch, code)
+		code, _ := db.OnCall().StartActivation(ctx, "hal", ch)
+		db.OnCall().Activate(ctx, "hal", ch, code)
 	}
-	db.PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "np", Stages: []tocsin.Stage{{Duration: tocsin.Duration(10 * time.Minute), Targets: []tocsin.Target{{Contact: "hal"}}}}})
-	res, _ := db.Ingest(ctx, []*tocsin.Alert{storetest.NewAlert("g", "f", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
+	db.OnCall().PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "np", Stages: []tocsin.Stage{{Duration: tocsin.Duration(10 * time.Minute), Targets: []tocsin.Target{{Contact: "hal"}}}}})
+	res, _ := db.Incidents().Ingest(ctx, []*tocsin.Alert{storetest.NewAlert("g", "f", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
 	id := res[0].IncidentID
-	e := &engage.Engine{Store: db, SMS: []notify.SMSSender{sms}, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
-	w = engine.NewWorker(db, map[string]engine.Handler{tocsin.JobStage: engine.HandlerFunc(e.HandleStage), tocsin.JobPage: engine.HandlerFunc(e.HandlePage)})
+	e := &engage.Engine{Store: engageStore(db), SMS: []notify.SMSSender{sms}, Now: clock.Now, Backoff: func(int, time.Duration, float64) time.Duration { return 0 }}
+	w = engine.NewWorker(db.Jobs(), map[string]engine.Handler{tocsin.JobStage: engine.HandlerFunc(e.HandleStage), tocsin.JobPage: engine.HandlerFunc(e.HandlePage)})
 	w.Now, w.PollInterval = clock.Now, 10*time.Millisecond
 	run, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); w.Run(run) }()
 	t.Cleanup(func() { cancel(); <-done })
-	db.StartEngagement(ctx, "", id, "np", "", false)
+	db.Engagements().StartEngagement(ctx, "", id, "np", "", false)
 	waitEvent(t, db, id, "Paged hal by sms (a)")
-	engs, _ := db.Engagements(ctx, id)
-	ack, err := db.AcknowledgePage(ctx, engs[0].Pages[0].ID, "sms")
+	engs, _ := db.Engagements().ForIncident(ctx, id)
+	ack, err := db.Engagements().AcknowledgePage(ctx, engs[0].Pages[0].ID, "sms")
 	if err != nil || ack.Stopped {
 		t.Fatalf("non-essential ack: %+v %v", ack, err)
 	}
@@ -254,9 +254,18 @@ func TestNonEssentialAcknowledgementStopsOnlyThatContact(t *testing.T) {
 	if sms.count() != 1 {
 		t.Fatalf("hal paged again after acknowledging: %d", sms.count())
 	}
-	inc, _ := db.FindIncident(ctx, id)
-	engs, _ = db.Engagements(ctx, id)
+	inc, _ := db.Incidents().FindIncident(ctx, id)
+	engs, _ = db.Engagements().ForIncident(ctx, id)
 	if inc.Status != tocsin.StatusTriggered || engs[0].Status != tocsin.EngagementActive || engs[0].Pages[1].Status != tocsin.PageCancelled {
 		t.Fatalf("incident %s, engagement %s, second page %s", inc.Status, engs[0].Status, engs[0].Pages[1].Status)
 	}
+}
+
+// engageStore is the engine's store as app wires it: three aggregates.
+func engageStore(db *store.DB) engage.Store {
+	return struct {
+		*store.Incidents
+		*store.Engagements
+		*store.OnCall
+	}{db.Incidents(), db.Engagements(), db.OnCall()}
 }

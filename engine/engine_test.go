@@ -14,7 +14,7 @@ import (
 )
 
 func startWorker(t *testing.T, db *store.DB, clock func() time.Time, handlers map[string]engine.Handler, mod func(*engine.Worker)) *engine.Worker {
-	w := engine.NewWorker(db, handlers)
+	w := engine.NewWorker(db.Jobs(), handlers)
 	w.Now, w.PollInterval = clock, 20*time.Millisecond
 	if mod != nil {
 		mod(w)
@@ -59,8 +59,8 @@ func TestSlowLaneDoesNotBlockOthers(t *testing.T) {
 		return tocsin.JobOutcome{}
 	})
 	for i := 0; i < 20; i++ {
-		db.ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "slow", DueAt: time.Now()})
-		db.ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "fast", DueAt: time.Now()})
+		db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "slow", DueAt: time.Now()})
+		db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "fast", DueAt: time.Now()})
 	}
 	startWorker(t, db, time.Now, map[string]engine.Handler{"k": handler}, func(w *engine.Worker) { w.LaneWorkers = 3 })
 	waitFor(t, "fast lane", func() bool { return fastDone.Load() == 20 })
@@ -68,7 +68,7 @@ func TestSlowLaneDoesNotBlockOthers(t *testing.T) {
 		t.Fatalf("slow lane ran %d jobs at once; limit 3", m)
 	}
 	close(release)
-	waitFor(t, "slow lane drains", func() bool { n, _ := db.PendingJobs(ctx); return n == 0 })
+	waitFor(t, "slow lane drains", func() bool { n, _ := db.Jobs().PendingJobs(ctx); return n == 0 })
 }
 
 func TestRetryPanicAndTimers(t *testing.T) {
@@ -91,9 +91,9 @@ func TestRetryPanicAndTimers(t *testing.T) {
 		return tocsin.JobOutcome{}
 	})
 	w := startWorker(t, db, clock.Now, map[string]engine.Handler{"k": handler}, nil)
-	db.ScheduleJob(ctx, &tocsin.Job{Kind: "k", Key: "retry", DueAt: clock.Now()})
-	db.ScheduleJob(ctx, &tocsin.Job{Kind: "k", Key: "panic", DueAt: clock.Now()})
-	db.ScheduleJob(ctx, &tocsin.Job{Kind: "k", Key: "later", DueAt: clock.Now().Add(time.Hour)})
+	db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Key: "retry", DueAt: clock.Now()})
+	db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Key: "panic", DueAt: clock.Now()})
+	db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Key: "later", DueAt: clock.Now().Add(time.Hour)})
 	count := func(k string) int { mu.Lock(); defer mu.Unlock(); return runs[k] }
 	waitFor(t, "retry", func() bool { return count("retry") == 2 })
 	// The panicked job is retried after its backoff (1s ± jitter).
@@ -107,7 +107,7 @@ func TestRetryPanicAndTimers(t *testing.T) {
 	clock.Add(time.Hour)
 	w.Wake()
 	waitFor(t, "timer", func() bool { return count("later") == 1 })
-	waitFor(t, "queue empty", func() bool { n, _ := db.PendingJobs(ctx); return n == 0 })
+	waitFor(t, "queue empty", func() bool { n, _ := db.Jobs().PendingJobs(ctx); return n == 0 })
 }
 
 func TestBackoff(t *testing.T) {
@@ -168,9 +168,9 @@ func TestClaimsOnlyWhatLanesCanStart(t *testing.T) {
 		return tocsin.JobOutcome{}
 	})
 	for range 20 {
-		db.ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "slow", DueAt: time.Now()})
+		db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "slow", DueAt: time.Now()})
 	}
-	cs := &countingStore{JobStore: db}
+	cs := &countingStore{JobStore: db.Jobs()}
 	w := engine.NewWorker(cs, map[string]engine.Handler{"k": handler})
 	w.PollInterval, w.LaneWorkers = 10*time.Millisecond, 3
 	runCtx, cancel := context.WithCancel(ctx)
@@ -182,7 +182,7 @@ func TestClaimsOnlyWhatLanesCanStart(t *testing.T) {
 		t.Fatalf("worker holds %d jobs with 3 running; it must claim only what it can start", held)
 	}
 	close(release)
-	waitFor(t, "drained", func() bool { n, _ := db.PendingJobs(ctx); return n == 0 })
+	waitFor(t, "drained", func() bool { n, _ := db.Jobs().PendingJobs(ctx); return n == 0 })
 	cancel()
 	<-done
 }
@@ -200,8 +200,8 @@ func TestShutdownHandsJobsBackWithinGrace(t *testing.T) {
 		<-ctx.Done() // a channel that never answers
 		return tocsin.JobOutcome{RetryAt: time.Now().Add(time.Hour), Error: ctx.Err().Error()}
 	})
-	db.ScheduleJob(ctx, &tocsin.Job{Kind: "k", DueAt: time.Now()})
-	w := engine.NewWorker(db, map[string]engine.Handler{"k": handler})
+	db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", DueAt: time.Now()})
+	w := engine.NewWorker(db.Jobs(), map[string]engine.Handler{"k": handler})
 	w.PollInterval, w.ShutdownGrace = 10*time.Millisecond, 200*time.Millisecond
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -213,7 +213,7 @@ func TestShutdownHandsJobsBackWithinGrace(t *testing.T) {
 	if took := time.Since(t0); took > time.Second {
 		t.Fatalf("shutdown took %s with a 200ms grace", took)
 	}
-	jobs, err := db.ClaimJobs(ctx, tocsin.JobClaim{Owner: "other", Now: time.Now(), Lease: time.Minute, Limit: 10})
+	jobs, err := db.Jobs().ClaimJobs(ctx, tocsin.JobClaim{Owner: "other", Now: time.Now(), Lease: time.Minute, Limit: 10})
 	if err != nil || len(jobs) != 1 || jobs[0].Attempts != 1 {
 		t.Fatalf("the interrupted job must be claimable at once, attempt not counted: %+v %v", jobs, err)
 	}
@@ -234,20 +234,20 @@ func TestDeadWorkersJobsMoveOnInSeconds(t *testing.T) {
 		time.Sleep(700 * time.Millisecond)
 		return tocsin.JobOutcome{}
 	})
-	db.ScheduleJob(ctx, &tocsin.Job{Kind: "k", DueAt: time.Now()})
+	db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", DueAt: time.Now()})
 	startWorker(t, db, time.Now, map[string]engine.Handler{"k": handler}, func(w *engine.Worker) { w.Lease = 300 * time.Millisecond })
 	waitFor(t, "running", func() bool { return runs.Load() == 1 })
 	time.Sleep(400 * time.Millisecond) // past one lease: renewed, so not claimable
-	if jobs, _ := db.ClaimJobs(ctx, tocsin.JobClaim{Owner: "other", Now: time.Now(), Lease: time.Minute, Limit: 10}); len(jobs) != 0 {
+	if jobs, _ := db.Jobs().ClaimJobs(ctx, tocsin.JobClaim{Owner: "other", Now: time.Now(), Lease: time.Minute, Limit: 10}); len(jobs) != 0 {
 		t.Fatal("a running job's lease was not renewed")
 	}
 	// A worker that dies holding a job: its lease lapses within Lease.
-	db.ScheduleJob(ctx, &tocsin.Job{Kind: "dead", DueAt: time.Now()})
+	db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "dead", DueAt: time.Now()})
 	now := time.Now()
-	if jobs, _ := db.ClaimJobs(ctx, tocsin.JobClaim{Owner: "dead", Now: now, Lease: engine.DefaultLease, Limit: 10, Kinds: []string{"dead"}}); len(jobs) != 1 {
+	if jobs, _ := db.Jobs().ClaimJobs(ctx, tocsin.JobClaim{Owner: "dead", Now: now, Lease: engine.DefaultLease, Limit: 10, Kinds: []string{"dead"}}); len(jobs) != 1 {
 		t.Fatal("claim")
 	}
-	if jobs, _ := db.ClaimJobs(ctx, tocsin.JobClaim{Owner: "other", Now: now.Add(engine.DefaultLease + time.Millisecond), Lease: time.Minute, Limit: 10, Kinds: []string{"dead"}}); len(jobs) != 1 {
+	if jobs, _ := db.Jobs().ClaimJobs(ctx, tocsin.JobClaim{Owner: "other", Now: now.Add(engine.DefaultLease + time.Millisecond), Lease: time.Minute, Limit: 10, Kinds: []string{"dead"}}); len(jobs) != 1 {
 		t.Fatal("a dead worker's job was not taken over after the lease")
 	}
 }

@@ -17,14 +17,12 @@ import (
 	"tocsin/ingest"
 )
 
-// Store is what the webhooks need from the store.
+// Store is what intake and Slack need from the store (store.Incidents).
 type Store interface {
 	// Ingest commits alerts (tocsin.IncidentService).
 	Ingest(ctx context.Context, alerts []*tocsin.Alert, opts tocsin.IngestOptions) ([]tocsin.IngestResult, error)
 	// Acknowledge serves Slack's Acknowledge button.
 	Acknowledge(ctx context.Context, id string, by tocsin.Actor) (inc *tocsin.Incident, changed bool, err error)
-	// Pages serves Twilio's webhooks.
-	Pages
 }
 
 // Options configure a Server.
@@ -47,6 +45,8 @@ type Options struct {
 	// TwilioAuthToken verifies Twilio's webhooks (SMS replies, key
 	// presses, delivery reports); empty disables them.
 	TwilioAuthToken string
+	// Pages serves Twilio's webhooks; required with TwilioAuthToken.
+	Pages Pages
 	// PublicHost is the server's external base URL, the host Twilio signs.
 	PublicHost string
 	// Metrics, when set, counts alerts, incidents opened and intake warnings.
@@ -84,6 +84,9 @@ func New(store Store, opts Options) *Server {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.TwilioAuthToken != "" && opts.Pages == nil {
+		panic("inbound: Options.Pages is required with Options.TwilioAuthToken")
 	}
 	return &Server{store: store, opts: opts}
 }

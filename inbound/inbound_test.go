@@ -74,6 +74,7 @@ func newServer(t *testing.T, mods ...func(*Options)) (http.Handler, *fakeStore) 
 	opts := Options{
 		Tokens:    api.Tokens{Clear: []string{intakeToken}},
 		Overrides: Overrides{Channels: map[string]bool{"slack": true}},
+		Pages:     st,
 		Now:       func() time.Time { return epoch },
 	}
 	for _, mod := range mods {

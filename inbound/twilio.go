@@ -13,7 +13,7 @@ import (
 	"tocsin/notify/twilio"
 )
 
-// Pages is what the paging webhooks need from the store.
+// Pages is what the paging webhooks need from the store (store.Engagements).
 type Pages interface {
 	FindPageByReply(ctx context.Context, address, code string) (*tocsin.Page, error)
 	AcknowledgePage(ctx context.Context, pageID, via string) (*tocsin.PageAck, error)
@@ -63,7 +63,7 @@ func (s *Server) handleTwilioSMS(w http.ResponseWriter, r *http.Request) {
 		twiml(w, messageTwiML("tocsin: reply with the 6-digit code from the page to acknowledge it."))
 		return
 	}
-	p, err := s.store.FindPageByReply(r.Context(), from, code)
+	p, err := s.opts.Pages.FindPageByReply(r.Context(), from, code)
 	if err != nil {
 		if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
 			twiml(w, messageTwiML("tocsin: no page is waiting for code "+code+" from this number."))
@@ -72,7 +72,7 @@ func (s *Server) handleTwilioSMS(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	res, err := s.store.AcknowledgePage(r.Context(), p.ID, "sms")
+	res, err := s.opts.Pages.AcknowledgePage(r.Context(), p.ID, "sms")
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -87,7 +87,7 @@ func (s *Server) handleTwilioVoice(w http.ResponseWriter, r *http.Request) {
 		twiml(w, twilio.SayTwiML("Not acknowledged. Goodbye."))
 		return
 	}
-	res, err := s.store.AcknowledgePage(r.Context(), r.PathValue("page"), "voice")
+	res, err := s.opts.Pages.AcknowledgePage(r.Context(), r.PathValue("page"), "voice")
 	if err != nil {
 		if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
 			twiml(w, twilio.SayTwiML("This page no longer exists. Goodbye."))
@@ -130,7 +130,7 @@ func (s *Server) handleTwilioStatus(w http.ResponseWriter, r *http.Request) {
 	if code != "" {
 		detail += " (error " + code + ")"
 	}
-	if err := s.store.PageReceipt(r.Context(), "twilio", sid, kind, detail); err != nil && tocsin.ErrorCode(err) != tocsin.ENOTFOUND {
+	if err := s.opts.Pages.PageReceipt(r.Context(), "twilio", sid, kind, detail); err != nil && tocsin.ErrorCode(err) != tocsin.ENOTFOUND {
 		s.fail(w, r, err)
 		return
 	}

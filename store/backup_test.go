@@ -21,18 +21,18 @@ func TestPostgresBackupRestore(t *testing.T) {
 	}
 	ctx := context.Background()
 	db := storetest.Open(t, url, store.Options{})
-	res, err := db.Ingest(ctx, []*tocsin.Alert{storetest.NewAlert("kept", "f", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
+	res, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{storetest.NewAlert("kept", "f", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := db.Acknowledge(ctx, res[0].IncidentID, tocsin.Actor{Name: "ann"}); err != nil {
+	if _, _, err := db.Incidents().Acknowledge(ctx, res[0].IncidentID, tocsin.Actor{Name: "ann"}); err != nil {
 		t.Fatal(err)
 	}
 	file := filepath.Join(t.TempDir(), "tocsin.dump")
 	if err := store.Backup(ctx, url+"&password=hunter2", file); err != nil {
 		t.Fatal(err)
 	}
-	later, err := db.Ingest(ctx, []*tocsin.Alert{storetest.NewAlert("later", "f", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
+	later, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{storetest.NewAlert("later", "f", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,10 +41,10 @@ func TestPostgresBackupRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	db = storetest.Open(t, url, store.Options{})
-	if inc, err := db.FindIncident(ctx, res[0].IncidentID); err != nil || inc.Status != tocsin.StatusAcknowledged {
+	if inc, err := db.Incidents().FindIncident(ctx, res[0].IncidentID); err != nil || inc.Status != tocsin.StatusAcknowledged {
 		t.Fatalf("restored: %v %v", inc, err)
 	}
-	if _, err := db.FindIncident(ctx, later[0].IncidentID); tocsin.ErrorCode(err) != tocsin.ENOTFOUND {
+	if _, err := db.Incidents().FindIncident(ctx, later[0].IncidentID); tocsin.ErrorCode(err) != tocsin.ENOTFOUND {
 		t.Fatalf("incident opened after the backup: %v", err)
 	}
 }

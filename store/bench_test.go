@@ -28,7 +28,7 @@ func BenchmarkIngest(b *testing.B) {
 				for pb.Next() {
 					i := n.Add(1)
 					a := storetest.NewAlert("bench-"+strconv.FormatInt(i, 10), "fp", tocsin.AlertFiring, "critical")
-					if _, err := db.Ingest(ctx, []*tocsin.Alert{a}, tocsin.IngestOptions{}); err != nil {
+					if _, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{a}, tocsin.IngestOptions{}); err != nil {
 						b.Fatal(err)
 					}
 				}

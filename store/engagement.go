@@ -19,7 +19,7 @@ import (
 // records the engagement and arms its first stage, due now. With a
 // non-empty id the start is idempotent: an engagement with that id that
 // exists already is returned as it is (a re-run escalation job).
-func (s *DB) StartEngagement(ctx context.Context, id, incidentID, plan, parentID string, test bool) (string, error) {
+func (s *Engagements) StartEngagement(ctx context.Context, id, incidentID, plan, parentID string, test bool) (string, error) {
 	if id == "" {
 		id = newID()
 	}
@@ -40,7 +40,7 @@ func (s *DB) StartEngagement(ctx context.Context, id, incidentID, plan, parentID
 	return id, nil
 }
 
-func (s *DB) startEngagement(ctx context.Context, tx *txn, id, incidentID, plan, parentID string, test bool, now time.Time) error {
+func (s *core) startEngagement(ctx context.Context, tx *txn, id, incidentID, plan, parentID string, test bool, now time.Time) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO engagements (id, incident_id, plan, parent_id, test, status, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		id, incidentID, plan, nullString(parentID), test, tocsin.EngagementActive, micros(now)); err != nil {
 		return fmt.Errorf("insert engagement: %w", err)
@@ -57,7 +57,7 @@ func (s *DB) startEngagement(ctx context.Context, tx *txn, id, incidentID, plan,
 }
 
 // FindEngagement returns an engagement (without its pages).
-func (s *DB) FindEngagement(ctx context.Context, id string) (*tocsin.Engagement, error) {
+func (s *Engagements) FindEngagement(ctx context.Context, id string) (*tocsin.Engagement, error) {
 	es, err := s.engagements(ctx, `WHERE id = $1`, id)
 	if err != nil {
 		return nil, err
@@ -68,8 +68,8 @@ func (s *DB) FindEngagement(ctx context.Context, id string) (*tocsin.Engagement,
 	return es[0], nil
 }
 
-// Engagements returns an incident's engagements with their pages and receipts.
-func (s *DB) Engagements(ctx context.Context, incidentID string) ([]*tocsin.Engagement, error) {
+// ForIncident returns an incident's engagements with their pages and receipts.
+func (s *Engagements) ForIncident(ctx context.Context, incidentID string) ([]*tocsin.Engagement, error) {
 	es, err := s.engagements(ctx, `WHERE incident_id = $1`, incidentID)
 	if err != nil || len(es) == 0 {
 		return es, err
@@ -110,7 +110,7 @@ func (s *DB) Engagements(ctx context.Context, incidentID string) ([]*tocsin.Enga
 	return es, translate(rows.Err())
 }
 
-func (s *DB) engagements(ctx context.Context, where string, args ...any) ([]*tocsin.Engagement, error) {
+func (s *Engagements) engagements(ctx context.Context, where string, args ...any) ([]*tocsin.Engagement, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, incident_id, plan, parent_id, test, status, stop_reason, progress, started_at, stopped_at
 		FROM engagements `+where+` ORDER BY started_at, id`, args...)
 	if err != nil {
@@ -135,7 +135,7 @@ func (s *DB) engagements(ctx context.Context, where string, args ...any) ([]*toc
 const pageColumns = `id, engagement_id, incident_id, page_key, contact_alias, channel_name, channel_type, address, essential, ack_code,
 	status, provider, provider_ref, error, due_at, sent_at`
 
-func (s *DB) pages(ctx context.Context, where string, args ...any) ([]*tocsin.Page, error) {
+func (s *Engagements) pages(ctx context.Context, where string, args ...any) ([]*tocsin.Page, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+pageColumns+` FROM pages `+where, args...)
 	if err != nil {
 		return nil, translate(err)
@@ -165,7 +165,7 @@ func scanPage(row scanner) (*tocsin.Page, error) {
 }
 
 // FindPage returns a page.
-func (s *DB) FindPage(ctx context.Context, id string) (*tocsin.Page, error) {
+func (s *Engagements) FindPage(ctx context.Context, id string) (*tocsin.Page, error) {
 	ps, err := s.pages(ctx, `WHERE id = $1`, id)
 	if err != nil {
 		return nil, err
@@ -180,7 +180,7 @@ func (s *DB) FindPage(ctx context.Context, id string) (*tocsin.Page, error) {
 // stage in the transaction of its job's completion. It returns false when
 // the stage was already recorded (a repeated job) or the engagement is no
 // longer active, and then changes nothing.
-func (s *DB) applyStage(ctx context.Context, tx *txn, incidentID string, st *tocsin.StageProgress, now time.Time) (bool, error) {
+func (s *core) applyStage(ctx context.Context, tx *txn, incidentID string, st *tocsin.StageProgress, now time.Time) (bool, error) {
 	r, err := tx.ExecContext(ctx, `UPDATE engagements SET progress = $1 WHERE id = $2 AND progress = $3 AND status = $4`,
 		st.Seq+1, st.EngagementID, st.Seq, tocsin.EngagementActive)
 	if err != nil {
@@ -253,7 +253,7 @@ func ackCode() string {
 // the same number since since; the check and the claim are one
 // transaction (serialised per number on PostgreSQL), so concurrent workers
 // cannot overrun it.
-func (s *DB) ClaimPage(ctx context.Context, id string, limit int, since time.Time) (p *tocsin.Page, outcome string, err error) {
+func (s *Engagements) ClaimPage(ctx context.Context, id string, limit int, since time.Time) (p *tocsin.Page, outcome string, err error) {
 	err = s.tx(ctx, func(tx *txn) error {
 		outcome = tocsin.PageSkip
 		var status, engStatus, address, typ string
@@ -345,7 +345,7 @@ func pageObsolete(ctx context.Context, tx *txn, id, engStatus string) (string, e
 
 // AcknowledgedContacts returns the contacts who acknowledged a page of an
 // incident: they are not paged again for it.
-func (s *DB) AcknowledgedContacts(ctx context.Context, incidentID string) (map[string]bool, error) {
+func (s *Engagements) AcknowledgedContacts(ctx context.Context, incidentID string) (map[string]bool, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT DISTINCT contact_alias FROM pages WHERE incident_id = $1 AND status = $2`, incidentID, tocsin.PageAcknowledged)
 	if err != nil {
 		return nil, translate(err)
@@ -395,7 +395,7 @@ func insertReceipt(ctx context.Context, tx *txn, pageID string, at time.Time, ki
 
 // PageReceipt records what a provider reported about a sent page
 // (delivered, read, failed), found by the provider's reference.
-func (s *DB) PageReceipt(ctx context.Context, provider, ref, kind, detail string) error {
+func (s *Engagements) PageReceipt(ctx context.Context, provider, ref, kind, detail string) error {
 	return s.tx(ctx, func(tx *txn) error {
 		var id, status string
 		err := tx.QueryRowContext(ctx, `SELECT id, status FROM pages WHERE provider = $1 AND provider_ref = $2`, provider, ref).Scan(&id, &status)
@@ -415,7 +415,7 @@ func (s *DB) PageReceipt(ctx context.Context, provider, ref, kind, detail string
 
 // FindPageByReply finds the page a contact answers by SMS: the newest
 // sent page to that number whose ack code is in the reply.
-func (s *DB) FindPageByReply(ctx context.Context, address, code string) (*tocsin.Page, error) {
+func (s *Engagements) FindPageByReply(ctx context.Context, address, code string) (*tocsin.Page, error) {
 	ps, err := s.pages(ctx, `WHERE address = $1 AND ack_code = $2 AND status IN ($3, $4, $5) ORDER BY sent_at DESC LIMIT 1`,
 		address, code, tocsin.PageSent, tocsin.PageDelivered, tocsin.PageRead)
 	if err != nil {
@@ -431,7 +431,7 @@ func (s *DB) FindPageByReply(ctx context.Context, address, code string) (*tocsin
 // reply, key press). An essential contact's acknowledgement acknowledges
 // the incident, which stops its engagements; anyone else's stops only
 // their own remaining pages, and the plan goes on.
-func (s *DB) AcknowledgePage(ctx context.Context, pageID, via string) (*tocsin.PageAck, error) {
+func (s *Engagements) AcknowledgePage(ctx context.Context, pageID, via string) (*tocsin.PageAck, error) {
 	res := &tocsin.PageAck{}
 	err := s.tx(ctx, func(tx *txn) error {
 		*res = tocsin.PageAck{}

@@ -19,7 +19,7 @@ import (
 // Ingest commits alerts in one transaction: each attaches to the open
 // incident with the same source and dedup key or opens one, and the
 // notifications it causes are queued as jobs in the same transaction.
-func (s *DB) Ingest(ctx context.Context, alerts []*tocsin.Alert, opts tocsin.IngestOptions) ([]tocsin.IngestResult, error) {
+func (s *Incidents) Ingest(ctx context.Context, alerts []*tocsin.Alert, opts tocsin.IngestOptions) ([]tocsin.IngestResult, error) {
 	for _, a := range alerts {
 		validAlert(a)
 	}
@@ -43,7 +43,7 @@ func (s *DB) Ingest(ctx context.Context, alerts []*tocsin.Alert, opts tocsin.Ing
 	return results, nil
 }
 
-func (s *DB) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert, opts tocsin.IngestOptions) ([]tocsin.IngestResult, error) {
+func (s *Incidents) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert, opts tocsin.IngestOptions) ([]tocsin.IngestResult, error) {
 	now := s.opts.Now().UTC()
 	results := make([]tocsin.IngestResult, 0, len(alerts))
 	if k := opts.IdempotencyKey; k != "" {
@@ -93,7 +93,7 @@ func (s *DB) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert, opts t
 
 // ingestOne loads what deciding about one alert needs, lets response
 // decide, and applies the effects.
-func (s *DB) ingestOne(ctx context.Context, tx *txn, a *tocsin.Alert, payloadID string, now time.Time, opts tocsin.IngestOptions) (tocsin.IngestResult, error) {
+func (s *Incidents) ingestOne(ctx context.Context, tx *txn, a *tocsin.Alert, payloadID string, now time.Time, opts tocsin.IngestOptions) (tocsin.IngestResult, error) {
 	a.ReceivedAt = now
 	in := response.Input{Alert: a, Policy: &s.opts.Policy, Options: opts, Now: now}
 	var err error
@@ -267,7 +267,7 @@ func insertEvent(ctx context.Context, tx *txn, e *tocsin.TimelineEvent) error {
 }
 
 // Acknowledge moves a triggered incident to acknowledged.
-func (s *DB) Acknowledge(ctx context.Context, id string, by tocsin.Actor) (*tocsin.Incident, bool, error) {
+func (s *Incidents) Acknowledge(ctx context.Context, id string, by tocsin.Actor) (*tocsin.Incident, bool, error) {
 	var changed bool
 	err := s.tx(ctx, func(tx *txn) error {
 		var err error
@@ -286,7 +286,7 @@ func (s *DB) Acknowledge(ctx context.Context, id string, by tocsin.Actor) (*tocs
 
 // acknowledge decides and applies an acknowledgement; it reports whether
 // the incident changed.
-func (s *DB) acknowledge(ctx context.Context, tx *txn, id string, by tocsin.Actor, now time.Time) (bool, error) {
+func (s *core) acknowledge(ctx context.Context, tx *txn, id string, by tocsin.Actor, now time.Time) (bool, error) {
 	c, err := s.loadChange(ctx, tx, id, by, now, false)
 	if err != nil {
 		return false, err
@@ -295,7 +295,7 @@ func (s *DB) acknowledge(ctx context.Context, tx *txn, id string, by tocsin.Acto
 }
 
 // Resolve moves an open incident to resolved and resolves its alerts.
-func (s *DB) Resolve(ctx context.Context, id string, by tocsin.Actor) (*tocsin.Incident, bool, error) {
+func (s *Incidents) Resolve(ctx context.Context, id string, by tocsin.Actor) (*tocsin.Incident, bool, error) {
 	var changed bool
 	err := s.tx(ctx, func(tx *txn) error {
 		var err error
@@ -314,7 +314,7 @@ func (s *DB) Resolve(ctx context.Context, id string, by tocsin.Actor) (*tocsin.I
 
 // resolve decides and applies a resolve (alertID: the alert whose resolve
 // caused it, if any); it reports whether the incident changed.
-func (s *DB) resolve(ctx context.Context, tx *txn, id string, by tocsin.Actor, now time.Time, alertID string) (bool, error) {
+func (s *Incidents) resolve(ctx context.Context, tx *txn, id string, by tocsin.Actor, now time.Time, alertID string) (bool, error) {
 	c, err := s.loadChange(ctx, tx, id, by, now, true)
 	if err != nil {
 		return false, err
@@ -327,7 +327,7 @@ func (s *DB) resolve(ctx context.Context, tx *txn, id string, by tocsin.Actor, n
 // the incident, locked on PostgreSQL so that its status stays as read
 // until the commit, its pending escalation and, for a resolve, its
 // channel references. ENOTFOUND when there is no such incident.
-func (s *DB) loadChange(ctx context.Context, tx *txn, id string, by tocsin.Actor, now time.Time, refs bool) (response.Change, error) {
+func (s *core) loadChange(ctx context.Context, tx *txn, id string, by tocsin.Actor, now time.Time, refs bool) (response.Change, error) {
 	c := response.Change{Incident: &tocsin.Incident{ID: id}, By: by, Policy: &s.opts.Policy, Now: now}
 	q := `SELECT status FROM incidents WHERE id = $1`
 	if s.dialect == Postgres {
@@ -370,7 +370,7 @@ func (s *DB) loadChange(ctx context.Context, tx *txn, id string, by tocsin.Actor
 
 // applyChange writes a decision's status change, events, cancellations
 // and jobs for incident id; it reports whether anything was to change.
-func (s *DB) applyChange(ctx context.Context, tx *txn, id string, eff response.Effects, now time.Time) (bool, error) {
+func (s *core) applyChange(ctx context.Context, tx *txn, id string, eff response.Effects, now time.Time) (bool, error) {
 	if st := eff.Status; st != nil {
 		if err := changeStatus(ctx, tx, id, *st, now); err != nil {
 			return false, err
@@ -458,7 +458,7 @@ func cancelJobs(ctx context.Context, tx *txn, cond string, args ...any) error {
 }
 
 // AddNote appends a note to an incident's timeline.
-func (s *DB) AddNote(ctx context.Context, id string, by tocsin.Actor, text string) (*tocsin.TimelineEvent, error) {
+func (s *Incidents) AddNote(ctx context.Context, id string, by tocsin.Actor, text string) (*tocsin.TimelineEvent, error) {
 	text = strings.TrimSpace(text)
 	if text == "" {
 		return nil, tocsin.Errorf(tocsin.EINVALID, "note: text is required")
@@ -509,7 +509,7 @@ func scanIncident(row scanner) (*tocsin.Incident, error) {
 }
 
 // FindIncident returns one incident with its alerts and timeline.
-func (s *DB) FindIncident(ctx context.Context, id string) (*tocsin.Incident, error) {
+func (s *Incidents) FindIncident(ctx context.Context, id string) (*tocsin.Incident, error) {
 	inc, err := scanIncident(s.db.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, tocsin.Errorf(tocsin.ENOTFOUND, "incident %q not found", id)
@@ -528,7 +528,7 @@ func (s *DB) FindIncident(ctx context.Context, id string) (*tocsin.Incident, err
 const alertColumns = `id, incident_id, source, dedup_key, fingerprint, status, severity, title, description, labels, annotations,
 	links, starts_at, ends_at, received_at`
 
-func (s *DB) incidentAlerts(ctx context.Context, incidentID string) ([]*tocsin.Alert, error) {
+func (s *Incidents) incidentAlerts(ctx context.Context, incidentID string) ([]*tocsin.Alert, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE incident_id = $1 ORDER BY received_at, id`, incidentID)
 	if err != nil {
 		return nil, translate(err)
@@ -567,7 +567,7 @@ func scanAlert(row scanner) (*tocsin.Alert, error) {
 	return &a, nil
 }
 
-func (s *DB) timeline(ctx context.Context, incidentID string) ([]*tocsin.TimelineEvent, error) {
+func (s *Incidents) timeline(ctx context.Context, incidentID string) ([]*tocsin.TimelineEvent, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, incident_id, at, kind, actor, message, data FROM timeline WHERE incident_id = $1 ORDER BY at, id`, incidentID)
 	if err != nil {
 		return nil, translate(err)
@@ -597,7 +597,7 @@ const (
 )
 
 // ListIncidents lists incidents newest first, filtered, a page at a time.
-func (s *DB) ListIncidents(ctx context.Context, f tocsin.IncidentFilter) ([]*tocsin.Incident, string, error) {
+func (s *Incidents) ListIncidents(ctx context.Context, f tocsin.IncidentFilter) ([]*tocsin.Incident, string, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = DefaultPageSize

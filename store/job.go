@@ -2,9 +2,7 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,7 +39,7 @@ func insertJob(ctx context.Context, tx *txn, j *tocsin.Job, now time.Time) error
 
 // ScheduleJob queues a job outside of any other change (a timer armed by a
 // handler or a test).
-func (s *DB) ScheduleJob(ctx context.Context, j *tocsin.Job) error {
+func (s *Jobs) ScheduleJob(ctx context.Context, j *tocsin.Job) error {
 	err := s.tx(ctx, func(tx *txn) error { return insertJob(ctx, tx, j, s.opts.Now().UTC()) })
 	if err == nil {
 		s.opts.Wake()
@@ -61,7 +59,7 @@ func (s *DB) ScheduleJob(ctx context.Context, j *tocsin.Job) error {
 // "resolved"). Delivering in order, rather than skipping a stale message,
 // keeps chat threads right: the first message creates the thread or the
 // reference later ones update, and every state change stays visible.
-func (s *DB) ClaimJobs(ctx context.Context, c tocsin.JobClaim) ([]*tocsin.Job, error) {
+func (s *Jobs) ClaimJobs(ctx context.Context, c tocsin.JobClaim) ([]*tocsin.Job, error) {
 	now := micros(c.Now)
 	args := []any{c.Owner, micros(c.Now.Add(c.Lease)), now, c.Limit}
 	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
@@ -171,7 +169,7 @@ func (s *DB) ClaimJobs(ctx context.Context, c tocsin.JobClaim) ([]*tocsin.Job, e
 // was lost. A job cancelled while it ran still has its outcome's events
 // and reference recorded (a provider's incident opened by an escalation in
 // flight must not be orphaned), but is not re-armed and queues nothing.
-func (s *DB) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out tocsin.JobOutcome) error {
+func (s *Jobs) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out tocsin.JobOutcome) error {
 	now := s.opts.Now().UTC()
 	err := s.tx(ctx, func(tx *txn) error {
 		// Lock the incident first, as acknowledge and resolve do before
@@ -303,31 +301,9 @@ func insertNotice(ctx context.Context, tx *txn, j *tocsin.Job, n *tocsin.Contact
 	return nil
 }
 
-// ContactNotices returns the notices sent to a contact (hand-off notes,
-// activation codes), oldest first.
-func (s *DB) ContactNotices(ctx context.Context, alias string) ([]*tocsin.ContactNotice, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, contact_alias, channel_name, kind, text, status, error, at FROM contact_notices
-		WHERE contact_alias = $1 ORDER BY at, id`, alias)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	var out []*tocsin.ContactNotice
-	for rows.Next() {
-		var n tocsin.ContactNotice
-		var at int64
-		if err := rows.Scan(&n.ID, &n.Contact, &n.Channel, &n.Kind, &n.Text, &n.Status, &n.Error, &at); err != nil {
-			return nil, translate(err)
-		}
-		n.At = fromMicros(at)
-		out = append(out, &n)
-	}
-	return out, translate(rows.Err())
-}
-
 // ReleaseJobs hands owner's jobs back unfinished: they are due again at
 // once for any worker, and the interrupted attempt does not count.
-func (s *DB) ReleaseJobs(ctx context.Context, owner string, ids []string) error {
+func (s *Jobs) ReleaseJobs(ctx context.Context, owner string, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -356,7 +332,7 @@ func (s *DB) ReleaseJobs(ctx context.Context, owner string, ids []string) error 
 }
 
 // ExtendLeases renews owner's leases on the jobs with the given ids.
-func (s *DB) ExtendLeases(ctx context.Context, owner string, ids []string, until time.Time) error {
+func (s *Jobs) ExtendLeases(ctx context.Context, owner string, ids []string, until time.Time) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -374,7 +350,7 @@ func (s *DB) ExtendLeases(ctx context.Context, owner string, ids []string, until
 
 // releaseLeases frees every lease. Only safe when this process is the
 // database's sole user: a SQLite file locked at Open.
-func (s *DB) releaseLeases(ctx context.Context) error {
+func (s *core) releaseLeases(ctx context.Context) error {
 	return s.tx(ctx, func(tx *txn) error {
 		_, err := tx.ExecContext(ctx, `UPDATE jobs SET lease_owner = NULL, lease_until = 0 WHERE lease_owner IS NOT NULL`)
 		return err
@@ -382,7 +358,7 @@ func (s *DB) releaseLeases(ctx context.Context) error {
 }
 
 // NextDue returns the earliest due time among jobs not leased at now.
-func (s *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
+func (s *Jobs) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var due sql.NullInt64
 	if err := s.db.QueryRowContext(ctx, `SELECT MIN(due_at) FROM jobs WHERE state = 'pending' AND lease_until < $1`, micros(s.opts.Now())).Scan(&due); err != nil {
 		return time.Time{}, false, translate(err)
@@ -395,7 +371,7 @@ func (s *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
 
 // PendingJobs counts unfinished jobs: the outbox depth plus armed timers
 // (failed deliveries waiting for a redelivery are not counted).
-func (s *DB) PendingJobs(ctx context.Context) (int, error) {
+func (s *Jobs) PendingJobs(ctx context.Context) (int, error) {
 	var n int
 	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE state <> 'failed'`).Scan(&n)
 	return n, translate(err)
@@ -406,7 +382,7 @@ func (s *DB) PendingJobs(ctx context.Context) (int, error) {
 const OverdueAfter = time.Minute
 
 // JobStats describes the queue per job kind, for metrics.
-func (s *DB) JobStats(ctx context.Context) ([]tocsin.JobKindStats, error) {
+func (s *Jobs) JobStats(ctx context.Context) ([]tocsin.JobKindStats, error) {
 	now := s.opts.Now()
 	rows, err := s.db.QueryContext(ctx, `SELECT kind,
 		SUM(CASE WHEN state <> 'failed' THEN 1 ELSE 0 END),
@@ -438,7 +414,7 @@ func (s *DB) JobStats(ctx context.Context) ([]tocsin.JobKindStats, error) {
 // channel, a channel or on-call provider name, when it is not empty), due
 // now with their attempts reset, and records who asked on the timeline.
 // It returns how many were queued; ENOTFOUND when there were none.
-func (s *DB) Redeliver(ctx context.Context, incidentID, channel string, by tocsin.Actor) (int, error) {
+func (s *Incidents) Redeliver(ctx context.Context, incidentID, channel string, by tocsin.Actor) (int, error) {
 	var n int64
 	err := s.tx(ctx, func(tx *txn) error {
 		if err := mustExist(ctx, tx, incidentID); err != nil {
@@ -476,7 +452,7 @@ func (s *DB) Redeliver(ctx context.Context, incidentID, channel string, by tocsi
 
 // LoadDelivery reads the incident (with its alerts), the alert that caused
 // the event with its payload, and the channel's earlier reference.
-func (s *DB) LoadDelivery(ctx context.Context, incidentID, alertID, channel string) (*tocsin.Delivery, error) {
+func (s *Incidents) LoadDelivery(ctx context.Context, incidentID, alertID, channel string) (*tocsin.Delivery, error) {
 	inc, err := scanIncident(s.db.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = $1`, incidentID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, tocsin.Errorf(tocsin.ENOTFOUND, "incident %q not found", incidentID)
@@ -510,28 +486,4 @@ func (s *DB) LoadDelivery(ctx context.Context, incidentID, alertID, channel stri
 		return nil, translate(err)
 	}
 	return d, nil
-}
-
-// Secret returns the named secret, creating a random 32-byte one on first
-// use. All instances sharing the database see the same value.
-func (s *DB) Secret(ctx context.Context, name string) (string, error) {
-	var v string
-	err := s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = $1`, name).Scan(&v)
-	if err == nil {
-		return v, nil
-	} else if !errors.Is(err, sql.ErrNoRows) {
-		return "", translate(err)
-	}
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	if err := s.tx(ctx, func(tx *txn) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING`, name, hex.EncodeToString(b))
-		return err
-	}); err != nil {
-		return "", err
-	}
-	err = s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = $1`, name).Scan(&v)
-	return v, translate(err)
 }

@@ -21,7 +21,7 @@ func TestSQLiteFilesPrivate(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tocsin.db")
 	db := storetest.Open(t, path, store.Options{})
-	if _, err := db.Ingest(context.Background(), []*tocsin.Alert{storetest.NewAlert("g", "f", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{}); err != nil {
+	if _, err := db.Incidents().Ingest(context.Background(), []*tocsin.Alert{storetest.NewAlert("g", "f", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []string{path, path + "-wal", path + "-shm", path + ".lock"} {
@@ -53,11 +53,11 @@ func TestGeneratedTokenHashed(t *testing.T) {
 		t.Run(k.Name, func(t *testing.T) {
 			db := storetest.Open(t, k.URL(t), store.Options{})
 			ctx := context.Background()
-			tok, hash, err := db.GeneratedToken(ctx, "api-token")
+			tok, hash, err := db.Secrets().GeneratedToken(ctx, "api-token")
 			if err != nil || len(tok) != 64 || hash != store.TokenHash(tok) {
 				t.Fatalf("first call: %q %q %v", tok, hash, err)
 			}
-			again, hash2, err := db.GeneratedToken(ctx, "api-token")
+			again, hash2, err := db.Secrets().GeneratedToken(ctx, "api-token")
 			if err != nil || again != "" || hash2 != hash {
 				t.Fatalf("second call: %q %q %v", again, hash2, err)
 			}
@@ -66,12 +66,12 @@ func TestGeneratedTokenHashed(t *testing.T) {
 			if _, err := db.SQL().ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ('ingest-token', 'old-clear-token')`); err != nil {
 				t.Fatal(err)
 			}
-			tok, hash, err = db.GeneratedToken(ctx, "ingest-token")
+			tok, hash, err = db.Secrets().GeneratedToken(ctx, "ingest-token")
 			if err != nil || tok != "old-clear-token" || hash != store.TokenHash("old-clear-token") {
 				t.Fatalf("migration: %q %q %v", tok, hash, err)
 			}
 			assertNoClear(t, db, "old-clear-token")
-			if tok, hash2, _ := db.GeneratedToken(ctx, "ingest-token"); tok != "" || hash2 != hash {
+			if tok, hash2, _ := db.Secrets().GeneratedToken(ctx, "ingest-token"); tok != "" || hash2 != hash {
 				t.Fatalf("after migration: %q %q", tok, hash2)
 			}
 		})

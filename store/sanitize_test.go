@@ -30,15 +30,15 @@ func TestIngestSanitisesText(t *testing.T) {
 					Raw:         json.RawMessage("{\"title\":\"a\\u0000b\xff\"}"),
 				}
 			}
-			res, err := db.Ingest(ctx, []*tocsin.Alert{bad()}, tocsin.IngestOptions{})
+			res, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{bad()}, tocsin.IngestOptions{})
 			if err != nil {
 				t.Fatalf("ingest: %v", err)
 			}
-			again, err := db.Ingest(ctx, []*tocsin.Alert{bad()}, tocsin.IngestOptions{})
+			again, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{bad()}, tocsin.IngestOptions{})
 			if err != nil || again[0].IncidentID != res[0].IncidentID {
 				t.Fatalf("second ingest: %v %+v, want the same incident %s", err, again, res[0].IncidentID)
 			}
-			inc, err := db.FindIncident(ctx, res[0].IncidentID)
+			inc, err := db.Incidents().FindIncident(ctx, res[0].IncidentID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -48,7 +48,7 @@ func TestIngestSanitisesText(t *testing.T) {
 				a.Annotations["summary"] != "s\uFFFD" || a.Links[0].Text != "t\uFFFD" {
 				t.Errorf("stored incident %q, alert %+v", inc.Title, a)
 			}
-			d, err := db.LoadDelivery(ctx, inc.ID, a.ID, "slack")
+			d, err := db.Incidents().LoadDelivery(ctx, inc.ID, a.ID, "slack")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -52,8 +52,56 @@ type Options struct {
 	Wake func()
 }
 
-// DB is the store. It implements tocsin.IncidentService and tocsin.JobStore.
+// DB is an open store: one connection, dialect and group-commit writer
+// shared by one type per aggregate (Incidents, OnCall, Engagements, Jobs,
+// Secrets). A write that spans aggregates (an alert queues jobs, an
+// acknowledgement stops engagements) is one transaction: the aggregates
+// share the package's helpers that take a *txn, never each other's methods.
 type DB struct {
+	*core
+	incidents   Incidents
+	oncall      OnCall
+	engagements Engagements
+	jobs        Jobs
+	secrets     Secrets
+}
+
+// Incidents are alerts, incidents and their timelines. It implements
+// tocsin.IncidentService.
+type Incidents struct{ *core }
+
+// OnCall holds contacts and their groups, rotations and overrides,
+// schedules and escalation plans.
+type OnCall struct{ *core }
+
+// Engagements are the runs of escalation plans: stages, pages and their
+// receipts.
+type Engagements struct{ *core }
+
+// Jobs is the outbox and its durable timers. It implements tocsin.JobStore.
+type Jobs struct{ *core }
+
+// Secrets are the keys and generated tokens tocsin keeps in the database.
+type Secrets struct{ *core }
+
+// Incidents returns the store of alerts and incidents.
+func (s *DB) Incidents() *Incidents { return &s.incidents }
+
+// OnCall returns the store of contacts, rotations, schedules and plans.
+func (s *DB) OnCall() *OnCall { return &s.oncall }
+
+// Engagements returns the store of engagements and pages.
+func (s *DB) Engagements() *Engagements { return &s.engagements }
+
+// Jobs returns the job queue.
+func (s *DB) Jobs() *Jobs { return &s.jobs }
+
+// Secrets returns the store of keys and generated tokens.
+func (s *DB) Secrets() *Secrets { return &s.secrets }
+
+// core is the connection, dialect and SQLite group-commit writer every
+// aggregate shares.
+type core struct {
 	db      *sql.DB
 	dialect string
 	lock    *os.File // the SQLite file's process lock
@@ -100,7 +148,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if opts.Wake == nil {
 		opts.Wake = func() {}
 	}
-	s := &DB{dialect: dialect, opts: opts, writes: make(chan *write), closed: make(chan struct{}), committerDone: make(chan struct{})}
+	s := &core{dialect: dialect, opts: opts, writes: make(chan *write), closed: make(chan struct{}), committerDone: make(chan struct{})}
 	switch dialect {
 	case SQLite:
 		path, query, _ := strings.Cut(dsn, "?")
@@ -145,24 +193,24 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		s.db.SetConnMaxIdleTime(5 * time.Minute)
 	}
 	if err := s.migrate(ctx); err != nil {
-		s.Close()
+		s.close()
 		return nil, redactErr(err, dsn)
 	}
 	if s.lock != nil {
 		// SQLite gives -wal and -shm the database's mode; make sure.
 		if err := privateFiles(strings.SplitN(dsn, "?", 2)[0]); err != nil {
-			s.Close()
+			s.close()
 			return nil, err
 		}
 		if err := s.releaseLeases(ctx); err != nil {
-			s.Close()
+			s.close()
 			return nil, fmt.Errorf("release stale leases: %w", err)
 		}
 	}
-	return s, nil
+	return &DB{core: s, incidents: Incidents{s}, oncall: OnCall{s}, engagements: Engagements{s}, jobs: Jobs{s}, secrets: Secrets{s}}, nil
 }
 
-func (s *DB) migrate(ctx context.Context) error {
+func (s *core) migrate(ctx context.Context) error {
 	fsys, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return err
@@ -201,7 +249,9 @@ func (s *DB) migrate(ctx context.Context) error {
 func (s *DB) Dialect() string { return s.dialect }
 
 // Close closes the database and releases the SQLite file lock.
-func (s *DB) Close() error {
+func (s *DB) Close() error { return s.close() }
+
+func (s *core) close() error {
 	s.closeOnce.Do(func() { close(s.closed) })
 	<-s.committerDone
 	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
@@ -268,7 +318,7 @@ func (s *DB) SQL() *sql.DB { return s.db }
 // writer makes every write wait its turn anyway, concurrent calls are
 // grouped into one transaction by the committer (group commit): one fsync
 // for many callers, each answered only after the commit.
-func (s *DB) tx(ctx context.Context, fn func(tx *txn) error) error {
+func (s *core) tx(ctx context.Context, fn func(tx *txn) error) error {
 	if s.dialect == SQLite {
 		return s.groupTx(ctx, fn)
 	}
@@ -280,10 +330,10 @@ func (s *DB) tx(ctx context.Context, fn func(tx *txn) error) error {
 // statements than running them). PostgreSQL's driver caches on its own.
 type txn struct {
 	*sql.Tx
-	db *DB
+	db *core
 }
 
-func (s *DB) begin(ctx context.Context) (*txn, error) {
+func (s *core) begin(ctx context.Context) (*txn, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -340,7 +390,7 @@ func (t *txn) QueryRowContext(ctx context.Context, query string, args ...any) *s
 }
 
 // singleTx runs fn in a transaction of its own.
-func (s *DB) singleTx(ctx context.Context, fn func(tx *txn) error) error {
+func (s *core) singleTx(ctx context.Context, fn func(tx *txn) error) error {
 	var err error
 	for attempt := 1; ; attempt++ {
 		if err = s.attemptTx(ctx, fn); err == nil || !transient(err) || attempt == maxTxAttempts {
@@ -362,7 +412,7 @@ func (s *DB) singleTx(ctx context.Context, fn func(tx *txn) error) error {
 // deadlock victim or serialization failure is run again.
 const maxTxAttempts = 4
 
-func (s *DB) attemptTx(ctx context.Context, fn func(tx *txn) error) error {
+func (s *core) attemptTx(ctx context.Context, fn func(tx *txn) error) error {
 	tx, err := s.begin(ctx)
 	if err != nil {
 		return err
@@ -392,7 +442,7 @@ type write struct {
 }
 
 // groupTx hands fn to the committer and waits for its commit.
-func (s *DB) groupTx(ctx context.Context, fn func(tx *txn) error) error {
+func (s *core) groupTx(ctx context.Context, fn func(tx *txn) error) error {
 	w := &write{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
 	case s.writes <- w:
@@ -409,7 +459,7 @@ func (s *DB) groupTx(ctx context.Context, fn func(tx *txn) error) error {
 // committer runs queued writes, as many as are waiting, in one
 // transaction. If the group fails, each write is retried in its own
 // transaction, so one bad write cannot fail the others.
-func (s *DB) committer() {
+func (s *core) committer() {
 	defer close(s.committerDone)
 	for {
 		var first *write
@@ -444,7 +494,7 @@ func (s *DB) committer() {
 	}
 }
 
-func (s *DB) runGroup(group []*write) error {
+func (s *core) runGroup(group []*write) error {
 	ctx := context.Background()
 	tx, err := s.begin(ctx)
 	if err != nil {

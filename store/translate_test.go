@@ -83,7 +83,7 @@ func TestDroppedConnectionIsUnavailable(t *testing.T) {
 // not a bare 500.
 func TestInvalidValueIsInvalid(t *testing.T) {
 	s := openTestPostgres(t)
-	_, err := s.FindIncident(context.Background(), "a\x00b")
+	_, err := s.Incidents().FindIncident(context.Background(), "a\x00b")
 	if code := tocsin.ErrorCode(err); code != tocsin.EINVALID {
 		t.Fatalf("NUL in an id: code %q (%v)", code, err)
 	}

@@ -162,9 +162,9 @@ func TestApplyWarnsWhenAPlanReachesNobody(t *testing.T) {
 		t.Fatalf("apply: %v\n%s", err, out)
 	}
 	for _, a := range []string{"ann", "ben"} {
-		code, err := ts.App.Store().StartActivation(t.Context(), a, "mail")
+		code, err := ts.App.Store().OnCall().StartActivation(t.Context(), a, "mail")
 		if err == nil {
-			err = ts.App.Store().Activate(t.Context(), a, "mail", code)
+			err = ts.App.Store().OnCall().Activate(t.Context(), a, "mail", code)
 		}
 		if err != nil {
 			t.Fatal(err)

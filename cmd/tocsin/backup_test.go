@@ -84,13 +84,13 @@ func TestBackupUnderLoadAndRestore(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	for _, id := range acked[:before] {
-		inc, err := db.FindIncident(context.Background(), id)
+		inc, err := db.Incidents().FindIncident(context.Background(), id)
 		if err != nil || inc.Status != tocsin.StatusAcknowledged {
 			t.Errorf("restored incident %s: %v %v", id, inc, err)
 		}
 	}
 	// The restored database is the backup's, not the one it replaced.
-	if _, err := db.FindIncident(context.Background(), acked[len(acked)-1]); tocsin.ErrorCode(err) != tocsin.ENOTFOUND {
+	if _, err := db.Incidents().FindIncident(context.Background(), acked[len(acked)-1]); tocsin.ErrorCode(err) != tocsin.ENOTFOUND {
 		t.Errorf("an incident acknowledged after the backup is in the restored database: %v", err)
 	}
 }

@@ -144,9 +144,9 @@ func TestExamplesOnCall(t *testing.T) {
 	// Natsu's week shows the email at once and the SMS at minute 10.
 	for _, ch := range []string{"natsu/work-email", "natsu/mobile-sms", "laxus/work-email", "makarov/work-email", "gildarts/work-email", "mavis/mobile-voice"} {
 		alias, name, _ := strings.Cut(ch, "/")
-		code, err := ts.App.Store().StartActivation(t.Context(), alias, name)
+		code, err := ts.App.Store().OnCall().StartActivation(t.Context(), alias, name)
 		if err == nil {
-			err = ts.App.Store().Activate(t.Context(), alias, name, code)
+			err = ts.App.Store().OnCall().Activate(t.Context(), alias, name, code)
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -186,21 +186,21 @@ func checkSeedSetup(t *testing.T, ts *apptest.Server) {
 	t.Helper()
 	ctx := t.Context()
 	db := ts.App.Store()
-	team, err := db.FindContactGroup(ctx, "platform-team")
+	team, err := db.OnCall().FindContactGroup(ctx, "platform-team")
 	if err != nil || len(team.Members) < 4 || len(team.Members) > 6 {
 		t.Fatalf("platform-team: %+v %v", team, err)
 	}
-	rot, err := db.FindRotation(ctx, "platform-weekly")
+	rot, err := db.OnCall().FindRotation(ctx, "platform-weekly")
 	if err != nil || strings.Join(rot.Members, ",") != strings.Join(team.Members, ",") || rot.Recurrence.Type != "weekly" ||
 		rot.Recurrence.WeeklySettings[0].HandOffTime != "09:00" {
 		t.Fatalf("platform-weekly: %+v %v", rot, err)
 	}
-	plan, err := db.FindEscalationPlan(ctx, "platform-tiered-escalation")
+	plan, err := db.OnCall().FindEscalationPlan(ctx, "platform-tiered-escalation")
 	if err != nil || len(plan.Stages) != 4 {
 		t.Fatalf("platform-tiered-escalation: %+v %v", plan, err)
 	}
 	role := func(alias string) string {
-		c, err := db.FindContact(ctx, alias)
+		c, err := db.OnCall().FindContact(ctx, alias)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -232,7 +232,7 @@ func checkSeedSetup(t *testing.T, ts *apptest.Server) {
 			}
 		}
 	}
-	natsu, err := db.FindContact(ctx, "natsu")
+	natsu, err := db.OnCall().FindContact(ctx, "natsu")
 	if err != nil || len(natsu.EngagementPlan) != 2 {
 		t.Fatalf("natsu: %+v %v", natsu, err)
 	}
@@ -245,12 +245,12 @@ func checkSeedSetup(t *testing.T, ts *apptest.Server) {
 		t.Fatalf("natsu's engagement plan: %+v", natsu.EngagementPlan)
 	}
 	for _, name := range []string{"app-escalation", "platform-follow-the-sun"} {
-		p, err := db.FindEscalationPlan(ctx, name)
+		p, err := db.OnCall().FindEscalationPlan(ctx, name)
 		if err != nil || !strings.Contains(toJSON(p), `"contact_group"`) {
 			t.Fatalf("%s does not engage a contact group: %+v %v", name, p, err)
 		}
 	}
-	sched, err := db.FindSchedule(ctx, "platform-follow-the-sun")
+	sched, err := db.OnCall().FindSchedule(ctx, "platform-follow-the-sun")
 	if err != nil || len(sched.Rotations) != 2 {
 		t.Fatalf("follow-the-sun: %+v %v", sched, err)
 	}

@@ -19,10 +19,10 @@ func TestPagingContactGroupEngagesEveryMember(t *testing.T) {
 	ctx := context.Background()
 	addContact(t, ts, &tocsin.Contact{Alias: "alice", Name: "Alice", Channels: []tocsin.ContactChannel{{Name: "mobile", Type: "sms", Address: "+15550000001"}}})
 	addContact(t, ts, &tocsin.Contact{Alias: "bob", Name: "Bob", Channels: []tocsin.ContactChannel{{Name: "mobile", Type: "sms", Address: "+15550000002"}}})
-	if _, err := ts.App.Store().PutContactGroup(ctx, &tocsin.ContactGroup{Name: "platform-team", Members: []string{"alice", "bob"}}); err != nil {
+	if _, err := ts.App.Store().OnCall().PutContactGroup(ctx, &tocsin.ContactGroup{Name: "platform-team", Members: []string{"alice", "bob"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ts.App.Store().PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "team", Stages: []tocsin.Stage{
+	if _, err := ts.App.Store().OnCall().PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "team", Stages: []tocsin.Stage{
 		{Duration: minutes(5), Targets: []tocsin.Target{{ContactGroup: "platform-team", Essential: true}}},
 	}}); err != nil {
 		t.Fatal(err)

@@ -110,7 +110,7 @@ func TestApplyPlansUpdatesAndChecksReferences(t *testing.T) {
 		t.Fatalf("apply: %v\n%s", err, out)
 	}
 	// Activation on the server is not part of the file: still unchanged.
-	if _, err := ts.App.Store().StartActivation(t.Context(), "ann", "mail"); err != nil {
+	if _, err := ts.App.Store().OnCall().StartActivation(t.Context(), "ann", "mail"); err != nil {
 		t.Fatal(err)
 	}
 	changed := strings.Replace(smallSetup, "members: [ann, ben]", "members: [ben, ann]", 1)

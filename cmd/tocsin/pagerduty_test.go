@@ -205,7 +205,7 @@ receivers:
 	var id string
 	deadline := time.Now().Add(20 * time.Second)
 	for id == "" {
-		list, _, err := ts.App.Store().ListIncidents(t.Context(), tocsin.IncidentFilter{})
+		list, _, err := ts.App.Store().Incidents().ListIncidents(t.Context(), tocsin.IncidentFilter{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -47,15 +47,15 @@ func addContact(t *testing.T, ts *apptest.Server, c *tocsin.Contact) {
 	t.Helper()
 	ctx := context.Background()
 	db := ts.App.Store()
-	if _, err := db.PutContact(ctx, c); err != nil {
+	if _, err := db.OnCall().PutContact(ctx, c); err != nil {
 		t.Fatal(err)
 	}
 	for _, ch := range c.Channels {
-		code, err := db.StartActivation(ctx, c.Alias, ch.Name)
+		code, err := db.OnCall().StartActivation(ctx, c.Alias, ch.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := db.Activate(ctx, c.Alias, ch.Name, code); err != nil {
+		if err := db.OnCall().Activate(ctx, c.Alias, ch.Name, code); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -70,7 +70,7 @@ func TestPagingSMSThenVoiceKeyPressStops(t *testing.T) {
 	addContact(t, ts, &tocsin.Contact{Alias: "alice", Name: "Alice", Channels: []tocsin.ContactChannel{{Name: "mobile", Type: "sms", Address: "+15550000001"}}})
 	addContact(t, ts, &tocsin.Contact{Alias: "bob", Name: "Bob", Channels: []tocsin.ContactChannel{{Name: "phone", Type: "voice", Address: "+15550000002"}}})
 	addContact(t, ts, &tocsin.Contact{Alias: "carol", Name: "Carol", Channels: []tocsin.ContactChannel{{Name: "mobile", Type: "sms", Address: "+15550000003"}}})
-	if _, err := ts.App.Store().PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "tiered", Stages: []tocsin.Stage{
+	if _, err := ts.App.Store().OnCall().PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "tiered", Stages: []tocsin.Stage{
 		{Duration: minutes(5), Targets: []tocsin.Target{{Contact: "alice", Essential: true}}},
 		{Duration: minutes(5), Targets: []tocsin.Target{{Contact: "bob", Essential: true}}},
 		{Duration: minutes(5), Targets: []tocsin.Target{{Contact: "carol", Essential: true}}},
@@ -117,7 +117,7 @@ func TestPagingSMSThenVoiceKeyPressStops(t *testing.T) {
 	if n := len(tw.Messages()); n != 1 {
 		t.Fatalf("stage 3 ran after the acknowledgement: %d messages", n)
 	}
-	engs, err := ts.App.Store().Engagements(ctx, id)
+	engs, err := ts.App.Store().Engagements().ForIncident(ctx, id)
 	if err != nil || len(engs) != 1 || engs[0].Status != tocsin.EngagementStopped || len(engs[0].Pages) != 2 {
 		t.Fatalf("engagements: %+v %v", engs, err)
 	}
@@ -155,15 +155,15 @@ func TestPagingSMSReplyAndEmptyScheduleAndDelays(t *testing.T) {
 	}, EngagementPlan: []tocsin.EngagementStep{{Channel: "work"}, {Channel: "mobile", After: minutes(5)}}})
 	addContact(t, ts, &tocsin.Contact{Alias: "erin", Name: "Erin", Channels: []tocsin.ContactChannel{{Name: "mobile", Type: "sms", Address: "+15550000005"}}})
 	// A business-hours rotation: nobody on call on a Saturday.
-	if _, err := db.PutRotation(ctx, &oncall.Rotation{Name: "app-weekdays", Members: []string{"erin"}, Start: clock.Now().Add(-30 * 24 * time.Hour),
+	if _, err := db.OnCall().PutRotation(ctx, &oncall.Rotation{Name: "app-weekdays", Members: []string{"erin"}, Start: clock.Now().Add(-30 * 24 * time.Hour),
 		TimeZone: "Europe/Berlin", Recurrence: oncall.Recurrence{Type: "daily", HandOffTimes: []string{"08:00"}},
 		Coverage: []oncall.CoverageWindow{{DayOfWeek: "MON", Start: "08:00", End: "18:00"}, {DayOfWeek: "TUE", Start: "08:00", End: "18:00"}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.PutSchedule(ctx, &tocsin.Schedule{Name: "app", Rotations: []string{"app-weekdays"}}); err != nil {
+	if _, err := db.OnCall().PutSchedule(ctx, &tocsin.Schedule{Name: "app", Rotations: []string{"app-weekdays"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "weekday-first", Stages: []tocsin.Stage{
+	if _, err := db.OnCall().PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "weekday-first", Stages: []tocsin.Stage{
 		{Duration: minutes(30), Targets: []tocsin.Target{{Schedule: "app", Essential: true}}},
 		{Duration: minutes(30), Targets: []tocsin.Target{{Contact: "dana", Essential: true}}},
 	}}); err != nil {
@@ -213,7 +213,7 @@ func TestPagingProviderFailoverAndRateLimit(t *testing.T) {
 	// Activation codes count toward the number's hourly limit: start the
 	// storm an hour after Fay's.
 	clock.Add(time.Hour)
-	if _, err := ts.App.Store().PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "one", Stages: []tocsin.Stage{
+	if _, err := ts.App.Store().OnCall().PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "one", Stages: []tocsin.Stage{
 		{Duration: minutes(1), Targets: []tocsin.Target{{Contact: "fay", Essential: true}}}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestPagingProviderFailoverAndRateLimit(t *testing.T) {
 	deadline = time.Now().Add(10 * time.Second)
 	for len(tw.Messages()) < 20 {
 		if time.Now().After(deadline) {
-			n, _ := ts.App.Store().PendingJobs(context.Background())
+			n, _ := ts.App.Store().Jobs().PendingJobs(context.Background())
 			rows, _ := ts.App.Store().SQL().Query(`SELECT status, COUNT(*) FROM pages GROUP BY status`)
 			var st []string
 			for rows.Next() {
@@ -285,7 +285,7 @@ func TestPagingTwoInstancesPageOnce(t *testing.T) {
 	}, func(o *app.Options) { o.Now = clock.Now })
 	ctx := context.Background()
 	addContact(t, a, &tocsin.Contact{Alias: "ivy", Name: "Ivy", Channels: []tocsin.ContactChannel{{Name: "m", Type: "sms", Address: "+15550000009"}}})
-	if _, err := a.App.Store().PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "solo", Stages: []tocsin.Stage{
+	if _, err := a.App.Store().OnCall().PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "solo", Stages: []tocsin.Stage{
 		{Duration: minutes(1), Targets: []tocsin.Target{{Contact: "ivy", Essential: true}}}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -392,11 +392,11 @@ func TestPagingRepeatNestedPlanParamAndTestPage(t *testing.T) {
 	db := ts.App.Store()
 	addContact(t, ts, &tocsin.Contact{Alias: "max", Name: "Max", Channels: []tocsin.ContactChannel{{Name: "m", Type: "sms", Address: "+15550000030"}}})
 	addContact(t, ts, &tocsin.Contact{Alias: "nia", Name: "Nia", Channels: []tocsin.ContactChannel{{Name: "m", Type: "sms", Address: "+15550000031"}}})
-	if _, err := db.PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "inner", Stages: []tocsin.Stage{
+	if _, err := db.OnCall().PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "inner", Stages: []tocsin.Stage{
 		{Duration: minutes(1), Targets: []tocsin.Target{{Contact: "nia"}}}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "outer", Repeat: 1, Stages: []tocsin.Stage{
+	if _, err := db.OnCall().PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "outer", Repeat: 1, Stages: []tocsin.Stage{
 		{Duration: minutes(2), Targets: []tocsin.Target{{Contact: "max", Essential: true}, {EscalationPlan: "inner"}}}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -412,7 +412,7 @@ func TestPagingRepeatNestedPlanParamAndTestPage(t *testing.T) {
 		t.Fatalf("pages after the repeat: %d", n)
 	}
 	// One outer engagement, and the nested plan once per iteration.
-	engs, _ := db.Engagements(ctx, id)
+	engs, _ := db.Engagements().ForIncident(ctx, id)
 	if len(engs) != 3 { // outer, and inner once per iteration
 		t.Fatalf("engagements: %d", len(engs))
 	}
@@ -449,7 +449,7 @@ func TestPagingFailureIsAnnounced(t *testing.T) {
 	ts, tw := pagingServer(t, storetest.SQLiteURL(t), clock, "one")
 	ctx := context.Background()
 	addContact(t, ts, &tocsin.Contact{Alias: "gus", Name: "Gus", Channels: []tocsin.ContactChannel{{Name: "mobile", Type: "sms", Address: "+15550000007"}}})
-	if _, err := ts.App.Store().PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "one", Stages: []tocsin.Stage{
+	if _, err := ts.App.Store().OnCall().PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "one", Stages: []tocsin.Stage{
 		{Duration: minutes(30), Targets: []tocsin.Target{{Contact: "gus", Essential: true}}}}}); err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func TestContactWebhookSSRFRefusedAtConnect(t *testing.T) {
 		t.Fatalf("literal loopback webhook: %d %v", status, body)
 	}
 
-	if _, err := ts.App.Store().PutContact(ctx, &tocsin.Contact{Alias: "alice", Name: "Alice",
+	if _, err := ts.App.Store().OnCall().PutContact(ctx, &tocsin.Contact{Alias: "alice", Name: "Alice",
 		Channels: []tocsin.ContactChannel{{Name: "hook", Type: tocsin.ChannelWebhook, Address: byName}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -65,11 +65,11 @@ func TestContactWebhookSSRFRefusedAtConnect(t *testing.T) {
 	}
 
 	// Activated by other means, the channel is paged: refused at connect.
-	code, err := ts.App.Store().StartActivation(ctx, "alice", "hook")
+	code, err := ts.App.Store().OnCall().StartActivation(ctx, "alice", "hook")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ts.App.Store().Activate(ctx, "alice", "hook", code); err != nil {
+	if err := ts.App.Store().OnCall().Activate(ctx, "alice", "hook", code); err != nil {
 		t.Fatal(err)
 	}
 	// The contact's own test page runs its whole engagement plan (issue 9 #2).
@@ -83,7 +83,7 @@ func TestContactWebhookSSRFRefusedAtConnect(t *testing.T) {
 	if !hasEvent(inc, tocsin.EventPage, "loopback") || hasEvent(inc, tocsin.EventPage, "s3cret") {
 		t.Fatalf("timeline: %v", eventsOf(inc))
 	}
-	engs, err := ts.App.Store().Engagements(ctx, id)
+	engs, err := ts.App.Store().Engagements().ForIncident(ctx, id)
 	if err != nil || len(engs) != 1 || len(engs[0].Pages) != 1 || engs[0].Pages[0].Status != tocsin.PageError {
 		t.Fatalf("engagements: %+v %v", engs, err)
 	}
@@ -138,7 +138,7 @@ func TestContactWebhookPrivateApply(t *testing.T) {
 	if err == nil || !strings.Contains(out+err.Error(), "channels[0].address") || !strings.Contains(out+err.Error(), "link-local") {
 		t.Fatalf("apply: %v\n%s", err, out)
 	}
-	if _, err := ts.App.Store().FindContact(context.Background(), "alice"); err == nil {
+	if _, err := ts.App.Store().OnCall().FindContact(context.Background(), "alice"); err == nil {
 		t.Fatal("the contact was stored")
 	}
 }

@@ -21,7 +21,7 @@ func runIntake(t *testing.T, open func(*testing.T, func(*store.Options)) (*store
 			Severity: "critical", Title: "MySQL down on srv01", Description: "connection refused",
 			Labels: map[string]string{"source": "srv01", "component": "mysql"}, Annotations: map[string]string{"pagerduty_action": "trigger", "port": "3306"},
 			Links: []tocsin.Link{{Text: "Runbook", URL: "https://runbooks.example.com/mysql"}}, StartsAt: Epoch}
-		res, err := db.Ingest(ctx, []*tocsin.Alert{trigger}, tocsin.IngestOptions{})
+		res, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{trigger}, tocsin.IngestOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -30,14 +30,14 @@ func runIntake(t *testing.T, open func(*testing.T, func(*store.Options)) (*store
 			return &tocsin.Alert{Source: tocsin.SourcePagerDuty, DedupKey: "srv01/mysql", Fingerprint: "srv01/mysql", Status: status,
 				Title: "PagerDuty event srv01/mysql", Annotations: map[string]string{"pagerduty_action": action}, EndsAt: Epoch.Add(5 * 60e9)}
 		}
-		if _, err := db.Ingest(ctx, []*tocsin.Alert{thin("acknowledge", tocsin.AlertFiring)}, tocsin.IngestOptions{}); err != nil {
+		if _, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{thin("acknowledge", tocsin.AlertFiring)}, tocsin.IngestOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		r, err := db.Ingest(ctx, []*tocsin.Alert{thin("resolve", tocsin.AlertResolved)}, tocsin.IngestOptions{})
+		r, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{thin("resolve", tocsin.AlertResolved)}, tocsin.IngestOptions{})
 		if err != nil || !r[0].Resolved || r[0].IncidentID != res[0].IncidentID {
 			t.Fatalf("resolve: %+v %v", r, err)
 		}
-		inc, _ := db.FindIncident(ctx, res[0].IncidentID)
+		inc, _ := db.Incidents().FindIncident(ctx, res[0].IncidentID)
 		if inc.Status != tocsin.StatusResolved || inc.AckedBy == "" {
 			t.Fatalf("incident status %s, acked by %q", inc.Status, inc.AckedBy)
 		}
@@ -50,7 +50,7 @@ func runIntake(t *testing.T, open func(*testing.T, func(*store.Options)) (*store
 			t.Fatalf("status %s ends_at %v", a.Status, a.EndsAt)
 		}
 		// An acknowledge for nothing open opens nothing (PagerDuty drops it).
-		r, err = db.Ingest(ctx, []*tocsin.Alert{thin("acknowledge", tocsin.AlertFiring)}, tocsin.IngestOptions{})
+		r, err = db.Incidents().Ingest(ctx, []*tocsin.Alert{thin("acknowledge", tocsin.AlertFiring)}, tocsin.IngestOptions{})
 		if err != nil || r[0].IncidentID != "" {
 			t.Fatalf("acknowledge of nothing open: %+v %v", r, err)
 		}
@@ -58,16 +58,16 @@ func runIntake(t *testing.T, open func(*testing.T, func(*store.Options)) (*store
 
 	t.Run("WarningsOnEveryTouchedIncident", func(t *testing.T) {
 		db, _ := open(t, nil)
-		first, _ := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g1", "a", tocsin.AlertFiring, "high")}, tocsin.IngestOptions{})
+		first, _ := db.Incidents().Ingest(ctx, []*tocsin.Alert{NewAlert("g1", "a", tocsin.AlertFiring, "high")}, tocsin.IngestOptions{})
 		warnings := []string{`foo: unknown query parameter, ignored`, `oncall_enable: on-call is not configured, ignored`}
-		res, err := db.Ingest(ctx, []*tocsin.Alert{
+		res, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{
 			NewAlert("g1", "b", tocsin.AlertFiring, "high"), NewAlert("g2", "a", tocsin.AlertFiring, "high"), NewAlert("g2", "b", tocsin.AlertFiring, "high"),
 		}, tocsin.IngestOptions{Warnings: warnings, IdempotencyKey: "req-1"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, id := range []string{first[0].IncidentID, res[1].IncidentID} {
-			inc, _ := db.FindIncident(ctx, id)
+			inc, _ := db.Incidents().FindIncident(ctx, id)
 			var got []*tocsin.TimelineEvent
 			for _, e := range inc.Timeline {
 				if e.Kind == tocsin.EventIntakeWarning {
@@ -80,10 +80,10 @@ func runIntake(t *testing.T, open func(*testing.T, func(*store.Options)) (*store
 			}
 		}
 		// A repeat of the same request changes nothing, warnings included.
-		if _, err := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g1", "b", tocsin.AlertFiring, "high")}, tocsin.IngestOptions{Warnings: warnings, IdempotencyKey: "req-1"}); err != nil {
+		if _, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{NewAlert("g1", "b", tocsin.AlertFiring, "high")}, tocsin.IngestOptions{Warnings: warnings, IdempotencyKey: "req-1"}); err != nil {
 			t.Fatal(err)
 		}
-		inc, _ := db.FindIncident(ctx, first[0].IncidentID)
+		inc, _ := db.Incidents().FindIncident(ctx, first[0].IncidentID)
 		n := 0
 		for _, e := range inc.Timeline {
 			if e.Kind == tocsin.EventIntakeWarning {
@@ -98,23 +98,23 @@ func runIntake(t *testing.T, open func(*testing.T, func(*store.Options)) (*store
 	t.Run("LegacyDedupKeyFindsOpenIncident", func(t *testing.T) {
 		db, _ := open(t, nil)
 		// Opened before the upgrade, under the old key.
-		old, _ := db.Ingest(ctx, []*tocsin.Alert{NewAlert("gk", "a", tocsin.AlertFiring, "high")}, tocsin.IngestOptions{})
+		old, _ := db.Incidents().Ingest(ctx, []*tocsin.Alert{NewAlert("gk", "a", tocsin.AlertFiring, "high")}, tocsin.IngestOptions{})
 		upgraded := func(sender, fp, status string) *tocsin.Alert {
 			a := NewAlert(sender+" gk", fp, status, "high")
 			a.LegacyDedupKey = "gk"
 			return a
 		}
-		r, err := db.Ingest(ctx, []*tocsin.Alert{upgraded("http://am-prod", "a", tocsin.AlertFiring)}, tocsin.IngestOptions{})
+		r, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{upgraded("http://am-prod", "a", tocsin.AlertFiring)}, tocsin.IngestOptions{})
 		if err != nil || r[0].IncidentID != old[0].IncidentID || r[0].Created {
 			t.Fatalf("re-sent after upgrade: %+v %v; want incident %s", r, err, old[0].IncidentID)
 		}
-		r, _ = db.Ingest(ctx, []*tocsin.Alert{upgraded("http://am-prod", "a", tocsin.AlertResolved)}, tocsin.IngestOptions{})
+		r, _ = db.Incidents().Ingest(ctx, []*tocsin.Alert{upgraded("http://am-prod", "a", tocsin.AlertResolved)}, tocsin.IngestOptions{})
 		if !r[0].Resolved {
 			t.Fatalf("resolve after upgrade: %+v", r)
 		}
 		// From now on each sender has its own incident.
-		p, _ := db.Ingest(ctx, []*tocsin.Alert{upgraded("http://am-prod", "a", tocsin.AlertFiring)}, tocsin.IngestOptions{})
-		s, _ := db.Ingest(ctx, []*tocsin.Alert{upgraded("http://am-staging", "a", tocsin.AlertFiring)}, tocsin.IngestOptions{})
+		p, _ := db.Incidents().Ingest(ctx, []*tocsin.Alert{upgraded("http://am-prod", "a", tocsin.AlertFiring)}, tocsin.IngestOptions{})
+		s, _ := db.Incidents().Ingest(ctx, []*tocsin.Alert{upgraded("http://am-staging", "a", tocsin.AlertFiring)}, tocsin.IngestOptions{})
 		if !p[0].Created || !s[0].Created || p[0].IncidentID == s[0].IncidentID {
 			t.Fatalf("prod %+v, staging %+v: want two new incidents", p[0], s[0])
 		}

@@ -31,7 +31,7 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 	t.Run("IngestOpensAndDedupes", func(t *testing.T) {
 		db, clock := open(t, nil)
 		a1 := NewAlert("grp", "fp1", tocsin.AlertFiring, "critical")
-		res, err := db.Ingest(ctx, []*tocsin.Alert{a1}, tocsin.IngestOptions{})
+		res, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{a1}, tocsin.IngestOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -39,7 +39,7 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 			t.Fatalf("first alert should open an incident: %+v", res[0])
 		}
 		clock.Add(time.Minute)
-		res2, err := db.Ingest(ctx, []*tocsin.Alert{NewAlert("grp", "fp1", tocsin.AlertFiring, "critical"), NewAlert("grp", "fp2", tocsin.AlertFiring, "warning")}, tocsin.IngestOptions{})
+		res2, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{NewAlert("grp", "fp1", tocsin.AlertFiring, "critical"), NewAlert("grp", "fp2", tocsin.AlertFiring, "warning")}, tocsin.IngestOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +48,7 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 				t.Fatalf("repeat should attach to %s: %+v", res[0].IncidentID, r)
 			}
 		}
-		inc, err := db.FindIncident(ctx, res[0].IncidentID)
+		inc, err := db.Incidents().FindIncident(ctx, res[0].IncidentID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,13 +58,13 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 		if got := kinds(inc.Timeline); got != "created,alert_attached" {
 			t.Fatalf("timeline = %s", got)
 		}
-		if n, _ := db.PendingJobs(ctx); n != 2 {
+		if n, _ := db.Jobs().PendingJobs(ctx); n != 2 {
 			t.Fatalf("opened incident should queue 2 notifications (one per channel), got %d", n)
 		}
 		// A different source with the same key is another incident.
 		other := NewAlert("grp", "fp1", tocsin.AlertFiring, "info")
 		other.Source = tocsin.SourceGeneric
-		res3, err := db.Ingest(ctx, []*tocsin.Alert{other}, tocsin.IngestOptions{})
+		res3, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{other}, tocsin.IngestOptions{})
 		if err != nil || !res3[0].Created {
 			t.Fatalf("other source should open its own incident: %+v %v", res3, err)
 		}
@@ -72,27 +72,27 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 
 	t.Run("ResolveAllAlertsResolvesIncident", func(t *testing.T) {
 		db, _ := open(t, nil)
-		res, _ := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "high"), NewAlert("g", "b", tocsin.AlertFiring, "high")}, tocsin.IngestOptions{})
+		res, _ := db.Incidents().Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "high"), NewAlert("g", "b", tocsin.AlertFiring, "high")}, tocsin.IngestOptions{})
 		id := res[0].IncidentID
-		r, err := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertResolved, "high")}, tocsin.IngestOptions{})
+		r, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertResolved, "high")}, tocsin.IngestOptions{})
 		if err != nil || r[0].Resolved {
 			t.Fatalf("one of two resolved must not resolve the incident: %+v %v", r, err)
 		}
-		r, err = db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "b", tocsin.AlertResolved, "high")}, tocsin.IngestOptions{})
+		r, err = db.Incidents().Ingest(ctx, []*tocsin.Alert{NewAlert("g", "b", tocsin.AlertResolved, "high")}, tocsin.IngestOptions{})
 		if err != nil || !r[0].Resolved {
 			t.Fatalf("last resolved alert should resolve the incident: %+v %v", r, err)
 		}
-		inc, _ := db.FindIncident(ctx, id)
+		inc, _ := db.Incidents().FindIncident(ctx, id)
 		if inc.Status != tocsin.StatusResolved || inc.ResolvedAt == nil || inc.OpenAlertCount != 0 {
 			t.Fatalf("incident = %+v", inc)
 		}
 		// A firing alert of the same group now opens a new incident.
-		r, _ = db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "high")}, tocsin.IngestOptions{})
+		r, _ = db.Incidents().Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "high")}, tocsin.IngestOptions{})
 		if !r[0].Created || r[0].IncidentID == id {
 			t.Fatalf("after resolve a new firing alert opens a new incident: %+v", r[0])
 		}
 		// A resolve for something never seen changes nothing.
-		r, err = db.Ingest(ctx, []*tocsin.Alert{NewAlert("unknown", "x", tocsin.AlertResolved, "")}, tocsin.IngestOptions{})
+		r, err = db.Incidents().Ingest(ctx, []*tocsin.Alert{NewAlert("unknown", "x", tocsin.AlertResolved, "")}, tocsin.IngestOptions{})
 		if err != nil || r[0].IncidentID != "" {
 			t.Fatalf("orphan resolve: %+v %v", r, err)
 		}
@@ -100,9 +100,9 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 
 	t.Run("AutoResolveOff", func(t *testing.T) {
 		db, _ := open(t, func(o *store.Options) { o.Policy.AutoResolve = false })
-		res, _ := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "high")}, tocsin.IngestOptions{})
-		db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertResolved, "high")}, tocsin.IngestOptions{})
-		inc, _ := db.FindIncident(ctx, res[0].IncidentID)
+		res, _ := db.Incidents().Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "high")}, tocsin.IngestOptions{})
+		db.Incidents().Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertResolved, "high")}, tocsin.IngestOptions{})
+		inc, _ := db.Incidents().FindIncident(ctx, res[0].IncidentID)
 		if inc.Status != tocsin.StatusTriggered || inc.OpenAlertCount != 0 {
 			t.Fatalf("with auto_resolve off the incident stays open: %s open=%d", inc.Status, inc.OpenAlertCount)
 		}
@@ -110,46 +110,46 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 
 	t.Run("AcknowledgeResolveNote", func(t *testing.T) {
 		db, clock := open(t, func(o *store.Options) { o.Policy.RenotifyAfter = 10 * time.Minute })
-		res, _ := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "warning")}, tocsin.IngestOptions{})
+		res, _ := db.Incidents().Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "warning")}, tocsin.IngestOptions{})
 		id := res[0].IncidentID
-		if n, _ := db.PendingJobs(ctx); n != 3 {
+		if n, _ := db.Jobs().PendingJobs(ctx); n != 3 {
 			t.Fatalf("2 notifications + 1 renotify timer expected, got %d", n)
 		}
 		clock.Add(2 * time.Minute)
-		inc, changed, err := db.Acknowledge(ctx, id, tocsin.Actor{Name: "alice", Via: "api"})
+		inc, changed, err := db.Incidents().Acknowledge(ctx, id, tocsin.Actor{Name: "alice", Via: "api"})
 		if err != nil || !changed || inc.Status != tocsin.StatusAcknowledged || inc.AckedBy != "alice via api" || !inc.AckedAt.Equal(Epoch.Add(2*time.Minute)) {
 			t.Fatalf("ack: %+v changed=%v err=%v", inc, changed, err)
 		}
-		if n, _ := db.PendingJobs(ctx); n != 4 {
+		if n, _ := db.Jobs().PendingJobs(ctx); n != 4 {
 			t.Fatalf("ack cancels the renotify timer and queues 2 notifications: %d jobs", n)
 		}
-		if _, changed, err = db.Acknowledge(ctx, id, tocsin.Actor{Name: "bob", Via: "api"}); err != nil || changed {
+		if _, changed, err = db.Incidents().Acknowledge(ctx, id, tocsin.Actor{Name: "bob", Via: "api"}); err != nil || changed {
 			t.Fatalf("second ack: changed=%v err=%v", changed, err)
 		}
-		if _, err := db.AddNote(ctx, id, tocsin.Actor{Name: "alice"}, "  looking into it  "); err != nil {
+		if _, err := db.Incidents().AddNote(ctx, id, tocsin.Actor{Name: "alice"}, "  looking into it  "); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.AddNote(ctx, id, tocsin.Actor{Name: "alice"}, "   "); tocsin.ErrorCode(err) != tocsin.EINVALID {
+		if _, err := db.Incidents().AddNote(ctx, id, tocsin.Actor{Name: "alice"}, "   "); tocsin.ErrorCode(err) != tocsin.EINVALID {
 			t.Fatalf("empty note: %v", err)
 		}
-		inc, changed, err = db.Resolve(ctx, id, tocsin.Actor{Name: "alice", Via: "cli"})
+		inc, changed, err = db.Incidents().Resolve(ctx, id, tocsin.Actor{Name: "alice", Via: "cli"})
 		if err != nil || !changed || inc.Status != tocsin.StatusResolved || inc.Alerts[0].Status != tocsin.AlertResolved {
 			t.Fatalf("resolve: %+v %v", inc, err)
 		}
-		if _, changed, _ = db.Resolve(ctx, id, tocsin.Actor{Name: "x"}); changed {
+		if _, changed, _ = db.Incidents().Resolve(ctx, id, tocsin.Actor{Name: "x"}); changed {
 			t.Fatal("second resolve changed the incident")
 		}
-		if _, changed, _ = db.Acknowledge(ctx, id, tocsin.Actor{Name: "x"}); changed {
+		if _, changed, _ = db.Incidents().Acknowledge(ctx, id, tocsin.Actor{Name: "x"}); changed {
 			t.Fatal("ack after resolve changed the incident")
 		}
 		if got := kinds(inc.Timeline); got != "created,acknowledged,note,resolved" {
 			t.Fatalf("timeline = %s", got)
 		}
 		for _, op := range []func() error{
-			func() error { _, _, err := db.Acknowledge(ctx, "nope", tocsin.Actor{}); return err },
-			func() error { _, _, err := db.Resolve(ctx, "nope", tocsin.Actor{}); return err },
-			func() error { _, err := db.AddNote(ctx, "nope", tocsin.Actor{}, "x"); return err },
-			func() error { _, err := db.FindIncident(ctx, "nope"); return err },
+			func() error { _, _, err := db.Incidents().Acknowledge(ctx, "nope", tocsin.Actor{}); return err },
+			func() error { _, _, err := db.Incidents().Resolve(ctx, "nope", tocsin.Actor{}); return err },
+			func() error { _, err := db.Incidents().AddNote(ctx, "nope", tocsin.Actor{}, "x"); return err },
+			func() error { _, err := db.Incidents().FindIncident(ctx, "nope"); return err },
 		} {
 			if code := tocsin.ErrorCode(op()); code != tocsin.ENOTFOUND {
 				t.Fatalf("unknown incident: code %q", code)
@@ -163,14 +163,14 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 		var ids []string
 		for i := 0; i < 7; i++ {
 			clock.Add(time.Second)
-			res, _ := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g"+string(rune('a'+i)), "x", tocsin.AlertFiring, sev[i%3])}, tocsin.IngestOptions{})
+			res, _ := db.Incidents().Ingest(ctx, []*tocsin.Alert{NewAlert("g"+string(rune('a'+i)), "x", tocsin.AlertFiring, sev[i%3])}, tocsin.IngestOptions{})
 			ids = append(ids, res[0].IncidentID)
 		}
-		db.Acknowledge(ctx, ids[0], tocsin.Actor{Name: "a"})
+		db.Incidents().Acknowledge(ctx, ids[0], tocsin.Actor{Name: "a"})
 		var got []string
 		cursor := ""
 		for {
-			page, next, err := db.ListIncidents(ctx, tocsin.IncidentFilter{Limit: 3, Cursor: cursor})
+			page, next, err := db.Incidents().ListIncidents(ctx, tocsin.IncidentFilter{Limit: 3, Cursor: cursor})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -185,29 +185,29 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 		if len(got) != 7 || got[0] != ids[6] || got[6] != ids[0] {
 			t.Fatalf("paging newest first: %v", got)
 		}
-		crit, _, _ := db.ListIncidents(ctx, tocsin.IncidentFilter{Impact: []int{1}})
+		crit, _, _ := db.Incidents().ListIncidents(ctx, tocsin.IncidentFilter{Impact: []int{1}})
 		if len(crit) != 3 {
 			t.Fatalf("impact filter: %d", len(crit))
 		}
-		acked, _, _ := db.ListIncidents(ctx, tocsin.IncidentFilter{Status: []string{tocsin.StatusAcknowledged}})
+		acked, _, _ := db.Incidents().ListIncidents(ctx, tocsin.IncidentFilter{Status: []string{tocsin.StatusAcknowledged}})
 		if len(acked) != 1 || acked[0].ID != ids[0] {
 			t.Fatalf("status filter: %v", acked)
 		}
 		since := Epoch.Add(5 * time.Second)
-		recent, _, _ := db.ListIncidents(ctx, tocsin.IncidentFilter{Since: &since})
+		recent, _, _ := db.Incidents().ListIncidents(ctx, tocsin.IncidentFilter{Since: &since})
 		if len(recent) != 3 {
 			t.Fatalf("since filter: %d", len(recent))
 		}
-		if _, _, err := db.ListIncidents(ctx, tocsin.IncidentFilter{Cursor: "garbage!"}); tocsin.ErrorCode(err) != tocsin.EINVALID {
+		if _, _, err := db.Incidents().ListIncidents(ctx, tocsin.IncidentFilter{Cursor: "garbage!"}); tocsin.ErrorCode(err) != tocsin.EINVALID {
 			t.Fatalf("bad cursor: %v", err)
 		}
 	})
 
 	t.Run("JobsClaimLeaseComplete", func(t *testing.T) {
 		db, clock := open(t, nil)
-		res, _ := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
+		res, _ := db.Incidents().Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
 		id := res[0].IncidentID
-		jobs, err := db.ClaimJobs(ctx, claimAll("w1", clock.Now(), time.Minute, 10, nil))
+		jobs, err := db.Jobs().ClaimJobs(ctx, claimAll("w1", clock.Now(), time.Minute, 10, nil))
 		if err != nil || len(jobs) != 2 {
 			t.Fatalf("claim: %d %v", len(jobs), err)
 		}
@@ -216,48 +216,48 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 		if jobs[0].Kind != tocsin.JobNotify || jobs[0].IncidentID != id || args.Event != "opened" || jobs[0].Attempts != 1 {
 			t.Fatalf("job = %+v args=%+v", jobs[0], args)
 		}
-		if again, _ := db.ClaimJobs(ctx, claimAll("w2", clock.Now(), time.Minute, 10, nil)); len(again) != 0 {
+		if again, _ := db.Jobs().ClaimJobs(ctx, claimAll("w2", clock.Now(), time.Minute, 10, nil)); len(again) != 0 {
 			t.Fatalf("leased jobs claimed twice: %d", len(again))
 		}
 		// Retry one, finish the other with a channel ref and an event.
-		if err := db.CompleteJob(ctx, jobs[0], "w1", tocsin.JobOutcome{RetryAt: clock.Now().Add(30 * time.Second), Error: "HTTP 500"}); err != nil {
+		if err := db.Jobs().CompleteJob(ctx, jobs[0], "w1", tocsin.JobOutcome{RetryAt: clock.Now().Add(30 * time.Second), Error: "HTTP 500"}); err != nil {
 			t.Fatal(err)
 		}
-		err = db.CompleteJob(ctx, jobs[1], "w1", tocsin.JobOutcome{
+		err = db.Jobs().CompleteJob(ctx, jobs[1], "w1", tocsin.JobOutcome{
 			Events: []*tocsin.TimelineEvent{{IncidentID: id, Kind: tocsin.EventNotificationSent, Message: "sent"}},
 			Ref:    &tocsin.ChannelRef{IncidentID: id, Channel: "webhook", Ref: "r1"},
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := db.CompleteJob(ctx, jobs[1], "w1", tocsin.JobOutcome{}); tocsin.ErrorCode(err) != tocsin.ECONFLICT {
+		if err := db.Jobs().CompleteJob(ctx, jobs[1], "w1", tocsin.JobOutcome{}); tocsin.ErrorCode(err) != tocsin.ECONFLICT {
 			t.Fatalf("completing a finished job: %v", err)
 		}
-		d, err := db.LoadDelivery(ctx, id, "", "webhook")
+		d, err := db.Incidents().LoadDelivery(ctx, id, "", "webhook")
 		if err != nil || d.Ref != "r1" || d.Alert == nil || d.Incident.ID != id {
 			t.Fatalf("delivery: %+v %v", d, err)
 		}
-		if due, ok, _ := db.NextDue(ctx); !ok || !due.Equal(clock.Now().Add(30*time.Second)) {
+		if due, ok, _ := db.Jobs().NextDue(ctx); !ok || !due.Equal(clock.Now().Add(30*time.Second)) {
 			t.Fatalf("next due = %v %v", due, ok)
 		}
-		if none, _ := db.ClaimJobs(ctx, claimAll("w1", clock.Now(), time.Minute, 10, nil)); len(none) != 0 {
+		if none, _ := db.Jobs().ClaimJobs(ctx, claimAll("w1", clock.Now(), time.Minute, 10, nil)); len(none) != 0 {
 			t.Fatal("retry claimed before it is due")
 		}
 		clock.Add(31 * time.Second)
-		retry, _ := db.ClaimJobs(ctx, claimAll("w1", clock.Now(), time.Minute, 10, nil))
+		retry, _ := db.Jobs().ClaimJobs(ctx, claimAll("w1", clock.Now(), time.Minute, 10, nil))
 		if len(retry) != 1 || retry[0].Attempts != 2 || retry[0].LastError != "HTTP 500" {
 			t.Fatalf("retry: %+v", retry)
 		}
 		// The lease expires (worker died): another worker takes the job, and the first one's completion is refused.
 		clock.Add(2 * time.Minute)
-		taken, _ := db.ClaimJobs(ctx, claimAll("w2", clock.Now(), time.Minute, 10, nil))
+		taken, _ := db.Jobs().ClaimJobs(ctx, claimAll("w2", clock.Now(), time.Minute, 10, nil))
 		if len(taken) != 1 || taken[0].ID != retry[0].ID {
 			t.Fatalf("expired lease not reclaimed: %+v", taken)
 		}
-		if err := db.CompleteJob(ctx, retry[0], "w1", tocsin.JobOutcome{}); tocsin.ErrorCode(err) != tocsin.ECONFLICT {
+		if err := db.Jobs().CompleteJob(ctx, retry[0], "w1", tocsin.JobOutcome{}); tocsin.ErrorCode(err) != tocsin.ECONFLICT {
 			t.Fatalf("stale owner completed a job: %v", err)
 		}
-		inc, _ := db.FindIncident(ctx, id)
+		inc, _ := db.Incidents().FindIncident(ctx, id)
 		if got := kinds(inc.Timeline); got != "created,notification_sent" {
 			t.Fatalf("timeline = %s", got)
 		}
@@ -265,17 +265,17 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 
 	t.Run("JobsBusyLanesAndKeys", func(t *testing.T) {
 		db, clock := open(t, nil)
-		db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
-		jobs, _ := db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, []string{"notify:slack"}))
+		db.Incidents().Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
+		jobs, _ := db.Jobs().ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, []string{"notify:slack"}))
 		if len(jobs) != 1 || jobs[0].Lane != "notify:webhook" {
 			t.Fatalf("busy lane not skipped: %+v", jobs)
 		}
 		for i := 0; i < 2; i++ {
-			if err := db.ScheduleJob(ctx, &tocsin.Job{Kind: "timer", Key: "k1", DueAt: clock.Now()}); err != nil {
+			if err := db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "timer", Key: "k1", DueAt: clock.Now()}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		timers, _ := db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, []string{"notify:slack"}))
+		timers, _ := db.Jobs().ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, []string{"notify:slack"}))
 		if len(timers) != 1 || timers[0].Key != "k1" {
 			t.Fatalf("a keyed job must be queued once: %+v", timers)
 		}
@@ -290,7 +290,7 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				res, err := db.Ingest(ctx, []*tocsin.Alert{NewAlert("race", "fp"+string(rune('a'+i)), tocsin.AlertFiring, "high")}, tocsin.IngestOptions{})
+				res, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{NewAlert("race", "fp"+string(rune('a'+i)), tocsin.AlertFiring, "high")}, tocsin.IngestOptions{})
 				errs[i] = err
 				if err == nil {
 					ids[i] = res[0].IncidentID
@@ -303,7 +303,7 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 				t.Fatalf("concurrent alerts of one group must share one incident: %v %v", ids, errs)
 			}
 		}
-		inc, _ := db.FindIncident(ctx, ids[0])
+		inc, _ := db.Incidents().FindIncident(ctx, ids[0])
 		if inc.AlertCount != 8 {
 			t.Fatalf("alert count %d", inc.AlertCount)
 		}
@@ -312,51 +312,51 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 	t.Run("OnCallArmCancelDeescalate", func(t *testing.T) {
 		db, clock := open(t, nil)
 		oc := &tocsin.OnCallOptions{Provider: "pagerduty", Target: "db", Wait: 5 * time.Minute}
-		res, _ := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g1", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{OnCall: oc})
+		res, _ := db.Incidents().Ingest(ctx, []*tocsin.Alert{NewAlert("g1", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{OnCall: oc})
 		id := res[0].IncidentID
 		// Only the notifications are due now; the escalation waits 5 minutes.
-		due, _ := db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
+		due, _ := db.Jobs().ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
 		for _, j := range due {
 			if j.Kind == tocsin.JobEscalate {
 				t.Fatal("escalation claimed before its wait")
 			}
-			db.CompleteJob(ctx, j, "w", tocsin.JobOutcome{})
+			db.Jobs().CompleteJob(ctx, j, "w", tocsin.JobOutcome{})
 		}
-		if n, _ := db.PendingJobs(ctx); n != 1 {
+		if n, _ := db.Jobs().PendingJobs(ctx); n != 1 {
 			t.Fatalf("pending after notifications: %d", n)
 		}
 		// A repeat alert does not arm a second escalation.
-		db.Ingest(ctx, []*tocsin.Alert{NewAlert("g1", "b", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{OnCall: oc})
-		if n, _ := db.PendingJobs(ctx); n != 1 {
+		db.Incidents().Ingest(ctx, []*tocsin.Alert{NewAlert("g1", "b", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{OnCall: oc})
+		if n, _ := db.Jobs().PendingJobs(ctx); n != 1 {
 			t.Fatalf("pending after a repeat: %d", n)
 		}
-		db.Acknowledge(ctx, id, tocsin.Actor{Name: "a"})
+		db.Incidents().Acknowledge(ctx, id, tocsin.Actor{Name: "a"})
 		clock.Add(10 * time.Minute)
-		jobs, _ := db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
+		jobs, _ := db.Jobs().ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
 		for _, j := range jobs {
 			if j.Kind == tocsin.JobEscalate {
 				t.Fatal("acknowledged incident still escalates")
 			}
-			db.CompleteJob(ctx, j, "w", tocsin.JobOutcome{})
+			db.Jobs().CompleteJob(ctx, j, "w", tocsin.JobOutcome{})
 		}
-		inc, _ := db.FindIncident(ctx, id)
+		inc, _ := db.Incidents().FindIncident(ctx, id)
 		if got := kinds(inc.Timeline); got != "created,escalation,alert_attached,acknowledged,escalation" {
 			t.Fatalf("timeline = %s", got)
 		}
 
 		// Escalated, then resolved: the provider's incident is resolved too.
-		res, _ = db.Ingest(ctx, []*tocsin.Alert{NewAlert("g2", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{OnCall: &tocsin.OnCallOptions{Provider: "pagerduty"}})
+		res, _ = db.Incidents().Ingest(ctx, []*tocsin.Alert{NewAlert("g2", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{OnCall: &tocsin.OnCallOptions{Provider: "pagerduty"}})
 		id2 := res[0].IncidentID
-		jobs, _ = db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
+		jobs, _ = db.Jobs().ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
 		for _, j := range jobs {
 			out := tocsin.JobOutcome{}
 			if j.Kind == tocsin.JobEscalate {
 				out.Ref = &tocsin.ChannelRef{IncidentID: id2, Channel: tocsin.OnCallRefChannel + "pagerduty", Ref: `{"provider":"pagerduty","ref":"tocsin-x"}`}
 			}
-			db.CompleteJob(ctx, j, "w", out)
+			db.Jobs().CompleteJob(ctx, j, "w", out)
 		}
-		db.Resolve(ctx, id2, tocsin.Actor{Name: "a"})
-		jobs, _ = db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
+		db.Incidents().Resolve(ctx, id2, tocsin.Actor{Name: "a"})
+		jobs, _ = db.Jobs().ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
 		found := false
 		for _, j := range jobs {
 			var a tocsin.EscalateArgs
@@ -372,63 +372,63 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 
 	t.Run("JobsClaimOnlyWhatTheWorkerCanRun", func(t *testing.T) {
 		db, clock := open(t, nil)
-		db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
-		db.ScheduleJob(ctx, &tocsin.Job{Kind: "timer", DueAt: clock.Now()})
+		db.Incidents().Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
+		db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "timer", DueAt: clock.Now()})
 		// A worker with only a webhook and no "timer" handler.
 		c := tocsin.JobClaim{Owner: "b", Now: clock.Now(), Lease: time.Hour, Limit: 10, Kinds: []string{tocsin.JobNotify},
 			Lanes: map[string][]string{tocsin.JobNotify: {tocsin.NotifyLane("webhook")}}}
-		jobs, err := db.ClaimJobs(ctx, c)
+		jobs, err := db.Jobs().ClaimJobs(ctx, c)
 		if err != nil || len(jobs) != 1 || jobs[0].Lane != "notify:webhook" {
 			t.Fatalf("claimed %+v %v; want only the webhook notification", jobs, err)
 		}
 		// A lane with one free slot gets one job.
 		for range 3 {
-			db.ScheduleJob(ctx, &tocsin.Job{Kind: "timer", Lane: "t", DueAt: clock.Now()})
+			db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "timer", Lane: "t", DueAt: clock.Now()})
 		}
-		jobs, _ = db.ClaimJobs(ctx, tocsin.JobClaim{Owner: "a", Now: clock.Now(), Lease: time.Hour, Limit: 10, Kinds: []string{"timer"},
+		jobs, _ = db.Jobs().ClaimJobs(ctx, tocsin.JobClaim{Owner: "a", Now: clock.Now(), Lease: time.Hour, Limit: 10, Kinds: []string{"timer"},
 			Slots: map[string]int{"t": 1, "timer": 0}})
 		if len(jobs) != 1 || jobs[0].Lane != "t" {
 			t.Fatalf("claimed %+v; want one job of lane t", jobs)
 		}
-		if st, _ := db.JobStats(ctx); len(st) != 2 || st[0].Kind != tocsin.JobNotify || st[0].Pending != 2 {
+		if st, _ := db.Jobs().JobStats(ctx); len(st) != 2 || st[0].Kind != tocsin.JobNotify || st[0].Pending != 2 {
 			t.Fatalf("stats %+v", st)
 		}
 		clock.Add(2 * time.Minute)
-		st, _ := db.JobStats(ctx)
+		st, _ := db.Jobs().JobStats(ctx)
 		if st[0].Overdue != 1 || st[1].Kind != "timer" || st[1].Overdue != 3 {
 			t.Fatalf("jobs nobody runs are not overdue: %+v", st)
 		}
 		// Stranded long enough, the Slack job is taken to be failed on its timeline.
 		c.Now, c.StrandedAfter = clock.Now(), time.Minute
-		if jobs, _ := db.ClaimJobs(ctx, c); len(jobs) != 1 || jobs[0].Lane != "notify:slack" {
+		if jobs, _ := db.Jobs().ClaimJobs(ctx, c); len(jobs) != 1 || jobs[0].Lane != "notify:slack" {
 			t.Fatalf("stranded job: %+v", jobs)
 		}
 	})
 
 	t.Run("JobsNotifyInOrderPerIncidentAndChannel", func(t *testing.T) {
 		db, clock := open(t, nil)
-		res, _ := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
+		res, _ := db.Incidents().Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
 		id := res[0].IncidentID
-		jobs, _ := db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
+		jobs, _ := db.Jobs().ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
 		var opened *tocsin.Job
 		for _, j := range jobs {
 			if j.Lane == "notify:slack" {
 				opened = j
 			} else {
-				db.CompleteJob(ctx, j, "w", tocsin.JobOutcome{})
+				db.Jobs().CompleteJob(ctx, j, "w", tocsin.JobOutcome{})
 			}
 		}
 		// "opened" fails on Slack and waits for its retry; meanwhile the incident resolves.
-		db.CompleteJob(ctx, opened, "w", tocsin.JobOutcome{RetryAt: clock.Now().Add(time.Minute), Error: "HTTP 503"})
+		db.Jobs().CompleteJob(ctx, opened, "w", tocsin.JobOutcome{RetryAt: clock.Now().Add(time.Minute), Error: "HTTP 503"})
 		clock.Add(time.Second)
-		db.Resolve(ctx, id, tocsin.Actor{Name: "a"})
-		jobs, _ = db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
+		db.Incidents().Resolve(ctx, id, tocsin.Actor{Name: "a"})
+		jobs, _ = db.Jobs().ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
 		if len(jobs) != 1 || jobs[0].Lane != "notify:webhook" {
 			t.Fatalf("claimed %+v; Slack's resolved must wait for its opened", jobs)
 		}
-		db.CompleteJob(ctx, jobs[0], "w", tocsin.JobOutcome{})
+		db.Jobs().CompleteJob(ctx, jobs[0], "w", tocsin.JobOutcome{})
 		clock.Add(time.Minute)
-		jobs, _ = db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
+		jobs, _ = db.Jobs().ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
 		var a tocsin.NotifyArgs
 		if len(jobs) == 1 {
 			json.Unmarshal(jobs[0].Args, &a)
@@ -437,22 +437,22 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 			t.Fatalf("claimed %+v; want Slack's opened retry alone", jobs)
 		}
 		// It gives up: the resolved one goes out, and the failed one is kept.
-		db.CompleteJob(ctx, jobs[0], "w", tocsin.JobOutcome{Failed: true, Error: "gave up"})
-		jobs, _ = db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
+		db.Jobs().CompleteJob(ctx, jobs[0], "w", tocsin.JobOutcome{Failed: true, Error: "gave up"})
+		jobs, _ = db.Jobs().ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
 		if len(jobs) != 1 {
 			t.Fatalf("claimed %+v; want Slack's resolved", jobs)
 		}
-		db.CompleteJob(ctx, jobs[0], "w", tocsin.JobOutcome{})
-		if n, _ := db.PendingJobs(ctx); n != 0 {
+		db.Jobs().CompleteJob(ctx, jobs[0], "w", tocsin.JobOutcome{})
+		if n, _ := db.Jobs().PendingJobs(ctx); n != 0 {
 			t.Fatalf("pending %d; a failed delivery is not pending", n)
 		}
-		if _, err := db.Redeliver(ctx, id, "webhook", tocsin.Actor{Name: "dana"}); tocsin.ErrorCode(err) != tocsin.ENOTFOUND {
+		if _, err := db.Incidents().Redeliver(ctx, id, "webhook", tocsin.Actor{Name: "dana"}); tocsin.ErrorCode(err) != tocsin.ENOTFOUND {
 			t.Fatalf("redeliver without failures: %v", err)
 		}
-		if n, err := db.Redeliver(ctx, id, "slack", tocsin.Actor{Name: "dana"}); n != 1 || err != nil {
+		if n, err := db.Incidents().Redeliver(ctx, id, "slack", tocsin.Actor{Name: "dana"}); n != 1 || err != nil {
 			t.Fatalf("redeliver: %d %v", n, err)
 		}
-		jobs, _ = db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
+		jobs, _ = db.Jobs().ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
 		if len(jobs) != 1 || jobs[0].Attempts != 1 {
 			t.Fatalf("redelivered job: %+v", jobs)
 		}
@@ -460,22 +460,22 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 
 	t.Run("JobsCancelledWhileRunningKeepTheirOutcome", func(t *testing.T) {
 		db, clock := open(t, nil)
-		res, _ := db.Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "critical")},
+		res, _ := db.Incidents().Ingest(ctx, []*tocsin.Alert{NewAlert("g", "a", tocsin.AlertFiring, "critical")},
 			tocsin.IngestOptions{Quiet: true, OnCall: &tocsin.OnCallOptions{Provider: "pagerduty"}})
 		id := res[0].IncidentID
-		jobs, _ := db.ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
+		jobs, _ := db.Jobs().ClaimJobs(ctx, claimAll("w", clock.Now(), time.Minute, 10, nil))
 		if len(jobs) != 1 || jobs[0].Kind != tocsin.JobEscalate {
 			t.Fatalf("claimed %+v", jobs)
 		}
 		// Resolved while the provider is being called.
-		db.Resolve(ctx, id, tocsin.Actor{Name: "a"})
+		db.Incidents().Resolve(ctx, id, tocsin.Actor{Name: "a"})
 		ref := `{"provider":"pagerduty","ref":"tocsin-x"}`
-		err := db.CompleteJob(ctx, jobs[0], "w", tocsin.JobOutcome{RetryAt: clock.Now().Add(time.Minute),
+		err := db.Jobs().CompleteJob(ctx, jobs[0], "w", tocsin.JobOutcome{RetryAt: clock.Now().Add(time.Minute),
 			Ref: &tocsin.ChannelRef{IncidentID: id, Channel: tocsin.OnCallRefChannel + "pagerduty", Ref: ref}})
 		if err != nil {
 			t.Fatalf("a cancelled job's outcome must be recorded: %v", err)
 		}
-		jobs, _ = db.ClaimJobs(ctx, claimAll("w", clock.Now().Add(time.Hour), time.Minute, 10, nil))
+		jobs, _ = db.Jobs().ClaimJobs(ctx, claimAll("w", clock.Now().Add(time.Hour), time.Minute, 10, nil))
 		got := map[string]int{}
 		for _, j := range jobs {
 			got[j.Kind]++
@@ -489,11 +489,11 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 
 	t.Run("SecretIsStable", func(t *testing.T) {
 		db, _ := open(t, nil)
-		a, err := db.Secret(ctx, "ack-signing-key")
+		a, err := db.Secrets().Secret(ctx, "ack-signing-key")
 		if err != nil || len(a) != 64 {
 			t.Fatalf("secret: %q %v", a, err)
 		}
-		b, _ := db.Secret(ctx, "ack-signing-key")
+		b, _ := db.Secrets().Secret(ctx, "ack-signing-key")
 		if a != b {
 			t.Fatal("secret changed between reads")
 		}
