@@ -34,7 +34,7 @@
 //     empty string, as in Alertmanager: equals "" holds for it, not_equals
 //     "x" holds for it, and a regex holds when it matches "". Regexes are
 //     anchored like Alertmanager's: `web-.*` must match the whole value
-//     (`^(?:web-.*)$`), so "web" alone does not match `we`. exists: true
+//     (`^(?:web-.*)$`), so `we` does not match "web". exists: true
 //     holds for a key with a non-empty value, exists: false for a missing
 //     or empty one.
 //   - time_window: the rule matches only while the wall clock in the
