@@ -76,4 +76,3 @@ func TestResponsePlanReferences(t *testing.T) {
 		t.Fatalf("CheckPlanReferences = %v", err)
 	}
 }
-
