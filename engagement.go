@@ -89,6 +89,17 @@ type Receipt struct {
 	Detail string    `json:"detail,omitempty"`
 }
 
+// PageAck says what a contact's acknowledgement of a page (an SMS reply,
+// a key press) did.
+type PageAck struct {
+	Page *Page
+	// Stopped is true when the contact was essential: the incident is
+	// acknowledged and the escalation stops.
+	Stopped bool
+	// Already is true when the page was acknowledged before.
+	Already bool
+}
+
 // StageProgress is what running one stage of an engagement decided, as
 // part of its job's outcome (JobOutcome.Stage).
 type StageProgress struct {

@@ -26,14 +26,14 @@ import (
 	"tocsin"
 	"tocsin/api"
 	"tocsin/config"
+	"tocsin/engage"
 	"tocsin/engine"
-	"tocsin/escalate"
 	"tocsin/inbound"
 	"tocsin/ingest"
+	"tocsin/integration"
 	"tocsin/netguard"
 	"tocsin/notify"
 	"tocsin/notify/webhook"
-	"tocsin/paging"
 	"tocsin/store"
 	"tocsin/web"
 )
@@ -87,7 +87,7 @@ type App struct {
 	store   *store.DB
 	signal  *engine.Signal
 	worker  *engine.Worker
-	pager   *paging.Engine
+	pager   *engage.Engine
 	handler http.Handler
 	// metrics serves /metrics on metrics.listen when that is set;
 	// metricsListen holds the bound address once it listens.
@@ -151,8 +151,17 @@ type wiring struct {
 	metrics      *api.Metrics
 	webhookGuard *netguard.Guard
 	dispatcher   *notify.Dispatcher
-	provider     escalate.Provider
+	onCall       *onCall
 	overrides    inbound.Overrides
+}
+
+// onCall is ack-or-escalate as configured: who its timer escalates to
+// (an integration, or tocsin's own plans), how a request's alternate is
+// checked, and the handlers of its timer and of resolves synced there.
+type onCall struct {
+	name                 string
+	hasTarget            func(key string) bool
+	escalate, deescalate engine.Handler
 }
 
 // setup wires what needs the open store: tokens, the signing key, the
@@ -224,9 +233,9 @@ func (a *App) setupWorker(w *wiring) {
 		},
 	}
 	pageClient := notify.GuardedHTTPClient(10*time.Second, w.webhookGuard)
-	a.pager = &paging.Engine{
+	a.pager = &engage.Engine{
 		Store: a.store, SMS: w.built.sms, Voice: w.built.voice, Channels: channels, PublicHost: w.publicHost, AckURL: w.acks.URL,
-		MaxPerNumberPerHour: cfg.Paging.MaxPerNumberPerHour, Backoff: o.Backoff, Now: o.Now, Logger: logger,
+		MaxPerNumberPerHour: cfg.Paging.MaxPerNumberPerHour, DefaultPlan: cfg.OnCall.EscalationPlan, Backoff: o.Backoff, Now: o.Now, Logger: logger,
 		Observe: failed,
 		Webhook: func(u string) (notify.Channel, error) {
 			return webhook.New(config.Webhook{Enable: true, URL: u}, webhook.Options{HTTPClient: pageClient, Logger: logger})
@@ -242,10 +251,7 @@ func (a *App) setupWorker(w *wiring) {
 		tocsin.JobHandOff:     engine.HandlerFunc(pager.HandleHandOff),
 		tocsin.JobHandOffNote: engine.HandlerFunc(pager.HandleHandOffNote),
 	}
-	w.provider = w.built.provider
-	if w.provider == nil && cfg.OnCallProvider() == "tocsin" && (cfg.OnCall.Enable || cfg.OnCall.InitializedOnly) {
-		w.provider = &paging.Provider{Engine: pager, DefaultPlan: cfg.OnCall.EscalationPlan}
-	}
+	w.onCall = a.wireOnCall(w, pager, failed)
 	// Each instance claims only the work it can run: notifications for
 	// the channels it has, escalations for its provider. Instances that
 	// briefly differ (a rolling upgrade) leave each other's jobs queued.
@@ -253,25 +259,40 @@ func (a *App) setupWorker(w *wiring) {
 	for _, name := range w.channelNames {
 		lanes[tocsin.JobNotify] = append(lanes[tocsin.JobNotify], tocsin.NotifyLane(name))
 	}
-	if p := w.provider; p != nil {
-		h := &escalate.Handler{Source: a.store, Providers: map[string]escalate.Provider{p.Name(): p},
-			IncidentURL: d.IncidentURL, Backoff: o.Backoff, Now: o.Now, Logger: logger, Channels: w.channelNames,
-			Observe: failed}
-		handlers[tocsin.JobEscalate] = engine.HandlerFunc(h.HandleEscalate)
-		handlers[tocsin.JobDeescalate] = engine.HandlerFunc(h.HandleDeescalate)
-		lanes[tocsin.JobEscalate] = []string{tocsin.EscalateLane(p.Name())}
+	if oc := w.onCall; oc != nil {
+		handlers[tocsin.JobEscalate], handlers[tocsin.JobDeescalate] = oc.escalate, oc.deescalate
+		lanes[tocsin.JobEscalate] = []string{tocsin.EscalateLane(oc.name)}
 		lanes[tocsin.JobDeescalate] = lanes[tocsin.JobEscalate]
 		mode := "every firing incident"
 		if !cfg.OnCall.Enable {
 			mode = "only requests with oncall_enable=true (initialized_only)"
 		}
-		logger.Info("on-call ack-or-escalate is on", "provider", p.Name(), "wait", cfg.OnCallWait().String(), "pages", mode)
+		logger.Info("on-call ack-or-escalate is on", "provider", oc.name, "wait", cfg.OnCallWait().String(), "pages", mode)
 	}
 	a.worker = engine.NewWorker(a.store, handlers)
 	a.worker.Now, a.worker.Logger, a.worker.Lanes, a.worker.Signal = o.Now, logger, lanes, a.signal
 	if o.PollInterval > 0 {
 		a.worker.PollInterval = o.PollInterval
 	}
+}
+
+// wireOnCall wires ack-or-escalate: its timer forwards to the configured
+// integration, or, with oncall.provider tocsin, engages tocsin's own
+// escalation plans itself. Nil when on-call is off.
+func (a *App) wireOnCall(w *wiring, pager *engage.Engine, failed func(name, result string)) *onCall {
+	cfg, o := a.cfg, a.opts
+	if p := w.built.provider; p != nil {
+		h := &integration.Handler{Source: a.store, Providers: map[string]integration.Provider{p.Name(): p},
+			IncidentURL: w.dispatcher.IncidentURL, Backoff: o.Backoff, Now: o.Now, Logger: a.logger, Channels: w.channelNames,
+			Observe: failed}
+		return &onCall{name: p.Name(), hasTarget: p.HasTarget,
+			escalate: engine.HandlerFunc(h.HandleEscalate), deescalate: engine.HandlerFunc(h.HandleDeescalate)}
+	}
+	if cfg.OnCallProvider() == engage.OnCallProvider && (cfg.OnCall.Enable || cfg.OnCall.InitializedOnly) {
+		return &onCall{name: engage.OnCallProvider, hasTarget: pager.HasPlan,
+			escalate: engine.HandlerFunc(pager.HandleEscalate), deescalate: engine.HandlerFunc(pager.HandleDeescalate)}
+	}
+	return nil
 }
 
 // routes composes one mux with one room per audience: the JSON API (and
@@ -284,8 +305,8 @@ func (a *App) routes(w *wiring) http.Handler {
 	for name := range channels {
 		overrides.Channels[name] = true
 	}
-	if p := w.provider; p != nil {
-		overrides.OnCall = &inbound.OnCallSetup{Enable: cfg.OnCall.Enable, Provider: p.Name(), Wait: cfg.OnCallWait(), HasTarget: p.HasTarget}
+	if oc := w.onCall; oc != nil {
+		overrides.OnCall = &inbound.OnCallSetup{Enable: cfg.OnCall.Enable, Provider: oc.name, Wait: cfg.OnCallWait(), HasTarget: oc.hasTarget}
 	}
 	sns := inbound.SNS{Verifier: o.SNS, Topics: cfg.Ingest.CloudWatch.TopicARNs}
 	if sns.Verifier == nil && !cfg.Ingest.CloudWatch.SkipSignature {

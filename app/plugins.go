@@ -10,11 +10,12 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 
 	"tocsin/config"
-	"tocsin/escalate"
-	"tocsin/escalate/awsim"
-	"tocsin/escalate/incidentio"
-	"tocsin/escalate/pagerduty"
-	"tocsin/escalate/servicenow"
+	"tocsin/engage"
+	"tocsin/integration"
+	"tocsin/integration/awsim"
+	"tocsin/integration/incidentio"
+	"tocsin/integration/pagerduty"
+	"tocsin/integration/servicenow"
 	"tocsin/notify"
 	"tocsin/notify/email"
 	"tocsin/notify/lark"
@@ -114,9 +115,9 @@ var channelPlugins = []channelPlugin{
 	},
 }
 
-// integration is one on-call provider under oncall.* (oncall.provider
+// integrationPlugin is one on-call provider under oncall.* (oncall.provider
 // names it): another incident system tocsin forwards escalations to.
-type integration struct {
+type integrationPlugin struct {
 	// name is the oncall.provider value and the key under oncall.
 	name string
 	// region is the AWS region the integration will use, when it is an
@@ -124,11 +125,11 @@ type integration struct {
 	region func(*config.Config) string
 	// build constructs the provider; nil for tocsin's own escalation
 	// plans, which are wired with the paging engine.
-	build func(context.Context, *config.Config, deps) (escalate.Provider, error)
+	build func(context.Context, *config.Config, deps) (integration.Provider, error)
 }
 
 // integrations are the on-call providers.
-var integrations = []integration{
+var integrations = []integrationPlugin{
 	{
 		name: "aws_incident_manager",
 		region: func(c *config.Config) string {
@@ -140,29 +141,32 @@ var integrations = []integration{
 			}
 			return im.Region
 		},
-		build: func(ctx context.Context, c *config.Config, d deps) (escalate.Provider, error) {
+		build: func(ctx context.Context, c *config.Config, d deps) (integration.Provider, error) {
 			return awsim.New(ctx, c.OnCall.AWSIncidentManager, awsim.Options{Logger: d.logger})
 		},
 	},
 	{
 		name: "pagerduty",
-		build: func(_ context.Context, c *config.Config, d deps) (escalate.Provider, error) {
+		build: func(_ context.Context, c *config.Config, d deps) (integration.Provider, error) {
 			return pagerduty.New(c.OnCall.PagerDuty, pagerduty.Options{Logger: d.logger})
 		},
 	},
 	{
 		name: "servicenow",
-		build: func(_ context.Context, c *config.Config, d deps) (escalate.Provider, error) {
+		build: func(_ context.Context, c *config.Config, d deps) (integration.Provider, error) {
 			return servicenow.New(c.OnCall.ServiceNow, servicenow.Options{Logger: d.logger})
 		},
 	},
 	{
 		name: "incident_io",
-		build: func(_ context.Context, c *config.Config, d deps) (escalate.Provider, error) {
+		build: func(_ context.Context, c *config.Config, d deps) (integration.Provider, error) {
 			return incidentio.New(c.OnCall.IncidentIO, incidentio.Options{Logger: d.logger})
 		},
 	},
-	{name: "tocsin"},
+	// tocsin's own escalation plans forward nothing: wireOnCall has the
+	// ack-or-escalate timer engage them. Listed so every oncall.provider
+	// value is named here once.
+	{name: engage.OnCallProvider},
 }
 
 // pagingProvider is one SMS or voice provider named in paging.sms or
@@ -199,7 +203,7 @@ var pagingProviders = []pagingProvider{
 // parts are what a server is built from before it opens its database.
 type parts struct {
 	channels map[string]notify.Channel
-	provider escalate.Provider
+	provider integration.Provider
 	sms      []notify.SMSSender
 	voice    []notify.Caller
 }
@@ -331,7 +335,7 @@ func findPagingProvider(name string) *pagingProvider {
 // buildProvider constructs the configured on-call integration, or nil when
 // on-call is off (neither oncall.enable nor oncall.initialized_only) or
 // the provider is tocsin's own.
-func buildProvider(ctx context.Context, cfg *config.Config, d deps, skip func(string) bool) (escalate.Provider, config.Problems) {
+func buildProvider(ctx context.Context, cfg *config.Config, d deps, skip func(string) bool) (integration.Provider, config.Problems) {
 	if !cfg.OnCall.Enable && !cfg.OnCall.InitializedOnly {
 		return nil, nil
 	}

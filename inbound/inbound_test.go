@@ -19,7 +19,6 @@ import (
 
 	"tocsin"
 	"tocsin/api"
-	"tocsin/store"
 )
 
 const intakeToken = "intake-token"
@@ -57,9 +56,9 @@ func (f *fakeStore) FindPageByReply(ctx context.Context, address, code string) (
 	return nil, tocsin.Errorf(tocsin.ENOTFOUND, "no page")
 }
 
-func (f *fakeStore) AcknowledgePage(ctx context.Context, pageID, via string) (*store.AckResult, error) {
+func (f *fakeStore) AcknowledgePage(ctx context.Context, pageID, via string) (*tocsin.PageAck, error) {
 	f.pageAcks = append(f.pageAcks, pageID+"/"+via)
-	return &store.AckResult{Stopped: true}, nil
+	return &tocsin.PageAck{Stopped: true}, nil
 }
 
 func (f *fakeStore) PageReceipt(ctx context.Context, provider, ref, kind, detail string) error {

@@ -11,13 +11,12 @@ import (
 	"tocsin"
 	"tocsin/api"
 	"tocsin/notify/twilio"
-	"tocsin/store"
 )
 
 // Pages is what the paging webhooks need from the store.
 type Pages interface {
 	FindPageByReply(ctx context.Context, address, code string) (*tocsin.Page, error)
-	AcknowledgePage(ctx context.Context, pageID, via string) (*store.AckResult, error)
+	AcknowledgePage(ctx context.Context, pageID, via string) (*tocsin.PageAck, error)
 	PageReceipt(ctx context.Context, provider, ref, kind, detail string) error
 }
 
@@ -100,7 +99,7 @@ func (s *Server) handleTwilioVoice(w http.ResponseWriter, r *http.Request) {
 	twiml(w, twilio.SayTwiML(ackReply(res)))
 }
 
-func ackReply(res *store.AckResult) string {
+func ackReply(res *tocsin.PageAck) string {
 	switch {
 	case res.Already:
 		return "Already acknowledged. Thank you."

@@ -23,6 +23,10 @@ type PlannedPage struct {
 	// Retry counts the re-pages of an engagement-plan step with a retry
 	// interval (0: the first page).
 	Retry int `json:"retry,omitempty"`
+	// Step is the 0-based step of the contact's engagement plan that
+	// sends the page: with Retry it tells apart two pages of one channel
+	// (the paging engine keys its pages by both). Previews do not show it.
+	Step int `json:"-"`
 	// Via is how the stage's target resolved to the person, outermost
 	// first: "escalation plan app-escalation stage 2", "contact group
 	// app-team", "schedule platform", "rotation platform-weekly".

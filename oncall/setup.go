@@ -32,7 +32,9 @@ const maxNesting = 10
 // EngagementPages lists the pages engaging contact c at start would send
 // under its engagement plan: each step pages one activated channel after
 // its delay, and again every retry interval; without a plan every
-// activated channel is paged at once, as the paging engine does. skipped explains steps that page nobody.
+// activated channel is paged at once. The paging engine's pages are these
+// (engage.Pages), so a preview shows what a page will do. skipped explains
+// steps that page nobody.
 func EngagementPages(c *tocsin.Contact, start time.Time) (pages []PlannedPage, skipped []string) {
 	byName := map[string]tocsin.ContactChannel{}
 	for _, ch := range c.Channels {
@@ -44,7 +46,7 @@ func EngagementPages(c *tocsin.Contact, start time.Time) (pages []PlannedPage, s
 			steps = append(steps, tocsin.EngagementStep{Channel: ch.Name})
 		}
 	}
-	for _, st := range steps {
+	for i, st := range steps {
 		ch, ok := byName[st.Channel]
 		switch {
 		case !ok:
@@ -55,7 +57,7 @@ func EngagementPages(c *tocsin.Contact, start time.Time) (pages []PlannedPage, s
 			// A retry interval pages the channel again, Repages times.
 			for k := 0; k <= st.Repages(); k++ {
 				pages = append(pages, PlannedPage{At: start.Add(st.After.Std() + time.Duration(k)*st.RetryInterval.Std()).UTC(),
-					Retry: k, Contact: c.Alias, Channel: ch.Name, Type: ch.Type, Via: []string{}})
+					Retry: k, Step: i, Contact: c.Alias, Channel: ch.Name, Type: ch.Type, Via: []string{}})
 			}
 		}
 	}

@@ -427,24 +427,14 @@ func (s *DB) FindPageByReply(ctx context.Context, address, code string) (*tocsin
 	return ps[0], nil
 }
 
-// AckResult says what a page acknowledgement did.
-type AckResult struct {
-	Page *tocsin.Page
-	// Stopped is true when the contact was essential: the incident is
-	// acknowledged and the escalation stops.
-	Stopped bool
-	// Already is true when the page was acknowledged before.
-	Already bool
-}
-
 // AcknowledgePage records a contact's acknowledgement of a page (SMS
 // reply, key press). An essential contact's acknowledgement acknowledges
 // the incident, which stops its engagements; anyone else's stops only
 // their own remaining pages, and the plan goes on.
-func (s *DB) AcknowledgePage(ctx context.Context, pageID, via string) (*AckResult, error) {
-	res := &AckResult{}
+func (s *DB) AcknowledgePage(ctx context.Context, pageID, via string) (*tocsin.PageAck, error) {
+	res := &tocsin.PageAck{}
 	err := s.tx(ctx, func(tx *txn) error {
-		*res = AckResult{}
+		*res = tocsin.PageAck{}
 		now := s.opts.Now().UTC()
 		p, err := scanPage(tx.QueryRowContext(ctx, `SELECT `+pageColumns+` FROM pages WHERE id = $1`, pageID))
 		if errors.Is(err, sql.ErrNoRows) {

@@ -10,7 +10,7 @@ import (
 	"tocsin/apptest"
 	"tocsin/config"
 	"tocsin/engine"
-	"tocsin/escalate/providertest"
+	"tocsin/integration/integrationtest"
 	"tocsin/store/storetest"
 )
 
@@ -103,8 +103,8 @@ func TestFailedNotificationIsAnAlertAndRedeliverable(t *testing.T) {
 // escalation (HTTP 400) is an alert to every channel, counted per
 // provider, and redeliverable.
 func TestFailedEscalationTellsEveryChannel(t *testing.T) {
-	pd := providertest.NewPagerDuty(t)
-	pd.FailNext(1, providertest.Rejected(http.StatusBadRequest, "invalid event"))
+	pd := integrationtest.NewPagerDuty(t)
+	pd.FailNext(1, integrationtest.Rejected(http.StatusBadRequest, "invalid event"))
 	ts := apptest.Start(t, storetest.SQLiteURL(t), func(c *config.Config) {
 		zero := 0.0
 		c.OnCall = config.OnCall{Enable: true, Provider: "pagerduty", WaitMinutes: &zero,

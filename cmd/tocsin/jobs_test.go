@@ -17,7 +17,7 @@ import (
 	"tocsin/app"
 	"tocsin/apptest"
 	"tocsin/config"
-	"tocsin/escalate/providertest"
+	"tocsin/integration/integrationtest"
 	"tocsin/store/storetest"
 )
 
@@ -78,7 +78,7 @@ func forBothDatabases(t *testing.T, f func(t *testing.T, dbURL func(t testing.TB
 // saved and de-escalated, not discarded with a cancelled job).
 func TestResolveWhileEscalationInFlight(t *testing.T) {
 	forBothDatabases(t, func(t *testing.T, dbURL func(t testing.TB) string) {
-		pd := providertest.NewPagerDuty(t)
+		pd := integrationtest.NewPagerDuty(t)
 		slow := newFlakyProxy(t, pd.URL)
 		slow.set(nil, func(r *http.Request) time.Duration { return 3 * time.Second })
 		ts := apptest.Start(t, dbURL(t), func(c *config.Config) {
@@ -156,7 +156,7 @@ func TestOrderKeptAfterOutage(t *testing.T) {
 // every escalation of A's incidents happens, every webhook of B's.
 func TestTwoInstancesDifferentConfigs(t *testing.T) {
 	dbURL := storetest.PostgresURL(t)
-	pd := providertest.NewPagerDuty(t)
+	pd := integrationtest.NewPagerDuty(t)
 	slackSrv := apptest.NewFakeSlack(t)
 	// Every first Slack attempt fails, so retries are up for grabs.
 	var slackCalls sync.Map

@@ -13,7 +13,7 @@ import (
 	"tocsin/app"
 	"tocsin/apptest"
 	"tocsin/config"
-	"tocsin/escalate/providertest"
+	"tocsin/integration/integrationtest"
 	"tocsin/store/storetest"
 )
 
@@ -21,9 +21,9 @@ import (
 // document (config/testdata/versus.yaml: Slack, on-call initialized_only,
 // wait_minutes 2, AWS Incident Manager with an "app" alternate plan), its
 // ${…} variables set, pointed at local fakes, with the clock in the test's hands.
-func versusServer(t *testing.T, dbURL string, clock *storetest.Clock) (*apptest.Server, *providertest.AWS) {
+func versusServer(t *testing.T, dbURL string, clock *storetest.Clock) (*apptest.Server, *integrationtest.AWS) {
 	t.Helper()
-	aws := providertest.NewAWS(t)
+	aws := integrationtest.NewAWS(t)
 	aws.SetEnv(t)
 	env := map[string]string{"SLACK_TOKEN": "xoxb-test", "SLACK_CHANNEL_ID": "C0VERSUS", "REDIS_HOST": "localhost", "REDIS_PORT": "6379", "REDIS_PASSWORD": "x"}
 	res, err := config.Load("../../config/testdata/versus.yaml", func(k string) string { return env[k] })
@@ -270,7 +270,7 @@ func TestVersusEscalationSurvivesKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	aws := providertest.NewAWS(t)
+	aws := integrationtest.NewAWS(t)
 	aws.SetEnv(t)
 	dir := t.TempDir()
 	cfgPath := dir + "/config.yaml"
@@ -316,7 +316,7 @@ oncall:
 // database: every escalation happens exactly once.
 func TestVersusTwoInstancesEscalateOnce(t *testing.T) {
 	dbURL := storetest.PostgresURL(t)
-	aws := providertest.NewAWS(t)
+	aws := integrationtest.NewAWS(t)
 	aws.SetEnv(t)
 	mod := func(c *config.Config) {
 		c.OnCall = config.OnCall{Enable: true, Provider: "aws_incident_manager", AWSIncidentManager: config.AWSIncidentManager{
