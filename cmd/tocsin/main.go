@@ -51,6 +51,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		scheduleCommand(getenv, stdout),
 		planCommand(getenv, stdout),
 		icalLinkCommand(getenv, stdout),
+		routeCommand(stdout),
 		backupCommand(getenv, stdout),
 		restoreCommand(getenv, stdout),
 	)
