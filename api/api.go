@@ -63,6 +63,9 @@ type Options struct {
 	// plans, who is on call and calendar feeds; nil answers those routes
 	// with 404 "on-call is not configured".
 	OnCall OnCallStore
+	// ResponsePlans serves /api/v1/response-plans and /api/v1/routing;
+	// nil leaves them out (404).
+	ResponsePlans ResponsePlanStore
 	// Keys keeps the key of calendar links; required with OnCall.
 	Keys Keys
 	// WebhookGuard judges the URLs of contacts' webhook channels when a
@@ -130,6 +133,7 @@ func (s *Server) Register(m *http.ServeMux) {
 		Error(w, r, tocsin.Errorf(tocsin.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
 	})
 	s.oncallRoutes()
+	s.responsePlanRoutes()
 }
 
 // NoSniff sets the headers every answer of the server carries.

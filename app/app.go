@@ -320,7 +320,8 @@ func (a *App) routes(w *wiring) http.Handler {
 	api.New(a.store.Incidents(), api.Options{
 		Tokens: api.Tokens{Clear: cfg.API.Tokens, Hashes: a.apiTokenHashes}, MaxBodyBytes: cfg.Ingest.MaxBodyBytes,
 		Health: a.store, Engagements: a.store.Engagements(), OnCall: a.store.OnCall(), Keys: a.store.Secrets(),
-		Channels: overrides.Channels, WebhookGuard: w.webhookGuard,
+		ResponsePlans: a.store.ResponsePlans(),
+		Channels:      overrides.Channels, WebhookGuard: w.webhookGuard,
 		SendActivation: a.sendActivation, TestPage: a.testPage, PublicHost: w.publicHost, Now: o.Now, Logger: logger,
 	}).Register(mux)
 	inbound.New(a.store.Incidents(), inbound.Options{

@@ -17,7 +17,7 @@ import (
 )
 
 // specTimes reads the created and updated times of a named spec row.
-func (s *OnCall) specTimes(ctx context.Context, table, name string, created, updated *time.Time) error {
+func (s *core) specTimes(ctx context.Context, table, name string, created, updated *time.Time) error {
 	var c, u int64
 	if err := s.db.QueryRowContext(ctx, `SELECT created_at, updated_at FROM `+table+` WHERE name = $1`, name).Scan(&c, &u); err != nil {
 		return translate(err)
@@ -26,7 +26,7 @@ func (s *OnCall) specTimes(ctx context.Context, table, name string, created, upd
 	return nil
 }
 
-func (s *OnCall) deleteNamed(ctx context.Context, table, key, name, what string) error {
+func (s *core) deleteNamed(ctx context.Context, table, key, name, what string) error {
 	return s.tx(ctx, func(tx *txn) error {
 		r, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE `+key+` = $1`, name)
 		if err != nil {
@@ -61,7 +61,7 @@ func (s *OnCall) mustContact(ctx context.Context, field, alias string) error {
 
 // putSpec upserts a named JSON spec into table (rotations,
 // escalation_plans); then, in the same transaction, runs each of also.
-func (s *OnCall) putSpec(ctx context.Context, table, name string, spec any, also ...func(tx *txn, now time.Time) error) (created bool, err error) {
+func (s *core) putSpec(ctx context.Context, table, name string, spec any, also ...func(tx *txn, now time.Time) error) (created bool, err error) {
 	b, _ := json.Marshal(spec)
 	err = s.tx(ctx, func(tx *txn) error {
 		created = false

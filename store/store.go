@@ -64,6 +64,7 @@ type DB struct {
 	engagements Engagements
 	jobs        Jobs
 	secrets     Secrets
+	plans       ResponsePlans
 }
 
 // Incidents are alerts, incidents and their timelines. It implements
@@ -98,6 +99,9 @@ func (s *DB) Jobs() *Jobs { return &s.jobs }
 
 // Secrets returns the store of keys and generated tokens.
 func (s *DB) Secrets() *Secrets { return &s.secrets }
+
+// ResponsePlans returns the store of response plans and the routing.
+func (s *DB) ResponsePlans() *ResponsePlans { return &s.plans }
 
 // core is the connection, dialect and SQLite group-commit writer every
 // aggregate shares.
@@ -207,7 +211,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("release stale leases: %w", err)
 		}
 	}
-	return &DB{core: s, incidents: Incidents{s}, oncall: OnCall{s}, engagements: Engagements{s}, jobs: Jobs{s}, secrets: Secrets{s}}, nil
+	return &DB{core: s, incidents: Incidents{s}, oncall: OnCall{s}, engagements: Engagements{s}, jobs: Jobs{s}, secrets: Secrets{s}, plans: ResponsePlans{s}}, nil
 }
 
 func (s *core) migrate(ctx context.Context) error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -39,6 +40,9 @@ type kindInfo struct {
 	new   func() any
 	name  func(v any) string
 	check func(v any) error // local validation, before talking to the server
+	// single marks the one document of its kind (Routing): it lives at
+	// path itself, is read with GET path and has no name of its own.
+	single bool
 }
 
 // applyKinds are the kinds apply handles, in the order it applies them:
@@ -70,6 +74,31 @@ var applyKinds = []kindInfo{
 		new:   func() any { return &tocsin.EscalationPlan{} },
 		name:  func(v any) string { return v.(*tocsin.EscalationPlan).Name },
 		check: func(v any) error { return v.(*tocsin.EscalationPlan).Validate() }},
+	{kind: "ResponsePlan", noun: "response plan", path: "/api/v1/response-plans", many: "response_plans",
+		new:   func() any { return &tocsin.ResponsePlan{} },
+		name:  func(v any) string { return v.(*tocsin.ResponsePlan).Name },
+		check: func(v any) error { return v.(*tocsin.ResponsePlan).Validate() }},
+	{kind: "Routing", noun: "routing", path: "/api/v1/routing", many: "routing", single: true,
+		new:   func() any { return &tocsin.Routing{} },
+		name:  func(any) string { return "routing" },
+		check: func(v any) error { return v.(*tocsin.Routing).Validate() }},
+}
+
+// kindList names the kinds apply handles, for messages.
+func kindList() string {
+	names := make([]string, len(applyKinds))
+	for i, k := range applyKinds {
+		names[i] = k.kind
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// objectPath is where an object of kind k is read and written.
+func (k kindInfo) objectPath(name string) string {
+	if k.single {
+		return k.path
+	}
+	return k.path + "/" + url.PathEscape(name)
 }
 
 func kindByName(kind string) (kindInfo, bool) {
@@ -96,16 +125,25 @@ type object struct {
 	value any
 }
 
+// label names an object in the plan: "response plan EC2HighCPU", "routing".
+func (o *object) label() string {
+	if o.info.single {
+		return o.info.noun
+	}
+	return o.info.noun + " " + o.name
+}
+
 func applyCommand(getenv func(string) string, stdout io.Writer) *cobra.Command {
 	var srv apiFlags
-	var path string
+	var paths []string
 	var dryRun, prune bool
 	cmd := &cobra.Command{
-		Use:   "apply -f DIR|FILE",
-		Short: "Create, update (and with --prune delete) contacts, contact groups, rotations, schedules and escalation plans from YAML files",
+		Use:   "apply -f DIR|FILE [-f DIR|FILE]...",
+		Short: "Create, update (and with --prune delete) contacts, contact groups, rotations, schedules, escalation plans, response plans and the routing from YAML files",
 		Long: `Apply reads YAML documents (several per file, separated by ---), each a
-kind (Contact, ContactGroup, Rotation, Schedule or EscalationPlan) and that
-object's fields, compares them with the server and creates or replaces what
+kind (Contact, ContactGroup, Rotation, Schedule, EscalationPlan, ResponsePlan
+or Routing) and that object's fields, compares them with the server and
+creates or replaces what
 differs, in dependency order. It prints a plan first, with a warning for
 each escalation plan that would reach nobody in the coming week (an empty
 schedule, channels not activated); --dry-run stops there. Objects the files
@@ -114,10 +152,10 @@ the other changes, and listed in the plan with "-" before anything changes.
 Overrides are not part of apply.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if path == "" {
+			if len(paths) == 0 {
 				return fmt.Errorf("-f: a directory or a YAML file is required")
 			}
-			objs, err := loadObjects(path)
+			objs, err := loadObjects(paths...)
 			if err != nil {
 				return err
 			}
@@ -129,18 +167,22 @@ Overrides are not part of apply.`,
 		},
 	}
 	srv.register(cmd)
-	cmd.Flags().StringVarP(&path, "file", "f", "", "a YAML file, or a directory of them (*.yaml, *.yml; not recursive)")
+	cmd.Flags().StringArrayVarP(&paths, "file", "f", nil, "a YAML file, or a directory of them (*.yaml, *.yml; not recursive); repeat for several")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the plan and change nothing")
-	cmd.Flags().BoolVar(&prune, "prune", false, "also delete the contacts, contact groups, rotations, schedules and escalation plans on the server that the files do not contain")
+	cmd.Flags().BoolVar(&prune, "prune", false, "also delete the objects on the server that the files do not contain (the routing document too, when the files have none)")
 	return cmd
 }
 
-// loadObjects reads, decodes and checks every object under path, and
+// loadObjects reads, decodes and checks every object under paths, and
 // orders them for applying.
-func loadObjects(path string) ([]*object, error) {
-	files, err := yamlFiles(path)
-	if err != nil {
-		return nil, err
+func loadObjects(paths ...string) ([]*object, error) {
+	var files []string
+	for _, p := range paths {
+		fs, err := yamlFiles(p)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, fs...)
 	}
 	var objs []*object
 	var problems []string
@@ -156,7 +198,7 @@ func loadObjects(path string) ([]*object, error) {
 				if d.kind == "Override" {
 					problems = append(problems, d.where+": kind Override is not part of apply; use tocsin override add")
 				} else {
-					problems = append(problems, fmt.Sprintf("%s: kind: %q is not Contact, ContactGroup, Rotation, Schedule or EscalationPlan", d.where, d.kind))
+					problems = append(problems, fmt.Sprintf("%s: kind: %q is not %s", d.where, d.kind, kindList()))
 				}
 				continue
 			}
@@ -171,7 +213,10 @@ func loadObjects(path string) ([]*object, error) {
 				continue
 			}
 			key := info.kind + "/" + o.name
-			if first, dup := seen[key]; dup {
+			if first, dup := seen[key]; dup && info.single {
+				problems = append(problems, fmt.Sprintf("%s: there is one routing document; another is at %s", d.where, first))
+				continue
+			} else if dup {
 				problems = append(problems, fmt.Sprintf("%s: %s %s is also defined at %s", d.where, info.noun, o.name, first))
 				continue
 			}
@@ -183,7 +228,7 @@ func loadObjects(path string) ([]*object, error) {
 		return nil, errors.New(strings.Join(problems, "\n"))
 	}
 	if len(objs) == 0 {
-		return nil, fmt.Errorf("%s: no objects found", path)
+		return nil, fmt.Errorf("%s: no objects found", strings.Join(paths, ", "))
 	}
 	return orderObjects(objs)
 }
@@ -256,7 +301,7 @@ func readDocuments(file string) ([]document, error) {
 			d.node.Content = append(d.node.Content, root.Content[j], root.Content[j+1])
 		}
 		if d.kind == "" {
-			return nil, fmt.Errorf("%s (line %d): kind: is required (Contact, ContactGroup, Rotation, Schedule or EscalationPlan)", where, root.Line)
+			return nil, fmt.Errorf("%s (line %d): kind: is required (%s)", where, root.Line, kindList())
 		}
 		out = append(out, d)
 	}
@@ -296,17 +341,23 @@ func describeProblem(p strict.Problem) string {
 
 // orderObjects sorts objects by kind, keeping file order within a kind,
 // except that an escalation plan comes after the plans it engages.
+// Response plans, then the routing, come last.
 func orderObjects(objs []*object) ([]*object, error) {
 	rank := func(o *object) int {
 		return slices.IndexFunc(applyKinds, func(k kindInfo) bool { return k.kind == o.kind })
 	}
 	slices.SortStableFunc(objs, func(a, b *object) int { return rank(a) - rank(b) })
 	plans := map[string]*object{}
-	var out []*object
+	var out, after []*object
+	planRank := slices.IndexFunc(applyKinds, func(k kindInfo) bool { return k.kind == "EscalationPlan" })
 	for _, o := range objs {
-		if o.kind == "EscalationPlan" {
+		switch {
+		case o.kind == "EscalationPlan":
 			plans[o.name] = o
-		} else {
+		case rank(o) > planRank:
+			// Response plans and the routing engage escalation plans.
+			after = append(after, o)
+		default:
 			out = append(out, o)
 		}
 	}
@@ -340,7 +391,7 @@ func orderObjects(objs []*object) ([]*object, error) {
 			}
 		}
 	}
-	return out, nil
+	return append(out, after...), nil
 }
 
 // change is what apply does to one object.
@@ -391,9 +442,9 @@ func applyObjects(cmd *cobra.Command, c *client, objs []*object, dryRun, prune b
 		o := ch.obj
 		switch ch.op {
 		case "create":
-			fmt.Fprintf(stdout, "+ %s %s (create)\n", o.info.noun, o.name)
+			fmt.Fprintf(stdout, "+ %s (create)\n", o.label())
 		case "update":
-			fmt.Fprintf(stdout, "~ %s %s (update: %s)\n", o.info.noun, o.name, strings.Join(ch.fields, ", "))
+			fmt.Fprintf(stdout, "~ %s (update: %s)\n", o.label(), strings.Join(ch.fields, ", "))
 			have := current[o.kind][o.name]
 			for _, line := range fieldChanges(o.value, have, ch.fields) {
 				fmt.Fprintf(stdout, "    %s\n", line)
@@ -402,11 +453,11 @@ func applyObjects(cmd *cobra.Command, c *client, objs []*object, dryRun, prune b
 				fmt.Fprintf(stdout, "    ! %s\n", w)
 			}
 		default:
-			fmt.Fprintf(stdout, "= %s %s (unchanged)\n", o.info.noun, o.name)
+			fmt.Fprintf(stdout, "= %s (unchanged)\n", o.label())
 		}
 	}
 	for _, o := range deletions {
-		fmt.Fprintf(stdout, "- %s %s (delete: not in the files)\n", o.info.noun, o.name)
+		fmt.Fprintf(stdout, "- %s (delete: not in the files)\n", o.label())
 	}
 	if err := printCoverageWarnings(cmd, c, objs, current, stdout); err != nil {
 		return err
@@ -426,13 +477,13 @@ func applyObjects(cmd *cobra.Command, c *client, objs []*object, dryRun, prune b
 		}
 		o := ch.obj
 		var out map[string]any
-		if err := c.do(ctx, "PUT", o.info.path+"/"+url.PathEscape(o.name), o.value, &out); err != nil {
+		if err := c.do(ctx, "PUT", o.info.objectPath(o.name), o.value, &out); err != nil {
 			return fmt.Errorf("%s: %s %s: %w (%d of %d changes applied)", o.where, o.info.noun, o.name, err, done, total)
 		}
 		done++
 	}
 	for _, o := range deletions {
-		if err := callNoContent(ctx, c, "DELETE", o.info.path+"/"+url.PathEscape(o.name)); err != nil {
+		if err := callNoContent(ctx, c, "DELETE", o.info.objectPath(o.name)); err != nil {
 			return fmt.Errorf("delete %s %s: %w (%d of %d changes applied)", o.info.noun, o.name, err, done, total)
 		}
 		done++
@@ -451,12 +502,20 @@ func listCurrent(cmd *cobra.Command, c *client) (map[string]map[string]any, erro
 	current := map[string]map[string]any{}
 	for _, k := range applyKinds {
 		var list map[string]json.RawMessage
-		if err := c.do(cmd.Context(), "GET", k.path, nil, &list); err != nil {
-			return nil, fmt.Errorf("list %s: %w", k.many, err)
-		}
 		var items []json.RawMessage
-		if err := json.Unmarshal(list[k.many], &items); err != nil {
+		err := c.do(cmd.Context(), "GET", k.path, nil, &list)
+		var he *httpError
+		switch {
+		case k.single && errors.As(err, &he) && he.Status == http.StatusNotFound:
+			// None yet.
+		case err != nil:
 			return nil, fmt.Errorf("list %s: %w", k.many, err)
+		case k.single:
+			items = []json.RawMessage{list[k.many]}
+		default:
+			if err := json.Unmarshal(list[k.many], &items); err != nil {
+				return nil, fmt.Errorf("list %s: %w", k.many, err)
+			}
 		}
 		current[k.kind] = map[string]any{}
 		for _, raw := range items {
@@ -536,6 +595,20 @@ func references(v any) []reference {
 		for i, r := range v.Rotations {
 			out = append(out, reference{fmt.Sprintf("rotations[%d]", i), "Rotation", r})
 		}
+	case *tocsin.ResponsePlan:
+		for i, e := range v.Engagements {
+			kind, name := e.Target()
+			out = append(out, reference{fmt.Sprintf("engagements[%d].%s", i, kind), engagementKinds[kind], name})
+		}
+	case *tocsin.Routing:
+		for i, r := range v.Rules {
+			if r.ResponsePlan != "" {
+				out = append(out, reference{fmt.Sprintf("rules[%d].response_plan", i), "ResponsePlan", r.ResponsePlan})
+			}
+		}
+		if d := v.Default; d != nil && d.ResponsePlan != "" {
+			out = append(out, reference{"default.response_plan", "ResponsePlan", d.ResponsePlan})
+		}
 	case *tocsin.EscalationPlan:
 		for i, st := range v.Stages {
 			for j, t := range st.Targets {
@@ -555,6 +628,10 @@ func references(v any) []reference {
 	}
 	return out
 }
+
+// engagementKinds are the kinds a response plan's engagement names, by
+// the engagement's field.
+var engagementKinds = map[string]string{"escalation_plan": "EscalationPlan", "schedule": "Schedule", "contact": "Contact", "contact_group": "ContactGroup"}
 
 // printCoverageWarnings checks each escalation plan in the files for
 // reaching somebody in the coming week, as the server would have things
@@ -688,6 +765,10 @@ func checkReferences(objs []*object, current map[string]map[string]any) error {
 	}
 	for _, o := range objs {
 		switch v := o.value.(type) {
+		case *tocsin.ResponsePlan, *tocsin.Routing:
+			for _, ref := range references(v) {
+				missing(o, ref.field, ref.kind, ref.name)
+			}
 		case *tocsin.ContactGroup:
 			for i, m := range v.Members {
 				missing(o, fmt.Sprintf("members[%d]", i), "Contact", m)
@@ -839,6 +920,21 @@ func normalized(v any) any {
 			s.Rotations = []string{}
 		}
 		return &s
+	case *tocsin.ResponsePlan:
+		// The server never shows secrets: they are not compared.
+		p := *v
+		p.CreatedAt, p.UpdatedAt = time.Time{}, time.Time{}
+		p.IncidentTemplate.NotificationTargets = slices.Clone(v.IncidentTemplate.NotificationTargets)
+		for i := range p.IncidentTemplate.NotificationTargets {
+			p.IncidentTemplate.NotificationTargets[i].Secret = ""
+		}
+		return &p
+	case *tocsin.Routing:
+		r := *v
+		if r.Rules == nil {
+			r.Rules = []tocsin.RoutingRule{}
+		}
+		return &r
 	case *tocsin.EscalationPlan:
 		p := *v
 		p.CreatedAt, p.UpdatedAt = time.Time{}, time.Time{}

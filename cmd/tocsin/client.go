@@ -54,12 +54,21 @@ func (c *client) do(ctx context.Context, method, path string, body any, out any)
 			Error struct{ Code, Message string } `json:"error"`
 		}
 		if json.Unmarshal(data, &e) == nil && e.Error.Message != "" {
-			return fmt.Errorf("%s (HTTP %d)", e.Error.Message, resp.StatusCode)
+			return &httpError{Status: resp.StatusCode, text: fmt.Sprintf("%s (HTTP %d)", e.Error.Message, resp.StatusCode)}
 		}
-		return fmt.Errorf("HTTP %d from the server", resp.StatusCode)
+		return &httpError{Status: resp.StatusCode, text: fmt.Sprintf("HTTP %d from the server", resp.StatusCode)}
 	}
 	return json.Unmarshal(data, out)
 }
+
+// httpError is an answer of the server that is not a success: its status,
+// and the server's message.
+type httpError struct {
+	Status int
+	text   string
+}
+
+func (e *httpError) Error() string { return e.text }
 
 // apiToken finds the API token: --token, $TOCSIN_API_TOKEN, or the
 // credentials file a local server generated.

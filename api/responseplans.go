@@ -1,0 +1,123 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"tocsin"
+)
+
+// ResponsePlanStore keeps response plans and the one routing document
+// (store.ResponsePlans). Puts validate, and check that what they name
+// exists; a notification target put without its secret keeps the stored
+// one.
+type ResponsePlanStore interface {
+	PutResponsePlan(ctx context.Context, p *tocsin.ResponsePlan) (created bool, err error)
+	FindResponsePlan(ctx context.Context, name string) (*tocsin.ResponsePlan, error)
+	ListResponsePlans(ctx context.Context) ([]*tocsin.ResponsePlan, error)
+	DeleteResponsePlan(ctx context.Context, name string) error
+	PutRouting(ctx context.Context, r *tocsin.Routing) (created bool, err error)
+	FindRouting(ctx context.Context) (*tocsin.Routing, error)
+	DeleteRouting(ctx context.Context) error
+}
+
+// responsePlanRoutes registers /api/v1/response-plans and /api/v1/routing.
+func (s *Server) responsePlanRoutes() {
+	st := s.opts.ResponsePlans
+	if st == nil {
+		return
+	}
+	resource[tocsin.ResponsePlan]{
+		path: "/api/v1/response-plans", key: "name", one: "response_plan", many: "response_plans",
+		list: func(ctx context.Context) ([]*tocsin.ResponsePlan, error) {
+			plans, err := st.ListResponsePlans(ctx)
+			for _, p := range plans {
+				hideSecrets(p)
+			}
+			return plans, err
+		},
+		find: func(ctx context.Context, name string) (*tocsin.ResponsePlan, error) {
+			p, err := st.FindResponsePlan(ctx, name)
+			if p != nil {
+				hideSecrets(p)
+			}
+			return p, err
+		},
+		put: st.PutResponsePlan, del: st.DeleteResponsePlan,
+		name:  func(p *tocsin.ResponsePlan) *string { return &p.Name },
+		check: s.checkResponsePlan,
+	}.register(s)
+	s.mux.HandleFunc("GET /api/v1/routing", s.requireAPI(func(w http.ResponseWriter, r *http.Request) {
+		rt, err := st.FindRouting(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		WriteJSON(w, http.StatusOK, map[string]any{"routing": rt})
+	}))
+	s.mux.HandleFunc("PUT /api/v1/routing", s.requireAPI(func(w http.ResponseWriter, r *http.Request) {
+		var rt tocsin.Routing
+		if err := s.decodeStrict(w, r, &rt); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		created, err := st.PutRouting(r.Context(), &rt)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		stored, err := st.FindRouting(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		status := http.StatusOK
+		if created {
+			status = http.StatusCreated
+		}
+		WriteJSON(w, status, map[string]any{"routing": stored})
+	}))
+	s.mux.HandleFunc("DELETE /api/v1/routing", s.requireAPI(func(w http.ResponseWriter, r *http.Request) {
+		if err := st.DeleteRouting(r.Context()); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+}
+
+// hideSecrets blanks the secrets of a plan's notification targets: they
+// are write-only.
+func hideSecrets(p *tocsin.ResponsePlan) {
+	ts := p.IncidentTemplate.NotificationTargets
+	for i := range ts {
+		ts[i].Secret = ""
+	}
+}
+
+// checkResponsePlan makes the checks the store cannot: chat channels name
+// enabled channels, and notification targets' webhook URLs show no
+// internal address (as contacts' webhooks; the URL is never repeated, it
+// may carry a token).
+func (s *Server) checkResponsePlan(p *tocsin.ResponsePlan) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	var bad []string
+	for i, c := range p.ChatChannels {
+		if !s.opts.Channels[c.Channel] {
+			bad = append(bad, fmt.Sprintf("chat_channels[%d].channel: %q is not an enabled channel (enabled: %s)", i, c.Channel, enabledChannels(s.opts.Channels)))
+		}
+	}
+	for i, t := range p.IncidentTemplate.NotificationTargets {
+		if err := s.opts.WebhookGuard.CheckURL(t.Webhook); err != nil {
+			bad = append(bad, fmt.Sprintf("incident_template.notification_targets[%d].webhook: %v", i, err))
+		}
+	}
+	if len(bad) > 0 {
+		return tocsin.Errorf(tocsin.EINVALID, "response plan %s: %s", p.Name, strings.Join(bad, "; "))
+	}
+	return nil
+}
