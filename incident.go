@@ -42,6 +42,13 @@ type Incident struct {
 	// AlertCount and OpenAlertCount are filled by the store.
 	AlertCount     int `json:"alert_count"`
 	OpenAlertCount int `json:"open_alert_count"`
+	// ResponsePlan is the plan the incident was opened from ("" when
+	// none); Tags and DedupeString its template's, rendered; ChatChannels
+	// the plans' chat channels its notifications go to.
+	ResponsePlan string            `json:"response_plan,omitempty"`
+	Tags         map[string]string `json:"tags,omitempty"`
+	DedupeString string            `json:"dedupe_string,omitempty"`
+	ChatChannels []ChatChannel     `json:"chat_channels,omitempty"`
 
 	// Alerts and Timeline are filled only when one incident is read in full.
 	Alerts   []*Alert         `json:"alerts,omitempty"`
@@ -72,6 +79,12 @@ const (
 	EventIntakeWarning = "intake_warning"
 	// EventRedelivery records a request to redeliver failed deliveries.
 	EventRedelivery = "redelivery"
+	// EventRouted records the routing rule that matched an alert and the
+	// response plan it picked (or notify-only).
+	EventRouted = "routed"
+	// EventPagingRefused records that the paging policy (or a notify-only
+	// rule) kept an incident from paging anybody.
+	EventPagingRefused = "paging_refused"
 )
 
 // TimelineEvent is an immutable, timestamped record on an incident.
@@ -141,6 +154,13 @@ type IngestOptions struct {
 	// Warnings name the request parameters that were ignored; each
 	// incident the request touches gets them on its timeline.
 	Warnings []string `json:"warnings,omitempty"`
+	// Integration is the intake the alerts came in on (one of Intakes),
+	// as routing rules' match.integration names it.
+	Integration string `json:"integration,omitempty"`
+	// ResponsePlan, when set, is the response plan incidents these alerts
+	// open start from, whatever the routing says (Versus's
+	// ?awsim_other_response_plan= with oncall.provider tocsin).
+	ResponsePlan string `json:"response_plan,omitempty"`
 }
 
 // OnCallOptions arm ack-or-escalate: unless the incident is acknowledged or
@@ -153,6 +173,9 @@ type OnCallOptions struct {
 	// Wait is how long an acknowledgement may take; 0 escalates at once.
 	Wait time.Duration `json:"wait"`
 }
+
+// OnCallTocsin is the oncall.provider of tocsin's own engagements.
+const OnCallTocsin = "tocsin"
 
 // IncidentService is the use-case interface of incidents, implemented by the
 // store. HTTP handlers and the CLI depend on it.

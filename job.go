@@ -233,7 +233,49 @@ const (
 	JobHandOff = "handoff"
 	// JobHandOffNote tells one person their on-call shift starts or ends.
 	JobHandOffNote = "handoff_note"
+	// JobEngage is a response plan engagement's delay: when it ends on an
+	// incident still triggered, the engagement starts.
+	JobEngage = "engage"
+	// JobPlanNotify tells one notification target of a response plan of
+	// an incident's lifecycle (a signed webhook).
+	JobPlanNotify = "plan_notify"
 )
+
+// EngageArgs are the arguments of a JobEngage job: what to engage, as
+// ResponseEngagement.Target names it, for which plan's engagement.
+type EngageArgs struct {
+	ResponsePlan string `json:"response_plan"`
+	Index        int    `json:"index"`
+	Kind         string `json:"kind"`
+	Name         string `json:"name"`
+}
+
+// EngageKey is the job key of a response plan engagement's delay.
+func EngageKey(incidentID, plan string, index int) string {
+	return JobEngage + ":" + incidentID + ":" + plan + ":" + strconv.Itoa(index)
+}
+
+// PlanNotifyArgs are the arguments of a JobPlanNotify job: the target is
+// named by its plan and index, so its secret is read when it is sent and
+// never stored in a job.
+type PlanNotifyArgs struct {
+	ResponsePlan string `json:"response_plan"`
+	Index        int    `json:"index"`
+	Event        string `json:"event"`
+	// Impact is the impact an "impact_changed" event reports.
+	Impact int `json:"impact,omitempty"`
+}
+
+// Lifecycle events a response plan's notification targets hear of.
+const (
+	LifecycleCreated       = "created"
+	LifecycleAcknowledged  = "acknowledged"
+	LifecycleImpactChanged = "impact_changed"
+	LifecycleResolved      = "resolved"
+)
+
+// PlanNotifyLane is the lane of response plans' notification targets.
+const PlanNotifyLane = JobNotify + ":" + "plan_targets"
 
 // HandOffNoteArgs are the arguments of a JobHandOffNote job: the text is
 // written when it is sent, in the contact's time zone of that moment.

@@ -93,6 +93,15 @@ type ChatChannel struct {
 	ReplaceDefaults bool   `json:"replace_defaults,omitempty" yaml:"replace_defaults,omitempty"`
 }
 
+// ChatDestinationKeys are, by channel, the key of NotifyArgs.Destination
+// that a chat channel's destination sets (the keys the intake's query
+// parameters set: slack_channel_id, telegram_chat_id, …). A channel not
+// listed (webhook) has no destinations.
+var ChatDestinationKeys = map[string]string{
+	"slack": "channel_id", "telegram": "chat_id", "viber": "channel_id", "email": "to",
+	"msteams": "other_power_url", "lark": "other_webhook_url",
+}
+
 // TeamChannels are the names of the team channels tocsin can be
 // configured with, as chat channels of response plans name them.
 var TeamChannels = []string{"slack", "telegram", "msteams", "lark", "email", "webhook", "viber"}
@@ -202,6 +211,8 @@ func (rp *ResponsePlan) Validate() error {
 		case c.Destination == "" && c.ReplaceDefaults:
 			p.add("%s.replace_defaults: needs a destination to send to instead", f)
 		case c.Destination == "":
+		case ChatDestinationKeys[c.Channel] == "" && slices.Contains(TeamChannels, c.Channel):
+			p.add("%s.destination: the %s channel has no destinations", f, c.Channel)
 		case c.Channel == ChannelEmail:
 			if a, err := mail.ParseAddress(c.Destination); err != nil || a.Address != c.Destination {
 				p.add("%s.destination: %q is not an email address", f, c.Destination)

@@ -250,6 +250,7 @@ func (a *App) setupWorker(w *wiring) {
 		tocsin.JobActivation:  engine.HandlerFunc(pager.HandleActivation),
 		tocsin.JobHandOff:     engine.HandlerFunc(pager.HandleHandOff),
 		tocsin.JobHandOffNote: engine.HandlerFunc(pager.HandleHandOffNote),
+		tocsin.JobEngage:      engine.HandlerFunc(pager.HandleEngage),
 	}
 	w.onCall = a.wireOnCall(w, pager, failed)
 	// Each instance claims only the work it can run: notifications for
@@ -307,6 +308,12 @@ func (a *App) routes(w *wiring) http.Handler {
 	}
 	if oc := w.onCall; oc != nil {
 		overrides.OnCall = &inbound.OnCallSetup{Enable: cfg.OnCall.Enable, Provider: oc.name, Wait: cfg.OnCallWait(), HasTarget: oc.hasTarget}
+	}
+	overrides.ResponsePlan = func(name string) bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := a.store.ResponsePlans().FindResponsePlan(ctx, name)
+		return err == nil
 	}
 	sns := inbound.SNS{Verifier: o.SNS, Topics: cfg.Ingest.CloudWatch.TopicARNs}
 	if sns.Verifier == nil && !cfg.Ingest.CloudWatch.SkipSignature {

@@ -28,11 +28,8 @@ func (e *Engine) HandleStage(ctx context.Context, job *tocsin.Job) tocsin.JobOut
 		return tocsin.JobOutcome{}
 	}
 	st := &tocsin.StageProgress{EngagementID: eng.ID, Seq: args.Seq}
-	var plan *tocsin.EscalationPlan
-	var err error
-	if strings.HasPrefix(eng.Plan, ContactPlanPrefix) {
-		plan, err = e.contactPlan(ctx, eng.Plan)
-	} else {
+	plan, synthetic, err := e.targetPlan(ctx, eng.Plan)
+	if !synthetic {
 		plan, err = e.Store.FindEscalationPlan(ctx, eng.Plan)
 	}
 	if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
@@ -51,6 +48,8 @@ func (e *Engine) HandleStage(ctx context.Context, job *tocsin.Job) tocsin.JobOut
 		msg := fmt.Sprintf("Escalation plan %s ran every stage%s without an essential acknowledgement; pages already scheduled still go out until the incident is acknowledged", plan.Name, repeats(plan.Repeat))
 		if alias, ok := strings.CutPrefix(eng.Plan, ContactPlanPrefix); ok {
 			msg = "Every page of " + alias + "'s engagement plan is scheduled"
+		} else if synthetic {
+			msg = "Every page of " + strings.Replace(eng.Plan, ":", " ", 1) + " is scheduled"
 		}
 		if eng.Test {
 			msg = "TEST: " + msg

@@ -2,7 +2,6 @@ package engage
 
 import (
 	"context"
-	"time"
 
 	"tocsin"
 )
@@ -47,9 +46,5 @@ func (e *Engine) contactPlan(ctx context.Context, name string) (*tocsin.Escalati
 	if err != nil {
 		return nil, err
 	}
-	var span time.Duration
-	for _, st := range c.EngagementPlan {
-		span = max(span, st.After.Std()+time.Duration(st.Repages())*st.RetryInterval.Std())
-	}
-	return &tocsin.EscalationPlan{Name: name, Stages: []tocsin.Stage{{Duration: tocsin.Duration(span), Targets: []tocsin.Target{{Contact: alias, Essential: true}}}}}, nil
+	return &tocsin.EscalationPlan{Name: name, Stages: []tocsin.Stage{{Duration: tocsin.Duration(engagementSpan(c)), Targets: []tocsin.Target{{Contact: alias, Essential: true}}}}}, nil
 }

@@ -151,7 +151,7 @@ func (s *Server) handleSNS(w http.ResponseWriter, r *http.Request, topics []stri
 // returns the warnings about parameters that were ignored.
 func (s *Server) ingest(r *http.Request, source string, alerts []*tocsin.Alert, key string, authed bool) ([]tocsin.IngestResult, []string, error) {
 	opts, warnings := s.ingestOptions(r, authed)
-	opts.IdempotencyKey = key
+	opts.IdempotencyKey, opts.Integration = key, source
 	results, err := s.store.Ingest(r.Context(), alerts, opts)
 	if err != nil {
 		return nil, nil, err

@@ -26,6 +26,9 @@ type Overrides struct {
 	AllowedDestinations map[string][]string
 	// OnCall is the on-call setup; nil when there is none.
 	OnCall *OnCallSetup
+	// ResponsePlan reports whether a response plan of that name exists:
+	// with oncall.provider tocsin, ?awsim_other_response_plan= picks one.
+	ResponsePlan func(name string) bool
 }
 
 // OnCallSetup is the configured ack-or-escalate on-call.
@@ -155,6 +158,16 @@ func (s *Server) ingestOptions(r *http.Request, authed bool) (tocsin.IngestOptio
 				warn(name, reasonUnknownKey, "%s is not a configured key; ignored, sent to the configured %s destination", quoted(v), d[0])
 			default:
 				dest(d[0], d[1], v)
+			}
+			continue
+		}
+		if name == "awsim_other_response_plan" && ov.OnCall != nil && ov.OnCall.Provider == tocsin.OnCallTocsin {
+			// On-call is tocsin's own: the AWS response plan a Versus
+			// sender names is a local one.
+			if ov.ResponsePlan == nil || !ov.ResponsePlan(v) {
+				warn(name, reasonUnknownKey, "%s is not a response plan; ignored, the routing decides", quoted(v))
+			} else {
+				opts.ResponsePlan = v
 			}
 			continue
 		}

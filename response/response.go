@@ -99,6 +99,12 @@ type Input struct {
 	Known   *tocsin.Alert
 	Policy  *tocsin.Policy
 	Options tocsin.IngestOptions
+	// Routed is what routing made of the alert; nil when it is not
+	// routed (see Routed).
+	Routed *Routed
+	// IncidentPlan is the response plan Incident was opened from (its
+	// notification targets hear of impact changes); nil when none.
+	IncidentPlan *tocsin.ResponsePlan
 	// NewIncidentID and NewAlertID are the ids a new incident and a new
 	// alert get.
 	NewIncidentID, NewAlertID string
@@ -138,6 +144,7 @@ func Ingest(in Input) Effects {
 		if impact < inc.Impact {
 			eff.Events = append(eff.Events, event(inc.ID, in.Now, tocsin.EventAlertAttached, a.Source,
 				fmt.Sprintf("Impact raised from %d to %d", inc.Impact, impact), nil))
+			eff.Jobs = append(eff.Jobs, planNotifications(in.IncidentPlan, inc.ID, tocsin.LifecycleImpactChanged, impact, in.Now)...)
 		}
 		eff.Result.AlertID = in.NewAlertID
 		openAlerts += n
@@ -193,10 +200,25 @@ func open(in Input) Effects {
 		Events: []*tocsin.TimelineEvent{event(id, now, tocsin.EventCreated, a.Source, "Incident opened: "+a.Title,
 			map[string]any{"alert_id": in.NewAlertID, "dedup_key": a.DedupKey})},
 	}
-	if !in.Options.Quiet {
-		eff.Jobs = notifications(in.Policy, id, in.NewAlertID, tocsin.NotifyEventOpened, in.Options.Destinations, now)
+	paging, oc := true, in.Options.OnCall
+	if r := in.Routed; r != nil {
+		paging = routedOpen(&eff, r, id, now)
+		if paging {
+			engagements(&eff, r, id, now)
+		}
+		// A plan's engagements are tocsin's own paging: the
+		// ack-or-escalate timer of oncall.provider tocsin would page again.
+		if !paging || (r.hasEngagements() && oc != nil && oc.Provider == tocsin.OnCallTocsin) {
+			oc = nil
+		}
 	}
-	if oc := in.Options.OnCall; oc != nil {
+	if !in.Options.Quiet {
+		eff.Jobs = append(eff.Jobs, chatNotifications(in.Policy, eff.Open.ChatChannels, id, in.NewAlertID, tocsin.NotifyEventOpened, in.Options.Destinations, now)...)
+	}
+	if r := in.Routed; r != nil && len(r.Plans) > 0 {
+		eff.Jobs = append(eff.Jobs, planNotifications(r.Plans[0], id, tocsin.LifecycleCreated, eff.Open.Impact, now)...)
+	}
+	if oc != nil {
 		args, _ := json.Marshal(tocsin.EscalateArgs{Provider: oc.Provider, Target: oc.Target})
 		eff.Jobs = append(eff.Jobs, &tocsin.Job{Kind: tocsin.JobEscalate, Lane: tocsin.EscalateLane(oc.Provider), Key: tocsin.EscalateKey(id),
 			IncidentID: id, Args: args, DueAt: now.Add(oc.Wait)})
@@ -250,6 +272,14 @@ type Change struct {
 	// Refs are the incident's channel references: a resolve is synced to
 	// every on-call provider that saved one.
 	Refs []tocsin.ChannelRef
+	// ChatChannels are the incident's (from its response plans): its
+	// notifications go there too. Plan is the plan it was opened from,
+	// whose notification targets hear of the change; nil when none.
+	ChatChannels []tocsin.ChatChannel
+	Plan         *tocsin.ResponsePlan
+	// Delayed are the response plan engagements still waiting out their
+	// delay: cancelled, each on the timeline.
+	Delayed []tocsin.EngageArgs
 	Now  time.Time
 }
 
@@ -267,7 +297,9 @@ func Acknowledge(c Change) Effects {
 	if c.Incident.Status != tocsin.StatusTriggered {
 		return Effects{}
 	}
-	return settle(c, tocsin.StatusAcknowledged, tocsin.EventAcknowledged, "Acknowledged by ", tocsin.NotifyEventAcknowledged)
+	eff := settle(c, tocsin.StatusAcknowledged, tocsin.EventAcknowledged, "Acknowledged by ", tocsin.NotifyEventAcknowledged)
+	eff.Jobs = append(eff.Jobs, planNotifications(c.Plan, c.Incident.ID, tocsin.LifecycleAcknowledged, 0, c.Now)...)
+	return eff
 }
 
 // Resolve decides the resolve of an incident: an open one becomes
@@ -289,6 +321,7 @@ func Resolve(c Change) Effects {
 	}
 	// The providers are told before the channels, as they always were.
 	eff.Jobs = append(deesc, eff.Jobs...)
+	eff.Jobs = append(eff.Jobs, planNotifications(c.Plan, c.Incident.ID, tocsin.LifecycleResolved, 0, c.Now)...)
 	return eff
 }
 
@@ -305,6 +338,13 @@ func settle(c Change, to, kind, verb, notifyEvent string) Effects {
 		Cancel:          []Cancel{{IncidentID: id, Kinds: []string{tocsin.JobRenotify, tocsin.JobEscalate}}},
 		StopEngagements: to,
 	}
+	if len(c.Delayed) > 0 {
+		eff.Cancel[0].Kinds = append(eff.Cancel[0].Kinds, tocsin.JobEngage)
+		for _, d := range c.Delayed {
+			eff.Events = append(eff.Events, event(id, now, tocsin.EventEngaged, "", fmt.Sprintf("Response plan %s: engaging %s %s cancelled: %s",
+				d.ResponsePlan, strings.ReplaceAll(d.Kind, "_", " "), d.Name, to), map[string]any{"response_plan": d.ResponsePlan, "index": d.Index}))
+		}
+	}
 	if e := c.Escalation; e != nil {
 		p := e.Args.Provider
 		msg := "Escalation to " + p + " cancelled: " + to
@@ -313,7 +353,7 @@ func settle(c Change, to, kind, verb, notifyEvent string) Effects {
 		}
 		eff.Events = append(eff.Events, event(id, now, tocsin.EventEscalation, "", msg, map[string]any{"provider": p}))
 	}
-	eff.Jobs = notifications(c.Policy, id, c.AlertID, notifyEvent, nil, now)
+	eff.Jobs = chatNotifications(c.Policy, c.ChatChannels, id, c.AlertID, notifyEvent, nil, now)
 	return eff
 }
 

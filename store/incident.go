@@ -63,6 +63,10 @@ func (s *Incidents) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert,
 			return results, nil
 		}
 	}
+	rt, err := loadRouting(ctx, tx, opts)
+	if err != nil {
+		return nil, err
+	}
 	var lastRaw []byte
 	var payloadID string
 	for _, a := range alerts {
@@ -76,7 +80,7 @@ func (s *Incidents) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert,
 		} else if len(a.Raw) == 0 {
 			payloadID = ""
 		}
-		r, err := s.ingestOne(ctx, tx, a, payloadID, now, opts)
+		r, err := s.ingestOne(ctx, tx, rt, a, payloadID, now, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -93,12 +97,18 @@ func (s *Incidents) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert,
 
 // ingestOne loads what deciding about one alert needs, lets response
 // decide, and applies the effects.
-func (s *Incidents) ingestOne(ctx context.Context, tx *txn, a *tocsin.Alert, payloadID string, now time.Time, opts tocsin.IngestOptions) (tocsin.IngestResult, error) {
+func (s *Incidents) ingestOne(ctx context.Context, tx *txn, rt *routing, a *tocsin.Alert, payloadID string, now time.Time, opts tocsin.IngestOptions) (tocsin.IngestResult, error) {
 	a.ReceivedAt = now
 	in := response.Input{Alert: a, Policy: &s.opts.Policy, Options: opts, Now: now}
+	in.Routed = rt.route(a, opts, &s.opts.Policy, now)
 	var err error
-	if in.Incident, in.Known, err = findForAlert(ctx, tx, a); err != nil {
+	if in.Incident, in.Known, err = findForAlert(ctx, tx, a, in.Routed.DedupeString()); err != nil {
 		return tocsin.IngestResult{}, err
+	}
+	if in.Incident != nil {
+		if in.IncidentPlan, err = rt.planOf(ctx, tx, in.Incident.ResponsePlan); err != nil {
+			return tocsin.IngestResult{}, err
+		}
 	}
 	if in.Incident == nil {
 		in.NewIncidentID = newID()
@@ -131,15 +141,26 @@ func (s *Incidents) ingestOne(ctx context.Context, tx *txn, a *tocsin.Alert, pay
 
 // findForAlert returns the open incident an alert would join (nil when
 // none is open) and the incident's alert with the same fingerprint (nil
-// when the alert is new to it).
-func findForAlert(ctx context.Context, tx *txn, a *tocsin.Alert) (*tocsin.Incident, *tocsin.Alert, error) {
+// when the alert is new to it). An alert whose response plan renders a
+// dedupe string joins the open incident with that string first, as AWS
+// groups incidents; otherwise (or when none is open) the one with its
+// source and dedup key.
+func findForAlert(ctx context.Context, tx *txn, a *tocsin.Alert, dedupe string) (*tocsin.Incident, *tocsin.Alert, error) {
 	var inc tocsin.Incident
-	findOpen := func(key string) error {
-		return tx.QueryRowContext(ctx, `SELECT id, status, impact, open_alert_count, alert_count FROM incidents
-		WHERE source = $1 AND dedup_key = $2 AND status <> 'resolved'`, a.Source, key).
-			Scan(&inc.ID, &inc.Status, &inc.Impact, &inc.OpenAlertCount, &inc.AlertCount)
+	const cols = `SELECT id, status, impact, open_alert_count, alert_count, response_plan FROM incidents WHERE `
+	scan := func(row *sql.Row) error {
+		return row.Scan(&inc.ID, &inc.Status, &inc.Impact, &inc.OpenAlertCount, &inc.AlertCount, &inc.ResponsePlan)
 	}
-	err := findOpen(a.DedupKey)
+	findOpen := func(key string) error {
+		return scan(tx.QueryRowContext(ctx, cols+`source = $1 AND dedup_key = $2 AND status <> 'resolved'`, a.Source, key))
+	}
+	err := sql.ErrNoRows
+	if dedupe != "" {
+		err = scan(tx.QueryRowContext(ctx, cols+`dedupe_string = $1 AND status <> 'resolved'`, dedupe))
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		err = findOpen(a.DedupKey)
+	}
 	if errors.Is(err, sql.ErrNoRows) && a.LegacyDedupKey != "" && a.LegacyDedupKey != a.DedupKey {
 		// Opened before the decoder's key changed: keep it one incident
 		// until it resolves rather than split it on upgrade.
@@ -166,9 +187,13 @@ func findForAlert(ctx context.Context, tx *txn, a *tocsin.Alert) (*tocsin.Incide
 func applyAlert(ctx context.Context, tx *txn, eff response.Effects, a *tocsin.Alert, payloadID string, now time.Time) error {
 	if o := eff.Open; o != nil {
 		labels, _ := json.Marshal(nonNilMap(o.Labels))
+		tags, _ := json.Marshal(nonNilMap(o.Tags))
+		chats, _ := json.Marshal(nonNilChats(o.ChatChannels))
 		if _, err := tx.ExecContext(ctx, `INSERT INTO incidents (id, title, summary, impact, status, source, dedup_key, labels,
-		created_at, updated_at, alert_count, open_alert_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1, 1)`,
-			o.ID, o.Title, o.Summary, o.Impact, o.Status, o.Source, o.DedupKey, string(labels), micros(now)); err != nil {
+		created_at, updated_at, alert_count, open_alert_count, response_plan, dedupe_string, tags, chat_channels)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1, 1, $10, $11, $12, $13)`,
+			o.ID, o.Title, o.Summary, o.Impact, o.Status, o.Source, o.DedupKey, string(labels), micros(now),
+			o.ResponsePlan, o.DedupeString, string(tags), string(chats)); err != nil {
 			return fmt.Errorf("insert incident: %w", err)
 		}
 	}
@@ -329,15 +354,25 @@ func (s *Incidents) resolve(ctx context.Context, tx *txn, id string, by tocsin.A
 // channel references. ENOTFOUND when there is no such incident.
 func (s *core) loadChange(ctx context.Context, tx *txn, id string, by tocsin.Actor, now time.Time, refs bool) (response.Change, error) {
 	c := response.Change{Incident: &tocsin.Incident{ID: id}, By: by, Policy: &s.opts.Policy, Now: now}
-	q := `SELECT status FROM incidents WHERE id = $1`
+	q := `SELECT status, response_plan, chat_channels FROM incidents WHERE id = $1`
 	if s.dialect == Postgres {
 		q += ` FOR UPDATE`
 	}
-	err := tx.QueryRowContext(ctx, q, id).Scan(&c.Incident.Status)
+	var chats string
+	err := tx.QueryRowContext(ctx, q, id).Scan(&c.Incident.Status, &c.Incident.ResponsePlan, &chats)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, tocsin.Errorf(tocsin.ENOTFOUND, "incident %q not found", id)
 	} else if err != nil {
 		return c, fmt.Errorf("find incident: %w", err)
+	}
+	_ = json.Unmarshal([]byte(chats), &c.ChatChannels)
+	if c.Incident.ResponsePlan != "" {
+		if c.Plan, err = findPlanTx(ctx, tx, c.Incident.ResponsePlan); err != nil {
+			return c, err
+		}
+	}
+	if c.Delayed, err = delayedEngagements(ctx, tx, id); err != nil {
+		return c, err
 	}
 	var args string
 	var leased bool
@@ -366,6 +401,27 @@ func (s *core) loadChange(ctx context.Context, tx *txn, id string, by tocsin.Act
 		c.Refs = append(c.Refs, r)
 	}
 	return c, rows.Err()
+}
+
+// delayedEngagements returns the arguments of an incident's response plan
+// engagements still waiting out their delay (none a worker holds).
+func delayedEngagements(ctx context.Context, tx *txn, id string) ([]tocsin.EngageArgs, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT args FROM jobs WHERE incident_id = $1 AND kind = $2 AND state = 'pending' ORDER BY due_at, id`, id, tocsin.JobEngage)
+	if err != nil {
+		return nil, fmt.Errorf("find delayed engagements: %w", err)
+	}
+	defer rows.Close()
+	var out []tocsin.EngageArgs
+	for rows.Next() {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
+			return nil, fmt.Errorf("find delayed engagements: %w", err)
+		}
+		var a tocsin.EngageArgs
+		_ = json.Unmarshal([]byte(raw), &a)
+		out = append(out, a)
+	}
+	return out, rows.Err()
 }
 
 // applyChange writes a decision's status change, events, cancellations
@@ -489,20 +545,29 @@ func mustExist(ctx context.Context, tx *txn, id string) error {
 }
 
 const incidentColumns = `id, title, summary, impact, status, source, dedup_key, labels, created_at, updated_at,
-	acked_at, acked_by, resolved_at, resolved_by, alert_count, open_alert_count`
+	acked_at, acked_by, resolved_at, resolved_by, alert_count, open_alert_count, response_plan, dedupe_string, tags, chat_channels`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanIncident(row scanner) (*tocsin.Incident, error) {
 	var inc tocsin.Incident
-	var labels string
+	var labels, tags, chats string
 	var created, updated int64
 	var acked, resolved sql.NullInt64
 	if err := row.Scan(&inc.ID, &inc.Title, &inc.Summary, &inc.Impact, &inc.Status, &inc.Source, &inc.DedupKey, &labels,
-		&created, &updated, &acked, &inc.AckedBy, &resolved, &inc.ResolvedBy, &inc.AlertCount, &inc.OpenAlertCount); err != nil {
+		&created, &updated, &acked, &inc.AckedBy, &resolved, &inc.ResolvedBy, &inc.AlertCount, &inc.OpenAlertCount,
+		&inc.ResponsePlan, &inc.DedupeString, &tags, &chats); err != nil {
 		return nil, err
 	}
 	_ = json.Unmarshal([]byte(labels), &inc.Labels)
+	_ = json.Unmarshal([]byte(tags), &inc.Tags)
+	_ = json.Unmarshal([]byte(chats), &inc.ChatChannels)
+	if len(inc.Tags) == 0 {
+		inc.Tags = nil
+	}
+	if len(inc.ChatChannels) == 0 {
+		inc.ChatChannels = nil
+	}
 	inc.CreatedAt, inc.UpdatedAt = fromMicros(created), fromMicros(updated)
 	inc.AckedAt, inc.ResolvedAt = timePtr(acked), timePtr(resolved)
 	return &inc, nil
@@ -681,6 +746,13 @@ func nonNilMap(m map[string]string) map[string]string {
 		return map[string]string{}
 	}
 	return m
+}
+
+func nonNilChats(c []tocsin.ChatChannel) []tocsin.ChatChannel {
+	if c == nil {
+		return []tocsin.ChatChannel{}
+	}
+	return c
 }
 
 func nonNilLinks(l []tocsin.Link) []tocsin.Link {
