@@ -280,7 +280,7 @@ type Change struct {
 	// Delayed are the response plan engagements still waiting out their
 	// delay: cancelled, each on the timeline.
 	Delayed []tocsin.EngageArgs
-	Now  time.Time
+	Now     time.Time
 }
 
 // Escalation is a pending ack-or-escalate timer: its arguments, and
