@@ -241,6 +241,14 @@ func (a *App) setupWorker(w *wiring) {
 			return webhook.New(config.Webhook{Enable: true, URL: u}, webhook.Options{HTTPClient: pageClient, Logger: logger})
 		},
 	}
+	// Response plans' notification targets: signed webhooks on a lane of
+	// their own, through the client that refuses internal addresses.
+	targets := &notify.TargetNotifier{Source: a.store.Incidents(), Plans: a.store.ResponsePlans(), IncidentURL: w.acks.ViewURL,
+		Backoff: o.Backoff, Now: o.Now, Logger: logger,
+		Webhook: func(u, secret string) (notify.Channel, error) {
+			return webhook.New(config.Webhook{Enable: true, URL: u, Secret: secret}, webhook.Options{HTTPClient: pageClient, Now: o.Now, Logger: logger})
+		},
+	}
 	d, pager := w.dispatcher, a.pager
 	handlers := map[string]engine.Handler{
 		tocsin.JobNotify:      engine.HandlerFunc(d.HandleNotify),
@@ -251,12 +259,13 @@ func (a *App) setupWorker(w *wiring) {
 		tocsin.JobHandOff:     engine.HandlerFunc(pager.HandleHandOff),
 		tocsin.JobHandOffNote: engine.HandlerFunc(pager.HandleHandOffNote),
 		tocsin.JobEngage:      engine.HandlerFunc(pager.HandleEngage),
+		tocsin.JobPlanNotify:  engine.HandlerFunc(targets.HandlePlanNotify),
 	}
 	w.onCall = a.wireOnCall(w, pager, failed)
 	// Each instance claims only the work it can run: notifications for
 	// the channels it has, escalations for its provider. Instances that
 	// briefly differ (a rolling upgrade) leave each other's jobs queued.
-	lanes := map[string][]string{tocsin.JobNotify: {}}
+	lanes := map[string][]string{tocsin.JobNotify: {}, tocsin.JobPlanNotify: {tocsin.PlanNotifyLane}}
 	for _, name := range w.channelNames {
 		lanes[tocsin.JobNotify] = append(lanes[tocsin.JobNotify], tocsin.NotifyLane(name))
 	}

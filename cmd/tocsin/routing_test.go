@@ -2,10 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +21,7 @@ import (
 	"tocsin/config"
 	"tocsin/ingest/snstest"
 	"tocsin/notify/twiliotest"
+	"tocsin/notify/webhook"
 	"tocsin/store/storetest"
 )
 
@@ -215,6 +222,98 @@ func TestRoutingAlertmanagerSeedRoutes(t *testing.T) {
 	for _, to := range smsTo(tw) {
 		if to == "+15550000001" || to == "+15550000002" {
 			t.Fatalf("an alert that may not page paged: %v", smsTo(tw))
+		}
+	}
+}
+
+// targetHit is one request a response plan's notification target got.
+type targetHit struct {
+	event, timestamp, signature string
+	impact                      float64
+	body                        []byte
+}
+
+// TestRoutingNotificationTargetsHearTheLifecycle checks item 7: a
+// response plan's notification target, a signed webhook, hears the
+// incident's creation, the raise of its impact, its acknowledgement and
+// its resolve, each through the outbox, signed with the target's secret
+// (which never reaches the timeline); a target that fails is retried.
+func TestRoutingNotificationTargetsHearTheLifecycle(t *testing.T) {
+	var mu sync.Mutex
+	var hits []targetHit
+	fail := 1
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if fail > 0 {
+			fail--
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		var p struct {
+			Event    string
+			Incident struct{ Impact float64 }
+		}
+		_ = json.Unmarshal(body, &p)
+		hits = append(hits, targetHit{event: p.Event, impact: p.Incident.Impact, timestamp: r.Header.Get(webhook.HeaderTimestamp),
+			signature: r.Header.Get(webhook.HeaderSignature), body: body})
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(target.Close)
+	ts := apptest.Start(t, storetest.SQLiteURL(t), func(c *config.Config) {
+		c.Alert.Email.Enable = false
+		c.Paging.WebhookAllowedNetworks = []string{"127.0.0.0/8"}
+	})
+	const secret = "plan-target-secret"
+	if code, body := ts.Put(t, "/api/v1/response-plans/Lifecycle", `{"incident_template": {"title": "{{ .title }}", "impact": 3,
+		"notification_targets": [{"webhook": "`+target.URL+`/hook", "secret": "`+secret+`"}]}}`); code != 201 {
+		t.Fatalf("put plan: %d %v", code, body)
+	}
+	if code, body := ts.Put(t, "/api/v1/routing", `{"rules": [{"name": "all", "response_plan": "Lifecycle"}]}`); code != 201 {
+		t.Fatalf("put routing: %d %v", code, body)
+	}
+	_, body := ts.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, `{"title":"queue backlog","severity":"warning","dedup_key":"q1"}`)
+	id := apptest.FirstID(t, body)
+	events := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		var out []string
+		for _, h := range hits {
+			out = append(out, h.event)
+		}
+		return out
+	}
+	apptest.Eventually(t, "created, after one retry", func() bool { return slices.Equal(events(), []string{"created"}) })
+	// A critical alert joins (same dedup key): the impact rises to 1.
+	ts.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, `{"title":"queue backlog critical","severity":"critical","dedup_key":"q1","fingerprint":"q1-crit"}`)
+	apptest.Eventually(t, "impact_changed", func() bool { return slices.Equal(events(), []string{"created", "impact_changed"}) })
+	ts.Post(t, "/api/v1/incidents/"+id+"/acknowledge", apptest.APIToken, `{}`)
+	apptest.Eventually(t, "acknowledged", func() bool { return len(events()) == 3 })
+	ts.Post(t, "/api/v1/incidents/"+id+"/resolve", apptest.APIToken, `{}`)
+	apptest.Eventually(t, "resolved", func() bool { return len(events()) == 4 })
+	if got := events(); !slices.Equal(got, []string{"created", "impact_changed", "acknowledged", "resolved"}) {
+		t.Fatalf("events: %v", got)
+	}
+	mu.Lock()
+	for _, h := range hits {
+		ts, _ := strconv.ParseInt(h.timestamp, 10, 64)
+		if h.signature == "" || h.signature != webhook.Sign(secret, ts, h.body) {
+			t.Errorf("%s: signature %q does not verify", h.event, h.signature)
+		}
+	}
+	if hits[1].impact != 1 {
+		t.Errorf("impact_changed reports impact %v, want 1", hits[1].impact)
+	}
+	mu.Unlock()
+	inc := ts.Incident(t, id)
+	if !hasEvent(inc, tocsin.EventNotificationRetry, "response plan Lifecycle notification_targets[0]: attempt 1 failed") ||
+		!hasEvent(inc, tocsin.EventNotificationSent, "response plan Lifecycle notification_targets[0]: resolved notification sent") {
+		t.Fatalf("timeline:\n%s", strings.Join(eventsOf(inc), "\n"))
+	}
+	for _, e := range eventsOf(inc) {
+		if strings.Contains(e, secret) || strings.Contains(e, target.URL) {
+			t.Fatalf("the target's secret or URL on the timeline: %s", e)
 		}
 	}
 }
