@@ -22,6 +22,24 @@ const (
 	ImpactNone     = 5
 )
 
+// ImpactName is an impact's word: critical, high, medium, low, none (or
+// unknown outside 1–5).
+func ImpactName(impact int) string {
+	switch impact {
+	case ImpactCritical:
+		return "critical"
+	case ImpactHigh:
+		return "high"
+	case ImpactMedium:
+		return "medium"
+	case ImpactLow:
+		return "low"
+	case ImpactNone:
+		return "none"
+	}
+	return "unknown"
+}
+
 // Incident is what people respond to. It is opened from alerts with the same
 // source and dedup key and lives until it is resolved.
 type Incident struct {

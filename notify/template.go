@@ -19,6 +19,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/Masterminds/sprig/v3"
+
+	"tocsin"
 )
 
 //go:embed templates/*
@@ -276,7 +278,7 @@ func (t *Template) funcs(html bool) map[string]any {
 	f["index"] = index
 
 	// tocsin's helpers for the default templates.
-	f["impactName"] = impactName
+	f["impactName"] = tocsin.ImpactName
 	f["mrkdwn"] = mrkdwn
 	f["mrkdwnLink"] = mrkdwnLink
 	return f
@@ -495,23 +497,6 @@ func index(item any, keys ...any) any {
 		}
 	}
 	return item
-}
-
-// impactName names an impact level: 1 critical … 5 none.
-func impactName(impact int) string {
-	switch impact {
-	case 1:
-		return "critical"
-	case 2:
-		return "high"
-	case 3:
-		return "medium"
-	case 4:
-		return "low"
-	case 5:
-		return "none"
-	}
-	return "unknown"
 }
 
 // mrkdwn escapes text for Slack's mrkdwn, where &, < and > are control

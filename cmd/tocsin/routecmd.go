@@ -352,7 +352,7 @@ func printPlanOutcome(w io.Writer, r routeRun, p loadedPlan) {
 	if err != nil {
 		fmt.Fprintf(w, "    warning: %s (those fields fall back to the alert's)\n", message(err))
 	}
-	fmt.Fprintf(w, "    incident: %q, impact %d (%s)\n", f.Title, f.Impact, impactName(f.Impact))
+	fmt.Fprintf(w, "    incident: %q, impact %d (%s)\n", f.Title, f.Impact, tocsin.ImpactName(f.Impact))
 	if f.DedupeString != "" {
 		fmt.Fprintf(w, "    dedupe string: %q (an open incident with it absorbs the alert)\n", f.DedupeString)
 	}
@@ -420,21 +420,4 @@ func previewEngagement(s *oncall.Setup, plan string, i int, e tocsin.ResponseEng
 	one.Plans[name] = &tocsin.EscalationPlan{Name: name, Stages: []tocsin.Stage{{Targets: []tocsin.Target{{
 		Contact: e.Contact, ContactGroup: e.ContactGroup, Schedule: e.Schedule, Essential: true}}}}}
 	return oncall.PreviewPlan(&one, name, start)
-}
-
-// impactName is AWS's word for an impact.
-func impactName(i int) string {
-	switch i {
-	case tocsin.ImpactCritical:
-		return "critical"
-	case tocsin.ImpactHigh:
-		return "high"
-	case tocsin.ImpactMedium:
-		return "medium"
-	case tocsin.ImpactLow:
-		return "low"
-	case tocsin.ImpactNone:
-		return "no impact"
-	}
-	return "unknown"
 }

@@ -333,7 +333,7 @@ type fact struct{ name, value string }
 func facts(msg *notify.Message) []fact {
 	inc := msg.Incident
 	out := []fact{
-		{"Impact", fmt.Sprintf("%d (%s)", inc.Impact, impactName(inc.Impact))},
+		{"Impact", fmt.Sprintf("%d (%s)", inc.Impact, tocsin.ImpactName(inc.Impact))},
 		{"Status", inc.Status},
 	}
 	if inc.Source != "" {
@@ -350,22 +350,6 @@ func facts(msg *notify.Message) []fact {
 		out = append(out, fact{"Alerts", fmt.Sprintf("%d open of %d", inc.OpenAlertCount, inc.AlertCount)})
 	}
 	return out
-}
-
-func impactName(impact int) string {
-	switch impact {
-	case tocsin.ImpactCritical:
-		return "critical"
-	case tocsin.ImpactHigh:
-		return "high"
-	case tocsin.ImpactMedium:
-		return "medium"
-	case tocsin.ImpactLow:
-		return "low"
-	case tocsin.ImpactNone:
-		return "none"
-	}
-	return "unknown"
 }
 
 // textLimit bounds the rendered Markdown in bytes, keeping the ack link.
