@@ -353,9 +353,10 @@ func (a *App) routes(w *wiring) http.Handler {
 		for i, c := range aws.Credentials {
 			creds[i] = awsapi.Credential{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey}
 		}
-		// Response plans, triage updates and related items are not in
-		// the store yet: the face answers those with a clear error.
+		// Triage updates and related items are not wired yet: the face
+		// answers those with a clear error.
 		awsapi.New(a.store.Incidents(), awsapi.Options{
+			Plans:      a.store.ResponsePlans(),
 			PathPrefix: aws.PathPrefix, AccountID: aws.AccountID, Credentials: creds,
 			MaxBodyBytes: cfg.Ingest.MaxBodyBytes, Now: o.Now, Logger: logger,
 		}).Register(mux)
