@@ -67,6 +67,17 @@ type Incident struct {
 	// Engagements are the escalation plans run for the incident, with
 	// their pages and receipts (filled when one incident is read in full).
 	Engagements []*Engagement `json:"engagements,omitempty"`
+
+	// The incident record (record.go): tags, the response plan and
+	// trigger of an incident started by hand, and — when one incident is
+	// read in full — its related items, the incidents linked under it as
+	// their parent, and the changes to its service before it opened.
+	Tags           map[string]string `json:"tags,omitempty"`
+	ResponsePlan   string            `json:"response_plan,omitempty"`
+	TriggerDetails *TriggerDetails   `json:"trigger_details,omitempty"`
+	RelatedItems   []*RelatedItem    `json:"related_items,omitempty"`
+	Children       []*IncidentLink   `json:"children,omitempty"`
+	Findings       []*ChangeEvent    `json:"findings,omitempty"`
 }
 
 // Timeline event kinds.
@@ -90,6 +101,17 @@ const (
 	EventIntakeWarning = "intake_warning"
 	// EventRedelivery records a request to redeliver failed deliveries.
 	EventRedelivery = "redelivery"
+	// EventCustom is a responder's own timeline event (AWS's "Custom
+	// Event"); a note is EventNote (AWS's "Note").
+	EventCustom = "custom_event"
+	// EventTriage records a change of an incident's title, summary or
+	// impact, with who made it and the old and new values.
+	EventTriage = "triage"
+	// EventRelatedItem records a related item added or removed.
+	EventRelatedItem = "related_item"
+	// EventEdited records a custom event or note edited or deleted by
+	// its author (the audit of what the timeline no longer shows).
+	EventEdited = "event_edited"
 )
 
 // TimelineEvent is an immutable, timestamped record on an incident.
@@ -101,6 +123,10 @@ type TimelineEvent struct {
 	Actor      string          `json:"actor,omitempty"`
 	Message    string          `json:"message"`
 	Data       json.RawMessage `json:"data,omitempty"`
+	// References and UpdatedAt are a custom event's or note's: what it
+	// refers to, and when its author last edited it.
+	References []EventReference `json:"references,omitempty"`
+	UpdatedAt  *time.Time       `json:"updated_at,omitempty"`
 }
 
 // IncidentFilter selects incidents for a list.
