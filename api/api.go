@@ -77,6 +77,16 @@ type Options struct {
 	// (kind "escalation_plan") for real on an incident marked as a test,
 	// and returns that incident's id; nil answers 501.
 	TestPage func(ctx context.Context, kind, name string) (incidentID string, err error)
+	// Record serves the incident record: POST and PATCH of incidents,
+	// their timeline events, related items and findings; nil leaves
+	// those routes out.
+	Record Record
+	// ResponsePlans answers whether a start's response_plan exists; nil:
+	// none does.
+	ResponsePlans ResponsePlans
+	// AttachmentMaxBytes is the attachment limit, which raises the body
+	// limit of the routes that carry one.
+	AttachmentMaxBytes int64
 	// PublicHost is the server's external base URL, used in calendar
 	// links (else the request's host).
 	PublicHost string
@@ -130,6 +140,9 @@ func (s *Server) Register(m *http.ServeMux) {
 		Error(w, r, tocsin.Errorf(tocsin.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
 	})
 	s.oncallRoutes()
+	if s.opts.Record != nil {
+		s.recordRoutes(m)
+	}
 }
 
 // NoSniff sets the headers every answer of the server carries.

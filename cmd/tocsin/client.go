@@ -91,7 +91,7 @@ func apiToken(flag string, getenv func(string) string) string {
 func incidentCommand(getenv func(string) string, stdout io.Writer) *cobra.Command {
 	var server, token string
 	var asJSON bool
-	cmd := &cobra.Command{Use: "incident", Aliases: []string{"incidents"}, Short: "List, show, acknowledge, resolve and redeliver incidents on a running server"}
+	cmd := &cobra.Command{Use: "incident", Aliases: []string{"incidents"}, Short: "Start, list, show, triage, acknowledge, resolve and redeliver incidents on a running server"}
 	cmd.PersistentFlags().StringVar(&server, "server", "", "server URL (default $TOCSIN_SERVER, else http://localhost:3000)")
 	cmd.PersistentFlags().StringVar(&token, "token", "", "API token (default $TOCSIN_API_TOKEN, else data/credentials)")
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -276,6 +276,7 @@ func incidentCommand(getenv func(string) string, stdout io.Writer) *cobra.Comman
 		transition("ack", "Acknowledge an incident", "acknowledge"),
 		transition("resolve", "Resolve an incident", "resolve"),
 		note, redeliver)
+	cmd.AddCommand(recordCommands(newClient, getenv, stdout, &asJSON, printJSON)...)
 	return cmd
 }
 
