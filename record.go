@@ -313,12 +313,16 @@ func (r *RelatedItem) check(p *problems, f string, maxAttachment int64) {
 			p.add("%svalue: required", f)
 		case len(r.Value) > MaxRelatedValue:
 			p.add("%svalue: longer than %d characters", f, MaxRelatedValue)
-		case r.Type == RelatedURL:
-			if u, err := url.Parse(r.Value); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-				p.add("%svalue: %q is not an http or https URL", f, r.Value)
-			}
+		case r.Type == RelatedURL && !ValidWebURL(r.Value):
+			p.add("%svalue: %q is not an http or https URL", f, r.Value)
 		}
 	}
+}
+
+// ValidWebURL reports whether s is an absolute http or https URL.
+func ValidWebURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 func hasControl(s string) bool {
@@ -401,7 +405,7 @@ func (c *ChangeEvent) Validate() error {
 		p.add("links: more than %d", MaxChangeLinks)
 	}
 	for i, l := range c.Links {
-		if u, err := url.Parse(l.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		if !ValidWebURL(l.URL) {
 			p.add("links[%d].url: not an http or https URL", i)
 		}
 	}

@@ -63,7 +63,7 @@ func PagerDutyChange(body []byte, service string, now time.Time) (*tocsin.Change
 		return nil, tocsin.Errorf(tocsin.EINVALID, "payload.source: required when neither ?service= nor custom_details.service names the service")
 	}
 	for _, l := range ev.Links {
-		if h := l.Href.String(); strings.HasPrefix(h, "https://") || strings.HasPrefix(h, "http://") {
+		if h := l.Href.String(); tocsin.ValidWebURL(h) {
 			if len(c.Links) < tocsin.MaxChangeLinks {
 				c.Links = append(c.Links, tocsin.Link{Text: l.Text.String(), URL: h})
 			}
