@@ -157,7 +157,10 @@ func applyRecord(ctx context.Context, tx *txn, id string, eff response.Effects, 
 	if rc := eff.Record; rc != nil {
 		var sets []string
 		var args []any
-		set := func(col string, v any) { args = append(args, v); sets = append(sets, col+" = $"+strconv.Itoa(len(args))) }
+		set := func(col string, v any) {
+			args = append(args, v)
+			sets = append(sets, col+" = $"+strconv.Itoa(len(args)))
+		}
 		if rc.Title != nil {
 			set("title", *rc.Title)
 		}
