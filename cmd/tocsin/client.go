@@ -303,6 +303,24 @@ func printIncident(w io.Writer, inc *tocsin.Incident) {
 			fmt.Fprintln(w)
 		}
 	}
+	for k, v := range inc.Tags {
+		fmt.Fprintf(w, "tag:     %s=%s\n", k, v)
+	}
+	if len(inc.RelatedItems) > 0 {
+		fmt.Fprintln(w, "\nrelated items:")
+		for _, it := range inc.RelatedItems {
+			fmt.Fprintf(w, "  %-10s %s %s%s\n", it.Type, it.ID, it.Title, map[bool]string{true: " (" + it.Value + it.Filename + ")"}[it.Value+it.Filename != ""])
+		}
+	}
+	for _, c := range inc.Children {
+		fmt.Fprintf(w, "child:   %s %s (%s, impact %d)\n", c.ID, c.Title, c.Status, c.Impact)
+	}
+	if len(inc.Findings) > 0 {
+		fmt.Fprintln(w, "\nfindings (changes before it opened):")
+		for _, f := range inc.Findings {
+			fmt.Fprintf(w, "  %s %-12s %s\n", f.Timestamp.Local().Format("2006-01-02 15:04"), f.Service, f.Summary)
+		}
+	}
 	fmt.Fprintln(w, "\ntimeline:")
 	for _, e := range inc.Timeline {
 		actor := ""
