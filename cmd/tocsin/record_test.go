@@ -179,6 +179,10 @@ func TestPagerDutyChangeEventIsAFinding(t *testing.T) {
 	if status != http.StatusBadRequest || !strings.Contains(string(raw), "routing key") {
 		t.Fatalf("wrong routing key: %d %s", status, raw)
 	}
+	status, raw = ts.PostRaw(t, "/v2/change/enqueue", `{"routing_key":"`+apptest.IngestToken+`","payload":{"source":"ci"}}`)
+	if status != http.StatusBadRequest || !strings.Contains(string(raw), `"status":"invalid event"`) || !strings.Contains(string(raw), "payload.summary") {
+		t.Fatalf("change without a summary: %d %s", status, raw)
+	}
 	status, body := ts.Post(t, "/api/v1/changes", apptest.IngestToken, `{"service":"checkout","summary":"Feature flag new-cart on","source":"flags"}`)
 	if status != http.StatusCreated {
 		t.Fatalf("our change: %d %v", status, body)
