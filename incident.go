@@ -134,8 +134,13 @@ type IncidentFilter struct {
 	Status []string   // any of these statuses; empty means all
 	Impact []int      // any of these impacts; empty means all
 	Since  *time.Time // created at or after
-	Cursor string     // opaque cursor from a previous page
-	Limit  int        // page size; 0 means the default
+	Before *time.Time // created before
+	// Sources, when set, keeps incidents opened by any of these sources.
+	Sources []string
+	// DedupKey, when set, keeps incidents grouped under this dedup key.
+	DedupKey string
+	Cursor   string // opaque cursor from a previous page
+	Limit    int    // page size; 0 means the default
 }
 
 // Actor says who did something and how: "alice via slack", "api", "link".

@@ -25,6 +25,7 @@ import (
 
 	"tocsin"
 	"tocsin/api"
+	"tocsin/awsapi"
 	"tocsin/config"
 	"tocsin/engage"
 	"tocsin/engine"
@@ -332,6 +333,18 @@ func (a *App) routes(w *wiring) http.Handler {
 		Metrics: w.metrics, Changes: a.store.Incidents(), Now: o.Now, Logger: logger,
 	}).Register(mux)
 	web.New(a.store.Incidents(), web.Options{Acks: w.acks, Logger: logger}).Register(mux)
+	if aws := cfg.AWSAPI; len(aws.Credentials) > 0 {
+		creds := make([]awsapi.Credential, len(aws.Credentials))
+		for i, c := range aws.Credentials {
+			creds[i] = awsapi.Credential{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey}
+		}
+		// Response plans, triage updates and related items are not in
+		// the store yet: the face answers those with a clear error.
+		awsapi.New(a.store.Incidents(), awsapi.Options{
+			PathPrefix: aws.PathPrefix, AccountID: aws.AccountID, Credentials: creds,
+			MaxBodyBytes: cfg.Ingest.MaxBodyBytes, Now: o.Now, Logger: logger,
+		}).Register(mux)
+	}
 	// /metrics is on the main listener, or alone on its own (metrics.listen).
 	metricsMux := mux
 	if cfg.Metrics.Listen != "" {

@@ -25,6 +25,7 @@ type Config struct {
 	Database      string    `yaml:"database"`
 	Storage       Storage   `yaml:"storage"`
 	API           API       `yaml:"api"`
+	AWSAPI        AWSAPI    `yaml:"aws_api"`
 	Ingest        Ingest    `yaml:"ingest"`
 	Incidents     Incidents `yaml:"incidents"`
 	Alert         Alert     `yaml:"alert"`
@@ -64,6 +65,25 @@ type Storage struct {
 type API struct {
 	// Tokens are bearer tokens accepted by the incident API; TOCSIN_API_TOKEN adds one.
 	Tokens []string `yaml:"tokens"`
+}
+
+// AWSAPI configures the AWS-compatible face (the ssm-incidents operations,
+// SigV4-signed). It is served only when credentials are configured.
+type AWSAPI struct {
+	// PathPrefix is where the operations live: an SDK's or the aws CLI's
+	// endpoint URL is public_host + path_prefix (default /aws/ssm-incidents).
+	PathPrefix string `yaml:"path_prefix"`
+	// AccountID is the account in the ARNs answered (default 000000000000).
+	AccountID string `yaml:"account_id"`
+	// Credentials are the access keys that may sign requests.
+	Credentials []AWSCredential `yaml:"credentials"`
+}
+
+// AWSCredential is one access key of the AWS face. The secret is never
+// logged or echoed in errors.
+type AWSCredential struct {
+	AccessKeyID     string `yaml:"access_key_id"`
+	SecretAccessKey string `yaml:"secret_access_key"`
 }
 
 // Ingest configures alert intake.

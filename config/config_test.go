@@ -150,3 +150,28 @@ func TestWebhookAllowedNetworksValidated(t *testing.T) {
 		}
 	}
 }
+
+func TestAWSAPIValidated(t *testing.T) {
+	res, err := Parse([]byte("aws_api:\n  path_prefix: /aws/ssm-incidents\n  credentials:\n    - {access_key_id: AKIATOCSINEXAMPLE1, secret_access_key: s3cr3t-s3cr3t-s3cr3t}\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Config.AWSAPI.Credentials; len(got) != 1 || got[0].AccessKeyID != "AKIATOCSINEXAMPLE1" {
+		t.Fatalf("aws_api.credentials: %+v", got)
+	}
+	_, err = Parse([]byte("aws_api:\n  path_prefix: aws/\n  account_id: x\n  credentials:\n    - {access_key_id: short, secret_access_key: leaked-secret-value-1}\n"+
+		"    - {access_key_id: AKIATOCSINEXAMPLE1, secret_access_key: \"\"}\n"), env(nil))
+	if err == nil {
+		t.Fatal("bad aws_api accepted")
+	}
+	for _, want := range []string{`aws_api.path_prefix: "aws/" must start with '/'`, `aws_api.account_id: "x" is not 12 digits`,
+		`aws_api.credentials[0].access_key_id: "short" is not 16-128 letters and digits`,
+		`aws_api.credentials[1].secret_access_key: required`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing problem %q in:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "leaked-secret-value-1") {
+		t.Errorf("a secret is echoed:\n%v", err)
+	}
+}

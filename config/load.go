@@ -286,6 +286,7 @@ func (c *Config) Validate() Problems {
 			}
 		}
 	}
+	p = append(p, c.AWSAPI.problems()...)
 	if c.Queue.SNS.Enable && c.Queue.SNS.TopicARN == "" {
 		add("queue.sns.topic_arn: required when queue.sns.enable is true (messages from other topics are refused)")
 	}
@@ -468,4 +469,38 @@ func checkURL(p *Problems, key, v string) {
 		// The value may carry a secret (a webhook key): do not echo it.
 		*p = append(*p, key+": not an http(s) URL")
 	}
+}
+
+// awsKeyID is the shape of an AWS access key id: 16-128 letters and digits.
+var (
+	awsKeyID   = regexp.MustCompile(`^[A-Za-z0-9]{16,128}$`)
+	awsAccount = regexp.MustCompile(`^[0-9]{12}$`)
+)
+
+// problems checks the AWS face's block; secrets are never echoed.
+func (a *AWSAPI) problems() Problems {
+	var p Problems
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	if pp := a.PathPrefix; pp != "" {
+		if !strings.HasPrefix(pp, "/") || strings.HasSuffix(pp, "/") || strings.ContainsAny(pp, " ?#{}") || strings.HasPrefix(pp, "/api/") {
+			add("aws_api.path_prefix: %q must start with '/', not end with '/', have no spaces, '?', '#' or braces, and not be under /api/", pp)
+		}
+	}
+	if a.AccountID != "" && !awsAccount.MatchString(a.AccountID) {
+		add("aws_api.account_id: %q is not 12 digits", a.AccountID)
+	}
+	seen := map[string]bool{}
+	for i, c := range a.Credentials {
+		switch {
+		case !awsKeyID.MatchString(c.AccessKeyID):
+			add("aws_api.credentials[%d].access_key_id: %q is not 16-128 letters and digits", i, c.AccessKeyID)
+		case seen[c.AccessKeyID]:
+			add("aws_api.credentials[%d].access_key_id: %q is listed twice", i, c.AccessKeyID)
+		}
+		seen[c.AccessKeyID] = true
+		if len(c.SecretAccessKey) < 16 {
+			add("aws_api.credentials[%d].secret_access_key: required, at least 16 characters", i)
+		}
+	}
+	return p
 }

@@ -620,6 +620,19 @@ func (s *Incidents) ListIncidents(ctx context.Context, f tocsin.IncidentFilter) 
 	if f.Since != nil {
 		where = append(where, "created_at >= "+arg(micros(*f.Since)))
 	}
+	if f.Before != nil {
+		where = append(where, "created_at < "+arg(micros(*f.Before)))
+	}
+	if len(f.Sources) > 0 {
+		var ph []string
+		for _, src := range f.Sources {
+			ph = append(ph, arg(src))
+		}
+		where = append(where, "source IN ("+strings.Join(ph, ", ")+")")
+	}
+	if f.DedupKey != "" {
+		where = append(where, "dedup_key = "+arg(f.DedupKey))
+	}
 	if f.Cursor != "" {
 		at, id, err := decodeCursor(f.Cursor)
 		if err != nil {

@@ -198,6 +198,21 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 		if len(recent) != 3 {
 			t.Fatalf("since filter: %d", len(recent))
 		}
+		// Before is strict and ANDs with Since: incidents created at 2s, 3s, 4s.
+		before := Epoch.Add(5 * time.Second)
+		from := Epoch.Add(2 * time.Second)
+		window, _, _ := db.Incidents().ListIncidents(ctx, tocsin.IncidentFilter{Since: &from, Before: &before})
+		if len(window) != 3 || window[0].ID != ids[3] || window[2].ID != ids[1] {
+			t.Fatalf("since+before filter: %d", len(window))
+		}
+		bySource, _, _ := db.Incidents().ListIncidents(ctx, tocsin.IncidentFilter{Sources: []string{"nope", tocsin.SourceAlertmanager}})
+		if none, _, _ := db.Incidents().ListIncidents(ctx, tocsin.IncidentFilter{Sources: []string{"nope"}}); len(bySource) != 7 || len(none) != 0 {
+			t.Fatalf("source filter: %d, %d", len(bySource), len(none))
+		}
+		byKey, _, _ := db.Incidents().ListIncidents(ctx, tocsin.IncidentFilter{DedupKey: "gc"})
+		if len(byKey) != 1 || byKey[0].ID != ids[2] {
+			t.Fatalf("dedup key filter: %v", byKey)
+		}
 		if _, _, err := db.Incidents().ListIncidents(ctx, tocsin.IncidentFilter{Cursor: "garbage!"}); tocsin.ErrorCode(err) != tocsin.EINVALID {
 			t.Fatalf("bad cursor: %v", err)
 		}
