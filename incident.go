@@ -74,6 +74,15 @@ type Incident struct {
 	// Engagements are the escalation plans run for the incident, with
 	// their pages and receipts (filled when one incident is read in full).
 	Engagements []*Engagement `json:"engagements,omitempty"`
+
+	// The incident record (record.go): the trigger of an incident started
+	// by hand, and — when one incident is read in full — its related items,
+	// the incidents linked under it as their parent, and the changes to its
+	// service before it opened. (Tags and ResponsePlan are above.)
+	TriggerDetails *TriggerDetails `json:"trigger_details,omitempty"`
+	RelatedItems   []*RelatedItem  `json:"related_items,omitempty"`
+	Children       []*IncidentLink `json:"children,omitempty"`
+	Findings       []*ChangeEvent  `json:"findings,omitempty"`
 }
 
 // Timeline event kinds.
@@ -103,6 +112,17 @@ const (
 	// EventPagingRefused records that the paging policy (or a notify-only
 	// rule) kept an incident from paging anybody.
 	EventPagingRefused = "paging_refused"
+	// EventCustom is a responder's own timeline event (AWS's "Custom
+	// Event"); a note is EventNote (AWS's "Note").
+	EventCustom = "custom_event"
+	// EventTriage records a change of an incident's title, summary or
+	// impact, with who made it and the old and new values.
+	EventTriage = "triage"
+	// EventRelatedItem records a related item added or removed.
+	EventRelatedItem = "related_item"
+	// EventEdited records a custom event or note edited or deleted by
+	// its author (the audit of what the timeline no longer shows).
+	EventEdited = "event_edited"
 )
 
 // TimelineEvent is an immutable, timestamped record on an incident.
@@ -114,6 +134,10 @@ type TimelineEvent struct {
 	Actor      string          `json:"actor,omitempty"`
 	Message    string          `json:"message"`
 	Data       json.RawMessage `json:"data,omitempty"`
+	// References and UpdatedAt are a custom event's or note's: what it
+	// refers to, and when its author last edited it.
+	References []EventReference `json:"references,omitempty"`
+	UpdatedAt  *time.Time       `json:"updated_at,omitempty"`
 }
 
 // IncidentFilter selects incidents for a list.

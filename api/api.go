@@ -63,8 +63,9 @@ type Options struct {
 	// plans, who is on call and calendar feeds; nil answers those routes
 	// with 404 "on-call is not configured".
 	OnCall OnCallStore
-	// ResponsePlans serves /api/v1/response-plans and /api/v1/routing;
-	// nil leaves them out (404).
+	// ResponsePlans serves /api/v1/response-plans and /api/v1/routing,
+	// and says whether a start's response_plan exists; nil leaves those
+	// routes out (404) and refuses every named plan.
 	ResponsePlans ResponsePlanStore
 	// Keys keeps the key of calendar links; required with OnCall.
 	Keys Keys
@@ -80,6 +81,13 @@ type Options struct {
 	// (kind "escalation_plan") for real on an incident marked as a test,
 	// and returns that incident's id; nil answers 501.
 	TestPage func(ctx context.Context, kind, name string) (incidentID string, err error)
+	// Record serves the incident record: POST and PATCH of incidents,
+	// their timeline events, related items and findings; nil leaves
+	// those routes out.
+	Record Record
+	// AttachmentMaxBytes is the attachment limit, which raises the body
+	// limit of the routes that carry one.
+	AttachmentMaxBytes int64
 	// PublicHost is the server's external base URL, used in calendar
 	// links (else the request's host).
 	PublicHost string
@@ -134,6 +142,9 @@ func (s *Server) Register(m *http.ServeMux) {
 	})
 	s.oncallRoutes()
 	s.responsePlanRoutes()
+	if s.opts.Record != nil {
+		s.recordRoutes(m)
+	}
 }
 
 // NoSniff sets the headers every answer of the server carries.

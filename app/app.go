@@ -115,7 +115,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*App, error) {
 	a := &App{cfg: cfg, opts: opts, logger: opts.Logger, signal: engine.NewSignal()}
 	dbURL := cfg.DatabaseURL()
 	var err error
-	a.store, err = store.Open(ctx, dbURL, store.Options{Now: opts.Now, Policy: policy(cfg, names), Wake: a.signal.Wake})
+	a.store, err = store.Open(ctx, dbURL, store.Options{Now: opts.Now, Policy: policy(cfg, names), Wake: a.signal.Wake,
+		AttachmentMaxBytes: cfg.Incidents.AttachmentMaxBytes, FindingsWindow: cfg.Incidents.FindingsWindow.Std()})
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", store.RedactURL(dbURL), err)
 	}
@@ -340,12 +341,13 @@ func (a *App) routes(w *wiring) http.Handler {
 		ResponsePlans: a.store.ResponsePlans(),
 		Channels:      overrides.Channels, WebhookGuard: w.webhookGuard,
 		SendActivation: a.sendActivation, TestPage: a.testPage, PublicHost: w.publicHost, Now: o.Now, Logger: logger,
+		Record: a.store.Incidents(), AttachmentMaxBytes: attachmentLimit(cfg),
 	}).Register(mux)
 	inbound.New(a.store.Incidents(), inbound.Options{
 		Tokens: api.Tokens{Clear: cfg.Ingest.Tokens, Hashes: a.ingestTokenHashes}, Open: cfg.Ingest.Open,
 		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, Overrides: overrides, SNS: sns, DebugBody: cfg.Alert.DebugBody,
 		SlackSigningSecret: cfg.Alert.Slack.SigningSecret, TwilioAuthToken: twilioToken(cfg), Pages: a.store.Engagements(), PublicHost: w.publicHost,
-		Metrics: w.metrics, Now: o.Now, Logger: logger,
+		Metrics: w.metrics, Changes: a.store.Incidents(), Now: o.Now, Logger: logger,
 	}).Register(mux)
 	web.New(a.store.Incidents(), web.Options{Acks: w.acks, Logger: logger}).Register(mux)
 	if aws := cfg.AWSAPI; len(aws.Credentials) > 0 {
@@ -482,4 +484,12 @@ type engageStore struct {
 	*store.Incidents
 	*store.Engagements
 	*store.OnCall
+}
+
+// attachmentLimit is the configured attachment limit, or the default.
+func attachmentLimit(cfg *config.Config) int64 {
+	if n := cfg.Incidents.AttachmentMaxBytes; n > 0 {
+		return n
+	}
+	return tocsin.DefaultAttachmentBytes
 }

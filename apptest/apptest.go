@@ -119,6 +119,19 @@ func (s *Server) Put(t testing.TB, path, body string) (int, map[string]any) {
 	return Do(t, req)
 }
 
+// Send sends a request of any method with the API token and body (none
+// when ""), and returns the status and the decoded JSON answer.
+func (s *Server) Send(t testing.TB, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, s.URL+path, rd)
+	req.Header.Set("Authorization", "Bearer "+APIToken)
+	return Do(t, req)
+}
+
 // PostRaw posts body to path without credentials and returns the status
 // and the raw answer.
 func (s *Server) PostRaw(t testing.TB, path, body string) (int, []byte) {

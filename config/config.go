@@ -128,6 +128,12 @@ type Incidents struct {
 	RenotifyAfter Duration `yaml:"renotify_after"`
 	// AckLinkTTL is how long an acknowledgement link is valid (default 24h).
 	AckLinkTTL Duration `yaml:"ack_link_ttl"`
+	// AttachmentMaxBytes limits an attachment (a related item stored by
+	// tocsin; default 5 MiB).
+	AttachmentMaxBytes int64 `yaml:"attachment_max_bytes"`
+	// FindingsWindow is how long before an incident opened a change to its
+	// service shows as a finding (default 2h).
+	FindingsWindow Duration `yaml:"findings_window"`
 }
 
 // Log configures logging.

@@ -361,6 +361,12 @@ func (c *Config) Validate() Problems {
 	if c.Incidents.AckLinkTTL < 0 {
 		add("incidents.ack_link_ttl: must not be negative")
 	}
+	if c.Incidents.AttachmentMaxBytes < 0 {
+		add("incidents.attachment_max_bytes: must not be negative")
+	}
+	if c.Incidents.FindingsWindow < 0 {
+		add("incidents.findings_window: must not be negative")
+	}
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":
 	default:

@@ -49,6 +49,9 @@ type Options struct {
 	Pages Pages
 	// PublicHost is the server's external base URL, the host Twilio signs.
 	PublicHost string
+	// Changes, when set, records change events (POST /api/v1/changes and
+	// PagerDuty's POST /v2/change/enqueue).
+	Changes Changes
 	// Metrics, when set, counts alerts, incidents opened and intake warnings.
 	Metrics *api.Metrics
 	Now     func() time.Time
@@ -110,6 +113,9 @@ func (s *Server) Register(m *http.ServeMux) {
 		} else {
 			m.HandleFunc("POST "+p, s.requireIngest(h))
 		}
+	}
+	if s.opts.Changes != nil {
+		s.changeRoutes(m)
 	}
 	m.HandleFunc("POST /api/v1/slack/interactions", s.handleSlackInteraction)
 	if s.opts.TwilioAuthToken != "" {

@@ -92,3 +92,22 @@ func FuzzParseSNS(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPagerDutyChange checks that a PagerDuty change event is decoded
+// without panicking, and that what it accepts a change store takes.
+func FuzzPagerDutyChange(f *testing.F) {
+	f.Add([]byte(`{"routing_key":"k","payload":{"summary":"Deploy v42","source":"ci","custom_details":{"service":"checkout"}},"links":[{"href":"https://ci.example.com/1"}]}`))
+	f.Add([]byte(`{"payload":{"summary":7,"timestamp":"yesterday"}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		c, err := ingest.PagerDutyChange(body, "", now)
+		if err != nil {
+			if code := tocsin.ErrorCode(err); code != tocsin.EINVALID && code != tocsin.ETOOLARGE {
+				t.Fatalf("PagerDutyChange(%q): code %s (%v)", body, code, err)
+			}
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("PagerDutyChange(%q) accepted what the store refuses: %v", body, err)
+		}
+	})
+}

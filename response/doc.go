@@ -49,4 +49,33 @@
 // alerts, and queues the resolve at every on-call provider the incident
 // was escalated to (one per reference an escalation saved). Anything else
 // (acknowledging twice, resolving a resolved incident) changes nothing.
+//
+// # The incident record
+//
+// Start opens an incident by hand: triggered, with the request's title,
+// impact (medium when none is given), summary, tags, plan and trigger,
+// the source "manual" and its own id as dedup key (so it never absorbs
+// alerts nor is absorbed), its related items, "Incident started by …" on
+// the timeline, and the channels told and the reminder armed as for an
+// alert's incident. (A repeat of a client token is found by the store
+// before anything is decided.)
+//
+// Triage changes title, summary and impact: each field that changes goes
+// on the timeline with who changed it and its old and new values (data
+// field, old, new); a field set to what it is adds nothing. A status asks
+// for the acknowledgement or resolve it names, decided by Acknowledge or
+// Resolve. An impact change tells no channel: the channels' templates
+// have no message for it yet (the response plans' lifecycle
+// notifications will carry it).
+//
+// A responder's custom event or note is recorded at its event time with
+// its author (TimelineEvent). Only its author — the same "by" name, as
+// there are no users yet — may edit or delete it, never one written
+// without a name, and never an event tocsin wrote (Editable); an edit or
+// deletion puts an audit event on the timeline, without the text (Edit,
+// Deleted).
+//
+// A related item added goes on the timeline; a parent link goes on the
+// parent's timeline too (AddItem). Whether the other incident exists and
+// whether a parent link makes a cycle are read by the store.
 package response

@@ -42,6 +42,11 @@ type Effects struct {
 	// Resolve on the state after these effects.
 	Acknowledge *tocsin.Actor
 	Resolve     *tocsin.Actor
+	// Record changes the incident's title, summary or impact (triage);
+	// applied before the events.
+	Record *RecordChange
+	// Items are related items to store (a start by hand), with their ids.
+	Items []*tocsin.RelatedItem
 }
 
 // Alert writes.

@@ -284,8 +284,9 @@ func insertEvent(ctx context.Context, tx *txn, e *tocsin.TimelineEvent) error {
 	if len(e.Data) > 0 {
 		data = sql.NullString{String: string(e.Data), Valid: true}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO timeline (id, incident_id, at, kind, actor, message, data) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		e.ID, e.IncidentID, micros(e.At), e.Kind, e.Actor, e.Message, data); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO timeline (id, incident_id, at, kind, actor, message, data, refs, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		e.ID, e.IncidentID, micros(e.At), e.Kind, e.Actor, e.Message, data, refsColumn(e.References), nullTimePtr(e.UpdatedAt)); err != nil {
 		return fmt.Errorf("insert timeline event: %w", err)
 	}
 	return nil
@@ -427,6 +428,9 @@ func delayedEngagements(ctx context.Context, tx *txn, id string) ([]tocsin.Engag
 // applyChange writes a decision's status change, events, cancellations
 // and jobs for incident id; it reports whether anything was to change.
 func (s *core) applyChange(ctx context.Context, tx *txn, id string, eff response.Effects, now time.Time) (bool, error) {
+	if err := applyRecord(ctx, tx, id, eff, now); err != nil {
+		return false, err
+	}
 	if st := eff.Status; st != nil {
 		if err := changeStatus(ctx, tx, id, *st, now); err != nil {
 			return false, err
@@ -545,18 +549,19 @@ func mustExist(ctx context.Context, tx *txn, id string) error {
 }
 
 const incidentColumns = `id, title, summary, impact, status, source, dedup_key, labels, created_at, updated_at,
-	acked_at, acked_by, resolved_at, resolved_by, alert_count, open_alert_count, response_plan, dedupe_string, tags, chat_channels`
+	acked_at, acked_by, resolved_at, resolved_by, alert_count, open_alert_count, response_plan, dedupe_string, tags, chat_channels, trigger_details`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanIncident(row scanner) (*tocsin.Incident, error) {
 	var inc tocsin.Incident
 	var labels, tags, chats string
+	var trigger sql.NullString
 	var created, updated int64
 	var acked, resolved sql.NullInt64
 	if err := row.Scan(&inc.ID, &inc.Title, &inc.Summary, &inc.Impact, &inc.Status, &inc.Source, &inc.DedupKey, &labels,
 		&created, &updated, &acked, &inc.AckedBy, &resolved, &inc.ResolvedBy, &inc.AlertCount, &inc.OpenAlertCount,
-		&inc.ResponsePlan, &inc.DedupeString, &tags, &chats); err != nil {
+		&inc.ResponsePlan, &inc.DedupeString, &tags, &chats, &trigger); err != nil {
 		return nil, err
 	}
 	_ = json.Unmarshal([]byte(labels), &inc.Labels)
@@ -567,6 +572,10 @@ func scanIncident(row scanner) (*tocsin.Incident, error) {
 	}
 	if len(inc.ChatChannels) == 0 {
 		inc.ChatChannels = nil
+	}
+	if trigger.Valid {
+		inc.TriggerDetails = &tocsin.TriggerDetails{}
+		_ = json.Unmarshal([]byte(trigger.String), inc.TriggerDetails)
 	}
 	inc.CreatedAt, inc.UpdatedAt = fromMicros(created), fromMicros(updated)
 	inc.AckedAt, inc.ResolvedAt = timePtr(acked), timePtr(resolved)
@@ -585,6 +594,9 @@ func (s *Incidents) FindIncident(ctx context.Context, id string) (*tocsin.Incide
 		return nil, err
 	}
 	if inc.Timeline, err = s.timeline(ctx, id); err != nil {
+		return nil, err
+	}
+	if err := s.fillRecord(ctx, inc); err != nil {
 		return nil, err
 	}
 	return inc, nil
@@ -633,26 +645,7 @@ func scanAlert(row scanner) (*tocsin.Alert, error) {
 }
 
 func (s *Incidents) timeline(ctx context.Context, incidentID string) ([]*tocsin.TimelineEvent, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, incident_id, at, kind, actor, message, data FROM timeline WHERE incident_id = $1 ORDER BY at, id`, incidentID)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	var out []*tocsin.TimelineEvent
-	for rows.Next() {
-		var e tocsin.TimelineEvent
-		var at int64
-		var data sql.NullString
-		if err := rows.Scan(&e.ID, &e.IncidentID, &at, &e.Kind, &e.Actor, &e.Message, &data); err != nil {
-			return nil, translate(err)
-		}
-		e.At = fromMicros(at)
-		if data.Valid {
-			e.Data = json.RawMessage(data.String)
-		}
-		out = append(out, &e)
-	}
-	return out, translate(rows.Err())
+	return s.listTimeline(ctx, incidentID, tocsin.TimelineFilter{})
 }
 
 // Default and largest page sizes of ListIncidents.

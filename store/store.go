@@ -50,6 +50,12 @@ type Options struct {
 	// Wake is called after a commit that added or re-armed jobs, so the
 	// engine can look for due work at once. It must not block.
 	Wake func()
+	// AttachmentMaxBytes limits an attachment's size (default
+	// tocsin.DefaultAttachmentBytes).
+	AttachmentMaxBytes int64
+	// FindingsWindow is how long before an incident opened a change to its
+	// service is a finding (default tocsin.DefaultFindingsWindow).
+	FindingsWindow time.Duration
 }
 
 // DB is an open store: one connection, dialect and group-commit writer
@@ -151,6 +157,12 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	}
 	if opts.Wake == nil {
 		opts.Wake = func() {}
+	}
+	if opts.AttachmentMaxBytes <= 0 {
+		opts.AttachmentMaxBytes = tocsin.DefaultAttachmentBytes
+	}
+	if opts.FindingsWindow <= 0 {
+		opts.FindingsWindow = tocsin.DefaultFindingsWindow
 	}
 	s := &core{dialect: dialect, opts: opts, writes: make(chan *write), closed: make(chan struct{}), committerDone: make(chan struct{})}
 	switch dialect {

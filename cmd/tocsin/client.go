@@ -100,7 +100,7 @@ func apiToken(flag string, getenv func(string) string) string {
 func incidentCommand(getenv func(string) string, stdout io.Writer) *cobra.Command {
 	var server, token string
 	var asJSON bool
-	cmd := &cobra.Command{Use: "incident", Aliases: []string{"incidents"}, Short: "List, show, acknowledge, resolve and redeliver incidents on a running server"}
+	cmd := &cobra.Command{Use: "incident", Aliases: []string{"incidents"}, Short: "Start, list, show, triage, acknowledge, resolve and redeliver incidents on a running server"}
 	cmd.PersistentFlags().StringVar(&server, "server", "", "server URL (default $TOCSIN_SERVER, else http://localhost:3000)")
 	cmd.PersistentFlags().StringVar(&token, "token", "", "API token (default $TOCSIN_API_TOKEN, else data/credentials)")
 	cmd.PersistentFlags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -285,6 +285,7 @@ func incidentCommand(getenv func(string) string, stdout io.Writer) *cobra.Comman
 		transition("ack", "Acknowledge an incident", "acknowledge"),
 		transition("resolve", "Resolve an incident", "resolve"),
 		note, redeliver)
+	cmd.AddCommand(recordCommands(newClient, getenv, stdout, &asJSON, printJSON)...)
 	return cmd
 }
 
@@ -309,6 +310,24 @@ func printIncident(w io.Writer, inc *tocsin.Incident) {
 				fmt.Fprintf(w, " via %s", p.Provider)
 			}
 			fmt.Fprintln(w)
+		}
+	}
+	for k, v := range inc.Tags {
+		fmt.Fprintf(w, "tag:     %s=%s\n", k, v)
+	}
+	if len(inc.RelatedItems) > 0 {
+		fmt.Fprintln(w, "\nrelated items:")
+		for _, it := range inc.RelatedItems {
+			fmt.Fprintf(w, "  %-10s %s %s%s\n", it.Type, it.ID, it.Title, map[bool]string{true: " (" + it.Value + it.Filename + ")"}[it.Value+it.Filename != ""])
+		}
+	}
+	for _, c := range inc.Children {
+		fmt.Fprintf(w, "child:   %s %s (%s, impact %d)\n", c.ID, c.Title, c.Status, c.Impact)
+	}
+	if len(inc.Findings) > 0 {
+		fmt.Fprintln(w, "\nfindings (changes before it opened):")
+		for _, f := range inc.Findings {
+			fmt.Fprintf(w, "  %s %-12s %s\n", f.Timestamp.Local().Format("2006-01-02 15:04"), f.Service, f.Summary)
 		}
 	}
 	fmt.Fprintln(w, "\ntimeline:")

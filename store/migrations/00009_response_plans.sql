@@ -13,13 +13,9 @@ CREATE TABLE routing (
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
--- What a response plan made of an incident: the plan's name and its tags
--- (the same two columns as 00008_incident_record of the incident-record
--- branch: once both are merged, these two lines and their Down go), the
--- rendered dedupe string (open incidents with the same one absorb new
--- alerts) and the chat channels its notifications go to.
-ALTER TABLE incidents ADD COLUMN response_plan TEXT NOT NULL DEFAULT '';
-ALTER TABLE incidents ADD COLUMN tags TEXT NOT NULL DEFAULT '{}';
+-- What a response plan made of an incident (its name and tags are
+-- 00008's columns): the rendered dedupe string (open incidents with the
+-- same one absorb new alerts) and the chat channels its notifications go to.
 ALTER TABLE incidents ADD COLUMN dedupe_string TEXT NOT NULL DEFAULT '';
 ALTER TABLE incidents ADD COLUMN chat_channels TEXT NOT NULL DEFAULT '[]';
 CREATE UNIQUE INDEX incidents_open_dedupe_string ON incidents (dedupe_string) WHERE status <> 'resolved' AND dedupe_string <> '';
@@ -27,8 +23,6 @@ CREATE UNIQUE INDEX incidents_open_dedupe_string ON incidents (dedupe_string) WH
 -- +goose Down
 DROP INDEX incidents_open_dedupe_string;
 ALTER TABLE incidents DROP COLUMN chat_channels;
-ALTER TABLE incidents DROP COLUMN tags;
 ALTER TABLE incidents DROP COLUMN dedupe_string;
-ALTER TABLE incidents DROP COLUMN response_plan;
 DROP TABLE routing;
 DROP TABLE response_plans;

@@ -502,6 +502,7 @@ func Run(t *testing.T, newURL func(testing.TB) string) {
 
 	runIntake(t, open)
 	runResponsePlans(t, open)
+	runRecord(t, open)
 
 	t.Run("SecretIsStable", func(t *testing.T) {
 		db, _ := open(t, nil)
