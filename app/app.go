@@ -355,10 +355,8 @@ func (a *App) routes(w *wiring) http.Handler {
 		for i, c := range aws.Credentials {
 			creds[i] = awsapi.Credential{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey}
 		}
-		// Triage updates and related items are not wired yet: the face
-		// answers those with a clear error.
 		awsapi.New(a.store.Incidents(), awsapi.Options{
-			Plans:      a.store.ResponsePlans(),
+			Plans: a.store.ResponsePlans(), Records: awsRecords{a.store.Incidents()}, RelatedItems: awsRelated{a.store.Incidents()},
 			PathPrefix: aws.PathPrefix, AccountID: aws.AccountID, Credentials: creds,
 			MaxBodyBytes: cfg.Ingest.MaxBodyBytes, Now: o.Now, Logger: logger,
 		}).Register(mux)

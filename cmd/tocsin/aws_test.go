@@ -85,6 +85,29 @@ func TestAWSSDKThroughTheServer(t *testing.T) {
 				EventData: aws.String("looking"), EventTime: aws.Time(time.Now())}); err != nil {
 				t.Fatal(err)
 			}
+			// Triage and related items through the incident record.
+			if _, err := c.UpdateIncidentRecord(ctx, &ssmincidents.UpdateIncidentRecordInput{Arn: arn, Title: aws.String("CPU pegged on i-0abc"), Impact: aws.Int32(2)}); err != nil {
+				t.Fatalf("update title and impact: %v", err)
+			}
+			if got, err := c.GetIncidentRecord(ctx, &ssmincidents.GetIncidentRecordInput{Arn: arn}); err != nil || *got.IncidentRecord.Title != "CPU pegged on i-0abc" || *got.IncidentRecord.Impact != 2 {
+				t.Fatalf("after update: %v %+v", err, got)
+			}
+			dash := "https://grafana.example.com/d/cpu"
+			if _, err := c.UpdateRelatedItems(ctx, &ssmincidents.UpdateRelatedItemsInput{IncidentRecordArn: arn, RelatedItemsUpdate: &types.RelatedItemsUpdateMemberItemToAdd{
+				Value: types.RelatedItem{Title: aws.String("CPU dashboard"), Identifier: &types.ItemIdentifier{Type: types.ItemTypeMetric, Value: &types.ItemValueMemberUrl{Value: dash}}}}}); err != nil {
+				t.Fatalf("add related item: %v", err)
+			}
+			items, err := c.ListRelatedItems(ctx, &ssmincidents.ListRelatedItemsInput{IncidentRecordArn: arn})
+			if err != nil || len(items.RelatedItems) != 1 || *items.RelatedItems[0].Title != "CPU dashboard" {
+				t.Fatalf("list related items: %v %+v", err, items)
+			}
+			if _, err := c.UpdateRelatedItems(ctx, &ssmincidents.UpdateRelatedItemsInput{IncidentRecordArn: arn, RelatedItemsUpdate: &types.RelatedItemsUpdateMemberItemToRemove{
+				Value: types.ItemIdentifier{Type: types.ItemTypeMetric, Value: &types.ItemValueMemberUrl{Value: dash}}}}); err != nil {
+				t.Fatalf("remove related item: %v", err)
+			}
+			if items, err := c.ListRelatedItems(ctx, &ssmincidents.ListRelatedItemsInput{IncidentRecordArn: arn}); err != nil || len(items.RelatedItems) != 0 {
+				t.Fatalf("after remove: %v %+v", err, items)
+			}
 			if _, err := c.UpdateIncidentRecord(ctx, &ssmincidents.UpdateIncidentRecordInput{Arn: arn, Status: types.IncidentRecordStatusResolved}); err != nil {
 				t.Fatal(err)
 			}
