@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -201,4 +202,39 @@ func TestAWSCLIThroughTheServer(t *testing.T) {
 	} else if !strings.Contains(stderr, "NotImplementedException") && !strings.Contains(stderr, "ResourceNotFound") {
 		t.Fatalf("start-incident: %v\n%s", err, stderr)
 	}
+}
+
+// TestAWSIncidentManagerProviderAgainstTheFace points a tocsin configured
+// as a Versus user has it — oncall.provider aws_incident_manager, whose
+// StartIncident and UpdateIncidentRecord go through the AWS SDK — at another
+// tocsin's AWS-compatible face instead of AWS: the escalation opens an
+// incident there from the named response plan, and the resolve resolves it.
+func TestAWSIncidentManagerProviderAgainstTheFace(t *testing.T) {
+	im, endpoint := startAWS(t, storetest.SQLiteURL(t))
+	if st, body := im.Put(t, "/api/v1/response-plans/PlatformCriticalPlan", `{"incident_template":{"title":"platform critical","impact":1}}`); st/100 != 2 {
+		t.Fatalf("response plan: %d %v", st, body)
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", awsKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", awsSecret)
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	versus := apptest.Start(t, storetest.SQLiteURL(t), func(c *config.Config) {
+		zero := 0.0
+		c.OnCall = config.OnCall{Enable: true, Provider: "aws_incident_manager", WaitMinutes: &zero, AWSIncidentManager: config.AWSIncidentManager{
+			ResponsePlanARN: "arn:aws:ssm-incidents::000000000000:response-plan/PlatformCriticalPlan", Endpoint: endpoint}}
+	})
+	before := im.IncidentCount(t)
+	_, body := versus.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, `{"title":"db down","severity":"critical"}`)
+	id := apptest.FirstID(t, body)
+	apptest.Eventually(t, "incident opened at the face", func() bool { return im.IncidentCount(t) == before+1 })
+	if st, _ := versus.Post(t, "/api/v1/incidents/"+id+"/resolve", apptest.APIToken, ``); st != 200 {
+		t.Fatalf("resolve: %d", st)
+	}
+	apptest.Eventually(t, "resolved at the face", func() bool {
+		_, list := im.Get(t, "/api/v1/incidents?status=resolved")
+		incs, _ := list["incidents"].([]any)
+		return len(incs) == 1
+	})
 }
