@@ -183,7 +183,10 @@ func ValidImpact(n int) bool { return n >= ImpactCritical && n <= ImpactNone }
 // Validate checks a start request; every problem names its field.
 func (s *IncidentStart) Validate(maxAttachment int64) error {
 	var p problems
-	checkTitle(&p, "title", s.Title)
+	// With a response plan the title may come from its incident template.
+	if s.Title != "" || s.ResponsePlan == "" {
+		checkTitle(&p, "title", s.Title)
+	}
 	if s.Impact != 0 && !ValidImpact(s.Impact) {
 		p.add("impact: %d is not an impact from 1 (critical) to 5 (no impact)", s.Impact)
 	}

@@ -24,6 +24,11 @@ type StartInput struct {
 	NewItemIDs    []string
 	Policy        *tocsin.Policy
 	Now           time.Time
+	// Routed is the response plan the start names, as intake routes an
+	// alert to it (nil without one): the plan's template fills what the
+	// request leaves out, and its chat channels, engagements and
+	// notification targets apply as for an alert's incident.
+	Routed *Routed
 }
 
 // Start decides an incident started by hand (see the package
@@ -41,6 +46,33 @@ func Start(in StartInput) Effects {
 	inc := &tocsin.Incident{ID: id, Title: st.Title, Summary: st.Summary, Impact: impact, Status: tocsin.StatusTriggered,
 		Source: tocsin.SourceManual, DedupKey: id, Tags: st.Tags, ResponsePlan: st.ResponsePlan, TriggerDetails: st.TriggerDetails,
 		CreatedAt: now, UpdatedAt: now}
+	eff := Effects{Open: inc}
+	var routed []*tocsin.TimelineEvent
+	paging := true
+	if r := in.Routed; r != nil {
+		paging = routedOpen(&eff, r, id, now)
+		routed, eff.Events = eff.Events, nil
+		// What the request says wins over the plan's template.
+		if st.Title != "" {
+			inc.Title = st.Title
+		}
+		if st.Summary != "" {
+			inc.Summary = st.Summary
+		}
+		if st.Impact != 0 {
+			inc.Impact = st.Impact
+		} else if inc.Impact == 0 {
+			inc.Impact = tocsin.ImpactMedium
+		}
+		for k, v := range st.Tags {
+			if inc.Tags == nil {
+				inc.Tags = map[string]string{}
+			}
+			inc.Tags[k] = v
+		}
+		inc.Source, inc.DedupKey, inc.ResponsePlan = tocsin.SourceManual, id, st.ResponsePlan
+		impact = inc.Impact
+	}
 	data := map[string]any{"impact": impact}
 	if st.ResponsePlan != "" {
 		data["response_plan"] = st.ResponsePlan
@@ -48,8 +80,8 @@ func Start(in StartInput) Effects {
 	if t := st.TriggerDetails; t != nil {
 		data["trigger_source"] = t.Source
 	}
-	eff := Effects{Open: inc, Events: []*tocsin.TimelineEvent{event(id, now, tocsin.EventCreated, by,
-		fmt.Sprintf("Incident started by %s: %s (impact %d, %s)", by, st.Title, impact, tocsin.ImpactName(impact)), data)}}
+	eff.Events = append([]*tocsin.TimelineEvent{event(id, now, tocsin.EventCreated, by,
+		fmt.Sprintf("Incident started by %s: %s (impact %d, %s)", by, inc.Title, impact, tocsin.ImpactName(impact)), data)}, routed...)
 	for i, it := range st.RelatedItems {
 		item := *it
 		item.ID, item.IncidentID, item.CreatedAt, item.CreatedBy = in.NewItemIDs[i], id, now, by
@@ -57,7 +89,17 @@ func Start(in StartInput) Effects {
 		eff.Items = append(eff.Items, add.Items...)
 		eff.Events = append(eff.Events, add.Events...)
 	}
-	eff.Jobs = notifications(in.Policy, id, "", tocsin.NotifyEventOpened, nil, now)
+	if r := in.Routed; r != nil {
+		if paging {
+			engagements(&eff, r, id, now)
+		}
+		eff.Jobs = append(eff.Jobs, chatNotifications(in.Policy, inc.ChatChannels, id, "", tocsin.NotifyEventOpened, nil, now)...)
+		if len(r.Plans) > 0 {
+			eff.Jobs = append(eff.Jobs, planNotifications(r.Plans[0], id, tocsin.LifecycleCreated, inc.Impact, now)...)
+		}
+	} else {
+		eff.Jobs = notifications(in.Policy, id, "", tocsin.NotifyEventOpened, nil, now)
+	}
 	if d := in.Policy.RenotifyAfter; d > 0 {
 		args, _ := json.Marshal(tocsin.RenotifyArgs{})
 		eff.Jobs = append(eff.Jobs, &tocsin.Job{Kind: tocsin.JobRenotify, Lane: tocsin.JobRenotify, Key: tocsin.RenotifyKey(id),

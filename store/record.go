@@ -14,6 +14,7 @@ import (
 
 	"tocsin"
 	"tocsin/response"
+	"tocsin/route"
 )
 
 // The incident record (issue 11): incidents started and triaged by hand,
@@ -74,11 +75,25 @@ func (s *Incidents) start(ctx context.Context, tx *txn, st *tocsin.IncidentStart
 	}
 	now := s.opts.Now().UTC()
 	in := response.StartInput{Start: st, NewIncidentID: newID(), Policy: &s.opts.Policy, Now: now}
+	if st.ResponsePlan != "" {
+		routed, err := s.startRouted(ctx, tx, st, now)
+		if err != nil {
+			return "", false, err
+		}
+		in.Routed = routed
+	}
 	for range st.RelatedItems {
 		in.NewItemIDs = append(in.NewItemIDs, newID())
 	}
 	eff := response.Start(in)
 	o := eff.Open
+	if strings.TrimSpace(o.Title) == "" {
+		return "", false, tocsin.Errorf(tocsin.EINVALID, "title: required (response plan %q gives none)", st.ResponsePlan)
+	}
+	chats, _ := json.Marshal(o.ChatChannels)
+	if o.ChatChannels == nil {
+		chats = []byte("[]")
+	}
 	labels, _ := json.Marshal(nonNilMap(o.Labels))
 	tags, _ := json.Marshal(nonNilMap(o.Tags))
 	var trigger sql.NullString
@@ -87,16 +102,41 @@ func (s *Incidents) start(ctx context.Context, tx *txn, st *tocsin.IncidentStart
 		trigger = sql.NullString{String: string(b), Valid: true}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO incidents (id, title, summary, impact, status, source, dedup_key, labels,
-		created_at, updated_at, tags, response_plan, trigger_details, client_token)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13)`,
+		created_at, updated_at, tags, response_plan, trigger_details, client_token, chat_channels)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11, $12, $13, $14)`,
 		o.ID, o.Title, o.Summary, o.Impact, o.Status, o.Source, o.DedupKey, string(labels), micros(now),
-		string(tags), o.ResponsePlan, trigger, nullString(st.ClientToken)); err != nil {
+		string(tags), o.ResponsePlan, trigger, nullString(st.ClientToken), string(chats)); err != nil {
 		return "", false, fmt.Errorf("insert incident: %w", translate(err))
 	}
 	if _, err := s.applyChange(ctx, tx, o.ID, eff, now); err != nil {
 		return "", false, err
 	}
 	return o.ID, true, nil
+}
+
+// startRouted routes a start by hand to the response plan it names, as
+// intake routes an alert (?awsim_other_response_plan=): the plan's
+// template is rendered against what the request says, and the paging
+// policy judges the impact the incident will have.
+func (s *Incidents) startRouted(ctx context.Context, tx *txn, st *tocsin.IncidentStart, now time.Time) (*response.Routed, error) {
+	opts := tocsin.IngestOptions{ResponsePlan: st.ResponsePlan}
+	rt, err := loadRouting(ctx, tx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if rt.plans[st.ResponsePlan] == nil {
+		return nil, tocsin.Errorf(tocsin.EINVALID, "response_plan: no response plan %q", st.ResponsePlan)
+	}
+	a := &tocsin.Alert{Source: tocsin.SourceManual, Title: st.Title, Description: st.Summary, Labels: st.Tags, ReceivedAt: now}
+	r := rt.route(a, opts, &s.opts.Policy, now)
+	if st.Impact != 0 && st.Impact != r.Fields.Impact {
+		var pp *tocsin.PagingPolicy
+		if rt.doc != nil {
+			pp = rt.doc.PagingPolicy
+		}
+		r.MayPage, r.PageWhy = route.MayPage(pp, st.ResponsePlan, st.Impact)
+	}
+	return r, nil
 }
 
 // UpdateIncident changes an incident's title, summary or impact (each

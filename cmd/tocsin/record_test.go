@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"tocsin"
 	"tocsin/apptest"
@@ -213,4 +214,46 @@ func TestPagerDutyChangeEventIsAFinding(t *testing.T) {
 	if inc := ts.Incident(t, id); len(inc.Findings) != 2 || inc.Findings[0].Links == nil && inc.Findings[1].Links == nil {
 		t.Fatalf("GET incident findings: %+v", inc.Findings)
 	}
+}
+
+// TestStartFromAResponsePlan: an incident started by hand from a response
+// plan is shaped by it as an alert's would be — the template's title when
+// the request gives none, the plan's chat channel, its engagements — and
+// what the request does say wins over the template.
+func TestStartFromAResponsePlan(t *testing.T) {
+	ts := apptest.Start(t, storetest.SQLiteURL(t), nil)
+	ctx := t.Context()
+	oc := ts.App.Store().OnCall()
+	if _, err := oc.PutContact(ctx, &tocsin.Contact{Alias: "ann", Name: "Ann", Channels: []tocsin.ContactChannel{{Name: "work", Type: "email", Address: "ann@example.com"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := oc.PutEscalationPlan(ctx, &tocsin.EscalationPlan{Name: "db-escalation", Stages: []tocsin.Stage{
+		{Duration: tocsin.Duration(5 * time.Minute), Targets: []tocsin.Target{{Contact: "ann", Essential: true}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if st, body := ts.Put(t, "/api/v1/response-plans/DB-Outage", `{"incident_template":{"title":"database outage","impact":2,"summary":"primary unreachable"},
+		"engagements":[{"escalation_plan":"db-escalation"}],"chat_channels":[{"channel":"slack","destination":"C0DBTEAM"}]}`); st/100 != 2 {
+		t.Fatalf("plan: %d %v", st, body)
+	}
+	status, body := ts.Send(t, "POST", "/api/v1/incidents", `{"response_plan":"DB-Outage","impact":1}`)
+	if status != http.StatusCreated {
+		t.Fatalf("start from a plan: %d %v", status, body)
+	}
+	inc := body["incident"].(map[string]any)
+	if inc["title"] != "database outage" || inc["impact"] != float64(1) || inc["summary"] != "primary unreachable" || inc["response_plan"] != "DB-Outage" {
+		t.Fatalf("incident: %v", inc)
+	}
+	id := inc["id"].(string)
+	got := ts.Incident(t, id)
+	if !hasEvent(got, tocsin.EventRouted, "response plan DB-Outage") || !hasEvent(got, tocsin.EventEngaged, "engaging escalation plan db-escalation") {
+		t.Fatalf("timeline: %v", eventsOf(got))
+	}
+	apptest.Eventually(t, "slack post to the plan's channel", func() bool {
+		for _, p := range ts.Slack.Posts() {
+			if p.Get("channel") == "C0DBTEAM" {
+				return true
+			}
+		}
+		return false
+	})
 }
