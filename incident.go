@@ -208,6 +208,10 @@ type IngestOptions struct {
 	// open start from, whatever the routing says (Versus's
 	// ?awsim_other_response_plan= with oncall.provider tocsin).
 	ResponsePlan string `json:"response_plan,omitempty"`
+	// Title and Impact, when set, win over the response plan's incident
+	// template (AWS StartIncident's title and impact overrides).
+	Title  string `json:"title,omitempty"`
+	Impact int    `json:"impact,omitempty"`
 }
 
 // OnCallOptions arm ack-or-escalate: unless the incident is acknowledged or

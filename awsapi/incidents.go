@@ -298,7 +298,13 @@ func (s *Server) startIncident(w http.ResponseWriter, r *request) error {
 	if a.DedupKey == "" {
 		a.DedupKey = "start:" + token
 	}
-	res, err := s.store.Ingest(r.Context(), []*tocsin.Alert{a}, tocsin.IngestOptions{IdempotencyKey: "aws-start-incident:" + token})
+	// The plan shapes the incident as it does an alert routed to it: its
+	// chat channels, engagements and notification targets apply.
+	opts := tocsin.IngestOptions{IdempotencyKey: "aws-start-incident:" + token, ResponsePlan: plan.Name, Title: in.Title}
+	if in.Impact != nil {
+		opts.Impact = *in.Impact
+	}
+	res, err := s.store.Ingest(r.Context(), []*tocsin.Alert{a}, opts)
 	if err != nil {
 		return err
 	}

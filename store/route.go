@@ -64,7 +64,7 @@ func loadRouting(ctx context.Context, tx *txn, opts tocsin.IngestOptions) (*rout
 func (rt *routing) route(a *tocsin.Alert, opts tocsin.IngestOptions, policy *tocsin.Policy, now time.Time) *response.Routed {
 	r := &response.Routed{}
 	if p := rt.plans[opts.ResponsePlan]; p != nil {
-		r.Reasons = []string{"?awsim_other_response_plan=" + p.Name}
+		r.Reasons = []string{"the request names response plan " + p.Name}
 		r.Plans = []*tocsin.ResponsePlan{p}
 	} else {
 		if rt.doc == nil {
@@ -86,6 +86,14 @@ func (rt *routing) route(a *tocsin.Alert, opts tocsin.IngestOptions, policy *toc
 		return r
 	}
 	f, err := response.Incident(r.Plans[0], a, policy)
+	// The request's own title and impact win over the template; the
+	// paging policy judges the impact the incident will have.
+	if opts.Title != "" {
+		f.Title = opts.Title
+	}
+	if opts.Impact != 0 {
+		f.Impact = opts.Impact
+	}
 	r.Fields = f
 	if err != nil {
 		r.RenderError = tocsin.ErrorMessage(err)

@@ -47,7 +47,7 @@ func TestAWSSDKThroughTheServer(t *testing.T) {
 		t.Run(kind.Name, func(t *testing.T) {
 			ctx := context.Background()
 			ts, endpoint := startAWS(t, kind.URL(t))
-			if st, body := ts.Put(t, "/api/v1/response-plans/EC2HighCPU", `{"display_name":"EC2 high CPU","incident_template":{"title":"cpu-incident-1","impact":3}}`); st/100 != 2 {
+			if st, body := ts.Put(t, "/api/v1/response-plans/EC2HighCPU", `{"display_name":"EC2 high CPU","incident_template":{"title":"cpu-incident-1","impact":3},"chat_channels":[{"channel":"slack","destination":"C0AWSPLAN"}]}`); st/100 != 2 {
 				t.Fatalf("response plan: %d %v", st, body)
 			}
 			newClient := func(secret string) *ssmincidents.Client {
@@ -68,6 +68,25 @@ func TestAWSSDKThroughTheServer(t *testing.T) {
 				got, err := c.GetIncidentRecord(ctx, &ssmincidents.GetIncidentRecordInput{Arn: out.IncidentRecordArn})
 				if err != nil || *got.IncidentRecord.Title != "cpu-incident-1" || *got.IncidentRecord.Impact != 3 {
 					t.Fatalf("started incident: %v %+v", err, got)
+				}
+				// The plan shapes it as it does a routed alert: its chat channel hears of it.
+				apptest.Eventually(t, "slack post to the plan's channel", func() bool {
+					for _, p := range ts.Slack.Posts() {
+						if p.Get("channel") == "C0AWSPLAN" {
+							return true
+						}
+					}
+					return false
+				})
+				// StartIncident's title and impact win over the template.
+				over, err := c.StartIncident(ctx, &ssmincidents.StartIncidentInput{ResponsePlanArn: aws.String("arn:aws:ssm-incidents::000000000000:response-plan/EC2HighCPU"),
+					Title: aws.String("cpu on i-0def"), Impact: aws.Int32(4)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err = c.GetIncidentRecord(ctx, &ssmincidents.GetIncidentRecordInput{Arn: over.IncidentRecordArn})
+				if err != nil || *got.IncidentRecord.Title != "cpu on i-0def" || *got.IncidentRecord.Impact != 4 {
+					t.Fatalf("overridden start: %v %+v", err, got)
 				}
 			})
 			// The Alertmanager incident: open, impact 1 (the started one is impact 3).
