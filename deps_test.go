@@ -37,3 +37,21 @@ func TestImportRules(t *testing.T) {
 		}
 	}
 }
+
+// TestPurePackages holds the decision packages to their dependency rule:
+// the root and the standard library only, so nothing that stores, sends
+// or reads the clock can creep in.
+func TestPurePackages(t *testing.T) {
+	for _, pkg := range []string{"response", "route", "runbook", "oncall"} {
+		p, err := build.ImportDir(filepath.FromSlash("./"+pkg), 0)
+		if err != nil {
+			t.Fatalf("read package %s: %v", pkg, err)
+		}
+		for _, path := range p.Imports {
+			first, _, _ := strings.Cut(path, "/")
+			if path != "tocsin" && (first == "tocsin" || strings.Contains(first, ".")) {
+				t.Errorf("%s imports %s: it may import only the root package and the standard library", pkg, path)
+			}
+		}
+	}
+}

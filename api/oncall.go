@@ -647,7 +647,12 @@ func (s *Server) handleWhoIsOnCall(w http.ResponseWriter, r *http.Request) {
 // ("stages[0].duration: ..."), which encoding/json does not do for unknown
 // nested fields or for values its unmarshalers reject.
 func (s *Server) decodeStrict(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := ReadBody(w, r, s.opts.MaxBodyBytes)
+	return decodeBody(w, r, s.opts.MaxBodyBytes, v)
+}
+
+// decodeBody reads a body within limit and decodes it strictly into v.
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	body, err := ReadBody(w, r, limit)
 	if err != nil {
 		return err
 	}

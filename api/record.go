@@ -1,9 +1,7 @@
 package api
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"mime"
 	"net/http"
 	"strconv"
@@ -11,7 +9,6 @@ import (
 	"time"
 
 	"tocsin"
-	"tocsin/strict"
 )
 
 // Record is what the incident record's routes need from the store
@@ -80,21 +77,7 @@ func (s *Server) bodyLimit() int64 {
 }
 
 func (s *Server) decodeLarge(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := ReadBody(w, r, s.bodyLimit())
-	if err != nil {
-		return err
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return tocsin.Errorf(tocsin.EINVALID, "invalid JSON body: the body is empty")
-	}
-	if err := strict.JSON(body, v); err != nil {
-		var probs strict.Problems
-		if errors.As(err, &probs) {
-			return tocsin.Errorf(tocsin.EINVALID, "invalid JSON body: %s", probs)
-		}
-		return tocsin.Errorf(tocsin.EINVALID, "invalid JSON body: %s", jsonProblem(err))
-	}
-	return nil
+	return decodeBody(w, r, s.bodyLimit(), v)
 }
 
 func apiActor(by string) tocsin.Actor {

@@ -1,10 +1,15 @@
 package notify
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
@@ -66,4 +71,46 @@ func awsRetryAfter(err error, codes AWSCodes) time.Duration {
 		return codes.RetryAfter(err, now)
 	}
 	return 0
+}
+
+// AWSConfig says how an AWS client of tocsin's is built.
+type AWSConfig struct {
+	// Region, when set, wins over the SDK's own lookup (AWS_REGION, the
+	// profile); RegionKey names the config key in the error when neither
+	// gives one.
+	Region, RegionKey string
+	// HTTPClient sends every request; nil uses the SDK's buildable client
+	// (the only one that honours AWS_CA_BUNDLE) with Timeout.
+	HTTPClient *http.Client
+	Timeout    time.Duration
+	// Credentials replaces the SDK's default credential chain (tests).
+	Credentials aws.CredentialsProvider
+}
+
+// LoadAWSConfig loads the SDK configuration every AWS client of tocsin's
+// uses: no retries inside a call (the engine retries durably), the HTTP
+// client and credentials given, and a region that must be found.
+func LoadAWSConfig(ctx context.Context, c AWSConfig) (aws.Config, error) {
+	var hc awsconfig.HTTPClient = awshttp.NewBuildableClient().WithTimeout(c.Timeout)
+	if c.HTTPClient != nil {
+		hc = c.HTTPClient
+	}
+	load := []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithHTTPClient(hc),
+		awsconfig.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
+	}
+	if c.Region != "" {
+		load = append(load, awsconfig.WithRegion(c.Region))
+	}
+	if c.Credentials != nil {
+		load = append(load, awsconfig.WithCredentialsProvider(c.Credentials))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, load...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return aws.Config{}, errors.New(c.RegionKey + ": required (set region, AWS_REGION or a profile's region)")
+	}
+	return cfg, nil
 }

@@ -51,8 +51,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ssmincidents"
 	"github.com/aws/aws-sdk-go-v2/service/ssmincidents/types"
 
@@ -152,28 +150,10 @@ func New(ctx context.Context, cfg config.AWSIncidentManager, opts Options) (*Pro
 	if p.now == nil {
 		p.now = time.Now
 	}
-	// The SDK's buildable client, because only it can take AWS_CA_BUNDLE.
-	var hc awsconfig.HTTPClient = awshttp.NewBuildableClient().WithTimeout(p.timeout)
-	if opts.HTTPClient != nil {
-		hc = opts.HTTPClient
-	}
-	load := []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithHTTPClient(hc),
-		// tocsin's engine retries durably; the SDK must not retry inside a call.
-		awsconfig.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
-	}
-	if region != "" {
-		load = append(load, awsconfig.WithRegion(region))
-	}
-	if opts.Credentials != nil {
-		load = append(load, awsconfig.WithCredentialsProvider(opts.Credentials))
-	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, load...)
+	awsCfg, err := notify.LoadAWSConfig(ctx, notify.AWSConfig{Region: region, RegionKey: "region",
+		HTTPClient: opts.HTTPClient, Timeout: p.timeout, Credentials: opts.Credentials})
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if awsCfg.Region == "" {
-		return nil, errors.New("region: required (set region, AWS_REGION or a profile's region)")
+		return nil, err
 	}
 	p.client = ssmincidents.NewFromConfig(awsCfg, func(o *ssmincidents.Options) {
 		if cfg.Endpoint != "" {

@@ -37,8 +37,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
 
@@ -127,28 +125,10 @@ func New(ctx context.Context, cfg config.SNSSMS, opts Options) (*Provider, error
 	if p.logger == nil {
 		p.logger = slog.New(slog.DiscardHandler)
 	}
-	// The SDK's buildable client, because only it can take AWS_CA_BUNDLE.
-	var hc awsconfig.HTTPClient = awshttp.NewBuildableClient().WithTimeout(p.timeout)
-	if opts.HTTPClient != nil {
-		hc = opts.HTTPClient
-	}
-	load := []func(*awsconfig.LoadOptions) error{
-		awsconfig.WithHTTPClient(hc),
-		// tocsin's engine retries durably; the SDK must not retry inside a call.
-		awsconfig.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
-	}
-	if cfg.Region != "" {
-		load = append(load, awsconfig.WithRegion(cfg.Region))
-	}
-	if opts.Credentials != nil {
-		load = append(load, awsconfig.WithCredentialsProvider(opts.Credentials))
-	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, load...)
+	awsCfg, err := notify.LoadAWSConfig(ctx, notify.AWSConfig{Region: cfg.Region, RegionKey: "paging.sns.region",
+		HTTPClient: opts.HTTPClient, Timeout: p.timeout, Credentials: opts.Credentials})
 	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if awsCfg.Region == "" {
-		return nil, errors.New("paging.sns.region: required (set region, AWS_REGION or a profile's region)")
+		return nil, err
 	}
 	p.client = sns.NewFromConfig(awsCfg, func(o *sns.Options) {
 		if cfg.Endpoint != "" {
