@@ -112,6 +112,10 @@ type JobOutcome struct {
 	// Notice, when set, records a notice sent to a contact (a hand-off
 	// note, an activation code) on the contact's record, once per job.
 	Notice *ContactNotice
+	// Runbook, when set, is what an attempt of a runbook step did: the
+	// store asks the runbook package what follows (the next step, a retry,
+	// the execution's end) and records it with the job's completion.
+	Runbook *RunbookResult
 }
 
 // ContactNotice is a message to a person that is not about an incident (a
