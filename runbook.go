@@ -2,7 +2,7 @@ package tocsin
 
 import (
 	"context"
-		"strconv"
+	"strconv"
 	"time"
 )
 
