@@ -187,10 +187,6 @@ type RunbookResult struct {
 	Attempt     int    `json:"attempt"`
 	// Woke says a timer fired (a sleep ended, a wait timed out).
 	Woke bool `json:"woke,omitempty"`
-	// Started, on a non-idempotent action, asks for the step to be marked
-	// Running before the action runs (the claim before the send). The
-	// handler runs the action only once that is recorded.
-	Started bool `json:"started,omitempty"`
 	// Outputs are the action's result; Error its failure ("" = success).
 	Outputs  map[string]any `json:"outputs,omitempty"`
 	Error    string         `json:"error,omitempty"`
