@@ -111,6 +111,11 @@ var TeamChannels = []string{"slack", "telegram", "msteams", "lark", "email", "we
 type RunbookRef struct {
 	Name       string              `json:"name" yaml:"name"`
 	Parameters map[string][]string `json:"parameters,omitempty" yaml:"parameters,omitempty"`
+	// DynamicParameters take their value from the incident when it starts
+	// (AWS's dynamicParameters): parameter name → INCIDENT_RECORD_ARN,
+	// INVOLVED_RESOURCES, INCIDENT_ID, INCIDENT_TITLE, INCIDENT_SUMMARY,
+	// INCIDENT_IMPACT or LABEL:<name>.
+	DynamicParameters map[string]string `json:"dynamic_parameters,omitempty" yaml:"dynamic_parameters,omitempty"`
 }
 
 // Limits of a response plan, AWS's where it has one.

@@ -194,6 +194,9 @@ type RunbookResult struct {
 	// Interrupted says the attempt found the step Running after a crash:
 	// the action is not idempotent, so it is not run again.
 	Interrupted bool `json:"interrupted,omitempty"`
+	// Rerun says the attempt ran again after a crash interrupted it (its
+	// action is idempotent): the timeline says so.
+	Rerun bool `json:"rerun,omitempty"`
 }
 
 // RunbookFilter selects executions for a list.

@@ -29,6 +29,9 @@ type Effects struct {
 	Cancel []string
 	// Children are nested executions to start (aws:executeAutomation).
 	Children []Child
+	// CancelChildren are nested executions to cancel (their parent was
+	// cancelled): the store signals each with SignalCancel.
+	CancelChildren []string
 	// Ended, when set, is the execution's end, for its parent: the store
 	// calls ChildEnded on the parent in the same transaction.
 	Ended bool
