@@ -2,6 +2,7 @@ package tocsin
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"time"
 )
@@ -18,6 +19,10 @@ type Runbook struct {
 	Body string `json:"body"`
 	// Format is "yaml" or "json", Body's encoding.
 	Format string `json:"format"`
+	// Document is the parsed document as JSON (runbook.Document), what
+	// executions run: the API fills it after validating Body, so the store
+	// never decodes YAML.
+	Document json.RawMessage `json:"document,omitempty"`
 	// Description is the document's Markdown description (copied from Body
 	// for lists).
 	Description string    `json:"description,omitempty"`
