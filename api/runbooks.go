@@ -110,8 +110,8 @@ type parsedRunbook struct {
 }
 
 // readRunbook reads the body as a schema 0.3 document — JSON when the
-// request says so, YAML otherwise — and checks it: parsed, validated and
-// allowed by the policy. Every problem is in the one error.
+// request says so or the body looks like it, YAML otherwise — and checks
+// it with CheckRunbook.
 func (s *Server) readRunbook(w http.ResponseWriter, r *http.Request) (*parsedRunbook, error) {
 	body, err := ReadBody(w, r, s.opts.MaxBodyBytes)
 	if err != nil {
@@ -120,26 +120,41 @@ func (s *Server) readRunbook(w http.ResponseWriter, r *http.Request) (*parsedRun
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, tocsin.Errorf(tocsin.EINVALID, "runbook document: the body is empty")
 	}
-	// A body that says it is JSON, or looks like it, is read as JSON (its
-	// errors are JSON's); anything else is YAML.
 	pr := &parsedRunbook{body: body, format: "yaml"}
-	data := body
 	if isJSON(r.Header.Get("Content-Type")) || bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
 		pr.format = "json"
-	} else if data, err = yamlToJSON(body); err != nil {
-		return nil, &documentError{runbook.Problems{{Path: "", Message: err.Error()}}}
 	}
-	doc, err := runbook.Parse(data)
-	if err != nil {
-		return nil, &documentError{shapeProblems(data, err)}
-	}
-	probs := doc.Validate()
-	probs = append(probs, doc.Allowed(s.opts.RunbookPolicy)...)
+	doc, probs := CheckRunbook(body, pr.format == "json", s.opts.RunbookPolicy)
 	if len(probs) > 0 {
 		return nil, &documentError{probs}
 	}
 	pr.doc = doc
 	return pr, nil
+}
+
+// CheckRunbook reads a schema 0.3 document, JSON when asJSON and YAML
+// otherwise, and checks it as a PUT does: parsed (unknown keys and wrong
+// types named by path), validated, and allowed by the policy. It returns
+// the document, or every problem found. `tocsin runbook validate` makes
+// the same checks offline.
+func CheckRunbook(body []byte, asJSON bool, p runbook.Policy) (*runbook.Document, runbook.Problems) {
+	data := body
+	if !asJSON {
+		var err error
+		if data, err = yamlToJSON(body); err != nil {
+			return nil, runbook.Problems{{Path: "", Message: err.Error()}}
+		}
+	}
+	doc, err := runbook.Parse(data)
+	if err != nil {
+		return nil, shapeProblems(data, err)
+	}
+	probs := doc.Validate()
+	probs = append(probs, doc.Allowed(p)...)
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return doc, nil
 }
 
 // isJSON reports whether a Content-Type is JSON's (application/json,
@@ -221,7 +236,7 @@ func runbookName(r *http.Request) (string, error) {
 }
 
 // handlePutRunbook stores a document: 201 when it is a new version, 200
-// when the body is the latest version's.
+// when the body is the latest version's ("created" says which too).
 func (s *Server) handlePutRunbook(w http.ResponseWriter, r *http.Request) {
 	name, err := runbookName(r)
 	if err != nil {
@@ -248,7 +263,7 @@ func (s *Server) handlePutRunbook(w http.ResponseWriter, r *http.Request) {
 	if created {
 		status = http.StatusCreated
 	}
-	WriteJSON(w, status, map[string]any{"runbook": stored})
+	WriteJSON(w, status, map[string]any{"runbook": stored, "created": created})
 }
 
 func (s *Server) handleListRunbooks(w http.ResponseWriter, r *http.Request) {

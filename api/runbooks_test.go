@@ -216,13 +216,13 @@ func TestRunbookPutGetList(t *testing.T) {
 	if err != nil || len(doc.MainSteps) != 5 || doc.MainSteps[4].Name != "CloseIncident" || doc.SchemaVersion != "0.3" {
 		t.Fatalf("stored document: %v %s", err, stored.Document)
 	}
-	if got := body["runbook"].(map[string]any); got["version"] != 1.0 || got["name"] != "ec2-cpu-util-runbook" {
+	if got := body["runbook"].(map[string]any); got["version"] != 1.0 || got["name"] != "ec2-cpu-util-runbook" || body["created"] != true {
 		t.Fatalf("answer %v", got)
 	}
 	// The same body again is the same version; text/yaml and no type at
 	// all are YAML too.
 	for _, ct := range []string{"text/yaml", ""} {
-		if code, body = call(t, h, "PUT", "/api/v1/runbooks/ec2-cpu-util-runbook", ct, seed); code != http.StatusOK || len(kept["ec2-cpu-util-runbook"]) != 1 {
+		if code, body = call(t, h, "PUT", "/api/v1/runbooks/ec2-cpu-util-runbook", ct, seed); code != http.StatusOK || body["created"] != false || len(kept["ec2-cpu-util-runbook"]) != 1 {
 			t.Fatalf("put again (%q): %d %v", ct, code, body)
 		}
 	}
