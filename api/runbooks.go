@@ -133,11 +133,26 @@ func (s *Server) readRunbook(w http.ResponseWriter, r *http.Request) (*parsedRun
 }
 
 // CheckRunbook reads a schema 0.3 document, JSON when asJSON and YAML
-// otherwise, and checks it as a PUT does: parsed (unknown keys and wrong
-// types named by path), validated, and allowed by the policy. It returns
-// the document, or every problem found. `tocsin runbook validate` makes
-// the same checks offline.
+// otherwise, and checks it as a PUT does: ParseRunbook's checks, then the
+// policy. It returns the document, or every problem found. `tocsin
+// runbook validate --config` makes the same checks offline.
 func CheckRunbook(body []byte, asJSON bool, p runbook.Policy) (*runbook.Document, runbook.Problems) {
+	doc, probs := ParseRunbook(body, asJSON)
+	if doc == nil {
+		return nil, probs
+	}
+	probs = append(probs, doc.Allowed(p)...)
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return doc, nil
+}
+
+// ParseRunbook reads a schema 0.3 document, JSON when asJSON and YAML
+// otherwise: parsed (unknown keys and wrong types named by their paths)
+// and validated. The document is nil when it does not parse; problems
+// list what Validate found besides.
+func ParseRunbook(body []byte, asJSON bool) (*runbook.Document, runbook.Problems) {
 	data := body
 	if !asJSON {
 		var err error
@@ -149,12 +164,7 @@ func CheckRunbook(body []byte, asJSON bool, p runbook.Policy) (*runbook.Document
 	if err != nil {
 		return nil, shapeProblems(data, err)
 	}
-	probs := doc.Validate()
-	probs = append(probs, doc.Allowed(p)...)
-	if len(probs) > 0 {
-		return nil, probs
-	}
-	return doc, nil
+	return doc, doc.Validate()
 }
 
 // isJSON reports whether a Content-Type is JSON's (application/json,
