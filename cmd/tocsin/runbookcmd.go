@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -624,7 +626,8 @@ func (rb *runbookDoc) parsedDocument() map[string]any {
 }
 
 // changes lists what differs from the server's version: the document's
-// top-level keys that differ, or "body" when only the text does (a
+// top-level keys that differ (a list's items by index when only some
+// changed: document.mainSteps[1]), or "body" when only the text does (a
 // comment); none when the body is the one stored, as the store decides.
 func (rb *runbookDoc) changes(have *runbookDoc) []string {
 	if rb.Body == have.Body {
@@ -639,12 +642,22 @@ func (rb *runbookDoc) changes(have *runbookDoc) []string {
 		keys[k] = true
 	}
 	var out []string
-	for k := range keys {
-		if compactJSON(want[k]) != compactJSON(got[k]) {
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		if compactJSON(want[k]) == compactJSON(got[k]) {
+			continue
+		}
+		wl, ok1 := want[k].([]any)
+		gl, ok2 := got[k].([]any)
+		if !ok1 || !ok2 || len(wl) != len(gl) {
 			out = append(out, "document."+k)
+			continue
+		}
+		for i := range wl {
+			if compactJSON(wl[i]) != compactJSON(gl[i]) {
+				out = append(out, fmt.Sprintf("document.%s[%d]", k, i))
+			}
 		}
 	}
-	sort.Strings(out)
 	if len(out) == 0 {
 		out = []string{"body"}
 	}
@@ -654,8 +667,14 @@ func (rb *runbookDoc) changes(have *runbookDoc) []string {
 // changeLines words changes as apply's plan does: "field: old → new".
 func (rb *runbookDoc) changeLines(have *runbookDoc, fields []string) []string {
 	want, got := rb.parsedDocument(), have.parsedDocument()
-	shown := func(m map[string]any, k string) string {
-		v, ok := m[k]
+	shown := func(m map[string]any, field string) string {
+		key, index, isItem := strings.Cut(strings.TrimPrefix(field, "document."), "[")
+		v, ok := m[key]
+		if isItem && ok {
+			var i int
+			fmt.Sscanf(index, "%d]", &i)
+			v = v.([]any)[i]
+		}
 		if !ok {
 			return "(none)"
 		}
@@ -667,8 +686,7 @@ func (rb *runbookDoc) changeLines(have *runbookDoc, fields []string) []string {
 			out = append(out, "body: the text changed, the document did not")
 			continue
 		}
-		k := strings.TrimPrefix(f, "document.")
-		out = append(out, fmt.Sprintf("%s: %s → %s", f, shown(got, k), shown(want, k)))
+		out = append(out, fmt.Sprintf("%s: %s → %s", f, shown(got, f), shown(want, f)))
 	}
 	return out
 }
