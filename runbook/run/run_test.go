@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"reflect"
 	"strings"
@@ -52,10 +54,19 @@ type world struct {
 // at the step named current (seq 2, attempt 1; a step before it done).
 func newWorld(t *testing.T, steps, current string) *world {
 	t.Helper()
+	return newWorldVars(t, steps, current, map[string]any{})
+}
+
+// newWorldVars is newWorld with the step's inputs interpolated from vars.
+func newWorldVars(t *testing.T, steps, current string, vars map[string]any) *world {
+	t.Helper()
 	w := &world{t: t}
 	w.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w.calls.Add(1)
 		switch r.URL.Path {
+		case "/echo":
+			body, _ := io.ReadAll(r.Body)
+			rw.Write(body)
 		case "/down":
 			rw.WriteHeader(http.StatusBadGateway)
 			fmt.Fprint(rw, "upstream gone")
@@ -73,7 +84,7 @@ func newWorld(t *testing.T, steps, current string) *world {
 	if st == nil {
 		t.Fatalf("no step %s", current)
 	}
-	inputs, err := runbook.Interpolate(st.Inputs, map[string]any{})
+	inputs, err := runbook.Interpolate(st.Inputs, vars)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,5 +301,39 @@ func TestHandleStepTimeouts(t *testing.T) {
 		if got := timeout(&runbook.Step{TimeoutSeconds: tc.seconds}, tc.limit); got != tc.want {
 			t.Errorf("timeout(%d s, cap %s) = %s, want %s", tc.seconds, tc.limit, got, tc.want)
 		}
+	}
+}
+
+// Issue 12: hostile incident fields interpolated into an HTTP body and a
+// script's payload arrive as data, unchanged, and nothing in them runs.
+func TestHostileFieldsAreData(t *testing.T) {
+	marker := t.TempDir() + "/pwned"
+	title := `{{ x }} $(touch ` + marker + `) '; rm -rf ~; echo ' "quotes"`
+	vars := map[string]any{"title": title}
+	for _, tc := range []struct{ name, step, current string }{
+		{"http body", `{"name": "post", "action": "tocsin:http", "inputs": {"Method": "POST", "URL": "SRV/echo", "Body": {"title": "{{ title }}", "text": "Incident: {{ title }}"}}}`, "post"},
+		{"script payload", `{"name": "fix", "action": "tocsin:script", "inputs": {"Runtime": "bash", "Script": "cat", "InputPayload": {"title": "{{ title }}", "text": "Incident: {{ title }}"}}}`, "fix"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorldVars(t, stepBefore+","+tc.step, tc.current, vars)
+			if w.runner.Script == nil && tc.current == "fix" {
+				t.Skip("bash is not installed")
+			}
+			out := w.runner.HandleStep(context.Background(), job(false, 1, 1))
+			if out.Runbook == nil || out.Runbook.Error != "" {
+				t.Fatalf("outcome %+v", out.Runbook)
+			}
+			got := out.Runbook.Outputs["Body"]
+			if tc.current == "fix" {
+				got = out.Runbook.Outputs["Payload"]
+			}
+			want := map[string]any{"title": title, "text": "Incident: " + title}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("arrived as %#v\nwant %#v", got, want)
+			}
+			if _, err := os.Stat(marker); err == nil {
+				t.Fatal("the title ran as a command")
+			}
+		})
 	}
 }
