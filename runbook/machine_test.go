@@ -959,3 +959,23 @@ func TestSignalRefusals(t *testing.T) {
 		t.Error("a refused signal changed the execution")
 	}
 }
+
+func TestResumeCancelsTimeout(t *testing.T) {
+	r := newRunner(t, base+"- {name: Hold, action: 'aws:pause', timeoutSeconds: 300}\n- {name: Then, action: 'aws:pause'}\n", nil, nil)
+	eff := r.start()
+	if st := r.cur(); !st.WakeAt.Equal(t0.Add(5*time.Minute)) || len(eff.Jobs) != 1 || eff.Jobs[0].Lane != tocsin.RunbookLane {
+		t.Fatalf("step %+v jobs %+v", st, eff.Jobs)
+	}
+	eff = r.mustSignal(tocsin.SignalResume, "bob", "")
+	if !reflect.DeepEqual(eff.Cancel, []string{tocsin.RunbookStepKey("ex1", 1, 1)}) {
+		t.Fatalf("cancel %v", eff.Cancel)
+	}
+	// The timer, had it fired before its cancellation, is stale now.
+	if eff := r.advance(tocsin.RunbookResult{Seq: 1, Attempt: 1, Woke: true}); !reflect.DeepEqual(eff, runbook.Effects{}) {
+		t.Errorf("stale timeout: %+v", eff)
+	}
+	// Then has no timer: a resume cancels nothing.
+	if eff := r.mustSignal(tocsin.SignalResume, "bob", ""); len(eff.Cancel) != 0 {
+		t.Errorf("cancel %v", eff.Cancel)
+	}
+}
