@@ -559,7 +559,11 @@ func TestOnFailure(t *testing.T) {
 			r.start()
 			res := r.result()
 			res.Error = "connection refused"
+			res.Outputs = map[string]any{"StatusCode": 502}
 			r.advance(res)
+			if got := r.step("Call").Outputs["StatusCode"]; got != float64(502) {
+				t.Errorf("a failed call's StatusCode %#v", got)
+			}
 			if got := r.trail(); got != tc.trail {
 				t.Fatalf("trail %s, want %s", got, tc.trail)
 			}
