@@ -121,6 +121,11 @@ func Advance(doc *Document, exec *tocsin.RunbookExecution, res tocsin.RunbookRes
 	case res.Interrupted:
 		m.fail(step, st, fmt.Sprintf("interrupted by a restart; %s is not idempotent, not run again", step.Action), false, false)
 	case failed:
+		if works {
+			// A failed call's status code or a script's payload still
+			// helps the responder see why.
+			st.Outputs = ownOutput(step, res.Outputs)
+		}
 		msg := res.Error
 		if msg == "" {
 			msg = fmt.Sprintf("timed out after %ds", step.TimeoutSeconds)
