@@ -125,6 +125,11 @@ func (r *Runner) HandleStep(ctx context.Context, job *tocsin.Job) tocsin.JobOutc
 // back to run again rather than failed: its step's claim says, next time,
 // whether it may.
 func (r *Runner) runAction(ctx context.Context, job *tocsin.Job, res *tocsin.RunbookResult, act actionFunc, inputs map[string]any, d time.Duration) tocsin.JobOutcome {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < d {
+		// The worker's own bound on a job (engine.Worker.JobTimeout) comes
+		// first: say so rather than name a time that was not given.
+		d = time.Until(dl).Round(time.Second)
+	}
 	actx, cancel := context.WithTimeout(ctx, d)
 	outputs, err := act(actx, inputs)
 	timedOut := errors.Is(actx.Err(), context.DeadlineExceeded)

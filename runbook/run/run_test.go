@@ -278,9 +278,18 @@ func TestHandleStepTimeouts(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("a 1 s step took %s", d)
 	}
+	// The worker's bound on a job, when shorter, is the step's time.
+	w = newWorld(t, stepBefore+","+stepSlow, "slow")
+	w.doc.Step("slow").TimeoutSeconds = 0
+	ctx, cancel := context.WithTimeout(context.Background(), 1200*time.Millisecond)
+	out = w.runner.HandleStep(ctx, job(false, 1, 1))
+	cancel()
+	if out.Runbook == nil || !out.Runbook.TimedOut || !strings.HasPrefix(out.Runbook.Error, "timed out after 1s") {
+		t.Fatalf("the worker's timeout: %+v", out)
+	}
 	// A shutdown is not a timeout: the job is handed back, no result.
 	w = newWorld(t, stepBefore+","+stepSlow, "slow")
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel = context.WithCancel(context.Background())
 	time.AfterFunc(200*time.Millisecond, cancel)
 	out = w.runner.HandleStep(ctx, job(false, 1, 1))
 	if out.Runbook != nil || out.RetryAt.IsZero() {
