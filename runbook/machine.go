@@ -78,8 +78,8 @@ func Start(doc *Document, exec *tocsin.RunbookExecution, c Context, now time.Tim
 	m := newMachine(doc, exec, c, now)
 	m.exec.Status = tocsin.RunbookInProgress
 	m.exec.StartedAt = now
-	m.exec.Steps = nil
-	m.exec.Current = 0
+	m.exec.Steps, m.exec.Current, m.exec.Outputs = nil, 0, nil
+	m.exec.FailureMessage, m.exec.EndedAt = "", time.Time{}
 	m.actor = m.exec.StartedBy
 	msg := fmt.Sprintf("Runbook %q (version %d) started", exec.Runbook, exec.Version)
 	if exec.StartedBy != "" {
