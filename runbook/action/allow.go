@@ -5,13 +5,16 @@ import (
 	"strings"
 
 	"tocsin"
+	"tocsin/runbook"
 )
 
 // AllowKey is the configuration key that lists the URLs tocsin:http may
 // call, named in every refusal so an operator knows what to change.
 const AllowKey = "runbooks.http.allow"
 
-// allowed reports whether u is under one of the prefixes: the same scheme
+// allowed reports whether u is under one of the prefixes, read both ways:
+// as text by runbook.AllowedURL (the reading a document is checked with
+// at apply), and parsed: the same scheme
 // and host:port (default ports made explicit, host case-insensitive), and
 // a path equal to the prefix's or below it at a segment boundary, so
 // https://api.example/v1 allows /v1 and /v1/x but not /v10. A URL with a
@@ -19,7 +22,7 @@ const AllowKey = "runbooks.http.allow"
 // would resolve the segments outside the prefix, and userinfo is a
 // credential in the wrong place.
 func allowed(prefixes []string, u *url.URL) bool {
-	if u.User != nil || u.Opaque != "" || u.Host == "" || hasDotSegment(u.Path) {
+	if u.User != nil || u.Opaque != "" || u.Host == "" || hasDotSegment(u.Path) || !runbook.AllowedURL(u.String(), prefixes) {
 		return false
 	}
 	for _, p := range prefixes {

@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"tocsin"
+	"tocsin/runbook"
 )
 
 // Script runs tocsin:script steps: one subprocess per attempt, in a fresh
@@ -95,7 +96,13 @@ func (s *Script) Run(ctx context.Context, inputs map[string]any) (map[string]any
 	if err != nil {
 		return nil, err
 	}
-	stdout, stderr, err := s.exec(ctx, dir, interp, args, payload)
+	// The payload is a file too, so no copying goroutine can block on a
+	// script that never reads it.
+	input := filepath.Join(dir, "payload.json")
+	if err := os.WriteFile(input, payload, 0o600); err != nil {
+		return nil, fmt.Errorf("tocsin:script: write payload: %w", err)
+	}
+	stdout, stderr, err := s.exec(ctx, dir, interp, args, input)
 	res := map[string]any{"Stderr": stderr}
 	if err != nil {
 		return res, err
@@ -107,11 +114,8 @@ func (s *Script) Run(ctx context.Context, inputs map[string]any) (map[string]any
 // interpreter resolves the Runtime input to a runtime and its executable.
 func (s *Script) interpreter(inputs map[string]any) (string, string, error) {
 	rt, _ := inputs["Runtime"].(string)
-	runtime := rt
-	if strings.HasPrefix(rt, "python3") {
-		runtime = "python3"
-	}
-	if runtime != "python3" && runtime != "bash" {
+	runtime := runbook.Interpreter(rt)
+	if runtime == "" {
 		return "", "", tocsin.Errorf(tocsin.EINVALID, "tocsin:script: Runtime %q is not python3 or bash", rt)
 	}
 	path, ok := s.Interpreters[runtime]
@@ -158,16 +162,21 @@ func writeFiles(dir, runtime, text, handler string) ([]string, error) {
 	return []string{"-I", wrapper, script, handler}, nil
 }
 
-// exec runs the interpreter in dir with payload on stdin and returns its
+// exec runs the interpreter in dir with the file input on stdin and returns its
 // stdout and the end of its stderr. The output pipes are its own (not
 // exec's copying goroutines), so Wait returns when the script exits, and
 // the group is killed then: a child left running that still holds the
 // pipes dies with it instead of keeping the step waiting.
-func (s *Script) exec(ctx context.Context, dir, interp string, args []string, payload []byte) ([]byte, string, error) {
+func (s *Script) exec(ctx context.Context, dir, interp string, args []string, input string) ([]byte, string, error) {
+	stdin, err := os.Open(input)
+	if err != nil {
+		return nil, "", fmt.Errorf("tocsin:script: open payload: %w", err)
+	}
+	defer stdin.Close()
 	cmd := exec.Command(interp, args...)
 	cmd.Dir = dir
 	cmd.Env = []string{"PATH=" + scriptPath, "HOME=" + dir, "LANG=C.UTF-8"}
-	cmd.Stdin = bytes.NewReader(payload)
+	cmd.Stdin = stdin
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out := &output{limit: s.MaxOutput}
 	readers, err := out.attach(cmd)
