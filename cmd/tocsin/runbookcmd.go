@@ -348,13 +348,10 @@ func (rc *runbookCLI) executions() *cobra.Command {
 				return printJSONTo(rc.stdout, out)
 			}
 			tw := tabwriter.NewWriter(rc.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tRUNBOOK\tVERSION\tSTATUS\tSTEP\tINCIDENT\tSTARTED")
+			// Lists carry no steps: `runbook show` has them.
+			fmt.Fprintln(tw, "ID\tRUNBOOK\tVERSION\tSTATUS\tINCIDENT\tSTARTED")
 			for _, e := range out.Executions {
-				step := ""
-				if st := currentStep(e); st != nil {
-					step = st.Name
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\n", e.ID, e.Runbook, e.Version, e.Status, step, e.IncidentID, e.StartedAt.Local().Format("2006-01-02 15:04"))
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", e.ID, e.Runbook, e.Version, e.Status, e.IncidentID, e.StartedAt.Local().Format("2006-01-02 15:04"))
 			}
 			return tw.Flush()
 		},
