@@ -118,6 +118,19 @@ type RunbookRef struct {
 	DynamicParameters map[string]string `json:"dynamic_parameters,omitempty" yaml:"dynamic_parameters,omitempty"`
 }
 
+// dynamicVariables are the incident fields a RunbookRef's
+// DynamicParameters may name, besides LABEL:<name>.
+var dynamicVariables = []string{"INCIDENT_RECORD_ARN", "INVOLVED_RESOURCES", "INCIDENT_ID", "INCIDENT_TITLE", "INCIDENT_SUMMARY", "INCIDENT_IMPACT"}
+
+// validDynamicVariable reports whether v names an incident field a
+// runbook parameter may take its value from.
+func validDynamicVariable(v string) bool {
+	if label, ok := strings.CutPrefix(v, "LABEL:"); ok {
+		return strings.TrimSpace(label) != ""
+	}
+	return slices.Contains(dynamicVariables, v)
+}
+
 // Limits of a response plan, AWS's where it has one.
 const (
 	MaxPlanName        = 200
@@ -245,6 +258,17 @@ func (rp *ResponsePlan) Validate() error {
 				if utf8.RuneCountInString(v) > 512 {
 					p.add("runbook.parameters.%s[%d]: longer than 512 characters", k, j)
 				}
+			}
+		}
+		for _, k := range sortedKeys(rb.DynamicParameters) {
+			v := rb.DynamicParameters[k]
+			switch {
+			case strings.TrimSpace(k) == "":
+				p.add("runbook.dynamic_parameters: a parameter name is empty")
+			case rb.Parameters[k] != nil:
+				p.add("runbook.dynamic_parameters.%s: is also given in runbook.parameters", k)
+			case !validDynamicVariable(v):
+				p.add("runbook.dynamic_parameters.%s: %q is not %s or LABEL:<name>", k, v, strings.Join(dynamicVariables, ", "))
 			}
 		}
 	}
