@@ -344,7 +344,10 @@ func (s *Runbooks) ClaimRunbookStep(ctx context.Context, id string, seq, attempt
 		}
 		return nil
 	})
-	return wasRunning, err
+	if err != nil {
+		return false, err
+	}
+	return wasRunning, nil
 }
 
 // RunbookExecutions lists executions newest first, filtered (without

@@ -246,8 +246,9 @@ func TestRunbookSignalNotWaiting(t *testing.T) {
 // told the execution no longer waits, and the step moves on once.
 func TestRunbookConcurrentSignals(t *testing.T) {
 	forKinds(t, func(t *testing.T, e *runbookEnv) {
-		e.put(t, "ec2-book", pauseBook)
-		ex := e.start(t, "ec2-book", e.incident(t), nil)
+		e.put(t, "child-book", childBook)
+		inc := e.incident(t)
+		ex := e.start(t, "child-book", inc, nil)
 		const n = 4
 		errs := make([]error, n)
 		var wg sync.WaitGroup
@@ -270,8 +271,11 @@ func TestRunbookConcurrentSignals(t *testing.T) {
 			t.Fatalf("%d of %d concurrent resumes won: %v", won, n, errs)
 		}
 		after := e.exec(t, ex.ID)
-		if current(after) != "Done:"+tocsin.RunbookWaiting || len(after.Steps) != 2 {
-			t.Fatalf("after the race: %q, %d steps", current(after), len(after.Steps))
+		if after.Status != tocsin.RunbookSuccess || len(after.Steps) != 1 || after.Row != ex.Row+1 {
+			t.Fatalf("after the race: %s, %d steps, row %d→%d", after.Status, len(after.Steps), ex.Row, after.Row)
+		}
+		if ended := e.eventsOf(t, inc, tocsin.EventRunbookEnded); len(ended) != 1 {
+			t.Fatalf("%d %s events", len(ended), tocsin.EventRunbookEnded)
 		}
 	})
 }
