@@ -516,13 +516,8 @@ func plainNumbers(v any) any {
 // UPDATE, or "").
 func loadExecution(ctx context.Context, q querier, id, lock string) (*tocsin.RunbookExecution, *runbook.Document, error) {
 	var raw string
-	e, err := scanExecution(q.QueryRowContext(ctx, `SELECT `+executionColumns+`, document FROM runbook_executions WHERE id = $1`+lock, id), &raw)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, tocsin.Errorf(tocsin.ENOTFOUND, "runbook execution %q not found", id)
-	} else if err != nil {
-		return nil, nil, fmt.Errorf("find runbook execution: %w", err)
-	}
-	if e.Steps, err = loadSteps(ctx, q, id); err != nil {
+	e, err := readExecution(ctx, q, id, `, document`+` FROM runbook_executions WHERE id = $1`+lock, &raw)
+	if err != nil {
 		return nil, nil, err
 	}
 	doc, err := runbook.Parse([]byte(raw))
@@ -530,6 +525,24 @@ func loadExecution(ctx context.Context, q querier, id, lock string) (*tocsin.Run
 		return nil, nil, fmt.Errorf("runbook execution %s: its document: %w", id, err)
 	}
 	return e, doc, nil
+}
+
+// readExecution reads an execution with its steps; rest completes the
+// query after executionColumns, more are the columns it adds.
+func readExecution(ctx context.Context, q querier, id, rest string, more ...any) (*tocsin.RunbookExecution, error) {
+	if rest == "" {
+		rest = ` FROM runbook_executions WHERE id = $1`
+	}
+	e, err := scanExecution(q.QueryRowContext(ctx, `SELECT `+executionColumns+rest, id), more...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, tocsin.Errorf(tocsin.ENOTFOUND, "runbook execution %q not found", id)
+	} else if err != nil {
+		return nil, fmt.Errorf("find runbook execution: %w", err)
+	}
+	if e.Steps, err = loadSteps(ctx, q, id); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 func loadSteps(ctx context.Context, q querier, id string) ([]*tocsin.RunbookStep, error) {

@@ -238,7 +238,7 @@ func (s *Runbooks) DeleteRunbook(ctx context.Context, name string) error {
 // that do not type are refused (EINVALID naming the parameter), an
 // incident that does not exist is ENOTFOUND; nothing is written then.
 func (s *Runbooks) StartRunbook(ctx context.Context, req tocsin.RunbookStart) (*tocsin.RunbookExecution, error) {
-	var id string
+	var out *tocsin.RunbookExecution
 	err := s.tx(ctx, func(tx *txn) error {
 		r := s.run(ctx, tx, s.opts.Now().UTC())
 		if req.IncidentID != "" {
@@ -251,14 +251,16 @@ func (s *Runbooks) StartRunbook(ctx context.Context, req tocsin.RunbookStart) (*
 		if err != nil {
 			return err
 		}
-		id = exec.ID
-		return nil
+		// Read back in the transaction: a child that ended at once moved
+		// the execution on after its start was decided.
+		out, err = readExecution(ctx, tx, exec.ID, "")
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.opts.Wake()
-	return s.RunbookExecution(ctx, id)
+	return out, nil
 }
 
 // SignalRunbook applies a responder's signal to an execution, as
@@ -266,6 +268,7 @@ func (s *Runbooks) StartRunbook(ctx context.Context, req tocsin.RunbookStart) (*
 // not wait for that signal, EFORBIDDEN when the actor may not give it)
 // are returned unchanged, and nothing is written then.
 func (s *Runbooks) SignalRunbook(ctx context.Context, sig tocsin.RunbookSignal) (*tocsin.RunbookExecution, error) {
+	var out *tocsin.RunbookExecution
 	err := s.tx(ctx, func(tx *txn) error {
 		r := s.run(ctx, tx, s.opts.Now().UTC())
 		exec, doc, err := r.lockExecution(sig.ExecutionID)
@@ -280,18 +283,22 @@ func (s *Runbooks) SignalRunbook(ctx context.Context, sig tocsin.RunbookSignal) 
 		if err != nil {
 			return err
 		}
-		return r.apply(eff, 0)
+		if err := r.apply(eff, 0); err != nil {
+			return err
+		}
+		out, err = readExecution(ctx, tx, exec.ID, "")
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.opts.Wake()
-	return s.RunbookExecution(ctx, sig.ExecutionID)
+	return out, nil
 }
 
 // RunbookExecution returns an execution with its steps, in Seq order.
 func (s *Runbooks) RunbookExecution(ctx context.Context, id string) (*tocsin.RunbookExecution, error) {
-	exec, _, err := loadExecution(ctx, s.db, id, "")
+	exec, err := readExecution(ctx, s.db, id, "")
 	if err != nil {
 		return nil, translate(err)
 	}
