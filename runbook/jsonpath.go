@@ -212,9 +212,11 @@ func canonical(v any) (any, error) {
 }
 
 // SelectOutput selects one declared output of a step from its action's
-// raw result and types it as the output's Type says. A selector that
-// selects nothing, or a value of the wrong type, is an EINVALID error
-// naming the output.
+// raw result and types it as the output's Type says. A selector with a
+// wildcard or .. gives a StringList or MapList of its matches (none: an
+// empty list); any other output takes the one value selected. A selector
+// that selects nothing, or a value of the wrong type, is an EINVALID
+// error naming the output.
 func SelectOutput(o Output, raw any) (any, error) {
 	p, err := ParsePath(o.Selector)
 	if err != nil {
@@ -225,13 +227,13 @@ func SelectOutput(o Output, raw any) (any, error) {
 		return nil, tocsin.Errorf(tocsin.EINVALID, "output %q: %v", o.Name, err)
 	}
 	vals := p.Select(doc)
-	if len(vals) == 0 {
-		return nil, tocsin.Errorf(tocsin.EINVALID, "output %q: %s selects nothing", o.Name, o.Selector)
-	}
 	var v any
 	switch {
 	case !p.Definite() && (o.Type == TypeStringList || o.Type == TypeMapList):
-		v = vals
+		// Every match is an item: none is an empty list.
+		v = append([]any{}, vals...)
+	case len(vals) == 0:
+		return nil, tocsin.Errorf(tocsin.EINVALID, "output %q: %s selects nothing", o.Name, o.Selector)
 	case len(vals) == 1:
 		v = vals[0]
 	default:

@@ -78,8 +78,8 @@ func Start(doc *Document, exec *tocsin.RunbookExecution, c Context, now time.Tim
 	m := newMachine(doc, exec, c, now)
 	m.exec.Status = tocsin.RunbookInProgress
 	m.exec.StartedAt = now
-	m.exec.Steps = nil
-	m.exec.Current = 0
+	m.exec.Steps, m.exec.Current, m.exec.Outputs = nil, 0, nil
+	m.exec.FailureMessage, m.exec.EndedAt = "", time.Time{}
 	m.actor = m.exec.StartedBy
 	msg := fmt.Sprintf("Runbook %q (version %d) started", exec.Runbook, exec.Version)
 	if exec.StartedBy != "" {
@@ -121,6 +121,11 @@ func Advance(doc *Document, exec *tocsin.RunbookExecution, res tocsin.RunbookRes
 	case res.Interrupted:
 		m.fail(step, st, fmt.Sprintf("interrupted by a restart; %s is not idempotent, not run again", step.Action), false, false)
 	case failed:
+		if works {
+			// A failed call's status code or a script's payload still
+			// helps the responder see why.
+			st.Outputs = ownOutput(step, res.Outputs)
+		}
 		msg := res.Error
 		if msg == "" {
 			msg = fmt.Sprintf("timed out after %ds", step.TimeoutSeconds)

@@ -318,18 +318,9 @@ func runtimeParams(v any) (map[string][]string, error) {
 // own output (StatusCode, Payload) and the step's declared outputs
 // selected from it.
 func (m *machine) worked(step *Step, st *tocsin.RunbookStep, raw map[string]any) {
-	outs := map[string]any{}
-	own := "StatusCode"
-	if step.Action == "tocsin:script" {
-		own = "Payload"
-	}
-	if v, ok := raw[own]; ok {
-		c, err := canonical(v)
-		if err != nil {
-			m.fail(step, st, fmt.Sprintf("%s: %v", own, err), false, true)
-			return
-		}
-		outs[own] = c
+	outs := ownOutput(step, raw)
+	if outs == nil {
+		outs = map[string]any{}
 	}
 	for _, o := range step.Outputs {
 		v, err := SelectOutput(o, raw)
@@ -342,6 +333,24 @@ func (m *machine) worked(step *Step, st *tocsin.RunbookStep, raw map[string]any)
 	}
 	st.Outputs = outs
 	m.succeed(step, st, "")
+}
+
+// ownOutput is the action's own output kept with the step's: an HTTP
+// call's StatusCode, a script's Payload (nil when the result has none).
+func ownOutput(step *Step, raw map[string]any) map[string]any {
+	own := "StatusCode"
+	if step.Action == "tocsin:script" {
+		own = "Payload"
+	}
+	v, ok := raw[own]
+	if !ok {
+		return nil
+	}
+	c, err := canonical(v)
+	if err != nil {
+		c = textOf(v)
+	}
+	return map[string]any{own: c}
 }
 
 // woke handles a timer of the step's attempt: a sleep ends, a wait or a
