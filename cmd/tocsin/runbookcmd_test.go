@@ -2,16 +2,12 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"tocsin"
 	"tocsin/api"
@@ -23,163 +19,11 @@ import (
 // runbooksDir holds the runbooks of the documentation.
 var runbooksDir = filepath.Join("..", "..", "examples", "runbooks")
 
-// memRunbooks is a RunbookStore in memory for the CLI's tests: documents
-// in versions, executions moved on by the runbook package's own machine
-// (Start, Signal), and a delete refused while a response plan of plans
-// names the runbook, as the store does.
-type memRunbooks struct {
-	mu       sync.Mutex
-	plans    *store.ResponsePlans
-	versions map[string][]*tocsin.Runbook
-	execs    map[string]*tocsin.RunbookExecution
-	order    []string
-	now      time.Time
-}
-
-func newMemRunbooks(plans *store.ResponsePlans) *memRunbooks {
-	return &memRunbooks{plans: plans, versions: map[string][]*tocsin.Runbook{}, execs: map[string]*tocsin.RunbookExecution{},
-		now: time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)}
-}
-
-func (m *memRunbooks) PutRunbook(_ context.Context, rb *tocsin.Runbook) (*tocsin.Runbook, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	vs := m.versions[rb.Name]
-	if len(vs) > 0 && vs[len(vs)-1].Body == rb.Body {
-		return vs[len(vs)-1], false, nil
-	}
-	c := *rb
-	c.Version, c.Latest, c.CreatedAt = len(vs)+1, len(vs)+1, m.now
-	m.versions[rb.Name] = append(vs, &c)
-	return &c, true, nil
-}
-
-func (m *memRunbooks) Runbook(_ context.Context, name string, version int) (*tocsin.Runbook, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.find(name, version)
-}
-
-func (m *memRunbooks) find(name string, version int) (*tocsin.Runbook, error) {
-	vs := m.versions[name]
-	if version == 0 {
-		version = len(vs)
-	}
-	if version < 1 || version > len(vs) {
-		return nil, tocsin.Errorf(tocsin.ENOTFOUND, "runbook %s not found", name)
-	}
-	return vs[version-1], nil
-}
-
-func (m *memRunbooks) Runbooks(context.Context) ([]*tocsin.Runbook, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*tocsin.Runbook
-	for _, vs := range m.versions {
-		out = append(out, vs[len(vs)-1])
-	}
-	return out, nil
-}
-
-func (m *memRunbooks) DeleteRunbook(ctx context.Context, name string) error {
-	plans, err := m.plans.ListResponsePlans(ctx)
-	if err != nil {
-		return err
-	}
-	for _, p := range plans {
-		if p.Runbook != nil && p.Runbook.Name == name {
-			return tocsin.Errorf(tocsin.ECONFLICT, "runbook %s: response plan %s names it", name, p.Name)
-		}
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.versions[name]; !ok {
-		return tocsin.Errorf(tocsin.ENOTFOUND, "runbook %s not found", name)
-	}
-	delete(m.versions, name)
-	return nil
-}
-
-func (m *memRunbooks) document(name string, version int) (*runbook.Document, *tocsin.Runbook, error) {
-	rb, err := m.find(name, version)
-	if err != nil {
-		return nil, nil, err
-	}
-	doc, err := runbook.Parse(rb.Document)
-	return doc, rb, err
-}
-
-func (m *memRunbooks) StartRunbook(_ context.Context, req tocsin.RunbookStart) (*tocsin.RunbookExecution, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	doc, rb, err := m.document(req.Runbook, 0)
-	if err != nil {
-		return nil, err
-	}
-	params, err := runbook.Params(doc, req.Parameters)
-	if err != nil {
-		return nil, err
-	}
-	id := fmt.Sprintf("exec-%d", len(m.order)+1)
-	exec := &tocsin.RunbookExecution{ID: id, IncidentID: req.IncidentID, Runbook: rb.Name, Version: rb.Version, Parameters: params, StartedBy: req.By.String()}
-	eff, err := runbook.Start(doc, exec, runbook.Context{NewID: func() string { return id + "-child" }}, m.now)
-	if err != nil {
-		return nil, err
-	}
-	m.execs[id], m.order = eff.Execution, append(m.order, id)
-	return eff.Execution, nil
-}
-
-func (m *memRunbooks) SignalRunbook(_ context.Context, sig tocsin.RunbookSignal) (*tocsin.RunbookExecution, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	exec, ok := m.execs[sig.ExecutionID]
-	if !ok {
-		return nil, tocsin.Errorf(tocsin.ENOTFOUND, "runbook execution %s not found", sig.ExecutionID)
-	}
-	doc, _, err := m.document(exec.Runbook, exec.Version)
-	if err != nil {
-		return nil, err
-	}
-	m.now = m.now.Add(time.Minute)
-	eff, err := runbook.Signal(doc, exec, sig, runbook.Context{NewID: func() string { return exec.ID + "-child" }}, m.now)
-	if err != nil {
-		return nil, err
-	}
-	m.execs[exec.ID] = eff.Execution
-	return eff.Execution, nil
-}
-
-func (m *memRunbooks) RunbookExecution(_ context.Context, id string) (*tocsin.RunbookExecution, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if e, ok := m.execs[id]; ok {
-		return e, nil
-	}
-	return nil, tocsin.Errorf(tocsin.ENOTFOUND, "runbook execution %s not found", id)
-}
-
-// RunbookExecutions lists executions, without their steps as the store.
-func (m *memRunbooks) RunbookExecutions(_ context.Context, f tocsin.RunbookFilter) ([]*tocsin.RunbookExecution, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []*tocsin.RunbookExecution
-	for _, id := range m.order {
-		e := m.execs[id]
-		if (f.IncidentID == "" || e.IncidentID == f.IncidentID) && (f.Runbook == "" || e.Runbook == f.Runbook) && (len(f.Status) == 0 || slices.Contains(f.Status, e.Status)) {
-			c := *e
-			c.Steps = nil // lists carry no steps, as the store's
-			out = append(out, &c)
-		}
-	}
-	return out, nil
-}
-
-// runbookServer is the JSON API over a real SQLite store for everything
-// apply touches, with memRunbooks for the runbooks.
+// runbookServer is the JSON API over a real SQLite store, runbooks
+// included (the app's wiring is not needed: the API alone is under test).
 type runbookServer struct {
 	*httptest.Server
-	runbooks *memRunbooks
+	runbooks *store.Runbooks
 	env      map[string]string
 }
 
@@ -188,7 +32,7 @@ const runbookCLIToken = "runbook-cli-token"
 func startRunbookServer(t *testing.T) *runbookServer {
 	t.Helper()
 	db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{})
-	rb := newMemRunbooks(db.ResponsePlans())
+	rb := db.Runbooks()
 	channels := map[string]bool{}
 	for _, c := range tocsin.TeamChannels {
 		channels[c] = true
@@ -396,32 +240,33 @@ func TestRunbookCLIRunShowResume(t *testing.T) {
 	containsAll(t, "list", mustCLI(t, ts.env, "runbook", "list"), "NAME", "ec2-cpu-util-runbook  1", "This runbook walks you through")
 
 	out := mustCLI(t, ts.env, "runbook", "run", "ec2-cpu-util-runbook")
-	containsAll(t, "run", out, "exec-1: Waiting at Inspect (runbook ec2-cpu-util-runbook version 1)")
-	out = mustCLI(t, ts.env, "runbook", "show", "exec-1")
-	containsAll(t, "show", out, "exec-1  runbook ec2-cpu-util-runbook version 1", "status:   Waiting", "by dana",
+	id1 := strings.TrimSuffix(strings.Fields(out)[0], ":")
+	containsAll(t, "run", out, id1+": Waiting at Inspect (runbook ec2-cpu-util-runbook version 1)")
+	out = mustCLI(t, ts.env, "runbook", "show", id1)
+	containsAll(t, "show", out, id1+"  runbook ec2-cpu-util-runbook version 1", "status:   Waiting", "by dana",
 		"Inspect", "aws:pause", "current step: Inspect", "instructions:\n  Navigate to the **Amazon CloudWatch** console",
 		"to come: AddMetrics, AttachToAutoScalingGroup, Validate, CloseIncident")
-	containsAll(t, "executions", mustCLI(t, ts.env, "runbook", "executions"), "exec-1", "ec2-cpu-util-runbook  1        Waiting")
+	containsAll(t, "executions", mustCLI(t, ts.env, "runbook", "executions"), id1+"  ec2-cpu-util-runbook  1        Waiting")
 
 	steps := []string{"AddMetrics", "AttachToAutoScalingGroup", "Validate", "CloseIncident"}
 	for i := range 5 {
-		out = mustCLI(t, ts.env, "runbook", "resume", "exec-1", "--comment", "done")
+		out = mustCLI(t, ts.env, "runbook", "resume", id1, "--comment", "done")
 		if i < 4 {
 			containsAll(t, "resume", out, "Waiting at "+steps[i])
 		} else {
-			containsAll(t, "last resume", out, "exec-1: Success")
+			containsAll(t, "last resume", out, id1+": Success")
 		}
 	}
-	out = mustCLI(t, ts.env, "runbook", "show", "exec-1")
+	out = mustCLI(t, ts.env, "runbook", "show", id1)
 	containsAll(t, "ended", out, "status:   Success", "CloseIncident")
 	if strings.Contains(out, "to come:") || strings.Contains(out, "current step:") {
 		t.Fatalf("an ended execution has nothing current:\n%s", out)
 	}
-	_, err := runCLI(t, ts.env, "runbook", "resume", "exec-1")
+	_, err := runCLI(t, ts.env, "runbook", "resume", id1)
 	if err == nil || !strings.Contains(err.Error(), "(HTTP 409)") {
 		t.Fatalf("resume of an ended execution: %v", err)
 	}
-	if _, err := runCLI(t, ts.env, "runbook", "show", "exec-9"); err == nil || !strings.Contains(err.Error(), "HTTP 404") {
+	if _, err := runCLI(t, ts.env, "runbook", "show", "no-such-execution"); err == nil || !strings.Contains(err.Error(), "HTTP 404") {
 		t.Fatalf("unknown execution: %v", err)
 	}
 
@@ -434,18 +279,20 @@ func TestRunbookCLIRunShowResume(t *testing.T) {
 	if _, err := runCLI(t, ts.env, "runbook", "run", "approve-restart", "-p", "Host"); err == nil || !strings.Contains(err.Error(), "want Key=Value") {
 		t.Fatalf("bad -p: %v", err)
 	}
-	containsAll(t, "run approve", mustCLI(t, ts.env, "runbook", "run", "approve-restart", "-p", "Host=web-1", "--as", "ann"), "exec-2: Waiting at Approve")
-	if _, err := runCLI(t, ts.env, "runbook", "approve", "exec-2"); err == nil || !strings.Contains(err.Error(), `"as" not set`) {
+	out = mustCLI(t, ts.env, "runbook", "run", "approve-restart", "-p", "Host=web-1", "--as", "ann")
+	id2 := strings.TrimSuffix(strings.Fields(out)[0], ":")
+	containsAll(t, "run approve", out, id2+": Waiting at Approve")
+	if _, err := runCLI(t, ts.env, "runbook", "approve", id2); err == nil || !strings.Contains(err.Error(), `"as" not set`) {
 		t.Fatalf("approve without --as: %v", err)
 	}
-	if _, err := runCLI(t, ts.env, "runbook", "approve", "exec-2", "--as", "mallory"); err == nil || !strings.Contains(err.Error(), "(HTTP 403)") {
+	if _, err := runCLI(t, ts.env, "runbook", "approve", id2, "--as", "mallory"); err == nil || !strings.Contains(err.Error(), "(HTTP 403)") {
 		t.Fatalf("approve by a stranger: %v", err)
 	}
-	containsAll(t, "approve", mustCLI(t, ts.env, "runbook", "approve", "exec-2", "--as", "ann", "--comment", "go"), "exec-2: Success")
-	out = mustCLI(t, ts.env, "runbook", "show", "exec-2")
+	containsAll(t, "approve", mustCLI(t, ts.env, "runbook", "approve", id2, "--as", "ann", "--comment", "go"), id2+": Success")
+	out = mustCLI(t, ts.env, "runbook", "show", id2)
 	containsAll(t, "approved", out, "approved by ann", ": go")
-	containsAll(t, "filter", mustCLI(t, ts.env, "runbook", "executions", "--runbook", "approve-restart"), "exec-2")
-	if out := mustCLI(t, ts.env, "runbook", "executions", "--runbook", "approve-restart"); strings.Contains(out, "exec-1") {
+	containsAll(t, "filter", mustCLI(t, ts.env, "runbook", "executions", "--runbook", "approve-restart"), id2)
+	if out := mustCLI(t, ts.env, "runbook", "executions", "--runbook", "approve-restart"); strings.Contains(out, id1) {
 		t.Fatalf("filter by runbook:\n%s", out)
 	}
 }
