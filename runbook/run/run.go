@@ -42,6 +42,12 @@ const (
 	DefaultTimeout = 600 * time.Second
 	// MaxScriptTimeout caps a script's time, whatever timeoutSeconds says.
 	MaxScriptTimeout = 600 * time.Second
+	// MaxHTTPTimeout caps an HTTP call's time the same way, so no action
+	// outlives the worker's bound on a runbook step (JobTimeout).
+	MaxHTTPTimeout = 600 * time.Second
+	// JobTimeout is the bound the worker must give a JobRunbookStep job:
+	// the longest action and the time to record its result.
+	JobTimeout = max(MaxScriptTimeout, MaxHTTPTimeout) + time.Minute
 )
 
 // Runner runs runbook steps' jobs. HTTP and Script are the actions the
@@ -161,7 +167,7 @@ func (r *Runner) action(name string) (actionFunc, time.Duration, error) {
 		if r.HTTP == nil {
 			return nil, 0, tocsin.Errorf(tocsin.EFORBIDDEN, "tocsin:http is disabled: list the URL prefixes it may call in runbooks.http.allow")
 		}
-		return r.HTTP.Run, 0, nil
+		return r.HTTP.Run, MaxHTTPTimeout, nil
 	case "tocsin:script":
 		if r.Script == nil {
 			return nil, 0, tocsin.Errorf(tocsin.EFORBIDDEN, "tocsin:script is disabled: set runbooks.scripts.enabled: true")
