@@ -375,6 +375,7 @@ func (a *App) routes(w *wiring) http.Handler {
 		Channels:      overrides.Channels, WebhookGuard: w.webhookGuard,
 		SendActivation: a.sendActivation, TestPage: a.testPage, PublicHost: w.publicHost, Now: o.Now, Logger: logger,
 		Record: a.store.Incidents(), AttachmentMaxBytes: attachmentLimit(cfg),
+		Runbooks: a.store.Runbooks(), RunbookPolicy: w.runbookPolicy,
 	}).Register(mux)
 	inbound.New(a.store.Incidents(), inbound.Options{
 		Tokens: api.Tokens{Clear: cfg.Ingest.Tokens, Hashes: a.ingestTokenHashes}, Open: cfg.Ingest.Open,
