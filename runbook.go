@@ -156,6 +156,11 @@ const (
 	// RunbookLane runs the steps that only wait (sleeps, timeouts);
 	// RunbookHTTPLane and RunbookScriptLane the ones that work, so a slow
 	// script never delays a sleep's end.
+	// JobRunbookWait tells an incident's team channels that a step waits
+	// for a responder (an aws:pause's Resume, an aws:approve's answers):
+	// its handler queues one notify job (NotifyEventRunbookWaiting) per
+	// channel and destination.
+	JobRunbookWait    = "runbook_wait"
 	RunbookLane       = "runbook"
 	RunbookHTTPLane   = "runbook:http"
 	RunbookScriptLane = "runbook:script"
@@ -168,6 +173,26 @@ type RunbookStepArgs struct {
 	Attempt     int    `json:"attempt"`
 	// Wake says the job is a timer: a sleep ending or a wait timing out.
 	Wake bool `json:"wake,omitempty"`
+}
+
+// RunbookWait is a step that waits for a responder, as the incident's
+// channels are told of it: the arguments of a JobRunbookWait job and of
+// its notify jobs (NotifyArgs.Runbook). The machine fills it from the
+// document, so no sender reads the document again.
+type RunbookWait struct {
+	ExecutionID string `json:"execution_id"`
+	Runbook     string `json:"runbook"`
+	Seq         int    `json:"seq"`
+	Attempt     int    `json:"attempt"`
+	Step        string `json:"step"`
+	// Action is aws:pause (it waits for Resume) or aws:approve.
+	Action string `json:"action"`
+	// Instructions are the step's Markdown description.
+	Instructions string `json:"instructions,omitempty"`
+	// Message, Approvers and MinApprovals are an aws:approve step's.
+	Message      string   `json:"message,omitempty"`
+	Approvers    []string `json:"approvers,omitempty"`
+	MinApprovals int      `json:"min_approvals,omitempty"`
 }
 
 // RunbookStepKey is the job key of a step's attempt: one job per attempt.

@@ -38,6 +38,7 @@ func (m *machine) begin(step *Step, st *tocsin.RunbookStep) {
 	case "aws:pause":
 		st.Status = tocsin.RunbookWaiting
 		m.armTimeout(step, st)
+		m.announce(step, st, nil, 0)
 		m.stepEvent(st, fmt.Sprintf("Step %q (aws:pause) is waiting for Resume", st.Name))
 	case "aws:sleep":
 		m.sleep(step, st)
@@ -175,7 +176,23 @@ func (m *machine) ask(step *Step, st *tocsin.RunbookStep) {
 		m.eff.Jobs = append(m.eff.Jobs, &tocsin.Job{Kind: tocsin.JobRunbookNotice, Lane: tocsin.RunbookLane,
 			IncidentID: m.exec.IncidentID, Args: tocsin.MustJSON(args), DueAt: m.now})
 	}
+	m.announce(step, st, approvers, need)
 	m.stepEvent(st, fmt.Sprintf("Step %q (aws:approve) is waiting for %d approval(s) of %s", st.Name, need, strings.Join(approvers, ", ")))
+}
+
+// announce queues the JobRunbookWait that tells the incident's team
+// channels the step waits for a responder, with its instructions (an
+// approval's Message too) and who may answer. An execution without an
+// incident has no team to tell: its approvers still hear of it.
+func (m *machine) announce(step *Step, st *tocsin.RunbookStep, approvers []string, need int) {
+	if m.exec.IncidentID == "" {
+		return
+	}
+	w := tocsin.RunbookWait{ExecutionID: m.exec.ID, Runbook: m.exec.Runbook, Seq: st.Seq, Attempt: st.Attempt,
+		Step: st.Name, Action: st.Action, Instructions: step.Description, Approvers: approvers, MinApprovals: need}
+	w.Message, _ = st.Inputs["Message"].(string)
+	m.eff.Jobs = append(m.eff.Jobs, &tocsin.Job{Kind: tocsin.JobRunbookWait, Lane: tocsin.RunbookLane,
+		IncidentID: m.exec.IncidentID, Args: tocsin.MustJSON(w), DueAt: m.now})
 }
 
 // names reads the approvers: a list, or one name.

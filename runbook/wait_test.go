@@ -1,0 +1,106 @@
+package runbook_test
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+
+	"tocsin"
+)
+
+// stepJobs are the JobRunbookStep jobs among jobs (a step's attempts and
+// timers), leaving out the notices that go with a wait.
+func stepJobs(jobs []*tocsin.Job) []*tocsin.Job {
+	var out []*tocsin.Job
+	for _, j := range jobs {
+		if j.Kind == tocsin.JobRunbookStep {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// waits are the RunbookWait arguments of the JobRunbookWait jobs among
+// jobs, checked for the lane and incident every one must have.
+func waits(t *testing.T, jobs []*tocsin.Job, incidentID string) []tocsin.RunbookWait {
+	t.Helper()
+	var out []tocsin.RunbookWait
+	for _, j := range jobs {
+		if j.Kind != tocsin.JobRunbookWait {
+			continue
+		}
+		if j.Lane != tocsin.RunbookLane || j.IncidentID != incidentID || j.Key != "" {
+			t.Errorf("wait job lane %q incident %q key %q", j.Lane, j.IncidentID, j.Key)
+		}
+		var w tocsin.RunbookWait
+		if err := json.Unmarshal(j.Args, &w); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// TestWaitsTellTheTeam checks that each wait of a pause or an approval
+// queues one JobRunbookWait with what the channels show, that steps which
+// do not wait queue none, and that an execution without an incident
+// tells no team.
+func TestWaitsTellTheTeam(t *testing.T) {
+	const doc = base + `- name: Look
+  action: 'aws:pause'
+  description: '## Look at **the graphs**'
+- name: Nap
+  action: 'aws:sleep'
+  inputs: {Duration: PT0S}
+- name: Ask
+  action: 'aws:approve'
+  description: Ask first.
+  inputs: {Approvers: [ann, ben], MinRequiredApprovals: 2, Message: 'Restart {{ incident:TITLE }}?'}
+`
+	inc := &tocsin.Incident{ID: "inc1", Title: "db down"}
+	r := newRunner(t, doc, nil, inc)
+	eff := r.start()
+	got := waits(t, eff.Jobs, "inc1")
+	want := []tocsin.RunbookWait{{ExecutionID: "ex1", Runbook: "rb", Seq: 1, Attempt: 1, Step: "Look", Action: "aws:pause",
+		Instructions: "## Look at **the graphs**"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("pause wait %+v, want %+v", got, want)
+	}
+
+	// The resume runs the sleep (no wait) and reaches the approval.
+	eff = r.mustSignal(tocsin.SignalResume, "bob", "")
+	got = waits(t, eff.Jobs, "inc1")
+	want = []tocsin.RunbookWait{{ExecutionID: "ex1", Runbook: "rb", Seq: 3, Attempt: 1, Step: "Ask", Action: "aws:approve",
+		Instructions: "Ask first.", Message: "Restart db down?", Approvers: []string{"ann", "ben"}, MinApprovals: 2}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("approval wait %+v, want %+v", got, want)
+	}
+
+	// A first approval of two leaves the step waiting: nothing new to say.
+	eff = r.mustSignal(tocsin.SignalApprove, "ann", "")
+	if got := waits(t, eff.Jobs, "inc1"); len(got) != 0 {
+		t.Fatalf("a partial approval announced %+v", got)
+	}
+
+	t.Run("no incident", func(t *testing.T) {
+		r := newRunner(t, doc, nil, nil)
+		r.exec.IncidentID = ""
+		if got := waits(t, r.start().Jobs, ""); len(got) != 0 {
+			t.Fatalf("an execution without an incident announced %+v", got)
+		}
+	})
+}
+
+// TestTimedOutPauseWaitsAgain checks that a pause retried after its
+// timeout (maxAttempts) is announced again, for its new attempt.
+func TestTimedOutPauseWaitsAgain(t *testing.T) {
+	r := newRunner(t, base+"- {name: Hold, action: 'aws:pause', timeoutSeconds: 60, maxAttempts: 2}\n", nil, nil)
+	if got := waits(t, r.start().Jobs, "inc1"); len(got) != 1 || got[0].Attempt != 1 {
+		t.Fatalf("first wait %+v", got)
+	}
+	res := r.result()
+	res.Woke = true
+	if got := waits(t, r.advance(res).Jobs, "inc1"); len(got) != 1 || got[0].Attempt != 2 || got[0].Seq != 1 {
+		t.Fatalf("second wait %+v", got)
+	}
+}
