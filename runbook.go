@@ -153,14 +153,14 @@ const (
 	// JobRunbookNotice tells an approver on their contact channels that
 	// an aws:approve step waits for them.
 	JobRunbookNotice = "runbook_notice"
-	// RunbookLane runs the steps that only wait (sleeps, timeouts);
-	// RunbookHTTPLane and RunbookScriptLane the ones that work, so a slow
-	// script never delays a sleep's end.
 	// JobRunbookWait tells an incident's team channels that a step waits
 	// for a responder (an aws:pause's Resume, an aws:approve's answers):
 	// its handler queues one notify job (NotifyEventRunbookWaiting) per
 	// channel and destination.
-	JobRunbookWait    = "runbook_wait"
+	JobRunbookWait = "runbook_wait"
+	// RunbookLane runs the steps that only wait (sleeps, timeouts);
+	// RunbookHTTPLane and RunbookScriptLane the ones that work, so a slow
+	// script never delays a sleep's end.
 	RunbookLane       = "runbook"
 	RunbookHTTPLane   = "runbook:http"
 	RunbookScriptLane = "runbook:script"
