@@ -183,8 +183,9 @@ func (c *Channel) Send(ctx context.Context, msg *notify.Message) (string, error)
 	return ref, nil
 }
 
-// SendNotice posts n's text, escaped and with no buttons, to n.To (a
-// channel or user id) or the configured channel.
+// SendNotice posts n's text, escaped, to n.To (a channel or user id) or
+// the configured channel: with no buttons, except a runbook wait's
+// (n.Runbook: Resume, or Approve and Reject).
 func (c *Channel) SendNotice(ctx context.Context, n *notify.Notice) error {
 	channel := c.channelID
 	if n.To != "" {
@@ -196,7 +197,11 @@ func (c *Channel) SendNotice(ctx context.Context, n *notify.Notice) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	text := tocsin.Truncate(escape(n.Text), maxSectionText)
-	if _, _, err := c.api.PostMessageContext(ctx, channel, slack.MsgOptionText(text, false)); err != nil {
+	opts := []slack.MsgOption{slack.MsgOptionText(text, false)}
+	if n.Runbook != nil {
+		opts = append(opts, slack.MsgOptionBlocks(c.runbookBlocks(text, n.Runbook)...))
+	}
+	if _, _, err := c.api.PostMessageContext(ctx, channel, opts...); err != nil {
 		return c.classify("post notice", err)
 	}
 	c.logger.Debug("slack notice posted")
