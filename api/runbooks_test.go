@@ -512,7 +512,7 @@ func TestRunbookExecutionView(t *testing.T) {
 	steps := body["execution"].(map[string]any)["steps"].([]any)
 	got := steps[0].(map[string]any)["inputs"].(map[string]any)["Headers"].(map[string]any)
 	for k := range headers {
-		want := redacted
+		want := runbook.RedactedValue
 		if k == "Accept" {
 			want = "application/json"
 		}
