@@ -392,7 +392,7 @@ func (a *App) routes(w *wiring) http.Handler {
 		Metrics: w.metrics, Changes: a.store.Incidents(), Now: o.Now, Logger: logger,
 		Runbooks: a.store.Runbooks(), Contacts: a.store.OnCall(), Slack: slackReplies(channels),
 	}).Register(mux)
-	web.New(a.store.Incidents(), web.Options{Acks: w.acks, Logger: logger}).Register(mux)
+	web.New(a.store.Incidents(), web.Options{Acks: w.acks, Runbooks: a.store.Runbooks(), Logger: logger}).Register(mux)
 	if aws := cfg.AWSAPI; len(aws.Credentials) > 0 {
 		creds := make([]awsapi.Credential, len(aws.Credentials))
 		for i, c := range aws.Credentials {
