@@ -143,6 +143,10 @@ type RunbookSignal struct {
 	Type    string `json:"type"`
 	By      Actor  `json:"by"`
 	Comment string `json:"comment,omitempty"`
+	// Seq, when set, is the step the signal answers (a chat button's): a
+	// signal for a step that is no longer current is refused, so a click
+	// on an earlier wait's message never answers a later one.
+	Seq int `json:"seq,omitempty"`
 }
 
 // Job kinds and lanes of runbook executions.

@@ -78,7 +78,7 @@ func (s *Server) handleRunbookClick(w http.ResponseWriter, r *http.Request, c *s
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	after, err := s.opts.Runbooks.SignalRunbook(ctx, tocsin.RunbookSignal{ExecutionID: exec.ID, Type: c.Signal, By: by})
+	after, err := s.opts.Runbooks.SignalRunbook(ctx, tocsin.RunbookSignal{ExecutionID: exec.ID, Type: c.Signal, By: by, Seq: c.Seq})
 	switch code := tocsin.ErrorCode(err); {
 	case err == nil:
 	case code == tocsin.ECONFLICT || code == tocsin.EFORBIDDEN || code == tocsin.EINVALID:

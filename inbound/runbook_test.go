@@ -128,8 +128,8 @@ func TestSlackRunbookButtons(t *testing.T) {
 			}
 			var signals []string
 			for _, s := range rb.signals {
-				if s.ExecutionID != "ex1" {
-					t.Errorf("signalled %s", s.ExecutionID)
+				if s.ExecutionID != "ex1" || s.Seq != tc.exec.Current {
+					t.Errorf("signalled %s at step %d", s.ExecutionID, s.Seq)
 				}
 				signals = append(signals, s.Type+" "+s.By.Name+"/"+s.By.Via)
 			}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"tocsin"
+	"tocsin/runbook"
 )
 
 // stepJobs are the JobRunbookStep jobs among jobs (a step's attempts and
@@ -103,4 +104,22 @@ func TestTimedOutPauseWaitsAgain(t *testing.T) {
 	if got := waits(t, r.advance(res).Jobs, "inc1"); len(got) != 1 || got[0].Attempt != 2 || got[0].Seq != 1 {
 		t.Fatalf("second wait %+v", got)
 	}
+}
+
+// TestSignalForAStep checks that a signal naming its step (a chat
+// button's) answers only that step: once the execution moved on, the
+// same click is refused and changes nothing.
+func TestSignalForAStep(t *testing.T) {
+	r := newRunner(t, base+"- {name: One, action: 'aws:pause'}\n- {name: Two, action: 'aws:pause'}\n", nil, nil)
+	r.start()
+	sig := tocsin.RunbookSignal{ExecutionID: "ex1", Type: tocsin.SignalResume, By: tocsin.Actor{Name: "bob", Via: "slack"}, Seq: 1}
+	r.apply(runbook.Signal(r.doc, r.exec, sig, r.c, r.now))
+	if st := r.cur(); st.Name != "Two" {
+		t.Fatalf("at %s after resuming step 1", st.Name)
+	}
+	_, err := runbook.Signal(r.doc, r.exec, sig, r.c, r.now)
+	wantCode(t, err, tocsin.ECONFLICT)
+	sig.Seq = 2
+	r.apply(runbook.Signal(r.doc, r.exec, sig, r.c, r.now))
+	r.wantStatus(tocsin.RunbookSuccess)
 }
