@@ -197,6 +197,10 @@ type RunbookWait struct {
 	Message      string   `json:"message,omitempty"`
 	Approvers    []string `json:"approvers,omitempty"`
 	MinApprovals int      `json:"min_approvals,omitempty"`
+	// Ended, when set, says how the wait ended ("Resumed by bob via
+	// slack", "Timed out after 300s"): the messages that announced it and
+	// can be changed (Slack's) show it in their buttons' place.
+	Ended string `json:"ended,omitempty"`
 }
 
 // RunbookStepKey is the job key of a step's attempt: one job per attempt.

@@ -642,7 +642,7 @@ mainSteps:
 		if got := r.trail(); got != "Hold:Cancelled Cleanup:InProgress" {
 			t.Fatalf("trail %s", got)
 		}
-		if len(eff.Jobs) != 1 || eff.Jobs[0].Lane != tocsin.RunbookHTTPLane {
+		if jobs := stepJobs(eff.Jobs); len(jobs) != 1 || jobs[0].Lane != tocsin.RunbookHTTPLane {
 			t.Fatalf("jobs %+v", eff.Jobs)
 		}
 		r.advance(r.result())

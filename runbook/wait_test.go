@@ -68,19 +68,29 @@ func TestWaitsTellTheTeam(t *testing.T) {
 		t.Fatalf("pause wait %+v, want %+v", got, want)
 	}
 
-	// The resume runs the sleep (no wait) and reaches the approval.
+	// The resume ends the pause's wait, runs the sleep (no wait) and
+	// reaches the approval.
 	eff = r.mustSignal(tocsin.SignalResume, "bob", "")
 	got = waits(t, eff.Jobs, "inc1")
-	want = []tocsin.RunbookWait{{ExecutionID: "ex1", Runbook: "rb", Seq: 3, Attempt: 1, Step: "Ask", Action: "aws:approve",
-		Instructions: "Ask first.", Message: "Restart db down?", Approvers: []string{"ann", "ben"}, MinApprovals: 2}}
+	want = []tocsin.RunbookWait{
+		{ExecutionID: "ex1", Runbook: "rb", Seq: 1, Attempt: 1, Step: "Look", Action: "aws:pause", Instructions: "## Look at **the graphs**", Ended: "Resumed by bob via api"},
+		{ExecutionID: "ex1", Runbook: "rb", Seq: 3, Attempt: 1, Step: "Ask", Action: "aws:approve",
+			Instructions: "Ask first.", Message: "Restart db down?", Approvers: []string{"ann", "ben"}, MinApprovals: 2}}
 	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("approval wait %+v, want %+v", got, want)
+		t.Fatalf("approval wait\n%+v, want\n%+v", got, want)
 	}
 
 	// A first approval of two leaves the step waiting: nothing new to say.
 	eff = r.mustSignal(tocsin.SignalApprove, "ann", "")
 	if got := waits(t, eff.Jobs, "inc1"); len(got) != 0 {
 		t.Fatalf("a partial approval announced %+v", got)
+	}
+	// The second ends the wait.
+	eff = r.mustSignal(tocsin.SignalApprove, "ben", "")
+	want = []tocsin.RunbookWait{{ExecutionID: "ex1", Runbook: "rb", Seq: 3, Attempt: 1, Step: "Ask", Action: "aws:approve",
+		Instructions: "Ask first.", Message: "Restart db down?", Approvers: []string{"ann", "ben"}, MinApprovals: 2, Ended: "Approved by ben via api"}}
+	if got := waits(t, eff.Jobs, "inc1"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("approved: %+v", got)
 	}
 
 	t.Run("no incident", func(t *testing.T) {
@@ -93,16 +103,51 @@ func TestWaitsTellTheTeam(t *testing.T) {
 }
 
 // TestTimedOutPauseWaitsAgain checks that a pause retried after its
-// timeout (maxAttempts) is announced again, for its new attempt.
+// timeout (maxAttempts) ends its first wait and announces the next, for
+// its new attempt.
 func TestTimedOutPauseWaitsAgain(t *testing.T) {
 	r := newRunner(t, base+"- {name: Hold, action: 'aws:pause', timeoutSeconds: 60, maxAttempts: 2}\n", nil, nil)
-	if got := waits(t, r.start().Jobs, "inc1"); len(got) != 1 || got[0].Attempt != 1 {
+	if got := waits(t, r.start().Jobs, "inc1"); len(got) != 1 || got[0].Attempt != 1 || got[0].Ended != "" {
 		t.Fatalf("first wait %+v", got)
 	}
 	res := r.result()
 	res.Woke = true
-	if got := waits(t, r.advance(res).Jobs, "inc1"); len(got) != 1 || got[0].Attempt != 2 || got[0].Seq != 1 {
-		t.Fatalf("second wait %+v", got)
+	got := waits(t, r.advance(res).Jobs, "inc1")
+	if len(got) != 2 || got[0].Attempt != 1 || got[0].Ended != "Timed out after 60s" || got[1].Attempt != 2 || got[1].Seq != 1 || got[1].Ended != "" {
+		t.Fatalf("timed out and waiting again %+v", got)
+	}
+}
+
+// TestWaitEndings checks how each other end of a wait is told: a
+// rejection, a cancellation, an approval's timeout; and that a
+// cancellation of a step that does not wait tells nothing.
+func TestWaitEndings(t *testing.T) {
+	const ask = "- {name: Ask, action: 'aws:approve', timeoutSeconds: 60, inputs: {Approvers: [ann]}}\n"
+	for _, tc := range []struct {
+		name, doc string
+		act       func(r *runner) []*tocsin.Job
+		want      string // Ended, "" for no wait job
+	}{
+		{"rejected", ask, func(r *runner) []*tocsin.Job { return r.mustSignal(tocsin.SignalReject, "ann", "no").Jobs }, "Rejected by ann via api"},
+		{"cancelled", ask, func(r *runner) []*tocsin.Job { return r.mustSignal(tocsin.SignalCancel, "dana", "").Jobs }, "Cancelled by dana via api"},
+		{"timed out", ask, func(r *runner) []*tocsin.Job { res := r.result(); res.Woke = true; return r.advance(res).Jobs }, "Timed out after 60s"},
+		{"a sleep cancelled", "- {name: Nap, action: 'aws:sleep', inputs: {Duration: PT1H}}\n",
+			func(r *runner) []*tocsin.Job { return r.mustSignal(tocsin.SignalCancel, "dana", "").Jobs }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRunner(t, base+tc.doc, nil, nil)
+			r.start()
+			got := waits(t, tc.act(r), "inc1")
+			if tc.want == "" {
+				if len(got) != 0 {
+					t.Fatalf("told %+v", got)
+				}
+				return
+			}
+			if len(got) != 1 || got[0].Ended != tc.want || got[0].Seq != 1 || got[0].Attempt != 1 || got[0].Step != "Ask" {
+				t.Fatalf("told %+v, want one ended %q", got, tc.want)
+			}
+		})
 	}
 }
 
