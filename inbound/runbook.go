@@ -27,11 +27,11 @@ type Contacts interface {
 	ListContacts(ctx context.Context) ([]*tocsin.Contact, error)
 }
 
-// SlackReplies answers a click on a runbook button (notify/slack's
-// Channel): the message updated once the wait is answered, an ephemeral
-// message to the one user when nothing changed.
+// SlackReplies answers a click on a runbook button that changed nothing
+// with a message to the one user (notify/slack's Channel). A click that
+// answers the wait needs no answer here: the wait's end is a job that
+// takes the buttons away from every message that announced it.
 type SlackReplies interface {
-	UpdateRunbookMessage(ctx context.Context, channel, ts, text, outcome string) error
 	PostEphemeral(ctx context.Context, channel, user, text string) error
 }
 
@@ -40,7 +40,9 @@ type SlackReplies interface {
 // theirs, else their Slack name (a Resume only: an approval needs an
 // approver's contact). A click that changes nothing (the step no longer
 // waits, the user is no approver, the store refuses the signal) is told
-// to the user alone; one that does replaces the buttons by what it did.
+// to the user alone; one that ends the wait has its buttons replaced by
+// the outbox (the machine's JobRunbookWait). The signal names the step,
+// so a click on an earlier wait's message never answers a later one.
 // Slack is answered 200 either way, since it shows the user an error for
 // anything else.
 func (s *Server) handleRunbookClick(w http.ResponseWriter, r *http.Request, c *slack.RunbookInteraction) {
@@ -59,10 +61,9 @@ func (s *Server) handleRunbookClick(w http.ResponseWriter, r *http.Request, c *s
 		return
 	}
 	if !notify.Waits(exec, c.Seq, 0) {
-		// Answered elsewhere (the API, the CLI, another message): the
-		// buttons go, and the user hears why nothing happened.
+		// Answered elsewhere (the API, the CLI, another message) and the
+		// buttons not gone yet: the user hears why nothing happened.
 		s.ephemeral(ctx, c, fmt.Sprintf("Runbook %s is no longer waiting at this step (%s); nothing was changed.", exec.Runbook, exec.Status))
-		s.updateRunbookMessage(ctx, c, "No longer waiting: runbook "+exec.Runbook+" is "+exec.Status)
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -90,12 +91,9 @@ func (s *Server) handleRunbookClick(w http.ResponseWriter, r *http.Request, c *s
 		return
 	}
 	if notify.Waits(after, c.Seq, 0) {
-		// An approval of several: the others may still answer here.
+		// An approval of several: the buttons stay for the others.
 		s.ephemeral(ctx, c, fmt.Sprintf("Your approval of step %s is recorded as %s; the step waits for more approvals.", step.Name, by.Name))
-		w.WriteHeader(http.StatusOK)
-		return
 	}
-	s.updateRunbookMessage(ctx, c, outcome(c.Signal, by))
 	w.WriteHeader(http.StatusOK)
 }
 
@@ -168,17 +166,6 @@ func approverNames(v any) []string {
 	return nil
 }
 
-// outcome is the line that takes the buttons' place.
-func outcome(signal string, by tocsin.Actor) string {
-	switch signal {
-	case tocsin.SignalApprove:
-		return "Approved by " + by.String()
-	case tocsin.SignalReject:
-		return "Rejected by " + by.String()
-	}
-	return "Resumed by " + by.String()
-}
-
 // ephemeral tells the clicking user alone; a failure is logged, as the
 // click's answer cannot carry it.
 func (s *Server) ephemeral(ctx context.Context, c *slack.RunbookInteraction, text string) {
@@ -187,16 +174,5 @@ func (s *Server) ephemeral(ctx context.Context, c *slack.RunbookInteraction, tex
 	}
 	if err := s.opts.Slack.PostEphemeral(ctx, c.ChannelID, c.UserID, text); err != nil {
 		s.opts.Logger.Warn("slack ephemeral answer failed", "execution_id", c.ExecutionID, "err", err)
-	}
-}
-
-// updateRunbookMessage replaces the clicked message's buttons by what
-// the click did; the signal is committed already, so a failure is logged.
-func (s *Server) updateRunbookMessage(ctx context.Context, c *slack.RunbookInteraction, line string) {
-	if s.opts.Slack == nil || c.ChannelID == "" || c.MessageTS == "" {
-		return
-	}
-	if err := s.opts.Slack.UpdateRunbookMessage(ctx, c.ChannelID, c.MessageTS, c.Text, line); err != nil {
-		s.opts.Logger.Warn("slack runbook message update failed", "execution_id", c.ExecutionID, "err", err)
 	}
 }

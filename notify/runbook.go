@@ -26,11 +26,31 @@ const maxInstructions = 1500
 // the destination, so they are told once.
 var noticeAddressed = map[string]bool{"slack": true, "telegram": true, "email": true}
 
+// NoticeUpdater is a channel whose notices can be changed once sent
+// (Slack's chat.update): a runbook wait's message loses its buttons when
+// the wait ends.
+type NoticeUpdater interface {
+	// PostNotice sends n as SendNotice does and returns the reference of
+	// the message.
+	PostNotice(ctx context.Context, n *Notice) (ref string, err error)
+	// UpdateNotice replaces the message ref with n, without buttons.
+	UpdateNotice(ctx context.Context, ref string, n *Notice) error
+}
+
+// RunbookWaitRef is the ChannelRef.Channel under which the message a
+// channel posted at destination (its Notice.To, "" for its configured
+// place) about a wait is kept, for its update when the wait ends.
+func RunbookWaitRef(channel, destination string, w *tocsin.RunbookWait) string {
+	return fmt.Sprintf("runbook:%s:%d:%d:%s:%s", w.ExecutionID, w.Seq, w.Attempt, channel, destination)
+}
+
 // HandleRunbookWait runs a tocsin.JobRunbookWait: a runbook step of an
 // incident waits for a responder, so every channel the incident's
 // notifications go to is told, one notify job per channel and chat
 // channel destination (each retried on its own, as any notification). A
-// step that no longer waits is not announced.
+// step that no longer waits is not announced. A wait that ended
+// (RunbookWait.Ended) is told only to the channels that can change the
+// message they posted.
 func (d *Dispatcher) HandleRunbookWait(ctx context.Context, job *tocsin.Job) tocsin.JobOutcome {
 	var w tocsin.RunbookWait
 	if err := json.Unmarshal(job.Args, &w); err != nil || w.ExecutionID == "" {
@@ -39,10 +59,12 @@ func (d *Dispatcher) HandleRunbookWait(ctx context.Context, job *tocsin.Job) toc
 		}
 		return tocsin.JobOutcome{}
 	}
-	if ok, err := d.stillWaits(ctx, &w); err != nil {
-		return d.later(job, err)
-	} else if !ok {
-		return tocsin.JobOutcome{}
+	if w.Ended == "" {
+		if ok, err := d.stillWaits(ctx, &w); err != nil {
+			return d.later(job, err)
+		} else if !ok {
+			return tocsin.JobOutcome{}
+		}
 	}
 	del, err := d.Source.LoadDelivery(ctx, job.IncidentID, "", "")
 	if err != nil {
@@ -54,6 +76,9 @@ func (d *Dispatcher) HandleRunbookWait(ctx context.Context, job *tocsin.Job) toc
 	now := d.Now().UTC()
 	var out tocsin.JobOutcome
 	for _, name := range d.channelNames() {
+		if _, ok := d.Channels[name].(NoticeUpdater); w.Ended != "" && !ok {
+			continue
+		}
 		for _, dest := range noticeDestinations(name, del.Incident.ChatChannels) {
 			a := tocsin.MustJSON(tocsin.NotifyArgs{Channel: name, Event: tocsin.NotifyEventRunbookWaiting, Destination: dest, Runbook: &w})
 			out.Next = append(out.Next, &tocsin.Job{Kind: tocsin.JobNotify, Lane: tocsin.NotifyLane(name), IncidentID: job.IncidentID, Args: a, DueAt: now})
@@ -116,22 +141,28 @@ func Waits(exec *tocsin.RunbookExecution, seq, attempt int) bool {
 
 // sendRunbookWait sends one channel a runbook wait's notice (a
 // NotifyEventRunbookWaiting job): plain text through the channel's
-// NoticeSender, with the runbook's buttons where the channel has them.
+// NoticeSender, with the runbook's buttons where the channel has them,
+// the message's reference kept when it can be changed; or, once the
+// wait ended, that message changed to say how.
 func (d *Dispatcher) sendRunbookWait(ctx context.Context, job *tocsin.Job, args tocsin.NotifyArgs, ch Channel) tocsin.JobOutcome {
 	w := args.Runbook
 	if w == nil {
 		return d.final(job, args, fmt.Sprintf("%s: runbook notice without its step", args.Channel))
 	}
-	if ok, err := d.stillWaits(ctx, w); err != nil {
-		return d.retry(job, args.Channel, err, 0)
-	} else if !ok {
-		return tocsin.JobOutcome{}
+	if w.Ended == "" {
+		if ok, err := d.stillWaits(ctx, w); err != nil {
+			return d.retry(job, args.Channel, err, 0)
+		} else if !ok {
+			return tocsin.JobOutcome{}
+		}
 	}
 	ns, ok := ch.(NoticeSender)
 	if !ok {
 		return d.final(job, args, fmt.Sprintf("%s: the channel cannot send notices", args.Channel))
 	}
-	del, err := d.Source.LoadDelivery(ctx, job.IncidentID, "", "")
+	dest := args.Destination[tocsin.ChatDestinationKeys[args.Channel]]
+	key := RunbookWaitRef(args.Channel, dest, w)
+	del, err := d.Source.LoadDelivery(ctx, job.IncidentID, "", key)
 	if err != nil {
 		if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
 			return tocsin.JobOutcome{}
@@ -142,11 +173,28 @@ func (d *Dispatcher) sendRunbookWait(ctx context.Context, job *tocsin.Job, args 
 	if d.IncidentURL != nil {
 		link = d.IncidentURL(job.IncidentID)
 	}
-	n := &Notice{To: args.Destination[tocsin.ChatDestinationKeys[args.Channel]], Subject: RunbookWaitSubject(w),
-		Text: RunbookWaitText(w, del.Incident, link), DeliveryID: job.ID, SentAt: d.Now().UTC(), Runbook: w}
+	n := &Notice{To: dest, Subject: RunbookWaitSubject(w), Text: RunbookWaitText(w, del.Incident, link),
+		DeliveryID: job.ID, SentAt: d.Now().UTC(), Runbook: w}
 	sendCtx, cancel := context.WithTimeout(ctx, d.sendTimeout())
 	defer cancel()
-	if err := ns.SendNotice(sendCtx, n); err != nil {
+	up, updates := ch.(NoticeUpdater)
+	var ref, what string
+	switch {
+	case w.Ended == "" && del.Ref != "":
+		return tocsin.JobOutcome{} // posted already, by a duplicate of this job
+	case w.Ended != "" && (!updates || del.Ref == ""):
+		return tocsin.JobOutcome{} // nothing was posted that could change
+	case w.Ended != "":
+		what = "message updated: " + w.Ended
+		err = up.UpdateNotice(sendCtx, del.Ref, n)
+	case updates:
+		what = "notice sent"
+		ref, err = up.PostNotice(sendCtx, n)
+	default:
+		what = "notice sent"
+		err = ns.SendNotice(sendCtx, n)
+	}
+	if err != nil {
 		permanent, after := Classify(err)
 		if permanent || job.Attempts >= d.maxAttempts() {
 			return d.final(job, args, fmt.Sprintf("%s: runbook step %s notice failed: %v", args.Channel, w.Step, err))
@@ -154,12 +202,16 @@ func (d *Dispatcher) sendRunbookWait(ctx context.Context, job *tocsin.Job, args 
 		return d.retry(job, args.Channel, err, after)
 	}
 	d.observe(args.Channel, "sent")
-	return tocsin.JobOutcome{Events: []*tocsin.TimelineEvent{{
+	out := tocsin.JobOutcome{Events: []*tocsin.TimelineEvent{{
 		IncidentID: job.IncidentID, Kind: tocsin.EventNotificationSent, Actor: args.Channel,
-		Message: fmt.Sprintf("%s: runbook %s is waiting at step %s: notice sent (attempt %d)", args.Channel, w.Runbook, w.Step, job.Attempts),
+		Message: fmt.Sprintf("%s: runbook %s, step %s: %s (attempt %d)", args.Channel, w.Runbook, w.Step, what, job.Attempts),
 		Data: tocsin.MustJSON(map[string]any{"channel": args.Channel, "event": args.Event, "attempt": job.Attempts, "delivery_id": job.ID,
 			"execution_id": w.ExecutionID, "seq": w.Seq}),
 	}}}
+	if ref != "" {
+		out.Ref = &tocsin.ChannelRef{IncidentID: job.IncidentID, Channel: key, Ref: ref}
+	}
+	return out
 }
 
 // RunbookWaitSubject is a wait's notice's subject line (email's).
@@ -172,9 +224,9 @@ func RunbookWaitSubject(w *tocsin.RunbookWait) string {
 
 // RunbookWaitText is what a team's channel reads of a wait, as plain text
 // (each channel escapes it for its markup): which step of which runbook
-// of which incident waits, how to resume or answer it from the CLI, the
-// incident's page, then the approval's message and the step's Markdown
-// instructions, as written.
+// of which incident waits, how to resume or answer it from the CLI (or,
+// once it ended, how it did), the incident's page, then the approval's
+// message and the step's Markdown instructions, as written.
 func RunbookWaitText(w *tocsin.RunbookWait, inc *tocsin.Incident, link string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Runbook %s", w.Runbook)
@@ -182,10 +234,13 @@ func RunbookWaitText(w *tocsin.RunbookWait, inc *tocsin.Incident, link string) s
 		fmt.Fprintf(&b, " on incident %q (%s)", inc.Title, inc.ID)
 	}
 	approve := w.Action == "aws:approve"
-	if approve {
+	switch {
+	case w.Ended != "":
+		fmt.Fprintf(&b, ", step %s (%s): %s.\n", w.Step, w.Action, w.Ended)
+	case approve:
 		fmt.Fprintf(&b, " waits for approval at step %s (%s): %d approval(s) of %s.\n", w.Step, w.Action, max(w.MinApprovals, 1), strings.Join(w.Approvers, ", "))
 		fmt.Fprintf(&b, "Approve with: tocsin runbook approve %s --as <approver>\nReject with: tocsin runbook reject %s --as <approver>\n", w.ExecutionID, w.ExecutionID)
-	} else {
+	default:
 		fmt.Fprintf(&b, " waits at step %s (%s).\n", w.Step, w.Action)
 		fmt.Fprintf(&b, "Resume with: tocsin runbook resume %s\n", w.ExecutionID)
 	}

@@ -169,3 +169,86 @@ func TestSendRunbookWait(t *testing.T) {
 		t.Errorf("failure notice %+v", failure)
 	}
 }
+
+// updatingChannel is a noticeChannel whose messages can be changed.
+type updatingChannel struct {
+	noticeChannel
+	updates []string // ref|text
+}
+
+func (c *updatingChannel) PostNotice(ctx context.Context, n *notify.Notice) (string, error) {
+	if err := c.SendNotice(ctx, n); err != nil {
+		return "", err
+	}
+	return "C9/42.1", nil
+}
+
+func (c *updatingChannel) UpdateNotice(_ context.Context, ref string, n *notify.Notice) error {
+	c.updates = append(c.updates, ref+"|"+n.Text)
+	return nil
+}
+
+// refDeliveries is a DeliverySource whose references are kept by channel
+// key, as the store keeps them.
+type refDeliveries struct {
+	inc  *tocsin.Incident
+	refs map[string]string
+}
+
+func (s refDeliveries) LoadDelivery(_ context.Context, _, _, channel string) (*tocsin.Delivery, error) {
+	return &tocsin.Delivery{Incident: s.inc, Ref: s.refs[channel]}, nil
+}
+
+// TestRunbookWaitMessageUpdated checks a wait's message over its life on
+// a channel that can change it: posted with its reference kept under the
+// wait's key, then, once the wait ended, changed to say how; an ended
+// wait is told only to such channels, and not at all where nothing was
+// posted.
+func TestRunbookWaitMessageUpdated(t *testing.T) {
+	slack, email := &updatingChannel{noticeChannel: noticeChannel{name: "slack"}}, &noticeChannel{name: "email"}
+	d := runbookDispatcher(waitingAt(2), nil, email)
+	d.Channels["slack"] = slack
+	src := refDeliveries{inc: &tocsin.Incident{ID: "inc_01", Title: "db down"}, refs: map[string]string{}}
+	d.Source = src
+	job := func(w tocsin.RunbookWait) *tocsin.Job {
+		args := tocsin.MustJSON(tocsin.NotifyArgs{Channel: "slack", Event: tocsin.NotifyEventRunbookWaiting, Runbook: &w})
+		return &tocsin.Job{ID: "job5", Kind: tocsin.JobNotify, IncidentID: "inc_01", Args: args, Attempts: 1}
+	}
+	key := notify.RunbookWaitRef("slack", "", &pauseWait)
+	if key != "runbook:ex1:2:1:slack:" {
+		t.Fatalf("key %q", key)
+	}
+	out := d.HandleNotify(context.Background(), job(pauseWait))
+	if out.Ref == nil || *out.Ref != (tocsin.ChannelRef{IncidentID: "inc_01", Channel: key, Ref: "C9/42.1"}) || len(slack.notices) != 1 {
+		t.Fatalf("posted: %+v", out)
+	}
+
+	ended := pauseWait
+	ended.Ended = "Resumed by bob via slack"
+	d.Runbooks = executions{waitingAt(3)} // the execution moved on
+	// The end is told to the channel that can change its message only.
+	fan := d.HandleRunbookWait(context.Background(), waitJob(ended))
+	if len(fan.Next) != 1 || fan.Next[0].Lane != tocsin.NotifyLane("slack") {
+		t.Fatalf("ended wait fanned out to %+v", fan.Next)
+	}
+	// Nothing posted under the key: nothing to change.
+	if out := d.HandleNotify(context.Background(), job(ended)); len(slack.updates) != 0 || len(out.Events) != 0 || out.Failed {
+		t.Fatalf("updated a message never posted: %v %+v", slack.updates, out)
+	}
+	src.refs[key] = "C9/42.1"
+	out = d.HandleNotify(context.Background(), job(ended))
+	if len(slack.updates) != 1 || !strings.HasPrefix(slack.updates[0], "C9/42.1|") || len(out.Events) != 1 || out.Ref != nil {
+		t.Fatalf("update %v, outcome %+v", slack.updates, out)
+	}
+	text := slack.updates[0]
+	if !strings.Contains(text, `Runbook restart on incident "db down" (inc_01), step Inspect (aws:pause): Resumed by bob via slack.`) ||
+		strings.Contains(text, "Resume with") || !strings.Contains(text, "Incident: https://tocsin.example.com/incidents/inc_01") {
+		t.Errorf("updated text:\n%s", text)
+	}
+	// A duplicate of the first job posts nothing twice.
+	d.Runbooks = executions{waitingAt(2)}
+	slack.notices = nil
+	if out := d.HandleNotify(context.Background(), job(pauseWait)); len(slack.notices) != 0 || out.Ref != nil {
+		t.Fatalf("posted twice: %+v", out)
+	}
+}

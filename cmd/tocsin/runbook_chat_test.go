@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -72,14 +73,32 @@ func slackClick(t *testing.T, ts *apptest.Server, post url.Values, actionID, use
 	}
 }
 
-// runbookPost waits for the Slack post announcing step and returns it.
+// runbookPost waits for the Slack post announcing step and returns it,
+// with the ts the fake Slack gave it.
 func runbookPost(t *testing.T, ts *apptest.Server, step string) url.Values {
 	t.Helper()
 	var found url.Values
 	apptest.Eventually(t, "slack post of "+step, func() bool {
-		for _, p := range ts.Slack.Posts() {
+		for i, p := range ts.Slack.Posts() {
 			if strings.Contains(p.Get("text"), "at step "+step+" ") {
 				found = p
+				found.Set("posted_ts", "1700000000."+strconv.Itoa(i+1))
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// updateOf waits for the chat.update of the message post and returns it.
+func updateOf(t *testing.T, ts *apptest.Server, post url.Values) url.Values {
+	t.Helper()
+	var found url.Values
+	apptest.Eventually(t, "slack update of "+post.Get("posted_ts"), func() bool {
+		for _, u := range ts.Slack.Updates() {
+			if u.Get("channel") == post.Get("channel") && u.Get("ts") == post.Get("posted_ts") {
+				found = u
 				return true
 			}
 		}
@@ -144,9 +163,9 @@ func TestScenarioSlackRunbookButtons(t *testing.T) {
 	// zed has no contact: a Resume is his as his Slack name.
 	slackClick(t, ts, post, "tocsin_runbook_resume", "U_ZED", "zed")
 	apptest.Eventually(t, "resumed", func() bool { return waitingAt(t, ts, exec) == "Approve" })
-	upd := lastUpdate(t, ts)
-	if !strings.Contains(upd.Get("blocks"), "Resumed by zed via slack") || strings.Contains(upd.Get("blocks"), "tocsin_runbook_resume") ||
-		!strings.Contains(upd.Get("blocks"), "waits at step Inspect") {
+	upd := updateOf(t, ts, post)
+	if !strings.Contains(upd.Get("text"), "step Inspect (aws:pause): Resumed by zed via slack.") || strings.Contains(upd.Get("blocks"), "tocsin_runbook_resume") ||
+		!strings.Contains(upd.Get("text"), "## Inspect the host") {
 		t.Fatalf("update after resume: %v", upd)
 	}
 
@@ -158,6 +177,7 @@ func TestScenarioSlackRunbookButtons(t *testing.T) {
 	}
 	_, updates := ts.Slack.Counts()
 	slackClick(t, ts, post, "tocsin_runbook_approve", "U_CARL", "carl")
+	time.Sleep(200 * time.Millisecond) // time enough for an outbox that would (wrongly) update
 	eph := ts.Slack.Ephemerals()
 	if len(eph) != 1 || eph[0].Get("user") != "U_CARL" || !strings.Contains(eph[0].Get("text"), "is not an approver of step Approve") {
 		t.Fatalf("ephemerals %v", eph)
@@ -169,7 +189,7 @@ func TestScenarioSlackRunbookButtons(t *testing.T) {
 	// ann approves from Slack, as her contact.
 	slackClick(t, ts, post, "tocsin_runbook_approve", "U_ANN", "annie")
 	apptest.Eventually(t, "approved", func() bool { return waitingAt(t, ts, exec) == "Done" })
-	if upd := lastUpdate(t, ts); !strings.Contains(upd.Get("blocks"), "Approved by ann via slack") || strings.Contains(upd.Get("blocks"), "tocsin_runbook_approve") {
+	if upd := updateOf(t, ts, post); !strings.Contains(upd.Get("text"), "Approved by ann via slack") || strings.Contains(upd.Get("blocks"), "tocsin_runbook_approve") {
 		t.Fatalf("update after approval: %v", upd)
 	}
 	_, ex := ts.Get(t, "/api/v1/runbook-executions/"+exec)
@@ -195,6 +215,20 @@ func TestScenarioSlackRunbookButtons(t *testing.T) {
 	if strings.Contains(string(page), "<button") || strings.Contains(string(page), "<form") {
 		t.Error("the incident page can act")
 	}
+
+	// Resumed from the API, the last wait's Slack message loses its button too.
+	post = runbookPost(t, ts, "Done")
+	if code, body := ts.Send(t, "POST", "/api/v1/runbook-executions/"+exec+"/resume", `{"by":"dana"}`); code != 200 {
+		t.Fatalf("resume: %d %v", code, body)
+	}
+	if upd := updateOf(t, ts, post); !strings.Contains(upd.Get("text"), "Resumed by dana via api") || strings.Contains(upd.Get("blocks"), "tocsin_runbook_resume") {
+		t.Fatalf("update after an API resume: %v", upd)
+	}
+	// A click on it now changes nothing, and says so.
+	slackClick(t, ts, post, "tocsin_runbook_resume", "U_ANN", "annie")
+	if eph := ts.Slack.Ephemerals(); len(eph) != 2 || !strings.Contains(eph[1].Get("text"), "no longer waiting at this step (Success)") {
+		t.Fatalf("ephemerals %v", eph)
+	}
 }
 
 // waitingAt is the name of the execution's current step ("" none).
@@ -203,13 +237,6 @@ func waitingAt(t *testing.T, ts *apptest.Server, id string) string {
 	_, body := ts.Get(t, "/api/v1/runbook-executions/"+id)
 	s, _ := body["current_step"].(string)
 	return s
-}
-
-func lastUpdate(t *testing.T, ts *apptest.Server) url.Values {
-	t.Helper()
-	var u []url.Values
-	apptest.Eventually(t, "slack update", func() bool { u = ts.Slack.Updates(); return len(u) > 0 })
-	return u[len(u)-1]
 }
 
 func mailboxText(ts *apptest.Server) string {

@@ -3,7 +3,7 @@ package slack
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -11,6 +11,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"tocsin"
+	"tocsin/notify"
 )
 
 // Action IDs of a runbook wait's buttons. Their value is
@@ -51,19 +52,20 @@ func (c *Channel) runbookBlocks(text string, w *tocsin.RunbookWait) []slack.Bloc
 	return append(blocks, slack.NewActionBlock("tocsin_runbook", buttons...))
 }
 
-// UpdateRunbookMessage replaces a runbook wait's message (channel, ts)
-// with its text (as posted, already escaped) and a line saying what
-// became of the wait (escaped here), without the buttons.
-func (c *Channel) UpdateRunbookMessage(ctx context.Context, channel, ts, text, outcome string) error {
+// UpdateNotice replaces the message ref ("<channel>/<ts>", as
+// PostNotice returned it) with n's text, escaped, and no buttons: a
+// runbook wait that ended (notify.NoticeUpdater).
+func (c *Channel) UpdateNotice(ctx context.Context, ref string, n *notify.Notice) error {
+	channel, ts, ok := parseRef(ref)
+	if !ok {
+		return notify.Permanent(fmt.Errorf("slack: message reference %q is not channel/ts", ref))
+	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	line := ":white_check_mark: " + escape(outcome)
-	blocks := []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, line, false, false), nil, nil)}
-	if text = strings.TrimSpace(text); text != "" {
-		blocks = append([]slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, tocsin.Truncate(text, maxSectionText), false, false), nil, nil)}, blocks...)
-	}
-	if _, _, _, err := c.api.UpdateMessageContext(ctx, channel, ts, slack.MsgOptionText(escape(outcome), false), slack.MsgOptionBlocks(blocks...)); err != nil {
-		return c.classify("update runbook message", err)
+	text := tocsin.Truncate(escape(n.Text), maxSectionText)
+	section := slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, text, false, false), nil, nil)
+	if _, _, _, err := c.api.UpdateMessageContext(ctx, channel, ts, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(section)); err != nil {
+		return c.classify("update notice", err)
 	}
 	return nil
 }
@@ -90,22 +92,6 @@ type RunbookInteraction struct {
 	UserName  string
 	ChannelID string
 	MessageTS string
-	// Text is the message's text as posted (its first section), kept when
-	// the message is updated.
-	Text string
-}
-
-// runbookPayload is what a runbook button's click adds to
-// interactionPayload: the message's blocks, whose text the update keeps.
-type runbookPayload struct {
-	Message struct {
-		Blocks []struct {
-			Type string `json:"type"`
-			Text struct {
-				Text string `json:"text"`
-			} `json:"text"`
-		} `json:"blocks"`
-	} `json:"message"`
 }
 
 // ParseRunbookInteraction parses a Slack interactivity request's body and
@@ -119,8 +105,7 @@ func ParseRunbookInteraction(body []byte) (*RunbookInteraction, bool, error) {
 	}
 	raw := form.Get("payload")
 	var p interactionPayload
-	var m runbookPayload
-	if err := errors.Join(json.Unmarshal([]byte(raw), &p), json.Unmarshal([]byte(raw), &m)); err != nil {
+	if err := json.Unmarshal([]byte(raw), &p); err != nil {
 		return nil, false, tocsin.Errorf(tocsin.EINVALID, "slack interaction: invalid payload JSON")
 	}
 	if p.Type != "block_actions" {
@@ -142,12 +127,6 @@ func ParseRunbookInteraction(body []byte) (*RunbookInteraction, bool, error) {
 			UserName:  firstNonEmpty(p.User.Username, p.User.Name, p.User.ID),
 			ChannelID: firstNonEmpty(p.Container.ChannelID, p.Channel.ID),
 			MessageTS: firstNonEmpty(p.Container.MessageTS, p.Message.TS),
-		}
-		for _, b := range m.Message.Blocks {
-			if b.Type == "section" {
-				in.Text = b.Text.Text
-				break
-			}
 		}
 		return in, true, nil
 	}

@@ -116,20 +116,33 @@ func TestRunbookNoticeButtons(t *testing.T) {
 	}
 }
 
-// TestUpdateRunbookMessageAndEphemeral checks the two answers to a click:
-// the message keeps its text, loses its buttons and says what became of
-// the wait (escaped); an ephemeral answer goes to the one user.
-func TestUpdateRunbookMessageAndEphemeral(t *testing.T) {
+// TestUpdateNoticeAndEphemeral checks the message's life: posted with a
+// reference, it is changed to its new text (escaped) without buttons;
+// a reference that is not one is refused for good; an ephemeral answer
+// goes to the one user.
+func TestUpdateNoticeAndEphemeral(t *testing.T) {
 	f := newFormSlack(t)
 	ch := newChannel(t, f.URL, nil)
-	if err := ch.UpdateRunbookMessage(context.Background(), "C2", "111.222", "Runbook x waits &amp; more", "Resumed by <ann>"); err != nil {
+	wait := &tocsin.RunbookWait{ExecutionID: "0193-ab", Seq: 2, Step: "Inspect", Action: "aws:pause"}
+	ref, err := ch.PostNotice(context.Background(), &notify.Notice{Text: "waits", Runbook: wait})
+	if err != nil || ref != "C0CONFIG/111.222" {
+		t.Fatalf("posted %q, %v", ref, err)
+	}
+	ended := *wait
+	ended.Ended = "Resumed by <ann>"
+	if err := ch.UpdateNotice(context.Background(), ref, &notify.Notice{Text: "step Inspect: Resumed by <ann>", Runbook: &ended}); err != nil {
 		t.Fatal(err)
 	}
 	method, form := f.last(t)
 	buttons, texts := buttonsOf(t, form.Get("blocks"))
-	if method != "chat.update" || form.Get("channel") != "C2" || form.Get("ts") != "111.222" || len(buttons) != 0 ||
-		strings.Join(texts, "|") != "Runbook x waits &amp; more|:white_check_mark: Resumed by &lt;ann&gt;" {
+	if method != "chat.update" || form.Get("channel") != "C0CONFIG" || form.Get("ts") != "111.222" || len(buttons) != 0 ||
+		strings.Join(texts, "|") != "step Inspect: Resumed by &lt;ann&gt;" || form.Get("text") != texts[0] {
 		t.Fatalf("%s %v", method, form)
+	}
+	if err := ch.UpdateNotice(context.Background(), "nonsense", &notify.Notice{Text: "x"}); err == nil {
+		t.Error("a bad reference was accepted")
+	} else if permanent, _ := notify.Classify(err); !permanent {
+		t.Errorf("a bad reference is retried: %v", err)
 	}
 	if err := ch.PostEphemeral(context.Background(), "C2", "U9", "You are not an approver <here>"); err != nil {
 		t.Fatal(err)
@@ -144,14 +157,12 @@ func TestUpdateRunbookMessageAndEphemeral(t *testing.T) {
 // values that do not name an execution's step.
 func TestParseRunbookInteraction(t *testing.T) {
 	payload := strings.Replace(strings.Replace(ackPayload, `"action_id": "tocsin_ack"`, `"action_id": "tocsin_runbook_approve"`, 1), `"value": "inc_01"`, `"value": "0193-ab:4"`, 1)
-	payload = strings.Replace(payload, `"message": {"ts": "123.456", "text": ""}`,
-		`"message": {"ts": "123.456", "text": "", "blocks": [{"type": "actions"}, {"type": "section", "text": {"type": "mrkdwn", "text": "Runbook x waits"}}]}`, 1)
 	in, ok, err := slack.ParseRunbookInteraction(form(payload))
 	if err != nil || !ok {
 		t.Fatalf("ok=%v err=%v", ok, err)
 	}
 	want := slack.RunbookInteraction{Signal: tocsin.SignalApprove, ExecutionID: "0193-ab", Seq: 4, UserID: "U123", UserName: "alice",
-		ChannelID: "C1", MessageTS: "123.456", Text: "Runbook x waits"}
+		ChannelID: "C1", MessageTS: "123.456"}
 	if *in != want {
 		t.Errorf("got %+v, want %+v", *in, want)
 	}
