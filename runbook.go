@@ -158,9 +158,9 @@ const (
 	// an aws:approve step waits for them.
 	JobRunbookNotice = "runbook_notice"
 	// JobRunbookWait tells an incident's team channels that a step waits
-	// for a responder (an aws:pause's Resume, an aws:approve's answers):
-	// its handler queues one notify job (NotifyEventRunbookWaiting) per
-	// channel and destination.
+	// for a responder (an aws:pause's Resume, an aws:approve's answers),
+	// or how that wait ended: its handler queues one notify job
+	// (NotifyEventRunbookWaiting) per channel and destination.
 	JobRunbookWait = "runbook_wait"
 	// RunbookLane runs the steps that only wait (sleeps, timeouts);
 	// RunbookHTTPLane and RunbookScriptLane the ones that work, so a slow
