@@ -19,7 +19,6 @@ import (
 	"log"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"tocsin/bench/internal/latency"
@@ -120,25 +119,9 @@ func Measure(ctx context.Context, o tocsinproc.Options, n int, idle time.Duratio
 		}
 		res.IdleRSSMiB = append(res.IdleRSSMiB, float64(rss)/(1<<20))
 	}
-	res.StartMinMs, res.StartMedianMs, res.StartMaxMs = Spread(res.StartMs)
-	res.IdleRSSMinMiB, res.IdleRSSMedianMiB, res.IdleRSSMaxMiB = Spread(res.IdleRSSMiB)
+	res.StartMinMs, res.StartMedianMs, res.StartMaxMs = latency.Spread(res.StartMs)
+	res.IdleRSSMinMiB, res.IdleRSSMedianMiB, res.IdleRSSMaxMiB = latency.Spread(res.IdleRSSMiB)
 	return res, nil
-}
-
-// Spread returns the minimum, the median (the mean of the middle two for
-// an even count) and the maximum of v; zeros for none.
-func Spread(v []float64) (lo, median, hi float64) {
-	if len(v) == 0 {
-		return 0, 0, 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	m := len(s) / 2
-	median = s[m]
-	if len(s)%2 == 0 {
-		median = (s[m-1] + s[m]) / 2
-	}
-	return s[0], median, s[len(s)-1]
 }
 
 // MarkdownHeader is the header of the table MarkdownRow writes rows of.
