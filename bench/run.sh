@@ -13,7 +13,8 @@
 #            tocsin CPU per delivery in the drain after the intake
 #   fixed    alert → first webhook delivery at BENCH_RATE/s
 #   timers   BENCH_TIMERS escalation timers due within the same minute
-#   wake     two instances on one PostgreSQL: A's 2xx → B's delivery
+#   wake     two instances on one PostgreSQL: A's 2xx → B's delivery, and
+#            A's 2xx → B's escalation of a timer due at once
 #   startup  start-up to ready and idle RSS (SQLite)
 #
 # Knobs (environment):
@@ -29,6 +30,7 @@
 #   BENCH_TIMER_WAIT   their on-call wait, minutes (fractions ok) (default 1)
 #   BENCH_WAKE_N       alerts of the two-instance scenario      (default 200)
 #   BENCH_WAKE_RATE    their rate, alerts/s                     (default 20)
+#   BENCH_WAKE_TIMER_N alerts of the two-instance timer variant (default 60: A's held PagerDuty calls time out after 10 s)
 #   BENCH_STARTS       timed starts                             (default 5)
 #   BENCH_IDLE         idle time before reading VmRSS           (default 5s)
 #   BENCH_SCENARIOS    scenarios to run                         (default "intake repeat deliver fixed timers wake startup")
@@ -52,6 +54,7 @@ BENCH_TIMERS=${BENCH_TIMERS:-10000}
 BENCH_TIMER_WAIT=${BENCH_TIMER_WAIT:-1}
 BENCH_WAKE_N=${BENCH_WAKE_N:-200}
 BENCH_WAKE_RATE=${BENCH_WAKE_RATE:-20}
+BENCH_WAKE_TIMER_N=${BENCH_WAKE_TIMER_N:-60}
 BENCH_STARTS=${BENCH_STARTS:-5}
 BENCH_IDLE=${BENCH_IDLE:-5s}
 BENCH_SCENARIOS=${BENCH_SCENARIOS:-intake repeat deliver fixed timers wake startup}
@@ -425,20 +428,26 @@ scenario_timers() {
 	stop "$fakepid"
 }
 
-# scenario_wake: two instances on one PostgreSQL schema.
+# scenario_wake: two instances on one PostgreSQL schema, B running A's
+# webhook notifications, then A's escalation timers due at once.
 scenario_wake() {
-	local dir="$tmp/postgres/wake"
-	mkdir -p "$dir"
-	new_db postgres "$dir"
-	log "postgres: two instances, $BENCH_WAKE_N alerts to A at $BENCH_WAKE_RATE/s"
-	if "$tmp/wake" -tocsin "$tmp/tocsin" -database "$db" -dir "$dir" -n "$BENCH_WAKE_N" -rate "$BENCH_WAKE_RATE" \
-		-json "$results/postgres/wake.json" >>"$tmp/rows-wake.md"; then
-		tail -n 1 "$tmp/rows-wake.md" >&2
-	else
-		echo "- **postgres, two instances**: the measurement failed (see stderr)" >>"$notes"
-	fi
-	keep "$dir/a" "postgres, wake, A"
-	keep "$dir/b" "postgres, wake, B"
+	local work n out
+	for work in notify escalate; do
+		local dir="$tmp/postgres/wake-$work"
+		mkdir -p "$dir"
+		new_db postgres "$dir"
+		n=$BENCH_WAKE_N out=wake
+		if [[ $work == escalate ]]; then n=$BENCH_WAKE_TIMER_N out=wake-escalate; fi
+		log "postgres: two instances, $n alerts to A at $BENCH_WAKE_RATE/s, B runs their $work jobs"
+		if "$tmp/wake" -tocsin "$tmp/tocsin" -database "$db" -dir "$dir" -work "$work" -n "$n" -rate "$BENCH_WAKE_RATE" \
+			-json "$results/postgres/$out.json" >>"$tmp/rows-wake.md"; then
+			tail -n 1 "$tmp/rows-wake.md" >&2
+		else
+			echo "- **postgres, two instances ($work)**: the measurement failed (see stderr)" >>"$notes"
+		fi
+		keep "$dir/a" "postgres, wake $work, A"
+		keep "$dir/b" "postgres, wake $work, B"
+	done
 }
 
 # scenario_startup: start-ups and idle RSS on SQLite.
@@ -496,7 +505,7 @@ echo "\$ uname -sr"
 uname -sr
 echo '```'
 echo
-echo "tocsin, the load tool, the sink, the fakes and PostgreSQL all run on this machine. Run: \`$(env | grep -E '^BENCH_' | sort | tr '\n' ' ')bash bench/run.sh\` (${elapsed}s). Intake: $BENCH_RUNS runs each of $BENCH_N alerts (tocsin, a new database each run) and $BENCH_TRIVIAL_N requests (the trivial handler), closed loop, $BENCH_CONCURRENCY in flight, the same load tool. Repeats: $BENCH_REPEAT_N. Deliveries: $BENCH_N alerts, then $BENCH_RATE/s for $BENCH_DURATION. Timers: $BENCH_TIMERS, wait $BENCH_TIMER_WAIT min. Two instances: $BENCH_WAKE_N alerts at $BENCH_WAKE_RATE/s. Start-ups: $BENCH_STARTS, $BENCH_IDLE idle."
+echo "tocsin, the load tool, the sink, the fakes and PostgreSQL all run on this machine. Run: \`$(env | grep -E '^BENCH_' | sort | tr '\n' ' ')bash bench/run.sh\` (${elapsed}s). Intake: $BENCH_RUNS runs each of $BENCH_N alerts (tocsin, a new database each run) and $BENCH_TRIVIAL_N requests (the trivial handler), closed loop, $BENCH_CONCURRENCY in flight, the same load tool. Repeats: $BENCH_REPEAT_N. Deliveries: $BENCH_N alerts, then $BENCH_RATE/s for $BENCH_DURATION. Timers: $BENCH_TIMERS, wait $BENCH_TIMER_WAIT min. Two instances: $BENCH_WAKE_N alerts (webhooks) and $BENCH_WAKE_TIMER_N (timers due at once) at $BENCH_WAKE_RATE/s. Start-ups: $BENCH_STARTS, $BENCH_IDLE idle."
 echo
 echo "### Targets (issue 13)"
 echo
@@ -524,7 +533,7 @@ if [[ -s $tmp/rows-wake.md ]]; then
 	"$tmp/wake" -md-header
 	cat "$tmp/rows-wake.md"
 	echo
-	echo "A's webhook lane is held full by deliveries that never finish, so only B can deliver the measured alerts; the delay is from A's 2xx answer to the webhook's arrival."
+	echo "A's lane (webhook notifications, or escalations to PagerDuty) is held full by calls that do not finish, so only B can run the measured alerts' jobs; the delay is from A's 2xx answer to the webhook's (or the escalation's) arrival."
 fi
 if [[ -s $tmp/rows-startup.md ]]; then
 	echo

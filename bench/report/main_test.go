@@ -42,6 +42,7 @@ func TestReport(t *testing.T) {
 		"intake-tocsin-1.json": `{"sent":20000,"accepted":20000,"accepted_per_sec":4100,"server":{"cpu_seconds":4}}`,
 		"repeat-growth.json":   `{"repeats":20000,"payload_rows_before":1,"payload_rows_after":1,"bytes_before":1000,"bytes_after":1000}`,
 		"fixed.json":           `{"sent":10000,"accepted":10000,"rate":500,"lost":2,"delivery":{"unique":9998,"per_sec":500,"latency":{"count":9998,"p50_ms":3,"p99_ms":40,"max_ms":60}}}`,
+		"wake-escalate.json":   `{"n":60,"rate":20,"accepted":60,"delivered":60,"via_a":0,"lost":0,"delay":{"count":60,"p50_ms":400,"p99_ms":1000,"max_ms":1000}}`,
 		"wake.json":            `{"n":200,"rate":20,"accepted":200,"delivered":200,"via_a":0,"lost":0,"delay":{"count":200,"p50_ms":4,"p99_ms":12,"max_ms":15}}`,
 		"deliver.json":         `{"sent":20000,"accepted":20000,"accepted_per_sec":6000,"delivery":{"unique":20000,"per_sec":6000},"server":{"cpu_seconds":6},"drain":{"backlog":50,"delivered":50,"per_sec":3000,"cpu_us_per_delivery":100}}`,
 	})
@@ -67,6 +68,7 @@ func TestReport(t *testing.T) {
 		{"deliveries", "postgres", "met", "backlog 50 when the intake ended; ~100 µs tocsin CPU per delivery"},
 		{"alert → first webhook", "postgres", "missed", "p99 **40.0 ms**"},
 		{"work accepted by busy instance A", "postgres", "met", "p99 **12.0 ms**"},
+		{"a timer armed on busy instance A", "postgres", "missed", "p99 **1000 ms**, max 1000 ms (60 alerts at 20/s, 0 run by A, 0 lost)"},
 	} {
 		if i >= len(rows) {
 			t.Fatalf("only %d rows: %+v", len(rows), rows)
@@ -76,11 +78,11 @@ func TestReport(t *testing.T) {
 			t.Errorf("row %d = %+v\nwant %+v", i, r, w)
 		}
 	}
-	if len(rows) != 12 {
-		t.Errorf("%d rows, want 12", len(rows))
+	if len(rows) != 13 {
+		t.Errorf("%d rows, want 13", len(rows))
 	}
 	table := Table(rows)
-	if strings.Count(table, "\n") != 14 || !strings.Contains(table, "| **missed** |") {
+	if strings.Count(table, "\n") != 15 || !strings.Contains(table, "| **missed** |") {
 		t.Fatalf("table:\n%s", table)
 	}
 }

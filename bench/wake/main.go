@@ -1,23 +1,26 @@
 // Command wake measures how fast work accepted by one tocsin instance is
 // taken up by another idle one sharing its PostgreSQL database: the delay
-// from instance A's 2xx answer to an alert to the arrival of its webhook,
-// delivered by instance B.
+// from instance A's 2xx answer to an alert to the arrival of what it
+// causes, run by instance B. The work is the alert's webhook notification
+// (-work notify) or an ack-or-escalate timer due at once (-work escalate:
+// on-call with a wait of 0 and provider pagerduty, the escalation
+// arriving at a fake PagerDuty).
 //
-// A is kept from delivering: it starts alone, with its webhook channel
-// pointing at a hold endpoint that keeps every delivery of a first batch
-// of "blocker" alerts waiting, so its webhook lane is full (an instance
-// claims only what its lanes can start). Then B starts with the same
-// channel pointing at the sink, takes the blockers A could not start, and
-// goes idle. The measured alerts are then sent to A one at a time at a low
-// rate: each one's notification can only be run by B, which finds it when
-// it is told (LISTEN/NOTIFY) or when it next polls. A delivery that still
+// A is kept from running it: it starts alone, its webhook channel (or
+// PagerDuty) pointing at a hold endpoint that keeps every call for a
+// first batch of "blocker" alerts waiting, so its lane is full (an
+// instance claims only what its lanes can start). Then B starts with the
+// same configuration pointing at the sink, takes the blockers A could not
+// start, and goes idle. The measured alerts are then sent to A one at a
+// time at a low rate: each one's job can only be run by B, which finds it
+// when it is told (LISTEN/NOTIFY) or when it next polls. A call that still
 // reaches A's hold endpoint (A's lane freed) is passed to the sink and
-// counted as delivered by A.
+// counted as run by A.
 //
 // Usage:
 //
-//	wake -tocsin BIN -database postgres://…[&search_path=S] [-n 200] [-rate 20]
-//	     [-blockers 16] [-backend postgres] [-json FILE] [-out markdown|json]
+//	wake -tocsin BIN -database postgres://…[&search_path=S] [-work notify|escalate]
+//	     [-n 200] [-rate 20] [-blockers 16] [-backend postgres] [-json FILE] [-out markdown|json]
 //	wake -md-header
 package main
 
@@ -57,6 +60,7 @@ func main() {
 	var o Options
 	flag.StringVar(&o.Bin, "tocsin", "", "the tocsin binary")
 	flag.StringVar(&o.Database, "database", "", "the PostgreSQL URL both instances share (a schema of this run only)")
+	flag.StringVar(&o.Work, "work", "notify", "what B must run: notify (a webhook) or escalate (an on-call timer due at once)")
 	flag.IntVar(&o.N, "n", 200, "alerts measured")
 	flag.Float64Var(&o.Rate, "rate", 20, "alerts per second sent to A")
 	flag.IntVar(&o.Blockers, "blockers", 16, "alerts whose deliveries fill A's webhook lane (at least its workers)")
@@ -71,8 +75,8 @@ func main() {
 		fmt.Print(MarkdownHeader())
 		return
 	}
-	if o.Bin == "" || o.Database == "" || o.N < 1 || o.Rate <= 0 || o.Blockers < 1 {
-		log.Fatal("wake: -tocsin and -database are required; -n, -rate and -blockers must be positive")
+	if o.Bin == "" || o.Database == "" || o.N < 1 || o.Rate <= 0 || o.Blockers < 1 || (o.Work != "notify" && o.Work != "escalate") {
+		log.Fatal("wake: -tocsin and -database are required; -n, -rate and -blockers must be positive; -work is notify or escalate")
 	}
 	o.Dir = *dir
 	if o.Dir == "" {
@@ -106,20 +110,25 @@ func main() {
 // Options describe one measurement.
 type Options struct {
 	Bin, Database, Dir string
-	N                  int
-	Rate               float64
-	Blockers           int
-	Wait               time.Duration
+	// Work is "notify" or "escalate".
+	Work     string
+	N        int
+	Rate     float64
+	Blockers int
+	Wait     time.Duration
 }
 
 // Result is the outcome of one measurement (the JSON of -out json).
 type Result struct {
 	Backend string  `json:"backend,omitempty"`
+	Work    string  `json:"work"`
 	N       int     `json:"n"`
 	Rate    float64 `json:"rate"`
-	// Held is the blocker deliveries A held when the measurement began:
-	// its webhook lane's workers.
-	Held int64 `json:"held"`
+	// Held is the blocker calls A held when the measurement began (its
+	// lane's workers) and HeldAtEnd when it ended: fewer means A's lane
+	// freed during the measurement (PagerDuty calls time out after 10 s).
+	Held      int64 `json:"held"`
+	HeldAtEnd int64 `json:"held_at_end"`
 	// Accepted is the alerts A answered 2xx; Delivered those whose
 	// webhook arrived, ViaA of them delivered by A, Lost the others.
 	Accepted  int   `json:"accepted"`
@@ -166,6 +175,8 @@ func Measure(ctx context.Context, o Options) (*Result, error) {
 	h := &holder{blockRun: blockRun, sink: sk.Handler(), release: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.Handle("POST /hold", h)
+	mux.Handle("POST /hold/v2/enqueue", h)
+	mux.HandleFunc("POST /pd/v2/enqueue", h.pass)
 	mux.Handle("/", sk.Handler())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -205,7 +216,11 @@ func Measure(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("A's lane never filled: %w", err)
 	}
 	// B takes the blockers A could not start, then idles.
-	b, err := startInstance(ctx, o, "b", hooks+"/hook")
+	target := hooks + "/hook"
+	if o.Work == "escalate" {
+		target = hooks + "/pd"
+	}
+	b, err := startInstance(ctx, o, "b", target)
 	if err != nil {
 		return nil, fmt.Errorf("instance B: %w", err)
 	}
@@ -221,7 +236,7 @@ func Measure(ctx context.Context, o Options) (*Result, error) {
 	// The measurement: one alert at a time, to A.
 	accepted := make([]time.Time, o.N)
 	start := time.Now()
-	res := &Result{N: o.N, Rate: o.Rate, Held: h.held.Load()}
+	res := &Result{Work: o.Work, N: o.N, Rate: o.Rate, Held: h.held.Load()}
 	for i := range o.N {
 		due := start.Add(time.Duration(float64(i) * float64(time.Second) / o.Rate))
 		select {
@@ -237,6 +252,7 @@ func Measure(ctx context.Context, o Options) (*Result, error) {
 		accepted[i] = at
 		res.Accepted++
 	}
+	res.HeldAtEnd = h.held.Load()
 	_ = until(ctx, o.Wait, func() bool { return int(sk.Stats().Unique) >= res.Accepted })
 	var lost int
 	var delays []time.Duration
@@ -249,8 +265,9 @@ func Measure(ctx context.Context, o Options) (*Result, error) {
 	return res, nil
 }
 
-// startInstance starts one tocsin whose webhook channel posts to hook.
-func startInstance(ctx context.Context, o Options, name, hook string) (*tocsinproc.Server, error) {
+// startInstance starts one tocsin whose webhook channel (or, for the
+// escalate work, PagerDuty) posts to url.
+func startInstance(ctx context.Context, o Options, name, url string) (*tocsinproc.Server, error) {
 	dir := o.Dir + "/" + name
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -263,7 +280,18 @@ alert:
     enable: true
     url: %s
     timeout: 55s
-`, ingestToken, apiToken, hook)
+`, ingestToken, apiToken, url)
+	if o.Work == "escalate" {
+		cfg = fmt.Sprintf(`log: {level: warn}
+ingest: {tokens: [%q]}
+api: {tokens: [%q]}
+oncall:
+  enable: true
+  wait_minutes: 0
+  provider: pagerduty
+  pagerduty: {routing_key: bench-routing-key, api_url: %s}
+`, ingestToken, apiToken, url)
+	}
 	return tocsinproc.Start(ctx, tocsinproc.Options{Bin: o.Bin, Dir: dir, Config: cfg, Database: o.Database})
 }
 
@@ -324,9 +352,28 @@ func (h *holder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.viaA.Add(1)
+	h.forward(w, r, body)
+}
+
+// pass hands B's calls to the sink.
+func (h *holder) pass(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	h.forward(w, r, body)
+}
+
+// forward hands a call to the sink's webhook endpoint. A PagerDuty event
+// has no X-Tocsin-Event: it counts as the alert's "opened" delivery.
+func (h *holder) forward(w http.ResponseWriter, r *http.Request, body []byte) {
 	r2 := r.Clone(r.Context())
 	r2.URL.Path = "/hook"
 	r2.Body = io.NopCloser(bytes.NewReader(body))
+	if r2.Header.Get("X-Tocsin-Event") == "" {
+		r2.Header.Set("X-Tocsin-Event", "opened")
+	}
 	h.sink.ServeHTTP(w, r2)
 }
 
@@ -374,8 +421,8 @@ func until(ctx context.Context, timeout time.Duration, cond func() bool) error {
 
 // MarkdownHeader is the header of the table MarkdownRow writes rows of.
 func MarkdownHeader() string {
-	return "| backend | alerts to A | rate (/s) | A's lane held | delivered by B | by A | lost | A's 2xx → delivery p50 / p99 / max (ms) |\n" +
-		"|---|--:|--:|--:|--:|--:|--:|--:|\n"
+	return "| backend | work | alerts to A | rate (/s) | A's lane held (start → end) | run by B | by A | lost | A's 2xx → arrival p50 / p99 / max (ms) |\n" +
+		"|---|---|--:|--:|--:|--:|--:|--:|--:|\n"
 }
 
 // MarkdownRow formats r as one row of the MarkdownHeader table.
@@ -384,7 +431,7 @@ func (r *Result) MarkdownRow() string {
 	if r.Delay.Count > 0 {
 		d = latency.FormatMs(r.Delay.P50) + " / " + latency.FormatMs(r.Delay.P99) + " / " + latency.FormatMs(r.Delay.Max)
 	}
-	return fmt.Sprintf("| %s | %d | %g | %d | %d | %d | %d | %s |\n", r.Backend, r.N, r.Rate, r.Held,
+	return fmt.Sprintf("| %s | %s | %d | %g | %d → %d | %d | %d | %d | %s |\n", r.Backend, r.Work, r.N, r.Rate, r.Held, r.HeldAtEnd,
 		int64(r.Delivered)-r.ViaA, r.ViaA, r.Lost, d)
 }
 

@@ -77,11 +77,11 @@ func TestHolder(t *testing.T) {
 		t.Fatalf("released blocker: %d, %d held", code, h.held.Load())
 	}
 	var r Result
-	r.Backend, r.N, r.Rate, r.Held, r.Delivered, r.ViaA = "postgres", 3, 20, 8, 3, 1
-	if row := r.MarkdownRow(); row != "| postgres | 3 | 20 | 8 | 2 | 1 | 0 | – |\n" {
+	r.Backend, r.Work, r.N, r.Rate, r.Held, r.HeldAtEnd, r.Delivered, r.ViaA = "postgres", "notify", 3, 20, 8, 7, 3, 1
+	if row := r.MarkdownRow(); row != "| postgres | notify | 3 | 20 | 8 → 7 | 2 | 1 | 0 | – |\n" {
 		t.Fatalf("row %q", row)
 	}
-	if !bytes.Contains([]byte(MarkdownHeader()), []byte("A's 2xx → delivery")) {
+	if !bytes.Contains([]byte(MarkdownHeader()), []byte("A's 2xx → arrival")) {
 		t.Fatal("header")
 	}
 }
@@ -98,10 +98,6 @@ func TestMeasure(t *testing.T) {
 	}
 	defer db.Close()
 	schema := fmt.Sprintf("bench_wake_test_%d", time.Now().UnixNano())
-	if _, err := db.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatal(err)
-	}
-	defer db.Exec("DROP SCHEMA " + schema + " CASCADE")
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "tocsin")
 	if out, err := exec.Command("go", "build", "-o", bin, "tocsin/cmd/tocsin").CombinedOutput(); err != nil {
@@ -111,12 +107,19 @@ func TestMeasure(t *testing.T) {
 	if strings.Contains(url, "?") {
 		sep = "&"
 	}
-	res, err := Measure(context.Background(), Options{Bin: bin, Database: url + sep + "search_path=" + schema, Dir: dir,
-		N: 10, Rate: 20, Blockers: 16, Wait: 20 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Accepted != 10 || res.Delivered != 10 || res.Lost != 0 || res.Held < 1 || res.Delay.Count != 10 || res.Delay.Max > 10000 {
-		t.Fatalf("result %+v", res)
+	for _, work := range []string{"notify", "escalate"} {
+		s := schema + "_" + work
+		if _, err := db.Exec("CREATE SCHEMA " + s); err != nil {
+			t.Fatal(err)
+		}
+		defer db.Exec("DROP SCHEMA " + s + " CASCADE")
+		res, err := Measure(context.Background(), Options{Bin: bin, Database: url + sep + "search_path=" + s, Dir: filepath.Join(dir, work),
+			Work: work, N: 10, Rate: 20, Blockers: 16, Wait: 20 * time.Second})
+		if err != nil {
+			t.Fatalf("%s: %v", work, err)
+		}
+		if res.Work != work || res.Accepted != 10 || res.Delivered != 10 || res.Lost != 0 || res.Held < 1 || res.Delay.Count != 10 || res.Delay.Max > 10000 {
+			t.Fatalf("%s: result %+v", work, res)
+		}
 	}
 }
