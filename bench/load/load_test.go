@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -244,3 +247,28 @@ func TestDrain(t *testing.T) {
 
 // near reports whether a and b agree to a millionth.
 func near(a, b float64) bool { return a-b < 1e-6 && b-a < 1e-6 }
+
+// TestReusesConnections checks that answers are read to the end so the
+// shared client keeps its connections: at most one per worker.
+func TestReusesConnections(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusCreated)
+		w.Write([]byte(`{"status":"ok","count":1,"incident_ids":["inc_1"],"results":[{"created":true}]}`))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	res, err := Run(context.Background(), Config{URL: srv.URL, Token: "tok", N: 400, Concurrency: 4, Timeout: 5 * time.Second, Run: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Accepted != 400 || conns.Load() > 4 {
+		t.Fatalf("%d accepted over %d connections (4 workers)", res.Accepted, conns.Load())
+	}
+}
