@@ -151,6 +151,11 @@ var (
 // 1–200 letters, digits, '-' and '_').
 func ValidPlanName(s string) bool { return planNamePattern.MatchString(s) }
 
+// ValidRunbookName reports whether s can name a runbook (AWS's rule for
+// document names as a response plan gives them: 3–128 letters, digits and
+// _-.:/).
+func ValidRunbookName(s string) bool { return runbookNamePattern.MatchString(s) }
+
 // AlertTemplateFuncs are the functions incident templates may call, beyond
 // text/template's own: upper, lower, trim and default ("{{ .labels.env |
 // default "prod" }}").
@@ -240,7 +245,7 @@ func (rp *ResponsePlan) Validate() error {
 		}
 	}
 	if rb := rp.Runbook; rb != nil {
-		if !runbookNamePattern.MatchString(rb.Name) {
+		if !ValidRunbookName(rb.Name) {
 			p.add("runbook.name: %q must be 3-128 letters, digits or _-.:/", rb.Name)
 		}
 		if len(rb.Parameters) > 200 {

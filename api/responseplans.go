@@ -45,7 +45,13 @@ func (s *Server) responsePlanRoutes() {
 			}
 			return p, err
 		},
-		put: st.PutResponsePlan, del: st.DeleteResponsePlan,
+		put: func(ctx context.Context, p *tocsin.ResponsePlan) (bool, error) {
+			if err := s.checkPlanRunbook(ctx, p); err != nil {
+				return false, err
+			}
+			return st.PutResponsePlan(ctx, p)
+		},
+		del:   st.DeleteResponsePlan,
 		name:  func(p *tocsin.ResponsePlan) *string { return &p.Name },
 		check: s.checkResponsePlan,
 	}.register(s)
@@ -95,6 +101,23 @@ func hideSecrets(p *tocsin.ResponsePlan) {
 	for i := range ts {
 		ts[i].Secret = ""
 	}
+}
+
+// checkPlanRunbook refuses a plan whose runbook does not exist, when the
+// API keeps runbooks (without a runbook store the name is not checked, as
+// before runbooks were stored).
+func (s *Server) checkPlanRunbook(ctx context.Context, p *tocsin.ResponsePlan) error {
+	if p.Runbook == nil || s.opts.Runbooks == nil {
+		return nil
+	}
+	_, err := s.opts.Runbooks.Runbook(ctx, p.Runbook.Name, 0)
+	if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
+		return tocsin.Errorf(tocsin.EINVALID, "response plan %s: runbook.name: no runbook %q (put it first: PUT /api/v1/runbooks/%s)", p.Name, p.Runbook.Name, p.Runbook.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("find runbook %s: %w", p.Runbook.Name, err)
+	}
+	return nil
 }
 
 // checkResponsePlan makes the checks the store cannot: chat channels name
