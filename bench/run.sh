@@ -418,7 +418,7 @@ scenario_timers() {
 		-backend "$name" -scenario "$BENCH_TIMERS alerts arming timers" -json "$results/$name/timers-intake.json"
 	log "$name: waiting for the timers to fire"
 	if "$tmp/timers" report -fake "http://$fakeaddr" -api "$turl" -api-token "$API_TOKEN" \
-		-wait "$(awk -v m="$BENCH_TIMER_WAIT" 'BEGIN {printf "%.3fs", m * 60}')" -timeout 60s -backend "$name" \
+		-wait "$(awk -v m="$BENCH_TIMER_WAIT" 'BEGIN {printf "%.3fs", m * 60}')" -timeout 120s -backend "$name" \
 		-json "$results/$name/timers.json" >>"$tmp/rows-timers.md"; then
 		tail -n 1 "$tmp/rows-timers.md" >&2
 	else
@@ -510,13 +510,15 @@ echo
 echo "### Targets (issue 13)"
 echo
 "$tmp/report" -dir "$results"
-echo
-echo "### Intake, repeats and deliveries (bench/load)"
-echo
-"$tmp/load" -md-header
-cat "$tmp/rows-load.md"
-echo
-echo "accepted/s: 2xx answers per second of wall time (first send to last answer). Accept latency: from the intended send time to the 2xx answer, when the alert is durably committed. delivered/s: unique webhooks per second between the first and the last arrival at the sink. Delivery latency: from the intended send time to the webhook's arrival at the sink. CPU: user+system time of the server (tocsin, or the trivial handler) from the start of the scenario until all its webhooks arrived; RSS: the largest resident set seen. Latencies in ms."
+if [[ -s $tmp/rows-load.md ]]; then
+	echo
+	echo "### Intake, repeats and deliveries (bench/load)"
+	echo
+	"$tmp/load" -md-header
+	cat "$tmp/rows-load.md"
+	echo
+	echo "accepted/s: 2xx answers per second of wall time (first send to last answer). Accept latency: from the intended send time to the 2xx answer, when the alert is durably committed. delivered/s: unique webhooks per second between the first and the last arrival at the sink. Delivery latency: from the intended send time to the webhook's arrival at the sink. CPU: user+system time of the server (tocsin, or the trivial handler) from the start of the scenario until all its webhooks arrived; RSS: the largest resident set seen. Latencies in ms."
+fi
 if [[ -s $tmp/rows-timers.md ]]; then
 	echo
 	echo "### Escalation timers (bench/timers)"
