@@ -249,7 +249,7 @@ func TestDrain(t *testing.T) {
 func near(a, b float64) bool { return a-b < 1e-6 && b-a < 1e-6 }
 
 // TestReusesConnections checks that answers are read to the end so the
-// shared client keeps its connections: at most one per worker.
+// shared client keeps its connections: about one per worker.
 func TestReusesConnections(t *testing.T) {
 	var conns atomic.Int32
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -268,7 +268,10 @@ func TestReusesConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Accepted != 400 || conns.Load() > 4 {
+	// A connection goes back to the pool just after its body's EOF, so a
+	// worker quick enough may now and then dial another: allow twice the
+	// workers. Unread answers cost a connection per request.
+	if res.Accepted != 400 || conns.Load() > 8 {
 		t.Fatalf("%d accepted over %d connections (4 workers)", res.Accepted, conns.Load())
 	}
 }
