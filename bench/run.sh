@@ -25,7 +25,7 @@
 #   BENCH_CONCURRENCY  requests in flight, closed loop          (default 64)
 #   BENCH_RATE         alerts/s of the fixed-rate scenario      (default 500)
 #   BENCH_DURATION     length of the fixed-rate scenario        (default 20s)
-#   BENCH_WAIT         how long to wait for all deliveries      (default 60s)
+#   BENCH_WAIT         how long to wait for all deliveries      (default 120s)
 #   BENCH_TIMERS       escalation timers                        (default 10000)
 #   BENCH_TIMER_WAIT   their on-call wait, minutes (fractions ok) (default 1)
 #   BENCH_WAKE_N       alerts of the two-instance scenario      (default 200)
@@ -49,7 +49,7 @@ BENCH_REPEAT_N=${BENCH_REPEAT_N:-$BENCH_N}
 BENCH_CONCURRENCY=${BENCH_CONCURRENCY:-64}
 BENCH_RATE=${BENCH_RATE:-500}
 BENCH_DURATION=${BENCH_DURATION:-20s}
-BENCH_WAIT=${BENCH_WAIT:-60s}
+BENCH_WAIT=${BENCH_WAIT:-120s}
 BENCH_TIMERS=${BENCH_TIMERS:-10000}
 BENCH_TIMER_WAIT=${BENCH_TIMER_WAIT:-1}
 BENCH_WAKE_N=${BENCH_WAKE_N:-200}
