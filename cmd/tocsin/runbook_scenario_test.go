@@ -4,14 +4,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"tocsin"
+	"tocsin/app"
 	"tocsin/apptest"
 	"tocsin/config"
 	"tocsin/ingest/snstest"
+	"tocsin/store/storetest"
 )
 
 // The scenario tests of issue 12: runbooks through the real server (the
@@ -228,4 +233,261 @@ func testRunbookSeedEC2HighCPU(t *testing.T, dbURL func(testing.TB) string) {
 	if after := scnRunbookEvents(t, ts, incID, id); len(after) != len(events) {
 		t.Fatalf("a refused resume changed the timeline:\n%s", strings.Join(after, "\n"))
 	}
+}
+
+// scnStatusServer is a local service status API: GET /status/{service}
+// answers {"state", "load"} from states, and every request is kept.
+type scnStatusServer struct {
+	*httptest.Server
+	mu       sync.Mutex
+	requests []string
+}
+
+func newScnStatusServer(t *testing.T, states map[string]string) *scnStatusServer {
+	s := &scnStatusServer{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.requests = append(s.requests, r.Method+" "+r.URL.Path)
+		s.mu.Unlock()
+		state, ok := states[strings.TrimPrefix(r.URL.Path, "/status/")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"service": %q, "state": %q, "load": 97}`, r.URL.Path, state)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Requests are the requests so far, "METHOD /path" each.
+func (s *scnStatusServer) Requests() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.requests...)
+}
+
+// scnAutomateDoc is a runbook that automates: it lets the service settle
+// ten minutes, asks the status API how it is, and when it is degraded
+// asks ann to approve a restart that a python3 script performs with the
+// status API's numbers; otherwise a bash script says all is well.
+const scnAutomateDoc = `schemaVersion: '0.3'
+description: Restart a degraded service, with an approval.
+parameters:
+  Service: {type: String, allowedValues: [web, db]}
+outputs: [Check.StatusCode, Check.State, Restart.Payload, Restart.Restarted, AllGood.Payload]
+mainSteps:
+  - name: Settle
+    action: 'aws:sleep'
+    inputs: {Duration: PT10M}
+  - name: Check
+    action: 'tocsin:http'
+    inputs: {Method: GET, URL: '%s/status/{{ Service }}'}
+    outputs:
+      - {Name: State, Selector: $.Body.state, Type: String}
+      - {Name: Load, Selector: $.Body.load, Type: Integer}
+  - name: Decide
+    action: 'aws:branch'
+    inputs:
+      Choices:
+        - {NextStep: Approve, Variable: '{{ Check.State }}', StringEquals: degraded}
+      Default: AllGood
+  - name: Approve
+    action: 'aws:approve'
+    inputs: {Approvers: [ann], Message: 'Restart {{ Service }} (load {{ Check.Load }})?'}
+  - name: Restart
+    action: 'tocsin:script'
+    isEnd: true
+    inputs:
+      Runtime: python3.11
+      Handler: restart
+      InputPayload: {service: '{{ Service }}', load: '{{ Check.Load }}', status: '{{ Check.StatusCode }}'}
+      Script: |-
+        def restart(events, context):
+            return {"restarted": events["service"], "load_seen": events["load"] + 1, "status": events["status"]}
+    outputs:
+      - {Name: Restarted, Selector: $.Payload.restarted, Type: String}
+  - name: AllGood
+    action: 'tocsin:script'
+    inputs:
+      Runtime: bash
+      Script: 'echo "{\"healthy\": true}"'
+`
+
+// TestRunbookAutomates runs a runbook that automates, three times on one
+// incident with the clock in the test's hands: it sleeps ten minutes,
+// calls a local status API, branches on its answer and, for a degraded
+// service, asks ann (a contact: her email brings the notice) to approve
+// a python3 script. Approved, it ends Success with the document's
+// outputs as AWS computes them; rejected, it ends Failed with the
+// rejection's message and the script never runs; for a healthy service
+// the branch's Default runs a bash script instead.
+func TestRunbookAutomates(t *testing.T) {
+	forBothDatabases(t, testRunbookAutomates)
+}
+
+func testRunbookAutomates(t *testing.T, dbURL func(testing.TB) string) {
+	clock := storetest.NewClock(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	status := newScnStatusServer(t, map[string]string{"web": "degraded", "db": "healthy"})
+	ts := apptest.Start(t, dbURL(t), func(c *config.Config) {
+		c.Runbooks.HTTP.Allow = []string{status.URL + "/status/"}
+		c.Runbooks.Scripts.Enabled = true
+	}, func(o *app.Options) { o.Now = clock.Now })
+	env := scnCLIEnv(ts)
+	addContact(t, ts, &tocsin.Contact{Alias: "ann", Name: "Ann", Channels: []tocsin.ContactChannel{{Name: "work", Type: "email", Address: "ann@example.com"}}})
+	if code, body := ts.Put(t, "/api/v1/runbooks/restart-degraded", fmt.Sprintf(scnAutomateDoc, status.URL)); code != http.StatusCreated {
+		t.Fatalf("put runbook: %d %v", code, body)
+	}
+	_, body := ts.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, `{"title":"web slow","severity":"high","dedup_key":"web-slow"}`)
+	incID := apptest.FirstID(t, body)
+
+	start := func(service string) string {
+		t.Helper()
+		code, body := ts.Post(t, "/api/v1/runbooks/restart-degraded/executions", apptest.APIToken,
+			fmt.Sprintf(`{"incident_id": %q, "parameters": {"Service": [%q]}, "by": "dana"}`, incID, service))
+		exec, _ := body["execution"].(map[string]any)
+		if code != http.StatusCreated || exec == nil {
+			t.Fatalf("start for %s: %d %v", service, code, body)
+		}
+		return exec["id"].(string)
+	}
+	// Each run sleeps first: nothing is called until the clock has
+	// moved ten minutes.
+	sleepThenCheck := func(id string) {
+		t.Helper()
+		v := scnWaitStatus(t, ts, id, tocsin.RunbookInProgress)
+		if v.CurrentStep != "Settle" || len(v.Execution.Steps) != 1 || !v.Execution.Steps[0].WakeAt.Equal(clock.Now().Add(10*time.Minute)) {
+			t.Fatalf("not sleeping at Settle:\n%s", scnSteps(v.Execution))
+		}
+		before := len(status.Requests())
+		advance(ts, clock, 9*time.Minute)
+		time.Sleep(200 * time.Millisecond)
+		if n := len(status.Requests()); n != before || scnView(t, ts, id).CurrentStep != "Settle" {
+			t.Fatalf("after nine minutes: %d calls (want %d), at %q", n, before, scnView(t, ts, id).CurrentStep)
+		}
+		advance(ts, clock, time.Minute)
+	}
+
+	// 1. web is degraded: the approval is asked of ann, she approves, the
+	// script restarts it.
+	id := start("web")
+	sleepThenCheck(id)
+	v := scnWaitStatus(t, ts, id, tocsin.RunbookWaiting)
+	if v.CurrentStep != "Approve" || strings.Join(v.Upcoming, ",") != "Restart,AllGood" {
+		t.Fatalf("waiting at %q, upcoming %v:\n%s", v.CurrentStep, v.Upcoming, scnSteps(v.Execution))
+	}
+	if got := status.Requests(); len(got) != 1 || got[0] != "GET /status/web" {
+		t.Fatalf("status API calls: %v", got)
+	}
+	notice := scnWaitMail(t, ts, "waits for your approval at step Approve")
+	containsAll(t, "ann's notice", notice, "Runbook restart-degraded on incident "+incID, "Restart web (load 97)?",
+		"tocsin runbook approve "+id+" --as ann")
+	if code, body := ts.Post(t, "/api/v1/runbook-executions/"+id+"/approve", apptest.APIToken, `{"by": "mallory"}`); code != http.StatusForbidden {
+		t.Fatalf("approval by a stranger: %d %v", code, body)
+	}
+	mustCLI(t, env, "runbook", "approve", id, "--as", "ann", "--comment", "go ahead")
+	v = scnWaitStatus(t, ts, id, tocsin.RunbookSuccess, tocsin.RunbookFailed)
+	e := v.Execution
+	if e.Status != tocsin.RunbookSuccess {
+		t.Fatalf("approved run: %s %s\n%s", e.Status, e.FailureMessage, scnSteps(e))
+	}
+	wantOutputs := map[string]any{
+		"Check.StatusCode":  200.0,
+		"Check.State":       "degraded",
+		"Restart.Payload":   map[string]any{"restarted": "web", "load_seen": 98.0, "status": 200.0},
+		"Restart.Restarted": "web",
+	}
+	if !reflect.DeepEqual(e.Outputs, wantOutputs) {
+		t.Fatalf("outputs %v, want %v", e.Outputs, wantOutputs)
+	}
+	names := []string{}
+	for _, st := range e.Steps {
+		names = append(names, st.Name+":"+st.Status)
+	}
+	if got := strings.Join(names, " "); got != "Settle:Success Check:Success Decide:Success Approve:Success Restart:Success" {
+		t.Fatalf("approved run's steps: %s", got)
+	}
+	if a := e.Steps[3]; a.Outputs["ApprovalStatus"] != "Approved" || len(a.Approvals) != 1 || a.Approvals[0].By != "ann" || a.Approvals[0].Comment != "go ahead" {
+		t.Fatalf("approval step: %+v", a)
+	}
+	if in := e.Steps[4].Inputs["InputPayload"]; !reflect.DeepEqual(in, map[string]any{"service": "web", "load": 97.0, "status": 200.0}) {
+		t.Fatalf("the script's resolved input: %#v", in)
+	}
+	scnWantEvents(t, scnRunbookEvents(t, ts, incID, id),
+		`runbook_step: Step "Settle" (aws:sleep) sleeps until 2026-12-01T09:10:00Z`,
+		`runbook_step: Step "Settle" succeeded`,
+		`runbook_step: Step "Check" (tocsin:http) started`,
+		`runbook_step: Step "Check" succeeded`,
+		`runbook_step: Step "Decide" (aws:branch) started`,
+		`runbook_step: Step "Decide" succeeded: going to "Approve"`,
+		`runbook_step: Step "Approve" (aws:approve) is waiting for 1 approval(s) of ann`,
+		`runbook_step: Step "Approve" succeeded`,
+		`runbook_step: Step "Restart" (tocsin:script) started`,
+		`runbook_step: Step "Restart" succeeded`,
+		`runbook_ended: Runbook "restart-degraded" succeeded`)
+
+	// 2. Again, and ann rejects: the step and the run fail with her
+	// words; the script never runs.
+	id = start("web")
+	sleepThenCheck(id)
+	scnWaitStatus(t, ts, id, tocsin.RunbookWaiting)
+	if code, body := ts.Post(t, "/api/v1/runbook-executions/"+id+"/reject", apptest.APIToken, `{"by": "ann", "comment": "not during the sale"}`); code != http.StatusOK {
+		t.Fatalf("reject: %d %v", code, body)
+	}
+	e = scnWaitStatus(t, ts, id, tocsin.RunbookFailed, tocsin.RunbookSuccess).Execution
+	if e.Status != tocsin.RunbookFailed || e.FailureMessage != "rejected by ann: not during the sale" {
+		t.Fatalf("rejected run: %s %q\n%s", e.Status, e.FailureMessage, scnSteps(e))
+	}
+	if len(e.Steps) != 4 || e.Steps[3].Status != tocsin.RunbookFailed || e.Steps[3].Outputs["ApprovalStatus"] != "Rejected" {
+		t.Fatalf("rejected run's steps (Restart must not run):\n%s", scnSteps(e))
+	}
+	// AWS reports the outputs of the steps that succeeded.
+	if want := map[string]any{"Check.StatusCode": 200.0, "Check.State": "degraded"}; !reflect.DeepEqual(e.Outputs, want) {
+		t.Fatalf("rejected run's outputs %v, want %v", e.Outputs, want)
+	}
+	events := scnRunbookEvents(t, ts, incID, id)
+	scnWantEvents(t, events, `runbook_step: Step "Approve" failed: rejected by ann: not during the sale`,
+		`runbook_ended: Runbook "restart-degraded" failed: rejected by ann: not during the sale`)
+	if strings.Contains(strings.Join(events, "\n"), `"Restart"`) {
+		t.Fatalf("the rejected run started Restart:\n%s", strings.Join(events, "\n"))
+	}
+
+	// 3. db is healthy: the branch's Default runs the bash script; no
+	// approval is asked.
+	mails := ts.Mail.Count()
+	id = start("db")
+	sleepThenCheck(id)
+	e = scnWaitStatus(t, ts, id, tocsin.RunbookSuccess, tocsin.RunbookFailed).Execution
+	names = names[:0]
+	for _, st := range e.Steps {
+		names = append(names, st.Name+":"+st.Status)
+	}
+	if got := strings.Join(names, " "); e.Status != tocsin.RunbookSuccess || got != "Settle:Success Check:Success Decide:Success AllGood:Success" {
+		t.Fatalf("healthy run: %s %s %s\n%s", e.Status, e.FailureMessage, got, scnSteps(e))
+	}
+	if want := map[string]any{"Check.StatusCode": 200.0, "Check.State": "healthy", "AllGood.Payload": map[string]any{"healthy": true}}; !reflect.DeepEqual(e.Outputs, want) {
+		t.Fatalf("healthy run's outputs %v, want %v", e.Outputs, want)
+	}
+	scnWantEvents(t, scnRunbookEvents(t, ts, incID, id), `runbook_step: Step "Decide" succeeded: going to "AllGood"`)
+	time.Sleep(100 * time.Millisecond)
+	if n := ts.Mail.Count(); n != mails {
+		t.Fatalf("the healthy run sent %d more mails", n-mails)
+	}
+}
+
+// scnWaitMail waits for an email holding text and returns it.
+func scnWaitMail(t *testing.T, ts *apptest.Server, text string) string {
+	t.Helper()
+	var found string
+	apptest.Eventually(t, "a mail with "+text, func() bool {
+		for i := range ts.Mail.Count() {
+			if m := ts.Mail.Message(i); strings.Contains(m, text) {
+				found = m
+				return true
+			}
+		}
+		return false
+	})
+	return found
 }
