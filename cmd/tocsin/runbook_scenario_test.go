@@ -3,8 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
@@ -490,4 +493,205 @@ func scnWaitMail(t *testing.T, ts *apptest.Server, text string) string {
 		return false
 	})
 	return found
+}
+
+// scnCatcher is a local HTTP endpoint that keeps what it is sent.
+type scnCatcher struct {
+	*httptest.Server
+	mu     sync.Mutex
+	bodies []scnCaught
+}
+
+// scnCaught is one request the catcher got.
+type scnCaught struct {
+	ContentType string
+	Body        []byte
+}
+
+func newScnCatcher(t *testing.T) *scnCatcher {
+	c := &scnCatcher{}
+	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		c.mu.Lock()
+		c.bodies = append(c.bodies, scnCaught{ContentType: r.Header.Get("Content-Type"), Body: b})
+		c.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"ok": true}`)
+	}))
+	t.Cleanup(c.Close)
+	return c
+}
+
+// Caught are the requests so far.
+func (c *scnCatcher) Caught() []scnCaught {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]scnCaught(nil), c.bodies...)
+}
+
+// scnHostileFiles are a runbook, a response plan naming it and a routing
+// rule sending alerts labelled kind=hostile to that plan. The runbook
+// passes the incident's title and a label to an HTTP call's JSON body
+// and to two scripts' input, which echo it, and a third script fails
+// quoting it (a step that may fail: the run goes on); its parameter
+// Secret is what a title reading "{{ Secret }}" would leak if it were
+// interpolated.
+func scnHostileFiles(catcherURL string) string {
+	return fmt.Sprintf(`kind: Runbook
+name: echo-incident
+document:
+  schemaVersion: '0.3'
+  parameters:
+    Secret: {type: String, default: hunter2-never-in-a-title}
+    Note: {type: String}
+  mainSteps:
+    - name: Tell
+      action: 'tocsin:http'
+      inputs:
+        Method: POST
+        URL: '%s/incidents'
+        Body: {title: '{{ incident:TITLE }}', note: '{{ incident:LABEL.note }}', id: '{{ incident:ID }}'}
+    - name: EchoPython
+      action: 'tocsin:script'
+      inputs:
+        Runtime: python3
+        InputPayload: {title: '{{ incident:TITLE }}', note: '{{ Note }}'}
+        Script: |-
+          def handler(events, context):
+              return events
+      outputs:
+        - {Name: Title, Selector: $.Payload.title, Type: String}
+    - name: EchoBash
+      action: 'tocsin:script'
+      inputs:
+        Runtime: bash
+        InputPayload: {title: '{{ incident:TITLE }}', note: '{{ incident:LABEL.note }}'}
+        Script: cat
+    - name: Complain
+      action: 'tocsin:script'
+      onFailure: Continue
+      isCritical: false
+      inputs:
+        Runtime: python3
+        InputPayload: {title: '{{ incident:TITLE }}'}
+        Script: |-
+          import sys
+          def handler(events, context):
+              sys.stderr.write("cannot fix: " + events["title"] + "\n")
+              sys.exit(3)
+---
+kind: ResponsePlan
+name: Hostile-Fields
+incident_template:
+  title: "{{ .title }}"
+  impact: 4
+runbook:
+  name: echo-incident
+  dynamic_parameters:
+    Note: LABEL:note
+---
+kind: Routing
+rules:
+  - name: hostile
+    match:
+      labels:
+        kind: {equals: hostile}
+    response_plan: Hostile-Fields
+default:
+  notify_only: true
+`, catcherURL)
+}
+
+// TestRunbookHostileIncidentFields opens an incident whose title is a
+// template reference, a command substitution and SQL, with a label of
+// quotes and newlines, from a plan whose runbook hands them to an HTTP
+// body and to scripts: each receives the characters as they were (a JSON
+// string, a script's input echoed back), no command runs, no parameter
+// leaks, and the timeline holds the text.
+func TestRunbookHostileIncidentFields(t *testing.T) {
+	forBothDatabases(t, testRunbookHostileIncidentFields)
+}
+
+func testRunbookHostileIncidentFields(t *testing.T, dbURL func(testing.TB) string) {
+	marker := filepath.Join("/tmp", fmt.Sprintf("pwned-%d", time.Now().UnixNano()))
+	t.Cleanup(func() { os.Remove(marker); os.Remove(marker + "-bt") })
+	title := "{{ Secret }} $(touch " + marker + ") `touch " + marker + "-bt` '; DROP TABLE incidents; --"
+	note := "\"quotes\" \\n and a real\nnewline {{ Secret }}"
+	catcher := newScnCatcher(t)
+	ts := apptest.Start(t, dbURL(t), func(c *config.Config) {
+		c.Runbooks.HTTP.Allow = []string{catcher.URL + "/"}
+		c.Runbooks.Scripts.Enabled = true
+	})
+	env := scnCLIEnv(ts)
+	dir := writeFiles(t, map[string]string{"hostile.yaml": scnHostileFiles(catcher.URL)})
+	mustCLI(t, env, "apply", "-f", dir)
+
+	alert, _ := json.Marshal(map[string]any{"title": title, "severity": "low", "labels": map[string]string{"kind": "hostile", "note": note}})
+	code, body := ts.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, string(alert))
+	if code != http.StatusCreated {
+		t.Fatalf("alert: %d %v", code, body)
+	}
+	incID := apptest.FirstID(t, body)
+	if inc := ts.Incident(t, incID); inc.Title != title || inc.ResponsePlan != "Hostile-Fields" || inc.Labels["note"] != note {
+		t.Fatalf("incident: plan %q title %q labels %q", inc.ResponsePlan, inc.Title, inc.Labels)
+	}
+	execs := scnIncidentExecutions(t, ts, incID)
+	if len(execs) != 1 {
+		t.Fatalf("executions: %+v", execs)
+	}
+	e := scnWaitStatus(t, ts, execs[0].ID, tocsin.RunbookSuccess, tocsin.RunbookFailed).Execution
+	if e.Status != tocsin.RunbookSuccess {
+		t.Fatalf("execution %s: %s\n%s", e.Status, e.FailureMessage, scnSteps(e))
+	}
+
+	// The HTTP call's body: JSON strings holding the characters as they
+	// were.
+	caught := catcher.Caught()
+	if len(caught) != 1 || caught[0].ContentType != "application/json" {
+		t.Fatalf("requests: %+v", caught)
+	}
+	var sent map[string]string
+	if err := json.Unmarshal(caught[0].Body, &sent); err != nil {
+		t.Fatalf("the body is not JSON of strings: %v\n%s", err, caught[0].Body)
+	}
+	if want := map[string]string{"title": title, "note": note, "id": incID}; !reflect.DeepEqual(sent, want) {
+		t.Fatalf("the HTTP body:\n got %q\nwant %q", sent, want)
+	}
+	// The scripts got the same text on stdin and echoed it.
+	want := map[string]any{"title": title, "note": note}
+	for _, st := range e.Steps[1:3] {
+		if !reflect.DeepEqual(st.Outputs["Payload"], want) {
+			t.Fatalf("%s echoed %q, want %q", st.Name, st.Outputs["Payload"], want)
+		}
+	}
+	if got := e.Steps[1].Outputs["Title"]; got != title {
+		t.Fatalf("EchoPython.Title %q", got)
+	}
+	for _, m := range []string{marker, marker + "-bt"} {
+		if _, err := os.Stat(m); !os.IsNotExist(err) {
+			t.Fatalf("%s exists (%v): a command in the title ran", m, err)
+		}
+	}
+	// Nothing expanded {{ Secret }} (the execution's parameters hold it,
+	// as they should), and the incidents table is there.
+	steps, _ := json.Marshal(e.Steps)
+	inc := ts.Incident(t, incID)
+	timeline, _ := json.Marshal(inc.Timeline)
+	for what, text := range map[string]string{"HTTP body": string(caught[0].Body), "steps": string(steps), "timeline": string(timeline)} {
+		if strings.Contains(text, "hunter2") {
+			t.Fatalf("the %s holds the Secret parameter's value:\n%s", what, text)
+		}
+	}
+	if ts.IncidentCount(t) != 1 {
+		t.Fatal("the incidents are gone")
+	}
+	// The timeline holds the title as text: where the incident opened,
+	// and where the failing script quoted it.
+	if !hasEvent(inc, tocsin.EventCreated, "Incident opened: "+title) ||
+		!hasEvent(inc, tocsin.EventRunbookStep, `Step "Complain" failed: tocsin:script: exited with status 3: cannot fix: `+title) {
+		t.Fatalf("timeline:\n%s", strings.Join(eventsOf(inc), "\n"))
+	}
+	if c := e.Steps[3]; c.Name != "Complain" || c.Status != tocsin.RunbookFailed || !strings.HasSuffix(c.FailureMessage, "cannot fix: "+title) {
+		t.Fatalf("Complain: %+v", c)
+	}
 }
