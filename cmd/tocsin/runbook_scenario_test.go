@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -386,6 +387,9 @@ func testRunbookAutomates(t *testing.T, dbURL func(testing.TB) string) {
 	notice := scnWaitMail(t, ts, "waits for your approval at step Approve")
 	containsAll(t, "ann's notice", notice, "Runbook restart-degraded on incident "+incID, "Restart web (load 97)?",
 		"tocsin runbook approve "+id+" --as ann")
+	apptest.Eventually(t, "the notice on the timeline", func() bool {
+		return hasEvent(ts.Incident(t, incID), tocsin.EventRunbookStep, `Step "Approve": asked ann for approval by work`)
+	})
 	if code, body := ts.Post(t, "/api/v1/runbook-executions/"+id+"/approve", apptest.APIToken, `{"by": "mallory"}`); code != http.StatusForbidden {
 		t.Fatalf("approval by a stranger: %d %v", code, body)
 	}
@@ -411,6 +415,9 @@ func testRunbookAutomates(t *testing.T, dbURL func(testing.TB) string) {
 	if got := strings.Join(names, " "); got != "Settle:Success Check:Success Decide:Success Approve:Success Restart:Success" {
 		t.Fatalf("approved run's steps: %s", got)
 	}
+	if s := e.Steps[0]; !s.EndedAt.Equal(s.StartedAt.Add(10*time.Minute)) || !e.Steps[1].StartedAt.Equal(s.EndedAt) {
+		t.Fatalf("Settle slept from %s to %s, Check started %s", s.StartedAt, s.EndedAt, e.Steps[1].StartedAt)
+	}
 	if a := e.Steps[3]; a.Outputs["ApprovalStatus"] != "Approved" || len(a.Approvals) != 1 || a.Approvals[0].By != "ann" || a.Approvals[0].Comment != "go ahead" {
 		t.Fatalf("approval step: %+v", a)
 	}
@@ -425,6 +432,7 @@ func testRunbookAutomates(t *testing.T, dbURL func(testing.TB) string) {
 		`runbook_step: Step "Decide" (aws:branch) started`,
 		`runbook_step: Step "Decide" succeeded: going to "Approve"`,
 		`runbook_step: Step "Approve" (aws:approve) is waiting for 1 approval(s) of ann`,
+		`runbook_step: Step "Approve": asked ann for approval by work`,
 		`runbook_step: Step "Approve" succeeded`,
 		`runbook_step: Step "Restart" (tocsin:script) started`,
 		`runbook_step: Step "Restart" succeeded`,
@@ -693,5 +701,170 @@ func testRunbookHostileIncidentFields(t *testing.T, dbURL func(testing.TB) strin
 	}
 	if c := e.Steps[3]; c.Name != "Complain" || c.Status != tocsin.RunbookFailed || !strings.HasSuffix(c.FailureMessage, "cannot fix: "+title) {
 		t.Fatalf("Complain: %+v", c)
+	}
+}
+
+// scnFiveProblems is a document with five problems, one of each kind
+// apply names: a default of the wrong type, an action tocsin does not
+// run, an unknown branch operator, a duplicate step name and a nextStep
+// to no step.
+const scnFiveProblems = `schemaVersion: '0.3'
+parameters:
+  Count: {type: Integer, default: many}
+mainSteps:
+  - {name: Boot, action: 'aws:runInstances'}
+  - {name: Check, action: 'aws:branch', inputs: {Choices: [{NextStep: Boot, Variable: '{{ Count }}', NumericBigger: 3}]}}
+  - {name: Check, action: 'aws:pause', nextStep: Nowhere}
+`
+
+// scnErrorMessage is the message of an API error answer.
+func scnErrorMessage(body map[string]any) string {
+	e, _ := body["error"].(map[string]any)
+	m, _ := e["message"].(string)
+	return m
+}
+
+// TestRunbookRefusals sends the real server bad runbook input, through
+// the API and the CLI: each is refused with a clear 4xx naming what is
+// wrong, and nothing is stored, started or changed.
+func TestRunbookRefusals(t *testing.T) {
+	ts := apptest.Start(t, storetest.SQLiteURL(t), nil) // no runbooks block: no scripts, no HTTP
+	env := scnCLIEnv(ts)
+
+	// A document with five problems: 400 listing the five, nothing kept.
+	code, body := ts.Put(t, "/api/v1/runbooks/broken-one", scnFiveProblems)
+	e, _ := body["error"].(map[string]any)
+	probs, _ := e["problems"].([]any)
+	if code != http.StatusBadRequest || e["code"] != tocsin.EINVALID || len(probs) != 5 {
+		t.Fatalf("five problems: %d %v", code, body)
+	}
+	wantPaths := []string{"parameters.Count.default", "mainSteps[0].action", "mainSteps[1].inputs.Choices[0].NumericBigger", "mainSteps[2].name", "mainSteps[2].nextStep"}
+	var paths []string
+	for _, p := range probs {
+		paths = append(paths, p.(map[string]any)["path"].(string))
+	}
+	slices.Sort(paths)
+	slices.Sort(wantPaths)
+	if !slices.Equal(paths, wantPaths) {
+		t.Fatalf("problems at %v, want %v", paths, wantPaths)
+	}
+	containsAll(t, "five problems' message", scnErrorMessage(body), `action "aws:runInstances" is not supported`, `unknown operator "NumericBigger"`,
+		`"Check" is also the name of mainSteps[1]`, `no step "Nowhere"`, "default many is not a Integer")
+	dir := writeFiles(t, map[string]string{"broken-one.yaml": scnFiveProblems})
+	out, err := runCLI(t, env, "runbook", "put", "-f", filepath.Join(dir, "broken-one.yaml"))
+	if err == nil {
+		t.Fatalf("the CLI put a broken document:\n%s", out)
+	}
+	containsAll(t, "CLI put", err.Error()+out, "HTTP 400", "mainSteps[2].nextStep", "mainSteps[0].action", "NumericBigger")
+	if code, _ := ts.Get(t, "/api/v1/runbooks/broken-one"); code != http.StatusNotFound {
+		t.Fatalf("a refused document was stored: GET %d", code)
+	}
+
+	// A script on a server without scripts: 400 naming the key.
+	const script = "schemaVersion: '0.3'\nmainSteps:\n  - {name: Fix, action: 'tocsin:script', inputs: {Runtime: bash, Script: 'echo {}'}}\n"
+	code, body = ts.Put(t, "/api/v1/runbooks/fix-it", script)
+	if code != http.StatusBadRequest || !strings.Contains(scnErrorMessage(body), "mainSteps[0].action") ||
+		!strings.Contains(scnErrorMessage(body), "runbooks.scripts.enabled") {
+		t.Fatalf("script without scripts: %d %v", code, body)
+	}
+	const call = "schemaVersion: '0.3'\nmainSteps:\n  - {name: Ask, action: 'tocsin:http', inputs: {Method: GET, URL: 'http://127.0.0.1:1/status'}}\n"
+	if code, body = ts.Put(t, "/api/v1/runbooks/ask-it", call); code != http.StatusBadRequest || !strings.Contains(scnErrorMessage(body), "runbooks.http.allow") {
+		t.Fatalf("HTTP call without an allow-list: %d %v", code, body)
+	}
+	for _, name := range []string{"fix-it", "ask-it"} {
+		if code, _ := ts.Get(t, "/api/v1/runbooks/"+name); code != http.StatusNotFound {
+			t.Fatalf("refused %s was stored: GET %d", name, code)
+		}
+	}
+
+	// Parameters that do not fit: 400 with the reason, no execution.
+	const approve = "schemaVersion: '0.3'\nparameters:\n  Count: {type: Integer, default: 1}\n  Host: {type: String, allowedPattern: '^web-[0-9]+$'}\n" +
+		"mainSteps:\n  - {name: Approve, action: 'aws:approve', inputs: {Approvers: [ann], Message: 'Scale {{ Host }} to {{ Count }}?'}}\n" +
+		"  - {name: Done, action: 'aws:pause'}\n"
+	if code, body := ts.Put(t, "/api/v1/runbooks/scale-web", approve); code != http.StatusCreated {
+		t.Fatalf("put scale-web: %d %v", code, body)
+	}
+	for _, tc := range []struct{ params, want string }{
+		{`{"Count": ["ten"], "Host": ["web-1"]}`, "parameters.Count: "},
+		{`{"Count": ["1", "2"], "Host": ["web-1"]}`, "parameters.Count: takes one value, got 2"},
+		{`{"Host": ["db-1"]}`, `parameters.Host: "db-1" does not match allowedPattern ^web-[0-9]+$`},
+		{`{}`, "parameters.Host: is required"},
+		{`{"Host": ["web-1"], "Region": ["eu"]}`, "parameters.Region: is not a parameter of the document"},
+	} {
+		code, body := ts.Post(t, "/api/v1/runbooks/scale-web/executions", apptest.APIToken, `{"parameters": `+tc.params+`}`)
+		if code != http.StatusBadRequest || !strings.Contains(scnErrorMessage(body), tc.want) {
+			t.Errorf("start with %s: %d %v, want 400 %q", tc.params, code, body, tc.want)
+		}
+	}
+	if _, err := runCLI(t, env, "runbook", "run", "scale-web", "-p", "Host=web-1", "-p", "Count=ten"); err == nil || !strings.Contains(err.Error(), "parameters.Count") {
+		t.Fatalf("CLI run with a bad parameter: %v", err)
+	}
+	var list struct {
+		Executions []tocsin.RunbookExecution `json:"executions"`
+	}
+	scnGet(t, ts, "/api/v1/runbook-executions?runbook=scale-web", &list)
+	if len(list.Executions) != 0 {
+		t.Fatalf("refused starts left executions: %+v", list.Executions)
+	}
+
+	// Signals the execution does not wait for, or from someone who may
+	// not give them: 403 and 409, nothing changed.
+	_, body = ts.Post(t, "/api/v1/alerts/generic", apptest.IngestToken, `{"title":"web saturated","severity":"high"}`)
+	incID := apptest.FirstID(t, body)
+	out = mustCLI(t, env, "runbook", "run", "scale-web", "--incident", incID, "-p", "Host=web-7", "-p", "Count=3")
+	id := strings.TrimSuffix(strings.Fields(out)[0], ":")
+	containsAll(t, "run", out, id+": Waiting at Approve")
+	before, _ := json.Marshal(scnView(t, ts, id))
+	eventsBefore := scnRunbookEvents(t, ts, incID, id)
+	for _, tc := range []struct {
+		verb, body string
+		status     int
+		want       string
+	}{
+		{"approve", `{"by": "mallory", "comment": "sure"}`, http.StatusForbidden, `"mallory" is not an approver of step "Approve" (approvers: ann)`},
+		{"reject", `{"by": "mallory"}`, http.StatusForbidden, "is not an approver"},
+		{"approve", `{}`, http.StatusBadRequest, "by: who approves or rejects is required"},
+		{"resume", `{"by": "dana"}`, http.StatusConflict, "is not waiting at a pause"},
+		{"approve", `{"by": "ann", "nope": 1}`, http.StatusBadRequest, "nope"},
+	} {
+		code, body := ts.Post(t, "/api/v1/runbook-executions/"+id+"/"+tc.verb, apptest.APIToken, tc.body)
+		if code != tc.status || !strings.Contains(scnErrorMessage(body), tc.want) {
+			t.Errorf("%s %s: %d %v, want %d %q", tc.verb, tc.body, code, body, tc.status, tc.want)
+		}
+	}
+	if _, err := runCLI(t, env, "runbook", "approve", id, "--as", "mallory"); err == nil || !strings.Contains(err.Error(), "(HTTP 403)") {
+		t.Fatalf("CLI approve by a stranger: %v", err)
+	}
+	if _, err := runCLI(t, env, "runbook", "resume", id); err == nil || !strings.Contains(err.Error(), "(HTTP 409)") {
+		t.Fatalf("CLI resume of an approval: %v", err)
+	}
+	if after, _ := json.Marshal(scnView(t, ts, id)); string(after) != string(before) {
+		t.Fatalf("refused signals changed the execution:\n%s\n%s", before, after)
+	}
+	if after := scnRunbookEvents(t, ts, incID, id); !slices.Equal(after, eventsBefore) {
+		t.Fatalf("refused signals changed the timeline:\n%s", strings.Join(after, "\n"))
+	}
+	// ann approves; now at the pause, an approval is what is refused.
+	containsAll(t, "approve", mustCLI(t, env, "runbook", "approve", id, "--as", "ann"), id+": Waiting at Done")
+	before, _ = json.Marshal(scnView(t, ts, id))
+	if code, body := ts.Post(t, "/api/v1/runbook-executions/"+id+"/approve", apptest.APIToken, `{"by": "ann"}`); code != http.StatusConflict ||
+		!strings.Contains(scnErrorMessage(body), "is not waiting for an approval") {
+		t.Fatalf("approval at a pause: %d %v", code, body)
+	}
+	if after, _ := json.Marshal(scnView(t, ts, id)); string(after) != string(before) {
+		t.Fatalf("a refused approval changed the execution:\n%s\n%s", before, after)
+	}
+	// Unknown things: 404.
+	for _, path := range []string{"/api/v1/runbook-executions/no-such-execution", "/api/v1/incidents/no-such-incident/runbook-executions", "/api/v1/runbooks/no-such-runbook"} {
+		if code, _ := ts.Get(t, path); code != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", path, code)
+		}
+	}
+	if code, _ := ts.Post(t, "/api/v1/runbook-executions/no-such-execution/resume", apptest.APIToken, ""); code != http.StatusNotFound {
+		t.Errorf("resume of an unknown execution: %d, want 404", code)
+	}
+	if code, body := ts.Post(t, "/api/v1/runbooks/scale-web/executions", apptest.APIToken, `{"incident_id": "no-such-incident", "parameters": {"Host": ["web-1"]}}`); code != http.StatusBadRequest ||
+		!strings.Contains(scnErrorMessage(body), `incident_id: no incident "no-such-incident"`) {
+		t.Errorf("start for an unknown incident: %d %v", code, body)
 	}
 }
