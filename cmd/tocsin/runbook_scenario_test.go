@@ -229,6 +229,13 @@ func testRunbookSeedEC2HighCPU(t *testing.T, dbURL func(testing.TB) string) {
 		t.Fatalf("%d steps ended by a resume, want %d", resumed, len(steps))
 	}
 
+	// The CLI shows the ended run: every step, nothing to come.
+	out := mustCLI(t, env, "runbook", "show", id)
+	containsAll(t, "show", out, "status:   Success", "CloseIncident")
+	if strings.Contains(out, "to come:") {
+		t.Fatalf("an ended execution has steps to come:\n%s", out)
+	}
+
 	// A sixth resume: the execution has ended, 409, and nothing changes.
 	out, err := runCLI(t, env, "runbook", "resume", id)
 	if err == nil || !strings.Contains(err.Error(), "(HTTP 409)") || !strings.Contains(err.Error(), "has ended (Success)") {
@@ -236,6 +243,21 @@ func testRunbookSeedEC2HighCPU(t *testing.T, dbURL func(testing.TB) string) {
 	}
 	if after := scnRunbookEvents(t, ts, incID, id); len(after) != len(events) {
 		t.Fatalf("a refused resume changed the timeline:\n%s", strings.Join(after, "\n"))
+	}
+
+	// Started by hand from the plan, as the README shows, the runbook
+	// starts too.
+	out = mustCLI(t, env, "incident", "start", "--title", "cpu-incident-2", "--plan", "EC2HighCPU")
+	byHand := strings.TrimSuffix(strings.Fields(out)[0], ":")
+	if !strings.Contains(out, ": started") || byHand == incID {
+		t.Fatalf("incident start:\n%s", out)
+	}
+	execs = scnIncidentExecutions(t, ts, byHand)
+	if len(execs) != 1 || execs[0].Runbook != "ec2-cpu-util-runbook" {
+		t.Fatalf("executions of the incident started by hand: %+v", execs)
+	}
+	if v := scnWaitStatus(t, ts, execs[0].ID, tocsin.RunbookWaiting); v.CurrentStep != "Inspect" {
+		t.Fatalf("by hand: waiting at %q", v.CurrentStep)
 	}
 }
 
@@ -485,6 +507,27 @@ func testRunbookAutomates(t *testing.T, dbURL func(testing.TB) string) {
 	if n := ts.Mail.Count(); n != mails {
 		t.Fatalf("the healthy run sent %d more mails", n-mails)
 	}
+
+	// 4. Cancelled while it sleeps: the timer is gone, the clock passing
+	// ten minutes calls nobody.
+	id = start("web")
+	scnWaitStatus(t, ts, id, tocsin.RunbookInProgress)
+	calls := len(status.Requests())
+	containsAll(t, "cancel", mustCLI(t, env, "runbook", "cancel", id), id+": Cancelled")
+	advance(ts, clock, 11*time.Minute)
+	time.Sleep(300 * time.Millisecond)
+	e = scnView(t, ts, id).Execution
+	if e.Status != tocsin.RunbookCancelled || len(e.Steps) != 1 || e.Steps[0].Status != tocsin.RunbookCancelled || len(status.Requests()) != calls {
+		t.Fatalf("cancelled run: %s, %d calls (want %d)\n%s", e.Status, len(status.Requests()), calls, scnSteps(e))
+	}
+	scnWantEvents(t, scnRunbookEvents(t, ts, incID, id), `runbook_step: Step "Settle" cancelled`, `runbook_ended: Runbook "restart-degraded" was cancelled`)
+	// The CLI lists the incident's four runs as they ended.
+	out := mustCLI(t, env, "runbook", "executions", "--incident", incID)
+	for _, want := range []string{"Success", "Failed", "Cancelled"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("executions of the incident lack %s:\n%s", want, out)
+		}
+	}
 }
 
 // scnWaitMail waits for an email holding text and returns it.
@@ -728,7 +771,11 @@ func scnErrorMessage(body map[string]any) string {
 // the API and the CLI: each is refused with a clear 4xx naming what is
 // wrong, and nothing is stored, started or changed.
 func TestRunbookRefusals(t *testing.T) {
-	ts := apptest.Start(t, storetest.SQLiteURL(t), nil) // no runbooks block: no scripts, no HTTP
+	forBothDatabases(t, testRunbookRefusals)
+}
+
+func testRunbookRefusals(t *testing.T, dbURL func(testing.TB) string) {
+	ts := apptest.Start(t, dbURL(t), nil) // no runbooks block: no scripts, no HTTP
 	env := scnCLIEnv(ts)
 
 	// A document with five problems: 400 listing the five, nothing kept.
