@@ -13,7 +13,7 @@ import (
 // their contact channels through Notify, that an aws:approve step waits
 // for them, with the step's Message, the command that approves and the
 // incident's link. An approval no longer pending (the execution ended or
-// moved on) is not announced. The notice, sent or failed, goes on the
+// moved on), or one the approver has already given, is not announced. The notice, sent or failed, goes on the
 // incident's timeline too: asking someone to approve is part of the
 // response.
 func (r *Runner) HandleNotice(ctx context.Context, job *tocsin.Job) tocsin.JobOutcome {
@@ -27,7 +27,7 @@ func (r *Runner) HandleNotice(ctx context.Context, job *tocsin.Job) tocsin.JobOu
 		return r.retry(job, fmt.Errorf("load runbook execution: %w", err))
 	}
 	st := stepBySeq(exec, a.Seq)
-	if st == nil || tocsin.RunbookEnded(exec.Status) || exec.Current != a.Seq || tocsin.RunbookEnded(st.Status) {
+	if st == nil || tocsin.RunbookEnded(exec.Status) || exec.Current != a.Seq || tocsin.RunbookEnded(st.Status) || answered(st, a.Contact) {
 		return tocsin.JobOutcome{}
 	}
 	if r.Notify == nil {
@@ -39,6 +39,17 @@ func (r *Runner) HandleNotice(ctx context.Context, job *tocsin.Job) tocsin.JobOu
 		out.Events = append(out.Events, noticeEvent(exec, st, out.Notice))
 	}
 	return out
+}
+
+// answered reports whether contact has already approved or rejected the
+// step: one who answered before their notice went out is not asked.
+func answered(st *tocsin.RunbookStep, contact string) bool {
+	for _, a := range st.Approvals {
+		if a.By == contact {
+			return true
+		}
+	}
+	return false
 }
 
 // noticeEvent is the timeline's record of an approver's notice (At left

@@ -35,6 +35,13 @@ func TestHandleNotice(t *testing.T) {
 			"Runbook check on incident inc1 waits for your approval at step approve. Approve with: tocsin runbook approve ex1 --as dee"}},
 		{"approval no longer pending", func(w *world) { w.exec.Steps[1].Status = tocsin.RunbookSuccess; w.exec.Current = 0 }, nil},
 		{"execution cancelled", func(w *world) { w.exec.Status = tocsin.RunbookCancelled }, nil},
+		{"already answered by the approver", func(w *world) {
+			w.exec.Steps[1].Approvals = []tocsin.RunbookApproval{{By: "dee", Approved: true}}
+		}, nil},
+		{"answered by another approver", func(w *world) {
+			w.exec.Steps[1].Approvals = []tocsin.RunbookApproval{{By: "eve", Approved: true}}
+		}, &sent{"dee", "Runbook check waits for your approval",
+			"Runbook check on incident inc1 waits for your approval at step approve: restart the primary? Approve with: tocsin runbook approve ex1 --as dee"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t, stepBefore+","+stepApprove, "approve")
