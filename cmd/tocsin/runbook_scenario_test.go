@@ -181,7 +181,8 @@ func testRunbookSeedEC2HighCPU(t *testing.T, dbURL func(testing.TB) string) {
 	}
 	id := execs[0].ID
 	v := scnWaitStatus(t, ts, id, tocsin.RunbookWaiting)
-	if v.CurrentStep != "Inspect" || !strings.HasPrefix(v.CurrentInstructions, "Navigate to the **Amazon CloudWatch** console, determine the instance in question.") ||
+	const inspect = "Navigate to the **Amazon CloudWatch** console, determine the instance in question. Copy the source code of the metrics for CPU utilization."
+	if v.CurrentStep != "Inspect" || v.CurrentInstructions != inspect ||
 		strings.Join(v.Upcoming, ",") != "AddMetrics,AttachToAutoScalingGroup,Validate,CloseIncident" {
 		t.Fatalf("runbook tab: at %q instructions %q upcoming %v", v.CurrentStep, v.CurrentInstructions, v.Upcoming)
 	}
