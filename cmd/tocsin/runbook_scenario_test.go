@@ -396,6 +396,17 @@ func testRunbookAutomates(t *testing.T, dbURL func(testing.TB) string) {
 		advance(ts, clock, time.Minute)
 	}
 
+	// asks counts the approval notices ann's mailbox got.
+	asks := func() int {
+		n := 0
+		for i := range ts.Mail.Count() {
+			if strings.Contains(ts.Mail.Message(i), "waits for your approval") {
+				n++
+			}
+		}
+		return n
+	}
+
 	// 1. web is degraded: the approval is asked of ann, she approves, the
 	// script restarts it.
 	id := start("web")
@@ -466,6 +477,9 @@ func testRunbookAutomates(t *testing.T, dbURL func(testing.TB) string) {
 	id = start("web")
 	sleepThenCheck(id)
 	scnWaitStatus(t, ts, id, tocsin.RunbookWaiting)
+	// She is asked again (and answers once asked, so no notice of
+	// this run is still on its way when the next one starts).
+	apptest.Eventually(t, "ann asked again", func() bool { return asks() == 2 })
 	if code, body := ts.Post(t, "/api/v1/runbook-executions/"+id+"/reject", apptest.APIToken, `{"by": "ann", "comment": "not during the sale"}`); code != http.StatusOK {
 		t.Fatalf("reject: %d %v", code, body)
 	}
@@ -489,15 +503,6 @@ func testRunbookAutomates(t *testing.T, dbURL func(testing.TB) string) {
 
 	// 3. db is healthy: the branch's Default runs the bash script; no
 	// approval is asked.
-	asks := func() int {
-		n := 0
-		for i := range ts.Mail.Count() {
-			if strings.Contains(ts.Mail.Message(i), "waits for your approval") {
-				n++
-			}
-		}
-		return n
-	}
 	asked := asks()
 	id = start("db")
 	sleepThenCheck(id)
