@@ -71,22 +71,13 @@ func (m *machine) inputs(step *Step) (map[string]any, error) {
 	for _, k := range sorted(keys(step.Inputs)) {
 		v, err := Interpolate(step.Inputs[k], vars)
 		if err != nil {
-			return nil, fmt.Errorf("input %s: %s", k, message(err))
+			return nil, fmt.Errorf("input %s: %s", k, tocsin.ErrorText(err))
 		}
 		out[k] = v
 	}
 	return out, nil
 }
 
-// message is an error's text for a step's failure: the wrapping context
-// kept, a tocsin error's code left out.
-func message(err error) string {
-	var e *tocsin.Error
-	if errors.As(err, &e) {
-		return strings.Replace(err.Error(), e.Error(), e.Message, 1)
-	}
-	return err.Error()
-}
 
 // armTimeout arms the timer of a wait (aws:pause, aws:approve) or a
 // nested execution whose step has timeoutSeconds.
@@ -277,13 +268,13 @@ func (m *machine) branch(step *Step, st *tocsin.RunbookStep) {
 	m.stepEvent(st, fmt.Sprintf("Step %q (aws:branch) started", st.Name))
 	choices, probs := ParseChoices(step.Inputs["Choices"], "input Choices")
 	if len(probs) > 0 {
-		m.fail(step, st, message(probs.Err()), false, false)
+		m.fail(step, st, tocsin.ErrorText(probs.Err()), false, false)
 		return
 	}
 	def, _ := step.Inputs["Default"].(string)
 	next, err := EvalBranch(choices, def, m.vars())
 	if err != nil {
-		m.fail(step, st, message(err), false, false)
+		m.fail(step, st, tocsin.ErrorText(err), false, false)
 		return
 	}
 	m.succeed(step, st, next)
@@ -374,7 +365,7 @@ func (m *machine) worked(step *Step, st *tocsin.RunbookStep, raw map[string]any)
 		v, err := SelectOutput(o, raw)
 		if err != nil {
 			st.Outputs = outs
-			m.fail(step, st, message(err), false, true)
+			m.fail(step, st, tocsin.ErrorText(err), false, true)
 			return
 		}
 		outs[o.Name] = v

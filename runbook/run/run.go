@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"tocsin"
@@ -104,7 +103,7 @@ func (r *Runner) HandleStep(ctx context.Context, job *tocsin.Job) tocsin.JobOutc
 	}
 	act, limit, err := r.action(st.Action)
 	if err != nil {
-		res.Error = message(err)
+		res.Error = tocsin.ErrorText(err)
 		return tocsin.JobOutcome{Runbook: res}
 	}
 	if !runbook.Idempotent(step) {
@@ -145,7 +144,7 @@ func (r *Runner) runAction(ctx context.Context, job *tocsin.Job, res *tocsin.Run
 	}
 	res.Outputs = outputs
 	if err != nil {
-		res.Error = message(err)
+		res.Error = tocsin.ErrorText(err)
 		if timedOut {
 			res.TimedOut = true
 			res.Error = fmt.Sprintf("timed out after %s: %s", d, res.Error)
@@ -212,16 +211,6 @@ func stepBySeq(exec *tocsin.RunbookExecution, seq int) *tocsin.RunbookStep {
 	return nil
 }
 
-// message is an error's text for a step's failure: the wrapping context
-// kept, a tocsin error's code left out (runbook's own failures read the
-// same way).
-func message(err error) string {
-	var e *tocsin.Error
-	if errors.As(err, &e) {
-		return strings.Replace(err.Error(), e.Error(), e.Message, 1)
-	}
-	return err.Error()
-}
 
 // retry re-arms the job after engine.Backoff, as other handlers do; an
 // execution that no longer exists ends it.
