@@ -211,7 +211,6 @@ func stepBySeq(exec *tocsin.RunbookExecution, seq int) *tocsin.RunbookStep {
 	return nil
 }
 
-
 // retry re-arms the job after engine.Backoff, as other handlers do; an
 // execution that no longer exists ends it.
 func (r *Runner) retry(job *tocsin.Job, err error) tocsin.JobOutcome {
