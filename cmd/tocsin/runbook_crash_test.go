@@ -215,21 +215,21 @@ func checkStepsOnce(t testing.TB, events []*tocsin.TimelineEvent, e *tocsin.Runb
 
 // callLog is a local HTTP server that runbook steps call: it counts the
 // calls by method, path and execution (the exec query parameter), and
-// answers {"n": the call's number for that key}. With hangFirst its first
-// call hangs until the caller goes away (the test kills it) and then
-// answers nothing.
+// answers {"n": the call's number for that key}. With hangFirst the first
+// call of each key hangs until the caller goes away (the test kills it)
+// and then answers nothing.
 type callLog struct {
 	*httptest.Server
 	mu    sync.Mutex
 	calls map[string]int
 	total int
-	// hung is closed when the first call hangs.
-	hung      chan struct{}
+	// hanging counts the calls that hung.
+	hanging   int
 	hangFirst bool
 }
 
 func newCallLog(t testing.TB, hangFirst bool) *callLog {
-	c := &callLog{calls: map[string]int{}, hung: make(chan struct{}), hangFirst: hangFirst}
+	c := &callLog{calls: map[string]int{}, hangFirst: hangFirst}
 	release := make(chan struct{})
 	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Read the body first: the server notices a closed connection
@@ -239,10 +239,13 @@ func newCallLog(t testing.TB, hangFirst bool) *callLog {
 		c.mu.Lock()
 		c.calls[key]++
 		c.total++
-		n, first := c.calls[key], c.total == 1
+		n := c.calls[key]
+		hang := n == 1 && c.hangFirst
+		if hang {
+			c.hanging++
+		}
 		c.mu.Unlock()
-		if first && c.hangFirst {
-			close(c.hung)
+		if hang {
 			select {
 			case <-r.Context().Done():
 			case <-release:
@@ -256,6 +259,22 @@ func newCallLog(t testing.TB, hangFirst bool) *callLog {
 	// hanging handler is let go and the server closed.
 	t.Cleanup(func() { close(release); c.Server.Close() })
 	return c
+}
+
+// waitHanging waits until n calls hang.
+func (c *callLog) waitHanging(t testing.TB, n int, within time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(within); ; time.Sleep(20 * time.Millisecond) {
+		c.mu.Lock()
+		h := c.hanging
+		c.mu.Unlock()
+		if h >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d calls hang after %s", h, n, within)
+		}
+	}
 }
 
 // count returns the calls made with method to path for execution id.
@@ -363,33 +382,10 @@ mainSteps:
 	}
 }
 
-// TestRunbookKillDuringHTTP kills the binary with SIGKILL while a
-// tocsin:http step's call hangs at the server, and restarts it. A GET is
-// idempotent: the call is made again, the timeline says the attempt ran
-// again after an interruption, and the step's result is recorded once.
-// A POST is not: it is never made again, the step fails saying so, and
-// its onFailure (Continue to a pause) decides what follows.
-func TestRunbookKillDuringHTTP(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := buildBinary(t)
-	for _, tc := range []struct {
-		method string
-		// calls is how many calls the server sees in all.
-		calls int
-	}{
-		{"GET", 2},
-		{"POST", 1},
-	} {
-		t.Run(tc.method, func(t *testing.T) {
-			srv := newCallLog(t, true)
-			dir := t.TempDir()
-			cfg := sqliteConfig(t, dir, srv.URL)
-			addr := freeAddr(t)
-			p := startProcess(t, bin, cfg, addr)
-			c := rbAPI{p.url}
-			c.putRunbook(t, "call-then-hold", fmt.Sprintf(`schemaVersion: '0.3'
+// callThenHold is a runbook whose Call step makes a method call to
+// base/call, onFailure: Continue, before it waits at Hold.
+func callThenHold(method, base string) string {
+	return fmt.Sprintf(`schemaVersion: '0.3'
 mainSteps:
   - name: Call
     action: 'tocsin:http'
@@ -397,62 +393,133 @@ mainSteps:
     inputs: {Method: %s, URL: '%s/call?exec={{ automation:EXECUTION_ID }}', Body: {incident: '{{ incident:ID }}'}}
     outputs: [{Name: N, Selector: $.Body.n, Type: Integer}]
   - {name: Hold, action: 'aws:pause'}
-`, tc.method, srv.URL))
+`, method, base)
+}
+
+// checkInterruptedCall checks an execution of callThenHold whose call a
+// kill -9 interrupted, once it has moved on. A GET is idempotent: it was
+// made again, the timeline says so, and its result is recorded once. A
+// POST is not: it was made once, Call failed saying why, and onFailure:
+// Continue went on to Hold. Resumed, the execution succeeds: Call is not
+// critical.
+func checkInterruptedCall(t *testing.T, c rbAPI, srv *callLog, method, id, incident string, killed time.Time) {
+	t.Helper()
+	e := c.await(t, id, "at Hold", 30*time.Second, func(e *tocsin.RunbookExecution) bool {
+		return tocsin.RunbookEnded(e.Status) || e.Current == 2
+	})
+	t.Logf("%s: the step moved on %s after kill -9", method, time.Since(killed).Round(100*time.Millisecond))
+	if e.Status != tocsin.RunbookWaiting || len(e.Steps) != 2 || e.Steps[1].Name != "Hold" {
+		t.Fatalf("execution %s: %s %q, steps %s; want Waiting at Hold", id, e.Status, e.FailureMessage, stepSummary(e))
+	}
+	call := e.Steps[0]
+	if call.Attempt != 1 {
+		t.Errorf("Call at attempt %d; an interruption is not a new attempt", call.Attempt)
+	}
+	reruns, calls := map[int]int{}, 1
+	switch method {
+	case "GET":
+		reruns[1], calls = 1, 2
+		if call.Status != tocsin.RunbookSuccess || call.Outputs["StatusCode"] != float64(200) || call.Outputs["N"] != float64(2) {
+			t.Errorf("Call: %s %q outputs %v; want Success, StatusCode 200, N 2 (the second call's answer)", call.Status, call.FailureMessage, call.Outputs)
+		}
+	case "POST":
+		if call.Status != tocsin.RunbookFailed || !strings.Contains(call.FailureMessage, "interrupted by a restart") ||
+			!strings.Contains(call.FailureMessage, "not idempotent") {
+			t.Errorf("Call: %s %q; want Failed, interrupted by a restart, not idempotent", call.Status, call.FailureMessage)
+		}
+	}
+	// Nothing may call again later: give a stray job time to.
+	time.Sleep(time.Second)
+	if n := srv.count(method, "/call", id); n != calls {
+		t.Errorf("the server saw %d %s calls; want %d", n, method, calls)
+	}
+	checkStepsOnce(t, c.timeline(t, incident), e, reruns)
+
+	if st := c.call(t, "POST", "/api/v1/runbook-executions/"+id+"/resume", map[string]any{"by": "dana"}, nil); st != http.StatusOK {
+		t.Fatalf("resume: %d", st)
+	}
+	e = c.await(t, id, "ended", 10*time.Second, func(e *tocsin.RunbookExecution) bool { return tocsin.RunbookEnded(e.Status) })
+	if e.Status != tocsin.RunbookSuccess {
+		t.Errorf("after the resume: %s %q; want Success (Call is not critical with onFailure: Continue)", e.Status, e.FailureMessage)
+	}
+	checkStepsOnce(t, c.timeline(t, incident), e, reruns)
+}
+
+// TestRunbookKillDuringHTTP kills the binary (SQLite) with SIGKILL while
+// a tocsin:http step's call hangs at the server, and restarts it: a GET
+// is made again and says so, a POST is not and fails, its onFailure
+// applied (checkInterruptedCall). A SIGTERM ends the same way: the
+// shutdown's grace ends, the call is cut short, and the restarted server
+// knows no more of how far it got than after a kill.
+func TestRunbookKillDuringHTTP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	for _, tc := range []struct {
+		method string
+		sig    syscall.Signal
+	}{
+		{"GET", syscall.SIGKILL},
+		{"POST", syscall.SIGKILL},
+		{"GET", syscall.SIGTERM},
+		{"POST", syscall.SIGTERM},
+	} {
+		t.Run(tc.method+" "+tc.sig.String(), func(t *testing.T) {
+			srv := newCallLog(t, true)
+			dir := t.TempDir()
+			cfg := sqliteConfig(t, dir, srv.URL)
+			addr := freeAddr(t)
+			p := startProcess(t, bin, cfg, addr)
+			c := rbAPI{p.url}
+			c.putRunbook(t, "call-then-hold", callThenHold(tc.method, srv.URL))
 			inc := c.startIncident(t, "kill -9 during an HTTP call")
 			id := c.startRunbook(t, "call-then-hold", inc, nil)
-			select {
-			case <-srv.hung:
-			case <-time.After(15 * time.Second):
-				t.Fatalf("the call was never made:\n%s", p.log.String())
-			}
-			kill9(p)
+			srv.waitHanging(t, 1, 15*time.Second)
+			p.cmd.Process.Signal(tc.sig)
+			p.cmd.Wait()
 			killed := time.Now()
-			p = startProcess(t, bin, cfg, addr)
 			// The restarted server owns the SQLite file (its lock): it
 			// releases the dead one's leases when it opens it.
-			e := c.await(t, id, "at Hold", 30*time.Second, func(e *tocsin.RunbookExecution) bool {
-				return tocsin.RunbookEnded(e.Status) || e.Current == 2
-			})
-			t.Logf("%s: the step moved on %s after kill -9", tc.method, time.Since(killed).Round(100*time.Millisecond))
-			if e.Status != tocsin.RunbookWaiting || len(e.Steps) != 2 || e.Steps[1].Name != "Hold" {
-				t.Fatalf("execution %s: %s %q, steps %s; want Waiting at Hold", id, e.Status, e.FailureMessage, stepSummary(e))
-			}
-			call := e.Steps[0]
-			if call.Attempt != 1 {
-				t.Errorf("Call at attempt %d; an interruption is not a new attempt", call.Attempt)
-			}
-			reruns := map[int]int{}
-			switch tc.method {
-			case "GET":
-				reruns[1] = 1
-				if call.Status != tocsin.RunbookSuccess || call.Outputs["StatusCode"] != float64(200) || call.Outputs["N"] != float64(2) {
-					t.Errorf("Call: %s %q outputs %v; want Success, StatusCode 200, N 2 (the second call's answer)", call.Status, call.FailureMessage, call.Outputs)
-				}
-			case "POST":
-				if call.Status != tocsin.RunbookFailed || !strings.Contains(call.FailureMessage, "interrupted by a restart") ||
-					!strings.Contains(call.FailureMessage, "not idempotent") {
-					t.Errorf("Call: %s %q; want Failed, interrupted by a restart, not idempotent", call.Status, call.FailureMessage)
-				}
-			}
-			// Nothing may call again later: give a stray job time to.
-			time.Sleep(time.Second)
-			if n := srv.count(tc.method, "/call", id); n != tc.calls {
-				t.Errorf("the server saw %d %s calls; want %d", n, tc.method, tc.calls)
-			}
-			events := c.timeline(t, inc)
-			checkStepsOnce(t, events, e, reruns)
-
-			// onFailure: Continue makes the step not critical: the
-			// execution succeeds once Hold is resumed.
-			if st := c.call(t, "POST", "/api/v1/runbook-executions/"+id+"/resume", map[string]any{"by": "dana"}, nil); st != http.StatusOK {
-				t.Fatalf("resume: %d", st)
-			}
-			e = c.await(t, id, "ended", 10*time.Second, func(e *tocsin.RunbookExecution) bool { return tocsin.RunbookEnded(e.Status) })
-			if e.Status != tocsin.RunbookSuccess {
-				t.Errorf("after the resume: %s %q; want Success (Call is not critical with onFailure: Continue)", e.Status, e.FailureMessage)
-			}
-			checkStepsOnce(t, c.timeline(t, inc), e, reruns)
+			startProcess(t, bin, cfg, addr)
+			checkInterruptedCall(t, c, srv, tc.method, id, inc, killed)
 		})
+	}
+}
+
+// TestRunbookTwoInstancesKill9 runs the binary twice on one PostgreSQL:
+// A alone starts a GET's and a POST's execution, whose calls hang; B
+// starts, and A is killed with SIGKILL. B takes both steps over once A's
+// lease lapses: the GET is made again, the POST is not
+// (checkInterruptedCall).
+func TestRunbookTwoInstancesKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dbURL := storetest.PostgresURL(t)
+	bin := buildBinary(t)
+	srv := newCallLog(t, true)
+	a := startProcess(t, bin, writeConfig(t, t.TempDir(), dbURL, srv.URL), freeAddr(t))
+	ca := rbAPI{a.url}
+	ids, incs := map[string]string{}, map[string]string{}
+	for _, method := range []string{"GET", "POST"} {
+		name := "call-" + strings.ToLower(method)
+		ca.putRunbook(t, name, callThenHold(method, srv.URL))
+		incs[method] = ca.startIncident(t, "two instances, kill -9 during a "+method)
+		ids[method] = ca.startRunbook(t, name, incs[method], nil)
+	}
+	srv.waitHanging(t, 2, 15*time.Second)
+	b := startProcess(t, bin, writeConfig(t, t.TempDir(), dbURL, srv.URL), freeAddr(t))
+	kill9(a)
+	killed := time.Now()
+	for _, method := range []string{"GET", "POST"} {
+		t.Run(method, func(t *testing.T) {
+			checkInterruptedCall(t, rbAPI{b.url}, srv, method, ids[method], incs[method], killed)
+		})
+	}
+	// A dead instance's jobs move on within its lease (engine.DefaultLease).
+	if took := time.Since(killed); took > 25*time.Second {
+		t.Errorf("B took both steps over %s after kill -9; a dead instance's lease is 10 s", took)
 	}
 }
 
