@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"tocsin"
+	"tocsin/runbook"
 )
 
 // ResponsePlanStore keeps response plans and the one routing document
@@ -110,12 +111,25 @@ func (s *Server) checkPlanRunbook(ctx context.Context, p *tocsin.ResponsePlan) e
 	if p.Runbook == nil || s.opts.Runbooks == nil {
 		return nil
 	}
-	_, err := s.opts.Runbooks.Runbook(ctx, p.Runbook.Name, 0)
+	rb, err := s.opts.Runbooks.Runbook(ctx, p.Runbook.Name, 0)
 	if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
 		return tocsin.Errorf(tocsin.EINVALID, "response plan %s: runbook.name: no runbook %q (put it first: PUT /api/v1/runbooks/%s)", p.Name, p.Runbook.Name, p.Runbook.Name)
 	}
 	if err != nil {
 		return fmt.Errorf("find runbook %s: %w", p.Runbook.Name, err)
+	}
+	doc, err := runbook.Parse(rb.Document)
+	if err != nil {
+		return fmt.Errorf("read runbook %s: %w", p.Runbook.Name, err)
+	}
+	// The parameters are checked now, not when an incident starts the
+	// runbook: a mistyped one would only show on that incident's timeline.
+	if probs := runbook.PlanParams(doc, p.Runbook.Parameters, p.Runbook.DynamicParameters); len(probs) > 0 {
+		msgs := make([]string, len(probs))
+		for i, pr := range probs {
+			msgs[i] = pr.String()
+		}
+		return tocsin.Errorf(tocsin.EINVALID, "response plan %s: %s", p.Name, strings.Join(msgs, "; "))
 	}
 	return nil
 }

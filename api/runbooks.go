@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"mime"
 	"net/http"
 	"slices"
@@ -367,7 +366,7 @@ func (s *Server) handleStartRunbook(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	WriteJSON(w, http.StatusCreated, map[string]any{"execution": redactExecution(exec)})
+	WriteJSON(w, http.StatusCreated, map[string]any{"execution": runbook.Redact(exec)})
 }
 
 // runbookStatuses are the statuses a list may filter on.
@@ -427,7 +426,7 @@ func (s *Server) listExecutions(w http.ResponseWriter, r *http.Request, f tocsin
 	}
 	out := make([]*tocsin.RunbookExecution, len(list))
 	for i, e := range list {
-		out[i] = redactExecution(e)
+		out[i] = runbook.Redact(e)
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"executions": out})
 }
@@ -451,7 +450,7 @@ func (s *Server) handleGetExecution(w http.ResponseWriter, r *http.Request) {
 
 // executionView is an execution as GET shows it.
 func (s *Server) executionView(ctx context.Context, exec *tocsin.RunbookExecution) (map[string]any, error) {
-	out := map[string]any{"execution": redactExecution(exec), "current_instructions": "", "upcoming": []string{}}
+	out := map[string]any{"execution": runbook.Redact(exec), "current_instructions": "", "upcoming": []string{}}
 	rb, err := s.opts.Runbooks.Runbook(ctx, exec.Runbook, exec.Version)
 	if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
 		// The runbook was deleted since; the execution still shows.
@@ -463,43 +462,13 @@ func (s *Server) executionView(ctx context.Context, exec *tocsin.RunbookExecutio
 	if err != nil {
 		return nil, fmt.Errorf("parse runbook %s version %d: %w", exec.Runbook, exec.Version, err)
 	}
-	current, upcoming := progress(doc, exec)
+	current, upcoming := runbook.Progress(doc, exec)
 	if current != nil {
 		out["current_step"] = current.Name
 		out["current_instructions"] = current.Description
 	}
 	out["upcoming"] = upcoming
 	return out, nil
-}
-
-// progress finds the document's step an execution is at, and the names of
-// the steps after it in mainSteps order. An execution that has not reached
-// a step yet has them all to come; an ended one has none.
-func progress(doc *runbook.Document, exec *tocsin.RunbookExecution) (current *runbook.Step, upcoming []string) {
-	upcoming = []string{}
-	if tocsin.RunbookEnded(exec.Status) {
-		return nil, upcoming
-	}
-	index := func(name string) int {
-		return slices.IndexFunc(doc.MainSteps, func(s *runbook.Step) bool { return s != nil && s.Name == name })
-	}
-	at := -1
-	for _, st := range exec.Steps {
-		if exec.Current != 0 && st.Seq == exec.Current {
-			at = index(st.Name)
-			if at >= 0 {
-				current = doc.MainSteps[at]
-			}
-		}
-	}
-	if current == nil && len(exec.Steps) > 0 {
-		// Between steps: the ones after the last step run are to come.
-		at = index(exec.Steps[len(exec.Steps)-1].Name)
-	}
-	for _, s := range doc.MainSteps[at+1:] {
-		upcoming = append(upcoming, s.Name)
-	}
-	return current, upcoming
 }
 
 // signalRequest is the optional body of a resume, approve, reject or
@@ -536,66 +505,6 @@ func (s *Server) handleSignal(typ string) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		WriteJSON(w, http.StatusOK, map[string]any{"execution": redactExecution(exec)})
+		WriteJSON(w, http.StatusOK, map[string]any{"execution": runbook.Redact(exec)})
 	}
-}
-
-// redacted replaces the values of sensitive headers in steps' inputs.
-const redacted = "[redacted]"
-
-// sensitiveHeader reports whether a header's value is a credential that
-// an execution's readers must not see: Authorization, Cookie (and their
-// Proxy- and Set- forms), or a name holding token, secret, key or password.
-func sensitiveHeader(name string) bool {
-	n := strings.ToLower(name)
-	for _, w := range []string{"authorization", "cookie", "token", "secret", "key", "password"} {
-		if strings.Contains(n, w) {
-			return true
-		}
-	}
-	return false
-}
-
-// redactExecution returns a copy of exec whose steps' Headers inputs show
-// redacted for sensitive headers; exec itself is not changed.
-func redactExecution(exec *tocsin.RunbookExecution) *tocsin.RunbookExecution {
-	if exec == nil {
-		return nil
-	}
-	out := *exec
-	out.Steps = make([]*tocsin.RunbookStep, len(exec.Steps))
-	for i, st := range exec.Steps {
-		c := *st
-		if h, ok := st.Inputs["Headers"]; ok {
-			c.Inputs = maps.Clone(st.Inputs)
-			c.Inputs["Headers"] = redactHeaders(h)
-		}
-		out.Steps[i] = &c
-	}
-	return &out
-}
-
-// redactHeaders copies a Headers input with its sensitive values replaced.
-func redactHeaders(h any) any {
-	switch m := h.(type) {
-	case map[string]any:
-		c := make(map[string]any, len(m))
-		for k, v := range m {
-			if sensitiveHeader(k) {
-				v = redacted
-			}
-			c[k] = v
-		}
-		return c
-	case map[string]string:
-		c := make(map[string]string, len(m))
-		for k, v := range m {
-			if sensitiveHeader(k) {
-				v = redacted
-			}
-			c[k] = v
-		}
-		return c
-	}
-	return h
 }

@@ -512,7 +512,7 @@ func TestRunbookExecutionView(t *testing.T) {
 	steps := body["execution"].(map[string]any)["steps"].([]any)
 	got := steps[0].(map[string]any)["inputs"].(map[string]any)["Headers"].(map[string]any)
 	for k := range headers {
-		want := redacted
+		want := runbook.RedactedValue
 		if k == "Accept" {
 			want = "application/json"
 		}
@@ -636,5 +636,42 @@ func TestResponsePlanRunbookMustExist(t *testing.T) {
 	without := serve(New(db.Incidents(), Options{Tokens: Tokens{Clear: []string{runbookToken}}, ResponsePlans: db.ResponsePlans()}))
 	if code, body := call(t, without, "PUT", "/api/v1/response-plans/Other", "application/json", plan("Other", "not-stored")); code != 201 {
 		t.Fatalf("without a runbook store: %d %v", code, body)
+	}
+}
+
+// TestResponsePlanRunbookParametersChecked: a plan's runbook parameters
+// are checked against the runbook when the plan is put — unknown names,
+// values of the wrong type, required ones missing — and nothing is stored.
+func TestResponsePlanRunbookParametersChecked(t *testing.T) {
+	db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{})
+	rb := &fakeRunbooks{t: t}
+	rb.versions()
+	srv := serve(New(db.Incidents(), Options{Tokens: Tokens{Clear: []string{runbookToken}}, ResponsePlans: db.ResponsePlans(), Runbooks: rb}))
+	doc := `{"schemaVersion": "0.3", "parameters": {"Count": {"type": "Integer"}, "Who": {"type": "String", "default": "x"}},
+		"mainSteps": [{"name": "Wait", "action": "aws:pause", "inputs": {}}]}`
+	if code, body := call(t, srv, "PUT", "/api/v1/runbooks/counted", "application/json", doc); code != 201 {
+		t.Fatalf("put runbook: %d %v", code, body)
+	}
+	plan := func(params string) string {
+		return `{"name": "P", "incident_template": {"title": "t"}, "runbook": {"name": "counted"` + params + `}}`
+	}
+	for _, c := range []struct{ params, want string }{
+		{`, "parameters": {"Count": ["many"]}`, "runbook.parameters.Count:"},
+		{`, "parameters": {"Count": ["1"], "Nope": ["x"]}`, "runbook.parameters.Nope: is not a parameter of the runbook"},
+		{``, "runbook.parameters.Count: is required by the runbook"},
+		{`, "dynamic_parameters": {"Other": "INCIDENT_ID"}, "parameters": {"Count": ["1"]}`, "runbook.dynamic_parameters.Other: is not a parameter"},
+	} {
+		code, body := call(t, srv, "PUT", "/api/v1/response-plans/P", "application/json", plan(c.params))
+		if _, msg := errorOf(body); code != 400 || !strings.Contains(msg, c.want) {
+			t.Errorf("%s: %d %v, want 400 with %q", c.params, code, body, c.want)
+		}
+	}
+	if _, err := db.ResponsePlans().FindResponsePlan(context.Background(), "P"); tocsin.ErrorCode(err) != tocsin.ENOTFOUND {
+		t.Fatalf("a refused plan was stored: %v", err)
+	}
+	for _, ok := range []string{`, "parameters": {"Count": ["3"]}`, `, "dynamic_parameters": {"Count": "INCIDENT_IMPACT"}`} {
+		if code, body := call(t, srv, "PUT", "/api/v1/response-plans/P", "application/json", plan(ok)); code != 201 && code != 200 {
+			t.Fatalf("%s: %d %v", ok, code, body)
+		}
 	}
 }

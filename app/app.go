@@ -234,7 +234,7 @@ func (a *App) setupWorker(w *wiring) {
 		Backoff: o.Backoff, RenotifyAfter: cfg.Incidents.RenotifyAfter.Std(), Now: o.Now, Logger: logger,
 		// A signed, read-only page: readable by whoever got the message,
 		// without an API token (until the web console exists).
-		IncidentURL: w.acks.ViewURL,
+		IncidentURL: w.acks.ViewURL, Runbooks: a.store.Runbooks(),
 		Observe: func(channel, result string) {
 			w.metrics.Notifications.WithLabelValues(channel, result).Inc()
 			failed(channel, result)
@@ -275,7 +275,7 @@ func (a *App) setupWorker(w *wiring) {
 	// the channels it has, escalations for its provider. Instances that
 	// briefly differ (a rolling upgrade) leave each other's jobs queued.
 	lanes := map[string][]string{tocsin.JobNotify: {}, tocsin.JobPlanNotify: {tocsin.PlanNotifyLane},
-		tocsin.JobRunbookStep: {tocsin.RunbookLane}, tocsin.JobRunbookNotice: {tocsin.RunbookLane}}
+		tocsin.JobRunbookStep: {tocsin.RunbookLane}, tocsin.JobRunbookNotice: {tocsin.RunbookLane}, tocsin.JobRunbookWait: {tocsin.RunbookLane}}
 	if w.runbookPolicy.HTTPAllow != nil {
 		lanes[tocsin.JobRunbookStep] = append(lanes[tocsin.JobRunbookStep], tocsin.RunbookHTTPLane)
 	}
@@ -319,6 +319,14 @@ func (a *App) wireRunbooks(w *wiring, handlers map[string]engine.Handler, pager 
 		IncidentURL: w.acks.ViewURL, Now: o.Now, Log: a.logger}
 	handlers[tocsin.JobRunbookStep] = engine.HandlerFunc(r.HandleStep)
 	handlers[tocsin.JobRunbookNotice] = engine.HandlerFunc(r.HandleNotice)
+	handlers[tocsin.JobRunbookWait] = engine.HandlerFunc(w.dispatcher.HandleRunbookWait)
+}
+
+// slackReplies is the Slack channel that answers clicks on runbook
+// buttons, nil without one.
+func slackReplies(channels map[string]notify.Channel) inbound.SlackReplies {
+	r, _ := channels["slack"].(inbound.SlackReplies)
+	return r
 }
 
 // wireOnCall wires ack-or-escalate: its timer forwards to the configured
@@ -382,8 +390,9 @@ func (a *App) routes(w *wiring) http.Handler {
 		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, Overrides: overrides, SNS: sns, DebugBody: cfg.Alert.DebugBody,
 		SlackSigningSecret: cfg.Alert.Slack.SigningSecret, TwilioAuthToken: twilioToken(cfg), Pages: a.store.Engagements(), PublicHost: w.publicHost,
 		Metrics: w.metrics, Changes: a.store.Incidents(), Now: o.Now, Logger: logger,
+		Runbooks: a.store.Runbooks(), Contacts: a.store.OnCall(), Slack: slackReplies(channels),
 	}).Register(mux)
-	web.New(a.store.Incidents(), web.Options{Acks: w.acks, Logger: logger}).Register(mux)
+	web.New(a.store.Incidents(), web.Options{Acks: w.acks, Runbooks: a.store.Runbooks(), Logger: logger}).Register(mux)
 	if aws := cfg.AWSAPI; len(aws.Credentials) > 0 {
 		creds := make([]awsapi.Credential, len(aws.Credentials))
 		for i, c := range aws.Credentials {

@@ -142,10 +142,14 @@ func Advance(doc *Document, exec *tocsin.RunbookExecution, res tocsin.RunbookRes
 // Signal applies a responder's signal: Resume an aws:pause, Approve or
 // Reject an aws:approve (approvers names who may), Cancel the execution.
 // It fails with ECONFLICT when the execution does not wait for that
-// signal, and EFORBIDDEN when the actor is not an approver.
+// signal (or, with sig.Seq, is no longer at that step), and EFORBIDDEN
+// when the actor is not an approver.
 func Signal(doc *Document, exec *tocsin.RunbookExecution, sig tocsin.RunbookSignal, c Context, now time.Time) (Effects, error) {
 	if tocsin.RunbookEnded(exec.Status) {
 		return Effects{}, tocsin.Errorf(tocsin.ECONFLICT, "runbook execution %s has ended (%s)", exec.ID, exec.Status)
+	}
+	if st := current(exec); sig.Seq != 0 && (st == nil || st.Seq != sig.Seq) {
+		return Effects{}, tocsin.Errorf(tocsin.ECONFLICT, "runbook execution %s is no longer at step %d", exec.ID, sig.Seq)
 	}
 	m := newMachine(doc, exec, c, now)
 	m.actor = sig.By.String()

@@ -163,8 +163,8 @@ func TestBlogRunbookRunsThroughFiveResumes(t *testing.T) {
 	if st := r.cur(); st.Name != "Inspect" || st.Status != tocsin.RunbookWaiting || st.Seq != 1 || st.Attempt != 1 || !st.StartedAt.Equal(t0) {
 		t.Fatalf("current %+v", st)
 	}
-	if len(r.eff.Jobs) != 0 {
-		t.Errorf("a pause without timeoutSeconds queues nothing, got %d jobs", len(r.eff.Jobs))
+	if jobs := stepJobs(r.eff.Jobs); len(jobs) != 0 {
+		t.Errorf("a pause without timeoutSeconds queues no step job, got %d", len(jobs))
 	}
 	steps := []string{"Inspect", "AddMetrics", "AttachToAutoScalingGroup", "Validate", "CloseIncident"}
 	for i, name := range steps {
@@ -525,7 +525,7 @@ func TestRetries(t *testing.T) {
 	if st := p.cur(); st.Attempt != 2 || st.Status != tocsin.RunbookWaiting || !st.WakeAt.Equal(t0.Add(2*time.Minute)) {
 		t.Fatalf("second attempt %+v", st)
 	}
-	if len(eff.Jobs) != 1 || !eff.Jobs[0].DueAt.Equal(t0.Add(2*time.Minute)) || eff.Jobs[0].Key != tocsin.RunbookStepKey("ex1", 1, 2) {
+	if jobs := stepJobs(eff.Jobs); len(jobs) != 1 || !jobs[0].DueAt.Equal(t0.Add(2*time.Minute)) || jobs[0].Key != tocsin.RunbookStepKey("ex1", 1, 2) {
 		t.Fatalf("re-armed %+v", eff.Jobs)
 	}
 	p.now = t0.Add(2 * time.Minute)
@@ -642,7 +642,7 @@ mainSteps:
 		if got := r.trail(); got != "Hold:Cancelled Cleanup:InProgress" {
 			t.Fatalf("trail %s", got)
 		}
-		if len(eff.Jobs) != 1 || eff.Jobs[0].Lane != tocsin.RunbookHTTPLane {
+		if jobs := stepJobs(eff.Jobs); len(jobs) != 1 || jobs[0].Lane != tocsin.RunbookHTTPLane {
 			t.Fatalf("jobs %+v", eff.Jobs)
 		}
 		r.advance(r.result())
@@ -967,7 +967,7 @@ func TestSignalRefusals(t *testing.T) {
 func TestResumeCancelsTimeout(t *testing.T) {
 	r := newRunner(t, base+"- {name: Hold, action: 'aws:pause', timeoutSeconds: 300}\n- {name: Then, action: 'aws:pause'}\n", nil, nil)
 	eff := r.start()
-	if st := r.cur(); !st.WakeAt.Equal(t0.Add(5*time.Minute)) || len(eff.Jobs) != 1 || eff.Jobs[0].Lane != tocsin.RunbookLane {
+	if st, jobs := r.cur(), stepJobs(eff.Jobs); !st.WakeAt.Equal(t0.Add(5*time.Minute)) || len(jobs) != 1 || jobs[0].Lane != tocsin.RunbookLane {
 		t.Fatalf("step %+v jobs %+v", st, eff.Jobs)
 	}
 	eff = r.mustSignal(tocsin.SignalResume, "bob", "")

@@ -38,6 +38,7 @@ func (m *machine) begin(step *Step, st *tocsin.RunbookStep) {
 	case "aws:pause":
 		st.Status = tocsin.RunbookWaiting
 		m.armTimeout(step, st)
+		m.announce(step, st)
 		m.stepEvent(st, fmt.Sprintf("Step %q (aws:pause) is waiting for Resume", st.Name))
 	case "aws:sleep":
 		m.sleep(step, st)
@@ -175,7 +176,54 @@ func (m *machine) ask(step *Step, st *tocsin.RunbookStep) {
 		m.eff.Jobs = append(m.eff.Jobs, &tocsin.Job{Kind: tocsin.JobRunbookNotice, Lane: tocsin.RunbookLane,
 			IncidentID: m.exec.IncidentID, Args: tocsin.MustJSON(args), DueAt: m.now})
 	}
+	m.announce(step, st)
 	m.stepEvent(st, fmt.Sprintf("Step %q (aws:approve) is waiting for %d approval(s) of %s", st.Name, need, strings.Join(approvers, ", ")))
+}
+
+// announce queues the JobRunbookWait that tells the incident's team
+// channels the step waits for a responder, with its instructions (an
+// approval's Message too) and who may answer. An execution without an
+// incident has no team to tell: its approvers still hear of it.
+func (m *machine) announce(step *Step, st *tocsin.RunbookStep) {
+	m.tell(m.wait(step, st))
+}
+
+// waitEnded queues the JobRunbookWait that tells the incident's channels
+// how the step's current wait ended, so the messages that announced it
+// lose their buttons whoever answered, and wherever.
+func (m *machine) waitEnded(step *Step, st *tocsin.RunbookStep, how string) {
+	w := m.wait(step, st)
+	w.Ended = how
+	m.tell(w)
+}
+
+// wait is the step's current wait as its messages show it.
+func (m *machine) wait(step *Step, st *tocsin.RunbookStep) tocsin.RunbookWait {
+	w := tocsin.RunbookWait{ExecutionID: m.exec.ID, Runbook: m.exec.Runbook, Seq: st.Seq, Attempt: st.Attempt,
+		Step: st.Name, Action: st.Action, Instructions: step.Description}
+	if st.Action == "aws:approve" {
+		w.Approvers = names(st.Inputs["Approvers"])
+		w.MinApprovals, _ = minApprovals(st.Inputs["MinRequiredApprovals"])
+		w.Message, _ = st.Inputs["Message"].(string)
+	}
+	return w
+}
+
+// tell queues w's JobRunbookWait when the execution runs for an incident.
+func (m *machine) tell(w tocsin.RunbookWait) {
+	if m.exec.IncidentID == "" {
+		return
+	}
+	m.eff.Jobs = append(m.eff.Jobs, &tocsin.Job{Kind: tocsin.JobRunbookWait, Lane: tocsin.RunbookLane,
+		IncidentID: m.exec.IncidentID, Args: tocsin.MustJSON(w), DueAt: m.now})
+}
+
+// by is who caused the decision, for a wait's end.
+func (m *machine) by() string {
+	if m.actor == "" {
+		return "a responder"
+	}
+	return m.actor
 }
 
 // names reads the approvers: a list, or one name.
@@ -360,8 +408,10 @@ func (m *machine) woke(step *Step, st *tocsin.RunbookStep) {
 	case "aws:sleep":
 		m.succeed(step, st, "")
 	case "aws:pause":
+		m.waitEnded(step, st, fmt.Sprintf("Timed out after %ds", step.TimeoutSeconds))
 		m.fail(step, st, fmt.Sprintf("timed out after %ds waiting for Resume", step.TimeoutSeconds), true, true)
 	case "aws:approve":
+		m.waitEnded(step, st, fmt.Sprintf("Timed out after %ds", step.TimeoutSeconds))
 		st.Outputs = map[string]any{"ApprovalStatus": "Waiting", "ApproverDecisions": decisions(st.Approvals)}
 		m.fail(step, st, fmt.Sprintf("timed out after %ds waiting for approvals", step.TimeoutSeconds), true, true)
 	case "aws:executeAutomation":
@@ -395,6 +445,7 @@ func (m *machine) resume() error {
 		return err
 	}
 	m.cancelTimer(st)
+	m.waitEnded(step, st, "Resumed by "+m.by())
 	m.succeed(step, st, "")
 	return nil
 }
@@ -421,6 +472,7 @@ func (m *machine) answer(sig tocsin.RunbookSignal) error {
 	if !approved {
 		st.Outputs = map[string]any{"ApprovalStatus": "Rejected", "ApproverDecisions": decisions(st.Approvals)}
 		m.cancelTimer(st)
+		m.waitEnded(step, st, "Rejected by "+m.by())
 		msg := "rejected by " + who
 		if sig.Comment != "" {
 			msg += ": " + sig.Comment
@@ -445,6 +497,7 @@ func (m *machine) answer(sig tocsin.RunbookSignal) error {
 	}
 	st.Outputs = map[string]any{"ApprovalStatus": "Approved", "ApproverDecisions": decisions(st.Approvals)}
 	m.cancelTimer(st)
+	m.waitEnded(step, st, "Approved by "+m.by())
 	m.succeed(step, st, "")
 	return nil
 }
@@ -463,8 +516,11 @@ func (m *machine) cancel() {
 	if st.ChildID != "" {
 		m.eff.CancelChildren = append(m.eff.CancelChildren, st.ChildID)
 	}
-	m.close(st, tocsin.RunbookCancelled, "")
 	step := m.doc.Step(st.Name)
+	if step != nil && st.Status == tocsin.RunbookWaiting && (st.Action == "aws:pause" || st.Action == "aws:approve") {
+		m.waitEnded(step, st, "Cancelled by "+m.by())
+	}
+	m.close(st, tocsin.RunbookCancelled, "")
 	if step != nil && strings.HasPrefix(step.OnCancel, "step:") && m.exec.Status != tocsin.RunbookCancelling {
 		target := strings.TrimPrefix(step.OnCancel, "step:")
 		m.exec.Status = tocsin.RunbookCancelling

@@ -613,7 +613,7 @@ func (s *core) startPlanRunbook(ctx context.Context, tx *txn, incidentID, plan s
 		return nil
 	}
 	r := s.run(ctx, tx, now)
-	params, err := r.planParameters(incidentID, ref)
+	params, unread, err := r.planParameters(incidentID, ref)
 	if err == nil {
 		_, err = r.start(startSpec{ID: newID(), Runbook: ref.Name, Parameters: params, IncidentID: incidentID, By: "response plan " + plan}, 0)
 	}
@@ -622,6 +622,9 @@ func (s *core) startPlanRunbook(ctx context.Context, tx *txn, incidentID, plan s
 		return err
 	}
 	why := tocsin.ErrorMessage(se.err)
+	if unread != "" {
+		why += " (" + unread + ")"
+	}
 	return insertEvent(ctx, tx, &tocsin.TimelineEvent{IncidentID: incidentID, At: now, Kind: tocsin.EventRunbookEnded, Actor: "response plan " + plan,
 		Message: fmt.Sprintf("Runbook %s could not start: %s", ref.Name, why),
 		Data:    tocsin.MustJSON(tocsin.RunbookEventData{Runbook: ref.Name, Status: tocsin.RunbookFailed})})
@@ -629,23 +632,26 @@ func (s *core) startPlanRunbook(ctx context.Context, tx *txn, incidentID, plan s
 
 // planParameters are a plan's runbook parameters with its dynamic ones
 // read from the incident (runbook.Dynamic); one that cannot be read is a
-// *startError.
-func (r *runner) planParameters(incidentID string, ref *tocsin.RunbookRef) (map[string][]string, error) {
-	params := make(map[string][]string, len(ref.Parameters)+len(ref.DynamicParameters))
+// *startError. A label the incident does not have leaves its parameter to
+// the document's default: unread says which were left, for the timeline
+// should the start fail for want of them.
+func (r *runner) planParameters(incidentID string, ref *tocsin.RunbookRef) (params map[string][]string, unread string, err error) {
+	params = make(map[string][]string, len(ref.Parameters)+len(ref.DynamicParameters))
 	for k, v := range ref.Parameters {
 		params[k] = v
 	}
 	if len(ref.DynamicParameters) == 0 {
-		return params, nil
+		return params, "", nil
 	}
 	c, err := r.context(incidentID)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	inc := *c.Incident
 	if inc.Alerts, err = r.alerts(incidentID); err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	var left []string
 	names := make([]string, 0, len(ref.DynamicParameters))
 	for name := range ref.DynamicParameters {
 		names = append(names, name)
@@ -653,16 +659,20 @@ func (r *runner) planParameters(incidentID string, ref *tocsin.RunbookRef) (map[
 	sort.Strings(names)
 	for _, name := range names {
 		v, err := runbook.Dynamic(ref.DynamicParameters[name], &inc)
+		if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
+			left = append(left, name+": "+tocsin.ErrorMessage(err))
+			continue
+		}
 		if err != nil {
 			why := tocsin.ErrorMessage(err)
 			if tocsin.ErrorCode(err) == tocsin.EINTERNAL {
 				why = err.Error() // runbook/ is pure: its errors hold no secret
 			}
-			return nil, &startError{tocsin.Errorf(tocsin.EINVALID, "runbook %s: dynamic parameter %s: %s", ref.Name, name, why)}
+			return nil, "", &startError{tocsin.Errorf(tocsin.EINVALID, "runbook %s: dynamic parameter %s: %s", ref.Name, name, why)}
 		}
 		params[name] = v
 	}
-	return params, nil
+	return params, strings.Join(left, "; "), nil
 }
 
 // alerts reads an incident's alerts in the transaction.

@@ -636,3 +636,45 @@ func TestClaimRunbookStep(t *testing.T) {
 		}
 	})
 }
+
+// TestRunbookPlanLabelMissing: a plan's dynamic parameter from a label the
+// incident does not have leaves the parameter to the document's default;
+// without a default the runbook cannot start, and the timeline names the
+// label.
+func TestRunbookPlanLabelMissing(t *testing.T) {
+	forKinds(t, func(t *testing.T, e *runbookEnv) {
+		e.put(t, "ec2-book", pauseBook) // Title defaults to "none"
+		e.put(t, "strict-book", `{"schemaVersion":"0.3","parameters":{"Host":{"type":"String"}},"mainSteps":[{"name":"Wait","action":"aws:pause"}]}`)
+		for name, book := range map[string]string{"defaulted": "ec2-book", "required": "strict-book"} {
+			dyn := map[string]string{"Title": "LABEL:service"}
+			if book == "strict-book" {
+				dyn = map[string]string{"Host": "LABEL:host"}
+			}
+			if _, err := e.db.ResponsePlans().PutResponsePlan(e.ctx, &tocsin.ResponsePlan{Name: name,
+				IncidentTemplate: tocsin.IncidentTemplate{Title: "No labels", Impact: 3},
+				Runbook:          &tocsin.RunbookRef{Name: book, DynamicParameters: dyn}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start := func(plan string) string {
+			inc, _, err := e.db.Incidents().StartIncident(e.ctx, &tocsin.IncidentStart{ResponsePlan: plan, By: tocsin.Actor{Name: "alice"}})
+			if err != nil {
+				t.Fatalf("plan %s: %v", plan, err)
+			}
+			return inc.ID
+		}
+		id := start("defaulted")
+		list, err := e.db.Runbooks().RunbookExecutions(e.ctx, tocsin.RunbookFilter{IncidentID: id})
+		if err != nil || len(list) != 1 || list[0].Parameters["Title"] != "none" {
+			t.Fatalf("a missing label with a default: %+v %v %v", list, err, e.eventsOf(t, id, tocsin.EventRunbookEnded))
+		}
+		id = start("required")
+		if list, _ := e.db.Runbooks().RunbookExecutions(e.ctx, tocsin.RunbookFilter{IncidentID: id}); len(list) != 0 {
+			t.Fatalf("a required parameter without its label started: %+v", list)
+		}
+		ended := e.eventsOf(t, id, tocsin.EventRunbookEnded)
+		if len(ended) != 1 || !strings.Contains(ended[0].Message, "parameters.Host: is required") || !strings.Contains(ended[0].Message, `the incident has no label "host"`) {
+			t.Fatalf("timeline: %+v", ended)
+		}
+	})
+}

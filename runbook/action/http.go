@@ -67,7 +67,9 @@ func (h *HTTP) Run(ctx context.Context, inputs map[string]any) (map[string]any, 
 	}
 	res["Body"] = decodeBody(body)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return res, fmt.Errorf("HTTP %d: %s", resp.StatusCode, tocsin.Truncate(string(body), errBodyPrefix))
+		// Trimmed: a body's trailing newline would split the timeline's
+		// line.
+		return res, fmt.Errorf("HTTP %d: %s", resp.StatusCode, tocsin.Truncate(strings.TrimSpace(string(body)), errBodyPrefix))
 	}
 	return res, nil
 }

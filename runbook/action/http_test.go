@@ -177,6 +177,8 @@ func TestHTTPAnswers(t *testing.T) {
 			io.WriteString(w, strings.Repeat("y", 101))
 		case "/fits":
 			io.WriteString(w, strings.Repeat("y", 100))
+		case "/busy":
+			http.Error(w, "busy", http.StatusServiceUnavailable) // "busy\n"
 		case "/slow":
 			select {
 			case <-r.Context().Done():
@@ -201,6 +203,11 @@ func TestHTTPAnswers(t *testing.T) {
 		}
 		if res["StatusCode"] != 503 || res["Body"] == nil {
 			t.Errorf("result of a failed call: %v", res)
+		}
+	})
+	t.Run("non-2xx message on one line", func(t *testing.T) {
+		if _, err := run(context.Background(), "/busy"); err == nil || err.Error() != "HTTP 503: busy" {
+			t.Fatalf("error: %q", err)
 		}
 	})
 	t.Run("text", func(t *testing.T) {
