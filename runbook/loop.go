@@ -56,7 +56,9 @@ func validateLoop(s *Step, path string, outer *Step, names map[string]stepAt) Pr
 // Iterators or LoopCondition, MaxIterations, IteratorDataType, Steps.
 func loopInputs(in map[string]any, path string) Problems {
 	var ps Problems
-	add := func(key, format string, args ...any) { ps = append(ps, Problem{path + key, fmt.Sprintf(format, args...)}) }
+	add := func(key, format string, args ...any) {
+		ps = append(ps, Problem{path + key, fmt.Sprintf(format, args...)})
+	}
 	if steps, ok := in["Steps"]; !ok {
 		add(".Steps", "is required by aws:loop")
 	} else if l, ok := steps.([]any); !ok || len(l) == 0 {
