@@ -160,3 +160,20 @@ func testRunbookLoopOverHosts(t *testing.T, dbURL func(testing.TB) string) {
 		}
 	}
 }
+
+// TestRunbookLoopNamesRunbook: an aws:executeAutomation inside a loop
+// names a runbook as one in mainSteps does, so `apply --prune` refuses to
+// delete the runbook it starts, naming the nested step's path.
+func TestRunbookLoopNamesRunbook(t *testing.T) {
+	ts := startRunbookServer(t)
+	const restart = "kind: Runbook\nname: restart-web\ndocument: {schemaVersion: '0.3', mainSteps: [{name: Drain, action: 'aws:pause'}]}\n"
+	const each = "kind: Runbook\nname: restart-each\ndocument:\n  schemaVersion: '0.3'\n  mainSteps:\n" +
+		"    - name: Each\n      action: 'aws:loop'\n      inputs:\n        Iterators: [web-1, web-2]\n" +
+		"        Steps: [{name: Run, action: 'aws:executeAutomation', inputs: {DocumentName: restart-web}}]\n"
+	containsAll(t, "apply", mustCLI(t, ts.env, "apply", "-f", writeFiles(t, map[string]string{"rb.yaml": restart + "---\n" + each})),
+		"+ runbook restart-web (create)", "+ runbook restart-each (create)")
+	_, err := runCLI(t, ts.env, "apply", "-f", writeFiles(t, map[string]string{"each.yaml": each}), "--prune")
+	if err == nil || !strings.Contains(err.Error(), "document.mainSteps[0].inputs.Steps[0].inputs.DocumentName: runbook restart-web is not in the files") {
+		t.Fatalf("prune of a runbook a loop starts: %v", err)
+	}
+}
