@@ -2,9 +2,11 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"tocsin"
 	"tocsin/store"
@@ -34,6 +36,68 @@ func BenchmarkIngest(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "alerts/s")
+		})
+	}
+}
+
+// seedJobs queues n due jobs of kind in lane in one transaction, straight
+// through SQL: a backlog to claim against.
+func seedJobs(b *testing.B, db *store.DB, kind, lane string, n int, due time.Time) {
+	b.Helper()
+	tx, err := db.SQL().Begin()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		if _, err := tx.Exec(`INSERT INTO jobs (id, kind, lane, args, due_at, created_at) VALUES ($1, $2, $3, '{}', $4, $4)`,
+			fmt.Sprintf("%s-%06d", lane, i), kind, lane, due.Add(time.Duration(i)*time.Microsecond).UnixMicro()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkClaimJobs measures one claim and the release of what it took,
+// beside a backlog of 5,000 due jobs: in a lane whose workers are all busy
+// (busy-lane: the claim must not pay for the backlog it cannot take), and
+// in a lane with 8 free workers (drain: 8 claimed a time).
+func BenchmarkClaimJobs(b *testing.B) {
+	for _, kind := range storetest.Kinds() {
+		b.Run(kind.Name, func(b *testing.B) {
+			for _, tc := range []struct {
+				name  string
+				slots map[string]int
+				want  int
+			}{
+				{"busy-lane", map[string]int{"busy": 0}, 1},
+				{"drain", map[string]int{"busy": 8}, 8},
+			} {
+				b.Run(tc.name, func(b *testing.B) {
+					now := time.Now()
+					db := storetest.Open(b, kind.URL(b), store.Options{})
+					seedJobs(b, db, "timer", "busy", 5000, now.Add(-time.Hour))
+					seedJobs(b, db, "timer", "free", 1, now.Add(-time.Minute))
+					ctx := context.Background()
+					c := tocsin.JobClaim{Owner: "w", Lease: time.Minute, Limit: 128, Kinds: []string{"timer"}, Slots: tc.slots, DefaultSlots: 8}
+					b.ResetTimer()
+					for range b.N {
+						c.Now = time.Now()
+						jobs, err := db.Jobs().ClaimJobs(ctx, c)
+						if err != nil || len(jobs) < tc.want {
+							b.Fatalf("claimed %d, %v; want %d", len(jobs), err, tc.want)
+						}
+						ids := make([]string, len(jobs))
+						for i, j := range jobs {
+							ids[i] = j.ID
+						}
+						if err := db.Jobs().ReleaseJobs(ctx, "w", ids); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
 		})
 	}
 }

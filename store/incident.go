@@ -25,11 +25,14 @@ func (s *Incidents) Ingest(ctx context.Context, alerts []*tocsin.Alert, opts toc
 	}
 	var results []tocsin.IngestResult
 	var err error
+	var queued bool
 	// On PostgreSQL two requests may race to open the same incident; the
 	// unique index lets one win and the other retries and attaches.
 	for attempt := 0; attempt < 5; attempt++ {
 		err = s.tx(ctx, func(tx *txn) error {
+			before := tx.queued
 			results, err = s.ingest(ctx, tx, alerts, opts)
+			queued = tx.queued > before
 			return err
 		})
 		if tocsin.ErrorCode(err) != tocsin.ECONFLICT {
@@ -39,7 +42,11 @@ func (s *Incidents) Ingest(ctx context.Context, alerts []*tocsin.Alert, opts toc
 	if err != nil {
 		return nil, alertError(err)
 	}
-	s.opts.Wake()
+	// A repeat or an alert no channel hears of queued nothing: the worker
+	// has nothing new to look for.
+	if queued {
+		s.opts.Wake()
+	}
 	return results, nil
 }
 

@@ -347,6 +347,10 @@ func (s *core) tx(ctx context.Context, fn func(tx *txn) error) error {
 type txn struct {
 	*sql.Tx
 	db *core
+	// queued counts the jobs this transaction queued (a group's members
+	// share it: each compares it before and after its part), so a commit
+	// that queued nothing wakes no worker.
+	queued int
 }
 
 func (s *core) begin(ctx context.Context) (*txn, error) {
