@@ -101,3 +101,28 @@ func BenchmarkClaimJobs(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLoadDelivery measures what a notification job reads before it
+// sends: the incident with its alerts, the alert's payload and the
+// channel's reference.
+func BenchmarkLoadDelivery(b *testing.B) {
+	for _, kind := range storetest.Kinds() {
+		b.Run(kind.Name, func(b *testing.B) {
+			db := storetest.Open(b, kind.URL(b), store.Options{Policy: tocsin.Policy{Impacts: tocsin.DefaultImpacts()}})
+			ctx := context.Background()
+			a := storetest.NewAlert("g", "a", tocsin.AlertFiring, "critical")
+			a.Raw = []byte(`{"receiver":"x","status":"firing","alerts":[{"labels":{"alertname":"a"}}]}`)
+			res, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{a}, tocsin.IngestOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				d, err := db.Incidents().LoadDelivery(ctx, res[0].IncidentID, res[0].AlertID, "webhook")
+				if err != nil || d.Alert == nil || len(d.Payload) == 0 {
+					b.Fatalf("delivery %+v, %v", d, err)
+				}
+			}
+		})
+	}
+}

@@ -560,15 +560,17 @@ const incidentColumns = `id, title, summary, impact, status, source, dedup_key, 
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanIncident(row scanner) (*tocsin.Incident, error) {
+// scanIncident reads a row of incidentColumns, then extra columns (if
+// any) into extra.
+func scanIncident(row scanner, extra ...any) (*tocsin.Incident, error) {
 	var inc tocsin.Incident
 	var labels, tags, chats string
 	var trigger sql.NullString
 	var created, updated int64
 	var acked, resolved sql.NullInt64
-	if err := row.Scan(&inc.ID, &inc.Title, &inc.Summary, &inc.Impact, &inc.Status, &inc.Source, &inc.DedupKey, &labels,
+	if err := row.Scan(append([]any{&inc.ID, &inc.Title, &inc.Summary, &inc.Impact, &inc.Status, &inc.Source, &inc.DedupKey, &labels,
 		&created, &updated, &acked, &inc.AckedBy, &resolved, &inc.ResolvedBy, &inc.AlertCount, &inc.OpenAlertCount,
-		&inc.ResponsePlan, &inc.DedupeString, &tags, &chats, &trigger); err != nil {
+		&inc.ResponsePlan, &inc.DedupeString, &tags, &chats, &trigger}, extra...)...); err != nil {
 		return nil, err
 	}
 	_ = json.Unmarshal([]byte(labels), &inc.Labels)
@@ -612,6 +614,15 @@ func (s *Incidents) FindIncident(ctx context.Context, id string) (*tocsin.Incide
 const alertColumns = `id, incident_id, source, dedup_key, fingerprint, status, severity, title, description, labels, annotations,
 	links, starts_at, ends_at, received_at`
 
+// alertColumnsOf is alertColumns qualified by a table alias, for joins.
+func alertColumnsOf(alias string) string {
+	cols := strings.Split(alertColumns, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
 func (s *Incidents) incidentAlerts(ctx context.Context, incidentID string) ([]*tocsin.Alert, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE incident_id = $1 ORDER BY received_at, id`, incidentID)
 	if err != nil {
@@ -629,13 +640,15 @@ func (s *Incidents) incidentAlerts(ctx context.Context, incidentID string) ([]*t
 	return out, translate(rows.Err())
 }
 
-func scanAlert(row scanner) (*tocsin.Alert, error) {
+// scanAlert reads a row of alertColumns, then extra columns (if any) into
+// extra.
+func scanAlert(row scanner, extra ...any) (*tocsin.Alert, error) {
 	var a tocsin.Alert
 	var labels, ann, links string
 	var starts, ends sql.NullInt64
 	var received int64
-	if err := row.Scan(&a.ID, &a.IncidentID, &a.Source, &a.DedupKey, &a.Fingerprint, &a.Status, &a.Severity, &a.Title, &a.Description,
-		&labels, &ann, &links, &starts, &ends, &received); err != nil {
+	if err := row.Scan(append([]any{&a.ID, &a.IncidentID, &a.Source, &a.DedupKey, &a.Fingerprint, &a.Status, &a.Severity, &a.Title, &a.Description,
+		&labels, &ann, &links, &starts, &ends, &received}, extra...)...); err != nil {
 		return nil, err
 	}
 	_ = json.Unmarshal([]byte(labels), &a.Labels)

@@ -423,7 +423,7 @@ func (s *core) releaseLeases(ctx context.Context) error {
 // NextDue returns the earliest due time among jobs not leased at now.
 func (s *Jobs) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var due sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT MIN(due_at) FROM jobs WHERE state = 'pending' AND lease_until < $1`, micros(s.opts.Now())).Scan(&due); err != nil {
+	if err := s.queryRow(ctx, `SELECT MIN(due_at) FROM jobs WHERE state = 'pending' AND lease_until < $1`, micros(s.opts.Now())).Scan(&due); err != nil {
 		return time.Time{}, false, translate(err)
 	}
 	if !due.Valid {
@@ -514,38 +514,43 @@ func (s *Incidents) Redeliver(ctx context.Context, incidentID, channel string, b
 }
 
 // LoadDelivery reads the incident (with its alerts), the alert that caused
-// the event with its payload, and the channel's earlier reference.
+// the event (the first one when alertID is empty) with its payload, and
+// the channel's earlier reference: two prepared queries, the incident
+// with the reference, and the alerts joined to the one payload.
 func (s *Incidents) LoadDelivery(ctx context.Context, incidentID, alertID, channel string) (*tocsin.Delivery, error) {
-	inc, err := scanIncident(s.db.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = $1`, incidentID))
+	var ref sql.NullString
+	inc, err := scanIncident(s.queryRow(ctx, `SELECT `+incidentColumns+`,
+		(SELECT ref FROM channel_refs r WHERE r.incident_id = incidents.id AND r.channel = $2)
+		FROM incidents WHERE id = $1`, incidentID, channel), &ref)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, tocsin.Errorf(tocsin.ENOTFOUND, "incident %q not found", incidentID)
 	} else if err != nil {
 		return nil, translate(err)
 	}
-	d := &tocsin.Delivery{Incident: inc}
-	if inc.Alerts, err = s.incidentAlerts(ctx, incidentID); err != nil {
-		return nil, err
+	d := &tocsin.Delivery{Incident: inc, Ref: ref.String}
+	rows, err := s.query(ctx, `SELECT `+alertColumnsOf("a")+`, p.body FROM alerts a
+		LEFT JOIN payloads p ON p.id = a.payload_id
+			AND a.id = COALESCE(NULLIF($2, ''), (SELECT f.id FROM alerts f WHERE f.incident_id = $1 ORDER BY f.received_at, f.id LIMIT 1))
+		WHERE a.incident_id = $1 ORDER BY a.received_at, a.id`, incidentID, alertID)
+	if err != nil {
+		return nil, translate(err)
 	}
-	if alertID == "" && len(inc.Alerts) > 0 {
-		alertID = inc.Alerts[0].ID
-	}
-	for _, a := range inc.Alerts {
-		if a.ID == alertID {
-			d.Alert = a
-		}
-	}
-	if d.Alert != nil {
+	defer rows.Close()
+	for rows.Next() {
 		var body sql.NullString
-		err := s.db.QueryRowContext(ctx, `SELECT p.body FROM alerts a JOIN payloads p ON p.id = a.payload_id WHERE a.id = $1`, alertID).Scan(&body)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		a, err := scanAlert(rows, &body)
+		if err != nil {
 			return nil, translate(err)
 		}
-		if body.Valid {
-			d.Payload = json.RawMessage(body.String)
+		inc.Alerts = append(inc.Alerts, a)
+		if a.ID == alertID || (alertID == "" && d.Alert == nil) {
+			d.Alert = a
+			if body.Valid {
+				d.Payload = json.RawMessage(body.String)
+			}
 		}
 	}
-	err = s.db.QueryRowContext(ctx, `SELECT ref FROM channel_refs WHERE incident_id = $1 AND channel = $2`, incidentID, channel).Scan(&d.Ref)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if err := rows.Err(); err != nil {
 		return nil, translate(err)
 	}
 	return d, nil

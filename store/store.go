@@ -361,25 +361,52 @@ func (s *core) begin(ctx context.Context) (*txn, error) {
 	return &txn{Tx: tx, db: s}, nil
 }
 
-// stmt returns the transaction's handle on the cached prepared statement
-// for query, or nil when it cannot be prepared (the caller then runs the
-// query unprepared and gets its error).
-func (t *txn) stmt(ctx context.Context, query string) *sql.Stmt {
-	if t.db.dialect != SQLite {
+// prepared returns the cached prepared statement for query on SQLite, or
+// nil on PostgreSQL (whose driver caches on its own) and when it cannot be
+// prepared (the caller then runs the query unprepared and gets its error).
+func (s *core) prepared(ctx context.Context, query string) *sql.Stmt {
+	if s.dialect != SQLite {
 		return nil
 	}
-	v, ok := t.db.stmts.Load(query)
+	v, ok := s.stmts.Load(query)
 	if !ok {
-		st, err := t.db.db.PrepareContext(ctx, query)
+		st, err := s.db.PrepareContext(ctx, query)
 		if err != nil {
 			return nil
 		}
 		var loaded bool
-		if v, loaded = t.db.stmts.LoadOrStore(query, st); loaded {
+		if v, loaded = s.stmts.LoadOrStore(query, st); loaded {
 			st.Close()
 		}
 	}
-	return t.Tx.StmtContext(ctx, v.(*sql.Stmt))
+	return v.(*sql.Stmt)
+}
+
+// queryRow runs a one-row read outside any transaction, prepared once on
+// SQLite: the reads every job makes (LoadDelivery) would otherwise spend
+// more time in SQLite's parser than in the query.
+func (s *core) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := s.prepared(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.db.QueryRowContext(ctx, query, args...)
+}
+
+// query runs a read outside any transaction, prepared once on SQLite.
+func (s *core) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := s.prepared(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return s.db.QueryContext(ctx, query, args...)
+}
+
+// stmt returns the transaction's handle on the cached prepared statement
+// for query, or nil (see prepared).
+func (t *txn) stmt(ctx context.Context, query string) *sql.Stmt {
+	if st := t.db.prepared(ctx, query); st != nil {
+		return t.Tx.StmtContext(ctx, st)
+	}
+	return nil
 }
 
 // ExecContext runs a statement in the transaction.
