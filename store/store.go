@@ -123,6 +123,7 @@ type core struct {
 	closeOnce     sync.Once
 	committerDone chan struct{}
 	stmts         sync.Map // query → *sql.Stmt (SQLite)
+	recent        recentHashes
 }
 
 // ParseURL tells the dialect and driver data source of a database URL: a
@@ -398,6 +399,26 @@ func (s *core) query(ctx context.Context, query string, args ...any) (*sql.Rows,
 		return st.QueryContext(ctx, args...)
 	}
 	return s.db.QueryContext(ctx, query, args...)
+}
+
+// reader runs reads: a write transaction (*txn), or the database outside
+// any transaction (dbReader) for a check made before one.
+type reader interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// dbReader reads outside any transaction, through the statement cache.
+type dbReader struct{ *core }
+
+// QueryRowContext runs a one-row read.
+func (r dbReader) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return r.queryRow(ctx, query, validArgs(args)...)
+}
+
+// QueryContext runs a read.
+func (r dbReader) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return r.query(ctx, query, validArgs(args)...)
 }
 
 // stmt returns the transaction's handle on the cached prepared statement
