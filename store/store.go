@@ -124,6 +124,7 @@ type core struct {
 	committerDone chan struct{}
 	stmts         sync.Map // query → *sql.Stmt (SQLite)
 	recent        recentHashes
+	peers         *peers // PostgreSQL: the other instances' wake-ups
 }
 
 // ParseURL tells the dialect and driver data source of a database URL: a
@@ -213,6 +214,12 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		s.close()
 		return nil, redactErr(err, dsn)
 	}
+	if dialect == Postgres {
+		// Instances sharing the database wake each other (LISTEN/NOTIFY)
+		// instead of finding each other's work at their next poll.
+		s.peers = startPeers(s, dsn, s.opts.Wake)
+		s.opts.Wake = s.peers.Wake
+	}
 	if s.lock != nil {
 		// SQLite gives -wal and -shm the database's mode; make sure.
 		if err := privateFiles(strings.SplitN(dsn, "?", 2)[0]); err != nil {
@@ -271,6 +278,9 @@ func (s *DB) Close() error { return s.close() }
 func (s *core) close() error {
 	s.closeOnce.Do(func() { close(s.closed) })
 	<-s.committerDone
+	if s.peers != nil {
+		s.peers.stop()
+	}
 	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	err := s.db.Close()
 	if s.lock != nil {
