@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -68,7 +69,8 @@ func TestClaimTakesOnlyFreeSlots(t *testing.T) {
 
 // TestIngestWakesOnlyWhenItQueued checks that an ingest whose transaction
 // queued no job (no channel hears of it) does not wake the worker, and
-// one that queued a notification does.
+// one that queued a notification does (on PostgreSQL its own NOTIFY may
+// wake it once more).
 func TestIngestWakesOnlyWhenItQueued(t *testing.T) {
 	ctx := context.Background()
 	for _, kind := range storetest.Kinds() {
@@ -78,14 +80,14 @@ func TestIngestWakesOnlyWhenItQueued(t *testing.T) {
 				want     int
 			}{{nil, 0}, {[]string{"webhook"}, 1}} {
 				t.Run(fmt.Sprint(tc.channels), func(t *testing.T) {
-					wakes := 0
-					db := storetest.Open(t, kind.URL(t), store.Options{Wake: func() { wakes++ },
+					var wakes atomic.Int32
+					db := storetest.Open(t, kind.URL(t), store.Options{Wake: func() { wakes.Add(1) },
 						Policy: tocsin.Policy{Channels: tc.channels, Impacts: tocsin.DefaultImpacts()}})
 					if _, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{storetest.NewAlert("g", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{}); err != nil {
 						t.Fatal(err)
 					}
-					if wakes != tc.want {
-						t.Fatalf("%d wakes; want %d", wakes, tc.want)
+					if n := int(wakes.Load()); (tc.want == 0 && n != 0) || n < tc.want {
+						t.Fatalf("%d wakes; want %d", n, tc.want)
 					}
 				})
 			}

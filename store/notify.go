@@ -92,8 +92,8 @@ func (p *peers) notify(ctx context.Context) {
 // connection fails.
 func (p *peers) listen(ctx context.Context) {
 	backoff := listenBackoffMin
-	for ctx.Err() == nil {
-		connected, _ := p.listenOnce(ctx)
+	for again := false; ctx.Err() == nil; again = true {
+		connected, _ := p.listenOnce(ctx, again)
 		if connected {
 			backoff = listenBackoffMin
 		}
@@ -108,8 +108,9 @@ func (p *peers) listen(ctx context.Context) {
 
 // listenOnce connects, LISTENs and wakes on notifications until the
 // connection fails or ctx ends; connected says it got as far as
-// listening.
-func (p *peers) listenOnce(ctx context.Context) (connected bool, err error) {
+// listening. A reconnect wakes the worker once, for what was notified
+// while nobody listened.
+func (p *peers) listenOnce(ctx context.Context, reconnect bool) (connected bool, err error) {
 	conn, err := pgx.Connect(ctx, p.dsn)
 	if err != nil {
 		return false, err
@@ -126,9 +127,9 @@ func (p *peers) listenOnce(ctx context.Context) (connected bool, err error) {
 	}
 	p.pid.Store(conn.PgConn().PID())
 	defer p.pid.Store(0)
-	// Whatever was notified while no connection listened is looked for
-	// now.
-	p.wake()
+	if reconnect {
+		p.wake()
+	}
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
