@@ -101,9 +101,14 @@ type Worker struct {
 	Signal *Signal
 
 	mu       sync.Mutex
-	inflight map[string]int       // running jobs per lane
-	running  map[string]*runState // running jobs by id, for lease renewal
-	wg       sync.WaitGroup
+	inflight map[string]int       // running handlers per lane
+	running  map[string]*runState // claimed jobs by id, for lease renewal
+	// completing counts jobs whose handler returned and whose outcome is
+	// being recorded: they hold no lane slot (a slot bounds what a lane's
+	// destination is asked at once, not the bookkeeping), but count
+	// against Batch.
+	completing int
+	wg         sync.WaitGroup
 	// stopping is closed when the grace ends: handlers' contexts derive
 	// from it.
 	stopping chan struct{}
@@ -278,7 +283,7 @@ func (w *Worker) claim() (tocsin.JobClaim, bool) {
 	defer w.mu.Unlock()
 	c := tocsin.JobClaim{Owner: w.Owner, Now: w.Now(), Lease: w.Lease, Lanes: w.Lanes, Slots: map[string]int{}, DefaultSlots: w.LaneWorkers,
 		StrandedAfter: w.StrandedAfter}
-	total := 0
+	total := w.completing
 	for lane, n := range w.inflight {
 		total += n
 		c.Slots[lane] = max(w.LaneWorkers-n, 0)
@@ -314,12 +319,29 @@ func (w *Worker) claimOnce(ctx context.Context) (int, error) {
 
 // run executes one job and completes it. It is detached from Run's
 // context: a shutdown lets running jobs finish within ShutdownGrace.
+//
+// The job's lane slot is given back as soon as its handler returns, and
+// the worker woken to fill it, while the outcome is recorded: recording
+// waits for a commit (an fsync), and holding the slot through it would
+// let a lane run only LaneWorkers jobs per commit — 10,000 timers due
+// together would fire seconds late. Commits then carry many outcomes at
+// once (SQLite's group commit). The job keeps its lease, renewed, until
+// its outcome is recorded.
 func (w *Worker) run(j *tocsin.Job) {
 	var released bool
-	defer func() {
-		w.mu.Lock()
+	slotHeld := true
+	freeSlot := func() {
 		if w.inflight[j.Lane]--; w.inflight[j.Lane] <= 0 {
 			delete(w.inflight, j.Lane)
+		}
+		slotHeld = false
+	}
+	defer func() {
+		w.mu.Lock()
+		if slotHeld {
+			freeSlot()
+		} else {
+			w.completing--
 		}
 		delete(w.running, j.ID)
 		w.mu.Unlock()
@@ -340,10 +362,15 @@ func (w *Worker) run(j *tocsin.Job) {
 	if r := w.running[j.ID]; r != nil {
 		released = r.released
 	}
+	if !released {
+		freeSlot()
+		w.completing++
+	}
 	w.mu.Unlock()
 	if released {
 		return
 	}
+	w.Wake()
 	if ctx.Err() != nil && isShutdown(w.stopping) && (!out.RetryAt.IsZero() || out.Failed) {
 		// Cut short by the shutdown, not failed: hand the job back so it
 		// runs again at once elsewhere, without spending an attempt.
