@@ -196,20 +196,21 @@ func findForAlert(ctx context.Context, tx reader, a *tocsin.Alert, dedupe string
 	scan := func(row *sql.Row) error {
 		return row.Scan(&inc.ID, &inc.Status, &inc.Impact, &inc.OpenAlertCount, &inc.AlertCount, &inc.ResponsePlan)
 	}
-	findOpen := func(key string) error {
-		return scan(tx.QueryRowContext(ctx, cols+`source = $1 AND dedup_key = $2 AND status <> 'resolved'`, a.Source, key))
-	}
 	err := sql.ErrNoRows
 	if dedupe != "" {
 		err = scan(tx.QueryRowContext(ctx, cols+`dedupe_string = $1 AND status <> 'resolved'`, dedupe))
 	}
 	if errors.Is(err, sql.ErrNoRows) {
-		err = findOpen(a.DedupKey)
-	}
-	if errors.Is(err, sql.ErrNoRows) && a.LegacyDedupKey != "" && a.LegacyDedupKey != a.DedupKey {
-		// Opened before the decoder's key changed: keep it one incident
-		// until it resolves rather than split it on upgrade.
-		err = findOpen(a.LegacyDedupKey)
+		// The incident under the alert's key, else one opened before the
+		// decoder's key changed (its legacy key): that stays one incident
+		// until it resolves rather than split on upgrade. One look-up
+		// for both, the alert's own key first.
+		legacy := a.LegacyDedupKey
+		if legacy == "" {
+			legacy = a.DedupKey
+		}
+		err = scan(tx.QueryRowContext(ctx, cols+`source = $1 AND dedup_key IN ($2, $3) AND status <> 'resolved'
+			ORDER BY CASE WHEN dedup_key = $2 THEN 0 ELSE 1 END LIMIT 1`, a.Source, a.DedupKey, legacy))
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, "", nil
