@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,16 +27,19 @@ const (
 
 // peers wakes the other instances on one PostgreSQL database and is woken
 // by them: after a commit that queued or re-armed jobs, the store's Wake
-// also rings notify, which NOTIFYs JobsChannel with the schema's name (outside the transaction, so
-// commits never wait on PostgreSQL's notification queue); one dedicated
-// connection LISTENs and calls the local Wake for every notification, an
-// instance's own included. A notification lost to a crash between commit
+// also rings notify, which NOTIFYs JobsChannel with the schema's name and
+// its own id (outside the transaction, so commits never wait on
+// PostgreSQL's notification queue); one dedicated connection LISTENs and
+// calls the local Wake for every notification of another instance on the
+// same schema. A notification lost to a crash between commit
 // and NOTIFY only delays: every worker still polls.
 type peers struct {
 	s    *core
 	dsn  string
 	wake func() // the local worker's wake-up
 	ring chan struct{}
+	// id names this store in its notifications, so it ignores its own.
+	id string
 	// pid is the listening connection's backend, 0 while none listens.
 	pid    atomic.Uint32
 	cancel context.CancelFunc
@@ -46,7 +50,7 @@ type peers struct {
 // Wake the store calls after its commits.
 func startPeers(s *core, dsn string, wake func()) *peers {
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &peers{s: s, dsn: dsn, wake: wake, ring: make(chan struct{}, 1), cancel: cancel}
+	p := &peers{s: s, dsn: dsn, wake: wake, ring: make(chan struct{}, 1), cancel: cancel, id: newID()}
 	p.done.Add(2)
 	go func() { defer p.done.Done(); p.notify(ctx) }()
 	go func() { defer p.done.Done(); p.listen(ctx) }()
@@ -78,7 +82,7 @@ func (p *peers) notify(ctx context.Context) {
 		case <-p.ring:
 		}
 		// A failed NOTIFY only delays the others until their next poll.
-		_, _ = p.s.db.ExecContext(ctx, `SELECT pg_notify($1, current_schema())`, JobsChannel)
+		_, _ = p.s.db.ExecContext(ctx, `SELECT pg_notify($1, current_schema() || ' ' || $2)`, JobsChannel, p.id)
 		select {
 		case <-ctx.Done():
 			return
@@ -116,8 +120,9 @@ func (p *peers) listenOnce(ctx context.Context, reconnect bool) (connected bool,
 		return false, err
 	}
 	defer conn.Close(context.Background())
-	// Notifications are per database; the payload names the schema, so
-	// stores on other schemas of it (tests, tenants) are not woken.
+	// Notifications are per database; the payload names the schema (so
+	// stores on other schemas of it, tests and tenants, are not woken)
+	// and the store that sent it.
 	var schema string
 	if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
 		return false, err
@@ -135,7 +140,8 @@ func (p *peers) listenOnce(ctx context.Context, reconnect bool) (connected bool,
 		if err != nil {
 			return true, err
 		}
-		if n.Payload == schema {
+		// Another instance on this schema: this one woke itself already.
+		if sch, from, _ := strings.Cut(n.Payload, " "); sch == schema && from != p.id {
 			p.wake()
 		}
 	}
