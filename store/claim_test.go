@@ -69,8 +69,8 @@ func TestClaimTakesOnlyFreeSlots(t *testing.T) {
 
 // TestIngestWakesOnlyWhenItQueued checks that an ingest whose transaction
 // queued no job (no channel hears of it) does not wake the worker, and
-// one that queued a notification does (on PostgreSQL its own NOTIFY may
-// wake it once more).
+// one that queued a notification does, once (on PostgreSQL a store
+// ignores its own NOTIFY).
 func TestIngestWakesOnlyWhenItQueued(t *testing.T) {
 	ctx := context.Background()
 	for _, kind := range storetest.Kinds() {
@@ -86,7 +86,8 @@ func TestIngestWakesOnlyWhenItQueued(t *testing.T) {
 					if _, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{storetest.NewAlert("g", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{}); err != nil {
 						t.Fatal(err)
 					}
-					if n := int(wakes.Load()); (tc.want == 0 && n != 0) || n < tc.want {
+					time.Sleep(50 * time.Millisecond) // a NOTIFY it heard would have woken it by now
+					if n := int(wakes.Load()); n != tc.want {
 						t.Fatalf("%d wakes; want %d", n, tc.want)
 					}
 				})
