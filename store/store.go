@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -124,7 +125,8 @@ type core struct {
 	committerDone chan struct{}
 	stmts         sync.Map // query → *sql.Stmt (SQLite)
 	recent        recentHashes
-	peers         *peers // PostgreSQL: the other instances' wake-ups
+	peers         *peers       // PostgreSQL: the other instances' wake-ups
+	swept         atomic.Int64 // when claims last swept cancelled jobs (µs)
 }
 
 // ParseURL tells the dialect and driver data source of a database URL: a
