@@ -51,7 +51,9 @@ fuzz:
 	done; \
 	exit $$fail
 
-# Micro-benchmarks and the load test on SQLite and PostgreSQL.
+# Micro-benchmarks, then bench/run.sh: issue 13's target table on SQLite
+# and PostgreSQL, beside a trivial net/http handler (BENCH_* knobs in the
+# environment: bench/README.md).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	bash bench/run.sh

@@ -3,6 +3,7 @@ package tocsin
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Application error codes. They are mapped to HTTP status codes in one table
@@ -46,6 +47,19 @@ func ErrorCode(err error) string {
 		return e.Code
 	}
 	return EINTERNAL
+}
+
+// ErrorText is err's text for a person: the wrapping context kept, a
+// tocsin error's code wrapper left out ("start runbook: no parameter X"
+// rather than "start runbook: tocsin error: code=invalid message=…").
+func ErrorText(err error) string {
+	var e *Error
+	if err == nil {
+		return ""
+	} else if errors.As(err, &e) {
+		return strings.Replace(err.Error(), e.Error(), e.Message, 1)
+	}
+	return err.Error()
 }
 
 // ErrorMessage returns the message of the first *Error in err's chain, or a

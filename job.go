@@ -55,11 +55,18 @@ type NotifyArgs struct {
 	Destination map[string]string `json:"destination,omitempty"`
 	// Failure is what failed, for an EventDeliveryFailed notice.
 	Failure *DeliveryFailure `json:"failure,omitempty"`
+	// Runbook is the step that waits, for a NotifyEventRunbookWaiting
+	// notice.
+	Runbook *RunbookWait `json:"runbook,omitempty"`
 }
 
 // NotifyEventDeliveryFailed is the event of a notice telling a team's
 // channels that a notification or an escalation gave up.
 const NotifyEventDeliveryFailed = "delivery_failed"
+
+// NotifyEventRunbookWaiting is the event of a notice telling a team's
+// channels that a runbook step of the incident waits for a responder.
+const NotifyEventRunbookWaiting = "runbook_waiting"
 
 // DeliveryFailure describes a delivery that gave up.
 type DeliveryFailure struct {

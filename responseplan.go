@@ -118,6 +118,19 @@ type RunbookRef struct {
 	DynamicParameters map[string]string `json:"dynamic_parameters,omitempty" yaml:"dynamic_parameters,omitempty"`
 }
 
+// dynamicVariables are the incident fields a RunbookRef's
+// DynamicParameters may name, besides LABEL:<name>.
+var dynamicVariables = []string{"INCIDENT_RECORD_ARN", "INVOLVED_RESOURCES", "INCIDENT_ID", "INCIDENT_TITLE", "INCIDENT_SUMMARY", "INCIDENT_IMPACT"}
+
+// validDynamicVariable reports whether v names an incident field a
+// runbook parameter may take its value from.
+func validDynamicVariable(v string) bool {
+	if label, ok := strings.CutPrefix(v, "LABEL:"); ok {
+		return strings.TrimSpace(label) != ""
+	}
+	return slices.Contains(dynamicVariables, v)
+}
+
 // Limits of a response plan, AWS's where it has one.
 const (
 	MaxPlanName        = 200
@@ -137,6 +150,11 @@ var (
 // ValidPlanName reports whether s can name a response plan (AWS's rule:
 // 1–200 letters, digits, '-' and '_').
 func ValidPlanName(s string) bool { return planNamePattern.MatchString(s) }
+
+// ValidRunbookName reports whether s can name a runbook (AWS's rule for
+// document names as a response plan gives them: 3–128 letters, digits and
+// _-.:/).
+func ValidRunbookName(s string) bool { return runbookNamePattern.MatchString(s) }
 
 // AlertTemplateFuncs are the functions incident templates may call, beyond
 // text/template's own: upper, lower, trim and default ("{{ .labels.env |
@@ -227,7 +245,7 @@ func (rp *ResponsePlan) Validate() error {
 		}
 	}
 	if rb := rp.Runbook; rb != nil {
-		if !runbookNamePattern.MatchString(rb.Name) {
+		if !ValidRunbookName(rb.Name) {
 			p.add("runbook.name: %q must be 3-128 letters, digits or _-.:/", rb.Name)
 		}
 		if len(rb.Parameters) > 200 {
@@ -245,6 +263,17 @@ func (rp *ResponsePlan) Validate() error {
 				if utf8.RuneCountInString(v) > 512 {
 					p.add("runbook.parameters.%s[%d]: longer than 512 characters", k, j)
 				}
+			}
+		}
+		for _, k := range sortedKeys(rb.DynamicParameters) {
+			v := rb.DynamicParameters[k]
+			switch {
+			case strings.TrimSpace(k) == "":
+				p.add("runbook.dynamic_parameters: a parameter name is empty")
+			case rb.Parameters[k] != nil:
+				p.add("runbook.dynamic_parameters.%s: is also given in runbook.parameters", k)
+			case !validDynamicVariable(v):
+				p.add("runbook.dynamic_parameters.%s: %q is not %s or LABEL:<name>", k, v, strings.Join(dynamicVariables, ", "))
 			}
 		}
 	}

@@ -13,7 +13,8 @@ func validPlan() *ResponsePlan {
 			Tags: map[string]string{"service": "{{ .labels.service }}"}},
 		Engagements:  []ResponseEngagement{{EscalationPlan: "app-escalation", Delay: Duration(2 * time.Minute)}},
 		ChatChannels: []ChatChannel{{Channel: "slack", Destination: "C123"}},
-		Runbook:      &RunbookRef{Name: "ec2-cpu-util-runbook", Parameters: map[string][]string{"InstanceId": {"i-1"}}},
+		Runbook: &RunbookRef{Name: "ec2-cpu-util-runbook", Parameters: map[string][]string{"InstanceId": {"i-1"}},
+			DynamicParameters: map[string]string{"IncidentArn": "INCIDENT_RECORD_ARN", "Service": "LABEL:service"}},
 	}
 }
 
@@ -48,6 +49,9 @@ func TestResponsePlanValidate(t *testing.T) {
 		{"email destination", func(p *ResponsePlan) { p.ChatChannels[0] = ChatChannel{Channel: "email", Destination: "oncall"} }, `chat_channels[0].destination: "oncall" is not an email address`},
 		{"runbook name", func(p *ResponsePlan) { p.Runbook.Name = "x" }, `runbook.name: "x" must be 3-128`},
 		{"runbook value", func(p *ResponsePlan) { p.Runbook.Parameters["InstanceId"] = []string{strings.Repeat("i", 513)} }, "runbook.parameters.InstanceId[0]: longer than 512 characters"},
+		{"dynamic variable", func(p *ResponsePlan) { p.Runbook.DynamicParameters = map[string]string{"Arn": "INCIDENT_ARN"} }, `runbook.dynamic_parameters.Arn: "INCIDENT_ARN" is not INCIDENT_RECORD_ARN`},
+		{"dynamic label", func(p *ResponsePlan) { p.Runbook.DynamicParameters = map[string]string{"Svc": "LABEL: "} }, `runbook.dynamic_parameters.Svc: "LABEL: " is not`},
+		{"dynamic twice", func(p *ResponsePlan) { p.Runbook.DynamicParameters = map[string]string{"InstanceId": "INCIDENT_ID"} }, "runbook.dynamic_parameters.InstanceId: is also given in runbook.parameters"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := validPlan()

@@ -143,6 +143,10 @@ type RunbookSignal struct {
 	Type    string `json:"type"`
 	By      Actor  `json:"by"`
 	Comment string `json:"comment,omitempty"`
+	// Seq, when set, is the step the signal answers (a chat button's): a
+	// signal for a step that is no longer current is refused, so a click
+	// on an earlier wait's message never answers a later one.
+	Seq int `json:"seq,omitempty"`
 }
 
 // Job kinds and lanes of runbook executions.
@@ -153,6 +157,11 @@ const (
 	// JobRunbookNotice tells an approver on their contact channels that
 	// an aws:approve step waits for them.
 	JobRunbookNotice = "runbook_notice"
+	// JobRunbookWait tells an incident's team channels that a step waits
+	// for a responder (an aws:pause's Resume, an aws:approve's answers),
+	// or how that wait ended: its handler queues one notify job
+	// (NotifyEventRunbookWaiting) per channel and destination.
+	JobRunbookWait = "runbook_wait"
 	// RunbookLane runs the steps that only wait (sleeps, timeouts);
 	// RunbookHTTPLane and RunbookScriptLane the ones that work, so a slow
 	// script never delays a sleep's end.
@@ -168,6 +177,30 @@ type RunbookStepArgs struct {
 	Attempt     int    `json:"attempt"`
 	// Wake says the job is a timer: a sleep ending or a wait timing out.
 	Wake bool `json:"wake,omitempty"`
+}
+
+// RunbookWait is a step that waits for a responder, as the incident's
+// channels are told of it: the arguments of a JobRunbookWait job and of
+// its notify jobs (NotifyArgs.Runbook). The machine fills it from the
+// document, so no sender reads the document again.
+type RunbookWait struct {
+	ExecutionID string `json:"execution_id"`
+	Runbook     string `json:"runbook"`
+	Seq         int    `json:"seq"`
+	Attempt     int    `json:"attempt"`
+	Step        string `json:"step"`
+	// Action is aws:pause (it waits for Resume) or aws:approve.
+	Action string `json:"action"`
+	// Instructions are the step's Markdown description.
+	Instructions string `json:"instructions,omitempty"`
+	// Message, Approvers and MinApprovals are an aws:approve step's.
+	Message      string   `json:"message,omitempty"`
+	Approvers    []string `json:"approvers,omitempty"`
+	MinApprovals int      `json:"min_approvals,omitempty"`
+	// Ended, when set, says how the wait ended ("Resumed by bob via
+	// slack", "Timed out after 300s"): the messages that announced it and
+	// can be changed (Slack's) show it in their buttons' place.
+	Ended string `json:"ended,omitempty"`
 }
 
 // RunbookStepKey is the job key of a step's attempt: one job per attempt.

@@ -17,6 +17,7 @@ import (
 
 	"tocsin"
 	"tocsin/netguard"
+	"tocsin/runbook"
 )
 
 // Store is what the incident routes need from the store (store.Incidents).
@@ -67,6 +68,15 @@ type Options struct {
 	// and says whether a start's response_plan exists; nil leaves those
 	// routes out (404) and refuses every named plan.
 	ResponsePlans ResponsePlanStore
+	// Runbooks keeps runbook documents and their executions: it serves
+	// /api/v1/runbooks and /api/v1/runbook-executions, and response plans
+	// may name only its runbooks. Nil leaves those routes out (404) and
+	// response plans' runbooks unchecked.
+	Runbooks tocsin.RunbookStore
+	// RunbookPolicy is what the configuration lets runbooks do
+	// (runbooks.http.allow, runbooks.scripts.*): a document it does not
+	// allow is refused when put, naming the key that would allow it.
+	RunbookPolicy runbook.Policy
 	// Keys keeps the key of calendar links; required with OnCall.
 	Keys Keys
 	// WebhookGuard judges the URLs of contacts' webhook channels when a
@@ -142,6 +152,7 @@ func (s *Server) Register(m *http.ServeMux) {
 	})
 	s.oncallRoutes()
 	s.responsePlanRoutes()
+	s.runbookRoutes()
 	if s.opts.Record != nil {
 		s.recordRoutes(m)
 	}

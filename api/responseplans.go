@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"tocsin"
+	"tocsin/runbook"
 )
 
 // ResponsePlanStore keeps response plans and the one routing document
@@ -45,7 +46,13 @@ func (s *Server) responsePlanRoutes() {
 			}
 			return p, err
 		},
-		put: st.PutResponsePlan, del: st.DeleteResponsePlan,
+		put: func(ctx context.Context, p *tocsin.ResponsePlan) (bool, error) {
+			if err := s.checkPlanRunbook(ctx, p); err != nil {
+				return false, err
+			}
+			return st.PutResponsePlan(ctx, p)
+		},
+		del:   st.DeleteResponsePlan,
 		name:  func(p *tocsin.ResponsePlan) *string { return &p.Name },
 		check: s.checkResponsePlan,
 	}.register(s)
@@ -95,6 +102,36 @@ func hideSecrets(p *tocsin.ResponsePlan) {
 	for i := range ts {
 		ts[i].Secret = ""
 	}
+}
+
+// checkPlanRunbook refuses a plan whose runbook does not exist, when the
+// API keeps runbooks (without a runbook store the name is not checked, as
+// before runbooks were stored).
+func (s *Server) checkPlanRunbook(ctx context.Context, p *tocsin.ResponsePlan) error {
+	if p.Runbook == nil || s.opts.Runbooks == nil {
+		return nil
+	}
+	rb, err := s.opts.Runbooks.Runbook(ctx, p.Runbook.Name, 0)
+	if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
+		return tocsin.Errorf(tocsin.EINVALID, "response plan %s: runbook.name: no runbook %q (put it first: PUT /api/v1/runbooks/%s)", p.Name, p.Runbook.Name, p.Runbook.Name)
+	}
+	if err != nil {
+		return fmt.Errorf("find runbook %s: %w", p.Runbook.Name, err)
+	}
+	doc, err := runbook.Parse(rb.Document)
+	if err != nil {
+		return fmt.Errorf("read runbook %s: %w", p.Runbook.Name, err)
+	}
+	// The parameters are checked now, not when an incident starts the
+	// runbook: a mistyped one would only show on that incident's timeline.
+	if probs := runbook.PlanParams(doc, p.Runbook.Parameters, p.Runbook.DynamicParameters); len(probs) > 0 {
+		msgs := make([]string, len(probs))
+		for i, pr := range probs {
+			msgs[i] = pr.String()
+		}
+		return tocsin.Errorf(tocsin.EINVALID, "response plan %s: %s", p.Name, strings.Join(msgs, "; "))
+	}
+	return nil
 }
 
 // checkResponsePlan makes the checks the store cannot: chat channels name

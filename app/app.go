@@ -20,6 +20,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"tocsin/runbook"
+	"tocsin/runbook/action"
+	"tocsin/runbook/run"
 
 	"github.com/google/uuid"
 
@@ -155,6 +158,9 @@ type wiring struct {
 	dispatcher   *notify.Dispatcher
 	onCall       *onCall
 	overrides    inbound.Overrides
+	// runbookPolicy is what the configuration lets runbooks do, checked
+	// when a runbook is applied.
+	runbookPolicy runbook.Policy
 }
 
 // onCall is ack-or-escalate as configured: who its timer escalates to
@@ -228,7 +234,7 @@ func (a *App) setupWorker(w *wiring) {
 		Backoff: o.Backoff, RenotifyAfter: cfg.Incidents.RenotifyAfter.Std(), Now: o.Now, Logger: logger,
 		// A signed, read-only page: readable by whoever got the message,
 		// without an API token (until the web console exists).
-		IncidentURL: w.acks.ViewURL,
+		IncidentURL: w.acks.ViewURL, Runbooks: a.store.Runbooks(),
 		Observe: func(channel, result string) {
 			w.metrics.Notifications.WithLabelValues(channel, result).Inc()
 			failed(channel, result)
@@ -263,11 +269,19 @@ func (a *App) setupWorker(w *wiring) {
 		tocsin.JobEngage:      engine.HandlerFunc(pager.HandleEngage),
 		tocsin.JobPlanNotify:  engine.HandlerFunc(targets.HandlePlanNotify),
 	}
+	a.wireRunbooks(w, handlers, pager)
 	w.onCall = a.wireOnCall(w, pager, failed)
 	// Each instance claims only the work it can run: notifications for
 	// the channels it has, escalations for its provider. Instances that
 	// briefly differ (a rolling upgrade) leave each other's jobs queued.
-	lanes := map[string][]string{tocsin.JobNotify: {}, tocsin.JobPlanNotify: {tocsin.PlanNotifyLane}}
+	lanes := map[string][]string{tocsin.JobNotify: {}, tocsin.JobPlanNotify: {tocsin.PlanNotifyLane},
+		tocsin.JobRunbookStep: {tocsin.RunbookLane}, tocsin.JobRunbookNotice: {tocsin.RunbookLane}, tocsin.JobRunbookWait: {tocsin.RunbookLane}}
+	if w.runbookPolicy.HTTPAllow != nil {
+		lanes[tocsin.JobRunbookStep] = append(lanes[tocsin.JobRunbookStep], tocsin.RunbookHTTPLane)
+	}
+	if w.runbookPolicy.Scripts {
+		lanes[tocsin.JobRunbookStep] = append(lanes[tocsin.JobRunbookStep], tocsin.RunbookScriptLane)
+	}
 	for _, name := range w.channelNames {
 		lanes[tocsin.JobNotify] = append(lanes[tocsin.JobNotify], tocsin.NotifyLane(name))
 	}
@@ -283,9 +297,36 @@ func (a *App) setupWorker(w *wiring) {
 	}
 	a.worker = engine.NewWorker(a.store.Jobs(), handlers)
 	a.worker.Now, a.worker.Logger, a.worker.Lanes, a.worker.Signal = o.Now, logger, lanes, a.signal
+	a.worker.KindTimeouts = map[string]time.Duration{tocsin.JobRunbookStep: run.JobTimeout}
 	if o.PollInterval > 0 {
 		a.worker.PollInterval = o.PollInterval
 	}
+}
+
+// wireRunbooks adds the handlers of runbook steps and approvers' notices.
+// tocsin:http runs only when runbooks.http.allow lists URLs and
+// tocsin:script only when runbooks.scripts.enabled; an interpreter that
+// is enabled but not installed is left out, with a warning.
+func (a *App) wireRunbooks(w *wiring, handlers map[string]engine.Handler, pager *engage.Engine) {
+	cfg, o := a.cfg, a.opts
+	h := action.NewHTTP(cfg.Runbooks.HTTP, nil)
+	s, missing := action.NewScript(cfg.Runbooks.Scripts)
+	for _, m := range missing {
+		a.logger.Warn("runbooks.scripts.interpreters names an interpreter that is not installed: its scripts are refused", "interpreter", m)
+	}
+	w.runbookPolicy = action.Policy(h, s)
+	r := &run.Runner{Store: a.store.Runbooks(), HTTP: h, Script: s, Notify: pager.NotifyContact,
+		IncidentURL: w.acks.ViewURL, Now: o.Now, Log: a.logger}
+	handlers[tocsin.JobRunbookStep] = engine.HandlerFunc(r.HandleStep)
+	handlers[tocsin.JobRunbookNotice] = engine.HandlerFunc(r.HandleNotice)
+	handlers[tocsin.JobRunbookWait] = engine.HandlerFunc(w.dispatcher.HandleRunbookWait)
+}
+
+// slackReplies is the Slack channel that answers clicks on runbook
+// buttons, nil without one.
+func slackReplies(channels map[string]notify.Channel) inbound.SlackReplies {
+	r, _ := channels["slack"].(inbound.SlackReplies)
+	return r
 }
 
 // wireOnCall wires ack-or-escalate: its timer forwards to the configured
@@ -342,14 +383,16 @@ func (a *App) routes(w *wiring) http.Handler {
 		Channels:      overrides.Channels, WebhookGuard: w.webhookGuard,
 		SendActivation: a.sendActivation, TestPage: a.testPage, PublicHost: w.publicHost, Now: o.Now, Logger: logger,
 		Record: a.store.Incidents(), AttachmentMaxBytes: attachmentLimit(cfg),
+		Runbooks: a.store.Runbooks(), RunbookPolicy: w.runbookPolicy,
 	}).Register(mux)
 	inbound.New(a.store.Incidents(), inbound.Options{
 		Tokens: api.Tokens{Clear: cfg.Ingest.Tokens, Hashes: a.ingestTokenHashes}, Open: cfg.Ingest.Open,
 		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, Overrides: overrides, SNS: sns, DebugBody: cfg.Alert.DebugBody,
 		SlackSigningSecret: cfg.Alert.Slack.SigningSecret, TwilioAuthToken: twilioToken(cfg), Pages: a.store.Engagements(), PublicHost: w.publicHost,
 		Metrics: w.metrics, Changes: a.store.Incidents(), Now: o.Now, Logger: logger,
+		Runbooks: a.store.Runbooks(), Contacts: a.store.OnCall(), Slack: slackReplies(channels),
 	}).Register(mux)
-	web.New(a.store.Incidents(), web.Options{Acks: w.acks, Logger: logger}).Register(mux)
+	web.New(a.store.Incidents(), web.Options{Acks: w.acks, Runbooks: a.store.Runbooks(), Logger: logger}).Register(mux)
 	if aws := cfg.AWSAPI; len(aws.Credentials) > 0 {
 		creds := make([]awsapi.Credential, len(aws.Credentials))
 		for i, c := range aws.Credentials {

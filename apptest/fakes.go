@@ -20,10 +20,11 @@ import (
 // FakeSlack speaks the parts of Slack's Web API tocsin uses.
 type FakeSlack struct {
 	*httptest.Server
-	mu      sync.Mutex
-	posts   []url.Values
-	updates []url.Values
-	hang    chan struct{} // when non-nil, requests block until it is closed
+	mu         sync.Mutex
+	posts      []url.Values
+	updates    []url.Values
+	ephemerals []url.Values
+	hang       chan struct{} // when non-nil, requests block until it is closed
 }
 
 // NewFakeSlack starts a fake Slack Web API accepting the bot token
@@ -55,6 +56,9 @@ func NewFakeSlack(t testing.TB) *FakeSlack {
 		case strings.HasSuffix(r.URL.Path, "/chat.update"):
 			f.updates = append(f.updates, r.Form)
 			json.NewEncoder(w).Encode(map[string]any{"ok": true, "channel": r.Form.Get("channel"), "ts": r.Form.Get("ts")})
+		case strings.HasSuffix(r.URL.Path, "/chat.postEphemeral"):
+			f.ephemerals = append(f.ephemerals, r.Form)
+			json.NewEncoder(w).Encode(map[string]any{"ok": true, "message_ts": "1700000001." + strconv.Itoa(len(f.ephemerals))})
 		default:
 			json.NewEncoder(w).Encode(map[string]any{"ok": false, "error": "unknown_method"})
 		}
@@ -90,6 +94,14 @@ func (f *FakeSlack) Updates() []url.Values {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]url.Values(nil), f.updates...)
+}
+
+// Ephemerals are the chat.postEphemeral requests so far: answers shown
+// to one user.
+func (f *FakeSlack) Ephemerals() []url.Values {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]url.Values(nil), f.ephemerals...)
 }
 
 // Texts is every posted message's text, blocks and attachments, one line

@@ -9,6 +9,10 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
 
 	"tocsin"
 )
@@ -34,6 +38,7 @@ type Config struct {
 	Paging        Paging    `yaml:"paging"`
 	Log           Log       `yaml:"log"`
 	Metrics       Metrics   `yaml:"metrics"`
+	Runbooks      Runbooks  `yaml:"runbooks"`
 
 	// Redis and Agent are Versus keys tocsin has no use for: they are
 	// accepted so a Versus file loads, and reported as unused.
@@ -381,4 +386,97 @@ func (m Metrics) problems() []string {
 		return []string{fmt.Sprintf("metrics.listen: %q is not HOST:PORT", m.Listen)}
 	}
 	return nil
+}
+
+// Runbooks configures what runbooks' own actions may do (tocsin:http and
+// tocsin:script). Both are closed by default: a runbook is typed in by API
+// token holders, and must not become a way to reach tocsin's network or
+// run code on its host unless an operator says so here.
+type Runbooks struct {
+	HTTP    RunbookHTTP    `yaml:"http"`
+	Scripts RunbookScripts `yaml:"scripts"`
+}
+
+// RunbookHTTP configures tocsin:http.
+type RunbookHTTP struct {
+	// Allow are the URL prefixes tocsin:http may call, such as
+	// https://api.example.com/v1/: the scheme and host:port must be equal
+	// and the path under the prefix's at a segment boundary. It is checked
+	// when a runbook is applied and again on the interpolated URL of each
+	// call (and each redirect). None: tocsin:http is refused.
+	Allow []string `yaml:"allow"`
+	// MaxResponseBytes caps an answer's body (default 1 MiB): a longer
+	// one fails the step.
+	MaxResponseBytes int64 `yaml:"max_response_bytes"`
+}
+
+// RunbookScripts configures tocsin:script, which runs python3 or bash
+// scripts on tocsin's host as tocsin's user, in a fresh temporary
+// directory with a clean environment.
+type RunbookScripts struct {
+	// Enabled allows tocsin:script (default false).
+	Enabled bool `yaml:"enabled"`
+	// Interpreters are the runtimes scripts may use, among python3 and
+	// bash (default both); one not found on PATH at start is not offered.
+	Interpreters []string `yaml:"interpreters"`
+	// MaxOutputBytes caps what a script writes to stdout and stderr
+	// together (default 64 KiB): more, and it is killed and fails.
+	MaxOutputBytes int64 `yaml:"max_output_bytes"`
+	// Workdir is the absolute directory in which each run's temporary
+	// directory is made (default: the system's temporary directory).
+	Workdir string `yaml:"workdir"`
+}
+
+// Defaults of the runbooks block.
+const (
+	DefaultRunbookMaxResponseBytes = 1 << 20
+	DefaultRunbookMaxOutputBytes   = 64 << 10
+)
+
+// RunbookInterpreters are the runtimes tocsin:script knows.
+var RunbookInterpreters = []string{"python3", "bash"}
+
+// defaultRunbooks is the runbooks block when the file says nothing.
+func defaultRunbooks() Runbooks {
+	return Runbooks{
+		HTTP:    RunbookHTTP{MaxResponseBytes: DefaultRunbookMaxResponseBytes},
+		Scripts: RunbookScripts{Interpreters: slices.Clone(RunbookInterpreters), MaxOutputBytes: DefaultRunbookMaxOutputBytes},
+	}
+}
+
+// problems checks the runbooks block. An allow-list entry is echoed: it
+// is a prefix an operator wrote, not a secret, and unlike a webhook URL it
+// carries no key (userinfo and queries are refused).
+func (r Runbooks) problems() Problems {
+	var p Problems
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	for i, a := range r.HTTP.Allow {
+		u, err := url.Parse(a)
+		switch {
+		case err != nil || !u.IsAbs() || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "":
+			add("runbooks.http.allow[%d]: %q is not an absolute http or https URL", i, a)
+		case u.User != nil:
+			add("runbooks.http.allow[%d]: %q has a user name or password; put credentials in the step's Headers", i, a)
+		case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(a, "?") || strings.HasSuffix(a, "#"):
+			add("runbooks.http.allow[%d]: %q has a query or fragment; a prefix is a scheme, host and path", i, a)
+		}
+	}
+	if r.HTTP.MaxResponseBytes <= 0 {
+		add("runbooks.http.max_response_bytes: must be positive")
+	}
+	for i, in := range r.Scripts.Interpreters {
+		if !slices.Contains(RunbookInterpreters, in) {
+			add("runbooks.scripts.interpreters[%d]: %q is not python3 or bash", i, in)
+		}
+	}
+	if r.Scripts.Enabled && len(r.Scripts.Interpreters) == 0 {
+		add("runbooks.scripts.interpreters: empty while runbooks.scripts.enabled is true")
+	}
+	if r.Scripts.MaxOutputBytes <= 0 {
+		add("runbooks.scripts.max_output_bytes: must be positive")
+	}
+	if w := r.Scripts.Workdir; w != "" && !filepath.IsAbs(w) {
+		add("runbooks.scripts.workdir: %q is not an absolute path", w)
+	}
+	return p
 }

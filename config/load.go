@@ -42,7 +42,7 @@ type Result struct {
 
 // Default returns the configuration used when there is no file.
 func Default() *Config {
-	c := &Config{Name: "tocsin", Host: "0.0.0.0", Port: 3000, DataDir: "data"}
+	c := &Config{Name: "tocsin", Host: "0.0.0.0", Port: 3000, DataDir: "data", Runbooks: defaultRunbooks()}
 	return c
 }
 
@@ -252,6 +252,7 @@ func (c *Config) Validate() Problems {
 	var p Problems
 	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
 	p = append(p, c.Metrics.problems()...)
+	p = append(p, c.Runbooks.problems()...)
 	if c.Port < 0 || c.Port > 65535 {
 		add("port: %d is not a TCP port (0–65535)", c.Port)
 	}

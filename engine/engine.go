@@ -90,6 +90,9 @@ type Worker struct {
 	PollInterval time.Duration
 	// JobTimeout bounds one handler run.
 	JobTimeout time.Duration
+	// KindTimeouts override JobTimeout for the kinds whose work is
+	// allowed to take longer (a runbook's script: up to ten minutes).
+	KindTimeouts map[string]time.Duration
 	// ShutdownGrace is how long running jobs may finish once Run's
 	// context ends; then their contexts are cancelled and the jobs are
 	// handed back for another worker to retry.
@@ -348,7 +351,11 @@ func (w *Worker) run(j *tocsin.Job) {
 		w.wg.Done()
 		w.Wake()
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), w.JobTimeout)
+	timeout := w.JobTimeout
+	if t, ok := w.KindTimeouts[j.Kind]; ok {
+		timeout = t
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	go func() {
 		select {

@@ -52,6 +52,12 @@ type Options struct {
 	// Changes, when set, records change events (POST /api/v1/changes and
 	// PagerDuty's POST /v2/change/enqueue).
 	Changes Changes
+	// Runbooks, when set, serves a runbook wait's Slack buttons; Contacts
+	// maps the clicking Slack user to a contact (an approver), and Slack
+	// answers the click (the message updated, an ephemeral refusal).
+	Runbooks Runbooks
+	Contacts Contacts
+	Slack    SlackReplies
 	// Metrics, when set, counts alerts, incidents opened and intake warnings.
 	Metrics *api.Metrics
 	Now     func() time.Time

@@ -9,7 +9,8 @@ import (
 )
 
 // handleSlackInteraction serves Slack's interactivity requests: the
-// Acknowledge button. The request must carry Slack's signature.
+// Acknowledge button and a runbook wait's Resume, Approve and Reject
+// buttons. The request must carry Slack's signature.
 func (s *Server) handleSlackInteraction(w http.ResponseWriter, r *http.Request) {
 	if s.opts.SlackSigningSecret == "" {
 		api.Error(w, r, tocsin.Errorf(tocsin.ENOTFOUND, "Slack interactivity is not configured (alert.slack.signing_secret)"))
@@ -22,6 +23,13 @@ func (s *Server) handleSlackInteraction(w http.ResponseWriter, r *http.Request) 
 	}
 	if err := slack.VerifyRequest(s.opts.SlackSigningSecret, r.Header, body, s.opts.Now()); err != nil {
 		api.Error(w, r, tocsin.Errorf(tocsin.EUNAUTHORIZED, "invalid Slack signature"))
+		return
+	}
+	if click, ok, err := slack.ParseRunbookInteraction(body); err != nil {
+		s.fail(w, r, err)
+		return
+	} else if ok {
+		s.handleRunbookClick(w, r, click)
 		return
 	}
 	act, ok, err := slack.ParseInteraction(body)

@@ -32,6 +32,9 @@ type Dispatcher struct {
 	AckURL func(incidentID string) string
 	// IncidentURL returns the API link of an incident.
 	IncidentURL func(incidentID string) string
+	// Runbooks, when set, is read before a runbook step's wait is
+	// announced, so a step resumed meanwhile is not (HandleRunbookWait).
+	Runbooks RunbookSource
 	// Backoff returns the wait before retry number attempt.
 	Backoff func(attempt int, retryAfter time.Duration, rnd float64) time.Duration
 	// RenotifyAfter is the interval of reminders (0: none are re-armed).
@@ -68,6 +71,9 @@ func (d *Dispatcher) HandleNotify(ctx context.Context, job *tocsin.Job) tocsin.J
 		// Workers claim notifications only for channels they have, so this
 		// one lost its channel while queued (a configuration change).
 		return d.final(job, args, fmt.Sprintf("%s: channel is no longer configured; redeliver once it is", args.Channel))
+	}
+	if args.Event == tocsin.NotifyEventRunbookWaiting {
+		return d.sendRunbookWait(ctx, job, args, ch)
 	}
 	del, err := d.Source.LoadDelivery(ctx, job.IncidentID, args.AlertID, args.Channel)
 	if err != nil {

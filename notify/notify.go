@@ -78,9 +78,11 @@ type Channel interface {
 	Send(ctx context.Context, msg *Message) (ref string, err error)
 }
 
-// Notice is a plain message to one person that is not about an incident:
-// an on-call hand-off note, an activation code. Channels send its text as
-// it is, through no incident template, with no buttons or links.
+// Notice is a plain message that is not an incident's notification: to
+// one person (an on-call hand-off note, an activation code), or to a
+// team's channel (a runbook step's wait). Channels send its text as it
+// is, through no incident template, with no buttons or links but a
+// runbook step's (Runbook).
 type Notice struct {
 	// To is the recipient's address on the channel: an email address, a
 	// Slack channel or user id, a Telegram chat id, a Viber user id.
@@ -95,6 +97,10 @@ type Notice struct {
 	DeliveryID string
 	// SentAt is when this attempt was made.
 	SentAt time.Time
+	// Runbook, when set, is the runbook step whose wait the notice
+	// announces: a channel with buttons (Slack) offers Resume, or Approve
+	// and Reject, beside the text; the others send the text alone.
+	Runbook *tocsin.RunbookWait
 }
 
 // NoticeSender sends notices. Every channel implements it; SMS and voice

@@ -47,6 +47,11 @@ type Effects struct {
 	Record *RecordChange
 	// Items are related items to store (a start by hand), with their ids.
 	Items []*tocsin.RelatedItem
+	// Runbook, when set, is the runbook of the response plan a new
+	// incident opens from, to start with it in the same transaction
+	// (after the incident and its events); the plan's dynamic parameters
+	// are read from the incident then.
+	Runbook *tocsin.RunbookRef
 }
 
 // Alert writes.

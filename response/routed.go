@@ -75,6 +75,7 @@ func routedOpen(eff *Effects, r *Routed, id string, now time.Time) (paging bool)
 			names[i] = p.Name
 		}
 		msg = fmt.Sprintf("Routed by %s to response plan %s", by, strings.Join(names, ", "))
+		eff.Runbook = r.Plans[0].Runbook
 	} else {
 		msg = fmt.Sprintf("Routed by %s: notify only", by)
 	}

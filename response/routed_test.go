@@ -81,3 +81,36 @@ func TestRoutedOpen(t *testing.T) {
 		})
 	}
 }
+
+// TestRoutedRunbook checks that an incident opened from a plan with a
+// runbook asks for it to start (the first plan's, which shapes the
+// incident), by intake and by hand, and that a joining alert does not.
+func TestRoutedRunbook(t *testing.T) {
+	now := time.Date(2026, 3, 10, 10, 0, 0, 0, time.UTC)
+	policy := &tocsin.Policy{Impacts: tocsin.DefaultImpacts()}
+	ref := &tocsin.RunbookRef{Name: "ec2-book", Parameters: map[string][]string{"Count": {"2"}}}
+	with := &tocsin.ResponsePlan{Name: "P", IncidentTemplate: tocsin.IncidentTemplate{Title: "t"}, Runbook: ref}
+	without := &tocsin.ResponsePlan{Name: "Q", IncidentTemplate: tocsin.IncidentTemplate{Title: "t"}}
+	routed := func(plans ...*tocsin.ResponsePlan) *Routed {
+		return &Routed{Rule: "r", Plans: plans, Fields: IncidentFields{Plan: plans[0].Name, Title: "t", Impact: 2}, MayPage: true}
+	}
+	alert := &tocsin.Alert{Title: "a", Severity: "critical"}
+	for _, c := range []struct {
+		name string
+		eff  Effects
+		want *tocsin.RunbookRef
+	}{
+		{"intake", Ingest(Input{Alert: alert, Policy: policy, Routed: routed(with), NewIncidentID: "i1", NewAlertID: "a1", Now: now}), ref},
+		{"only the first plan's", Ingest(Input{Alert: alert, Policy: policy, Routed: routed(without, with), NewIncidentID: "i1", NewAlertID: "a1", Now: now}), nil},
+		{"not routed", Ingest(Input{Alert: alert, Policy: policy, NewIncidentID: "i1", NewAlertID: "a1", Now: now}), nil},
+		{"a joining alert", Ingest(Input{Alert: alert, Policy: policy, Routed: routed(with), NewAlertID: "a2", Now: now,
+			Incident: &tocsin.Incident{ID: "i1", Status: tocsin.StatusTriggered, OpenAlertCount: 1}}), nil},
+		{"by hand", Start(StartInput{Start: &tocsin.IncidentStart{ResponsePlan: "P"}, Routed: routed(with), NewIncidentID: "i1", Policy: policy, Now: now}), ref},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.eff.Runbook != c.want {
+				t.Fatalf("Runbook = %+v, want %+v", c.eff.Runbook, c.want)
+			}
+		})
+	}
+}

@@ -23,4 +23,68 @@
 //     data and never expanded again.
 //   - EvalBranch: the first choice that holds wins, else Default, else ""
 //     (the next step).
+//
+// # The step machine
+//
+// Start, Advance (a job's result), Signal (a responder's) and ChildEnded
+// (a nested execution's end) decide what happens to an execution and
+// return it as Effects for the store to apply in one transaction; they
+// read no clock and work on a copy, so a refused decision changes
+// nothing.
+//
+//   - Statuses are AWS's. A step is InProgress while it runs or sleeps,
+//     Waiting while an aws:pause or aws:approve waits; the execution is
+//     Waiting when its current step waits, else InProgress, and
+//     Cancelling while the onCancel step of a cancelled step runs. It
+//     ends Success, Failed, TimedOut or Cancelled; Current is then 0.
+//   - Entering a step appends a run (Seq counts runs from 1, Attempt from
+//     1) with its inputs interpolated from the parameters, the outputs of
+//     the steps that succeeded ("Step.Output", a step run twice giving its
+//     latest success's), the globals and the incident (incident:ID,
+//     incident:TITLE, incident:SUMMARY, incident:IMPACT, incident:STATUS,
+//     incident:LABEL.<key>). An unknown reference fails the step; a branch
+//     only fails when the choice it reaches names one.
+//   - aws:pause waits for Resume; aws:sleep arms a timer (a time past
+//     succeeds at once); aws:approve waits, tells each approver
+//     (JobRunbookNotice) and succeeds with MinRequiredApprovals (default
+//     1) approvals, outputs ApprovalStatus and ApproverDecisions; only an
+//     approver may answer, once; one rejection fails the step. A wait's
+//     timeoutSeconds arms a timer whose firing times the step out.
+//     aws:branch decides at once. aws:executeAutomation starts a child
+//     (Effects.Children) and succeeds or fails with it (outputs
+//     ExecutionId, Status, Output). tocsin:http and tocsin:script queue a
+//     job in their lane; their result's declared outputs are selected by
+//     JSONPath (SelectOutput) and typed, with StatusCode or Payload kept.
+//   - Every job of a step's attempt has the key RunbookStepKey(execution,
+//     seq, attempt): a result or timer of another attempt, of a step no
+//     longer current or of an ended execution is stale and changes
+//     nothing.
+//   - A failed attempt with attempts left (maxAttempts) runs again, its
+//     job due at once and its timer re-armed. Failures that would recur
+//     are not retried: an unknown reference or bad input, a rejection, an
+//     action interrupted by a restart that is not Idempotent. The last
+//     failure fails the step (TimedOut when it timed out), then onFailure:
+//     Abort ends the execution Failed (TimedOut when the step timed out),
+//     Continue goes on as after a success, step:X runs X.
+//   - After the last step, or a step with isEnd: Failed when a step that
+//     is Critical failed or timed out — TimedOut when the last such step
+//     timed out, with its message — else Success. A cancellation whose
+//     onCancel step ran ends Cancelled whatever that step did.
+//   - Cancel ends the current step Cancelled, cancels its jobs and its
+//     child, then runs its onCancel step:X or ends the execution now; a
+//     second Cancel ends it at once. Resume, Approve and Reject are
+//     ECONFLICT unless the current step waits for them.
+//   - Steps that finish at once chain within one decision, at most
+//     MaxEntries of them: beyond, the execution fails with "runbook loops
+//     without waiting".
+//   - Timeline events go on the incident (none without one): the start,
+//     each step's start and end (and retries, reruns), the end; the
+//     responder who signalled is the actor until the execution moves on to
+//     another step.
+//   - Allowed holds a document to the configuration: tocsin:http only to
+//     URLs under runbooks.http.allow (a URL with {{ }} must spell its
+//     scheme and host), tocsin:script only with runbooks.scripts.enabled
+//     and its interpreter in runbooks.scripts.interpreters.
+//   - Dynamic resolves a response plan's dynamic parameters from the
+//     incident.
 package runbook

@@ -1,6 +1,10 @@
 package runbook
 
 import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
 	"time"
 
 	"tocsin"
@@ -57,10 +61,33 @@ type Context struct {
 	NewID func() string
 }
 
+// MaxEntries bounds the steps one decision may enter: steps that finish
+// at once (a branch, a sleep already over) chain within a decision, and a
+// document whose branches go round in a circle must end rather than spin.
+const MaxEntries = 1000
+
 // Start begins exec (ID, IncidentID, Runbook, Version, Parameters typed by
 // Params, StartedBy set by the caller) at its first step.
 func Start(doc *Document, exec *tocsin.RunbookExecution, c Context, now time.Time) (Effects, error) {
-	panic("runbook.Start: not written yet")
+	if err := doc.Validate().Err(); err != nil {
+		return Effects{}, err
+	}
+	if exec.ID == "" {
+		return Effects{}, tocsin.Errorf(tocsin.EINVALID, "runbook execution: an id is required")
+	}
+	m := newMachine(doc, exec, c, now)
+	m.exec.Status = tocsin.RunbookInProgress
+	m.exec.StartedAt = now
+	m.exec.Steps, m.exec.Current, m.exec.Outputs = nil, 0, nil
+	m.exec.FailureMessage, m.exec.EndedAt = "", time.Time{}
+	m.actor = m.exec.StartedBy
+	msg := fmt.Sprintf("Runbook %q (version %d) started", exec.Runbook, exec.Version)
+	if exec.StartedBy != "" {
+		msg += " by " + exec.StartedBy
+	}
+	m.event(tocsin.EventRunbookStarted, nil, msg)
+	m.pending = doc.MainSteps[0].Name
+	return m.finish()
 }
 
 // Advance records what an attempt of a step did (a job's result) and moves
@@ -68,45 +95,408 @@ func Start(doc *Document, exec *tocsin.RunbookExecution, c Context, now time.Tim
 // end. A result for a step that is no longer current, or an attempt that
 // is not the step's latest, changes nothing (Effects zero, no error).
 func Advance(doc *Document, exec *tocsin.RunbookExecution, res tocsin.RunbookResult, c Context, now time.Time) (Effects, error) {
-	panic("runbook.Advance: not written yet")
+	if res.ExecutionID != "" && res.ExecutionID != exec.ID {
+		return Effects{}, tocsin.Errorf(tocsin.EINVALID, "runbook result of execution %s given to execution %s", res.ExecutionID, exec.ID)
+	}
+	cur := current(exec)
+	if cur == nil || cur.Seq != res.Seq || cur.Attempt != res.Attempt {
+		return Effects{}, nil
+	}
+	step := doc.Step(cur.Name)
+	if step == nil {
+		return Effects{}, tocsin.Errorf(tocsin.EINVALID, "runbook %s: step %q is not in the document", exec.Runbook, cur.Name)
+	}
+	timer := res.Woke && hasTimer(cur)
+	works := step.Action == "tocsin:http" || step.Action == "tocsin:script"
+	failed := res.Error != "" || res.TimedOut || res.Interrupted
+	if (res.Woke && !timer) || (!res.Woke && !works && !failed) {
+		return Effects{}, nil // a timer the step no longer has, or no result for it: a stale job
+	}
+	m := newMachine(doc, exec, c, now)
+	st := m.exec.Steps[res.Seq-1]
+	if res.Rerun {
+		m.stepEvent(st, fmt.Sprintf("Step %q (%s) attempt %d ran again after a restart interrupted it", st.Name, st.Action, st.Attempt))
+	}
+	switch {
+	case res.Interrupted:
+		m.fail(step, st, fmt.Sprintf("interrupted by a restart; %s is not idempotent, not run again", step.Action), false, false)
+	case failed:
+		if works {
+			// A failed call's status code or a script's payload still
+			// helps the responder see why.
+			st.Outputs = ownOutput(step, res.Outputs)
+		}
+		msg := res.Error
+		if msg == "" {
+			msg = fmt.Sprintf("timed out after %ds", step.TimeoutSeconds)
+		}
+		m.fail(step, st, msg, res.TimedOut, true)
+	case timer:
+		m.woke(step, st)
+	default:
+		m.worked(step, st, res.Outputs)
+	}
+	return m.finish()
 }
 
 // Signal applies a responder's signal: Resume an aws:pause, Approve or
 // Reject an aws:approve (approvers names who may), Cancel the execution.
 // It fails with ECONFLICT when the execution does not wait for that
-// signal, and EFORBIDDEN when the actor is not an approver.
+// signal (or, with sig.Seq, is no longer at that step), and EFORBIDDEN
+// when the actor is not an approver.
 func Signal(doc *Document, exec *tocsin.RunbookExecution, sig tocsin.RunbookSignal, c Context, now time.Time) (Effects, error) {
-	panic("runbook.Signal: not written yet")
+	if tocsin.RunbookEnded(exec.Status) {
+		return Effects{}, tocsin.Errorf(tocsin.ECONFLICT, "runbook execution %s has ended (%s)", exec.ID, exec.Status)
+	}
+	if st := current(exec); sig.Seq != 0 && (st == nil || st.Seq != sig.Seq) {
+		return Effects{}, tocsin.Errorf(tocsin.ECONFLICT, "runbook execution %s is no longer at step %d", exec.ID, sig.Seq)
+	}
+	m := newMachine(doc, exec, c, now)
+	m.actor = sig.By.String()
+	var err error
+	switch sig.Type {
+	case tocsin.SignalResume:
+		err = m.resume()
+	case tocsin.SignalApprove, tocsin.SignalReject:
+		err = m.answer(sig)
+	case tocsin.SignalCancel:
+		m.cancel()
+	default:
+		err = tocsin.Errorf(tocsin.EINVALID, "signal %q is not Resume, Approve, Reject or Cancel", sig.Type)
+	}
+	if err != nil {
+		return Effects{}, err
+	}
+	return m.finish()
 }
 
 // ChildEnded moves a parent on when the execution its
 // aws:executeAutomation step started has ended.
 func ChildEnded(doc *Document, parent, child *tocsin.RunbookExecution, c Context, now time.Time) (Effects, error) {
-	panic("runbook.ChildEnded: not written yet")
+	cur := current(parent)
+	if cur == nil || cur.Seq != child.ParentStep || cur.ChildID != child.ID || !tocsin.RunbookEnded(child.Status) {
+		return Effects{}, nil
+	}
+	step := doc.Step(cur.Name)
+	if step == nil {
+		return Effects{}, tocsin.Errorf(tocsin.EINVALID, "runbook %s: step %q is not in the document", parent.Runbook, cur.Name)
+	}
+	m := newMachine(doc, parent, c, now)
+	st := m.exec.Steps[cur.Seq-1]
+	m.cancelTimer(st)
+	switch child.Status {
+	case tocsin.RunbookSuccess:
+		st.Outputs = map[string]any{"ExecutionId": child.ID, "Status": child.Status, "Output": child.Outputs}
+		m.succeed(step, st, "")
+	default:
+		msg := child.FailureMessage
+		if msg == "" {
+			msg = fmt.Sprintf("runbook %q ended %s", child.Runbook, child.Status)
+		}
+		st.Outputs = map[string]any{"ExecutionId": child.ID, "Status": child.Status}
+		m.fail(step, st, fmt.Sprintf("execution %s of %q: %s", child.ID, child.Runbook, msg), child.Status == tocsin.RunbookTimedOut, true)
+	}
+	return m.finish()
 }
 
-// Idempotent reports whether an attempt of the step's action may run again
-// after a crash interrupted it: waits and timers may; tocsin:http with GET,
-// HEAD, PUT, DELETE or OPTIONS may; POST and PATCH and tocsin:script may
-// not.
-func Idempotent(s *Step) bool {
-	panic("runbook.Idempotent: not written yet")
+// current returns the step an execution runs or waits at, nil when it has
+// ended or the step is no longer open.
+func current(exec *tocsin.RunbookExecution) *tocsin.RunbookStep {
+	if tocsin.RunbookEnded(exec.Status) || exec.Current < 1 || exec.Current > len(exec.Steps) {
+		return nil
+	}
+	st := exec.Steps[exec.Current-1]
+	if st.Status != tocsin.RunbookInProgress && st.Status != tocsin.RunbookWaiting {
+		return nil
+	}
+	return st
 }
 
-// Policy is what the configuration allows runbooks to do.
-type Policy struct {
-	// HTTPAllow are the URL prefixes tocsin:http may call
-	// (runbooks.http.allow); none: tocsin:http is refused.
-	HTTPAllow []string
-	// Scripts enables tocsin:script (runbooks.scripts.enabled).
-	Scripts bool
-	// Interpreters are the runtimes tocsin:script may run ("python3",
-	// "bash").
-	Interpreters []string
+// machine is one decision about one execution: it works on a copy of the
+// execution, so a decision that fails leaves the caller's value as it was.
+type machine struct {
+	doc  *Document
+	exec *tocsin.RunbookExecution
+	c    Context
+	now  time.Time
+	eff  Effects
+	// changed are the Seqs of the steps this decision wrote.
+	changed map[int]bool
+	// pending is the step to enter next ("" none); entries counts the
+	// steps entered, for MaxEntries.
+	pending string
+	entries int
+	// actor is who caused what the events record: the responder who
+	// signalled, until the execution moves on to another step.
+	actor string
+	ended bool
+	err   error
 }
 
-// Allowed returns the problems of a document the policy does not allow,
-// each naming the step and the configuration key that would allow it.
-func (d *Document) Allowed(p Policy) Problems {
-	panic("Document.Allowed: not written yet")
+func newMachine(doc *Document, exec *tocsin.RunbookExecution, c Context, now time.Time) *machine {
+	cp := *exec
+	cp.Steps = make([]*tocsin.RunbookStep, len(exec.Steps))
+	for i, s := range exec.Steps {
+		sc := *s
+		sc.Approvals = slices.Clone(s.Approvals)
+		cp.Steps[i] = &sc
+	}
+	return &machine{doc: doc, exec: &cp, c: c, now: now, changed: map[int]bool{}}
+}
+
+// finish enters the steps that follow, settles the execution's status and
+// returns what the decision did.
+func (m *machine) finish() (Effects, error) {
+	for m.pending != "" && !m.ended && m.err == nil {
+		name := m.pending
+		m.pending = ""
+		if m.entries >= MaxEntries {
+			m.end(tocsin.RunbookFailed, "runbook loops without waiting")
+			break
+		}
+		m.entries++
+		m.enter(name)
+	}
+	if m.err != nil {
+		return Effects{}, m.err
+	}
+	if !m.ended && m.exec.Status != tocsin.RunbookCancelling {
+		m.exec.Status = tocsin.RunbookInProgress
+		if st := current(m.exec); st != nil && st.Status == tocsin.RunbookWaiting {
+			m.exec.Status = tocsin.RunbookWaiting
+		}
+	}
+	m.eff.Execution = m.exec
+	seqs := make([]int, 0, len(m.changed))
+	for seq := range m.changed {
+		seqs = append(seqs, seq)
+	}
+	sort.Ints(seqs)
+	for _, seq := range seqs {
+		m.eff.Steps = append(m.eff.Steps, m.exec.Steps[seq-1])
+	}
+	return m.eff, nil
+}
+
+// enter starts a new run of the named step.
+func (m *machine) enter(name string) {
+	step := m.doc.Step(name)
+	if step == nil {
+		m.end(tocsin.RunbookFailed, fmt.Sprintf("no step %q in the document", name))
+		return
+	}
+	st := &tocsin.RunbookStep{Seq: len(m.exec.Steps) + 1, Name: step.Name, Action: step.Action,
+		Status: tocsin.RunbookInProgress, Attempt: 1, StartedAt: m.now}
+	m.exec.Steps = append(m.exec.Steps, st)
+	m.exec.Current = st.Seq
+	m.actor = ""
+	m.begin(step, st)
+}
+
+// succeed ends the step's run as a success and moves on: to jump (a
+// branch's choice) when given, else as the step says.
+func (m *machine) succeed(step *Step, st *tocsin.RunbookStep, jump string) {
+	m.close(st, tocsin.RunbookSuccess, "")
+	msg := fmt.Sprintf("Step %q succeeded", st.Name)
+	if jump != "" {
+		msg += fmt.Sprintf(": going to %q", jump)
+	}
+	m.stepEvent(st, msg)
+	if jump != "" {
+		m.pending = jump
+		return
+	}
+	m.next(step)
+}
+
+// next goes on after a step as it says: isEnd ends, nextStep jumps, the
+// last step ends.
+func (m *machine) next(step *Step) {
+	if step.IsEnd {
+		m.complete()
+		return
+	}
+	if step.NextStep != "" {
+		m.pending = step.NextStep
+		return
+	}
+	for i, s := range m.doc.MainSteps {
+		if s == step && i+1 < len(m.doc.MainSteps) {
+			m.pending = m.doc.MainSteps[i+1].Name
+			return
+		}
+	}
+	m.complete()
+}
+
+// fail records a failed attempt. A retryable failure with attempts left
+// runs the step again; otherwise the step fails (or times out) and its
+// onFailure decides what follows. Failures that would fail the same way
+// again (an unknown variable, a rejection, an interrupted action) are
+// not retried.
+func (m *machine) fail(step *Step, st *tocsin.RunbookStep, msg string, timedOut, retry bool) {
+	msg = tocsin.Truncate(msg, 4096)
+	if retry && st.Attempt < step.Attempts() {
+		m.stepEvent(st, fmt.Sprintf("Step %q (%s) attempt %d of %d failed: %s; trying again", st.Name, st.Action, st.Attempt, step.Attempts(), tocsin.Truncate(msg, 1000)))
+		if m.entries >= MaxEntries {
+			m.close(st, tocsin.RunbookFailed, msg)
+			m.end(tocsin.RunbookFailed, "runbook loops without waiting")
+			return
+		}
+		m.entries++
+		st.Attempt++
+		m.begin(step, st)
+		return
+	}
+	status, verb := tocsin.RunbookFailed, "failed"
+	if timedOut {
+		status, verb = tocsin.RunbookTimedOut, "timed out"
+	}
+	m.close(st, status, msg)
+	m.stepEvent(st, fmt.Sprintf("Step %q %s: %s", st.Name, verb, tocsin.Truncate(msg, 1000)))
+	switch {
+	case step.OnFailure == "Continue":
+		m.next(step)
+	case strings.HasPrefix(step.OnFailure, "step:"):
+		m.pending = strings.TrimPrefix(step.OnFailure, "step:")
+	default: // Abort
+		m.end(status, msg)
+	}
+}
+
+// close ends a step's run with status.
+func (m *machine) close(st *tocsin.RunbookStep, status, msg string) {
+	st.Status = status
+	st.FailureMessage = msg
+	st.EndedAt = m.now
+	st.Running = false
+	m.changed[st.Seq] = true
+}
+
+// complete ends an execution that ran out of steps: Cancelled when a
+// cancellation's onCancel step was running, Failed or TimedOut when a
+// critical step failed (the last such step decides which, and gives its
+// message), else Success.
+func (m *machine) complete() {
+	if m.exec.Status == tocsin.RunbookCancelling {
+		m.end(tocsin.RunbookCancelled, "")
+		return
+	}
+	status, msg := tocsin.RunbookSuccess, ""
+	for _, st := range m.exec.Steps {
+		s := m.doc.Step(st.Name)
+		if s != nil && s.Critical() && (st.Status == tocsin.RunbookFailed || st.Status == tocsin.RunbookTimedOut) {
+			status, msg = st.Status, st.FailureMessage
+		}
+	}
+	m.end(status, msg)
+}
+
+// end ends the execution with status; a cancellation in progress ends
+// Cancelled whatever its onCancel step did.
+func (m *machine) end(status, msg string) {
+	if m.exec.Status == tocsin.RunbookCancelling && status != tocsin.RunbookCancelled {
+		status = tocsin.RunbookCancelled
+	}
+	e := m.exec
+	e.Status = status
+	e.FailureMessage = msg
+	e.EndedAt = m.now
+	e.Current = 0
+	e.Outputs = m.outputs()
+	m.eff.Ended = e.ParentID != ""
+	m.ended = true
+	m.pending = ""
+	var text string
+	switch status {
+	case tocsin.RunbookSuccess:
+		text = fmt.Sprintf("Runbook %q succeeded", e.Runbook)
+	case tocsin.RunbookCancelled:
+		text = fmt.Sprintf("Runbook %q was cancelled", e.Runbook)
+	case tocsin.RunbookTimedOut:
+		text = fmt.Sprintf("Runbook %q timed out: %s", e.Runbook, tocsin.Truncate(msg, 1000))
+	default:
+		text = fmt.Sprintf("Runbook %q failed: %s", e.Runbook, tocsin.Truncate(msg, 1000))
+	}
+	m.event(tocsin.EventRunbookEnded, nil, text)
+}
+
+// outputs are the document's outputs that the execution produced.
+func (m *machine) outputs() map[string]any {
+	if len(m.doc.Outputs) == 0 {
+		return nil
+	}
+	vars := m.stepOutputs()
+	out := map[string]any{}
+	for _, ref := range m.doc.Outputs {
+		if v, ok := vars[ref]; ok {
+			out[ref] = v
+		}
+	}
+	return out
+}
+
+// stepOutputs are the outputs of the steps that succeeded, by
+// "Step.Output", a step that ran more than once giving its latest
+// success's.
+func (m *machine) stepOutputs() map[string]any {
+	vars := map[string]any{}
+	for _, st := range m.exec.Steps {
+		if st.Status != tocsin.RunbookSuccess {
+			continue
+		}
+		for k, v := range st.Outputs {
+			vars[st.Name+"."+k] = v
+		}
+	}
+	return vars
+}
+
+// vars are what {{ }} references in a step's inputs may name: the
+// parameters, the steps' outputs, the globals and the incident's fields.
+func (m *machine) vars() map[string]any {
+	vars := m.stepOutputs()
+	for k, v := range m.exec.Parameters {
+		vars[k] = v
+	}
+	for k, v := range Globals(m.now, m.exec.ID) {
+		vars[k] = v
+	}
+	if inc := m.c.Incident; inc != nil {
+		vars["incident:ID"] = inc.ID
+		vars["incident:TITLE"] = inc.Title
+		vars["incident:SUMMARY"] = inc.Summary
+		vars["incident:IMPACT"] = int64(inc.Impact)
+		vars["incident:STATUS"] = inc.Status
+		for k, v := range inc.Labels {
+			vars["incident:LABEL."+k] = v
+		}
+	}
+	return vars
+}
+
+// event records a timeline event of the execution (st nil: of the
+// execution itself), when it runs for an incident.
+func (m *machine) event(kind string, st *tocsin.RunbookStep, msg string) {
+	if m.exec.IncidentID == "" {
+		return
+	}
+	data := tocsin.RunbookEventData{ExecutionID: m.exec.ID, Runbook: m.exec.Runbook, Status: m.exec.Status}
+	if st != nil {
+		data.Step, data.Seq, data.Status = st.Name, st.Seq, st.Status
+	}
+	m.eff.Events = append(m.eff.Events, &tocsin.TimelineEvent{IncidentID: m.exec.IncidentID, At: m.now.UTC(),
+		Kind: kind, Actor: m.actor, Message: msg, Data: tocsin.MustJSON(data)})
+}
+
+func (m *machine) stepEvent(st *tocsin.RunbookStep, msg string) {
+	m.event(tocsin.EventRunbookStep, st, msg)
+}
+
+// job queues a job of the step's current attempt.
+func (m *machine) job(st *tocsin.RunbookStep, lane string, due time.Time, wake bool) {
+	args := tocsin.RunbookStepArgs{ExecutionID: m.exec.ID, Seq: st.Seq, Attempt: st.Attempt, Wake: wake}
+	m.eff.Jobs = append(m.eff.Jobs, &tocsin.Job{Kind: tocsin.JobRunbookStep, Lane: lane,
+		Key: tocsin.RunbookStepKey(m.exec.ID, st.Seq, st.Attempt), IncidentID: m.exec.IncidentID,
+		Args: tocsin.MustJSON(args), DueAt: due})
 }

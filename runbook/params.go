@@ -230,3 +230,40 @@ func (p *Parameter) check(v any) error {
 	}
 	return nil
 }
+
+// PlanParams checks a response plan's parameters for doc before any
+// incident starts it: every static parameter is one of the document's and
+// types, every dynamic one (its value comes from the incident) is one of
+// the document's, and every parameter without a default is given one way
+// or the other. Paths are the plan's (runbook.parameters.X).
+func PlanParams(doc *Document, static map[string][]string, dynamic map[string]string) Problems {
+	var probs Problems
+	for _, name := range sorted(keys(static)) {
+		path := "runbook.parameters." + name
+		p, ok := doc.Parameters[name]
+		if !ok {
+			probs = append(probs, Problem{path, "is not a parameter of the runbook"})
+			continue
+		}
+		v, err := fromText(p.Type, static[name])
+		if err == nil {
+			err = p.check(v)
+		}
+		if err != nil {
+			probs = append(probs, Problem{path, err.Error()})
+		}
+	}
+	for _, name := range sorted(keys(dynamic)) {
+		if _, ok := doc.Parameters[name]; !ok {
+			probs = append(probs, Problem{"runbook.dynamic_parameters." + name, "is not a parameter of the runbook"})
+		}
+	}
+	for _, name := range sorted(keys(doc.Parameters)) {
+		_, s := static[name]
+		_, d := dynamic[name]
+		if !s && !d && doc.Parameters[name].Default == nil {
+			probs = append(probs, Problem{"runbook.parameters." + name, "is required by the runbook (it has no default)"})
+		}
+	}
+	return probs
+}

@@ -126,6 +126,8 @@ func (d *Document) Validate() Problems {
 			outs[o.Name] = true
 			if o.Selector == "" {
 				add(op+".Selector", "is required")
+			} else if _, err := ParsePath(o.Selector); err != nil {
+				add(op+".Selector", "%s", tocsin.ErrorMessage(err))
 			}
 			if !slices.Contains([]string{TypeString, TypeStringList, TypeInteger, TypeBoolean, TypeMapList, TypeStringMap}, o.Type) {
 				add(op+".Type", "%q is not a type", o.Type)
@@ -319,7 +321,12 @@ func validateInputs(s *Step, path string, target func(path, name string)) Proble
 			}
 		}
 	case "tocsin:script":
-		allow("Runtime", "Handler", "Script", "InputPayload")
+		allow("Runtime", "Handler", "Script", "InputPayload", "Idempotent")
+		if v, ok := in["Idempotent"]; ok {
+			if _, ok := v.(bool); !ok {
+				add(".Idempotent", "must be true or false")
+			}
+		}
 		if need("Runtime") {
 			if v, ok := str("Runtime"); ok && v != "bash" && !strings.HasPrefix(v, "python3") {
 				add(".Runtime", "%q is not python3 or bash", v)

@@ -169,6 +169,11 @@ func (s *Incidents) ingestOne(ctx context.Context, tx *txn, rt *routing, a *tocs
 	if _, err := s.applyChange(ctx, tx, res.IncidentID, eff, now); err != nil {
 		return res, err
 	}
+	if o := eff.Open; o != nil {
+		if err := s.startPlanRunbook(ctx, tx, o.ID, o.ResponsePlan, eff.Runbook, now); err != nil {
+			return res, err
+		}
+	}
 	if by := eff.Acknowledge; by != nil {
 		if _, err := s.acknowledge(ctx, tx, res.IncidentID, *by, now); err != nil {
 			return res, err

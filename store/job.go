@@ -236,7 +236,8 @@ func claimLane(ctx context.Context, tx *txn, q string, args []any) ([]*tocsin.Jo
 // CompleteJob finishes, re-arms or fails a claimed job and records its
 // outcome in the same transaction: timeline events (on the job's incident
 // unless they name one), the channel's reference, follow-up jobs, a stage
-// of an engagement, a page's send result and a notice sent to a contact.
+// of an engagement, a page's send result, a notice sent to a contact and
+// a runbook step's result (the execution moved on, runbook_apply.go).
 // It fails with ECONFLICT when the lease
 // was lost. A job cancelled while it ran still has its outcome's events
 // and reference recorded (a provider's incident opened by an escalation in
@@ -294,7 +295,10 @@ func (s *Jobs) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out
 		if err != nil {
 			return fmt.Errorf("complete job: %w", err)
 		}
-		return recordOutcome(ctx, tx, j, out, status.String == tocsin.StatusResolved, cancelled, now)
+		if err := recordOutcome(ctx, tx, j, out, status.String == tocsin.StatusResolved, cancelled, now); err != nil {
+			return err
+		}
+		return s.advanceRunbook(ctx, tx, out.Runbook, now)
 	})
 	if err == nil {
 		s.opts.Wake()

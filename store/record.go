@@ -111,6 +111,9 @@ func (s *Incidents) start(ctx context.Context, tx *txn, st *tocsin.IncidentStart
 	if _, err := s.applyChange(ctx, tx, o.ID, eff, now); err != nil {
 		return "", false, err
 	}
+	if err := s.startPlanRunbook(ctx, tx, o.ID, o.ResponsePlan, eff.Runbook, now); err != nil {
+		return "", false, err
+	}
 	return o.ID, true, nil
 }
 

@@ -61,9 +61,10 @@ type Options struct {
 
 // DB is an open store: one connection, dialect and group-commit writer
 // shared by one type per aggregate (Incidents, OnCall, Engagements, Jobs,
-// Secrets). A write that spans aggregates (an alert queues jobs, an
-// acknowledgement stops engagements) is one transaction: the aggregates
-// share the package's helpers that take a *txn, never each other's methods.
+// Secrets, ResponsePlans, Runbooks). A write that spans aggregates (an
+// alert queues jobs, an acknowledgement stops engagements) is one
+// transaction: the aggregates share the package's helpers that take a
+// *txn, never each other's methods.
 type DB struct {
 	*core
 	incidents   Incidents
@@ -72,6 +73,7 @@ type DB struct {
 	jobs        Jobs
 	secrets     Secrets
 	plans       ResponsePlans
+	runbooks    Runbooks
 }
 
 // Incidents are alerts, incidents and their timelines. It implements
@@ -233,7 +235,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("release stale leases: %w", err)
 		}
 	}
-	return &DB{core: s, incidents: Incidents{s}, oncall: OnCall{s}, engagements: Engagements{s}, jobs: Jobs{s}, secrets: Secrets{s}, plans: ResponsePlans{s}}, nil
+	return &DB{core: s, incidents: Incidents{s}, oncall: OnCall{s}, engagements: Engagements{s}, jobs: Jobs{s}, secrets: Secrets{s}, plans: ResponsePlans{s}, runbooks: Runbooks{s}}, nil
 }
 
 func (s *core) migrate(ctx context.Context) error {

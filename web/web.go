@@ -21,8 +21,11 @@ type Store interface {
 type Options struct {
 	// Acks signs and checks the links; nil answers every page with 503
 	// "not configured".
-	Acks   *AckSigner
-	Logger *slog.Logger
+	Acks *AckSigner
+	// Runbooks, when set, shows the incident's runbook executions on its
+	// page.
+	Runbooks Runbooks
+	Logger   *slog.Logger
 }
 
 // Server serves the pages.

@@ -40,6 +40,11 @@ type Config struct {
 	Run string
 	// Client sends the requests; nil builds one for Concurrency.
 	Client *http.Client
+	// Repeat sends one and the same alert (alert 0, byte for byte) in
+	// every request, as Alertmanager re-sends an unchanged group every
+	// repeat_interval: one incident, every request after the first a
+	// deduplicated repeat.
+	Repeat bool
 }
 
 // total returns how many alerts an open-loop or fixed-count run sends, or
@@ -101,6 +106,9 @@ type Result struct {
 	// Server is tocsin's resource use from the start of the run until
 	// its deliveries were counted (nil without -server-pid).
 	Server *ServerUsage `json:"server,omitempty"`
+	// Drain is the delivery phase after the intake ended (nil without
+	// both -sink and -server-pid).
+	Drain *Drain `json:"drain,omitempty"`
 
 	// accepted[seq] tells whether alert seq was answered 2xx.
 	accepted []bool
@@ -113,6 +121,25 @@ type ServerUsage struct {
 	// MaxRSSMiB is the largest resident set size seen (sampled every
 	// 100ms).
 	MaxRSSMiB float64 `json:"max_rss_mib"`
+}
+
+// Drain is what the server delivered once the intake had ended: with no
+// requests coming in, its CPU time goes to the deliveries alone.
+type Drain struct {
+	// Backlog is the accepted alerts not delivered yet when the last
+	// intake answer came: how far delivery fell behind the intake.
+	Backlog int64 `json:"backlog"`
+	// Delivered is the unique deliveries from then on.
+	Delivered int64 `json:"delivered"`
+	// Seconds runs from the end of the intake to the last arrival.
+	Seconds float64 `json:"seconds"`
+	// PerSec is Delivered / Seconds.
+	PerSec float64 `json:"per_sec"`
+	// CPUSeconds is the server's user+system CPU time from the end of the
+	// intake until every delivery had arrived; CPUMicrosPerDelivery is it
+	// over Delivered.
+	CPUSeconds           float64 `json:"cpu_seconds"`
+	CPUMicrosPerDelivery float64 `json:"cpu_us_per_delivery"`
 }
 
 // record is the outcome of one request.
@@ -165,11 +192,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	target := cfg.URL + "/api/v1/alerts/alertmanager"
 	auth := "Bearer " + cfg.Token
 	total := cfg.total()
+	start := time.Now()
+	var fixed []byte
+	if cfg.Repeat {
+		fixed = wire.AppendAlert(nil, cfg.Run, 0, start)
+	}
 
 	jobs := make(chan job, max(min(total, 1<<20), cfg.Concurrency))
 	results := make([][]record, cfg.Concurrency)
 	var wg sync.WaitGroup
-	start := time.Now()
 
 	switch {
 	case cfg.Rate > 0:
@@ -225,7 +256,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				if ctx.Err() != nil {
 					continue
 				}
-				recs = append(recs, send(ctx, client, target, auth, cfg.Run, j, &buf))
+				recs = append(recs, send(ctx, client, target, auth, cfg.Run, j, fixed, &buf))
 			}
 			results[w] = recs
 		}()
@@ -237,15 +268,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return summarize(cfg, start, results), nil
 }
 
-// send makes one intake request.
-func send(ctx context.Context, client *http.Client, target, auth, run string, j job, buf *[]byte) record {
+// send makes one intake request: alert j.seq, or the fixed body when
+// there is one (Config.Repeat).
+func send(ctx context.Context, client *http.Client, target, auth, run string, j job, fixed []byte, buf *[]byte) record {
 	r := record{seq: j.seq, intended: j.intended}
 	r.sent = time.Now()
 	if r.intended.IsZero() {
 		r.intended = r.sent
 	}
-	*buf = AppendAlert((*buf)[:0], run, j.seq, r.intended)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(*buf))
+	body := fixed
+	if body == nil {
+		*buf = wire.AppendAlert((*buf)[:0], run, j.seq, r.intended)
+		body = *buf
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		r.err, r.done = err, time.Now()
 		return r
@@ -358,40 +394,4 @@ func classify(r record) (kind, detail string) {
 		kind = "transport error"
 	}
 	return kind, r.err.Error()
-}
-
-// AppendAlert appends the Alertmanager webhook (version 4) of alert seq of
-// run to b. Its groupKey is unique, so tocsin opens one incident per
-// alert; its labels carry bench_id and bench_sent_ns (intended, in Unix
-// nanoseconds).
-func AppendAlert(b []byte, run string, seq uint64, intended time.Time) []byte {
-	var idb [64]byte
-	id := wire.AppendID(idb[:0], run, seq)
-	var nsb [24]byte
-	ns := strconv.AppendInt(nsb[:0], intended.UnixNano(), 10)
-	var tsb [40]byte
-	ts := intended.UTC().AppendFormat(tsb[:0], time.RFC3339Nano)
-
-	b = append(b, `{"version":"4","groupKey":"{}:{bench_id=\"`...)
-	b = append(b, id...)
-	b = append(b, `\"}","status":"firing","receiver":"tocsin","groupLabels":{"bench_id":"`...)
-	b = append(b, id...)
-	b = append(b, `"},"commonLabels":{"alertname":"BenchAlert","bench_id":"`...)
-	b = append(b, id...)
-	b = append(b, `","severity":"critical"},"commonAnnotations":{"summary":"Bench alert `...)
-	b = append(b, id...)
-	b = append(b, `"},"externalURL":"http://am","alerts":[{"status":"firing","labels":{"alertname":"BenchAlert","bench_id":"`...)
-	b = append(b, id...)
-	b = append(b, `","bench_sent_ns":"`...)
-	b = append(b, ns...)
-	b = append(b, `","instance":"bench-`...)
-	b = strconv.AppendUint(b, seq, 10)
-	b = append(b, `","severity":"critical"},"annotations":{"summary":"Bench alert `...)
-	b = append(b, id...)
-	b = append(b, `"},"startsAt":"`...)
-	b = append(b, ts...)
-	b = append(b, `","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prom/graph","fingerprint":"`...)
-	b = append(b, id...)
-	b = append(b, `"}]}`...)
-	return b
 }

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,32 +19,6 @@ import (
 	"tocsin/bench/internal/wire"
 	"tocsin/ingest"
 )
-
-func TestAppendAlert(t *testing.T) {
-	at := time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
-	body := AppendAlert(nil, "abcd1234", 42, at)
-	if !json.Valid(body) {
-		t.Fatalf("invalid JSON: %s", body)
-	}
-	alerts, err := ingest.Alertmanager(body, time.Now())
-	if err != nil {
-		t.Fatalf("tocsin's decoder rejects it: %v\n%s", err, body)
-	}
-	if len(alerts) != 1 {
-		t.Fatalf("%d alerts", len(alerts))
-	}
-	a := alerts[0]
-	if a.Labels[wire.LabelID] != "abcd1234-42" || a.Labels[wire.LabelSentNS] != strconv.FormatInt(at.UnixNano(), 10) {
-		t.Fatalf("labels = %v", a.Labels)
-	}
-	if a.DedupKey != `http://am {}:{bench_id="abcd1234-42"}` || a.Fingerprint != "abcd1234-42" || !a.StartsAt.Equal(at) || a.Resolved() {
-		t.Fatalf("alert = %+v", a)
-	}
-	other, _ := ingest.Alertmanager(AppendAlert(nil, "abcd1234", 43, at), time.Now())
-	if other[0].DedupKey == a.DedupKey {
-		t.Fatal("two alerts share a dedup key")
-	}
-}
 
 // fakeTocsin answers the intake like tocsin and delivers an "opened"
 // webhook to hook for every alert, except: seq%10 == 3 is answered 503
@@ -123,9 +99,13 @@ func TestRunWithSink(t *testing.T) {
 		t.Fatalf("latency = %+v, %v/s", res.Latency, res.AcceptedPerSec)
 	}
 	// 89 of the 90 accepted are delivered (seq 5 is lost): waiting gives up.
-	st, missing, err := waitDelivered(ctx, c, sk.URL, res.accepted, time.Second, 100*time.Millisecond)
+	called := 0
+	st, missing, err := waitDelivered(ctx, c, sk.URL, res.accepted, time.Second, 100*time.Millisecond, func() { called++ })
 	if err != nil {
 		t.Fatal(err)
+	}
+	if called != 1 {
+		t.Fatalf("the delivered callback ran %d times", called)
 	}
 	// Unique counts the 10 delivered-but-503 ones too.
 	if st.Unique != 99 || st.Received != 100 || st.Duplicates != 1 || st.DuplicateDeliveryIDs != 1 || st.Stale != 0 {
@@ -207,5 +187,91 @@ func TestErrorsConnRefused(t *testing.T) {
 	}
 	if res.Accepted != 0 || res.Errors["connection refused"] != 3 {
 		t.Fatalf("errors %v", res.Errors)
+	}
+}
+
+func TestRunRepeat(t *testing.T) {
+	var mu sync.Mutex
+	bodies := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b bytes.Buffer
+		b.ReadFrom(r.Body)
+		mu.Lock()
+		bodies[b.String()]++
+		mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		repeat bool
+		want   int // distinct bodies
+	}{{true, 1}, {false, 20}} {
+		clear(bodies)
+		res, err := Run(context.Background(), Config{URL: srv.URL, Token: "tok", N: 20, Concurrency: 4, Timeout: time.Second, Run: "r", Repeat: tc.repeat})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Accepted != 20 || len(bodies) != tc.want {
+			t.Fatalf("repeat %v: %d accepted, %d distinct bodies, want %d", tc.repeat, res.Accepted, len(bodies), tc.want)
+		}
+		for body := range bodies {
+			if _, err := ingest.Alertmanager([]byte(body), time.Now()); err != nil {
+				t.Fatalf("repeat %v: body rejected: %v", tc.repeat, err)
+			}
+		}
+	}
+}
+
+func TestDrain(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name   string
+		unique int64 // delivered when the intake ended
+		st     wire.SinkStats
+		cpu    time.Duration
+		want   Drain
+	}{
+		{"backlog drained in 2s", 400, wire.SinkStats{Unique: 1000, LastAt: at.Add(2 * time.Second).Format(time.RFC3339Nano)}, 2600 * time.Millisecond,
+			Drain{Backlog: 600, Delivered: 600, Seconds: 2, PerSec: 300, CPUSeconds: 0.6, CPUMicrosPerDelivery: 1000}},
+		{"kept up with the intake", 1000, wire.SinkStats{Unique: 1000, LastAt: at.Add(-time.Millisecond).Format(time.RFC3339Nano)}, 2010 * time.Millisecond,
+			Drain{CPUSeconds: 0.01}},
+	} {
+		m := &drainMark{at: at, cpu: 2 * time.Second, unique: tc.unique}
+		got := m.drain(&tc.st, 1000, tc.cpu)
+		if got.Backlog != tc.want.Backlog || got.Delivered != tc.want.Delivered || !near(got.Seconds, tc.want.Seconds) ||
+			!near(got.PerSec, tc.want.PerSec) || !near(got.CPUSeconds, tc.want.CPUSeconds) || !near(got.CPUMicrosPerDelivery, tc.want.CPUMicrosPerDelivery) {
+			t.Errorf("%s: drain = %+v, want %+v", tc.name, *got, tc.want)
+		}
+	}
+}
+
+// near reports whether a and b agree to a millionth.
+func near(a, b float64) bool { return a-b < 1e-6 && b-a < 1e-6 }
+
+// TestReusesConnections checks that answers are read to the end so the
+// shared client keeps its connections: about one per worker.
+func TestReusesConnections(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusCreated)
+		w.Write([]byte(`{"status":"ok","count":1,"incident_ids":["inc_1"],"results":[{"created":true}]}`))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	res, err := Run(context.Background(), Config{URL: srv.URL, Token: "tok", N: 400, Concurrency: 4, Timeout: 5 * time.Second, Run: "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A connection goes back to the pool just after its body's EOF, so a
+	// worker quick enough may now and then dial another: allow twice the
+	// workers. Unread answers cost a connection per request.
+	if res.Accepted != 400 || conns.Load() > 8 {
+		t.Fatalf("%d accepted over %d connections (4 workers)", res.Accepted, conns.Load())
 	}
 }

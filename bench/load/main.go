@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"tocsin/bench/internal/latency"
+	"tocsin/bench/internal/procstat"
 	"tocsin/bench/internal/wire"
 )
 
@@ -52,6 +53,7 @@ func main() {
 	flag.IntVar(&cfg.N, "n", 0, "number of alerts (overrides -duration)")
 	flag.IntVar(&cfg.Concurrency, "concurrency", 0, "requests in flight at most (default 64 for -rate 0, else max(64, rate) up to 1000)")
 	flag.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "timeout of one request")
+	flag.BoolVar(&cfg.Repeat, "repeat", false, "send the same alert, byte for byte, in every request (deduplicated repeats)")
 	sink := flag.String("sink", "", "bench sink base URL: reset it before and read delivery stats after")
 	wait := flag.Duration("wait", 60*time.Second, "with -sink: how long to wait for every accepted alert to be delivered")
 	settle := flag.Duration("settle", time.Second, "with -sink: how long to keep listening for duplicates once all are delivered")
@@ -94,10 +96,10 @@ func main() {
 		}
 	}
 
-	var watch *procWatch
+	var watch *procstat.Watch
 	if *serverPID > 0 {
 		var err error
-		if watch, err = watchProc(*serverPID); err != nil {
+		if watch, err = procstat.Start(*serverPID); err != nil {
 			fmt.Fprintf(os.Stderr, "load: not measuring the server: %v\n", err)
 		}
 	}
@@ -109,12 +111,34 @@ func main() {
 	res.Backend, res.Scenario = *backend, *scenario
 
 	if *sink != "" {
-		st, missing, err := waitDelivered(ctx, ctl, *sink, res.accepted, *wait, *settle)
+		// The drain starts now: the intake is over.
+		var mark *drainMark
+		if watch != nil && !cfg.Repeat {
+			var merr error
+			if mark, merr = markDrain(ctx, ctl, *sink, *serverPID); merr != nil {
+				fmt.Fprintf(os.Stderr, "load: not measuring the drain: %v\n", merr)
+			}
+		}
+		var cpuDrained time.Duration
+		delivered := func() {
+			if mark == nil {
+				return
+			}
+			var cerr error
+			if cpuDrained, cerr = procstat.CPU(*serverPID); cerr != nil {
+				fmt.Fprintf(os.Stderr, "load: not measuring the drain: %v\n", cerr)
+				mark = nil
+			}
+		}
+		st, missing, err := waitDelivered(ctx, ctl, *sink, res.accepted, *wait, *settle, delivered)
 		if err != nil {
 			fatalf("reading the sink: %v", err)
 		}
 		res.Delivery = st
 		res.Lost, res.LostSample, res.DeliveredNotAccepted = compare(cfg.Run, res.accepted, missing)
+		if mark != nil {
+			res.Drain = mark.drain(st, int64(res.Accepted), cpuDrained)
+		}
 	}
 	if watch != nil {
 		cpu, rss, err := watch.Stop()
@@ -325,7 +349,9 @@ func getJSON(ctx context.Context, c *http.Client, url string, v any) error {
 // waitDelivered polls the sink until every accepted alert has been
 // delivered or wait has passed, then listens settle longer for duplicates.
 // It returns the sink's stats and the alerts it has not got.
-func waitDelivered(ctx context.Context, c *http.Client, sink string, accepted []bool, wait, settle time.Duration) (*wire.SinkStats, []uint64, error) {
+// delivered, when not nil, is called once every alert has arrived (or
+// the wait is over), before the settle.
+func waitDelivered(ctx context.Context, c *http.Client, sink string, accepted []bool, wait, settle time.Duration, delivered func()) (*wire.SinkStats, []uint64, error) {
 	want := int64(0)
 	for _, ok := range accepted {
 		if ok {
@@ -361,6 +387,9 @@ func waitDelivered(ctx context.Context, c *http.Client, sink string, accepted []
 			return nil, nil, ctx.Err()
 		}
 	}
+	if delivered != nil {
+		delivered()
+	}
 	select {
 	case <-time.After(settle):
 	case <-ctx.Done():
@@ -375,6 +404,46 @@ func waitDelivered(ctx context.Context, c *http.Client, sink string, accepted []
 		return nil, nil, err
 	}
 	return &st, missing, nil
+}
+
+// drainMark is the state of the server and the sink when the intake
+// ended.
+type drainMark struct {
+	at     time.Time
+	cpu    time.Duration
+	unique int64
+}
+
+// markDrain reads the server's CPU time and the sink's unique deliveries
+// at the end of the intake.
+func markDrain(ctx context.Context, c *http.Client, sink string, pid int) (*drainMark, error) {
+	m := &drainMark{at: time.Now()}
+	var err error
+	if m.cpu, err = procstat.CPU(pid); err != nil {
+		return nil, err
+	}
+	var st wire.SinkStats
+	if err := getJSON(ctx, c, sink+"/stats", &st); err != nil {
+		return nil, err
+	}
+	m.unique = st.Unique
+	return m, nil
+}
+
+// drain describes the delivery phase from the mark to the last arrival in
+// st, of accepted alerts; cpu is the server's CPU time once all arrived.
+func (m *drainMark) drain(st *wire.SinkStats, accepted int64, cpu time.Duration) *Drain {
+	d := &Drain{Backlog: max(accepted-m.unique, 0), Delivered: st.Unique - m.unique, CPUSeconds: (cpu - m.cpu).Seconds()}
+	if last, err := time.Parse(time.RFC3339Nano, st.LastAt); err == nil && last.After(m.at) {
+		d.Seconds = last.Sub(m.at).Seconds()
+	}
+	if d.Seconds > 0 {
+		d.PerSec = float64(d.Delivered) / d.Seconds
+	}
+	if d.Delivered > 0 {
+		d.CPUMicrosPerDelivery = d.CPUSeconds * 1e6 / float64(d.Delivered)
+	}
+	return d
 }
 
 // sinkMissing asks the sink which of the first n alerts it has not got.

@@ -20,18 +20,12 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
-	"net"
-	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
+	"tocsin/bench/internal/serve"
 	"tocsin/bench/internal/sink"
 )
 
@@ -46,37 +40,12 @@ func main() {
 	s.Secret = *secret
 	s.FailRate = *failRate
 
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := serve.Listen(*addr, *addrFile)
 	if err != nil {
 		log.Fatalf("sink: %v", err)
 	}
-	srv := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          log.New(os.Stderr, "sink: ", 0),
-	}
 	fmt.Fprintf(os.Stderr, "sink: listening on http://%s\n", ln.Addr())
-	if *addrFile != "" {
-		// Write then rename, so a reader never sees a partial address.
-		tmp := *addrFile + ".tmp"
-		if err := os.WriteFile(tmp, []byte(ln.Addr().String()+"\n"), 0o644); err != nil {
-			log.Fatalf("sink: %v", err)
-		}
-		if err := os.Rename(tmp, *addrFile); err != nil {
-			log.Fatalf("sink: %v", err)
-		}
-	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := serve.Run(ln, s.Handler(), "sink"); err != nil {
 		log.Fatalf("sink: %v", err)
 	}
 }

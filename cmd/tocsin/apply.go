@@ -26,10 +26,11 @@ import (
 )
 
 // Apply reads on-call objects from YAML files and makes the server match
-// them: a document is `kind: Contact|ContactGroup|Rotation|Schedule|EscalationPlan`
+// them: a document is `kind: Contact|ContactGroup|Rotation|Schedule|EscalationPlan|Runbook|ResponsePlan|Routing`
 // plus the object's fields at the top level, with the names the JSON API
-// uses. Objects on the server that the files do not mention are left
-// alone, or deleted with --prune.
+// uses; a schema 0.3 document without kind (schemaVersion and mainSteps)
+// is a Runbook named after its file. Objects on the server that the files
+// do not mention are left alone, or deleted with --prune.
 
 // kindInfo describes one kind of object apply handles.
 type kindInfo struct {
@@ -40,6 +41,9 @@ type kindInfo struct {
 	new   func() any
 	name  func(v any) string
 	check func(v any) error // local validation, before talking to the server
+	// decode, when set, decodes the kind's documents in place of
+	// decodeDocument (a Runbook's body is made from them).
+	decode func(d document, v any) error
 	// single marks the one document of its kind (Routing): it lives at
 	// path itself, is read with GET path and has no name of its own.
 	single bool
@@ -74,6 +78,12 @@ var applyKinds = []kindInfo{
 		new:   func() any { return &tocsin.EscalationPlan{} },
 		name:  func(v any) string { return v.(*tocsin.EscalationPlan).Name },
 		check: func(v any) error { return v.(*tocsin.EscalationPlan).Validate() }},
+	// Runbooks before the response plans that name them.
+	{kind: "Runbook", noun: "runbook", path: "/api/v1/runbooks", many: "runbooks",
+		new:    func() any { return &runbookDoc{} },
+		name:   func(v any) string { return v.(*runbookDoc).Name },
+		check:  checkRunbook,
+		decode: decodeRunbook},
 	{kind: "ResponsePlan", noun: "response plan", path: "/api/v1/response-plans", many: "response_plans",
 		new:   func() any { return &tocsin.ResponsePlan{} },
 		name:  func(v any) string { return v.(*tocsin.ResponsePlan).Name },
@@ -115,6 +125,11 @@ type document struct {
 	where string // "FILE: document N"
 	kind  string
 	node  *yaml.Node // the mapping without its kind
+	// bare marks a schema 0.3 document without kind, alone in file,
+	// whose text raw is the runbook's body.
+	bare bool
+	file string
+	raw  []byte
 }
 
 // object is a decoded document.
@@ -139,12 +154,14 @@ func applyCommand(getenv func(string) string, stdout io.Writer) *cobra.Command {
 	var dryRun, prune bool
 	cmd := &cobra.Command{
 		Use:   "apply -f DIR|FILE [-f DIR|FILE]...",
-		Short: "Create, update (and with --prune delete) contacts, contact groups, rotations, schedules, escalation plans, response plans and the routing from YAML files",
+		Short: "Create, update (and with --prune delete) contacts, contact groups, rotations, schedules, escalation plans, runbooks, response plans and the routing from YAML files",
 		Long: `Apply reads YAML documents (several per file, separated by ---), each a
-kind (Contact, ContactGroup, Rotation, Schedule, EscalationPlan, ResponsePlan
-or Routing) and that object's fields, compares them with the server and
-creates or replaces what
-differs, in dependency order. It prints a plan first, with a warning for
+kind (Contact, ContactGroup, Rotation, Schedule, EscalationPlan, Runbook,
+ResponsePlan or Routing) and that object's fields, compares them with the
+server and creates or replaces what differs, in dependency order. A Runbook
+is name: and document: (the schema 0.3 mapping); a file holding only a
+schema 0.3 document (schemaVersion, mainSteps, no kind) is a Runbook named
+after the file, stored as written. It prints a plan first, with a warning for
 each escalation plan that would reach nobody in the coming week (an empty
 schedule, channels not activated); --dry-run stops there. Objects the files
 do not mention are left alone, unless --prune: then they are deleted after
@@ -203,7 +220,11 @@ func loadObjects(paths ...string) ([]*object, error) {
 				continue
 			}
 			v := info.new()
-			if err := decodeDocument(d, v); err != nil {
+			decode := decodeDocument
+			if info.decode != nil {
+				decode = info.decode
+			}
+			if err := decode(d, v); err != nil {
 				problems = append(problems, err.Error())
 				continue
 			}
@@ -275,11 +296,12 @@ func readDocuments(file string) ([]document, error) {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	var out []document
+	bare := ""
 	for i := 1; ; i++ {
 		var n yaml.Node
 		err := dec.Decode(&n)
 		if errors.Is(err, io.EOF) {
-			return out, nil
+			break
 		}
 		where := fmt.Sprintf("%s: document %d", file, i)
 		if err != nil {
@@ -292,7 +314,7 @@ func readDocuments(file string) ([]document, error) {
 		if root.Kind != yaml.MappingNode {
 			return nil, fmt.Errorf("%s (line %d): must be a mapping with a kind", where, root.Line)
 		}
-		d := document{where: where, node: &yaml.Node{Kind: yaml.MappingNode, Tag: root.Tag, Line: root.Line, Column: root.Column}}
+		d := document{where: where, file: file, node: &yaml.Node{Kind: yaml.MappingNode, Tag: root.Tag, Line: root.Line, Column: root.Column}}
 		for j := 0; j+1 < len(root.Content); j += 2 {
 			if k := root.Content[j]; k.Value == "kind" {
 				d.kind = root.Content[j+1].Value
@@ -300,11 +322,18 @@ func readDocuments(file string) ([]document, error) {
 			}
 			d.node.Content = append(d.node.Content, root.Content[j], root.Content[j+1])
 		}
+		if d.kind == "" && isBareRunbook(root) {
+			d.kind, d.bare, d.raw, bare = "Runbook", true, b, where
+		}
 		if d.kind == "" {
-			return nil, fmt.Errorf("%s (line %d): kind: is required (%s)", where, root.Line, kindList())
+			return nil, fmt.Errorf("%s (line %d): kind: is required (%s, or a schema 0.3 runbook: schemaVersion and mainSteps)", where, root.Line, kindList())
 		}
 		out = append(out, d)
 	}
+	if bare != "" && len(out) > 1 {
+		return nil, fmt.Errorf("%s: a runbook without kind is named after its file and stored as its text, so it must be alone in the file; give it kind: Runbook, name: and document: to keep it with others", bare)
+	}
+	return out, nil
 }
 
 // decodeDocument decodes a document strictly into v: every unknown or
@@ -411,6 +440,9 @@ func applyObjects(cmd *cobra.Command, c *client, objs []*object, dryRun, prune b
 	if err != nil {
 		return err
 	}
+	if err := checkServed(objs, current); err != nil {
+		return err
+	}
 	if err := checkReferences(objs, current); err != nil {
 		return err
 	}
@@ -477,7 +509,14 @@ func applyObjects(cmd *cobra.Command, c *client, objs []*object, dryRun, prune b
 		}
 		o := ch.obj
 		var out map[string]any
-		if err := c.do(ctx, "PUT", o.info.objectPath(o.name), o.value, &out); err != nil {
+		var err error
+		if rb, ok := o.value.(*runbookDoc); ok {
+			// The document itself, as written: the server keeps its text.
+			err = c.send(ctx, "PUT", o.info.objectPath(o.name), runbookContentType(rb.Format == "json"), []byte(rb.Body), &out)
+		} else {
+			err = c.do(ctx, "PUT", o.info.objectPath(o.name), o.value, &out)
+		}
+		if err != nil {
 			return fmt.Errorf("%s: %s %s: %w (%d of %d changes applied)", o.where, o.info.noun, o.name, err, done, total)
 		}
 		done++
@@ -506,6 +545,11 @@ func listCurrent(cmd *cobra.Command, c *client) (map[string]map[string]any, erro
 		err := c.do(cmd.Context(), "GET", k.path, nil, &list)
 		var he *httpError
 		switch {
+		case k.kind == "Runbook" && errors.As(err, &he) && he.Status == http.StatusNotFound:
+			// This server keeps no runbooks: current has no "Runbook",
+			// and response plans' runbooks are not checked (nor are they
+			// by the server).
+			continue
 		case k.single && errors.As(err, &he) && he.Status == http.StatusNotFound:
 			// None yet.
 		case err != nil:
@@ -600,6 +644,11 @@ func references(v any) []reference {
 			kind, name := e.Target()
 			out = append(out, reference{fmt.Sprintf("engagements[%d].%s", i, kind), engagementKinds[kind], name})
 		}
+		if v.Runbook != nil {
+			out = append(out, reference{"runbook.name", "Runbook", v.Runbook.Name})
+		}
+	case *runbookDoc:
+		out = runbookReferences(v)
 	case *tocsin.Routing:
 		for i, r := range v.Rules {
 			if r.ResponsePlan != "" {
@@ -747,10 +796,27 @@ func checkPlanLoops(objs []*object, server map[string]any) error {
 	return errors.New(err)
 }
 
+// checkServed refuses, before anything changes, runbooks in the files when
+// the server keeps none (its API has no /api/v1/runbooks).
+func checkServed(objs []*object, current map[string]map[string]any) error {
+	if _, ok := current["Runbook"]; ok {
+		return nil
+	}
+	for _, o := range objs {
+		if o.kind == "Runbook" {
+			return fmt.Errorf("%s: runbook %s: this server keeps no runbooks (GET /api/v1/runbooks answers 404)", o.where, o.name)
+		}
+	}
+	return nil
+}
+
 // checkReferences reports, before anything changes, names that are
 // neither in the files nor on the server.
 func checkReferences(objs []*object, current map[string]map[string]any) error {
 	exists := func(kind, name string) bool {
+		if _, served := current[kind]; !served {
+			return true // the server keeps none of these, and checks none
+		}
 		if _, ok := current[kind][name]; ok {
 			return true
 		}
@@ -765,7 +831,7 @@ func checkReferences(objs []*object, current map[string]map[string]any) error {
 	}
 	for _, o := range objs {
 		switch v := o.value.(type) {
-		case *tocsin.ResponsePlan, *tocsin.Routing:
+		case *tocsin.ResponsePlan, *tocsin.Routing, *runbookDoc:
 			for _, ref := range references(v) {
 				missing(o, ref.field, ref.kind, ref.name)
 			}
@@ -809,6 +875,9 @@ func checkReferences(objs []*object, current map[string]map[string]any) error {
 // after normalising both (read-only fields dropped, defaults filled in,
 // times in UTC), in the order the type declares them.
 func diffFields(want, have any) []string {
+	if rb, ok := want.(*runbookDoc); ok {
+		return rb.changes(have.(*runbookDoc))
+	}
 	a, _ := json.Marshal(normalized(want))
 	b, _ := json.Marshal(normalized(have))
 	var ma, mb map[string]json.RawMessage
@@ -826,6 +895,9 @@ func diffFields(want, have any) []string {
 // fieldChanges writes each changed field as "field: old → new", the
 // values as compact JSON of the normalised objects, each cut to maxShown.
 func fieldChanges(want, have any, fields []string) []string {
+	if rb, ok := want.(*runbookDoc); ok {
+		return rb.changeLines(have.(*runbookDoc), fields)
+	}
 	a, _ := json.Marshal(normalized(want))
 	b, _ := json.Marshal(normalized(have))
 	var ma, mb map[string]json.RawMessage

@@ -27,17 +27,26 @@ type client struct {
 }
 
 func (c *client) do(ctx context.Context, method, path string, body any, out any) error {
+	if body == nil {
+		return c.send(ctx, method, path, "", nil, out)
+	}
+	b, _ := json.Marshal(body)
+	return c.send(ctx, method, path, "application/json", b, out)
+}
+
+// send sends body as it is, of contentType (a runbook document in YAML),
+// or no body when body is nil, and decodes the JSON answer into out.
+func (c *client) send(ctx context.Context, method, path, contentType string, body []byte, out any) error {
 	var rd io.Reader
 	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base, "/")+path, rd)
 	if err != nil {
 		return err
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := c.http.Do(req)

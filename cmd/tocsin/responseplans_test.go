@@ -19,8 +19,8 @@ var responseDir = filepath.Join("..", "..", "examples", "response")
 func TestExamplesResponseApply(t *testing.T) {
 	ts := startOnCallServer(t)
 	env := map[string]string{"TOCSIN_API_TOKEN": apptest.APIToken, "TOCSIN_SERVER": ts.URL}
-	out, err := runCLI(t, env, "apply", "-f", examplesDir, "-f", responseDir)
-	if err != nil || !strings.Contains(out, "applied: 30 created, 0 updated, 0 unchanged") {
+	out, err := runCLI(t, env, "apply", "-f", examplesDir, "-f", runbooksDir, "-f", responseDir)
+	if err != nil || !strings.Contains(out, "applied: 31 created, 0 updated, 0 unchanged") {
 		t.Fatalf("apply: %v\n%s", err, out)
 	}
 	// Plans after what they engage, the routing after the plans.
@@ -42,8 +42,8 @@ func TestExamplesResponseApply(t *testing.T) {
 	if code != 200 || !strings.Contains(string(routing), `"name":"platform-critical"`) {
 		t.Fatalf("GET routing: %d %s", code, routing)
 	}
-	out, err = runCLI(t, env, "apply", "-f", examplesDir, "-f", responseDir)
-	if err != nil || !strings.Contains(out, "applied: 0 created, 0 updated, 30 unchanged") {
+	out, err = runCLI(t, env, "apply", "-f", examplesDir, "-f", runbooksDir, "-f", responseDir)
+	if err != nil || !strings.Contains(out, "applied: 0 created, 0 updated, 31 unchanged") {
 		t.Fatalf("second apply: %v\n%s", err, out)
 	}
 
@@ -58,7 +58,7 @@ func TestExamplesResponseApply(t *testing.T) {
 		t.Fatalf("the routing must be deleted before the plans it names:\n%s", out)
 	}
 	out, err = runCLI(t, env, "apply", "-f", examplesDir, "-f", dir, "--prune")
-	if err != nil || !strings.Contains(out, "1 created") || !strings.Contains(out, "4 deleted") {
+	if err != nil || !strings.Contains(out, "1 created") || !strings.Contains(out, "5 deleted") {
 		t.Fatalf("prune: %v\n%s", err, out)
 	}
 	if code, _ := ts.Get(t, "/api/v1/routing"); code != 404 {

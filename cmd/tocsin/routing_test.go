@@ -58,7 +58,7 @@ func routingServer(t *testing.T, clock *storetest.Clock) (*apptest.Server, *twil
 		}
 	}
 	env := map[string]string{"TOCSIN_API_TOKEN": apptest.APIToken, "TOCSIN_SERVER": ts.URL}
-	if out, err := runCLI(t, env, "apply", "-f", responseDir); err != nil {
+	if out, err := runCLI(t, env, "apply", "-f", runbooksDir, "-f", responseDir); err != nil {
 		t.Fatalf("apply examples/response: %v\n%s", err, out)
 	}
 	return ts, tw, f

@@ -183,24 +183,37 @@ func (c *Channel) Send(ctx context.Context, msg *notify.Message) (string, error)
 	return ref, nil
 }
 
-// SendNotice posts n's text, escaped and with no buttons, to n.To (a
-// channel or user id) or the configured channel.
+// SendNotice posts n's text, escaped, to n.To (a channel or user id) or
+// the configured channel: with no buttons, except a runbook wait's
+// (n.Runbook: Resume, or Approve and Reject).
 func (c *Channel) SendNotice(ctx context.Context, n *notify.Notice) error {
+	_, err := c.PostNotice(ctx, n)
+	return err
+}
+
+// PostNotice posts n as SendNotice does and returns the message's
+// reference ("<channel>/<ts>"), for UpdateNotice (notify.NoticeUpdater).
+func (c *Channel) PostNotice(ctx context.Context, n *notify.Notice) (string, error) {
 	channel := c.channelID
 	if n.To != "" {
 		channel = n.To
 	}
 	if channel == "" {
-		return notify.Permanent(errors.New("slack: no channel_id configured"))
+		return "", notify.Permanent(errors.New("slack: no channel_id configured"))
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	text := tocsin.Truncate(escape(n.Text), maxSectionText)
-	if _, _, err := c.api.PostMessageContext(ctx, channel, slack.MsgOptionText(text, false)); err != nil {
-		return c.classify("post notice", err)
+	opts := []slack.MsgOption{slack.MsgOptionText(text, false)}
+	if n.Runbook != nil {
+		opts = append(opts, slack.MsgOptionBlocks(c.runbookBlocks(text, n.Runbook)...))
+	}
+	posted, ts, err := c.api.PostMessageContext(ctx, channel, opts...)
+	if err != nil {
+		return "", c.classify("post notice", err)
 	}
 	c.logger.Debug("slack notice posted")
-	return nil
+	return posted + "/" + ts, nil
 }
 
 // options builds the message: one coloured attachment with the rendered

@@ -76,3 +76,19 @@ func FormatMs(ms float64) string {
 		return strconv.FormatFloat(ms, 'f', 0, 64)
 	}
 }
+
+// Spread returns the minimum, the median (the mean of the middle two for
+// an even count) and the maximum of v, zeros for none; v is not changed.
+func Spread(v []float64) (lo, median, hi float64) {
+	if len(v) == 0 {
+		return 0, 0, 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	m := len(s) / 2
+	median = s[m]
+	if len(s)%2 == 0 {
+		median = (s[m-1] + s[m]) / 2
+	}
+	return s[0], median, s[len(s)-1]
+}

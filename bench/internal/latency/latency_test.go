@@ -53,3 +53,27 @@ func TestFormatMs(t *testing.T) {
 		}
 	}
 }
+
+func TestSpread(t *testing.T) {
+	for _, tc := range []struct {
+		in          []float64
+		lo, med, hi float64
+	}{
+		{nil, 0, 0, 0},
+		{[]float64{7}, 7, 7, 7},
+		{[]float64{30, 10, 20}, 10, 20, 30},
+		{[]float64{4, 1, 3, 2}, 1, 2.5, 4},
+		{[]float64{5, 5, 1, 9, 5}, 1, 5, 9},
+	} {
+		in := append([]float64(nil), tc.in...)
+		lo, med, hi := Spread(tc.in)
+		if lo != tc.lo || med != tc.med || hi != tc.hi {
+			t.Errorf("Spread(%v) = %v %v %v, want %v %v %v", tc.in, lo, med, hi, tc.lo, tc.med, tc.hi)
+		}
+		for i := range in {
+			if in[i] != tc.in[i] {
+				t.Fatalf("Spread sorted its argument: %v", tc.in)
+			}
+		}
+	}
+}

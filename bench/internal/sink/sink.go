@@ -61,6 +61,10 @@ func New() *Sink {
 	return s
 }
 
+// Reset clears every counter and counts only run's alerts from now on
+// ("" counts every run's), as POST /reset does.
+func (s *Sink) Reset(run string) { s.reset(run) }
+
 // reset clears every counter and expects run's alerts next.
 func (s *Sink) reset(run string) {
 	s.mu.Lock()
@@ -239,6 +243,33 @@ func (s *Sink) handleMissing(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, s.Missing(n))
+}
+
+// Arrival is the first delivery of one alert.
+type Arrival struct {
+	// Seq is the alert's sequence number in its run.
+	Seq uint64
+	// SentNS is its intended send time (bench_sent_ns) and AtNS the
+	// delivery's arrival, Unix nanoseconds.
+	SentNS, AtNS int64
+}
+
+// Deliveries returns the first delivery of each alert of the run since
+// the last reset, in arrival order (what GET /deliveries serves as CSV).
+func (s *Sink) Deliveries() []Arrival {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Arrival, len(s.log))
+	for i, a := range s.log {
+		out[i] = Arrival{Seq: a.seq, SentNS: a.sent, AtNS: a.at}
+	}
+	return out
+}
+
+// AlertID returns the bench_id a webhook body carries, if it has one.
+func AlertID(body []byte) (string, bool) {
+	f, ok := parse(body)
+	return string(f.id), ok && len(f.id) > 0
 }
 
 // arrival is the first delivery of one alert.

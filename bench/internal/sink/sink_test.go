@@ -166,9 +166,18 @@ func TestSink(t *testing.T) {
 	if rec.Body.String() != wantCSV {
 		t.Fatalf("GET /deliveries = %q, want %q", rec.Body, wantCSV)
 	}
+	if d := s.Deliveries(); len(d) != 2 || d[0] != (Arrival{Seq: 0, SentNS: base - 10*int64(time.Millisecond), AtNS: base}) || d[1].Seq != 1 {
+		t.Fatalf("Deliveries = %+v", d)
+	}
+	if id, ok := AlertID([]byte(delivery("opened", "x", "runA-7", base))); !ok || id != "runA-7" {
+		t.Fatalf("AlertID = %q %v", id, ok)
+	}
+	if id, ok := AlertID([]byte(`{"version":"1"}`)); ok {
+		t.Fatalf("AlertID of a body without one = %q", id)
+	}
 
 	// Reset without a run counts every run.
-	post(t, h, "/reset", "", nil)
+	s.Reset("")
 	post(t, h, "/hook", delivery("opened", "x", wire.ID("runB", 3), base), map[string]string{"X-Tocsin-Event": "opened"})
 	if st := s.Stats(); st.Unique != 1 || st.Stale != 0 || st.Requests != 1 || st.BadSignature != 1 {
 		t.Fatalf("after reset: %+v", st)

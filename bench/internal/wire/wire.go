@@ -6,6 +6,7 @@ package wire
 import (
 	"strconv"
 	"strings"
+	"time"
 
 	"tocsin/bench/internal/latency"
 )
@@ -86,4 +87,40 @@ type SinkStats struct {
 	// Latency is arrival time minus bench_sent_ns of each unique delivery:
 	// from when the alert was meant to be sent to when its webhook arrived.
 	Latency latency.Summary `json:"latency"`
+}
+
+// AppendAlert appends the Alertmanager webhook (version 4) of alert seq of
+// run to b. Its groupKey is unique, so tocsin opens one incident per
+// alert; its labels carry bench_id and bench_sent_ns (intended, in Unix
+// nanoseconds).
+func AppendAlert(b []byte, run string, seq uint64, intended time.Time) []byte {
+	var idb [64]byte
+	id := AppendID(idb[:0], run, seq)
+	var nsb [24]byte
+	ns := strconv.AppendInt(nsb[:0], intended.UnixNano(), 10)
+	var tsb [40]byte
+	ts := intended.UTC().AppendFormat(tsb[:0], time.RFC3339Nano)
+
+	b = append(b, `{"version":"4","groupKey":"{}:{bench_id=\"`...)
+	b = append(b, id...)
+	b = append(b, `\"}","status":"firing","receiver":"tocsin","groupLabels":{"bench_id":"`...)
+	b = append(b, id...)
+	b = append(b, `"},"commonLabels":{"alertname":"BenchAlert","bench_id":"`...)
+	b = append(b, id...)
+	b = append(b, `","severity":"critical"},"commonAnnotations":{"summary":"Bench alert `...)
+	b = append(b, id...)
+	b = append(b, `"},"externalURL":"http://am","alerts":[{"status":"firing","labels":{"alertname":"BenchAlert","bench_id":"`...)
+	b = append(b, id...)
+	b = append(b, `","bench_sent_ns":"`...)
+	b = append(b, ns...)
+	b = append(b, `","instance":"bench-`...)
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, `","severity":"critical"},"annotations":{"summary":"Bench alert `...)
+	b = append(b, id...)
+	b = append(b, `"},"startsAt":"`...)
+	b = append(b, ts...)
+	b = append(b, `","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prom/graph","fingerprint":"`...)
+	b = append(b, id...)
+	b = append(b, `"}]}`...)
+	return b
 }

@@ -1,6 +1,13 @@
 package wire
 
-import "testing"
+import (
+	"encoding/json"
+	"strconv"
+	"testing"
+	"time"
+
+	"tocsin/ingest"
+)
 
 func TestID(t *testing.T) {
 	id := ID("ab-cd12", 42)
@@ -18,5 +25,31 @@ func TestID(t *testing.T) {
 		if _, _, ok := ParseID(bad); ok {
 			t.Errorf("ParseID(%q) ok", bad)
 		}
+	}
+}
+
+func TestAppendAlert(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
+	body := AppendAlert(nil, "abcd1234", 42, at)
+	if !json.Valid(body) {
+		t.Fatalf("invalid JSON: %s", body)
+	}
+	alerts, err := ingest.Alertmanager(body, time.Now())
+	if err != nil {
+		t.Fatalf("tocsin's decoder rejects it: %v\n%s", err, body)
+	}
+	if len(alerts) != 1 {
+		t.Fatalf("%d alerts", len(alerts))
+	}
+	a := alerts[0]
+	if a.Labels[LabelID] != "abcd1234-42" || a.Labels[LabelSentNS] != strconv.FormatInt(at.UnixNano(), 10) {
+		t.Fatalf("labels = %v", a.Labels)
+	}
+	if a.DedupKey != `http://am {}:{bench_id="abcd1234-42"}` || a.Fingerprint != "abcd1234-42" || !a.StartsAt.Equal(at) || a.Resolved() {
+		t.Fatalf("alert = %+v", a)
+	}
+	other, _ := ingest.Alertmanager(AppendAlert(nil, "abcd1234", 43, at), time.Now())
+	if other[0].DedupKey == a.DedupKey {
+		t.Fatal("two alerts share a dedup key")
 	}
 }

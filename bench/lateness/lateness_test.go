@@ -1,15 +1,16 @@
-// Package timers measures how late durable timers fire when many fall due
-// together: N escalation timers (ack-or-escalate, oncall.provider set) due
+// Package lateness measures, in process, how late durable timers fire
+// when many fall due together (bench/timers measures the same end to end,
+// through a running tocsin and a fake PagerDuty): N escalation timers (ack-or-escalate, oncall.provider set) due
 // within a short window, run by the real engine and the real escalation
 // handler against an on-call provider that answers at once (or after
 // -timers.latency). It reports lateness — when the handler started minus
 // when the timer was due — at p50, p99 and max, and the escalations/s.
 //
-//	go test -run '^$' -bench Timers -benchtime 1x ./bench/timers/
-//	go test -run '^$' -bench Timers -benchtime 1x ./bench/timers/ -timers.n 2000 -timers.spread 1m
+//	go test -run '^$' -bench Timers -benchtime 1x ./bench/lateness/
+//	go test -run '^$' -bench Timers -benchtime 1x ./bench/lateness/ -timers.n 2000 -timers.spread 1m
 //
 // PostgreSQL runs when TOCSIN_TEST_POSTGRES_URL is set.
-package timers_test
+package lateness_test
 
 import (
 	"context"

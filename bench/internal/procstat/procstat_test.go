@@ -1,4 +1,4 @@
-package main
+package procstat
 
 import (
 	"os"
@@ -29,7 +29,7 @@ func TestWatchSelf(t *testing.T) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		t.Skip("no /proc")
 	}
-	w, err := watchProc(os.Getpid())
+	w, err := Start(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}

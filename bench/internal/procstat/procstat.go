@@ -1,4 +1,6 @@
-package main
+// Package procstat reads a process's CPU time and resident set from /proc
+// (Linux), for the benchmarks' figures of tocsin's own cost.
+package procstat
 
 import (
 	"bytes"
@@ -12,9 +14,9 @@ import (
 // clockTicks is Linux's USER_HZ, the unit of /proc/PID/stat times.
 const clockTicks = 100
 
-// procCPU returns the user+system CPU time used so far by process pid,
+// CPU returns the user+system CPU time used so far by process pid,
 // read from /proc/PID/stat (Linux only).
-func procCPU(pid int) (time.Duration, error) {
+func CPU(pid int) (time.Duration, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
@@ -42,9 +44,9 @@ func parseStatCPU(b []byte) (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / clockTicks, nil
 }
 
-// procRSS returns the resident set size of process pid in bytes, read
+// RSS returns the resident set size of process pid in bytes, read
 // from /proc/PID/status (Linux only).
-func procRSS(pid int) (int64, error) {
+func RSS(pid int) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
@@ -72,8 +74,8 @@ func parseStatusRSS(b []byte) (int64, error) {
 	return 0, fmt.Errorf("no VmRSS in /proc status")
 }
 
-// procWatch follows the CPU time and peak RSS of a process during a run.
-type procWatch struct {
+// Watch follows the CPU time and peak RSS of a process during a run.
+type Watch struct {
 	pid      int
 	cpu0     time.Duration
 	stop     chan struct{}
@@ -83,13 +85,13 @@ type procWatch struct {
 	firstErr error
 }
 
-// watchProc starts sampling pid's RSS every 100ms.
-func watchProc(pid int) (*procWatch, error) {
-	cpu, err := procCPU(pid)
+// Start begins sampling pid's RSS every 100ms.
+func Start(pid int) (*Watch, error) {
+	cpu, err := CPU(pid)
 	if err != nil {
 		return nil, err
 	}
-	w := &procWatch{pid: pid, cpu0: cpu, stop: make(chan struct{})}
+	w := &Watch{pid: pid, cpu0: cpu, stop: make(chan struct{})}
 	w.sample()
 	w.done.Add(1)
 	go func() {
@@ -109,8 +111,8 @@ func watchProc(pid int) (*procWatch, error) {
 }
 
 // sample records the current RSS.
-func (w *procWatch) sample() {
-	rss, err := procRSS(w.pid)
+func (w *Watch) sample() {
+	rss, err := RSS(w.pid)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err != nil {
@@ -124,11 +126,11 @@ func (w *procWatch) sample() {
 
 // Stop ends the sampling and returns the CPU time used since watchProc and
 // the largest RSS seen.
-func (w *procWatch) Stop() (cpu time.Duration, maxRSS int64, err error) {
+func (w *Watch) Stop() (cpu time.Duration, maxRSS int64, err error) {
 	close(w.stop)
 	w.done.Wait()
 	w.sample()
-	cpu1, err := procCPU(w.pid)
+	cpu1, err := CPU(w.pid)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -1,0 +1,105 @@
+package runbook
+
+import (
+	"maps"
+	"slices"
+	"strings"
+
+	"tocsin"
+)
+
+// What readers of an execution see of it — the API, the incident page —
+// is decided here once: credentials in a tocsin:http step's headers are
+// redacted, and the document says which step is current and which are
+// to come.
+
+// RedactedValue replaces the values of sensitive headers in steps'
+// inputs.
+const RedactedValue = "[redacted]"
+
+// SensitiveHeader reports whether a header's value is a credential that
+// an execution's readers must not see: Authorization, Cookie (and their
+// Proxy- and Set- forms), or a name holding token, secret, key or password.
+func SensitiveHeader(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range []string{"authorization", "cookie", "token", "secret", "key", "password"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Redact returns a copy of exec whose steps' Headers inputs show
+// redacted for sensitive headers; exec itself is not changed.
+func Redact(exec *tocsin.RunbookExecution) *tocsin.RunbookExecution {
+	if exec == nil {
+		return nil
+	}
+	out := *exec
+	out.Steps = make([]*tocsin.RunbookStep, len(exec.Steps))
+	for i, st := range exec.Steps {
+		c := *st
+		if h, ok := st.Inputs["Headers"]; ok {
+			c.Inputs = maps.Clone(st.Inputs)
+			c.Inputs["Headers"] = redactHeaders(h)
+		}
+		out.Steps[i] = &c
+	}
+	return &out
+}
+
+// redactHeaders copies a Headers input with its sensitive values replaced.
+func redactHeaders(h any) any {
+	switch m := h.(type) {
+	case map[string]any:
+		c := make(map[string]any, len(m))
+		for k, v := range m {
+			if SensitiveHeader(k) {
+				v = RedactedValue
+			}
+			c[k] = v
+		}
+		return c
+	case map[string]string:
+		c := make(map[string]string, len(m))
+		for k, v := range m {
+			if SensitiveHeader(k) {
+				v = RedactedValue
+			}
+			c[k] = v
+		}
+		return c
+	}
+	return h
+}
+
+// Progress finds the document's step an execution is at, and the names of
+// the steps after it in mainSteps order. An execution that has not reached
+// a step yet has them all to come; an ended one has none.
+func Progress(doc *Document, exec *tocsin.RunbookExecution) (current *Step, upcoming []string) {
+	upcoming = []string{}
+	if tocsin.RunbookEnded(exec.Status) {
+		return nil, upcoming
+	}
+	index := func(name string) int {
+		return slices.IndexFunc(doc.MainSteps, func(s *Step) bool { return s != nil && s.Name == name })
+	}
+	at := -1
+	for _, st := range exec.Steps {
+		if exec.Current != 0 && st.Seq == exec.Current {
+			at = index(st.Name)
+			if at >= 0 {
+				current = doc.MainSteps[at]
+			}
+		}
+	}
+	if current == nil && len(exec.Steps) > 0 {
+		// Between steps: the ones after the last step run are to come.
+		at = index(exec.Steps[len(exec.Steps)-1].Name)
+	}
+	for _, s := range doc.MainSteps[at+1:] {
+		upcoming = append(upcoming, s.Name)
+	}
+	return current, upcoming
+}
