@@ -106,11 +106,13 @@ type Worker struct {
 	mu       sync.Mutex
 	inflight map[string]int       // running handlers per lane
 	running  map[string]*runState // claimed jobs by id, for lease renewal
-	// completing counts jobs whose handler returned and whose outcome is
-	// being recorded: they hold no lane slot (a slot bounds what a lane's
-	// destination is asked at once, not the bookkeeping), but count
-	// against Batch.
-	completing int
+	// completing counts, per lane, jobs whose handler returned and whose
+	// outcome is being recorded: they hold no handler slot (a slot bounds
+	// what a lane's destination is asked at once, not the bookkeeping),
+	// but a lane has at most LaneWorkers of them too (on PostgreSQL each
+	// is a transaction on a pooled connection that intake needs as well),
+	// and they count against Batch.
+	completing map[string]int
 	wg         sync.WaitGroup
 	// stopping is closed when the grace ends: handlers' contexts derive
 	// from it.
@@ -142,6 +144,7 @@ func NewWorker(store tocsin.JobStore, handlers map[string]Handler) *Worker {
 		Logger:        slog.New(slog.DiscardHandler),
 		Signal:        NewSignal(),
 		inflight:      map[string]int{},
+		completing:    map[string]int{},
 		running:       map[string]*runState{},
 		stopping:      make(chan struct{}),
 	}
@@ -286,10 +289,14 @@ func (w *Worker) claim() (tocsin.JobClaim, bool) {
 	defer w.mu.Unlock()
 	c := tocsin.JobClaim{Owner: w.Owner, Now: w.Now(), Lease: w.Lease, Lanes: w.Lanes, Slots: map[string]int{}, DefaultSlots: w.LaneWorkers,
 		StrandedAfter: w.StrandedAfter}
-	total := w.completing
+	total := 0
 	for lane, n := range w.inflight {
 		total += n
-		c.Slots[lane] = max(w.LaneWorkers-n, 0)
+		c.Slots[lane] = max(min(w.LaneWorkers-n, 2*w.LaneWorkers-n-w.completing[lane]), 0)
+	}
+	for lane, n := range w.completing {
+		total += n
+		c.Slots[lane] = max(min(w.LaneWorkers-w.inflight[lane], 2*w.LaneWorkers-w.inflight[lane]-n), 0)
 	}
 	c.Limit = w.Batch - total
 	for k := range w.handlers {
@@ -343,8 +350,8 @@ func (w *Worker) run(j *tocsin.Job) {
 		w.mu.Lock()
 		if slotHeld {
 			freeSlot()
-		} else {
-			w.completing--
+		} else if w.completing[j.Lane]--; w.completing[j.Lane] <= 0 {
+			delete(w.completing, j.Lane)
 		}
 		delete(w.running, j.ID)
 		w.mu.Unlock()
@@ -371,7 +378,7 @@ func (w *Worker) run(j *tocsin.Job) {
 	}
 	if !released {
 		freeSlot()
-		w.completing++
+		w.completing[j.Lane]++
 	}
 	w.mu.Unlock()
 	if released {

@@ -266,7 +266,8 @@ func (s *slowCompleteStore) CompleteJob(ctx context.Context, j *tocsin.Job, owne
 // TestLaneSlotFreedWhileOutcomeIsRecorded: a lane of one worker runs its
 // next job while the first one's outcome still waits for its commit — the
 // slot bounds what the lane's destination is asked at once, not the
-// bookkeeping — and every outcome is still recorded.
+// bookkeeping — but holds no more than LaneWorkers outcomes waiting, and
+// every outcome is still recorded.
 func TestLaneSlotFreedWhileOutcomeIsRecorded(t *testing.T) {
 	db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{})
 	ctx := context.Background()
@@ -284,7 +285,11 @@ func TestLaneSlotFreedWhileOutcomeIsRecorded(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); w.Run(runCtx) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, "all three handlers to run while no outcome is recorded", func() bool { return ran.Load() == 3 })
+	waitFor(t, "a second handler to run while the first outcome is not recorded", func() bool { return ran.Load() == 2 })
+	time.Sleep(100 * time.Millisecond)
+	if n := ran.Load(); n != 2 {
+		t.Fatalf("%d handlers ran with 2 outcomes waiting in a lane of 1", n)
+	}
 	close(st.release)
-	waitFor(t, "the outcomes", func() bool { n, err := db.Jobs().PendingJobs(ctx); return err == nil && n == 0 })
+	waitFor(t, "the outcomes", func() bool { n, err := db.Jobs().PendingJobs(ctx); return err == nil && n == 0 && ran.Load() == 3 })
 }
