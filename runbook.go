@@ -105,9 +105,10 @@ type RunbookStep struct {
 	FailureMessage string         `json:"failure_message,omitempty"`
 	// WakeAt is when a sleeping step wakes, or a waiting step times out.
 	WakeAt time.Time `json:"wake_at,omitzero"`
-	// Running is set while a non-idempotent action's attempt is under way
-	// (written before it starts): a worker that finds it set after a crash
-	// does not run the action again.
+	// Running is set while an action's attempt is under way (written
+	// before it starts): a worker that finds it set after a crash does not
+	// run a non-idempotent action again, and says an idempotent one ran
+	// again.
 	Running bool `json:"-"`
 	// Approvals are the answers an aws:approve step got.
 	Approvals []RunbookApproval `json:"approvals,omitempty"`
@@ -232,8 +233,8 @@ type RunbookResult struct {
 	// Interrupted says the attempt found the step Running after a crash:
 	// the action is not idempotent, so it is not run again.
 	Interrupted bool `json:"interrupted,omitempty"`
-	// Rerun says the attempt ran again after a crash interrupted it (its
-	// action is idempotent): the timeline says so.
+	// Rerun says the attempt ran again after a crash or a shutdown
+	// interrupted it (its action is idempotent): the timeline says so.
 	Rerun bool `json:"rerun,omitempty"`
 }
 

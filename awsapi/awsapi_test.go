@@ -46,7 +46,9 @@ func (p plans) ListResponsePlans(context.Context) ([]*tocsin.ResponsePlan, error
 
 var ec2HighCPU = &tocsin.ResponsePlan{Name: "EC2HighCPU", DisplayName: "EC2 high CPU",
 	IncidentTemplate: tocsin.IncidentTemplate{Title: "cpu-incident-1", Impact: tocsin.ImpactMedium, Summary: "CPU is high"},
-	Engagements:      []tocsin.ResponseEngagement{{EscalationPlan: "app-escalation-plan"}}}
+	Engagements:      []tocsin.ResponseEngagement{{EscalationPlan: "app-escalation-plan"}},
+	Runbook: &tocsin.RunbookRef{Name: "ec2-cpu-util-runbook", Parameters: map[string][]string{"Region": {"eu-west-1"}},
+		DynamicParameters: map[string]string{"IncidentArn": "INCIDENT_RECORD_ARN"}}}
 
 // face serves the AWS face over a real store at dbURL and returns the
 // prefix URL and the store.
@@ -248,6 +250,17 @@ func TestAWSSDKDrivesTheFace(t *testing.T) {
 				gp, err := c.GetResponsePlan(ctx, &ssmincidents.GetResponsePlanInput{Arn: aws.String(planArn)})
 				if err != nil || *gp.IncidentTemplate.Title != "cpu-incident-1" || *gp.IncidentTemplate.Impact != 3 || len(gp.Engagements) != 1 {
 					t.Fatalf("get plan: %v %+v", err, gp)
+				}
+				// The plan's runbook is AWS's SsmAutomation action, dynamic
+				// parameters as the incident's variables.
+				act, ok := gp.Actions[0].(*types.ActionMemberSsmAutomation)
+				if len(gp.Actions) != 1 || !ok || *act.Value.DocumentName != "ec2-cpu-util-runbook" ||
+					act.Value.Parameters["Region"][0] != "eu-west-1" {
+					t.Fatalf("plan actions: %+v", gp.Actions)
+				}
+				dyn, ok := act.Value.DynamicParameters["IncidentArn"].(*types.DynamicSsmParameterValueMemberVariable)
+				if !ok || dyn.Value != types.VariableTypeIncidentRecordArn {
+					t.Fatalf("dynamic parameters: %+v", act.Value.DynamicParameters)
 				}
 				_, err = c.ListRelatedItems(ctx, &ssmincidents.ListRelatedItemsInput{IncidentRecordArn: aws.String(arn)})
 				if apiCode(err) != "NotImplementedException" || !strings.Contains(err.Error(), "related items are not available") {

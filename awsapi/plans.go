@@ -88,7 +88,16 @@ func (s *Server) getResponsePlan(w http.ResponseWriter, r *request) error {
 		out["displayName"] = p.DisplayName
 	}
 	if rb := p.Runbook; rb != nil {
-		out["actions"] = []any{map[string]any{"ssmAutomation": map[string]any{"documentName": rb.Name, "parameters": rb.Parameters}}}
+		ssm := map[string]any{"documentName": rb.Name, "parameters": rb.Parameters}
+		if len(rb.DynamicParameters) > 0 {
+			// AWS's shape: each parameter names the incident's variable.
+			dyn := map[string]any{}
+			for k, v := range rb.DynamicParameters {
+				dyn[k] = map[string]string{"variable": v}
+			}
+			ssm["dynamicParameters"] = dyn
+		}
+		out["actions"] = []any{map[string]any{"ssmAutomation": ssm}}
 	}
 	api.WriteJSON(w, http.StatusOK, out)
 	return nil

@@ -127,19 +127,23 @@ func FromMap(m map[string]any) (*Document, error) {
 func normalize(d *Document) {
 	for _, p := range d.Parameters {
 		if p != nil {
-			p.Default = plain(p.Default)
+			p.Default = Plain(p.Default)
 		}
 	}
 	for _, s := range d.MainSteps {
 		if s != nil {
 			for k, v := range s.Inputs {
-				s.Inputs[k] = plain(v)
+				s.Inputs[k] = Plain(v)
 			}
 		}
 	}
 }
 
-func plain(v any) any {
+// Plain turns the json.Number values of a value decoded with UseNumber
+// into int64 (whole numbers) or float64, in place, so documents, step
+// results and stored executions hold plain Go values whatever decoded
+// them.
+func Plain(v any) any {
 	switch x := v.(type) {
 	case json.Number:
 		if i, err := x.Int64(); err == nil {
@@ -149,11 +153,11 @@ func plain(v any) any {
 		return f
 	case []any:
 		for i := range x {
-			x[i] = plain(x[i])
+			x[i] = Plain(x[i])
 		}
 	case map[string]any:
 		for k := range x {
-			x[k] = plain(x[k])
+			x[k] = Plain(x[k])
 		}
 	}
 	return v

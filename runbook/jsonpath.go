@@ -208,7 +208,7 @@ func canonical(v any) (any, error) {
 	if err := dec.Decode(&out); err != nil {
 		return nil, fmt.Errorf("decode result: %w", err)
 	}
-	return plain(out), nil
+	return Plain(out), nil
 }
 
 // SelectOutput selects one declared output of a step from its action's

@@ -78,7 +78,6 @@ func (m *machine) inputs(step *Step) (map[string]any, error) {
 	return out, nil
 }
 
-
 // armTimeout arms the timer of a wait (aws:pause, aws:approve) or a
 // nested execution whose step has timeoutSeconds.
 func (m *machine) armTimeout(step *Step, st *tocsin.RunbookStep) {

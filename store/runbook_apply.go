@@ -483,32 +483,10 @@ func decodeColumn(s string, v any) error {
 	}
 	if m, ok := v.(*map[string]any); ok {
 		for k, x := range *m {
-			(*m)[k] = plainNumbers(x)
+			(*m)[k] = runbook.Plain(x)
 		}
 	}
 	return nil
-}
-
-// plainNumbers turns the json.Number values of a decoded value into int64
-// or float64.
-func plainNumbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		f, _ := x.Float64()
-		return f
-	case []any:
-		for i := range x {
-			x[i] = plainNumbers(x[i])
-		}
-	case map[string]any:
-		for k := range x {
-			x[k] = plainNumbers(x[k])
-		}
-	}
-	return v
 }
 
 // loadExecution reads an execution with its steps in Seq order and the

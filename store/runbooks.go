@@ -315,10 +315,10 @@ func (s *Runbooks) RunbookRun(ctx context.Context, id string) (*tocsin.RunbookEx
 	return exec, doc, nil
 }
 
-// ClaimRunbookStep marks the step seq of execution id as running before a
-// non-idempotent action's attempt starts, as a page is claimed before its
-// send: wasRunning reports that it already was (an attempt a crash
-// interrupted; the action must not run again). It fails with ECONFLICT
+// ClaimRunbookStep marks the step seq of execution id as running before an
+// action's attempt starts, as a page is claimed before its send:
+// wasRunning reports that it already was (an attempt a crash or a
+// shutdown interrupted: a non-idempotent action must not run again). It fails with ECONFLICT
 // when the step is no longer the execution's current one at that attempt
 // (nothing is to run) and ENOTFOUND when there is no such execution.
 func (s *Runbooks) ClaimRunbookStep(ctx context.Context, id string, seq, attempt int) (wasRunning bool, err error) {

@@ -20,7 +20,7 @@ import (
 )
 
 // buildBinary compiles tocsin once for process-level tests.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "tocsin")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
@@ -30,7 +30,7 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +46,7 @@ type process struct {
 	log *strings.Builder
 }
 
-func startProcess(t *testing.T, bin, configPath, addr string) *process {
+func startProcess(t testing.TB, bin, configPath, addr string) *process {
 	t.Helper()
 	p := &process{url: "http://" + addr, log: &strings.Builder{}}
 	p.cmd = exec.Command(bin, "serve", "--config", configPath, "--addr", addr)

@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"tocsin"
+	"tocsin/runbook"
 )
 
 // HTTP runs tocsin:http steps.
@@ -182,27 +183,5 @@ func decodeBody(body []byte) any {
 	if err := dec.Decode(&v); err != nil {
 		return string(body)
 	}
-	return plain(v)
-}
-
-// plain turns json.Number into int64 or float64, so outputs hold plain Go
-// values whatever decoded them.
-func plain(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		f, _ := x.Float64()
-		return f
-	case []any:
-		for i := range x {
-			x[i] = plain(x[i])
-		}
-	case map[string]any:
-		for k := range x {
-			x[k] = plain(x[k])
-		}
-	}
-	return v
+	return runbook.Plain(v)
 }

@@ -4,8 +4,9 @@
 // aws:approve step waits for them. Like every handler, each returns one
 // tocsin.JobOutcome; what follows a step's attempt is decided by the
 // runbook package when the store records the outcome (JobOutcome.Runbook).
-// The one other write is a step's claim before a non-idempotent action
-// runs, so a crash mid-run never runs it twice.
+// The one other write is a step's claim before its action runs, so a
+// crash mid-run never runs a non-idempotent action twice, and an
+// idempotent one run again says so.
 package run
 
 import (
@@ -28,9 +29,9 @@ type Store interface {
 	// RunbookRun returns an execution (its steps included) and the
 	// document of the version it runs.
 	RunbookRun(ctx context.Context, id string) (*tocsin.RunbookExecution, *runbook.Document, error)
-	// ClaimRunbookStep marks an attempt of a step running before a
-	// non-idempotent action starts (tocsin.RunbookStep.Running) and says
-	// whether it was already marked: a crash interrupted that attempt.
+	// ClaimRunbookStep marks an attempt of a step running before its
+	// action starts (tocsin.RunbookStep.Running) and says whether it was
+	// already marked: a crash or a shutdown interrupted that attempt.
 	ClaimRunbookStep(ctx context.Context, id string, seq, attempt int) (wasRunning bool, err error)
 }
 
@@ -71,10 +72,10 @@ type Runner struct {
 // fired. An attempt of tocsin:http or tocsin:script runs the action with
 // the step's interpolated inputs, in the step's time (timeoutSeconds,
 // default DefaultTimeout; scripts at most MaxScriptTimeout), and reports
-// its outputs or its error. Before a non-idempotent action runs, the step
-// is claimed: an attempt found claimed was interrupted by a crash and is
-// reported Interrupted without running again; an idempotent one claimed
-// before (the job's second claim) runs again and is reported as a Rerun.
+// its outputs or its error. Before the action runs, the step's attempt is
+// claimed: one found claimed was interrupted (a crash, a shutdown) and is
+// reported Interrupted without running again when its action is not
+// idempotent, or runs again and is reported as a Rerun when it is.
 // A job for an execution that ended, a step no longer current or an
 // attempt not the latest changes nothing.
 func (r *Runner) HandleStep(ctx context.Context, job *tocsin.Job) tocsin.JobOutcome {
@@ -106,20 +107,23 @@ func (r *Runner) HandleStep(ctx context.Context, job *tocsin.Job) tocsin.JobOutc
 		res.Error = tocsin.ErrorText(err)
 		return tocsin.JobOutcome{Runbook: res}
 	}
-	if !runbook.Idempotent(step) {
-		was, err := r.Store.ClaimRunbookStep(ctx, exec.ID, st.Seq, st.Attempt)
-		switch code := tocsin.ErrorCode(err); {
-		case code == tocsin.ECONFLICT || code == tocsin.ENOTFOUND:
-			return tocsin.JobOutcome{} // the step moved on meanwhile
-		case err != nil:
-			return r.retry(job, fmt.Errorf("claim runbook step: %w", err))
-		case was:
-			r.log().Warn("runbook step interrupted, not run again", "execution_id", exec.ID, "step", st.Name, "action", st.Action, "attempt", st.Attempt)
-			res.Interrupted = true
-			res.Error = fmt.Sprintf("interrupted by a restart; %s is not idempotent, not run again", st.Action)
-			return tocsin.JobOutcome{Runbook: res}
-		}
-	} else if job.Attempts > 1 {
+	// Every attempt is claimed before its action starts, idempotent or
+	// not: the claim, not the job's count of claims, tells an attempt
+	// that was interrupted (a job handed back at a shutdown does not
+	// count the claim it lost, and one re-armed before it ran counts one
+	// that ran nothing).
+	was, err := r.Store.ClaimRunbookStep(ctx, exec.ID, st.Seq, st.Attempt)
+	switch code := tocsin.ErrorCode(err); {
+	case code == tocsin.ECONFLICT || code == tocsin.ENOTFOUND:
+		return tocsin.JobOutcome{} // the step moved on meanwhile
+	case err != nil:
+		return r.retry(job, fmt.Errorf("claim runbook step: %w", err))
+	case was && !runbook.Idempotent(step):
+		r.log().Warn("runbook step interrupted, not run again", "execution_id", exec.ID, "step", st.Name, "action", st.Action, "attempt", st.Attempt)
+		res.Interrupted = true
+		res.Error = fmt.Sprintf("interrupted by a restart; %s is not idempotent, not run again", st.Action)
+		return tocsin.JobOutcome{Runbook: res}
+	case was:
 		res.Rerun = true
 	}
 	return r.runAction(ctx, job, res, act, st.Inputs, timeout(step, limit))
@@ -210,7 +214,6 @@ func stepBySeq(exec *tocsin.RunbookExecution, seq int) *tocsin.RunbookStep {
 	}
 	return nil
 }
-
 
 // retry re-arms the job after engine.Backoff, as other handlers do; an
 // execution that no longer exists ends it.

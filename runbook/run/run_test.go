@@ -141,10 +141,18 @@ func TestHandleStep(t *testing.T) {
 	}{
 		{name: "wake", step: stepSleep, current: "wait", wake: true, claims: 1,
 			want: tocsin.RunbookResult{ExecutionID: "ex1", Seq: 2, Attempt: 1, Woke: true}},
-		{name: "idempotent GET", step: stepGet, current: "probe", claims: 1, wantCalls: 1,
+		{name: "idempotent GET", step: stepGet, current: "probe", claims: 1, wantCalls: 1, wantClaims: 1,
 			want: tocsin.RunbookResult{ExecutionID: "ex1", Seq: 2, Attempt: 1, Outputs: map[string]any{"healthy": true, "method": "GET"}}},
-		{name: "idempotent GET claimed before: a rerun", step: stepGet, current: "probe", claims: 2, wantCalls: 1,
+		{name: "idempotent GET claimed before: a rerun", step: stepGet, current: "probe", claims: 2, wasRunning: true, wantCalls: 1, wantClaims: 1,
 			want: tocsin.RunbookResult{ExecutionID: "ex1", Seq: 2, Attempt: 1, Rerun: true, Outputs: map[string]any{"healthy": true, "method": "GET"}}},
+		// A job handed back at a shutdown does not count the claim it
+		// lost: the step's claim still says the call was under way.
+		{name: "idempotent GET handed back at a shutdown: a rerun", step: stepGet, current: "probe", claims: 1, wasRunning: true, wantCalls: 1, wantClaims: 1,
+			want: tocsin.RunbookResult{ExecutionID: "ex1", Seq: 2, Attempt: 1, Rerun: true, Outputs: map[string]any{"healthy": true, "method": "GET"}}},
+		// A job re-armed before its action started (the store was down)
+		// counts a claim that ran nothing: not a rerun.
+		{name: "idempotent GET retried before it ran: not a rerun", step: stepGet, current: "probe", claims: 2, wantCalls: 1, wantClaims: 1,
+			want: tocsin.RunbookResult{ExecutionID: "ex1", Seq: 2, Attempt: 1, Outputs: map[string]any{"healthy": true, "method": "GET"}}},
 		{name: "POST claimed first", step: stepPost, current: "page", claims: 1, wantCalls: 1, wantClaims: 1,
 			want: tocsin.RunbookResult{ExecutionID: "ex1", Seq: 2, Attempt: 1, Outputs: map[string]any{"healthy": true, "method": "POST"}}},
 		{name: "POST interrupted: not run again", step: stepPost, current: "page", claims: 2, wasRunning: true, wantClaims: 1,
@@ -155,7 +163,7 @@ func TestHandleStep(t *testing.T) {
 			want: tocsin.RunbookResult{ExecutionID: "ex1", Seq: 2, Attempt: 1, Outputs: map[string]any{"Payload": map[string]any{"fixed": true}, "Stderr": ""}}},
 		{name: "script disabled", step: stepScript, current: "fix", claims: 1, noScript: true,
 			want: tocsin.RunbookResult{ExecutionID: "ex1", Seq: 2, Attempt: 1, Error: "tocsin:script is disabled: set runbooks.scripts.enabled: true"}},
-		{name: "non-2xx", step: stepDown, current: "down", claims: 1, wantCalls: 1,
+		{name: "non-2xx", step: stepDown, current: "down", claims: 1, wantCalls: 1, wantClaims: 1,
 			want: tocsin.RunbookResult{ExecutionID: "ex1", Seq: 2, Attempt: 1, Error: "HTTP 502: upstream gone"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
