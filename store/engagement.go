@@ -136,20 +136,7 @@ const pageColumns = `id, engagement_id, incident_id, page_key, contact_alias, ch
 	status, provider, provider_ref, error, due_at, sent_at`
 
 func (s *Engagements) pages(ctx context.Context, where string, args ...any) ([]*tocsin.Page, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+pageColumns+` FROM pages `+where, args...)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	var out []*tocsin.Page
-	for rows.Next() {
-		p, err := scanPage(rows)
-		if err != nil {
-			return nil, translate(err)
-		}
-		out = append(out, p)
-	}
-	return out, translate(rows.Err())
+	return queryAll(ctx, s.db, `SELECT `+pageColumns+` FROM pages `+where, args, scanPage)
 }
 
 func scanPage(row scanner) (*tocsin.Page, error) {

@@ -720,20 +720,14 @@ func alertColumnsOf(alias string) string {
 }
 
 func (s *Incidents) incidentAlerts(ctx context.Context, incidentID string) ([]*tocsin.Alert, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE incident_id = $1 ORDER BY received_at, id`, incidentID)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	var out []*tocsin.Alert
-	for rows.Next() {
-		a, err := scanAlert(rows)
-		if err != nil {
-			return nil, translate(err)
-		}
-		out = append(out, a)
-	}
-	return out, translate(rows.Err())
+	return incidentAlerts(ctx, s.db, incidentID)
+}
+
+// incidentAlerts reads an incident's alerts, oldest first, through q (the
+// database or a transaction).
+func incidentAlerts(ctx context.Context, q querier, incidentID string) ([]*tocsin.Alert, error) {
+	return queryAll(ctx, q, `SELECT `+alertColumns+` FROM alerts WHERE incident_id = $1 ORDER BY received_at, id`, []any{incidentID},
+		func(row scanner) (*tocsin.Alert, error) { return scanAlert(row) })
 }
 
 // scanAlert reads a row of alertColumns, then extra columns (if any) into

@@ -420,20 +420,7 @@ func (s *Incidents) listTimeline(ctx context.Context, id string, f tocsin.Timeli
 	} else {
 		q += ` ORDER BY at, id`
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	var out []*tocsin.TimelineEvent
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, translate(err)
-		}
-		out = append(out, e)
-	}
-	return out, translate(rows.Err())
+	return queryAll(ctx, s.db, q, args, scanEvent)
 }
 
 // maxParentDepth bounds the walk up a chain of parents.

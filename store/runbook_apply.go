@@ -25,12 +25,6 @@ const MaxRunbookDepth = 5
 // against a decision that keeps answering another.
 const maxApplyLevel = 4 * MaxRunbookDepth
 
-// querier is what reads take: the connection or a transaction.
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
 // runner applies runbook decisions in one transaction: it loads each
 // decision's input (the execution locked on PostgreSQL, its document copy,
 // its incident), calls runbook/ and writes the effects, following
@@ -626,7 +620,7 @@ func (r *runner) planParameters(incidentID string, ref *tocsin.RunbookRef) (para
 		return nil, "", err
 	}
 	inc := *c.Incident
-	if inc.Alerts, err = r.alerts(incidentID); err != nil {
+	if inc.Alerts, err = incidentAlerts(r.ctx, r.tx, incidentID); err != nil {
 		return nil, "", err
 	}
 	var left []string
@@ -651,22 +645,4 @@ func (r *runner) planParameters(incidentID string, ref *tocsin.RunbookRef) (para
 		params[name] = v
 	}
 	return params, strings.Join(left, "; "), nil
-}
-
-// alerts reads an incident's alerts in the transaction.
-func (r *runner) alerts(incidentID string) ([]*tocsin.Alert, error) {
-	rows, err := r.tx.QueryContext(r.ctx, `SELECT `+alertColumns+` FROM alerts WHERE incident_id = $1 ORDER BY received_at, id`, incidentID)
-	if err != nil {
-		return nil, fmt.Errorf("find alerts: %w", err)
-	}
-	defer rows.Close()
-	var out []*tocsin.Alert
-	for rows.Next() {
-		a, err := scanAlert(rows)
-		if err != nil {
-			return nil, fmt.Errorf("find alerts: %w", err)
-		}
-		out = append(out, a)
-	}
-	return out, rows.Err()
 }

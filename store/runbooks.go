@@ -179,21 +179,8 @@ func findRunbook(ctx context.Context, db querier, name string, version int) (*to
 
 // Runbooks returns the latest version of every runbook, by name.
 func (s *Runbooks) Runbooks(ctx context.Context) ([]*tocsin.Runbook, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+runbookColumns+` FROM runbook_versions v JOIN runbooks r ON r.name = v.name
-		WHERE v.version = r.latest ORDER BY v.name`)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	out := []*tocsin.Runbook{}
-	for rows.Next() {
-		rb, err := scanRunbook(rows)
-		if err != nil {
-			return nil, translate(err)
-		}
-		out = append(out, rb)
-	}
-	return out, translate(rows.Err())
+	return queryAll(ctx, s.db, `SELECT `+runbookColumns+` FROM runbook_versions v JOIN runbooks r ON r.name = v.name
+		WHERE v.version = r.latest ORDER BY v.name`, nil, scanRunbook)
 }
 
 // DeleteRunbook removes a runbook and all its versions; executions keep
@@ -385,18 +372,5 @@ func (s *Runbooks) RunbookExecutions(ctx context.Context, f tocsin.RunbookFilter
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
 	q += " ORDER BY started_at DESC, id DESC LIMIT " + arg(min(limit, MaxRunbookPage))
-	rows, err := s.db.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	out := []*tocsin.RunbookExecution{}
-	for rows.Next() {
-		e, err := scanExecution(rows)
-		if err != nil {
-			return nil, translate(err)
-		}
-		out = append(out, e)
-	}
-	return out, translate(rows.Err())
+	return queryAll(ctx, s.db, q, args, func(row scanner) (*tocsin.RunbookExecution, error) { return scanExecution(row) })
 }
