@@ -263,3 +263,28 @@ func TestHTTPBadInputs(t *testing.T) {
 		t.Fatalf("connection error: %v", err)
 	}
 }
+
+// A server that echoes the credential it refuses (as many do: "invalid
+// token abc…") must not put it in the error, which is the step's failure
+// message on the timeline and the incident page.
+func TestHTTPErrorDoesNotQuoteSentCredentials(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, "invalid credentials: "+r.Header.Get("Authorization")+" / "+r.Header.Get("X-Api-Key")+" for "+r.Header.Get("Accept"))
+	}))
+	defer srv.Close()
+	h := &HTTP{Allow: []string{srv.URL}, MaxResponse: 1 << 20}
+	_, err := h.Run(context.Background(), map[string]any{"Method": "GET", "URL": srv.URL + "/x",
+		"Headers": map[string]any{"Authorization": "Bearer tok-123456", "X-Api-Key": "k-98765", "Accept": "text/plain"}})
+	if err == nil {
+		t.Fatal("a 401 is not an error")
+	}
+	for _, secret := range []string{"tok-123456", "k-98765"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("the error quotes a sent credential %q: %v", secret, err)
+		}
+	}
+	if !strings.HasPrefix(err.Error(), "HTTP 401: invalid credentials: ") || !strings.Contains(err.Error(), "for text/plain") {
+		t.Errorf("the error no longer says what the server answered: %v", err)
+	}
+}
