@@ -29,6 +29,15 @@ func Idempotent(s *Step) bool {
 	return false
 }
 
+// HTTPMethods are the methods tocsin:http sends, in the words of the
+// problems and errors that refuse another.
+const HTTPMethods = "GET, HEAD, POST, PUT, PATCH or DELETE"
+
+// HTTPMethod reports whether m is one of HTTPMethods (upper case).
+func HTTPMethod(m string) bool {
+	return slices.Contains([]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}, m)
+}
+
 // Policy is what the configuration allows runbooks to do.
 type Policy struct {
 	// HTTPAllow are the URL prefixes tocsin:http may call

@@ -85,6 +85,11 @@ func (h *HTTP) request(ctx context.Context, inputs map[string]any) (*http.Reques
 	if method == "" {
 		return nil, tocsin.Errorf(tocsin.EINVALID, "tocsin:http: Method is required")
 	}
+	// Checked again here: a method given by {{ }} was not checked when
+	// the document was applied.
+	if !runbook.HTTPMethod(strings.ToUpper(method)) {
+		return nil, tocsin.Errorf(tocsin.EINVALID, "tocsin:http: Method %q is not %s", method, runbook.HTTPMethods)
+	}
 	raw, _ := inputs["URL"].(string)
 	u, err := checkURL(h.Allow, raw)
 	if err != nil {

@@ -249,6 +249,11 @@ func TestHTTPBadInputs(t *testing.T) {
 		{"no method", map[string]any{"URL": "http://127.0.0.1:1/"}, "Method is required"},
 		{"headers not a map", map[string]any{"Method": "GET", "URL": "http://127.0.0.1:1/", "Headers": "x"}, "Headers must be a map"},
 		{"header not a string", map[string]any{"Method": "GET", "URL": "http://127.0.0.1:1/", "Headers": map[string]any{"X-N": int64(1)}}, "Headers.X-N must be a string"},
+		// A method given by {{ }} is known only now: the document's check
+		// (GET, HEAD, POST, PUT, PATCH, DELETE) is made again.
+		{"interpolated method outside the list", map[string]any{"Method": "CONNECT", "URL": "http://127.0.0.1:1/"}, `"CONNECT" is not GET, HEAD, POST, PUT, PATCH or DELETE`},
+		{"TRACE", map[string]any{"Method": "trace", "URL": "http://127.0.0.1:1/"}, `"trace" is not GET`},
+		{"method with spaces", map[string]any{"Method": "GET /admin HTTP/1.1\r\nX:", "URL": "http://127.0.0.1:1/"}, "is not GET"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := h.Run(context.Background(), tc.inputs)
