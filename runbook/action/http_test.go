@@ -111,6 +111,13 @@ func TestHTTPRefusesURLsOutsideTheAllowList(t *testing.T) {
 		{"sibling", base + "/api/v2/items", false},
 		{"dot dot", base + "/api/v1/../../admin", false},
 		{"encoded dot dot", base + "/api/v1/%2e%2e/admin", false},
+		// Segments some servers read as ".." (IIS and others split on
+		// "\"; Tomcat drops ";params" from a segment).
+		{"backslash dot dot", base + `/api/v1\..\..\admin`, false},
+		{"encoded backslash dot dot", base + "/api/v1/%5c..%5c..%5cadmin", false},
+		{"dot dot with a path parameter", base + "/api/v1/..;/..;/admin", false},
+		{"dot with a path parameter", base + "/api/v1/.;x/items", false},
+		{"dots inside a name", base + "/api/v1/a..b/c.d", true},
 		{"userinfo", strings.Replace(base, "http://", "http://u:p@", 1) + "/api/v1/x", false},
 		{"other port", "http://127.0.0.1:1/api/v1/x", false},
 		{"other scheme", strings.Replace(base, "http://", "https://", 1) + "/api/v1/x", false},
