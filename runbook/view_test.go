@@ -32,3 +32,27 @@ func TestRedactURLQuery(t *testing.T) {
 		}
 	}
 }
+
+// A credential passed as a parameter is shown no more than the header it
+// fills: parameters of sensitive names, and those whose value a sensitive
+// header carries (whole or after its scheme), are redacted; the others
+// are shown.
+func TestRedactParameters(t *testing.T) {
+	exec := &tocsin.RunbookExecution{
+		Parameters: map[string]any{"Cred": "abc-123-xyz", "ApiKey": "k", "Raw": "r-456", "Region": "eu-west-1", "Hosts": []any{"a", "b"}},
+		Steps: []*tocsin.RunbookStep{{Seq: 1, Action: "tocsin:http", Inputs: map[string]any{
+			"Headers": map[string]any{"Authorization": "Bearer abc-123-xyz", "X-Signature-Token": "r-456", "Accept": "eu-west-1"}}}},
+	}
+	got := Redact(exec).Parameters
+	for name, want := range map[string]any{"Cred": RedactedValue, "ApiKey": RedactedValue, "Raw": RedactedValue, "Region": "eu-west-1"} {
+		if got[name] != want {
+			t.Errorf("parameter %s shown as %v, want %v", name, got[name], want)
+		}
+	}
+	if l, ok := got["Hosts"].([]any); !ok || len(l) != 2 {
+		t.Errorf("a list parameter shown as %v", got["Hosts"])
+	}
+	if exec.Parameters["Cred"] != "abc-123-xyz" {
+		t.Fatal("redaction changed the execution")
+	}
+}
