@@ -51,6 +51,11 @@ type Alert struct {
 	StartsAt    time.Time         `json:"starts_at,omitzero"`
 	EndsAt      time.Time         `json:"ends_at,omitzero"`
 	ReceivedAt  time.Time         `json:"received_at,omitzero"`
+	// RepeatCount counts the reports of the alert that changed nothing (a
+	// sender's repeat): they are counted, not stored again.
+	RepeatCount int `json:"repeat_count,omitempty"`
+	// LastSeenAt is when the alert was last reported, a repeat included.
+	LastSeenAt time.Time `json:"last_seen_at,omitzero"`
 	// Raw is the part of the payload this alert came from, handed to
 	// templates as the Versus-compatible data.
 	Raw json.RawMessage `json:"raw,omitempty"`

@@ -104,9 +104,16 @@ type Worker struct {
 	Signal *Signal
 
 	mu       sync.Mutex
-	inflight map[string]int       // running jobs per lane
-	running  map[string]*runState // running jobs by id, for lease renewal
-	wg       sync.WaitGroup
+	inflight map[string]int       // running handlers per lane
+	running  map[string]*runState // claimed jobs by id, for lease renewal
+	// completing counts, per lane, jobs whose handler returned and whose
+	// outcome is being recorded: they hold no handler slot (a slot bounds
+	// what a lane's destination is asked at once, not the bookkeeping),
+	// but a lane has at most LaneWorkers of them too (on PostgreSQL each
+	// is a transaction on a pooled connection that intake needs as well),
+	// and they count against Batch.
+	completing map[string]int
+	wg         sync.WaitGroup
 	// stopping is closed when the grace ends: handlers' contexts derive
 	// from it.
 	stopping chan struct{}
@@ -137,6 +144,7 @@ func NewWorker(store tocsin.JobStore, handlers map[string]Handler) *Worker {
 		Logger:        slog.New(slog.DiscardHandler),
 		Signal:        NewSignal(),
 		inflight:      map[string]int{},
+		completing:    map[string]int{},
 		running:       map[string]*runState{},
 		stopping:      make(chan struct{}),
 	}
@@ -284,7 +292,11 @@ func (w *Worker) claim() (tocsin.JobClaim, bool) {
 	total := 0
 	for lane, n := range w.inflight {
 		total += n
-		c.Slots[lane] = max(w.LaneWorkers-n, 0)
+		c.Slots[lane] = max(min(w.LaneWorkers-n, 2*w.LaneWorkers-n-w.completing[lane]), 0)
+	}
+	for lane, n := range w.completing {
+		total += n
+		c.Slots[lane] = max(min(w.LaneWorkers-w.inflight[lane], 2*w.LaneWorkers-w.inflight[lane]-n), 0)
 	}
 	c.Limit = w.Batch - total
 	for k := range w.handlers {
@@ -317,12 +329,29 @@ func (w *Worker) claimOnce(ctx context.Context) (int, error) {
 
 // run executes one job and completes it. It is detached from Run's
 // context: a shutdown lets running jobs finish within ShutdownGrace.
+//
+// The job's lane slot is given back as soon as its handler returns, and
+// the worker woken to fill it, while the outcome is recorded: recording
+// waits for a commit (an fsync), and holding the slot through it would
+// let a lane run only LaneWorkers jobs per commit — 10,000 timers due
+// together would fire seconds late. Commits then carry many outcomes at
+// once (SQLite's group commit). The job keeps its lease, renewed, until
+// its outcome is recorded.
 func (w *Worker) run(j *tocsin.Job) {
 	var released bool
-	defer func() {
-		w.mu.Lock()
+	slotHeld := true
+	freeSlot := func() {
 		if w.inflight[j.Lane]--; w.inflight[j.Lane] <= 0 {
 			delete(w.inflight, j.Lane)
+		}
+		slotHeld = false
+	}
+	defer func() {
+		w.mu.Lock()
+		if slotHeld {
+			freeSlot()
+		} else if w.completing[j.Lane]--; w.completing[j.Lane] <= 0 {
+			delete(w.completing, j.Lane)
 		}
 		delete(w.running, j.ID)
 		w.mu.Unlock()
@@ -347,10 +376,15 @@ func (w *Worker) run(j *tocsin.Job) {
 	if r := w.running[j.ID]; r != nil {
 		released = r.released
 	}
+	if !released {
+		freeSlot()
+		w.completing[j.Lane]++
+	}
 	w.mu.Unlock()
 	if released {
 		return
 	}
+	w.Wake()
 	if ctx.Err() != nil && isShutdown(w.stopping) && (!out.RetryAt.IsZero() || out.Failed) {
 		// Cut short by the shutdown, not failed: hand the job back so it
 		// runs again at once elsewhere, without spending an attempt.

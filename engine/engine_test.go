@@ -251,3 +251,45 @@ func TestDeadWorkersJobsMoveOnInSeconds(t *testing.T) {
 		t.Fatal("a dead worker's job was not taken over after the lease")
 	}
 }
+
+// slowCompleteStore holds every CompleteJob until release is closed.
+type slowCompleteStore struct {
+	tocsin.JobStore
+	release chan struct{}
+}
+
+func (s *slowCompleteStore) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out tocsin.JobOutcome) error {
+	<-s.release
+	return s.JobStore.CompleteJob(ctx, j, owner, out)
+}
+
+// TestLaneSlotFreedWhileOutcomeIsRecorded: a lane of one worker runs its
+// next job while the first one's outcome still waits for its commit — the
+// slot bounds what the lane's destination is asked at once, not the
+// bookkeeping — but holds no more than LaneWorkers outcomes waiting, and
+// every outcome is still recorded.
+func TestLaneSlotFreedWhileOutcomeIsRecorded(t *testing.T) {
+	db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{})
+	ctx := context.Background()
+	for range 3 {
+		db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "one", DueAt: time.Now()})
+	}
+	st := &slowCompleteStore{JobStore: db.Jobs(), release: make(chan struct{})}
+	var ran atomic.Int32
+	w := engine.NewWorker(st, map[string]engine.Handler{"k": engine.HandlerFunc(func(ctx context.Context, j *tocsin.Job) tocsin.JobOutcome {
+		ran.Add(1)
+		return tocsin.JobOutcome{}
+	})})
+	w.LaneWorkers, w.PollInterval = 1, 20*time.Millisecond
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(runCtx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "a second handler to run while the first outcome is not recorded", func() bool { return ran.Load() == 2 })
+	time.Sleep(100 * time.Millisecond)
+	if n := ran.Load(); n != 2 {
+		t.Fatalf("%d handlers ran with 2 outcomes waiting in a lane of 1", n)
+	}
+	close(st.release)
+	waitFor(t, "the outcomes", func() bool { n, err := db.Jobs().PendingJobs(ctx); return err == nil && n == 0 && ran.Load() == 3 })
+}

@@ -160,9 +160,10 @@ type text string
 func (t *text) UnmarshalJSON(b []byte) error {
 	switch jsonKind(b) {
 	case "string":
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+		s, ok := unquote(bytes.TrimSpace(b))
+		if !ok {
+			var s string
+			return json.Unmarshal(b, &s)
 		}
 		*t = text(s)
 	case "number", "bool":
@@ -190,9 +191,23 @@ func (l *labelSet) UnmarshalJSON(b []byte) error {
 	if kind != "object" {
 		return &json.UnmarshalTypeError{Value: kind, Type: reflect.TypeFor[labelSet]()}
 	}
+	out, ok := scanLabels(b)
+	if !ok {
+		var err error
+		if out, err = decodeLabels(b); err != nil {
+			return err
+		}
+	}
+	*l = out
+	return nil
+}
+
+// decodeLabels reads a label set through encoding/json: what scanLabels
+// must agree with, and its fallback.
+func decodeLabels(b []byte) (labelSet, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(b, &m); err != nil {
-		return err
+		return nil, err
 	}
 	out := make(labelSet, len(m))
 	for k, v := range m {
@@ -200,8 +215,29 @@ func (l *labelSet) UnmarshalJSON(b []byte) error {
 			out[k] = s
 		}
 	}
-	*l = out
-	return nil
+	return out, nil
+}
+
+// scanLabels reads a label set in one pass over b (see eachMember): as
+// the map of raw values would, a later duplicate key wins, a null drops
+// the key. ok is false when b cannot be walked (the caller then decodes
+// it with encoding/json).
+func scanLabels(b []byte) (labelSet, bool) {
+	out := make(labelSet, 8)
+	ok := true
+	walked := eachMember(b, func(key, value []byte) {
+		k, kok := unquote(key)
+		if !kok {
+			ok = false
+			return
+		}
+		if s, vok := scalarString(value); vok {
+			out[k] = s
+		} else {
+			delete(out, k)
+		}
+	})
+	return out, walked && ok
 }
 
 // scalarString renders one JSON value as a label value; ok is false for null.
@@ -210,10 +246,7 @@ func scalarString(v json.RawMessage) (s string, ok bool) {
 	case "null", "nothing":
 		return "", false
 	case "string":
-		if err := json.Unmarshal(v, &s); err != nil {
-			return "", false
-		}
-		return s, true
+		return unquote(bytes.TrimSpace(v))
 	case "number", "bool":
 		return string(bytes.TrimSpace(v)), true
 	}

@@ -18,6 +18,17 @@
 //     naming its step; aws:sleep takes an ISO 8601 Duration of at most 7
 //     days or an RFC 3339 Timestamp. Values holding {{ }} are checked when
 //     the execution runs, not at apply.
+//   - aws:loop takes one of Iterators (a list, or a {{ }} reference to
+//     one; IteratorDataType String, Integer, Boolean or StringMap) or
+//     LoopCondition (one condition of aws:branch's operators, And, Or,
+//     Not), MaxIterations (default 100, at most 1000) and Steps, the
+//     nested steps, each checked as any step with its path
+//     (mainSteps[1].inputs.Steps[0].nextStep). Step names are unique
+//     across the whole document; a nested step's nextStep, onFailure
+//     step:X, onCancel step:X and branch targets name steps of the same
+//     loop, and no step outside a loop names one inside it. Loops do not
+//     nest, and an aws:loop takes no onCancel (AWS's rule),
+//     timeoutSeconds or outputs: its nested steps take them.
 //   - Params types an execution's parameters and applies defaults.
 //   - Interpolate replaces {{ name }} in one pass: substituted values are
 //     data and never expanded again.
@@ -55,6 +66,25 @@
 //     ExecutionId, Status, Output). tocsin:http and tocsin:script queue a
 //     job in their lane; their result's declared outputs are selected by
 //     JSONPath (SelectOutput) and typed, with StatusCode or Payload kept.
+//   - aws:loop runs its nested steps as a runbook of their own, once per
+//     item of Iterators, or again while LoopCondition holds after an
+//     iteration (do while: the first always runs), at most MaxIterations
+//     times — reaching it ends the loop a success, as AWS's does, with
+//     items left or the condition still true. The loop's run stays
+//     InProgress while its steps run, each a run of its own (a new Seq
+//     every iteration); its outputs CurrentIteration (from 1) and, over
+//     Iterators, CurrentIteratorValue are readable inside the loop and
+//     after it, and a nested step's outputs of its latest success as
+//     "Inner.Output". Inside the loop isEnd or the last step ends the
+//     iteration; after the loop its own nextStep or isEnd applies. A
+//     nested step's failure follows its onFailure; Abort fails the loop
+//     (its maxAttempts runs it again from the first iteration), then the
+//     loop's onFailure decides, and the nested step's failure counts
+//     only through the loop's. A nested step cancelled runs its onCancel
+//     step:X (of the same loop) and the iteration goes on from X, then the
+//     loop ends Cancelled rather than iterate again and the execution goes
+//     on after it, as after any onCancel step; an execution that ends
+//     while a loop is open ends the loop's run with it.
 //   - Every job of a step's attempt has the key RunbookStepKey(execution,
 //     seq, attempt): a result or timer of another attempt, of a step no
 //     longer current or of an ended execution is stale and changes
@@ -81,7 +111,8 @@
 //     each step's start and end (and retries, reruns), the end; the
 //     responder who signalled is the actor until the execution moves on to
 //     another step.
-//   - Allowed holds a document to the configuration: tocsin:http only to
+//   - Allowed holds a document to the configuration, an aws:loop's
+//     nested steps included: tocsin:http only to
 //     URLs under runbooks.http.allow (a URL with {{ }} must spell its
 //     scheme and host), tocsin:script only with runbooks.scripts.enabled
 //     and its interpreter in runbooks.scripts.interpreters.

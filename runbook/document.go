@@ -3,6 +3,8 @@ package runbook
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"strings"
 
 	"tocsin"
 )
@@ -67,6 +69,13 @@ type Step struct {
 	IsEnd          bool           `json:"isEnd,omitempty"`
 	NextStep       string         `json:"nextStep,omitempty"`
 	IsCritical     *bool          `json:"isCritical,omitempty"`
+	// Loop are an aws:loop step's nested steps, its Steps input as Parse
+	// read it. The input stays in Inputs, so the document encodes as it
+	// was given and parses again to the same steps.
+	Loop []*Step `json:"-"`
+	// loopProblems are what Parse found wrong in the Steps input (an
+	// unknown key of a nested step), reported by Validate.
+	loopProblems Problems
 }
 
 // Output selects one value of a step's result.
@@ -132,11 +141,51 @@ func normalize(d *Document) {
 	}
 	for _, s := range d.MainSteps {
 		if s != nil {
-			for k, v := range s.Inputs {
-				s.Inputs[k] = Plain(v)
+			plainInputs(s)
+			if s.Action == "aws:loop" {
+				s.Loop, s.loopProblems = parseLoop(s.Inputs["Steps"])
 			}
 		}
 	}
+}
+
+func plainInputs(s *Step) {
+	for k, v := range s.Inputs {
+		s.Inputs[k] = Plain(v)
+	}
+}
+
+// parseLoop reads an aws:loop's Steps input as steps, refusing unknown
+// keys as Parse does; a problem's path is under "Steps[i]". A Steps that
+// is not a list gives no steps: Validate says so.
+func parseLoop(raw any) ([]*Step, Problems) {
+	list, ok := raw.([]any)
+	if !ok {
+		return nil, nil
+	}
+	steps := make([]*Step, len(list))
+	var ps Problems
+	for i, item := range list {
+		path := fmt.Sprintf("Steps[%d]", i)
+		data, err := json.Marshal(item)
+		if err == nil {
+			dec := json.NewDecoder(bytes.NewReader(data))
+			dec.DisallowUnknownFields()
+			dec.UseNumber()
+			err = dec.Decode(&steps[i])
+		}
+		if err != nil {
+			steps[i] = nil
+			ps = append(ps, Problem{path, strings.TrimPrefix(err.Error(), "json: ")})
+			continue
+		}
+		if steps[i] == nil {
+			ps = append(ps, Problem{path, "is empty"})
+			continue
+		}
+		plainInputs(steps[i])
+	}
+	return steps, ps
 }
 
 // Plain turns the json.Number values of a value decoded with UseNumber
@@ -163,11 +212,36 @@ func Plain(v any) any {
 	return v
 }
 
-// Step returns the step of that name, or nil.
+// Step returns the step of that name, or nil: a step of mainSteps or one
+// nested in an aws:loop (names are unique across the document).
 func (d *Document) Step(name string) *Step {
 	for _, s := range d.MainSteps {
-		if s != nil && s.Name == name {
+		if s == nil {
+			continue
+		}
+		if s.Name == name {
 			return s
+		}
+		for _, n := range s.Loop {
+			if n != nil && n.Name == name {
+				return n
+			}
+		}
+	}
+	return nil
+}
+
+// parent returns the aws:loop step that holds the named step, nil for a
+// step of mainSteps.
+func (d *Document) parent(name string) *Step {
+	for _, s := range d.MainSteps {
+		if s == nil {
+			continue
+		}
+		for _, n := range s.Loop {
+			if n != nil && n.Name == name {
+				return s
+			}
 		}
 	}
 	return nil

@@ -310,21 +310,25 @@ func (m *machine) succeed(step *Step, st *tocsin.RunbookStep, jump string) {
 }
 
 // next goes on after a step as it says: isEnd ends, nextStep jumps, the
-// last step ends.
+// last step ends. Inside an aws:loop the steps are a runbook of their
+// own: isEnd or the last step ends the iteration.
 func (m *machine) next(step *Step) {
-	if step.IsEnd {
-		m.complete()
-		return
+	loop := m.doc.parent(step.Name)
+	steps := m.doc.MainSteps
+	if loop != nil {
+		steps = loop.Loop
 	}
-	if step.NextStep != "" {
+	if step.NextStep != "" && !step.IsEnd {
 		m.pending = step.NextStep
 		return
 	}
-	for i, s := range m.doc.MainSteps {
-		if s == step && i+1 < len(m.doc.MainSteps) {
-			m.pending = m.doc.MainSteps[i+1].Name
-			return
-		}
+	if i := slices.Index(steps, step); !step.IsEnd && i >= 0 && i+1 < len(steps) {
+		m.pending = steps[i+1].Name
+		return
+	}
+	if loop != nil {
+		m.iterationEnded(loop)
+		return
 	}
 	m.complete()
 }
@@ -359,7 +363,10 @@ func (m *machine) fail(step *Step, st *tocsin.RunbookStep, msg string, timedOut,
 		m.next(step)
 	case strings.HasPrefix(step.OnFailure, "step:"):
 		m.pending = strings.TrimPrefix(step.OnFailure, "step:")
-	default: // Abort
+	default: // Abort; inside a loop, the loop fails
+		if loop := m.doc.parent(step.Name); loop != nil && m.loopFailed(loop, st, msg, timedOut) {
+			return
+		}
 		m.end(status, msg)
 	}
 }
@@ -385,11 +392,22 @@ func (m *machine) complete() {
 	status, msg := tocsin.RunbookSuccess, ""
 	for _, st := range m.exec.Steps {
 		s := m.doc.Step(st.Name)
-		if s != nil && s.Critical() && (st.Status == tocsin.RunbookFailed || st.Status == tocsin.RunbookTimedOut) {
+		if s != nil && m.counts(s) && (st.Status == tocsin.RunbookFailed || st.Status == tocsin.RunbookTimedOut) {
 			status, msg = st.Status, st.FailureMessage
 		}
 	}
 	m.end(status, msg)
+}
+
+// counts reports whether a failure of the step decides the execution's
+// status: a critical step's does, but not a nested step's that aborted
+// its loop — the loop's failure stands for it.
+func (m *machine) counts(s *Step) bool {
+	if !s.Critical() {
+		return false
+	}
+	aborts := s.OnFailure == "" || s.OnFailure == "Abort"
+	return !aborts || m.doc.parent(s.Name) == nil
 }
 
 // end ends the execution with status; a cancellation in progress ends
@@ -398,6 +416,7 @@ func (m *machine) end(status, msg string) {
 	if m.exec.Status == tocsin.RunbookCancelling && status != tocsin.RunbookCancelled {
 		status = tocsin.RunbookCancelled
 	}
+	m.closeLoops(status, msg)
 	e := m.exec
 	e.Status = status
 	e.FailureMessage = msg
@@ -438,11 +457,13 @@ func (m *machine) outputs() map[string]any {
 
 // stepOutputs are the outputs of the steps that succeeded, by
 // "Step.Output", a step that ran more than once giving its latest
-// success's.
+// success's, and of the aws:loop under way (its CurrentIteration and
+// CurrentIteratorValue).
 func (m *machine) stepOutputs() map[string]any {
 	vars := map[string]any{}
 	for _, st := range m.exec.Steps {
-		if st.Status != tocsin.RunbookSuccess {
+		open := st.Action == "aws:loop" && st.Status == tocsin.RunbookInProgress
+		if st.Status != tocsin.RunbookSuccess && !open {
 			continue
 		}
 		for k, v := range st.Outputs {

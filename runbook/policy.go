@@ -19,7 +19,7 @@ import (
 // input Idempotent: true.
 func Idempotent(s *Step) bool {
 	switch s.Action {
-	case "aws:pause", "aws:sleep", "aws:approve", "aws:branch", "aws:executeAutomation":
+	case "aws:pause", "aws:sleep", "aws:approve", "aws:branch", "aws:executeAutomation", "aws:loop":
 		return true
 	case "tocsin:http":
 		m, _ := s.Inputs["Method"].(string)
@@ -61,14 +61,25 @@ func (d *Document) Allowed(p Policy) Problems {
 			continue
 		}
 		path := fmt.Sprintf("mainSteps[%d]", i)
-		switch s.Action {
-		case "tocsin:http":
-			ps = append(ps, p.allowHTTP(s, path)...)
-		case "tocsin:script":
-			ps = append(ps, p.allowScript(s, path)...)
+		ps = append(ps, p.allow(s, path)...)
+		for j, n := range s.Loop {
+			if n != nil {
+				ps = append(ps, p.allow(n, fmt.Sprintf("%s.inputs.Steps[%d]", path, j))...)
+			}
 		}
 	}
 	return ps
+}
+
+// allow checks one step's action against the policy.
+func (p Policy) allow(s *Step, path string) Problems {
+	switch s.Action {
+	case "tocsin:http":
+		return p.allowHTTP(s, path)
+	case "tocsin:script":
+		return p.allowScript(s, path)
+	}
+	return nil
 }
 
 func (p Policy) allowHTTP(s *Step, path string) Problems {

@@ -48,6 +48,8 @@ func (m *machine) begin(step *Step, st *tocsin.RunbookStep) {
 		m.branch(step, st)
 	case "aws:executeAutomation":
 		m.nest(step, st)
+	case "aws:loop":
+		m.loop(step, st)
 	case "tocsin:http":
 		m.job(st, tocsin.RunbookHTTPLane, m.now, false)
 		m.stepEvent(st, fmt.Sprintf("Step %q (tocsin:http) started", st.Name))
@@ -69,6 +71,9 @@ func (m *machine) inputs(step *Step) (map[string]any, error) {
 	vars := m.vars()
 	out := make(map[string]any, len(step.Inputs))
 	for _, k := range sorted(keys(step.Inputs)) {
+		if step.Action == "aws:loop" && (k == "Steps" || k == "LoopCondition") {
+			continue // their references are resolved as each nested step runs, and after each iteration
+		}
 		v, err := Interpolate(step.Inputs[k], vars)
 		if err != nil {
 			return nil, fmt.Errorf("input %s: %s", k, tocsin.ErrorText(err))

@@ -37,7 +37,7 @@ func (ps Problems) Err() error {
 
 // Actions are the actions tocsin runs. Anything else (aws:runInstances…)
 // is refused when the document is applied.
-var Actions = []string{"aws:pause", "aws:sleep", "aws:approve", "aws:branch", "aws:executeAutomation", "tocsin:http", "tocsin:script"}
+var Actions = []string{"aws:pause", "aws:sleep", "aws:approve", "aws:branch", "aws:executeAutomation", "aws:loop", "tocsin:http", "tocsin:script"}
 
 var (
 	stepNameRE  = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
@@ -70,71 +70,8 @@ func (d *Document) Validate() Problems {
 	if len(d.MainSteps) == 0 {
 		add("mainSteps", "must have at least one step")
 	}
-	names := map[string]int{}
-	for i, s := range d.MainSteps {
-		if s == nil || s.Name == "" {
-			continue
-		}
-		if j, dup := names[s.Name]; dup {
-			add(fmt.Sprintf("mainSteps[%d].name", i), "%q is also the name of mainSteps[%d]", s.Name, j)
-		} else {
-			names[s.Name] = i
-		}
-	}
-	target := func(path, name string) {
-		if _, ok := names[name]; !ok {
-			add(path, "no step %q", name)
-		}
-	}
-	for i, s := range d.MainSteps {
-		path := fmt.Sprintf("mainSteps[%d]", i)
-		if s == nil {
-			add(path, "is empty")
-			continue
-		}
-		if s.Name == "" {
-			add(path+".name", "is required")
-		} else if !stepNameRE.MatchString(s.Name) {
-			add(path+".name", "%q may hold only letters, digits and _", s.Name)
-		}
-		if s.NextStep != "" {
-			target(path+".nextStep", s.NextStep)
-		}
-		for _, f := range []struct{ key, v string }{{"onFailure", s.OnFailure}, {"onCancel", s.OnCancel}} {
-			switch {
-			case f.v == "" || f.v == "Abort" || (f.v == "Continue" && f.key == "onFailure"):
-			case strings.HasPrefix(f.v, "step:"):
-				target(path+"."+f.key, strings.TrimPrefix(f.v, "step:"))
-			default:
-				add(path+"."+f.key, "%q is not Abort, Continue or step:<name>", f.v)
-			}
-		}
-		if s.MaxAttempts < 0 {
-			add(path+".maxAttempts", "must be at least 1")
-		}
-		if s.TimeoutSeconds < 0 {
-			add(path+".timeoutSeconds", "must not be negative")
-		}
-		outs := map[string]bool{}
-		for j, o := range s.Outputs {
-			op := fmt.Sprintf("%s.outputs[%d]", path, j)
-			if o.Name == "" {
-				add(op+".Name", "is required")
-			} else if outs[o.Name] {
-				add(op+".Name", "%q is given twice", o.Name)
-			}
-			outs[o.Name] = true
-			if o.Selector == "" {
-				add(op+".Selector", "is required")
-			} else if _, err := ParsePath(o.Selector); err != nil {
-				add(op+".Selector", "%s", tocsin.ErrorMessage(err))
-			}
-			if !slices.Contains([]string{TypeString, TypeStringList, TypeInteger, TypeBoolean, TypeMapList, TypeStringMap}, o.Type) {
-				add(op+".Type", "%q is not a type", o.Type)
-			}
-		}
-		ps = append(ps, validateInputs(s, path, target)...)
-	}
+	names := stepNames(d, add)
+	ps = append(ps, validateSteps(d.MainSteps, "mainSteps", nil, names)...)
 	for i, o := range d.Outputs {
 		step, out, ok := strings.Cut(o, ".")
 		if !ok || out == "" {
@@ -146,6 +83,123 @@ func (d *Document) Validate() Problems {
 		}
 	}
 	return ps
+}
+
+// stepAt is where a step is: its path, and the aws:loop holding it ("":
+// mainSteps).
+type stepAt struct {
+	path, loop string
+}
+
+// stepNames finds every step's name, nested ones included (names are
+// unique across the document), reporting duplicates.
+func stepNames(d *Document, add func(path, format string, args ...any)) map[string]stepAt {
+	names := map[string]stepAt{}
+	see := func(steps []*Step, prefix, loop string) {
+		for i, s := range steps {
+			if s == nil || s.Name == "" {
+				continue
+			}
+			path := fmt.Sprintf("%s[%d]", prefix, i)
+			if at, dup := names[s.Name]; dup {
+				add(path+".name", "%q is also the name of %s", s.Name, at.path)
+			} else {
+				names[s.Name] = stepAt{path, loop}
+			}
+		}
+	}
+	see(d.MainSteps, "mainSteps", "")
+	for i, s := range d.MainSteps {
+		if s != nil && s.Action == "aws:loop" {
+			see(s.Loop, fmt.Sprintf("mainSteps[%d].inputs.Steps", i), s.Name)
+		}
+	}
+	return names
+}
+
+// validateSteps checks a list of steps: mainSteps (loop nil) or an
+// aws:loop's Steps. A step goes only to steps of its own list: nothing
+// jumps into a loop, nor out of one but by the loop's end.
+func validateSteps(steps []*Step, prefix string, loop *Step, names map[string]stepAt) Problems {
+	var ps Problems
+	in := ""
+	if loop != nil {
+		in = loop.Name
+	}
+	target := func(path, name string) {
+		at, ok := names[name]
+		switch {
+		case !ok:
+			ps = append(ps, Problem{path, fmt.Sprintf("no step %q", name)})
+		case at.loop != in && loop != nil:
+			ps = append(ps, Problem{path, fmt.Sprintf("step %q is not in loop %q: a step inside a loop goes only to steps of the same loop", name, in)})
+		case at.loop != in:
+			ps = append(ps, Problem{path, fmt.Sprintf("step %q is inside loop %q: only the steps of that loop may go to it", name, at.loop)})
+		}
+	}
+	for i, s := range steps {
+		path := fmt.Sprintf("%s[%d]", prefix, i)
+		if s == nil {
+			if loop == nil {
+				ps = append(ps, Problem{path, "is empty"})
+			}
+			continue // a nested step that did not decode: loopProblems say why
+		}
+		ps = append(ps, validateStep(s, path, target)...)
+		if s.Action == "aws:loop" {
+			ps = append(ps, validateLoop(s, path, loop, names)...)
+		}
+	}
+	return ps
+}
+
+// validateStep checks one step's own fields and its action's inputs;
+// target checks the steps it names.
+func validateStep(s *Step, path string, target func(path, name string)) Problems {
+	var ps Problems
+	add := func(path, format string, args ...any) { ps = append(ps, Problem{path, fmt.Sprintf(format, args...)}) }
+	if s.Name == "" {
+		add(path+".name", "is required")
+	} else if !stepNameRE.MatchString(s.Name) {
+		add(path+".name", "%q may hold only letters, digits and _", s.Name)
+	}
+	if s.NextStep != "" {
+		target(path+".nextStep", s.NextStep)
+	}
+	for _, f := range []struct{ key, v string }{{"onFailure", s.OnFailure}, {"onCancel", s.OnCancel}} {
+		switch {
+		case f.v == "" || f.v == "Abort" || (f.v == "Continue" && f.key == "onFailure"):
+		case strings.HasPrefix(f.v, "step:"):
+			target(path+"."+f.key, strings.TrimPrefix(f.v, "step:"))
+		default:
+			add(path+"."+f.key, "%q is not Abort, Continue or step:<name>", f.v)
+		}
+	}
+	if s.MaxAttempts < 0 {
+		add(path+".maxAttempts", "must be at least 1")
+	}
+	if s.TimeoutSeconds < 0 {
+		add(path+".timeoutSeconds", "must not be negative")
+	}
+	outs := map[string]bool{}
+	for j, o := range s.Outputs {
+		op := fmt.Sprintf("%s.outputs[%d]", path, j)
+		if o.Name == "" {
+			add(op+".Name", "is required")
+		} else if outs[o.Name] {
+			add(op+".Name", "%q is given twice", o.Name)
+		}
+		outs[o.Name] = true
+		if o.Selector == "" {
+			add(op+".Selector", "is required")
+		} else if _, err := ParsePath(o.Selector); err != nil {
+			add(op+".Selector", "%s", tocsin.ErrorMessage(err))
+		}
+		if !slices.Contains([]string{TypeString, TypeStringList, TypeInteger, TypeBoolean, TypeMapList, TypeStringMap}, o.Type) {
+			add(op+".Type", "%q is not a type", o.Type)
+		}
+	}
+	return append(ps, validateInputs(s, path, target)...)
 }
 
 func (p *Parameter) validate(path string) Problems {
@@ -305,6 +359,9 @@ func validateInputs(s *Step, path string, target func(path, name string)) Proble
 				add(".RuntimeParameters", "must be a map")
 			}
 		}
+	case "aws:loop":
+		allow("Iterators", "IteratorDataType", "LoopCondition", "MaxIterations", "Steps")
+		ps = append(ps, loopInputs(in, path+".inputs")...)
 	case "tocsin:http":
 		allow("Method", "URL", "Headers", "Body")
 		if need("Method") {

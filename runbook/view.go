@@ -149,31 +149,42 @@ func redactHeaders(h any) any {
 }
 
 // Progress finds the document's step an execution is at, and the names of
-// the steps after it in mainSteps order. An execution that has not reached
-// a step yet has them all to come; an ended one has none.
+// the steps after it: inside an aws:loop, the rest of the loop's steps
+// and then the mainSteps after the loop. An execution that has not
+// reached a step yet has them all to come; an ended one has none.
 func Progress(doc *Document, exec *tocsin.RunbookExecution) (current *Step, upcoming []string) {
 	upcoming = []string{}
 	if tocsin.RunbookEnded(exec.Status) {
 		return nil, upcoming
 	}
-	index := func(name string) int {
-		return slices.IndexFunc(doc.MainSteps, func(s *Step) bool { return s != nil && s.Name == name })
-	}
-	at := -1
+	last := ""
 	for _, st := range exec.Steps {
 		if exec.Current != 0 && st.Seq == exec.Current {
-			at = index(st.Name)
-			if at >= 0 {
-				current = doc.MainSteps[at]
-			}
+			current, last = doc.Step(st.Name), st.Name
 		}
 	}
 	if current == nil && len(exec.Steps) > 0 {
 		// Between steps: the ones after the last step run are to come.
-		at = index(exec.Steps[len(exec.Steps)-1].Name)
+		last = exec.Steps[len(exec.Steps)-1].Name
 	}
-	for _, s := range doc.MainSteps[at+1:] {
-		upcoming = append(upcoming, s.Name)
+	return current, append(upcoming, doc.after(last)...)
+}
+
+// after names the steps that follow the named one in the document's
+// order (all of mainSteps when it is no step).
+func (d *Document) after(name string) []string {
+	var out []string
+	at := func(steps []*Step, name string) int {
+		return slices.IndexFunc(steps, func(s *Step) bool { return s != nil && s.Name == name })
 	}
-	return current, upcoming
+	if loop := d.parent(name); loop != nil {
+		for _, s := range loop.Loop[at(loop.Loop, name)+1:] {
+			out = append(out, s.Name)
+		}
+		name = loop.Name
+	}
+	for _, s := range d.MainSteps[at(d.MainSteps, name)+1:] {
+		out = append(out, s.Name)
+	}
+	return out
 }

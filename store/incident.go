@@ -3,8 +3,11 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,11 +28,22 @@ func (s *Incidents) Ingest(ctx context.Context, alerts []*tocsin.Alert, opts toc
 	}
 	var results []tocsin.IngestResult
 	var err error
+	var queued bool
+	reps := s.findRepeats(ctx, alerts, opts)
 	// On PostgreSQL two requests may race to open the same incident; the
 	// unique index lets one win and the other retries and attaches.
 	for attempt := 0; attempt < 5; attempt++ {
 		err = s.tx(ctx, func(tx *txn) error {
+			if reps != nil {
+				var counted bool
+				if results, counted, err = countRepeats(ctx, tx, reps); err != nil || counted {
+					queued = false
+					return err
+				}
+			}
+			before := tx.queued
 			results, err = s.ingest(ctx, tx, alerts, opts)
+			queued = tx.queued > before
 			return err
 		})
 		if tocsin.ErrorCode(err) != tocsin.ECONFLICT {
@@ -39,7 +53,11 @@ func (s *Incidents) Ingest(ctx context.Context, alerts []*tocsin.Alert, opts toc
 	if err != nil {
 		return nil, alertError(err)
 	}
-	s.opts.Wake()
+	// A repeat or an alert no channel hears of queued nothing: the worker
+	// has nothing new to look for.
+	if queued {
+		s.opts.Wake()
+	}
 	return results, nil
 }
 
@@ -67,20 +85,12 @@ func (s *Incidents) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert,
 	if err != nil {
 		return nil, err
 	}
-	var lastRaw []byte
-	var payloadID string
+	var p *payload
 	for _, a := range alerts {
-		if len(a.Raw) > 0 && !bytes.Equal(a.Raw, lastRaw) {
-			payloadID = newID()
-			if _, err := tx.ExecContext(ctx, `INSERT INTO payloads (id, body, received_at) VALUES ($1, $2, $3)`,
-				payloadID, string(a.Raw), micros(now)); err != nil {
-				return nil, fmt.Errorf("insert payload: %w", err)
-			}
-			lastRaw = a.Raw
-		} else if len(a.Raw) == 0 {
-			payloadID = ""
+		if p == nil || !bytes.Equal(a.Raw, p.raw) {
+			p = &payload{raw: a.Raw}
 		}
-		r, err := s.ingestOne(ctx, tx, rt, a, payloadID, now, opts)
+		r, err := s.ingestOne(ctx, tx, rt, a, p, now, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -95,19 +105,44 @@ func (s *Incidents) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert,
 	return results, nil
 }
 
-// ingestOne loads what deciding about one alert needs, lets response
-// decide, and applies the effects.
-func (s *Incidents) ingestOne(ctx context.Context, tx *txn, rt *routing, a *tocsin.Alert, payloadID string, now time.Time, opts tocsin.IngestOptions) (tocsin.IngestResult, error) {
+// payload is the raw body alerts of one request came from, stored once
+// and only when an alert's write needs it: a repeat that changes nothing
+// stores no payload.
+type payload struct {
+	raw []byte
+	id  string
+}
+
+// ID stores the payload (the first time) and returns its id; "" when there
+// is no raw body.
+func (p *payload) ID(ctx context.Context, tx *txn, now time.Time) (string, error) {
+	if len(p.raw) == 0 || p.id != "" {
+		return p.id, nil
+	}
+	id := newID()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO payloads (id, body, received_at) VALUES ($1, $2, $3)`, id, string(p.raw), micros(now)); err != nil {
+		return "", fmt.Errorf("insert payload: %w", err)
+	}
+	p.id = id
+	return id, nil
+}
+
+// load reads what deciding about one alert needs (in a transaction, or
+// before one for the repeat check): its routing, the open incident it
+// would join with that incident's plan, and the known alert with the hash
+// of what it last said.
+func (s *Incidents) load(ctx context.Context, r reader, rt *routing, a *tocsin.Alert, now time.Time, opts tocsin.IngestOptions) (response.Input, string, error) {
 	a.ReceivedAt = now
 	in := response.Input{Alert: a, Policy: &s.opts.Policy, Options: opts, Now: now}
 	in.Routed = rt.route(a, opts, &s.opts.Policy, now)
 	var err error
-	if in.Incident, in.Known, err = findForAlert(ctx, tx, a, in.Routed.DedupeString()); err != nil {
-		return tocsin.IngestResult{}, err
+	var hash string
+	if in.Incident, in.Known, hash, err = findForAlert(ctx, r, a, in.Routed.DedupeString()); err != nil {
+		return in, "", err
 	}
 	if in.Incident != nil {
-		if in.IncidentPlan, err = rt.planOf(ctx, tx, in.Incident.ResponsePlan); err != nil {
-			return tocsin.IngestResult{}, err
+		if in.IncidentPlan, err = rt.planOf(ctx, r, in.Incident.ResponsePlan); err != nil {
+			return in, "", err
 		}
 	}
 	if in.Incident == nil {
@@ -116,9 +151,19 @@ func (s *Incidents) ingestOne(ctx context.Context, tx *txn, rt *routing, a *tocs
 	if in.Known == nil {
 		in.NewAlertID = newID()
 	}
+	return in, hash, nil
+}
+
+// ingestOne loads what deciding about one alert needs, lets response
+// decide, and applies the effects.
+func (s *Incidents) ingestOne(ctx context.Context, tx *txn, rt *routing, a *tocsin.Alert, p *payload, now time.Time, opts tocsin.IngestOptions) (tocsin.IngestResult, error) {
+	in, _, err := s.load(ctx, tx, rt, a, now, opts)
+	if err != nil {
+		return tocsin.IngestResult{}, err
+	}
 	eff := response.Ingest(in)
 	res := eff.Result
-	if err := applyAlert(ctx, tx, eff, a, payloadID, now); err != nil {
+	if err := applyAlert(ctx, tx, eff, a, p, now); err != nil {
 		return res, err
 	}
 	if _, err := s.applyChange(ctx, tx, res.IncidentID, eff, now); err != nil {
@@ -146,50 +191,52 @@ func (s *Incidents) ingestOne(ctx context.Context, tx *txn, rt *routing, a *tocs
 
 // findForAlert returns the open incident an alert would join (nil when
 // none is open) and the incident's alert with the same fingerprint (nil
-// when the alert is new to it). An alert whose response plan renders a
-// dedupe string joins the open incident with that string first, as AWS
-// groups incidents; otherwise (or when none is open) the one with its
-// source and dedup key.
-func findForAlert(ctx context.Context, tx *txn, a *tocsin.Alert, dedupe string) (*tocsin.Incident, *tocsin.Alert, error) {
+// when the alert is new to it) with the hash of what it last said. An
+// alert whose response plan renders a dedupe string joins the open
+// incident with that string first, as AWS groups incidents; otherwise (or
+// when none is open) the one with its source and dedup key.
+func findForAlert(ctx context.Context, tx reader, a *tocsin.Alert, dedupe string) (*tocsin.Incident, *tocsin.Alert, string, error) {
 	var inc tocsin.Incident
 	const cols = `SELECT id, status, impact, open_alert_count, alert_count, response_plan FROM incidents WHERE `
 	scan := func(row *sql.Row) error {
 		return row.Scan(&inc.ID, &inc.Status, &inc.Impact, &inc.OpenAlertCount, &inc.AlertCount, &inc.ResponsePlan)
-	}
-	findOpen := func(key string) error {
-		return scan(tx.QueryRowContext(ctx, cols+`source = $1 AND dedup_key = $2 AND status <> 'resolved'`, a.Source, key))
 	}
 	err := sql.ErrNoRows
 	if dedupe != "" {
 		err = scan(tx.QueryRowContext(ctx, cols+`dedupe_string = $1 AND status <> 'resolved'`, dedupe))
 	}
 	if errors.Is(err, sql.ErrNoRows) {
-		err = findOpen(a.DedupKey)
-	}
-	if errors.Is(err, sql.ErrNoRows) && a.LegacyDedupKey != "" && a.LegacyDedupKey != a.DedupKey {
-		// Opened before the decoder's key changed: keep it one incident
-		// until it resolves rather than split it on upgrade.
-		err = findOpen(a.LegacyDedupKey)
+		// The incident under the alert's key, else one opened before the
+		// decoder's key changed (its legacy key): that stays one incident
+		// until it resolves rather than split on upgrade. One look-up
+		// for both, the alert's own key first.
+		legacy := a.LegacyDedupKey
+		if legacy == "" {
+			legacy = a.DedupKey
+		}
+		err = scan(tx.QueryRowContext(ctx, cols+`source = $1 AND dedup_key IN ($2, $3) AND status <> 'resolved'
+			ORDER BY CASE WHEN dedup_key = $2 THEN 0 ELSE 1 END LIMIT 1`, a.Source, a.DedupKey, legacy))
 	}
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, nil
+		return nil, nil, "", nil
 	} else if err != nil {
-		return nil, nil, fmt.Errorf("find open incident: %w", err)
+		return nil, nil, "", fmt.Errorf("find open incident: %w", err)
 	}
 	var known tocsin.Alert
-	err = tx.QueryRowContext(ctx, `SELECT id, status, title FROM alerts WHERE incident_id = $1 AND fingerprint = $2`, inc.ID, a.Fingerprint).
-		Scan(&known.ID, &known.Status, &known.Title)
+	var hash string
+	err = tx.QueryRowContext(ctx, `SELECT id, status, title, content_hash FROM alerts WHERE incident_id = $1 AND fingerprint = $2`, inc.ID, a.Fingerprint).
+		Scan(&known.ID, &known.Status, &known.Title, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
-		return &inc, nil, nil
+		return &inc, nil, "", nil
 	} else if err != nil {
-		return nil, nil, fmt.Errorf("find alert: %w", err)
+		return nil, nil, "", fmt.Errorf("find alert: %w", err)
 	}
-	return &inc, &known, nil
+	return &inc, &known, hash, nil
 }
 
 // applyAlert writes what a decision about an alert changes of the
 // incident and of the alert itself.
-func applyAlert(ctx context.Context, tx *txn, eff response.Effects, a *tocsin.Alert, payloadID string, now time.Time) error {
+func applyAlert(ctx context.Context, tx *txn, eff response.Effects, a *tocsin.Alert, p *payload, now time.Time) error {
 	if o := eff.Open; o != nil {
 		labels, _ := json.Marshal(nonNilMap(o.Labels))
 		tags, _ := json.Marshal(nonNilMap(o.Tags))
@@ -209,11 +256,11 @@ func applyAlert(ctx context.Context, tx *txn, eff response.Effects, a *tocsin.Al
 	var err error
 	switch w.Op {
 	case response.AlertInsert:
-		err = insertAlert(ctx, tx, a, payloadID, now)
+		err = insertAlert(ctx, tx, a, p, now)
 	case response.AlertUpdate:
-		err = updateAlert(ctx, tx, a, payloadID, now)
+		err = updateAlert(ctx, tx, a, p, now)
 	case response.AlertStatus:
-		err = resolveAlert(ctx, tx, a, payloadID, now)
+		err = resolveAlert(ctx, tx, a, p, now)
 	}
 	if err != nil {
 		return err
@@ -232,44 +279,95 @@ func applyAlert(ctx context.Context, tx *txn, eff response.Effects, a *tocsin.Al
 	return nil
 }
 
-func insertAlert(ctx context.Context, tx *txn, a *tocsin.Alert, payloadID string, now time.Time) error {
-	labels, _ := json.Marshal(nonNilMap(a.Labels))
-	ann, _ := json.Marshal(nonNilMap(a.Annotations))
-	links, _ := json.Marshal(nonNilLinks(a.Links))
+func insertAlert(ctx context.Context, tx *txn, a *tocsin.Alert, p *payload, now time.Time) error {
+	labels, ann, links := alertJSON(a)
+	hash := contentHash(a, labels, ann, links, p.raw)
+	payloadID, err := p.ID(ctx, tx, now)
+	if err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO alerts (id, incident_id, payload_id, source, dedup_key, fingerprint, status, severity,
-		title, description, labels, annotations, links, starts_at, ends_at, received_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)`,
+		title, description, labels, annotations, links, starts_at, ends_at, received_at, updated_at, last_seen_at, content_hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $16, $17)`,
 		a.ID, a.IncidentID, nullString(payloadID), a.Source, a.DedupKey, a.Fingerprint, a.Status, a.Severity,
-		a.Title, a.Description, string(labels), string(ann), string(links), nullMicros(a.StartsAt), nullMicros(a.EndsAt), micros(now)); err != nil {
+		a.Title, a.Description, labels, ann, links, nullMicros(a.StartsAt), nullMicros(a.EndsAt), micros(now),
+		hash); err != nil {
 		return fmt.Errorf("insert alert: %w", err)
 	}
+	tx.db.recent.put(a, hash)
 	return nil
 }
 
 // updateAlert records a newer report of a known alert (status, text, times
 // and the payload that carried it); received_at keeps the first sighting.
-func updateAlert(ctx context.Context, tx *txn, a *tocsin.Alert, payloadID string, now time.Time) error {
-	labels, _ := json.Marshal(nonNilMap(a.Labels))
-	ann, _ := json.Marshal(nonNilMap(a.Annotations))
-	links, _ := json.Marshal(nonNilLinks(a.Links))
+// A report that says exactly what the stored one says (same status, text,
+// times and payload: a sender's repeat) is only counted: no payload is
+// stored and the row keeps its content.
+func updateAlert(ctx context.Context, tx *txn, a *tocsin.Alert, p *payload, now time.Time) error {
+	labels, ann, links := alertJSON(a)
+	hash := contentHash(a, labels, ann, links, p.raw)
+	r, err := tx.ExecContext(ctx, `UPDATE alerts SET repeat_count = repeat_count + 1, last_seen_at = $1 WHERE id = $2 AND content_hash = $3`,
+		micros(now), a.ID, hash)
+	if err != nil {
+		return fmt.Errorf("count repeat: %w", err)
+	}
+	if n, _ := r.RowsAffected(); n == 1 {
+		tx.db.recent.put(a, hash)
+		return nil
+	}
+	payloadID, err := p.ID(ctx, tx, now)
+	if err != nil {
+		return err
+	}
 	if _, err := tx.ExecContext(ctx, `UPDATE alerts SET status = $1, severity = $2, title = $3, description = $4, labels = $5,
-		annotations = $6, links = $7, ends_at = $8, updated_at = $9, payload_id = COALESCE($10, payload_id) WHERE id = $11`,
-		a.Status, a.Severity, a.Title, a.Description, string(labels), string(ann), string(links), nullMicros(a.EndsAt), micros(now),
-		nullString(payloadID), a.ID); err != nil {
+		annotations = $6, links = $7, ends_at = $8, updated_at = $9, last_seen_at = $9, payload_id = COALESCE($10, payload_id),
+		content_hash = $11 WHERE id = $12`,
+		a.Status, a.Severity, a.Title, a.Description, labels, ann, links, nullMicros(a.EndsAt), micros(now),
+		nullString(payloadID), hash, a.ID); err != nil {
 		return fmt.Errorf("update alert: %w", err)
 	}
+	tx.db.recent.put(a, hash)
 	return nil
 }
 
 // resolveAlert records a resolve of a known alert: its status, end and
-// the payload that carried it; everything the alert said is kept.
-func resolveAlert(ctx context.Context, tx *txn, a *tocsin.Alert, payloadID string, now time.Time) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE alerts SET status = $1, ends_at = COALESCE($2, ends_at), updated_at = $3,
-		payload_id = COALESCE($4, payload_id) WHERE id = $5`,
+// the payload that carried it; everything the alert said is kept. The row
+// then says what no single report said: its hash is cleared, so the next
+// report is stored whatever it says.
+func resolveAlert(ctx context.Context, tx *txn, a *tocsin.Alert, p *payload, now time.Time) error {
+	payloadID, err := p.ID(ctx, tx, now)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE alerts SET status = $1, ends_at = COALESCE($2, ends_at), updated_at = $3, last_seen_at = $3,
+		payload_id = COALESCE($4, payload_id), content_hash = '' WHERE id = $5`,
 		a.Status, nullMicros(a.EndsAt), micros(now), nullString(payloadID), a.ID); err != nil {
 		return fmt.Errorf("resolve alert: %w", err)
 	}
 	return nil
+}
+
+// alertJSON is how an alert's labels, annotations and links are stored.
+func alertJSON(a *tocsin.Alert) (labels, ann, links string) {
+	l, _ := json.Marshal(nonNilMap(a.Labels))
+	n, _ := json.Marshal(nonNilMap(a.Annotations))
+	k, _ := json.Marshal(nonNilLinks(a.Links))
+	return string(l), string(n), string(k)
+}
+
+// contentHash identifies what a report of an alert says: every stored
+// field a report can change, and the payload it came in (each written
+// with its length, so no two reports hash alike by shifting bytes).
+func contentHash(a *tocsin.Alert, labels, ann, links string, raw []byte) string {
+	h := sha256.New()
+	for _, f := range []string{a.Status, a.Severity, a.Title, a.Description, labels, ann, links,
+		strconv.FormatInt(nullMicros(a.StartsAt).Int64, 10), strconv.FormatInt(nullMicros(a.EndsAt).Int64, 10), string(raw)} {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
+		h.Write(n[:])
+		h.Write([]byte(f))
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func addEvent(ctx context.Context, tx *txn, incidentID string, at time.Time, kind, actor, msg string, data map[string]any) error {
@@ -486,7 +584,7 @@ func changeStatus(ctx context.Context, tx *txn, id string, st response.StatusCha
 		return tocsin.Errorf(tocsin.ECONFLICT, "incident %q changed while it was being %s", id, st.To)
 	}
 	if st.To == tocsin.StatusResolved {
-		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET status = 'resolved', updated_at = $1 WHERE incident_id = $2 AND status <> 'resolved'`,
+		if _, err := tx.ExecContext(ctx, `UPDATE alerts SET status = 'resolved', updated_at = $1, content_hash = '' WHERE incident_id = $2 AND status <> 'resolved'`,
 			micros(now), id); err != nil {
 			return fmt.Errorf("resolve alerts: %w", err)
 		}
@@ -558,15 +656,17 @@ const incidentColumns = `id, title, summary, impact, status, source, dedup_key, 
 
 type scanner interface{ Scan(dest ...any) error }
 
-func scanIncident(row scanner) (*tocsin.Incident, error) {
+// scanIncident reads a row of incidentColumns, then extra columns (if
+// any) into extra.
+func scanIncident(row scanner, extra ...any) (*tocsin.Incident, error) {
 	var inc tocsin.Incident
 	var labels, tags, chats string
 	var trigger sql.NullString
 	var created, updated int64
 	var acked, resolved sql.NullInt64
-	if err := row.Scan(&inc.ID, &inc.Title, &inc.Summary, &inc.Impact, &inc.Status, &inc.Source, &inc.DedupKey, &labels,
+	if err := row.Scan(append([]any{&inc.ID, &inc.Title, &inc.Summary, &inc.Impact, &inc.Status, &inc.Source, &inc.DedupKey, &labels,
 		&created, &updated, &acked, &inc.AckedBy, &resolved, &inc.ResolvedBy, &inc.AlertCount, &inc.OpenAlertCount,
-		&inc.ResponsePlan, &inc.DedupeString, &tags, &chats, &trigger); err != nil {
+		&inc.ResponsePlan, &inc.DedupeString, &tags, &chats, &trigger}, extra...)...); err != nil {
 		return nil, err
 	}
 	_ = json.Unmarshal([]byte(labels), &inc.Labels)
@@ -608,7 +708,16 @@ func (s *Incidents) FindIncident(ctx context.Context, id string) (*tocsin.Incide
 }
 
 const alertColumns = `id, incident_id, source, dedup_key, fingerprint, status, severity, title, description, labels, annotations,
-	links, starts_at, ends_at, received_at`
+	links, starts_at, ends_at, received_at, repeat_count, last_seen_at`
+
+// alertColumnsOf is alertColumns qualified by a table alias, for joins.
+func alertColumnsOf(alias string) string {
+	cols := strings.Split(alertColumns, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
 
 func (s *Incidents) incidentAlerts(ctx context.Context, incidentID string) ([]*tocsin.Alert, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE incident_id = $1 ORDER BY received_at, id`, incidentID)
@@ -627,14 +736,19 @@ func (s *Incidents) incidentAlerts(ctx context.Context, incidentID string) ([]*t
 	return out, translate(rows.Err())
 }
 
-func scanAlert(row scanner) (*tocsin.Alert, error) {
+// scanAlert reads a row of alertColumns, then extra columns (if any) into
+// extra.
+func scanAlert(row scanner, extra ...any) (*tocsin.Alert, error) {
 	var a tocsin.Alert
 	var labels, ann, links string
 	var starts, ends sql.NullInt64
-	var received int64
-	if err := row.Scan(&a.ID, &a.IncidentID, &a.Source, &a.DedupKey, &a.Fingerprint, &a.Status, &a.Severity, &a.Title, &a.Description,
-		&labels, &ann, &links, &starts, &ends, &received); err != nil {
+	var received, seen int64
+	if err := row.Scan(append([]any{&a.ID, &a.IncidentID, &a.Source, &a.DedupKey, &a.Fingerprint, &a.Status, &a.Severity, &a.Title, &a.Description,
+		&labels, &ann, &links, &starts, &ends, &received, &a.RepeatCount, &seen}, extra...)...); err != nil {
 		return nil, err
+	}
+	if seen > 0 {
+		a.LastSeenAt = fromMicros(seen)
 	}
 	_ = json.Unmarshal([]byte(labels), &a.Labels)
 	_ = json.Unmarshal([]byte(ann), &a.Annotations)

@@ -29,10 +29,14 @@ func insertJob(ctx context.Context, tx *txn, j *tocsin.Job, now time.Time) error
 		args = "{}"
 	}
 	j.CreatedAt = now
-	if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, kind, lane, job_key, incident_id, args, due_at, created_at)
+	r, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, kind, lane, job_key, incident_id, args, due_at, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (job_key) WHERE job_key IS NOT NULL DO NOTHING`,
-		j.ID, j.Kind, j.Lane, nullString(j.Key), nullString(j.IncidentID), args, micros(j.DueAt), micros(now)); err != nil {
+		j.ID, j.Kind, j.Lane, nullString(j.Key), nullString(j.IncidentID), args, micros(j.DueAt), micros(now))
+	if err != nil {
 		return fmt.Errorf("insert job: %w", err)
+	}
+	if n, _ := r.RowsAffected(); n > 0 {
+		tx.queued++
 	}
 	return nil
 }
@@ -47,11 +51,18 @@ func (s *Jobs) ScheduleJob(ctx context.Context, j *tocsin.Job) error {
 	return err
 }
 
-// ClaimJobs leases due jobs to c.Owner, oldest due first, as c allows:
-// only kinds and lanes the worker can run, and per lane no more than it
-// can start now, so nothing claimed waits behind a busy lane with its
-// lease running out. On PostgreSQL, SKIP LOCKED lets many instances claim
-// at once without waiting on each other or taking the same row.
+// ClaimJobs leases due jobs to c.Owner as c allows: only kinds and lanes
+// the worker can run, and per lane no more than it can start now, so
+// nothing claimed waits behind a busy lane with its lease running out. On
+// PostgreSQL, SKIP LOCKED lets many instances claim at once without
+// waiting on each other or taking the same row.
+//
+// A claim goes lane by lane, earliest due lane first: it finds the lanes
+// holding pending jobs by skipping through an index (one seek a lane),
+// passes over lanes without idle workers without reading their backlog,
+// and takes each other lane's oldest due jobs up to its free slots. Its
+// statements are fixed texts (the limit a literal from a small set), so
+// SQLite prepares each once.
 //
 // Per incident and channel, notifications go out in the order they were
 // queued: a notify job is not claimable while an older one of the same
@@ -60,9 +71,62 @@ func (s *Jobs) ScheduleJob(ctx context.Context, j *tocsin.Job) error {
 // keeps chat threads right: the first message creates the thread or the
 // reference later ones update, and every state change stays visible.
 func (s *Jobs) ClaimJobs(ctx context.Context, c tocsin.JobClaim) ([]*tocsin.Job, error) {
+	filter, fargs, ok := claimFilter(c, 4)
+	if !ok || c.Limit <= 0 {
+		return nil, nil
+	}
 	now := micros(c.Now)
-	args := []any{c.Owner, micros(c.Now.Add(c.Lease)), now, c.Limit}
-	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(len(args)) }
+	var jobs []*tocsin.Job
+	err := s.tx(ctx, func(tx *txn) error {
+		jobs = jobs[:0]
+		// Jobs cancelled while a worker that has since died ran them: rare,
+		// so looked for at most once a second of the claims' clock, not by
+		// every claim.
+		if last := s.swept.Load(); now-last >= sweepEvery.Microseconds() || now < last {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE state = 'cancelled' AND lease_until < $1`, now); err != nil {
+				return fmt.Errorf("sweep cancelled jobs: %w", err)
+			}
+			s.swept.Store(now)
+		}
+		lanes, err := dueLanes(ctx, tx, now)
+		if err != nil {
+			return err
+		}
+		left := c.Limit
+		for _, lane := range lanes {
+			n := laneSlots(c, lane)
+			if n = min(n, left); n <= 0 {
+				continue
+			}
+			args := append([]any{c.Owner, micros(c.Now.Add(c.Lease)), now, lane}, fargs...)
+			got, err := claimLane(ctx, tx, s.claimQuery(filter, n), args)
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, got...)
+			if left -= len(got); left <= 0 {
+				break
+			}
+		}
+		return nil
+	})
+	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].DueAt.Before(jobs[b].DueAt) })
+	return jobs, err
+}
+
+// sweepEvery is how often claims delete the jobs cancelled while a dead
+// worker ran them.
+const sweepEvery = time.Second
+
+// claimFilter is the condition on a job's kind and lane that c allows, its
+// placeholders numbered from first; ok is false when c allows nothing. Its
+// text depends only on c's kinds, lanes and whether stranded jobs are
+// taken, all fixed for a worker, so the claim's statement stays the same.
+func claimFilter(c tocsin.JobClaim, first int) (filter string, args []any, ok bool) {
+	if c.Kinds == nil {
+		return "", nil, true
+	}
+	arg := func(v any) string { args = append(args, v); return "$" + strconv.Itoa(first+len(args)) }
 	list := func(vs []string) string {
 		ph := make([]string, len(vs))
 		for i, v := range vs {
@@ -70,95 +134,103 @@ func (s *Jobs) ClaimJobs(ctx context.Context, c tocsin.JobClaim) ([]*tocsin.Job,
 		}
 		return strings.Join(ph, ", ")
 	}
-	var where []string
-	if c.Kinds != nil {
-		var free []string
-		var can []string
-		if c.StrandedAfter > 0 && len(c.Kinds) > 0 {
-			can = append(can, "(kind IN ("+list(c.Kinds)+") AND due_at <= "+arg(micros(c.Now.Add(-c.StrandedAfter)))+")")
+	var free, can []string
+	if c.StrandedAfter > 0 && len(c.Kinds) > 0 {
+		can = append(can, "(kind IN ("+list(c.Kinds)+") AND due_at <= "+arg(micros(c.Now.Add(-c.StrandedAfter)))+")")
+	}
+	for _, k := range c.Kinds {
+		lanes, narrowed := c.Lanes[k]
+		switch {
+		case !narrowed:
+			free = append(free, k)
+		case len(lanes) > 0:
+			can = append(can, "(kind = "+arg(k)+" AND lane IN ("+list(lanes)+"))")
 		}
-		for _, k := range c.Kinds {
-			lanes, narrowed := c.Lanes[k]
-			switch {
-			case !narrowed:
-				free = append(free, k)
-			case len(lanes) > 0:
-				can = append(can, "(kind = "+arg(k)+" AND lane IN ("+list(lanes)+"))")
-			}
+	}
+	if len(free) > 0 {
+		can = append(can, "kind IN ("+list(free)+")")
+	}
+	if len(can) == 0 {
+		return "", nil, false
+	}
+	return " AND (" + strings.Join(can, " OR ") + ")", args, true
+}
+
+// laneSlots is how many jobs of lane c may start now.
+func laneSlots(c tocsin.JobClaim, lane string) int {
+	if n, ok := c.Slots[lane]; ok {
+		return n
+	}
+	if c.DefaultSlots > 0 {
+		return c.DefaultSlots
+	}
+	return c.Limit
+}
+
+// dueLanes returns the lanes holding a pending job due by now, earliest
+// due first. The recursive query skips from lane to lane through
+// jobs_lane_due (a loose index scan), so its cost grows with the number
+// of lanes, not of jobs.
+func dueLanes(ctx context.Context, tx *txn, now int64) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `WITH RECURSIVE l(lane) AS (
+			SELECT MIN(lane) FROM jobs WHERE state = 'pending'
+			UNION ALL
+			SELECT (SELECT MIN(j.lane) FROM jobs j WHERE j.state = 'pending' AND j.lane > l.lane) FROM l WHERE l.lane IS NOT NULL),
+		d AS (SELECT lane, (SELECT MIN(j.due_at) FROM jobs j WHERE j.state = 'pending' AND j.lane = l.lane) AS due FROM l WHERE lane IS NOT NULL)
+		SELECT lane FROM d WHERE due <= $1 ORDER BY due, lane`, now)
+	if err != nil {
+		return nil, fmt.Errorf("find due lanes: %w", err)
+	}
+	defer rows.Close()
+	var lanes []string
+	for rows.Next() {
+		var l string
+		if err := rows.Scan(&l); err != nil {
+			return nil, fmt.Errorf("find due lanes: %w", err)
 		}
-		if len(free) > 0 {
-			can = append(can, "kind IN ("+list(free)+")")
-		}
-		if len(can) == 0 {
-			return nil, nil
-		}
-		where = append(where, "("+strings.Join(can, " OR ")+")")
+		lanes = append(lanes, l)
 	}
-	var busy []string
-	cases := ""
-	for lane, n := range c.Slots {
-		if n <= 0 {
-			busy = append(busy, lane)
-			continue
-		}
-		cases += " WHEN " + arg(lane) + " THEN " + strconv.Itoa(n)
-	}
-	if len(busy) > 0 {
-		where = append(where, "lane NOT IN ("+list(busy)+")")
-	}
-	def := c.DefaultSlots
-	if def <= 0 {
-		def = c.Limit
-	}
-	slots := strconv.Itoa(def)
-	if cases != "" {
-		slots = "CASE lane" + cases + " ELSE " + slots + " END"
-	}
-	filter := ""
-	if len(where) > 0 {
-		filter = " AND " + strings.Join(where, " AND ")
-	}
+	return lanes, rows.Err()
+}
+
+// claimQuery is the statement that leases up to n due jobs of one lane
+// ($4) to $1 until $2, at $3, under filter.
+func (s *Jobs) claimQuery(filter string, n int) string {
 	lock := ""
 	if s.dialect == Postgres {
 		lock = " FOR UPDATE SKIP LOCKED"
 	}
-	q := `WITH cand AS (
-			SELECT id, lane, due_at FROM jobs j WHERE state = 'pending' AND due_at <= $3 AND lease_until < $3` + filter + `
+	return `WITH cand AS (
+			SELECT id FROM jobs j WHERE state = 'pending' AND lane = $4 AND due_at <= $3 AND lease_until < $3` + filter + `
 			AND (kind <> 'notify' OR NOT EXISTS (SELECT 1 FROM jobs o WHERE o.incident_id = j.incident_id AND o.lane = j.lane
 				AND o.kind = 'notify' AND o.state <> 'failed' AND (o.created_at < j.created_at OR (o.created_at = j.created_at AND o.id < j.id))))
-			ORDER BY due_at, id LIMIT $4` + lock + `),
-		ranked AS (SELECT id, lane, ROW_NUMBER() OVER (PARTITION BY lane ORDER BY due_at, id) AS rn FROM cand)
+			ORDER BY due_at, id LIMIT ` + strconv.Itoa(n) + lock + `)
 		UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
-		WHERE id IN (SELECT id FROM ranked WHERE rn <= ` + slots + `)
+		WHERE id IN (SELECT id FROM cand)
 		RETURNING id, kind, lane, job_key, incident_id, args, due_at, attempts, created_at, last_error`
+}
+
+// claimLane runs one lane's claim and reads the jobs it leased.
+func claimLane(ctx context.Context, tx *txn, q string, args []any) ([]*tocsin.Job, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("claim jobs: %w", err)
+	}
+	defer rows.Close()
 	var jobs []*tocsin.Job
-	err := s.tx(ctx, func(tx *txn) error {
-		jobs = jobs[:0]
-		// Jobs cancelled while a worker that has since died ran them.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE state = 'cancelled' AND lease_until < $1`, now); err != nil {
-			return fmt.Errorf("sweep cancelled jobs: %w", err)
+	for rows.Next() {
+		var j tocsin.Job
+		var key, inc sql.NullString
+		var args string
+		var due, created int64
+		if err := rows.Scan(&j.ID, &j.Kind, &j.Lane, &key, &inc, &args, &due, &j.Attempts, &created, &j.LastError); err != nil {
+			return nil, fmt.Errorf("claim jobs: %w", err)
 		}
-		rows, err := tx.QueryContext(ctx, q, args...)
-		if err != nil {
-			return fmt.Errorf("claim jobs: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var j tocsin.Job
-			var key, inc sql.NullString
-			var args string
-			var due, created int64
-			if err := rows.Scan(&j.ID, &j.Kind, &j.Lane, &key, &inc, &args, &due, &j.Attempts, &created, &j.LastError); err != nil {
-				return err
-			}
-			j.Key, j.IncidentID, j.Args = key.String, inc.String, json.RawMessage(args)
-			j.DueAt, j.CreatedAt = fromMicros(due), fromMicros(created)
-			jobs = append(jobs, &j)
-		}
-		return rows.Err()
-	})
-	sort.Slice(jobs, func(a, b int) bool { return jobs[a].DueAt.Before(jobs[b].DueAt) })
-	return jobs, err
+		j.Key, j.IncidentID, j.Args = key.String, inc.String, json.RawMessage(args)
+		j.DueAt, j.CreatedAt = fromMicros(due), fromMicros(created)
+		jobs = append(jobs, &j)
+	}
+	return jobs, rows.Err()
 }
 
 // CompleteJob finishes, re-arms or fails a claimed job and records its
@@ -371,7 +443,7 @@ func (s *core) releaseLeases(ctx context.Context) error {
 // NextDue returns the earliest due time among jobs not leased at now.
 func (s *Jobs) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var due sql.NullInt64
-	if err := s.db.QueryRowContext(ctx, `SELECT MIN(due_at) FROM jobs WHERE state = 'pending' AND lease_until < $1`, micros(s.opts.Now())).Scan(&due); err != nil {
+	if err := s.queryRow(ctx, `SELECT MIN(due_at) FROM jobs WHERE state = 'pending' AND lease_until < $1`, micros(s.opts.Now())).Scan(&due); err != nil {
 		return time.Time{}, false, translate(err)
 	}
 	if !due.Valid {
@@ -462,38 +534,43 @@ func (s *Incidents) Redeliver(ctx context.Context, incidentID, channel string, b
 }
 
 // LoadDelivery reads the incident (with its alerts), the alert that caused
-// the event with its payload, and the channel's earlier reference.
+// the event (the first one when alertID is empty) with its payload, and
+// the channel's earlier reference: two prepared queries, the incident
+// with the reference, and the alerts joined to the one payload.
 func (s *Incidents) LoadDelivery(ctx context.Context, incidentID, alertID, channel string) (*tocsin.Delivery, error) {
-	inc, err := scanIncident(s.db.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = $1`, incidentID))
+	var ref sql.NullString
+	inc, err := scanIncident(s.queryRow(ctx, `SELECT `+incidentColumns+`,
+		(SELECT ref FROM channel_refs r WHERE r.incident_id = incidents.id AND r.channel = $2)
+		FROM incidents WHERE id = $1`, incidentID, channel), &ref)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, tocsin.Errorf(tocsin.ENOTFOUND, "incident %q not found", incidentID)
 	} else if err != nil {
 		return nil, translate(err)
 	}
-	d := &tocsin.Delivery{Incident: inc}
-	if inc.Alerts, err = s.incidentAlerts(ctx, incidentID); err != nil {
-		return nil, err
+	d := &tocsin.Delivery{Incident: inc, Ref: ref.String}
+	rows, err := s.query(ctx, `SELECT `+alertColumnsOf("a")+`, p.body FROM alerts a
+		LEFT JOIN payloads p ON p.id = a.payload_id
+			AND a.id = COALESCE(NULLIF($2, ''), (SELECT f.id FROM alerts f WHERE f.incident_id = $1 ORDER BY f.received_at, f.id LIMIT 1))
+		WHERE a.incident_id = $1 ORDER BY a.received_at, a.id`, incidentID, alertID)
+	if err != nil {
+		return nil, translate(err)
 	}
-	if alertID == "" && len(inc.Alerts) > 0 {
-		alertID = inc.Alerts[0].ID
-	}
-	for _, a := range inc.Alerts {
-		if a.ID == alertID {
-			d.Alert = a
-		}
-	}
-	if d.Alert != nil {
+	defer rows.Close()
+	for rows.Next() {
 		var body sql.NullString
-		err := s.db.QueryRowContext(ctx, `SELECT p.body FROM alerts a JOIN payloads p ON p.id = a.payload_id WHERE a.id = $1`, alertID).Scan(&body)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		a, err := scanAlert(rows, &body)
+		if err != nil {
 			return nil, translate(err)
 		}
-		if body.Valid {
-			d.Payload = json.RawMessage(body.String)
+		inc.Alerts = append(inc.Alerts, a)
+		if a.ID == alertID || (alertID == "" && d.Alert == nil) {
+			d.Alert = a
+			if body.Valid {
+				d.Payload = json.RawMessage(body.String)
+			}
 		}
 	}
-	err = s.db.QueryRowContext(ctx, `SELECT ref FROM channel_refs WHERE incident_id = $1 AND channel = $2`, incidentID, channel).Scan(&d.Ref)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if err := rows.Err(); err != nil {
 		return nil, translate(err)
 	}
 	return d, nil

@@ -24,7 +24,7 @@ type routing struct {
 // loadRouting loads the routing document and the response plans, unless
 // there is no routing document and the request picks no plan (then
 // nothing is routed, and nothing more is read).
-func loadRouting(ctx context.Context, tx *txn, opts tocsin.IngestOptions) (*routing, error) {
+func loadRouting(ctx context.Context, tx reader, opts tocsin.IngestOptions) (*routing, error) {
 	rt := &routing{}
 	var spec string
 	err := tx.QueryRowContext(ctx, `SELECT spec FROM routing WHERE name = $1`, routingName).Scan(&spec)
@@ -108,7 +108,7 @@ func (rt *routing) route(a *tocsin.Alert, opts tocsin.IngestOptions, policy *toc
 
 // planOf returns the response plan an incident was opened from, from the
 // loaded plans or the database; nil when it has none or it is gone.
-func (rt *routing) planOf(ctx context.Context, tx *txn, name string) (*tocsin.ResponsePlan, error) {
+func (rt *routing) planOf(ctx context.Context, tx reader, name string) (*tocsin.ResponsePlan, error) {
 	if name == "" {
 		return nil, nil
 	}
@@ -119,7 +119,7 @@ func (rt *routing) planOf(ctx context.Context, tx *txn, name string) (*tocsin.Re
 }
 
 // findPlanTx reads a response plan in a transaction; nil when it is gone.
-func findPlanTx(ctx context.Context, tx *txn, name string) (*tocsin.ResponsePlan, error) {
+func findPlanTx(ctx context.Context, tx reader, name string) (*tocsin.ResponsePlan, error) {
 	var spec string
 	err := tx.QueryRowContext(ctx, `SELECT spec FROM response_plans WHERE name = $1`, name).Scan(&spec)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -125,6 +126,9 @@ type core struct {
 	closeOnce     sync.Once
 	committerDone chan struct{}
 	stmts         sync.Map // query → *sql.Stmt (SQLite)
+	recent        recentHashes
+	peers         *peers       // PostgreSQL: the other instances' wake-ups
+	swept         atomic.Int64 // when claims last swept cancelled jobs (µs)
 }
 
 // ParseURL tells the dialect and driver data source of a database URL: a
@@ -214,6 +218,12 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		s.close()
 		return nil, redactErr(err, dsn)
 	}
+	if dialect == Postgres {
+		// Instances sharing the database wake each other (LISTEN/NOTIFY)
+		// instead of finding each other's work at their next poll.
+		s.peers = startPeers(s, dsn, s.opts.Wake)
+		s.opts.Wake = s.peers.Wake
+	}
 	if s.lock != nil {
 		// SQLite gives -wal and -shm the database's mode; make sure.
 		if err := privateFiles(strings.SplitN(dsn, "?", 2)[0]); err != nil {
@@ -272,6 +282,9 @@ func (s *DB) Close() error { return s.close() }
 func (s *core) close() error {
 	s.closeOnce.Do(func() { close(s.closed) })
 	<-s.committerDone
+	if s.peers != nil {
+		s.peers.stop()
+	}
 	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	err := s.db.Close()
 	if s.lock != nil {
@@ -349,6 +362,10 @@ func (s *core) tx(ctx context.Context, fn func(tx *txn) error) error {
 type txn struct {
 	*sql.Tx
 	db *core
+	// queued counts the jobs this transaction queued (a group's members
+	// share it: each compares it before and after its part), so a commit
+	// that queued nothing wakes no worker.
+	queued int
 }
 
 func (s *core) begin(ctx context.Context) (*txn, error) {
@@ -359,25 +376,72 @@ func (s *core) begin(ctx context.Context) (*txn, error) {
 	return &txn{Tx: tx, db: s}, nil
 }
 
-// stmt returns the transaction's handle on the cached prepared statement
-// for query, or nil when it cannot be prepared (the caller then runs the
-// query unprepared and gets its error).
-func (t *txn) stmt(ctx context.Context, query string) *sql.Stmt {
-	if t.db.dialect != SQLite {
+// prepared returns the cached prepared statement for query on SQLite, or
+// nil on PostgreSQL (whose driver caches on its own) and when it cannot be
+// prepared (the caller then runs the query unprepared and gets its error).
+func (s *core) prepared(ctx context.Context, query string) *sql.Stmt {
+	if s.dialect != SQLite {
 		return nil
 	}
-	v, ok := t.db.stmts.Load(query)
+	v, ok := s.stmts.Load(query)
 	if !ok {
-		st, err := t.db.db.PrepareContext(ctx, query)
+		st, err := s.db.PrepareContext(ctx, query)
 		if err != nil {
 			return nil
 		}
 		var loaded bool
-		if v, loaded = t.db.stmts.LoadOrStore(query, st); loaded {
+		if v, loaded = s.stmts.LoadOrStore(query, st); loaded {
 			st.Close()
 		}
 	}
-	return t.Tx.StmtContext(ctx, v.(*sql.Stmt))
+	return v.(*sql.Stmt)
+}
+
+// queryRow runs a one-row read outside any transaction, prepared once on
+// SQLite: the reads every job makes (LoadDelivery) would otherwise spend
+// more time in SQLite's parser than in the query.
+func (s *core) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st := s.prepared(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.db.QueryRowContext(ctx, query, args...)
+}
+
+// query runs a read outside any transaction, prepared once on SQLite.
+func (s *core) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := s.prepared(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return s.db.QueryContext(ctx, query, args...)
+}
+
+// reader runs reads: a write transaction (*txn), or the database outside
+// any transaction (dbReader) for a check made before one.
+type reader interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// dbReader reads outside any transaction, through the statement cache.
+type dbReader struct{ *core }
+
+// QueryRowContext runs a one-row read.
+func (r dbReader) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return r.queryRow(ctx, query, validArgs(args)...)
+}
+
+// QueryContext runs a read.
+func (r dbReader) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return r.query(ctx, query, validArgs(args)...)
+}
+
+// stmt returns the transaction's handle on the cached prepared statement
+// for query, or nil (see prepared).
+func (t *txn) stmt(ctx context.Context, query string) *sql.Stmt {
+	if st := t.db.prepared(ctx, query); st != nil {
+		return t.Tx.StmtContext(ctx, st)
+	}
+	return nil
 }
 
 // ExecContext runs a statement in the transaction.

@@ -15,6 +15,23 @@ import (
 // openTestPostgres opens the store on a fresh schema of the test database.
 func openTestPostgres(t *testing.T) *DB {
 	t.Helper()
+	return openStore(t, testPostgresURL(t), Options{})
+}
+
+// openStore opens the store at url with opts, closed when the test ends.
+func openStore(t *testing.T, url string, opts Options) *DB {
+	t.Helper()
+	s, err := Open(context.Background(), url, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// testPostgresURL returns the URL of a fresh schema of the test database.
+func testPostgresURL(t *testing.T) string {
+	t.Helper()
 	base := os.Getenv("TOCSIN_TEST_POSTGRES_URL")
 	if base == "" {
 		t.Skip("TOCSIN_TEST_POSTGRES_URL not set; skipping PostgreSQL")
@@ -32,12 +49,7 @@ func openTestPostgres(t *testing.T) *DB {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	s, err := Open(context.Background(), u.String(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return u.String()
 }
 
 // A connection dropped in the middle of a transaction (PostgreSQL stopped,

@@ -320,6 +320,8 @@ func resetSink(ctx context.Context, c *http.Client, sink, run string) error {
 		return err
 	}
 	defer resp.Body.Close()
+	// Drained, so the connection goes back to the pool.
+	defer io.Copy(io.Discard, resp.Body)
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("POST /reset: %s", resp.Status)
 	}

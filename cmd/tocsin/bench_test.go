@@ -2,8 +2,12 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -32,7 +36,13 @@ func BenchmarkIntakeAlertmanager(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
+					// Read to EOF before closing, or the transport drops the
+					// connection and every request dials a new one.
+					_, err = io.Copy(io.Discard, resp.Body)
 					resp.Body.Close()
+					if err != nil {
+						b.Fatal(err)
+					}
 					if resp.StatusCode != http.StatusCreated {
 						b.Fatalf("status %d", resp.StatusCode)
 					}
@@ -40,5 +50,44 @@ func BenchmarkIntakeAlertmanager(b *testing.B) {
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "alerts/s")
 		})
+	}
+}
+
+// TestWebhookDeliveriesReuseTheConnection: the webhook channel's second
+// delivery goes over the connection its first one opened (a new TCP and
+// TLS handshake per delivery would cost more than the delivery), through
+// the whole path: intake, the outbox, the worker, the channel.
+func TestWebhookDeliveriesReuseTheConnection(t *testing.T) {
+	var mu sync.Mutex
+	var conns, requests int
+	hook := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		requests++
+		mu.Unlock()
+	}))
+	hook.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			mu.Lock()
+			conns++
+			mu.Unlock()
+		}
+	}
+	hook.Start()
+	t.Cleanup(hook.Close)
+	ts := apptest.Start(t, storetest.SQLiteURL(t), func(c *config.Config) {
+		c.Alert.Slack.Enable, c.Alert.Email.Enable = false, false
+		c.Alert.Webhook.URL = hook.URL + "/hook"
+	})
+	for i := 1; i <= 2; i++ {
+		if code, body := ts.Post(t, "/api/v1/alerts/alertmanager", apptest.IngestToken, apptest.AMPayload(fmt.Sprintf("reuse-%d", i), "firing", "x")); code != http.StatusCreated {
+			t.Fatalf("alert %d: %d %v", i, code, body)
+		}
+		apptest.Eventually(t, fmt.Sprintf("delivery %d", i), func() bool { mu.Lock(); defer mu.Unlock(); return requests == i })
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if conns != 1 {
+		t.Fatalf("%d connections for %d deliveries; want 1", conns, requests)
 	}
 }

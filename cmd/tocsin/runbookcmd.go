@@ -696,16 +696,27 @@ func runbookReferences(rb *runbookDoc) []reference {
 		return nil
 	}
 	var out []reference
-	for i, s := range doc.MainSteps {
+	see := func(s *runbook.Step, path string) {
 		if s == nil || s.Action != "aws:executeAutomation" {
-			continue
+			return
 		}
 		if name, ok := s.Inputs["DocumentName"].(string); ok && !strings.Contains(name, "{{") {
-			field := fmt.Sprintf("mainSteps[%d].inputs.DocumentName", i)
+			field := path + ".inputs.DocumentName"
 			if !rb.bare {
 				field = "document." + field
 			}
 			out = append(out, reference{field, "Runbook", name})
+		}
+	}
+	for i, s := range doc.MainSteps {
+		if s == nil {
+			continue
+		}
+		path := fmt.Sprintf("mainSteps[%d]", i)
+		see(s, path)
+		// An aws:loop's nested steps start runbooks too.
+		for j, n := range s.Loop {
+			see(n, fmt.Sprintf("%s.inputs.Steps[%d]", path, j))
 		}
 	}
 	return out

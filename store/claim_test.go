@@ -1,0 +1,97 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"tocsin"
+	"tocsin/store"
+	"tocsin/store/storetest"
+)
+
+// TestClaimTakesOnlyFreeSlots checks the lane-by-lane claim: a busy lane
+// gives nothing, every other lane at most its free slots, the whole claim
+// at most its limit, earliest due lane first; a wake comes only from a
+// commit that queued a job.
+func TestClaimTakesOnlyFreeSlots(t *testing.T) {
+	ctx := context.Background()
+	for _, kind := range storetest.Kinds() {
+		t.Run(kind.Name, func(t *testing.T) {
+			clock := storetest.NewClock(storetest.Epoch)
+			db := storetest.Open(t, kind.URL(t), store.Options{Now: clock.Now})
+			// Lane "a" is due first, then "b", then "c"; "later" is not due.
+			for i, lane := range []string{"a", "b", "c"} {
+				for n := range 5 {
+					due := clock.Now().Add(-time.Hour + time.Duration(i)*time.Minute + time.Duration(n)*time.Second)
+					if err := db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "timer", Lane: lane, DueAt: due}); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "timer", Lane: "later", DueAt: clock.Now().Add(time.Hour)})
+			for _, tc := range []struct {
+				name  string
+				limit int
+				slots map[string]int
+				def   int
+				want  string
+			}{
+				{"busy lane skipped", 10, map[string]int{"a": 0, "b": 2}, 3, "b b c c c"},
+				{"limit bounds the claim", 4, map[string]int{"a": 0}, 3, "b b b c"},
+				{"earliest lane first", 2, nil, 8, "a a"},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					jobs, err := db.Jobs().ClaimJobs(ctx, tocsin.JobClaim{Owner: "w", Now: clock.Now(), Lease: time.Minute,
+						Limit: tc.limit, Kinds: []string{"timer"}, Slots: tc.slots, DefaultSlots: tc.def})
+					if err != nil {
+						t.Fatal(err)
+					}
+					got := ""
+					ids := make([]string, len(jobs))
+					for i, j := range jobs {
+						got += " " + j.Lane
+						ids[i] = j.ID
+					}
+					if got != " "+tc.want {
+						t.Fatalf("claimed lanes%s; want %s", got, tc.want)
+					}
+					if err := db.Jobs().ReleaseJobs(ctx, "w", ids); err != nil {
+						t.Fatal(err)
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestIngestWakesOnlyWhenItQueued checks that an ingest whose transaction
+// queued no job (no channel hears of it) does not wake the worker, and
+// one that queued a notification does, once (on PostgreSQL a store
+// ignores its own NOTIFY).
+func TestIngestWakesOnlyWhenItQueued(t *testing.T) {
+	ctx := context.Background()
+	for _, kind := range storetest.Kinds() {
+		t.Run(kind.Name, func(t *testing.T) {
+			for _, tc := range []struct {
+				channels []string
+				want     int
+			}{{nil, 0}, {[]string{"webhook"}, 1}} {
+				t.Run(fmt.Sprint(tc.channels), func(t *testing.T) {
+					var wakes atomic.Int32
+					db := storetest.Open(t, kind.URL(t), store.Options{Wake: func() { wakes.Add(1) },
+						Policy: tocsin.Policy{Channels: tc.channels, Impacts: tocsin.DefaultImpacts()}})
+					if _, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{storetest.NewAlert("g", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{}); err != nil {
+						t.Fatal(err)
+					}
+					time.Sleep(50 * time.Millisecond) // a NOTIFY it heard would have woken it by now
+					if n := int(wakes.Load()); n != tc.want {
+						t.Fatalf("%d wakes; want %d", n, tc.want)
+					}
+				})
+			}
+		})
+	}
+}
