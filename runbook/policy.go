@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"tocsin"
 )
 
 // Idempotent reports whether an attempt of the step's action may run again
@@ -27,6 +29,15 @@ func Idempotent(s *Step) bool {
 		return b
 	}
 	return false
+}
+
+// HTTPMethods are the methods tocsin:http sends, in the words of the
+// problems and errors that refuse another.
+const HTTPMethods = "GET, HEAD, POST, PUT, PATCH or DELETE"
+
+// HTTPMethod reports whether m is one of HTTPMethods (upper case).
+func HTTPMethod(m string) bool {
+	return slices.Contains([]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}, m)
 }
 
 // Policy is what the configuration allows runbooks to do.
@@ -152,9 +163,27 @@ func Interpreter(runtime string) string {
 	return ""
 }
 
+// ScriptReferences refuses a tocsin:script step whose Script holds {{ }}
+// references: substituted into a script's text, a value (an incident's
+// title) would be code. Values reach a script through InputPayload, as
+// JSON on its stdin. nil when the step is not a script or has none.
+func ScriptReferences(s *Step) error {
+	if s.Action != "tocsin:script" {
+		return nil
+	}
+	refs := References(s.Inputs["Script"])
+	if len(refs) == 0 {
+		return nil
+	}
+	return tocsin.Errorf(tocsin.EINVALID, "step %q: Script holds {{ %s }}: a script's text is code, never data; pass values in InputPayload (JSON on stdin)", s.Name, refs[0])
+}
+
 func (p Policy) allowScript(s *Step, path string) Problems {
 	if !p.Scripts {
 		return Problems{{path + ".action", fmt.Sprintf("step %q: tocsin:script is not allowed: set runbooks.scripts.enabled: true", s.Name)}}
+	}
+	if err := ScriptReferences(s); err != nil {
+		return Problems{{path + ".inputs.Script", tocsin.ErrorMessage(err)}}
 	}
 	rt, ok := s.Inputs["Runtime"].(string)
 	if !ok {

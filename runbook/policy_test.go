@@ -35,6 +35,9 @@ func TestAllowed(t *testing.T) {
 		{"script allowed", "{name: Run, action: 'tocsin:script', inputs: {Runtime: python3.11, Script: x}}", open, ""},
 		{"script interpreter", "{name: Run, action: 'tocsin:script', inputs: {Runtime: bash, Script: x}}", open,
 			`mainSteps[0].inputs.Runtime: step "Run": runtime "bash" needs bash, which is not in runbooks.scripts.interpreters`},
+		{"script text with a reference", "{name: Run, action: 'tocsin:script', inputs: {Runtime: python3, Script: 'print(\"{{ incident:TITLE }}\")'}}", open,
+			`mainSteps[0].inputs.Script: step "Run": Script holds {{ incident:TITLE }}: a script's text is code, never data; pass values in InputPayload`},
+		{"script payload with a reference", "{name: Run, action: 'tocsin:script', inputs: {Runtime: python3, Script: x, InputPayload: {t: '{{ incident:TITLE }}'}}}", open, ""},
 		{"pause", "{name: Hold, action: 'aws:pause'}", runbook.Policy{}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

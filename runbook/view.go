@@ -2,6 +2,7 @@ package runbook
 
 import (
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -31,7 +32,10 @@ func SensitiveHeader(name string) bool {
 }
 
 // Redact returns a copy of exec whose steps' Headers inputs show
-// redacted for sensitive headers; exec itself is not changed.
+// redacted for sensitive headers, whose URL inputs show redacted for
+// query parameters of sensitive names, and whose parameters show
+// redacted when their names are sensitive or a sensitive header carries
+// their value; exec itself is not changed.
 func Redact(exec *tocsin.RunbookExecution) *tocsin.RunbookExecution {
 	if exec == nil {
 		return nil
@@ -44,9 +48,79 @@ func Redact(exec *tocsin.RunbookExecution) *tocsin.RunbookExecution {
 			c.Inputs = maps.Clone(st.Inputs)
 			c.Inputs["Headers"] = redactHeaders(h)
 		}
+		if u, ok := st.Inputs["URL"].(string); ok {
+			if r := redactQuery(u); r != u {
+				c.Inputs = maps.Clone(c.Inputs) // never the store's map
+				c.Inputs["URL"] = r
+			}
+		}
 		out.Steps[i] = &c
 	}
+	out.Parameters = redactParameters(exec.Parameters, headerSecrets(exec.Steps))
 	return &out
+}
+
+// headerSecrets are the values of the steps' sensitive headers, whole and
+// after their scheme ("Bearer x" and "x"): a parameter holding one is a
+// credential too.
+func headerSecrets(steps []*tocsin.RunbookStep) map[string]bool {
+	out := map[string]bool{}
+	for _, st := range steps {
+		m, _ := st.Inputs["Headers"].(map[string]any)
+		for k, v := range m {
+			s, ok := v.(string)
+			if !ok || !SensitiveHeader(k) {
+				continue
+			}
+			out[s] = true
+			if _, cred, ok := strings.Cut(s, " "); ok {
+				out[strings.TrimSpace(cred)] = true
+			}
+		}
+	}
+	return out
+}
+
+// redactParameters copies params with RedactedValue for those of a
+// sensitive name (as headers' names) or holding a secret.
+func redactParameters(params map[string]any, secrets map[string]bool) map[string]any {
+	if params == nil {
+		return nil
+	}
+	out := make(map[string]any, len(params))
+	for k, v := range params {
+		if s, ok := v.(string); SensitiveHeader(k) || (ok && s != "" && secrets[s]) {
+			v = RedactedValue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// redactQuery returns u with the values of its query parameters whose
+// names are sensitive (as headers' are: token, key, secret …) replaced by
+// RedactedValue; the rest of u is kept as written.
+func redactQuery(u string) string {
+	base, rest, ok := strings.Cut(u, "?")
+	if !ok {
+		return u
+	}
+	query, frag, hasFrag := strings.Cut(rest, "#")
+	pairs := strings.Split(query, "&")
+	for i, p := range pairs {
+		name, _, hasValue := strings.Cut(p, "=")
+		if n, err := url.QueryUnescape(name); err == nil {
+			name = n
+		}
+		if hasValue && SensitiveHeader(name) {
+			pairs[i] = p[:strings.IndexByte(p, '=')+1] + RedactedValue
+		}
+	}
+	out := base + "?" + strings.Join(pairs, "&")
+	if hasFrag {
+		out += "#" + frag
+	}
+	return out
 }
 
 // redactHeaders copies a Headers input with its sensitive values replaced.

@@ -258,6 +258,13 @@ func (s *Jobs) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out
 				return fmt.Errorf("lock incident: %w", err)
 			}
 		}
+		// A step's result locks its execution's scope before the job's
+		// row, as a signal does before it cancels the step's job.
+		if out.Runbook != nil {
+			if err := s.run(ctx, tx, now).lockScope(out.Runbook.ExecutionID); err != nil && tocsin.ErrorCode(err) != tocsin.ENOTFOUND {
+				return err
+			}
+		}
 		var state string
 		err := tx.QueryRowContext(ctx, `SELECT state FROM jobs WHERE id = $1 AND lease_owner = $2`, j.ID, owner).Scan(&state)
 		if errors.Is(err, sql.ErrNoRows) {

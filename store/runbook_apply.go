@@ -86,21 +86,44 @@ func (r *runner) lockIncident(id string) error {
 }
 
 // lockExecution loads an execution with its steps and document, locked
-// (its incident first) until the commit; ENOTFOUND when there is none.
+// (its scope first, lockScope) until the commit; ENOTFOUND when there is
+// none.
 func (r *runner) lockExecution(id string) (*tocsin.RunbookExecution, *runbook.Document, error) {
-	var inc sql.NullString
-	err := r.tx.QueryRowContext(r.ctx, `SELECT incident_id FROM runbook_executions WHERE id = $1`, id).Scan(&inc)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, tocsin.Errorf(tocsin.ENOTFOUND, "runbook execution %q not found", id)
-	} else if err != nil {
-		return nil, nil, fmt.Errorf("find runbook execution: %w", err)
-	}
-	if inc.Valid {
-		if err := r.lockIncident(inc.String); err != nil {
-			return nil, nil, err
-		}
+	if err := r.lockScope(id); err != nil {
+		return nil, nil, err
 	}
 	return loadExecution(r.ctx, r.tx, id, r.lockSuffix())
+}
+
+// lockScope takes the lock that every write of an execution takes before
+// any other row: its incident's, or for an execution without an incident
+// the root of its nested executions. The execution's own row, its
+// parent's or child's and its jobs' are then locked in whatever order a
+// decision needs, without a cycle (a cancel locks the parent then the
+// child and a child's end the child then the parent; a signal locks the
+// execution then its jobs and CompleteJob the job then the execution).
+// ENOTFOUND when there is no such execution.
+func (r *runner) lockScope(id string) error {
+	for depth := 0; ; depth++ {
+		var inc, parent sql.NullString
+		err := r.tx.QueryRowContext(r.ctx, `SELECT incident_id, parent_id FROM runbook_executions WHERE id = $1`, id).Scan(&inc, &parent)
+		if errors.Is(err, sql.ErrNoRows) {
+			return tocsin.Errorf(tocsin.ENOTFOUND, "runbook execution %q not found", id)
+		} else if err != nil {
+			return fmt.Errorf("find runbook execution: %w", err)
+		}
+		if inc.Valid {
+			return r.lockIncident(inc.String)
+		}
+		if !parent.Valid || parent.String == "" || depth > MaxRunbookDepth {
+			var one int
+			if err := r.tx.QueryRowContext(r.ctx, `SELECT 1 FROM runbook_executions WHERE id = $1`+r.lockSuffix(), id).Scan(&one); err != nil {
+				return fmt.Errorf("lock runbook execution: %w", err)
+			}
+			return nil
+		}
+		id = parent.String
+	}
 }
 
 // context is what an execution's decisions may read besides the

@@ -89,8 +89,14 @@ func (s *Runbooks) putRunbook(ctx context.Context, tx *txn, rb *tocsin.Runbook) 
 	err := tx.QueryRowContext(ctx, q, rb.Name).Scan(&latest)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		if _, err := tx.ExecContext(ctx, `INSERT INTO runbooks (name, latest, created_at, updated_at) VALUES ($1, 1, $2, $2)`,
-			rb.Name, micros(now)); err != nil {
+		// A name deleted before numbers on after the versions its
+		// executions still run: a version number is never another
+		// document (the API and the page read an execution's by it).
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM runbook_executions WHERE runbook = $1`, rb.Name).Scan(&latest); err != nil {
+			return nil, false, fmt.Errorf("find runbook executions: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO runbooks (name, latest, created_at, updated_at) VALUES ($1, $2, $3, $3)`,
+			rb.Name, latest+1, micros(now)); err != nil {
 			return nil, false, fmt.Errorf("insert runbook: %w", err)
 		}
 	case err != nil:

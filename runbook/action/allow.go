@@ -18,9 +18,9 @@ const AllowKey = "runbooks.http.allow"
 // and host:port (default ports made explicit, host case-insensitive), and
 // a path equal to the prefix's or below it at a segment boundary, so
 // https://api.example/v1 allows /v1 and /v1/x but not /v10. A URL with a
-// user name or with "." or ".." path segments is never allowed: a server
-// would resolve the segments outside the prefix, and userinfo is a
-// credential in the wrong place.
+// user name or with "." or ".." path segments (hasDotSegment) is never
+// allowed: a server would resolve the segments outside the prefix, and
+// userinfo is a credential in the wrong place.
 func allowed(prefixes []string, u *url.URL) bool {
 	if u.User != nil || u.Opaque != "" || u.Host == "" || hasDotSegment(u.Path) || !runbook.AllowedURL(u.String(), prefixes) {
 		return false
@@ -55,8 +55,13 @@ func hostPort(u *url.URL) string {
 	return strings.ToLower(u.Hostname()) + ":" + port
 }
 
+// hasDotSegment reports whether the decoded path p has a segment that a
+// server may resolve as "." or "..": split on "/" and on "\\" (which
+// some servers take for one), and read without ";parameters" (which
+// others drop from a segment: "..;" is "..").
 func hasDotSegment(p string) bool {
-	for _, seg := range strings.Split(p, "/") {
+	for _, seg := range strings.FieldsFunc(p, func(r rune) bool { return r == '/' || r == '\\' }) {
+		seg, _, _ = strings.Cut(seg, ";")
 		if seg == "." || seg == ".." {
 			return true
 		}

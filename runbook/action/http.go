@@ -70,7 +70,10 @@ func (h *HTTP) Run(ctx context.Context, inputs map[string]any) (map[string]any, 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// Trimmed: a body's trailing newline would split the timeline's
 		// line.
-		return res, fmt.Errorf("HTTP %d: %s", resp.StatusCode, tocsin.Truncate(strings.TrimSpace(string(body)), errBodyPrefix))
+		// Without the credentials sent: a server that refuses one often
+		// quotes it back.
+		quoted := redactSent(strings.TrimSpace(string(body)), req.Header)
+		return res, fmt.Errorf("HTTP %d: %s", resp.StatusCode, tocsin.Truncate(quoted, errBodyPrefix))
 	}
 	return res, nil
 }
@@ -81,6 +84,11 @@ func (h *HTTP) request(ctx context.Context, inputs map[string]any) (*http.Reques
 	method, _ := inputs["Method"].(string)
 	if method == "" {
 		return nil, tocsin.Errorf(tocsin.EINVALID, "tocsin:http: Method is required")
+	}
+	// Checked again here: a method given by {{ }} was not checked when
+	// the document was applied.
+	if !runbook.HTTPMethod(strings.ToUpper(method)) {
+		return nil, tocsin.Errorf(tocsin.EINVALID, "tocsin:http: Method %q is not %s", method, runbook.HTTPMethods)
 	}
 	raw, _ := inputs["URL"].(string)
 	u, err := checkURL(h.Allow, raw)
@@ -112,6 +120,25 @@ func (h *HTTP) request(ctx context.Context, inputs map[string]any) (*http.Reques
 		}
 	}
 	return req, nil
+}
+
+// redactSent replaces in text the values of the request's sensitive
+// headers (runbook.SensitiveHeader), whole and without their scheme
+// ("Bearer "), with runbook.RedactedValue.
+func redactSent(text string, h http.Header) string {
+	for name, vs := range h {
+		if !runbook.SensitiveHeader(name) {
+			continue
+		}
+		for _, v := range vs {
+			for _, secret := range []string{v, v[strings.IndexByte(v, ' ')+1:]} {
+				if secret = strings.TrimSpace(secret); secret != "" {
+					text = strings.ReplaceAll(text, secret, runbook.RedactedValue)
+				}
+			}
+		}
+	}
+	return text
 }
 
 // encodeBody returns the body to send: a string as is, anything else as

@@ -111,6 +111,13 @@ func TestHTTPRefusesURLsOutsideTheAllowList(t *testing.T) {
 		{"sibling", base + "/api/v2/items", false},
 		{"dot dot", base + "/api/v1/../../admin", false},
 		{"encoded dot dot", base + "/api/v1/%2e%2e/admin", false},
+		// Segments some servers read as ".." (IIS and others split on
+		// "\"; Tomcat drops ";params" from a segment).
+		{"backslash dot dot", base + `/api/v1\..\..\admin`, false},
+		{"encoded backslash dot dot", base + "/api/v1/%5c..%5c..%5cadmin", false},
+		{"dot dot with a path parameter", base + "/api/v1/..;/..;/admin", false},
+		{"dot with a path parameter", base + "/api/v1/.;x/items", false},
+		{"dots inside a name", base + "/api/v1/a..b/c.d", true},
 		{"userinfo", strings.Replace(base, "http://", "http://u:p@", 1) + "/api/v1/x", false},
 		{"other port", "http://127.0.0.1:1/api/v1/x", false},
 		{"other scheme", strings.Replace(base, "http://", "https://", 1) + "/api/v1/x", false},
@@ -249,6 +256,11 @@ func TestHTTPBadInputs(t *testing.T) {
 		{"no method", map[string]any{"URL": "http://127.0.0.1:1/"}, "Method is required"},
 		{"headers not a map", map[string]any{"Method": "GET", "URL": "http://127.0.0.1:1/", "Headers": "x"}, "Headers must be a map"},
 		{"header not a string", map[string]any{"Method": "GET", "URL": "http://127.0.0.1:1/", "Headers": map[string]any{"X-N": int64(1)}}, "Headers.X-N must be a string"},
+		// A method given by {{ }} is known only now: the document's check
+		// (GET, HEAD, POST, PUT, PATCH, DELETE) is made again.
+		{"interpolated method outside the list", map[string]any{"Method": "CONNECT", "URL": "http://127.0.0.1:1/"}, `"CONNECT" is not GET, HEAD, POST, PUT, PATCH or DELETE`},
+		{"TRACE", map[string]any{"Method": "trace", "URL": "http://127.0.0.1:1/"}, `"trace" is not GET`},
+		{"method with spaces", map[string]any{"Method": "GET /admin HTTP/1.1\r\nX:", "URL": "http://127.0.0.1:1/"}, "is not GET"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := h.Run(context.Background(), tc.inputs)
@@ -261,5 +273,30 @@ func TestHTTPBadInputs(t *testing.T) {
 	_, err := h.Run(context.Background(), map[string]any{"Method": "GET", "URL": "http://127.0.0.1:1/x?token=abc", "Headers": map[string]any{"Authorization": "Bearer zzz"}})
 	if err == nil || strings.Contains(err.Error(), "token=abc") || strings.Contains(err.Error(), "zzz") || !strings.Contains(err.Error(), "GET http://127.0.0.1:1/x") {
 		t.Fatalf("connection error: %v", err)
+	}
+}
+
+// A server that echoes the credential it refuses (as many do: "invalid
+// token abc…") must not put it in the error, which is the step's failure
+// message on the timeline and the incident page.
+func TestHTTPErrorDoesNotQuoteSentCredentials(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, "invalid credentials: "+r.Header.Get("Authorization")+" / "+r.Header.Get("X-Api-Key")+" for "+r.Header.Get("Accept"))
+	}))
+	defer srv.Close()
+	h := &HTTP{Allow: []string{srv.URL}, MaxResponse: 1 << 20}
+	_, err := h.Run(context.Background(), map[string]any{"Method": "GET", "URL": srv.URL + "/x",
+		"Headers": map[string]any{"Authorization": "Bearer tok-123456", "X-Api-Key": "k-98765", "Accept": "text/plain"}})
+	if err == nil {
+		t.Fatal("a 401 is not an error")
+	}
+	for _, secret := range []string{"tok-123456", "k-98765"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("the error quotes a sent credential %q: %v", secret, err)
+		}
+	}
+	if !strings.HasPrefix(err.Error(), "HTTP 401: invalid credentials: ") || !strings.Contains(err.Error(), "for text/plain") {
+		t.Errorf("the error no longer says what the server answered: %v", err)
 	}
 }

@@ -178,6 +178,7 @@ func (s *Script) exec(ctx context.Context, dir, interp string, args []string, in
 	cmd.Env = []string{"PATH=" + scriptPath, "HOME=" + dir, "LANG=C.UTF-8"}
 	cmd.Stdin = stdin
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	dieWithParent(cmd.SysProcAttr)
 	out := &output{limit: s.MaxOutput}
 	readers, err := out.attach(cmd)
 	if err != nil {

@@ -278,3 +278,41 @@ func TestScriptStderrKeepsTheEnd(t *testing.T) {
 		t.Fatalf("tail %d bytes: %q…", len(tail), tail[:40])
 	}
 }
+
+// A script outlives no tocsin killed with -9: its interpreter gets
+// SIGKILL when tocsin dies, rather than running on unbounded (no timeout
+// watches it any more) while the restarted tocsin may run the step again.
+// The test binary runs itself as the tocsin that is killed.
+func TestScriptDiesWithTocsin(t *testing.T) {
+	if dir := os.Getenv("TOCSIN_SCRIPT_PARENT_DIR"); dir != "" {
+		s := newScript(t)
+		_, err := s.Run(context.Background(), map[string]any{"Runtime": "bash", "Script": "echo $$ > " + dir + "/pid.tmp; mv " + dir + "/pid.tmp " + dir + "/pid; sleep 300"})
+		t.Fatalf("the script returned: %v", err)
+	}
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash is not installed")
+	}
+	dir := t.TempDir()
+	parent := exec.Command(os.Args[0], "-test.run=^TestScriptDiesWithTocsin$", "-test.count=1")
+	parent.Env = append(os.Environ(), "TOCSIN_SCRIPT_PARENT_DIR="+dir)
+	if err := parent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer parent.Process.Kill()
+	var pid int
+	deadline := time.Now().Add(10 * time.Second)
+	for pid == 0 {
+		if b, err := os.ReadFile(filepath.Join(dir, "pid")); err == nil {
+			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the script never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := parent.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = parent.Wait()
+	waitGone(t, pid)
+}

@@ -102,6 +102,12 @@ func (r *Runner) HandleStep(ctx context.Context, job *tocsin.Job) tocsin.JobOutc
 		res.Error = fmt.Sprintf("step %q is not in version %d of runbook %s", st.Name, exec.Version, exec.Runbook)
 		return tocsin.JobOutcome{Runbook: res}
 	}
+	// Checked again here: a document applied before the check existed,
+	// or under another policy, may still hold one.
+	if err := runbook.ScriptReferences(step); err != nil {
+		res.Error = tocsin.ErrorText(err)
+		return tocsin.JobOutcome{Runbook: res}
+	}
 	act, limit, err := r.action(st.Action)
 	if err != nil {
 		res.Error = tocsin.ErrorText(err)

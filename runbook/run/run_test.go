@@ -354,3 +354,25 @@ func TestHostileFieldsAreData(t *testing.T) {
 		})
 	}
 }
+
+// A reference inside a script's text would make data code: the title
+// below would run in bash. The step fails instead, saying that values
+// reach a script through InputPayload, and nothing runs.
+func TestScriptTextTakesNoReferences(t *testing.T) {
+	marker := t.TempDir() + "/pwned"
+	vars := map[string]any{"title": `$(touch ` + marker + `)`}
+	w := newWorldVars(t, stepBefore+`,{"name": "fix", "action": "tocsin:script", "inputs": {"Runtime": "bash", "Script": "echo {{ title }}"}}`, "fix", vars)
+	if w.runner.Script == nil {
+		t.Skip("bash is not installed")
+	}
+	out := w.runner.HandleStep(context.Background(), job(false, 1, 1))
+	if out.Runbook == nil || !strings.Contains(out.Runbook.Error, "InputPayload") {
+		t.Fatalf("outcome %+v", out.Runbook)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("the title ran as a command")
+	}
+	if len(w.claims) != 0 {
+		t.Fatalf("claimed %v for a step that cannot run", w.claims)
+	}
+}
