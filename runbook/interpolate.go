@@ -3,6 +3,7 @@ package runbook
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -62,6 +63,13 @@ func Interpolate(v any, vars map[string]any) (any, error) {
 }
 
 func interpolateString(s string, vars map[string]any) (any, error) {
+	return interpolateEscaped(s, vars, nil)
+}
+
+// interpolateEscaped is interpolateString with each value substituted
+// inside longer text passed through escape (nil: as it is), so a value can
+// be made data of the text around it (a URL's component).
+func interpolateEscaped(s string, vars map[string]any, escape func(string) string) (any, error) {
 	if m := refRE.FindStringSubmatchIndex(s); m != nil && m[0] == 0 && m[1] == len(s) {
 		name := s[m[2]:m[3]]
 		val, ok := vars[name]
@@ -79,7 +87,11 @@ func interpolateString(s string, vars map[string]any) (any, error) {
 			return nil, tocsin.Errorf(tocsin.EINVALID, "unknown variable {{ %s }}", name)
 		}
 		b.WriteString(s[last:m[0]])
-		b.WriteString(textOf(val))
+		if t := textOf(val); escape != nil {
+			b.WriteString(escape(t))
+		} else {
+			b.WriteString(t)
+		}
 		last = m[1]
 	}
 	b.WriteString(s[last:])
@@ -128,4 +140,51 @@ func References(v any) []string {
 	}
 	walk(v)
 	return out
+}
+
+// URLComponent escapes a value substituted inside a URL so it stays one
+// component: "x&delete=1" in a query or "../admin" in a path cannot add a
+// parameter or leave the path it was put in. Spaces are %20, right in a
+// path and in a query.
+func URLComponent(v string) string {
+	return strings.ReplaceAll(url.QueryEscape(v), "+", "%20")
+}
+
+// httpInputs interpolates a tocsin:http step's URL and Body so that values
+// stay data of the text they are put in: inside a longer URL a value is
+// escaped as one component (a URL that is a single reference is taken
+// whole, and checked against the allow-list as any URL), and a string
+// Body that is JSON has its values substituted inside its strings, then
+// encoded again, so a value holding quotes stays inside its string.
+func httpInputs(k string, v any, vars map[string]any) (any, error) {
+	s, ok := v.(string)
+	if !ok {
+		return Interpolate(v, vars)
+	}
+	switch k {
+	case "URL":
+		return interpolateEscaped(s, vars, URLComponent)
+	case "Body":
+		var doc any
+		dec := json.NewDecoder(strings.NewReader(s))
+		dec.UseNumber()
+		if err := dec.Decode(&doc); err != nil || dec.More() {
+			return Interpolate(s, vars) // text: substituted as it is
+		}
+		switch doc.(type) {
+		case map[string]any, []any:
+		default:
+			return Interpolate(s, vars)
+		}
+		out, err := Interpolate(Plain(doc), vars)
+		if err != nil {
+			return nil, err
+		}
+		b, err := json.Marshal(out)
+		if err != nil {
+			return nil, fmt.Errorf("encode Body: %w", err)
+		}
+		return string(b), nil
+	}
+	return Interpolate(v, vars)
 }

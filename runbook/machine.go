@@ -66,6 +66,12 @@ type Context struct {
 // document whose branches go round in a circle must end rather than spin.
 const MaxEntries = 1000
 
+// MaxSteps bounds the steps one execution may run in all: a document
+// whose nextStep or branches go round through steps that wait (a sleep, an
+// HTTP call) would otherwise add step rows and timeline events forever.
+// A variable only so tests can lower it.
+var MaxSteps = 10000
+
 // Start begins exec (ID, IncidentID, Runbook, Version, Parameters typed by
 // Params, StartedBy set by the caller) at its first step.
 func Start(doc *Document, exec *tocsin.RunbookExecution, c Context, now time.Time) (Effects, error) {
@@ -252,6 +258,10 @@ func (m *machine) finish() (Effects, error) {
 		m.pending = ""
 		if m.entries >= MaxEntries {
 			m.end(tocsin.RunbookFailed, "runbook loops without waiting")
+			break
+		}
+		if len(m.exec.Steps) >= MaxSteps {
+			m.end(tocsin.RunbookFailed, fmt.Sprintf("runbook ran %d steps, the most one execution may run", MaxSteps))
 			break
 		}
 		m.entries++

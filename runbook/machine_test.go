@@ -983,3 +983,63 @@ func TestResumeCancelsTimeout(t *testing.T) {
 		t.Errorf("cancel %v", eff.Cancel)
 	}
 }
+
+// TestHTTPValuesStayInTheirPlace: a value substituted inside a URL is one
+// component (it cannot add a query parameter or climb the path), a URL
+// that is one reference is taken whole, and a JSON string Body keeps a
+// value holding quotes inside its string.
+func TestHTTPValuesStayInTheirPlace(t *testing.T) {
+	inc := &tocsin.Incident{ID: "inc1", Title: `x&delete=1 ../admin`, Summary: `x","admin":true,"y":"`}
+	r := newRunner(t, `
+schemaVersion: '0.3'
+parameters:
+  Whole: {type: String, default: 'https://x.test/a?b=c&d=e'}
+mainSteps:
+- name: Query
+  action: 'tocsin:http'
+  inputs: {Method: GET, URL: 'https://x.test/items/{{ incident:TITLE }}?q={{ incident:TITLE }}', Body: '{"note": "{{ incident:SUMMARY }}", "n": 2, "list": ["{{ incident:ID }}"]}'}
+- name: Whole
+  action: 'tocsin:http'
+  inputs: {Method: GET, URL: '{{ Whole }}', Body: 'text {{ incident:SUMMARY }}'}
+`, nil, inc)
+	r.start()
+	q := r.cur().Inputs
+	if q["URL"] != "https://x.test/items/x%26delete%3D1%20..%2Fadmin?q=x%26delete%3D1%20..%2Fadmin" {
+		t.Errorf("URL %q", q["URL"])
+	}
+	var body map[string]any
+	if err := json.Unmarshal([]byte(q["Body"].(string)), &body); err != nil {
+		t.Fatalf("Body %q: %v", q["Body"], err)
+	}
+	if body["note"] != inc.Summary || body["admin"] != nil || body["n"] != float64(2) || body["list"].([]any)[0] != "inc1" {
+		t.Errorf("Body %q", q["Body"])
+	}
+	r.advance(r.result())
+	w := r.cur().Inputs
+	if w["URL"] != "https://x.test/a?b=c&d=e" || w["Body"] != "text "+inc.Summary {
+		t.Errorf("whole URL %q, text Body %q", w["URL"], w["Body"])
+	}
+}
+
+// TestMaxSteps: an execution going round through steps that wait ends
+// once it has run MaxSteps steps, instead of growing for ever.
+func TestMaxSteps(t *testing.T) {
+	defer func(n int) { runbook.MaxSteps = n }(runbook.MaxSteps)
+	runbook.MaxSteps = 40
+	r := newRunner(t, `
+schemaVersion: '0.3'
+mainSteps:
+- name: Nap
+  action: 'aws:sleep'
+  inputs: {Duration: PT1S}
+  nextStep: Nap
+`, nil, nil)
+	r.start()
+	for i := 0; i < runbook.MaxSteps && !tocsin.RunbookEnded(r.exec.Status); i++ {
+		r.advance(tocsin.RunbookResult{ExecutionID: r.exec.ID, Seq: r.cur().Seq, Attempt: r.cur().Attempt, Woke: true})
+	}
+	r.wantStatus(tocsin.RunbookFailed)
+	if len(r.exec.Steps) != runbook.MaxSteps || !strings.Contains(r.exec.FailureMessage, "the most one execution may run") {
+		t.Fatalf("%d steps, %q", len(r.exec.Steps), r.exec.FailureMessage)
+	}
+}

@@ -74,7 +74,13 @@ func (m *machine) inputs(step *Step) (map[string]any, error) {
 		if step.Action == "aws:loop" && (k == "Steps" || k == "LoopCondition") {
 			continue // their references are resolved as each nested step runs, and after each iteration
 		}
-		v, err := Interpolate(step.Inputs[k], vars)
+		var v any
+		var err error
+		if step.Action == "tocsin:http" {
+			v, err = httpInputs(k, step.Inputs[k], vars)
+		} else {
+			v, err = Interpolate(step.Inputs[k], vars)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("input %s: %s", k, tocsin.ErrorText(err))
 		}

@@ -365,8 +365,8 @@ func validateInputs(s *Step, path string, target func(path, name string)) Proble
 	case "tocsin:http":
 		allow("Method", "URL", "Headers", "Body")
 		if need("Method") {
-			if v, ok := str("Method"); ok && !slices.Contains([]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"}, v) {
-				add(".Method", "%q is not GET, HEAD, POST, PUT, PATCH or DELETE", v)
+			if v, ok := str("Method"); ok && !hasRef(v) && !HTTPMethod(v) {
+				add(".Method", "%q is not %s", v, HTTPMethods)
 			}
 		}
 		if need("URL") {
