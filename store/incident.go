@@ -203,19 +203,22 @@ func findForAlert(ctx context.Context, tx reader, a *tocsin.Alert, dedupe string
 	}
 	err := sql.ErrNoRows
 	if dedupe != "" {
-		err = scan(tx.QueryRowContext(ctx, cols+`dedupe_string = $1 AND status <> 'resolved'`, dedupe))
+		// The predicate repeats the partial index's own (dedupe_string <>
+		// ''), so a prepared statement's generic plan can use it.
+		err = scan(tx.QueryRowContext(ctx, cols+`dedupe_string = $1 AND dedupe_string <> '' AND status <> 'resolved'`, dedupe))
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		// The incident under the alert's key, else one opened before the
 		// decoder's key changed (its legacy key): that stays one incident
-		// until it resolves rather than split on upgrade. One look-up
-		// for both, the alert's own key first.
-		legacy := a.LegacyDedupKey
-		if legacy == "" {
-			legacy = a.DedupKey
+		// until it resolves rather than split on upgrade. Two equality
+		// look-ups, not one with IN: PostgreSQL's generic plan of the IN
+		// form, made while the table is empty, uses the index on source
+		// alone and reads every open incident of the source per alert.
+		const byKey = `source = $1 AND dedup_key = $2 AND status <> 'resolved'`
+		err = scan(tx.QueryRowContext(ctx, cols+byKey, a.Source, a.DedupKey))
+		if errors.Is(err, sql.ErrNoRows) && a.LegacyDedupKey != "" && a.LegacyDedupKey != a.DedupKey {
+			err = scan(tx.QueryRowContext(ctx, cols+byKey, a.Source, a.LegacyDedupKey))
 		}
-		err = scan(tx.QueryRowContext(ctx, cols+`source = $1 AND dedup_key IN ($2, $3) AND status <> 'resolved'
-			ORDER BY CASE WHEN dedup_key = $2 THEN 0 ELSE 1 END LIMIT 1`, a.Source, a.DedupKey, legacy))
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil, "", nil
