@@ -81,7 +81,8 @@ func (s *Incidents) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert,
 			return results, nil
 		}
 	}
-	rt, err := loadRouting(ctx, tx, opts)
+	// The routing document and plans are never held back: no flush.
+	rt, err := loadRouting(ctx, unflushed{tx}, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -120,9 +121,7 @@ func (p *payload) ID(ctx context.Context, tx *txn, now time.Time) (string, error
 		return p.id, nil
 	}
 	id := newID()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO payloads (id, body, received_at) VALUES ($1, $2, $3)`, id, string(p.raw), micros(now)); err != nil {
-		return "", fmt.Errorf("insert payload: %w", err)
-	}
+	tx.hold(heldPayloads, id, string(p.raw), micros(now))
 	p.id = id
 	return id, nil
 }
@@ -195,7 +194,21 @@ func (s *Incidents) ingestOne(ctx context.Context, tx *txn, rt *routing, a *tocs
 // alert whose response plan renders a dedupe string joins the open
 // incident with that string first, as AWS groups incidents; otherwise (or
 // when none is open) the one with its source and dedup key.
-func findForAlert(ctx context.Context, tx reader, a *tocsin.Alert, dedupe string) (*tocsin.Incident, *tocsin.Alert, string, error) {
+func findForAlert(ctx context.Context, r reader, a *tocsin.Alert, dedupe string) (*tocsin.Incident, *tocsin.Alert, string, error) {
+	tx := r
+	t, _ := r.(*txn)
+	if t != nil {
+		// The look-ups read incidents and alerts; a held-back row is only
+		// inserted first when it could be the answer (two alerts of one
+		// batch for the same new incident), so a batch of new incidents
+		// keeps its rows for one multi-row insert each.
+		if t.heldIncidentMatches(a.Source, a.DedupKey, a.LegacyDedupKey, dedupe) {
+			if err := t.flush(ctx); err != nil {
+				return nil, nil, "", err
+			}
+		}
+		tx = unflushed{t}
+	}
 	var inc tocsin.Incident
 	const cols = `SELECT id, status, impact, open_alert_count, alert_count, response_plan FROM incidents WHERE `
 	scan := func(row *sql.Row) error {
@@ -225,6 +238,11 @@ func findForAlert(ctx context.Context, tx reader, a *tocsin.Alert, dedupe string
 	} else if err != nil {
 		return nil, nil, "", fmt.Errorf("find open incident: %w", err)
 	}
+	if t != nil && t.heldAlertMatches(inc.ID, a.Fingerprint) {
+		if err := t.flush(ctx); err != nil {
+			return nil, nil, "", err
+		}
+	}
 	var known tocsin.Alert
 	var hash string
 	err = tx.QueryRowContext(ctx, `SELECT id, status, title, content_hash FROM alerts WHERE incident_id = $1 AND fingerprint = $2`, inc.ID, a.Fingerprint).
@@ -244,13 +262,9 @@ func applyAlert(ctx context.Context, tx *txn, eff response.Effects, a *tocsin.Al
 		labels, _ := json.Marshal(nonNilMap(o.Labels))
 		tags, _ := json.Marshal(nonNilMap(o.Tags))
 		chats, _ := json.Marshal(nonNilChats(o.ChatChannels))
-		if _, err := tx.ExecContext(ctx, `INSERT INTO incidents (id, title, summary, impact, status, source, dedup_key, labels,
-		created_at, updated_at, alert_count, open_alert_count, response_plan, dedupe_string, tags, chat_channels)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, 1, 1, $10, $11, $12, $13)`,
-			o.ID, o.Title, o.Summary, o.Impact, o.Status, o.Source, o.DedupKey, string(labels), micros(now),
-			o.ResponsePlan, o.DedupeString, string(tags), string(chats)); err != nil {
-			return fmt.Errorf("insert incident: %w", err)
-		}
+		tx.hold(heldIncidents, o.ID, o.Title, o.Summary, o.Impact, o.Status, o.Source, o.DedupKey, string(labels), micros(now), micros(now),
+			1, 1, o.ResponsePlan, o.DedupeString, string(tags), string(chats))
+		tx.held.incidents = append(tx.held.incidents, heldIncident{source: o.Source, dedupKey: o.DedupKey, dedupe: o.DedupeString})
 	}
 	w := eff.Alert
 	if w.Op != response.AlertNone {
@@ -289,14 +303,9 @@ func insertAlert(ctx context.Context, tx *txn, a *tocsin.Alert, p *payload, now 
 	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO alerts (id, incident_id, payload_id, source, dedup_key, fingerprint, status, severity,
-		title, description, labels, annotations, links, starts_at, ends_at, received_at, updated_at, last_seen_at, content_hash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16, $16, $17)`,
-		a.ID, a.IncidentID, nullString(payloadID), a.Source, a.DedupKey, a.Fingerprint, a.Status, a.Severity,
-		a.Title, a.Description, labels, ann, links, nullMicros(a.StartsAt), nullMicros(a.EndsAt), micros(now),
-		hash); err != nil {
-		return fmt.Errorf("insert alert: %w", err)
-	}
+	tx.hold(heldAlerts, a.ID, a.IncidentID, nullString(payloadID), a.Source, a.DedupKey, a.Fingerprint, a.Status, a.Severity,
+		a.Title, a.Description, labels, ann, links, nullMicros(a.StartsAt), nullMicros(a.EndsAt), micros(now), micros(now), micros(now), hash)
+	tx.held.alerts = append(tx.held.alerts, heldAlert{incidentID: a.IncidentID, fingerprint: a.Fingerprint})
 	tx.db.recent.put(a, hash)
 	return nil
 }
@@ -390,11 +399,7 @@ func insertEvent(ctx context.Context, tx *txn, e *tocsin.TimelineEvent) error {
 	if len(e.Data) > 0 {
 		data = sql.NullString{String: string(e.Data), Valid: true}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO timeline (id, incident_id, at, kind, actor, message, data, refs, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		e.ID, e.IncidentID, micros(e.At), e.Kind, e.Actor, e.Message, data, refsColumn(e.References), nullTimePtr(e.UpdatedAt)); err != nil {
-		return fmt.Errorf("insert timeline event: %w", err)
-	}
+	tx.hold(heldTimeline, e.ID, e.IncidentID, micros(e.At), e.Kind, e.Actor, e.Message, data, refsColumn(e.References), nullTimePtr(e.UpdatedAt))
 	return nil
 }
 
@@ -558,7 +563,7 @@ func (s *core) applyChange(ctx context.Context, tx *txn, id string, eff response
 		}
 	}
 	for _, j := range eff.Jobs {
-		if err := insertJob(ctx, tx, j, now); err != nil {
+		if err := queueJob(ctx, tx, j, now); err != nil {
 			return false, err
 		}
 	}

@@ -366,6 +366,13 @@ type txn struct {
 	// share it: each compares it before and after its part), so a commit
 	// that queued nothing wakes no worker.
 	queued int
+	// held is the rows held back for multi-row inserts (batch.go), and
+	// holding whether there are any.
+	held    held
+	holding bool
+	// failed is a failed flush's error: the transaction is then lost, and
+	// every later statement and the commit fail with it.
+	failed error
 }
 
 func (s *core) begin(ctx context.Context) (*txn, error) {
@@ -469,8 +476,12 @@ func (t *txn) stmt(ctx context.Context, query string) *sql.Stmt {
 	return nil
 }
 
-// ExecContext runs a statement in the transaction.
+// ExecContext runs a statement in the transaction, after the rows held
+// back.
 func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
 	args = validArgs(args)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
@@ -478,8 +489,30 @@ func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 	return t.Tx.ExecContext(ctx, query, args...)
 }
 
-// QueryContext runs a query in the transaction.
+// QueryContext runs a query in the transaction, after the rows held back.
 func (t *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if err := t.flush(ctx); err != nil {
+		return nil, err
+	}
+	return t.query(ctx, query, args...)
+}
+
+// QueryRowContext runs a one-row query in the transaction, after the rows
+// held back. A failed flush is the row's error.
+func (t *txn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if err := t.flush(ctx); err != nil {
+		// sql.Row has no constructor taking an error: the row fails as a
+		// query on a cancelled context does, and attemptTx answers with
+		// the flush's own error (t.failed).
+		c, cancel := context.WithCancelCause(ctx)
+		cancel(err)
+		return t.Tx.QueryRowContext(c, `SELECT 1`)
+	}
+	return t.queryRow(ctx, query, args...)
+}
+
+// query runs a query in the transaction, held-back rows or not.
+func (t *txn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	args = validArgs(args)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
@@ -487,13 +520,28 @@ func (t *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql
 	return t.Tx.QueryContext(ctx, query, args...)
 }
 
-// QueryRowContext runs a one-row query in the transaction.
-func (t *txn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+// queryRow runs a one-row query in the transaction, held-back rows or not.
+func (t *txn) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	args = validArgs(args)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return t.Tx.QueryRowContext(ctx, query, args...)
+}
+
+// Commit inserts the rows held back and commits.
+func (t *txn) Commit() error {
+	if err := t.flush(context.Background()); err != nil {
+		t.Tx.Rollback()
+		return err
+	}
+	return t.Tx.Commit()
+}
+
+// Rollback forgets the rows held back and rolls back.
+func (t *txn) Rollback() error {
+	t.discard()
+	return t.Tx.Rollback()
 }
 
 // singleTx runs fn in a transaction of its own.
@@ -526,6 +574,11 @@ func (s *core) attemptTx(ctx context.Context, fn func(tx *txn) error) error {
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
+		if tx.failed != nil {
+			// A statement failed when the rows held back were inserted
+			// before it: that is the cause, not the statement's own error.
+			return tx.failed
+		}
 		return err
 	}
 	return tx.Commit()
