@@ -113,6 +113,17 @@ func (t *txn) flush(ctx context.Context) error {
 	}
 	t.holding = false
 	h := &t.held
+	if t.db.dialect != SQLite {
+		// One round trip for everything: each statement is one on
+		// PostgreSQL, and a new incident holds back five rows of four or
+		// five tables.
+		err := t.execHeldAll(ctx)
+		t.discard()
+		if err != nil {
+			t.failed = err
+		}
+		return err
+	}
 	for i, tbl := range heldTables {
 		args, rows := h.args[i], h.rows[i]
 		for rows > 0 {
@@ -167,6 +178,79 @@ func (t *txn) execHeld(ctx context.Context, tbl *heldTable, n int, args []any) e
 	return nil
 }
 
+// execHeldAll inserts every held-back row in one statement, on
+// PostgreSQL: the tables' inserts are data-modifying WITH queries of one
+// statement, whose foreign keys are checked at its end. Beyond
+// PostgreSQL's 65,535 parameters it goes table by table.
+func (t *txn) execHeldAll(ctx context.Context) error {
+	h := &t.held
+	var counts [len(heldTables)]int
+	var args []any
+	tables := 0
+	for i := range heldTables {
+		counts[i] = h.rows[i]
+		args = append(args, h.args[i]...)
+		if counts[i] > 0 {
+			tables++
+		}
+	}
+	if tables == 1 || len(args) > 65535 {
+		for i, tbl := range heldTables {
+			if err := t.execHeldTable(ctx, tbl, h.rows[i], h.args[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	q := heldCombined(counts)
+	if _, err := t.Tx.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("insert held rows: %w", err)
+	}
+	return nil
+}
+
+// execHeldTable inserts rows of tbl on PostgreSQL, at most maxHeldRows a
+// statement.
+func (t *txn) execHeldTable(ctx context.Context, tbl *heldTable, rows int, args []any) error {
+	for rows > 0 {
+		n := min(rows, maxHeldRows)
+		k := n * len(tbl.cols)
+		if err := t.execHeld(ctx, tbl, n, args[:k]); err != nil {
+			return err
+		}
+		args, rows = args[k:], rows-n
+	}
+	return nil
+}
+
+// heldCombined is PostgreSQL's one statement inserting counts[i] rows of
+// each held table i (its parameters in table order).
+func heldCombined(counts [len(heldTables)]int) string {
+	if q, ok := heldTexts.Load(counts); ok {
+		return q.(string)
+	}
+	var parts []string
+	p := 0
+	for i, tbl := range heldTables {
+		if counts[i] > 0 {
+			parts = append(parts, insertText(tbl, counts[i], false, &p))
+		}
+	}
+	var b strings.Builder
+	for i, part := range parts[:len(parts)-1] {
+		if i == 0 {
+			b.WriteString("WITH ")
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString("h" + strconv.Itoa(i) + " AS (" + part + ")")
+	}
+	b.WriteString(" " + parts[len(parts)-1])
+	q := b.String()
+	heldTexts.Store(counts, q)
+	return q
+}
+
 // heldTexts caches the multi-row statements' texts by table and rows.
 var heldTexts sync.Map
 
@@ -185,9 +269,17 @@ func heldInsert(tbl *heldTable, n int, plain bool) string {
 	if q, ok := heldTexts.Load(k); ok {
 		return q.(string)
 	}
+	p := 0
+	q := insertText(tbl, n, plain, &p)
+	heldTexts.Store(k, q)
+	return q
+}
+
+// insertText is an INSERT of n rows of tbl whose parameters are numbered
+// from *p + 1 on (or plain ?).
+func insertText(tbl *heldTable, n int, plain bool, p *int) string {
 	var b strings.Builder
 	b.WriteString("INSERT INTO " + tbl.name + " (" + strings.Join(tbl.cols, ", ") + ") VALUES ")
-	p := 0
 	for r := 0; r < n; r++ {
 		if r > 0 {
 			b.WriteString(", ")
@@ -197,18 +289,16 @@ func heldInsert(tbl *heldTable, n int, plain bool) string {
 			if c > 0 {
 				b.WriteString(", ")
 			}
-			p++
+			*p++
 			if plain {
 				b.WriteByte('?')
 			} else {
-				b.WriteString("$" + strconv.Itoa(p))
+				b.WriteString("$" + strconv.Itoa(*p))
 			}
 		}
 		b.WriteByte(')')
 	}
-	q := b.String()
-	heldTexts.Store(k, q)
-	return q
+	return b.String()
 }
 
 // unflushed reads in the transaction without inserting what is held back

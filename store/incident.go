@@ -227,10 +227,14 @@ func findForAlert(ctx context.Context, r reader, a *tocsin.Alert, dedupe string)
 		// look-ups, not one with IN: PostgreSQL's generic plan of the IN
 		// form, made while the table is empty, uses the index on source
 		// alone and reads every open incident of the source per alert.
+		// Both in one statement (a round trip fewer on PostgreSQL, for
+		// every new alert): a UNION ALL of the two equality look-ups, own
+		// key first.
 		const byKey = `source = $1 AND dedup_key = $2 AND status <> 'resolved'`
-		err = scan(tx.QueryRowContext(ctx, cols+byKey, a.Source, a.DedupKey))
-		if errors.Is(err, sql.ErrNoRows) && a.LegacyDedupKey != "" && a.LegacyDedupKey != a.DedupKey {
-			err = scan(tx.QueryRowContext(ctx, cols+byKey, a.Source, a.LegacyDedupKey))
+		if a.LegacyDedupKey != "" && a.LegacyDedupKey != a.DedupKey {
+			err = scan(tx.QueryRowContext(ctx, byKeyOrLegacy, a.Source, a.DedupKey, a.LegacyDedupKey))
+		} else {
+			err = scan(tx.QueryRowContext(ctx, cols+byKey, a.Source, a.DedupKey))
 		}
 	}
 	if errors.Is(err, sql.ErrNoRows) {
@@ -254,6 +258,16 @@ func findForAlert(ctx context.Context, r reader, a *tocsin.Alert, dedupe string)
 	}
 	return &inc, &known, hash, nil
 }
+
+// byKeyOrLegacy finds the open incident under an alert's key ($2), else
+// under its legacy key ($3), as two equality look-ups on the partial
+// unique index incidents_open_dedup in one statement.
+const byKeyOrLegacy = `SELECT id, status, impact, open_alert_count, alert_count, response_plan FROM (
+	SELECT 0 AS k, id, status, impact, open_alert_count, alert_count, response_plan FROM incidents
+	WHERE source = $1 AND dedup_key = $2 AND status <> 'resolved'
+	UNION ALL
+	SELECT 1 AS k, id, status, impact, open_alert_count, alert_count, response_plan FROM incidents
+	WHERE source = $1 AND dedup_key = $3 AND status <> 'resolved') AS o ORDER BY k LIMIT 1`
 
 // applyAlert writes what a decision about an alert changes of the
 // incident and of the alert itself.
