@@ -185,7 +185,11 @@ func (t *txn) execHeld(ctx context.Context, tbl *heldTable, n int, args []any) e
 func (t *txn) execHeldAll(ctx context.Context) error {
 	h := &t.held
 	var counts [len(heldTables)]int
-	var args []any
+	size := 0
+	for i := range heldTables {
+		size += len(h.args[i])
+	}
+	args := make([]any, 0, size)
 	tables := 0
 	for i := range heldTables {
 		counts[i] = h.rows[i]
