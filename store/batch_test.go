@@ -196,3 +196,42 @@ func TestChunkRows(t *testing.T) {
 		}
 	}
 }
+
+// TestRoutingForForgetsOnWrite: a transaction's ingests share the routing
+// the first loaded until a statement that may write runs; one loaded
+// without plans serves no request that picks a plan.
+func TestRoutingForForgetsOnWrite(t *testing.T) {
+	heldKinds(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		err := db.incidents.singleTx(ctx, func(tx *txn) error {
+			load := func(plan string) *routing {
+				rt, err := routingFor(ctx, tx, tocsin.IngestOptions{ResponsePlan: plan})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return rt
+			}
+			a := load("")
+			if b := load(""); b != a {
+				t.Error("the second ingest read the routing again")
+			}
+			c := load("some-plan")
+			if c == a || c.plans == nil {
+				t.Error("a request picking a plan got the routing loaded without plans")
+			}
+			if d := load(""); d != c {
+				t.Error("the routing with plans was not reused")
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE incidents SET updated_at = 0 WHERE id = 'none'`); err != nil {
+				t.Fatal(err)
+			}
+			if e := load("some-plan"); e == c {
+				t.Error("the routing survived a write")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -81,8 +81,7 @@ func (s *Incidents) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert,
 			return results, nil
 		}
 	}
-	// The routing document and plans are never held back: no flush.
-	rt, err := loadRouting(ctx, unflushed{tx}, opts)
+	rt, err := routingFor(ctx, tx, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -104,6 +103,24 @@ func (s *Incidents) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert,
 		}
 	}
 	return results, nil
+}
+
+// routingFor is the routing of an ingest in tx: the one the previous
+// ingest of the transaction loaded while no statement has written since
+// (a SQLite group of new alerts reads it once, not once a request), else
+// loaded now. Its plans are loaded only when a request picks a plan, so
+// a routing loaded without them serves only requests that pick none.
+func routingFor(ctx context.Context, tx *txn, opts tocsin.IngestOptions) (*routing, error) {
+	if rt := tx.routing; rt != nil && (rt.plans != nil || (rt.doc == nil && opts.ResponsePlan == "")) {
+		return rt, nil
+	}
+	// The routing document and plans are never held back: no flush.
+	rt, err := loadRouting(ctx, unflushed{tx}, opts)
+	if err != nil {
+		return nil, err
+	}
+	tx.routing = rt
+	return rt, nil
 }
 
 // payload is the raw body alerts of one request came from, stored once

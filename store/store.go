@@ -373,6 +373,10 @@ type txn struct {
 	// failed is a failed flush's error: the transaction is then lost, and
 	// every later statement and the commit fail with it.
 	failed error
+	// routing is the routing an ingest of this transaction loaded, for the
+	// next one (a SQLite group's members); any other statement but the
+	// unflushed reads forgets it, as it may write (see routingFor).
+	routing *routing
 }
 
 func (s *core) begin(ctx context.Context) (*txn, error) {
@@ -479,6 +483,8 @@ func (t *txn) stmt(ctx context.Context, query string) *sql.Stmt {
 // ExecContext runs a statement in the transaction, after the rows held
 // back.
 func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	// A write may change the routing document or a plan.
+	t.routing = nil
 	if err := t.flush(ctx); err != nil {
 		return nil, err
 	}
@@ -491,6 +497,8 @@ func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 
 // QueryContext runs a query in the transaction, after the rows held back.
 func (t *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	// It may write (RETURNING) the routing document or a plan.
+	t.routing = nil
 	if err := t.flush(ctx); err != nil {
 		return nil, err
 	}
@@ -500,6 +508,8 @@ func (t *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql
 // QueryRowContext runs a one-row query in the transaction, after the rows
 // held back. A failed flush is the row's error.
 func (t *txn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	// It may write (RETURNING) the routing document or a plan.
+	t.routing = nil
 	if err := t.flush(ctx); err != nil {
 		// sql.Row has no constructor taking an error: the row fails as a
 		// query on a cancelled context does, and attemptTx answers with
