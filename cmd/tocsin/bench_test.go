@@ -91,3 +91,42 @@ func TestWebhookDeliveriesReuseTheConnection(t *testing.T) {
 		t.Fatalf("%d connections for %d deliveries; want 1", conns, requests)
 	}
 }
+
+// BenchmarkIntakeRepeat measures the whole path of Alertmanager's
+// repeat_interval over HTTP: one group, opened once, then re-sent
+// unchanged from parallel clients (each an unchanged repeat: counted,
+// nothing else).
+func BenchmarkIntakeRepeat(b *testing.B) {
+	for _, kind := range storetest.Kinds() {
+		b.Run(kind.Name, func(b *testing.B) {
+			ts := apptest.Start(b, kind.URL(b), func(c *config.Config) { c.Alert.Slack.Enable, c.Alert.Email.Enable = false, false })
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+			body := apptest.AMPayload("bench-repeat", "firing", "x")
+			post := func(want int) {
+				req, _ := http.NewRequest("POST", ts.URL+"/api/v1/alerts/alertmanager", strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+apptest.IngestToken)
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if resp.StatusCode != want {
+					b.Fatalf("status %d, want %d", resp.StatusCode, want)
+				}
+			}
+			post(http.StatusCreated)
+			b.SetParallelism(32)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					post(http.StatusOK)
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "alerts/s")
+		})
+	}
+}
