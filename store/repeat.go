@@ -81,12 +81,88 @@ func (s *Incidents) confirmRepeats(ctx context.Context, alerts []*tocsin.Alert, 
 		reps[i] = r
 	}
 	for _, r := range reps {
-		if !s.confirmRepeat(ctx, r) {
+		if !s.confirms.confirm(ctx, r, s.confirmRepeat) {
 			s.decided.drop(r.key)
 			return nil, false
 		}
 	}
 	return reps, true
+}
+
+// confirmations share confirmRepeat's reads between concurrent repeats of
+// one alert: at most one read per alert runs at a time, and the requests
+// that arrive while it runs wait for the next one, which starts after it
+// ends and so after they arrived. Each answer is thus confirmed by a read
+// begun after its request came in — a resolve committed before then is
+// seen — while a burst of repeats of one group costs a read per read's
+// duration rather than one per request.
+type confirmations struct {
+	mu sync.Mutex
+	m  map[string]*confirmQueue
+}
+
+// confirmQueue is one alert's confirmations: the round waiting to start
+// (next), if any; running while a reader goroutine serves it.
+type confirmQueue struct {
+	running bool
+	next    *confirmRound
+}
+
+// confirmRound is one read and the requests it answers.
+type confirmRound struct {
+	done chan struct{}
+	ok   bool
+}
+
+// confirm waits for a read of r's state begun after the call, and reports
+// whether it confirmed r; false when ctx ends first.
+func (c *confirmations) confirm(ctx context.Context, r repeat, read func(context.Context, repeat) bool) bool {
+	key := r.alertID + "\x00" + r.incidentID + "\x00" + r.hash + "\x00" + r.alertStatus + "\x00" + r.incidentStatus
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = make(map[string]*confirmQueue)
+	}
+	q := c.m[key]
+	if q == nil {
+		q = &confirmQueue{}
+		c.m[key] = q
+	}
+	if q.next == nil {
+		q.next = &confirmRound{done: make(chan struct{})}
+	}
+	round := q.next
+	if !q.running {
+		q.running = true
+		go c.serve(key, q, r, read)
+	}
+	c.mu.Unlock()
+	select {
+	case <-round.done:
+		return round.ok
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// serve runs q's rounds one after another until none waits.
+func (c *confirmations) serve(key string, q *confirmQueue, r repeat, read func(context.Context, repeat) bool) {
+	for {
+		c.mu.Lock()
+		round := q.next
+		if round == nil {
+			q.running = false
+			delete(c.m, key)
+			c.mu.Unlock()
+			return
+		}
+		q.next = nil
+		c.mu.Unlock()
+		// A context that cannot end: a primary-key read needs no deadline,
+		// and on one the drivers (database/sql's rows, SQLite's interrupt)
+		// start a watching goroutine per query.
+		round.ok = read(context.Background(), r)
+		close(round.done)
+	}
 }
 
 // confirmRepeat reads, by primary key, whether r's alert and incident are

@@ -129,6 +129,7 @@ type core struct {
 	recent        recentHashes
 	decided       decidedRepeats // repeats decided in full, confirmed by one read
 	repeats       repeatCounts   // repeat counts not yet written
+	confirms      confirmations  // reads confirming repeats, shared
 	peers         *peers         // PostgreSQL: the other instances' wake-ups
 	swept         atomic.Int64   // when claims last swept cancelled jobs (µs)
 }
