@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"maps"
 	"reflect"
 	"slices"
 	"sync"
@@ -52,6 +54,9 @@ func (s *Incidents) findRepeats(ctx context.Context, alerts []*tocsin.Alert, opt
 	if opts.IdempotencyKey != "" || len(opts.Warnings) > 0 || len(alerts) == 0 {
 		return nil
 	}
+	if reps, ok := s.confirmRepeats(ctx, alerts, opts); ok {
+		return reps
+	}
 	hashes := make([]string, len(alerts))
 	for i, a := range alerts {
 		last, ok := s.recent.get(a)
@@ -63,22 +68,30 @@ func (s *Incidents) findRepeats(ctx context.Context, alerts []*tocsin.Alert, opt
 			return nil // changed since it was last written
 		}
 	}
-	if reps, ok := s.confirmRepeats(ctx, alerts, hashes, opts); ok {
-		return reps
-	}
 	return s.loadRepeats(ctx, alerts, hashes, opts)
 }
 
 // confirmRepeats answers from decidedRepeats when every alert has a
-// decision for its hash and these options, each confirmed by its read.
-func (s *Incidents) confirmRepeats(ctx context.Context, alerts []*tocsin.Alert, hashes []string, opts tocsin.IngestOptions) ([]repeat, bool) {
+// decision for what it says and these options, each confirmed by its
+// read. What an alert says is compared field by field with what the
+// decision was made on (and its payload by SHA-256, once per body), which
+// costs less than the content hash's JSON of labels and annotations.
+func (s *Incidents) confirmRepeats(ctx context.Context, alerts []*tocsin.Alert, opts tocsin.IngestOptions) ([]repeat, bool) {
 	reps := make([]repeat, len(alerts))
+	var raw []byte
+	var sum [sha256.Size]byte
 	for i, a := range alerts {
-		r, ok := s.decided.get(recentKey(a), hashes[i], opts)
+		e, ok := s.decided.get(recentKey(a), opts)
 		if !ok {
 			return nil, false
 		}
-		reps[i] = r
+		if i == 0 || !sameBytes(a.Raw, raw) {
+			raw, sum = a.Raw, sha256.Sum256(a.Raw)
+		}
+		if !e.said.matches(a, sum) {
+			return nil, false
+		}
+		reps[i] = e.rep
 	}
 	for _, r := range reps {
 		if !s.confirms.confirm(ctx, r, s.confirmRepeat) {
@@ -207,8 +220,8 @@ func (s *Incidents) loadRepeats(ctx context.Context, alerts []*tocsin.Alert, has
 			alertStatus: in.Known.Status, incidentStatus: in.Incident.Status, result: eff.Result})
 	}
 	if rt.doc == nil && opts.ResponsePlan == "" {
-		for _, rep := range reps {
-			s.decided.put(rep, opts)
+		for i, rep := range reps {
+			s.decided.put(rep, saidBy(alerts[i]), opts)
 		}
 	}
 	return reps
@@ -261,19 +274,50 @@ type decidedRepeats struct {
 
 type decidedRepeat struct {
 	rep  repeat
+	said said
 	opts tocsin.IngestOptions
 }
 
-// get returns the decision for key if it was made for this hash and
-// these options.
-func (d *decidedRepeats) get(key, hash string, opts tocsin.IngestOptions) (repeat, bool) {
+// said is what a report of an alert said: the fields contentHash covers,
+// and its payload's SHA-256.
+type said struct {
+	status, severity, title, description string
+	labels, annotations                  map[string]string
+	links                                []tocsin.Link
+	startsAt, endsAt                     int64
+	raw                                  [sha256.Size]byte
+}
+
+// saidBy copies what a says.
+func saidBy(a *tocsin.Alert) said {
+	return said{status: a.Status, severity: a.Severity, title: a.Title, description: a.Description,
+		labels: maps.Clone(a.Labels), annotations: maps.Clone(a.Annotations), links: slices.Clone(a.Links),
+		startsAt: nullMicros(a.StartsAt).Int64, endsAt: nullMicros(a.EndsAt).Int64, raw: sha256.Sum256(a.Raw)}
+}
+
+// matches reports whether a says the same, its payload's SHA-256 being
+// raw. (A nil and an empty map say the same: both are stored as {}.)
+func (s *said) matches(a *tocsin.Alert, raw [sha256.Size]byte) bool {
+	return a.Status == s.status && a.Severity == s.severity && a.Title == s.title && a.Description == s.description &&
+		maps.Equal(a.Labels, s.labels) && maps.Equal(a.Annotations, s.annotations) && slices.Equal(a.Links, s.links) &&
+		nullMicros(a.StartsAt).Int64 == s.startsAt && nullMicros(a.EndsAt).Int64 == s.endsAt && raw == s.raw
+}
+
+// sameBytes reports whether a and b are the same slice (alerts of one
+// body share it), not merely equal bytes.
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+// get returns the decision for key if it was made with these options.
+func (d *decidedRepeats) get(key string, opts tocsin.IngestOptions) (decidedRepeat, bool) {
 	d.mu.Lock()
 	e, ok := d.m[key]
 	d.mu.Unlock()
-	if !ok || e.rep.hash != hash || !sameOptions(e.opts, opts) {
-		return repeat{}, false
+	if !ok || !sameOptions(e.opts, opts) {
+		return decidedRepeat{}, false
 	}
-	return e.rep, true
+	return e, true
 }
 
 // sameOptions compares the options a decision depends on; most requests
@@ -286,13 +330,13 @@ func sameOptions(a, b tocsin.IngestOptions) bool {
 	return reflect.DeepEqual(a, b)
 }
 
-func (d *decidedRepeats) put(r repeat, opts tocsin.IngestOptions) {
+func (d *decidedRepeats) put(r repeat, what said, opts tocsin.IngestOptions) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.m == nil || len(d.m) >= maxRecent {
 		d.m = make(map[string]decidedRepeat, 256)
 	}
-	d.m[r.key] = decidedRepeat{rep: r, opts: opts}
+	d.m[r.key] = decidedRepeat{rep: r, said: what, opts: opts}
 }
 
 func (d *decidedRepeats) drop(key string) {

@@ -206,6 +206,21 @@ func TestRepeatCountedInMemory(t *testing.T) {
 				}
 				ingest(changed) // decided in full: a repeat of the changed body
 				ingest(changed) // confirmed by one read
+				// So is a changed label with the same body.
+				relabelled := firing()
+				relabelled.Raw = changed.Raw
+				relabelled.Labels = map[string]string{"alertname": "a", "instance": "other"}
+				ingest(relabelled)
+				if _, _, payloads := row(first.AlertID); payloads != 3 {
+					t.Fatalf("changed label: %d payloads; want 3", payloads)
+				}
+				var labels string
+				if err := db.SQL().QueryRow(`SELECT labels FROM alerts WHERE id = $1`, first.AlertID).Scan(&labels); err != nil || !strings.Contains(labels, "other") {
+					t.Fatalf("changed label: labels %s, %v", labels, err)
+				}
+				changed = relabelled
+				ingest(changed)
+				ingest(changed)
 				// The incident is resolved, then the same body is re-sent: it
 				// opens a new incident, though this store decided it was a repeat.
 				by := db
