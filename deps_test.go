@@ -29,7 +29,8 @@ func deps(t *testing.T, pkg string, seen map[string]bool) map[string]bool {
 // interface they use and never import the store or the wiring.
 func TestImportRules(t *testing.T) {
 	for _, pkg := range []string{"tocsin/engage", "tocsin/integration", "tocsin/integration/awsim", "tocsin/integration/pagerduty",
-		"tocsin/integration/servicenow", "tocsin/integration/incidentio", "tocsin/inbound", "tocsin/awsapi", "tocsin/response", "tocsin/oncall"} {
+		"tocsin/integration/servicenow", "tocsin/integration/incidentio", "tocsin/inbound", "tocsin/awsapi", "tocsin/response", "tocsin/oncall",
+		"tocsin/runbook", "tocsin/runbook/action", "tocsin/runbook/run"} {
 		for dep := range deps(t, pkg, map[string]bool{}) {
 			if dep == "tocsin/store" || dep == "tocsin/app" || strings.HasPrefix(dep, "tocsin/store/") {
 				t.Errorf("%s imports %s", pkg, dep)

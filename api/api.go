@@ -53,6 +53,11 @@ type Options struct {
 	Tokens Tokens
 	// MaxBodyBytes limits request bodies (default DefaultMaxBodyBytes).
 	MaxBodyBytes int64
+	// ChannelKeys, by channel, report whether a key names one of its
+	// configured alternates (Teams' other_power_urls, Lark's
+	// other_webhook_urls): a response plan's chat destination for such a
+	// channel must be one of them.
+	ChannelKeys map[string]func(key string) bool
 	// Channels are the enabled team channels by name: an escalation plan
 	// may target only these.
 	Channels map[string]bool

@@ -146,6 +146,9 @@ func (s *Server) checkResponsePlan(p *tocsin.ResponsePlan) error {
 	for i, c := range p.ChatChannels {
 		if !s.opts.Channels[c.Channel] {
 			bad = append(bad, fmt.Sprintf("chat_channels[%d].channel: %q is not an enabled channel (enabled: %s)", i, c.Channel, enabledChannels(s.opts.Channels)))
+		} else if has := s.opts.ChannelKeys[c.Channel]; has != nil && c.Destination != "" && !has(c.Destination) {
+			bad = append(bad, fmt.Sprintf("chat_channels[%d].destination: %q is not a configured alternate of %s (its %s keys)",
+				i, c.Destination, c.Channel, tocsin.ChatDestinationKeys[c.Channel]))
 		}
 	}
 	for i, t := range p.IncidentTemplate.NotificationTargets {

@@ -380,7 +380,7 @@ func (a *App) routes(w *wiring) http.Handler {
 		Tokens: api.Tokens{Clear: cfg.API.Tokens, Hashes: a.apiTokenHashes}, MaxBodyBytes: cfg.Ingest.MaxBodyBytes,
 		Health: a.store, Engagements: a.store.Engagements(), OnCall: a.store.OnCall(), Keys: a.store.Secrets(),
 		ResponsePlans: a.store.ResponsePlans(),
-		Channels:      overrides.Channels, WebhookGuard: w.webhookGuard,
+		Channels:      overrides.Channels, ChannelKeys: overrides.ChannelKeys, WebhookGuard: w.webhookGuard,
 		SendActivation: a.sendActivation, TestPage: a.testPage, PublicHost: w.publicHost, Now: o.Now, Logger: logger,
 		Record: a.store.Incidents(), AttachmentMaxBytes: attachmentLimit(cfg),
 		Runbooks: a.store.Runbooks(), RunbookPolicy: w.runbookPolicy,

@@ -81,6 +81,8 @@ type SNS struct {
 type Server struct {
 	store Store
 	opts  Options
+	// decodes skips decoding a body received before (repeats).
+	decodes ingest.DecodeCache
 }
 
 // New returns the webhooks over store; Register puts their routes on a mux.

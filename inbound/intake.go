@@ -37,7 +37,7 @@ func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.debugBody(source, body)
-	alerts, err := decode(body, s.opts.Now())
+	alerts, err := s.decodes.Decode(source, decode, body, s.opts.Now())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -59,7 +59,7 @@ func (s *Server) handleVersusIncidents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.debugBody("versus", body)
-	alerts, err := ingest.Detect(body, s.opts.Now())
+	alerts, err := s.decodes.Decode("versus", ingest.Detect, body, s.opts.Now())
 	if err != nil {
 		s.fail(w, r, err)
 		return

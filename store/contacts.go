@@ -172,6 +172,9 @@ func (s *OnCall) DeleteContact(ctx context.Context, alias string) error {
 	} else if plan != "" {
 		return tocsin.Errorf(tocsin.ECONFLICT, "contact %q is a target of escalation plan %q", alias, plan)
 	}
+	if err := s.refuseEngaged(ctx, "contact", alias); err != nil {
+		return err
+	}
 	groups, err := s.ListContactGroups(ctx)
 	if err != nil {
 		return err
@@ -228,6 +231,9 @@ func (s *OnCall) DeleteContactGroup(ctx context.Context, name string) error {
 		return err
 	} else if plan != "" {
 		return tocsin.Errorf(tocsin.ECONFLICT, "contact group %q is a target of escalation plan %q", name, plan)
+	}
+	if err := s.refuseEngaged(ctx, "contact_group", name); err != nil {
+		return err
 	}
 	return s.deleteNamed(ctx, "contact_groups", "name", name, "contact group")
 }

@@ -26,21 +26,23 @@ func (s *Incidents) Ingest(ctx context.Context, alerts []*tocsin.Alert, opts toc
 	for _, a := range alerts {
 		validAlert(a)
 	}
+	if reps := s.findRepeats(ctx, alerts, opts); reps != nil {
+		// Unchanged repeats: answered after the reads that confirmed them,
+		// counted in memory and written within a second (repeatCounts).
+		s.repeats.add(reps, s.opts.Now())
+		results := make([]tocsin.IngestResult, len(reps))
+		for i, r := range reps {
+			results[i] = r.result
+		}
+		return results, nil
+	}
 	var results []tocsin.IngestResult
 	var err error
 	var queued bool
-	reps := s.findRepeats(ctx, alerts, opts)
 	// On PostgreSQL two requests may race to open the same incident; the
 	// unique index lets one win and the other retries and attaches.
 	for attempt := 0; attempt < 5; attempt++ {
 		err = s.tx(ctx, func(tx *txn) error {
-			if reps != nil {
-				var counted bool
-				if results, counted, err = countRepeats(ctx, tx, reps); err != nil || counted {
-					queued = false
-					return err
-				}
-			}
 			before := tx.queued
 			results, err = s.ingest(ctx, tx, alerts, opts)
 			queued = tx.queued > before

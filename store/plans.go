@@ -97,5 +97,8 @@ func (s *OnCall) DeleteEscalationPlan(ctx context.Context, name string) error {
 	} else if plan != "" {
 		return tocsin.Errorf(tocsin.ECONFLICT, "escalation plan %q is a target of escalation plan %q", name, plan)
 	}
+	if err := s.refuseEngaged(ctx, "escalation_plan", name); err != nil {
+		return err
+	}
 	return s.deleteNamed(ctx, "escalation_plans", "name", name, "escalation plan")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"tocsin"
@@ -163,4 +164,24 @@ func (s *ResponsePlans) DeleteRouting(ctx context.Context) error {
 		return tocsin.Errorf(tocsin.ENOTFOUND, "no routing document")
 	}
 	return err
+}
+
+// refuseEngaged fails with ECONFLICT when a response plan engages the
+// escalation plan, schedule, contact or contact group kind/name (as
+// tocsin.ResponseEngagement.Target names them): deleting it would leave
+// the plan's incidents engaging nothing.
+func (s *core) refuseEngaged(ctx context.Context, kind, name string) error {
+	plans, err := listSpecs[tocsin.ResponsePlan](ctx, s, "response_plans")
+	if err != nil {
+		return err
+	}
+	for _, p := range plans {
+		for i, e := range p.Engagements {
+			if k, n := e.Target(); k == kind && n == name {
+				return tocsin.Errorf(tocsin.ECONFLICT, "%s %q is engaged by response plan %q (engagements[%d].%s)",
+					strings.ReplaceAll(kind, "_", " "), name, p.Name, i, kind)
+			}
+		}
+	}
+	return nil
 }

@@ -280,6 +280,9 @@ func (s *OnCall) DeleteSchedule(ctx context.Context, name string) error {
 	} else if plan != "" {
 		return tocsin.Errorf(tocsin.ECONFLICT, "schedule %q is a target of escalation plan %q", name, plan)
 	}
+	if err := s.refuseEngaged(ctx, "schedule", name); err != nil {
+		return err
+	}
 	return s.deleteNamed(ctx, "schedules", "name", name, "schedule")
 }
 

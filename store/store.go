@@ -127,8 +127,11 @@ type core struct {
 	committerDone chan struct{}
 	stmts         sync.Map // query → *sql.Stmt (SQLite)
 	recent        recentHashes
-	peers         *peers       // PostgreSQL: the other instances' wake-ups
-	swept         atomic.Int64 // when claims last swept cancelled jobs (µs)
+	decided       decidedRepeats // repeats decided in full, confirmed by one read
+	repeats       repeatCounts   // repeat counts not yet written
+	confirms      confirmations  // reads confirming repeats, shared
+	peers         *peers         // PostgreSQL: the other instances' wake-ups
+	swept         atomic.Int64   // when claims last swept cancelled jobs (µs)
 }
 
 // ParseURL tells the dialect and driver data source of a database URL: a
@@ -235,6 +238,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("release stale leases: %w", err)
 		}
 	}
+	s.startRepeatFlusher(repeatFlushInterval)
 	return &DB{core: s, incidents: Incidents{s}, oncall: OnCall{s}, engagements: Engagements{s}, jobs: Jobs{s}, secrets: Secrets{s}, plans: ResponsePlans{s}, runbooks: Runbooks{s}}, nil
 }
 
@@ -280,6 +284,8 @@ func (s *DB) Dialect() string { return s.dialect }
 func (s *DB) Close() error { return s.close() }
 
 func (s *core) close() error {
+	// Repeat counts are written while the database is still open.
+	flushErr := s.stopRepeatFlusher()
 	s.closeOnce.Do(func() { close(s.closed) })
 	<-s.committerDone
 	if s.peers != nil {
@@ -290,7 +296,7 @@ func (s *core) close() error {
 	if s.lock != nil {
 		s.lock.Close()
 	}
-	return err
+	return errors.Join(flushErr, err)
 }
 
 // privateFiles creates the SQLite database file owner-only before the

@@ -39,6 +39,7 @@ import (
 	"syscall"
 	"time"
 
+	"tocsin/bench/internal/emit"
 	"tocsin/bench/internal/latency"
 	"tocsin/bench/internal/procstat"
 	"tocsin/bench/internal/wire"
@@ -149,21 +150,13 @@ func main() {
 		}
 	}
 
-	js, _ := json.MarshalIndent(res, "", "  ")
-	if *jsonFile != "" {
-		if err := os.WriteFile(*jsonFile, append(js, '\n'), 0o644); err != nil {
-			fatalf("%v", err)
-		}
-	}
 	if *notesFile != "" {
 		if err := appendNotes(*notesFile, res.Notes(cfg)); err != nil {
 			fatalf("%v", err)
 		}
 	}
-	if *out == "json" {
-		fmt.Println(string(js))
-	} else {
-		fmt.Print(res.MarkdownRow())
+	if err := emit.Result(res, *jsonFile, *out); err != nil {
+		fatalf("%v", err)
 	}
 	for _, s := range res.ErrorSamples {
 		fmt.Fprintf(os.Stderr, "load: failure sample: %s\n", s)

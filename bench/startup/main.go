@@ -13,7 +13,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
@@ -21,6 +20,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"tocsin/bench/internal/emit"
 	"tocsin/bench/internal/latency"
 	"tocsin/bench/internal/procstat"
 	"tocsin/bench/internal/tocsinproc"
@@ -64,16 +64,8 @@ func main() {
 		log.Fatalf("startup: %v", err)
 	}
 	res.Backend = *backend
-	js, _ := json.MarshalIndent(res, "", "  ")
-	if *jsonFile != "" {
-		if err := os.WriteFile(*jsonFile, append(js, '\n'), 0o644); err != nil {
-			log.Fatalf("startup: %v", err)
-		}
-	}
-	if *out == "json" {
-		fmt.Println(string(js))
-	} else {
-		fmt.Print(res.MarkdownRow())
+	if err := emit.Result(res, *jsonFile, *out); err != nil {
+		log.Fatalf("startup: %v", err)
 	}
 }
 

@@ -38,6 +38,7 @@ import (
 	"sync"
 	"time"
 
+	"tocsin/bench/internal/emit"
 	"tocsin/bench/internal/latency"
 	"tocsin/bench/internal/serve"
 )
@@ -106,16 +107,8 @@ func runReport(args []string) {
 	}
 	res := Compute(due, arrivals)
 	res.Backend, res.WaitSeconds = *backend, wait.Seconds()
-	js, _ := json.MarshalIndent(res, "", "  ")
-	if *jsonFile != "" {
-		if err := os.WriteFile(*jsonFile, append(js, '\n'), 0o644); err != nil {
-			fatalf("%v", err)
-		}
-	}
-	if *out == "json" {
-		fmt.Println(string(js))
-	} else {
-		fmt.Print(res.MarkdownRow())
+	if err := emit.Result(res, *jsonFile, *out); err != nil {
+		fatalf("%v", err)
 	}
 }
 

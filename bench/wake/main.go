@@ -29,7 +29,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -44,6 +43,7 @@ import (
 	"syscall"
 	"time"
 
+	"tocsin/bench/internal/emit"
 	"tocsin/bench/internal/latency"
 	"tocsin/bench/internal/sink"
 	"tocsin/bench/internal/tocsinproc"
@@ -94,16 +94,8 @@ func main() {
 		log.Fatalf("wake: %v", err)
 	}
 	res.Backend = *backend
-	js, _ := json.MarshalIndent(res, "", "  ")
-	if *jsonFile != "" {
-		if err := os.WriteFile(*jsonFile, append(js, '\n'), 0o644); err != nil {
-			log.Fatalf("wake: %v", err)
-		}
-	}
-	if *out == "json" {
-		fmt.Println(string(js))
-	} else {
-		fmt.Print(res.MarkdownRow())
+	if err := emit.Result(res, *jsonFile, *out); err != nil {
+		log.Fatalf("wake: %v", err)
 	}
 }
 

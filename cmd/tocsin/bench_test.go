@@ -9,7 +9,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"tocsin/apptest"
 	"tocsin/config"
@@ -90,4 +92,56 @@ func TestWebhookDeliveriesReuseTheConnection(t *testing.T) {
 	if conns != 1 {
 		t.Fatalf("%d connections for %d deliveries; want 1", conns, requests)
 	}
+}
+
+// BenchmarkIntakeRepeat measures the whole path of Alertmanager's
+// repeat_interval over HTTP: one group, opened once, then re-sent
+// unchanged from parallel clients (each an unchanged repeat: counted,
+// nothing else).
+func BenchmarkIntakeRepeat(b *testing.B) {
+	for _, kind := range storetest.Kinds() {
+		b.Run(kind.Name, func(b *testing.B) {
+			ts := apptest.Start(b, kind.URL(b), func(c *config.Config) { c.Alert.Slack.Enable, c.Alert.Email.Enable = false, false })
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+			body := apptest.AMPayload("bench-repeat", "firing", "x")
+			post := func(want int) {
+				req, _ := http.NewRequest("POST", ts.URL+"/api/v1/alerts/alertmanager", strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+apptest.IngestToken)
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if err != nil {
+					b.Fatal(err)
+				}
+				if resp.StatusCode != want {
+					b.Fatalf("status %d, want %d", resp.StatusCode, want)
+				}
+			}
+			post(http.StatusCreated)
+			b.SetParallelism(32)
+			b.ResetTimer()
+			start := cpuTime(b)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					post(http.StatusOK)
+				}
+			})
+			// The process's CPU per request, the client's included: on a
+			// shared machine, steadier than wall time.
+			b.ReportMetric(float64((cpuTime(b)-start).Microseconds())/float64(b.N), "cpu-µs/op")
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "alerts/s")
+		})
+	}
+}
+
+// cpuTime is the CPU time this process has used (user and system).
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

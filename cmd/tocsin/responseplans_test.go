@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"tocsin/apptest"
+	"tocsin/config"
+	"tocsin/store/storetest"
 )
 
 // responseDir holds the response plans and routing of the documentation.
@@ -106,3 +108,23 @@ func TestResponsePlanAPIRefusesBadInput(t *testing.T) {
 }
 
 func mustJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// TestResponsePlanTeamsDestinationMustBeAnAlternate: a chat channel's
+// destination for Teams (and Lark) is the key of one of the channel's
+// configured alternates; another key is refused when the plan is put.
+func TestResponsePlanTeamsDestinationMustBeAnAlternate(t *testing.T) {
+	ts := apptest.Start(t, storetest.SQLiteURL(t), func(c *config.Config) {
+		c.Alert.MSTeams = config.MSTeams{Enable: true, PowerAutomateURL: "https://teams.example.com/default",
+			OtherPowerURLs: map[string]string{"qc": "https://teams.example.com/qc"}}
+	})
+	plan := func(dest string) string {
+		return `{"incident_template": {"title": "t"}, "chat_channels": [{"channel": "msteams", "destination": "` + dest + `"}]}`
+	}
+	code, body := ts.Put(t, "/api/v1/response-plans/P", plan("ops"))
+	if e, _ := body["error"].(map[string]any); code != 400 || !strings.Contains(e["message"].(string), `chat_channels[0].destination: "ops" is not a configured alternate of msteams`) {
+		t.Fatalf("unknown alternate: %d %v", code, body)
+	}
+	if code, body := ts.Put(t, "/api/v1/response-plans/P", plan("qc")); code != 201 {
+		t.Fatalf("a configured alternate: %d %v", code, body)
+	}
+}

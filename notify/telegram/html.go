@@ -67,13 +67,24 @@ func truncateHTML(s string, limit int) string {
 }
 
 // plainText turns a message in Telegram's HTML dialect into plain text:
-// tags are dropped and entities decoded. It is what tocsin sends, without
-// parse_mode, when Telegram cannot parse a (user) template's HTML.
+// tags are dropped and entities decoded, and a link keeps its address
+// after its text ("Acknowledge (https://…)"), so the ack and incident
+// links still work. It is what tocsin sends, without parse_mode, when
+// Telegram cannot parse a (user) template's HTML.
 func plainText(s string) string {
 	sc := newScanner(s)
 	var b strings.Builder
+	var hrefs []string // the open links' addresses, innermost last
 	for i := 0; i < len(s); {
-		if tag, _, _, ok := sc.tagAt(i); ok {
+		if tag, name, closing, ok := sc.tagAt(i); ok {
+			if name == "a" && !closing {
+				hrefs = append(hrefs, html.UnescapeString(attr(tag, "href")))
+			} else if name == "a" && len(hrefs) > 0 {
+				if h := hrefs[len(hrefs)-1]; h != "" {
+					b.WriteString(" (" + h + ")")
+				}
+				hrefs = hrefs[:len(hrefs)-1]
+			}
 			i += len(tag)
 			continue
 		}
@@ -244,4 +255,25 @@ func lastIndex(list []string, s string) int {
 		}
 	}
 	return -1
+}
+
+// attr returns the value of a tag's attribute name (quoted with " or '),
+// as written; "" when absent.
+func attr(tag, name string) string {
+	low := strings.ToLower(tag)
+	for off := 0; ; {
+		k := strings.Index(low[off:], name+"=")
+		if k < 0 {
+			return ""
+		}
+		k += off
+		off = k + len(name) + 1
+		if k > 0 && !isNameByte(low[k-1]) && off < len(tag) && (tag[off] == '"' || tag[off] == '\'') {
+			q := tag[off]
+			if end := strings.IndexByte(tag[off+1:], q); end >= 0 {
+				return tag[off+1 : off+1+end]
+			}
+			return ""
+		}
+	}
 }

@@ -104,8 +104,8 @@ func TestTruncateHTML(t *testing.T) {
 }
 
 func TestPlainText(t *testing.T) {
-	in := `🔴 <b>Opened:</b> a &lt; b &amp;&amp; c &#62; d <a href="https://x">link</a> <odd>`
-	want := `🔴 Opened: a < b && c > d link <odd>`
+	in := `🔴 <b>Opened:</b> a &lt; b &amp;&amp; c &#62; d <a href="https://x?a=1&amp;b=2">link</a> <a title='t' href='https://y'>ack</a> <odd>`
+	want := `🔴 Opened: a < b && c > d link (https://x?a=1&b=2) ack (https://y) <odd>`
 	if got := plainText(in); got != want {
 		t.Errorf("plainText = %q, want %q", got, want)
 	}
