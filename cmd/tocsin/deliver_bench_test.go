@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"tocsin"
+	"tocsin/apptest"
+	"tocsin/config"
+	"tocsin/store"
+	"tocsin/store/storetest"
+)
+
+// deliverTemplate is a SQLite database holding the backlog
+// BenchmarkDeliverDrain drains: built once per process, copied per run,
+// so the profile of a run is the drain's, not the intake's.
+var deliverTemplate struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// BenchmarkDeliverDrain measures the delivery path alone on SQLite: a
+// database already holding n incidents, each with one notify job for the
+// webhook channel (TOCSIN_BENCH_DELIVERIES, default 5,000), is served by
+// the real app (engine worker, dispatcher, webhook channel, store) whose
+// webhook points at a local sink that counts requests; one op is the
+// drain from the server's start until the sink has seen every delivery.
+// It reports deliveries/s and this process's CPU per delivery (the sink
+// included, which does almost nothing). Run it with
+//
+//	go test -run '^$' -bench DeliverDrain -benchtime 1x -count 6 -cpuprofile /tmp/deliver.prof ./cmd/tocsin/
+func BenchmarkDeliverDrain(b *testing.B) {
+	n := 5000
+	if v := os.Getenv("TOCSIN_BENCH_DELIVERIES"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			b.Fatalf("TOCSIN_BENCH_DELIVERIES=%q is not a positive number", v)
+		}
+	}
+	deliverTemplate.once.Do(func() { deliverTemplate.path, deliverTemplate.err = buildDeliverTemplate(n) })
+	if deliverTemplate.err != nil {
+		b.Fatal(deliverTemplate.err)
+	}
+	var got atomic.Int64
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		got.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer sink.Close()
+	var wall, cpu time.Duration
+	for range b.N {
+		b.StopTimer()
+		path := filepath.Join(b.TempDir(), "tocsin.db")
+		if err := copyFile(deliverTemplate.path, path); err != nil {
+			b.Fatal(err)
+		}
+		got.Store(0)
+		b.StartTimer()
+		start, startCPU := time.Now(), processCPU(b)
+		ts := apptest.Start(b, "sqlite://"+path, func(c *config.Config) {
+			c.Alert.Slack.Enable, c.Alert.Email.Enable = false, false
+			c.Alert.Webhook.URL = sink.URL + "/hook"
+		})
+		deadline := time.Now().Add(2 * time.Minute)
+		for got.Load() < int64(n) {
+			if time.Now().After(deadline) {
+				b.Fatalf("%d of %d deliveries after 2 minutes", got.Load(), n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		wall += time.Since(start)
+		cpu += processCPU(b) - startCPU
+		b.StopTimer()
+		ts.App.Close()
+	}
+	b.ReportMetric(float64(n*b.N)/wall.Seconds(), "deliveries/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(n*b.N), "cpu-µs/delivery")
+}
+
+// buildDeliverTemplate writes n incidents with a queued webhook
+// notification each into a new SQLite file and returns its path.
+func buildDeliverTemplate(n int) (string, error) {
+	dir, err := os.MkdirTemp("", "tocsin-deliver-bench-")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "tocsin.db")
+	ctx := context.Background()
+	db, err := store.Open(ctx, "sqlite://"+path, store.Options{Policy: tocsin.Policy{
+		Channels: []string{"webhook"}, AutoResolve: true, Impacts: tocsin.DefaultImpacts(),
+	}})
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+				a := storetest.NewAlert("deliver-"+strconv.FormatInt(i, 10), "fp", tocsin.AlertFiring, "critical")
+				if _, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{a}, tocsin.IngestOptions{}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return "", err
+	}
+	return path, db.Close()
+}
+
+// copyFile copies the file at src to dst.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// processCPU is this process's user+system CPU time so far.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
