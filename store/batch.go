@@ -328,18 +328,7 @@ func queueJob(ctx context.Context, tx *txn, j *tocsin.Job, now time.Time) error 
 	if j.Key != "" {
 		return insertJob(ctx, tx, j, now)
 	}
-	// The defaults insertJob gives.
-	if j.ID == "" {
-		j.ID = newID()
-	}
-	if j.Lane == "" {
-		j.Lane = j.Kind
-	}
-	args := string(j.Args)
-	if args == "" {
-		args = "{}"
-	}
-	j.CreatedAt = now
+	args := jobDefaults(j, now)
 	tx.hold(heldJobs, j.ID, j.Kind, j.Lane, sql.NullString{}, nullString(j.IncidentID), args, micros(j.DueAt), micros(now))
 	tx.queued++
 	return nil

@@ -15,20 +15,26 @@ import (
 	"tocsin/response"
 )
 
-// insertJob queues a job in the caller's transaction. A job with a Key that
-// is already pending is not queued twice.
-func insertJob(ctx context.Context, tx *txn, j *tocsin.Job, now time.Time) error {
+// jobDefaults gives a job about to be queued its defaults (an id, its kind
+// as lane, its creation time) and returns its arguments as stored.
+func jobDefaults(j *tocsin.Job, now time.Time) string {
 	if j.ID == "" {
 		j.ID = newID()
 	}
 	if j.Lane == "" {
 		j.Lane = j.Kind
 	}
-	args := string(j.Args)
-	if args == "" {
-		args = "{}"
-	}
 	j.CreatedAt = now
+	if len(j.Args) == 0 {
+		return "{}"
+	}
+	return string(j.Args)
+}
+
+// insertJob queues a job in the caller's transaction. A job with a Key that
+// is already pending is not queued twice.
+func insertJob(ctx context.Context, tx *txn, j *tocsin.Job, now time.Time) error {
+	args := jobDefaults(j, now)
 	r, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, kind, lane, job_key, incident_id, args, due_at, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (job_key) WHERE job_key IS NOT NULL DO NOTHING`,
 		j.ID, j.Kind, j.Lane, nullString(j.Key), nullString(j.IncidentID), args, micros(j.DueAt), micros(now))
