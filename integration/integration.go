@@ -13,6 +13,11 @@ package integration
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"tocsin/notify"
 )
 
 // Escalation is what tocsin tells a provider about an incident.
@@ -56,3 +61,24 @@ type Provider interface {
 
 // ErrUnsupported is returned by Resolve when the provider cannot resolve.
 var ErrUnsupported = errors.New("not supported by this provider")
+
+// HTTPDefaults settles what every HTTP integration's constructor settles
+// the same way: the timeout (def when unset), the shared tuned client
+// (connection reuse, no redirects) unless the options gave one, and a
+// logger that discards when none was given.
+func HTTPDefaults(client *http.Client, timeout, def time.Duration, logger *slog.Logger) (*http.Client, time.Duration, *slog.Logger, error) {
+	if timeout <= 0 {
+		timeout = def
+	}
+	if client == nil {
+		c, err := notify.HTTPClient(timeout, nil)
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		client = c
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return client, timeout, logger, nil
+}

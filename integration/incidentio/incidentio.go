@@ -112,19 +112,8 @@ func New(cfg config.IncidentIO, opts Options) (*Provider, error) {
 		return nil, errors.New("api_url: must be an absolute http or https URL")
 	}
 	p.base = strings.TrimRight(p.base, "/")
-	if p.timeout <= 0 {
-		p.timeout = DefaultTimeout
-	}
-	if p.client == nil {
-		// The shared tuned client: connection reuse, no redirects.
-		client, err := notify.HTTPClient(p.timeout, nil)
-		if err != nil {
-			return nil, err
-		}
-		p.client = client
-	}
-	if p.logger == nil {
-		p.logger = slog.New(slog.DiscardHandler)
+	if p.client, p.timeout, p.logger, err = integration.HTTPDefaults(p.client, p.timeout, DefaultTimeout, p.logger); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

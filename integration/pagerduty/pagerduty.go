@@ -123,19 +123,8 @@ func New(cfg config.PagerDuty, opts Options) (*Provider, error) {
 	if !strings.HasSuffix(p.endpoint, "/v2/enqueue") {
 		p.endpoint += "/v2/enqueue"
 	}
-	if p.timeout <= 0 {
-		p.timeout = DefaultTimeout
-	}
-	if p.client == nil {
-		// The shared tuned client: connection reuse, no redirects.
-		client, err := notify.HTTPClient(p.timeout, nil)
-		if err != nil {
-			return nil, err
-		}
-		p.client = client
-	}
-	if p.logger == nil {
-		p.logger = slog.New(slog.DiscardHandler)
+	if p.client, p.timeout, p.logger, err = integration.HTTPDefaults(p.client, p.timeout, DefaultTimeout, p.logger); err != nil {
+		return nil, err
 	}
 	return p, nil
 }

@@ -170,19 +170,8 @@ func New(cfg config.ServiceNow, opts Options) (*Provider, error) {
 	}
 	basic := base64.StdEncoding.EncodeToString([]byte(cfg.Username + ":" + cfg.Password))
 	p.secrets = []string{cfg.Password, basic}
-	if p.timeout <= 0 {
-		p.timeout = DefaultTimeout
-	}
-	if p.client == nil {
-		// The shared tuned client: connection reuse, no redirects.
-		client, err := notify.HTTPClient(p.timeout, nil)
-		if err != nil {
-			return nil, err
-		}
-		p.client = client
-	}
-	if p.logger == nil {
-		p.logger = slog.New(slog.DiscardHandler)
+	if p.client, p.timeout, p.logger, err = integration.HTTPDefaults(p.client, p.timeout, DefaultTimeout, p.logger); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
