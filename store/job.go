@@ -446,10 +446,18 @@ func (s *core) releaseLeases(ctx context.Context) error {
 	})
 }
 
-// NextDue returns the earliest due time among jobs not leased at now.
+// NextDue returns the earliest due time among jobs not leased at now. Like
+// dueLanes it skips from lane to lane through jobs_lane_due and reads each
+// lane's pending jobs in due order only until one is not leased: its cost
+// grows with the lanes and the jobs running, not with the backlog.
 func (s *Jobs) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var due sql.NullInt64
-	if err := s.queryRow(ctx, `SELECT MIN(due_at) FROM jobs WHERE state = 'pending' AND lease_until < $1`, micros(s.opts.Now())).Scan(&due); err != nil {
+	if err := s.queryRow(ctx, `WITH RECURSIVE l(lane) AS (
+			SELECT MIN(lane) FROM jobs WHERE state = 'pending'
+			UNION ALL
+			SELECT (SELECT MIN(j.lane) FROM jobs j WHERE j.state = 'pending' AND j.lane > l.lane) FROM l WHERE l.lane IS NOT NULL)
+		SELECT MIN((SELECT j.due_at FROM jobs j WHERE j.state = 'pending' AND j.lane = l.lane AND j.lease_until < $1 ORDER BY j.due_at LIMIT 1))
+		FROM l WHERE l.lane IS NOT NULL`, micros(s.opts.Now())).Scan(&due); err != nil {
 		return time.Time{}, false, translate(err)
 	}
 	if !due.Valid {
