@@ -549,34 +549,34 @@ func (s *Incidents) Redeliver(ctx context.Context, incidentID, channel string, b
 
 // LoadDelivery reads the incident (with its alerts), the alert that caused
 // the event (the first one when alertID is empty) with its payload, and
-// the channel's earlier reference: two prepared queries, the incident
-// with the reference, and the alerts joined to the one payload.
+// the channel's earlier reference, in one prepared query (a second one for
+// an incident without alerts).
 func (s *Incidents) LoadDelivery(ctx context.Context, incidentID, alertID, channel string) (*tocsin.Delivery, error) {
-	var ref sql.NullString
-	inc, err := scanIncident(s.queryRow(ctx, `SELECT `+incidentColumns+`,
-		(SELECT ref FROM channel_refs r WHERE r.incident_id = incidents.id AND r.channel = $2)
-		FROM incidents WHERE id = $1`, incidentID, channel), &ref)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, tocsin.Errorf(tocsin.ENOTFOUND, "incident %q not found", incidentID)
-	} else if err != nil {
-		return nil, translate(err)
-	}
-	d := &tocsin.Delivery{Incident: inc, Ref: ref.String}
-	rows, err := s.query(ctx, `SELECT `+alertColumnsOf("a")+`, p.body FROM alerts a
+	// One statement: the incident (and the channel's reference) beside each
+	// of its alerts, the payload joined to the one that caused the event.
+	rows, err := s.query(ctx, `SELECT `+qualify(incidentColumns, "i")+`,
+		(SELECT ref FROM channel_refs r WHERE r.incident_id = i.id AND r.channel = $2), `+alertColumnsOf("a")+`, p.body
+		FROM incidents i JOIN alerts a ON a.incident_id = i.id
 		LEFT JOIN payloads p ON p.id = a.payload_id
-			AND a.id = COALESCE(NULLIF($2, ''), (SELECT f.id FROM alerts f WHERE f.incident_id = $1 ORDER BY f.received_at, f.id LIMIT 1))
-		WHERE a.incident_id = $1 ORDER BY a.received_at, a.id`, incidentID, alertID)
+			AND a.id = COALESCE(NULLIF($3, ''), (SELECT f.id FROM alerts f WHERE f.incident_id = $1 ORDER BY f.received_at, f.id LIMIT 1))
+		WHERE i.id = $1 ORDER BY a.received_at, a.id`, incidentID, channel, alertID)
 	if err != nil {
 		return nil, translate(err)
 	}
 	defer rows.Close()
+	var d *tocsin.Delivery
 	for rows.Next() {
-		var body sql.NullString
-		a, err := scanAlert(rows, &body)
-		if err != nil {
+		var ir incidentRow
+		var ar alertRow
+		var ref, body sql.NullString
+		if err := rows.Scan(append(append(ir.dests(), &ref), append(ar.dests(), &body)...)...); err != nil {
 			return nil, translate(err)
 		}
-		inc.Alerts = append(inc.Alerts, a)
+		if d == nil {
+			d = &tocsin.Delivery{Incident: ir.incident(), Ref: ref.String}
+		}
+		a := ar.alert()
+		d.Incident.Alerts = append(d.Incident.Alerts, a)
 		if a.ID == alertID || (alertID == "" && d.Alert == nil) {
 			d.Alert = a
 			if body.Valid {
@@ -587,5 +587,18 @@ func (s *Incidents) LoadDelivery(ctx context.Context, incidentID, alertID, chann
 	if err := rows.Err(); err != nil {
 		return nil, translate(err)
 	}
-	return d, nil
+	if d != nil {
+		return d, nil
+	}
+	// An incident without alerts (opened through the API).
+	var ref sql.NullString
+	inc, err := scanIncident(s.queryRow(ctx, `SELECT `+incidentColumns+`,
+		(SELECT ref FROM channel_refs r WHERE r.incident_id = incidents.id AND r.channel = $2)
+		FROM incidents WHERE id = $1`, incidentID, channel), &ref)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, tocsin.Errorf(tocsin.ENOTFOUND, "incident %q not found", incidentID)
+	} else if err != nil {
+		return nil, translate(err)
+	}
+	return &tocsin.Delivery{Incident: inc, Ref: ref.String}, nil
 }
