@@ -250,7 +250,13 @@ func claimLane(ctx context.Context, tx *txn, q string, args []any) ([]*tocsin.Jo
 // flight must not be orphaned), but is not re-armed and queues nothing.
 func (s *Jobs) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out tocsin.JobOutcome) error {
 	now := s.opts.Now().UTC()
+	// Whether the outcome queued or re-armed jobs: only then are workers
+	// (other instances' too, on PostgreSQL) woken. The finishing worker
+	// looks for its next job on its own.
+	var queued bool
 	err := s.tx(ctx, func(tx *txn) error {
+		before := tx.queued
+		defer func() { queued = tx.queued > before || !out.RetryAt.IsZero() }()
 		// Lock the incident first, as acknowledge and resolve do before
 		// they cancel its jobs: the job's state and the incident's status
 		// read here then stay as they are until this commits.
@@ -272,7 +278,14 @@ func (s *Jobs) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out
 			}
 		}
 		var state string
-		err := tx.QueryRowContext(ctx, `SELECT state FROM jobs WHERE id = $1 AND lease_owner = $2`, j.ID, owner).Scan(&state)
+		var err error
+		done := out.Stage == nil && out.RetryAt.IsZero() && !out.Failed
+		if done {
+			// The common outcome: the job is over whatever its state.
+			err = tx.QueryRowContext(ctx, `DELETE FROM jobs WHERE id = $1 AND lease_owner = $2 RETURNING state`, j.ID, owner).Scan(&state)
+		} else {
+			err = tx.QueryRowContext(ctx, `SELECT state FROM jobs WHERE id = $1 AND lease_owner = $2`, j.ID, owner).Scan(&state)
+		}
 		if errors.Is(err, sql.ErrNoRows) {
 			// Another worker took over an expired lease: record nothing.
 			return tocsin.Errorf(tocsin.ECONFLICT, "job %s is no longer leased to this worker", j.ID)
@@ -294,6 +307,7 @@ func (s *Jobs) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out
 			}
 		}
 		switch {
+		case done:
 		case cancelled || (out.RetryAt.IsZero() && !out.Failed):
 			_, err = tx.ExecContext(ctx, `DELETE FROM jobs WHERE id = $1`, j.ID)
 		case !out.RetryAt.IsZero():
@@ -313,7 +327,7 @@ func (s *Jobs) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out
 		}
 		return s.advanceRunbook(ctx, tx, out.Runbook, now)
 	})
-	if err == nil {
+	if err == nil && queued {
 		s.opts.Wake()
 	}
 	return err
@@ -345,7 +359,13 @@ func recordOutcome(ctx context.Context, tx *txn, j *tocsin.Job, out tocsin.JobOu
 			return err
 		}
 	}
-	if out.Ref != nil {
+	switch {
+	case out.Ref == nil:
+	case !resolved || !strings.HasPrefix(out.Ref.Channel, tocsin.OnCallRefChannel):
+		// Nothing depends on whether it was saved: held back for the
+		// transaction's multi-row insert (the first reference stays).
+		tx.hold(heldRefs, out.Ref.IncidentID, out.Ref.Channel, out.Ref.Ref)
+	default:
 		r, err := tx.ExecContext(ctx, `INSERT INTO channel_refs (incident_id, channel, ref) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
 			out.Ref.IncidentID, out.Ref.Channel, out.Ref.Ref)
 		if err != nil {
@@ -353,7 +373,7 @@ func recordOutcome(ctx context.Context, tx *txn, j *tocsin.Job, out tocsin.JobOu
 		}
 		// A resolve that committed while the provider was being called
 		// found no reference to resolve: resolve it there now.
-		if n, _ := r.RowsAffected(); n == 1 && resolved && strings.HasPrefix(out.Ref.Channel, tocsin.OnCallRefChannel) {
+		if n, _ := r.RowsAffected(); n == 1 {
 			if d := response.Deescalate(out.Ref.IncidentID, out.Ref.Ref, now); d != nil {
 				if err := insertJob(ctx, tx, d, now); err != nil {
 					return err
