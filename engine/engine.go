@@ -327,7 +327,12 @@ func (w *Worker) claim() (tocsin.JobClaim, bool) {
 	}
 	for lane, jobs := range w.ready {
 		total += len(jobs)
-		c.Slots[lane] = slots(lane)
+		// A lane with jobs claimed ahead has work for its next free
+		// workers: it claims again once half of Ahead is free, so every
+		// finished job does not cost a claim of one.
+		if c.Slots[lane] = slots(lane); c.Slots[lane] < max(w.Ahead/2, 1) {
+			c.Slots[lane] = 0
+		}
 	}
 	c.DefaultSlots = w.LaneWorkers + w.Ahead
 	c.Limit = w.Batch - total

@@ -65,7 +65,8 @@ func (s *Jobs) ScheduleJob(ctx context.Context, j *tocsin.Job) error {
 //
 // A claim goes lane by lane, earliest due lane first: it finds the lanes
 // holding pending jobs by skipping through an index (one seek a lane),
-// passes over lanes without idle workers without reading their backlog,
+// before any write (a claim no lane can take ends there), passes over
+// lanes without idle workers without reading their backlog,
 // and takes each other lane's oldest due jobs up to its free slots. Its
 // statements are fixed texts (the limit a literal from a small set), so
 // SQLite prepares each once.
@@ -82,21 +83,35 @@ func (s *Jobs) ClaimJobs(ctx context.Context, c tocsin.JobClaim) ([]*tocsin.Job,
 		return nil, nil
 	}
 	now := micros(c.Now)
+	// The lanes holding due work are read before any write: when none of
+	// them has an idle worker (a busy lane's finished job wakes the worker
+	// often), the claim ends there, without a write transaction.
+	due, err := dueLanes(ctx, dbReader{s.core}, now)
+	if err != nil {
+		return nil, err
+	}
+	lanes := due[:0]
+	for _, lane := range due {
+		if laneSlots(c, lane) > 0 {
+			lanes = append(lanes, lane)
+		}
+	}
+	// Jobs cancelled while a worker that has since died ran them: rare,
+	// so looked for at most once a second of the claims' clock, not by
+	// every claim.
+	last := s.swept.Load()
+	sweep := now-last >= sweepEvery.Microseconds() || now < last
+	if len(lanes) == 0 && !sweep {
+		return nil, nil
+	}
 	var jobs []*tocsin.Job
-	err := s.tx(ctx, func(tx *txn) error {
+	err = s.tx(ctx, func(tx *txn) error {
 		jobs = jobs[:0]
-		// Jobs cancelled while a worker that has since died ran them: rare,
-		// so looked for at most once a second of the claims' clock, not by
-		// every claim.
-		if last := s.swept.Load(); now-last >= sweepEvery.Microseconds() || now < last {
+		if sweep {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE state = 'cancelled' AND lease_until < $1`, now); err != nil {
 				return fmt.Errorf("sweep cancelled jobs: %w", err)
 			}
 			s.swept.Store(now)
-		}
-		lanes, err := dueLanes(ctx, tx, now)
-		if err != nil {
-			return err
 		}
 		left := c.Limit
 		for _, lane := range lanes {
@@ -177,8 +192,8 @@ func laneSlots(c tocsin.JobClaim, lane string) int {
 // due first. The recursive query skips from lane to lane through
 // jobs_lane_due (a loose index scan), so its cost grows with the number
 // of lanes, not of jobs.
-func dueLanes(ctx context.Context, tx *txn, now int64) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `WITH RECURSIVE l(lane) AS (
+func dueLanes(ctx context.Context, r reader, now int64) ([]string, error) {
+	rows, err := r.QueryContext(ctx, `WITH RECURSIVE l(lane) AS (
 			SELECT MIN(lane) FROM jobs WHERE state = 'pending'
 			UNION ALL
 			SELECT (SELECT MIN(j.lane) FROM jobs j WHERE j.state = 'pending' AND j.lane > l.lane) FROM l WHERE l.lane IS NOT NULL),
@@ -567,19 +582,23 @@ func (s *Incidents) Redeliver(ctx context.Context, incidentID, channel string, b
 	return int(n), nil
 }
 
+// loadDeliveryQuery is LoadDelivery's query: the incident (and the
+// channel's reference) beside each of its alerts, the payload joined to
+// the one that caused the event. Built once: its text is the statement
+// cache's key.
+var loadDeliveryQuery = `SELECT ` + qualify(incidentColumns, "i") + `,
+		(SELECT ref FROM channel_refs r WHERE r.incident_id = i.id AND r.channel = $2), ` + alertColumnsOf("a") + `, p.body
+		FROM incidents i JOIN alerts a ON a.incident_id = i.id
+		LEFT JOIN payloads p ON p.id = a.payload_id
+			AND a.id = COALESCE(NULLIF($3, ''), (SELECT f.id FROM alerts f WHERE f.incident_id = $1 ORDER BY f.received_at, f.id LIMIT 1))
+		WHERE i.id = $1 ORDER BY a.received_at, a.id`
+
 // LoadDelivery reads the incident (with its alerts), the alert that caused
 // the event (the first one when alertID is empty) with its payload, and
 // the channel's earlier reference, in one prepared query (a second one for
 // an incident without alerts).
 func (s *Incidents) LoadDelivery(ctx context.Context, incidentID, alertID, channel string) (*tocsin.Delivery, error) {
-	// One statement: the incident (and the channel's reference) beside each
-	// of its alerts, the payload joined to the one that caused the event.
-	rows, err := s.query(ctx, `SELECT `+qualify(incidentColumns, "i")+`,
-		(SELECT ref FROM channel_refs r WHERE r.incident_id = i.id AND r.channel = $2), `+alertColumnsOf("a")+`, p.body
-		FROM incidents i JOIN alerts a ON a.incident_id = i.id
-		LEFT JOIN payloads p ON p.id = a.payload_id
-			AND a.id = COALESCE(NULLIF($3, ''), (SELECT f.id FROM alerts f WHERE f.incident_id = $1 ORDER BY f.received_at, f.id LIMIT 1))
-		WHERE i.id = $1 ORDER BY a.received_at, a.id`, incidentID, channel, alertID)
+	rows, err := s.query(ctx, loadDeliveryQuery, incidentID, channel, alertID)
 	if err != nil {
 		return nil, translate(err)
 	}
