@@ -357,13 +357,22 @@ func (w *Worker) claimOnce(ctx context.Context) (int, error) {
 	defer w.mu.Unlock()
 	for _, j := range jobs {
 		w.running[j.ID] = &runState{job: j}
-		if w.inflight[j.Lane] < w.LaneWorkers {
+		if w.canStart(j.Lane) {
 			w.start(j)
 		} else {
 			w.ready[j.Lane] = append(w.ready[j.Lane], j)
 		}
 	}
 	return len(jobs), nil
+}
+
+// canStart reports whether a job of lane may start now: the lane runs at
+// most LaneWorkers handlers, and has at most 2×LaneWorkers jobs started
+// whose outcomes are not recorded yet — what a crash can run again.
+// w.mu is held.
+func (w *Worker) canStart(lane string) bool {
+	n := w.inflight[lane]
+	return n < w.LaneWorkers && n+w.completing[lane] < 2*w.LaneWorkers
 }
 
 // start runs a claimed job in a worker of its lane. w.mu is held.
@@ -373,11 +382,11 @@ func (w *Worker) start(j *tocsin.Job) {
 	go w.run(j)
 }
 
-// next starts the lane's oldest job claimed ahead, if any, in the worker
-// just freed. w.mu is held.
+// next starts the lane's oldest job claimed ahead, if any and if the lane
+// can start one (a worker or an outcome was just freed). w.mu is held.
 func (w *Worker) next(lane string) {
 	q := w.ready[lane]
-	if len(q) == 0 {
+	if len(q) == 0 || !w.canStart(lane) {
 		return
 	}
 	j := q[0]
@@ -399,7 +408,9 @@ func (w *Worker) next(lane string) {
 // let a lane run only LaneWorkers jobs per commit — 10,000 timers due
 // together would fire seconds late. Commits then carry many outcomes at
 // once (SQLite's group commit). The job keeps its lease, renewed, until
-// its outcome is recorded.
+// its outcome is recorded. A lane has at most 2×LaneWorkers jobs started
+// and not yet recorded (canStart): at most that many run again after a
+// crash.
 func (w *Worker) run(j *tocsin.Job) {
 	var released bool
 	slotHeld := true
@@ -414,8 +425,11 @@ func (w *Worker) run(j *tocsin.Job) {
 		w.mu.Lock()
 		if slotHeld {
 			freeSlot()
-		} else if w.completing[j.Lane]--; w.completing[j.Lane] <= 0 {
-			delete(w.completing, j.Lane)
+		} else {
+			if w.completing[j.Lane]--; w.completing[j.Lane] <= 0 {
+				delete(w.completing, j.Lane)
+			}
+			w.next(j.Lane)
 		}
 		delete(w.running, j.ID)
 		w.mu.Unlock()
@@ -441,8 +455,10 @@ func (w *Worker) run(j *tocsin.Job) {
 		released = r.released
 	}
 	if !released {
-		freeSlot()
+		// Counted as completing before the slot starts another job: the
+		// lane's bound on unrecorded outcomes holds at every moment.
 		w.completing[j.Lane]++
+		freeSlot()
 	}
 	w.mu.Unlock()
 	if released {

@@ -393,3 +393,32 @@ func TestAheadHandedBackAtShutdown(t *testing.T) {
 		}
 	}
 }
+
+// TestAheadKeepsTheOutcomeBound: jobs claimed ahead start as workers free
+// up, but never past the lane's bound on jobs whose outcomes are not
+// recorded (2×LaneWorkers: what a crash can run again).
+func TestAheadKeepsTheOutcomeBound(t *testing.T) {
+	db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{})
+	ctx := context.Background()
+	for range 6 {
+		db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "one", DueAt: time.Now()})
+	}
+	st := &slowCompleteStore{JobStore: db.Jobs(), release: make(chan struct{})}
+	var ran atomic.Int32
+	w := engine.NewWorker(st, map[string]engine.Handler{"k": engine.HandlerFunc(func(ctx context.Context, j *tocsin.Job) tocsin.JobOutcome {
+		ran.Add(1)
+		return tocsin.JobOutcome{}
+	})})
+	w.LaneWorkers, w.Ahead, w.PollInterval = 1, 3, 20*time.Millisecond
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(runCtx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "two handlers", func() bool { return ran.Load() == 2 })
+	time.Sleep(100 * time.Millisecond)
+	if n := ran.Load(); n != 2 {
+		t.Fatalf("%d handlers ran with their outcomes unrecorded in a lane of 1 (bound 2)", n)
+	}
+	close(st.release)
+	waitFor(t, "the rest", func() bool { n, err := db.Jobs().PendingJobs(ctx); return err == nil && n == 0 && ran.Load() == 6 })
+}
