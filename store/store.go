@@ -131,6 +131,7 @@ type core struct {
 	repeats       repeatCounts   // repeat counts not yet written
 	confirms      confirmations  // reads confirming repeats, shared
 	peers         *peers         // PostgreSQL: the other instances' wake-ups
+	routings      routingCache   // the routing last read, checked by every look-up
 	swept         atomic.Int64   // when claims last swept cancelled jobs (µs)
 }
 
@@ -379,9 +380,9 @@ type txn struct {
 	// failed is a failed flush's error: the transaction is then lost, and
 	// every later statement and the commit fail with it.
 	failed error
-	// routing is the routing an ingest of this transaction loaded, for the
-	// next one (a SQLite group's members); any other statement but the
-	// unflushed reads forgets it, as it may write (see routingFor).
+	// routing is the routing an ingest of this transaction loaded last, for
+	// the next one (a SQLite group's members), cached for every transaction
+	// once this one commits (see routingFor).
 	routing *routing
 }
 
@@ -489,8 +490,6 @@ func (t *txn) stmt(ctx context.Context, query string) *sql.Stmt {
 // ExecContext runs a statement in the transaction, after the rows held
 // back.
 func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	// A write may change the routing document or a plan.
-	t.routing = nil
 	if err := t.flush(ctx); err != nil {
 		return nil, err
 	}
@@ -503,8 +502,6 @@ func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 
 // QueryContext runs a query in the transaction, after the rows held back.
 func (t *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	// It may write (RETURNING) the routing document or a plan.
-	t.routing = nil
 	if err := t.flush(ctx); err != nil {
 		return nil, err
 	}
@@ -514,8 +511,6 @@ func (t *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql
 // QueryRowContext runs a one-row query in the transaction, after the rows
 // held back. A failed flush is the row's error.
 func (t *txn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	// It may write (RETURNING) the routing document or a plan.
-	t.routing = nil
 	if err := t.flush(ctx); err != nil {
 		// sql.Row has no constructor taking an error: the row fails as a
 		// query on a cancelled context does, and attemptTx answers with
@@ -545,13 +540,20 @@ func (t *txn) queryRow(ctx context.Context, query string, args ...any) *sql.Row 
 	return t.Tx.QueryRowContext(ctx, query, args...)
 }
 
-// Commit inserts the rows held back and commits.
+// Commit inserts the rows held back and commits; the routing it read is
+// then committed state, cached for every transaction.
 func (t *txn) Commit() error {
 	if err := t.flush(context.Background()); err != nil {
 		t.Tx.Rollback()
 		return err
 	}
-	return t.Tx.Commit()
+	if err := t.Tx.Commit(); err != nil {
+		return err
+	}
+	if t.routing != nil {
+		t.db.routings.put(t.routing)
+	}
+	return nil
 }
 
 // Rollback forgets the rows held back and rolls back.
