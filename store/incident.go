@@ -291,8 +291,8 @@ func withVersion(lookup string) string {
 }
 
 // The open-incident look-ups (findForAlert), each with the routing
-// version. byDedupe's predicate repeats the partial index's own
-// (dedupe_string <> ''), so a prepared statement's generic plan can use
+// version. byDedupe's predicate repeats the partial index's own condition
+// on dedupe_string, so a prepared statement's generic plan can use
 // it. byKeyOrLegacy finds the open incident under an alert's key ($2),
 // else under its legacy key ($3), as two equality look-ups on the partial
 // unique index incidents_open_dedup in one statement.
