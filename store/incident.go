@@ -227,17 +227,11 @@ func findForAlert(ctx context.Context, r reader, a *tocsin.Alert, dedupe string)
 	var inc tocsin.Incident
 	var version int64
 	// Every look-up reads the routing version in the same statement (one
-	// row, the incident's columns NULL when none is open): checking the
+	// row; the incident's columns empty when none is open): checking the
 	// cached routing costs no statement of its own.
-	var id, status, plan sql.NullString
-	var impact, open, count sql.NullInt64
 	found := func(row *sql.Row) (bool, error) {
-		if err := row.Scan(&version, &id, &status, &impact, &open, &count, &plan); err != nil {
-			return false, err
-		}
-		inc = tocsin.Incident{ID: id.String, Status: status.String, Impact: int(impact.Int64), OpenAlertCount: int(open.Int64),
-			AlertCount: int(count.Int64), ResponsePlan: plan.String}
-		return id.Valid, nil
+		err := row.Scan(&version, &inc.ID, &inc.Status, &inc.Impact, &inc.OpenAlertCount, &inc.AlertCount, &inc.ResponsePlan)
+		return inc.ID != "", err
 	}
 	var ok bool
 	var err error
@@ -284,9 +278,10 @@ func findForAlert(ctx context.Context, r reader, a *tocsin.Alert, dedupe string)
 
 // withVersion is an open-incident look-up (a query of its columns, at most
 // one row) as one row of the routing version and, when an incident is
-// open, its columns (else NULLs).
+// open, its columns (else empty: an id is never empty).
 func withVersion(lookup string) string {
-	return `SELECT v.version, o.id, o.status, o.impact, o.open_alert_count, o.alert_count, o.response_plan
+	return `SELECT v.version, COALESCE(o.id, ''), COALESCE(o.status, ''), COALESCE(o.impact, 0), COALESCE(o.open_alert_count, 0),
+	COALESCE(o.alert_count, 0), COALESCE(o.response_plan, '')
 	FROM routing_version v LEFT JOIN (` + lookup + `) o ON true WHERE v.id = 1`
 }
 
