@@ -298,6 +298,11 @@ func (a *App) setupWorker(w *wiring) {
 	a.worker = engine.NewWorker(a.store.Jobs(), handlers)
 	a.worker.Now, a.worker.Logger, a.worker.Lanes, a.worker.Signal = o.Now, logger, lanes, a.signal
 	a.worker.KindTimeouts = map[string]time.Duration{tocsin.JobRunbookStep: run.JobTimeout}
+	if a.store.Dialect() == store.SQLite {
+		// One process owns the database: a busy lane's next jobs are
+		// claimed while its workers run, so none waits for a claim's fsync.
+		a.worker.Ahead = a.worker.LaneWorkers
+	}
 	if o.PollInterval > 0 {
 		a.worker.PollInterval = o.PollInterval
 	}

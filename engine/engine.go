@@ -75,6 +75,13 @@ type Worker struct {
 	LaneWorkers int
 	// Batch is the most jobs claimed at once.
 	Batch int
+	// Ahead is how many jobs per lane may be claimed beyond the lane's idle
+	// workers, to start the moment one of them is free instead of after
+	// the next claim's commit (on SQLite an fsync). Leave it 0 when other
+	// instances share the database: a job held here is one an idle
+	// instance could have run. One process owns a SQLite database, so
+	// there nothing is taken from anyone.
+	Ahead int
 	// Lanes narrows job kinds to the lanes this instance can run (a
 	// notify job only in the lanes of its configured channels, an
 	// escalation only in its provider's), so instances configured
@@ -113,7 +120,10 @@ type Worker struct {
 	// is a transaction on a pooled connection that intake needs as well),
 	// and they count against Batch.
 	completing map[string]int
-	wg         sync.WaitGroup
+	// ready holds, per lane, jobs claimed ahead (Ahead) in due order,
+	// leased and renewed like running ones, waiting for a worker.
+	ready map[string][]*tocsin.Job
+	wg    sync.WaitGroup
 	// stopping is closed when the grace ends: handlers' contexts derive
 	// from it.
 	stopping chan struct{}
@@ -145,6 +155,7 @@ func NewWorker(store tocsin.JobStore, handlers map[string]Handler) *Worker {
 		Signal:        NewSignal(),
 		inflight:      map[string]int{},
 		completing:    map[string]int{},
+		ready:         map[string][]*tocsin.Job{},
 		running:       map[string]*runState{},
 		stopping:      make(chan struct{}),
 	}
@@ -217,6 +228,18 @@ func (w *Worker) Run(ctx context.Context) error {
 // shutdown waits ShutdownGrace for running jobs, then cancels them and
 // waits a moment more; jobs still running after that are handed back.
 func (w *Worker) shutdown() {
+	// Jobs claimed ahead never started: hand them back at once.
+	w.mu.Lock()
+	var ahead []string
+	for lane, jobs := range w.ready {
+		for _, j := range jobs {
+			ahead = append(ahead, j.ID)
+			delete(w.running, j.ID)
+		}
+		delete(w.ready, lane)
+	}
+	w.mu.Unlock()
+	w.release(ahead, "claimed ahead, not started before the shutdown")
 	done := make(chan struct{})
 	go func() { w.wg.Wait(); close(done) }()
 	grace := time.NewTimer(w.ShutdownGrace)
@@ -290,14 +313,28 @@ func (w *Worker) claim() (tocsin.JobClaim, bool) {
 	c := tocsin.JobClaim{Owner: w.Owner, Now: w.Now(), Lease: w.Lease, Lanes: w.Lanes, Slots: map[string]int{}, DefaultSlots: w.LaneWorkers,
 		StrandedAfter: w.StrandedAfter}
 	total := 0
+	slots := func(lane string) int {
+		held := w.inflight[lane] + len(w.ready[lane])
+		return max(min(w.LaneWorkers+w.Ahead-held, 2*w.LaneWorkers+w.Ahead-held-w.completing[lane]), 0)
+	}
 	for lane, n := range w.inflight {
 		total += n
-		c.Slots[lane] = max(min(w.LaneWorkers-n, 2*w.LaneWorkers-n-w.completing[lane]), 0)
+		c.Slots[lane] = slots(lane)
 	}
 	for lane, n := range w.completing {
 		total += n
-		c.Slots[lane] = max(min(w.LaneWorkers-w.inflight[lane], 2*w.LaneWorkers-w.inflight[lane]-n), 0)
+		c.Slots[lane] = slots(lane)
 	}
+	for lane, jobs := range w.ready {
+		total += len(jobs)
+		// A lane with jobs claimed ahead has work for its next free
+		// workers: it claims again once half of Ahead is free, so every
+		// finished job does not cost a claim of one.
+		if c.Slots[lane] = slots(lane); c.Slots[lane] < max(w.Ahead/2, 1) {
+			c.Slots[lane] = 0
+		}
+	}
+	c.DefaultSlots = w.LaneWorkers + w.Ahead
 	c.Limit = w.Batch - total
 	for k := range w.handlers {
 		c.Kinds = append(c.Kinds, k)
@@ -316,15 +353,41 @@ func (w *Worker) claimOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	for _, j := range jobs {
-		w.mu.Lock()
-		w.inflight[j.Lane]++
 		w.running[j.ID] = &runState{job: j}
-		w.mu.Unlock()
-		w.wg.Add(1)
-		go w.run(j)
+		if w.inflight[j.Lane] < w.LaneWorkers {
+			w.start(j)
+		} else {
+			w.ready[j.Lane] = append(w.ready[j.Lane], j)
+		}
 	}
 	return len(jobs), nil
+}
+
+// start runs a claimed job in a worker of its lane. w.mu is held.
+func (w *Worker) start(j *tocsin.Job) {
+	w.inflight[j.Lane]++
+	w.wg.Add(1)
+	go w.run(j)
+}
+
+// next starts the lane's oldest job claimed ahead, if any, in the worker
+// just freed. w.mu is held.
+func (w *Worker) next(lane string) {
+	q := w.ready[lane]
+	if len(q) == 0 {
+		return
+	}
+	j := q[0]
+	q[0] = nil
+	if q = q[1:]; len(q) == 0 {
+		delete(w.ready, lane)
+	} else {
+		w.ready[lane] = q
+	}
+	w.start(j)
 }
 
 // run executes one job and completes it. It is detached from Run's
@@ -345,6 +408,7 @@ func (w *Worker) run(j *tocsin.Job) {
 			delete(w.inflight, j.Lane)
 		}
 		slotHeld = false
+		w.next(j.Lane)
 	}
 	defer func() {
 		w.mu.Lock()

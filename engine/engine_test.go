@@ -293,3 +293,103 @@ func TestLaneSlotFreedWhileOutcomeIsRecorded(t *testing.T) {
 	close(st.release)
 	waitFor(t, "the outcomes", func() bool { n, err := db.Jobs().PendingJobs(ctx); return err == nil && n == 0 && ran.Load() == 3 })
 }
+
+// claimGate makes every ClaimJobs after the first wait until released,
+// as a claim waiting for its commit would.
+type claimGate struct {
+	countingStore
+	claims  atomic.Int32
+	release chan struct{}
+}
+
+func (s *claimGate) ClaimJobs(ctx context.Context, c tocsin.JobClaim) ([]*tocsin.Job, error) {
+	if s.claims.Add(1) > 1 {
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return s.countingStore.ClaimJobs(ctx, c)
+}
+
+// TestAheadStartsNextWithoutAClaim: with Ahead, a busy lane holds its next
+// jobs claimed and starts one the moment a worker is free, without a claim
+// (whose commit is an fsync on SQLite) in between; it never holds more
+// than LaneWorkers+Ahead, never runs more than LaneWorkers at once, and a
+// shutdown hands the jobs it held but never started back at once.
+func TestAheadStartsNextWithoutAClaim(t *testing.T) {
+	db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{})
+	ctx := context.Background()
+	release := make(chan struct{})
+	var running, ran, most atomic.Int32
+	handler := engine.HandlerFunc(func(ctx context.Context, j *tocsin.Job) tocsin.JobOutcome {
+		n := running.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		defer running.Add(-1)
+		if ran.Add(1) <= 2 {
+			<-release
+		}
+		return tocsin.JobOutcome{}
+	})
+	for range 10 {
+		db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "l", DueAt: time.Now()})
+	}
+	cs := &claimGate{countingStore: countingStore{JobStore: db.Jobs()}, release: make(chan struct{})}
+	w := engine.NewWorker(cs, map[string]engine.Handler{"k": handler})
+	w.PollInterval, w.LaneWorkers, w.Ahead = 10*time.Millisecond, 2, 2
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(runCtx) }()
+	waitFor(t, "lane full", func() bool { return running.Load() == 2 })
+	if held := cs.held.Load(); held != 4 {
+		t.Fatalf("worker holds %d jobs with 2 running and Ahead 2; want 4", held)
+	}
+	// Every later claim is held up: the two jobs claimed ahead still run.
+	close(release)
+	waitFor(t, "the jobs claimed ahead to run without a claim", func() bool { return ran.Load() == 4 })
+	if m := most.Load(); m > 2 {
+		t.Fatalf("%d jobs ran at once in a lane of 2", m)
+	}
+	close(cs.release)
+	waitFor(t, "drained", func() bool { n, _ := db.Jobs().PendingJobs(ctx); return n == 0 })
+	cancel()
+	<-done
+}
+
+// TestAheadHandedBackAtShutdown: jobs claimed ahead behind a stuck lane are
+// handed back when the worker stops, their attempts not counted.
+func TestAheadHandedBackAtShutdown(t *testing.T) {
+	db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{})
+	ctx := context.Background()
+	var running atomic.Int32
+	handler := engine.HandlerFunc(func(ctx context.Context, j *tocsin.Job) tocsin.JobOutcome {
+		running.Add(1)
+		<-ctx.Done()
+		return tocsin.JobOutcome{RetryAt: time.Now().Add(time.Hour), Error: ctx.Err().Error()}
+	})
+	for range 3 {
+		db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "l", DueAt: time.Now()})
+	}
+	w := engine.NewWorker(db.Jobs(), map[string]engine.Handler{"k": handler})
+	w.PollInterval, w.LaneWorkers, w.Ahead, w.ShutdownGrace = 10*time.Millisecond, 1, 2, 100*time.Millisecond
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(runCtx) }()
+	waitFor(t, "running", func() bool { return running.Load() == 1 })
+	cancel()
+	<-done
+	if n := running.Load(); n != 1 {
+		t.Fatalf("%d handlers ran; the jobs claimed ahead must not start during the shutdown", n)
+	}
+	jobs, err := db.Jobs().ClaimJobs(ctx, tocsin.JobClaim{Owner: "other", Now: time.Now(), Lease: time.Minute, Limit: 10})
+	if err != nil || len(jobs) != 3 {
+		t.Fatalf("all 3 jobs must be claimable at once after the shutdown: %d %v", len(jobs), err)
+	}
+	for _, j := range jobs {
+		if j.Attempts != 1 {
+			t.Fatalf("job %s attempt %d after being handed back; want 1", j.ID, j.Attempts)
+		}
+	}
+}

@@ -13,7 +13,8 @@ import (
 )
 
 // A write transaction holds back the rows of a few append-only tables
-// (payloads, incidents, alerts, timeline events, jobs without a key) and inserts them with one
+// (payloads, incidents, alerts, timeline events, jobs without a key, channel
+// references) and inserts them with one
 // multi-row statement per table when something else is about to run: any
 // other statement of the transaction, and its commit. A group commit of
 // 256 new-incident alerts then runs 4 inserts instead of 1,024 (SQLite
@@ -35,6 +36,9 @@ type heldTable struct {
 	// order is the table's place in a flush: parents before the rows
 	// whose foreign keys name them.
 	order int
+	// conflict ends the insert: a table whose row may already be there
+	// (or held twice) keeps the first one.
+	conflict string
 }
 
 var (
@@ -46,7 +50,8 @@ var (
 		"last_seen_at", "content_hash"}}
 	heldTimeline = &heldTable{name: "timeline", order: 3, cols: []string{"id", "incident_id", "at", "kind", "actor", "message", "data", "refs", "updated_at"}}
 	heldJobs     = &heldTable{name: "jobs", order: 4, cols: []string{"id", "kind", "lane", "job_key", "incident_id", "args", "due_at", "created_at"}}
-	heldTables   = [...]*heldTable{heldPayloads, heldIncidents, heldAlerts, heldTimeline, heldJobs}
+	heldRefs     = &heldTable{name: "channel_refs", order: 5, cols: []string{"incident_id", "channel", "ref"}, conflict: " ON CONFLICT DO NOTHING"}
+	heldTables   = [...]*heldTable{heldPayloads, heldIncidents, heldAlerts, heldTimeline, heldJobs, heldRefs}
 )
 
 // maxHeldRows bounds the rows of one multi-row statement: 256 alerts of 19
@@ -333,6 +338,7 @@ func insertText(tbl *heldTable, n int, plain bool, p *int) string {
 		}
 		b.WriteByte(')')
 	}
+	b.WriteString(tbl.conflict)
 	return b.String()
 }
 

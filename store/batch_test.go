@@ -316,3 +316,45 @@ func TestInstancesSeeRoutingChanges(t *testing.T) {
 		t.Fatalf("after A deleted the routing: %q", got)
 	}
 }
+
+// TestHeldChannelRefsFirstStays: references saved by completions are held
+// back; two for one incident and channel in one transaction (a SQLite
+// group) keep the first, as an existing one does, and a read in the same
+// transaction sees them.
+func TestHeldChannelRefsFirstStays(t *testing.T) {
+	heldKinds(t, func(t *testing.T, db *DB) {
+		ctx := context.Background()
+		res, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{testAlert("refs", "f1")}, tocsin.IngestOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := res[0].IncidentID
+		now := time.Now()
+		err = db.tx(ctx, func(tx *txn) error {
+			for i, ref := range []string{"ts-1", "ts-2"} {
+				j := &tocsin.Job{ID: "j" + strconv.Itoa(i), Kind: tocsin.JobNotify, IncidentID: id}
+				out := tocsin.JobOutcome{Ref: &tocsin.ChannelRef{IncidentID: id, Channel: "slack", Ref: ref}}
+				if err := recordOutcome(ctx, tx, j, out, false, false, now); err != nil {
+					return err
+				}
+			}
+			if !tx.holding {
+				return errors.New("the references were not held back")
+			}
+			var ref string
+			if err := tx.QueryRowContext(ctx, `SELECT ref FROM channel_refs WHERE incident_id = $1 AND channel = 'slack'`, id).Scan(&ref); err != nil || ref != "ts-1" {
+				return errors.New("inside the transaction the reference is " + ref)
+			}
+			// A third, held after the first two are in.
+			return recordOutcome(ctx, tx, &tocsin.Job{ID: "j3", Kind: tocsin.JobNotify, IncidentID: id},
+				tocsin.JobOutcome{Ref: &tocsin.ChannelRef{IncidentID: id, Channel: "slack", Ref: "ts-3"}}, false, false, now)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := db.Incidents().LoadDelivery(ctx, id, "", "slack")
+		if err != nil || d.Ref != "ts-1" {
+			t.Fatalf("reference %q (%v); want the first, ts-1", d.Ref, err)
+		}
+	})
+}

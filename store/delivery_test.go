@@ -9,7 +9,7 @@ import (
 	"tocsin/store/storetest"
 )
 
-// TestLoadDelivery checks the two-query read of a delivery: the alert
+// TestLoadDelivery checks the one-statement read of a delivery: the alert
 // asked for (the first when none is named) with its own payload, every
 // alert of the incident, and the channel's reference (only that
 // channel's).
@@ -62,6 +62,18 @@ func TestLoadDelivery(t *testing.T) {
 			}
 			if _, err := db.Incidents().LoadDelivery(ctx, "missing", "", ""); tocsin.ErrorCode(err) != tocsin.ENOTFOUND {
 				t.Fatalf("missing incident: %v", err)
+			}
+			// An incident opened without alerts (the API, AWS StartIncident).
+			bare, _, err := db.Incidents().StartIncident(ctx, &tocsin.IncidentStart{Title: "bare", By: tocsin.Actor{Name: "alice"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.SQL().Exec(`INSERT INTO channel_refs (incident_id, channel, ref) VALUES ($1, 'slack', 'ts-2')`, bare.ID); err != nil {
+				t.Fatal(err)
+			}
+			d, err := db.Incidents().LoadDelivery(ctx, bare.ID, "", "slack")
+			if err != nil || d.Incident.ID != bare.ID || d.Incident.Title != "bare" || d.Alert != nil || len(d.Incident.Alerts) != 0 || d.Ref != "ts-2" {
+				t.Fatalf("incident without alerts: %+v %v", d, err)
 			}
 		})
 	}

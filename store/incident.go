@@ -716,16 +716,35 @@ type scanner interface{ Scan(dest ...any) error }
 // scanIncident reads a row of incidentColumns, then extra columns (if
 // any) into extra.
 func scanIncident(row scanner, extra ...any) (*tocsin.Incident, error) {
-	var inc tocsin.Incident
-	var labels, tags, chats string
-	var trigger sql.NullString
-	var created, updated int64
-	var acked, resolved sql.NullInt64
-	if err := row.Scan(append([]any{&inc.ID, &inc.Title, &inc.Summary, &inc.Impact, &inc.Status, &inc.Source, &inc.DedupKey, &labels,
-		&created, &updated, &acked, &inc.AckedBy, &resolved, &inc.ResolvedBy, &inc.AlertCount, &inc.OpenAlertCount,
-		&inc.ResponsePlan, &inc.DedupeString, &tags, &chats, &trigger}, extra...)...); err != nil {
+	var r incidentRow
+	if err := row.Scan(append(r.dests(), extra...)...); err != nil {
 		return nil, err
 	}
+	return r.incident(), nil
+}
+
+// incidentRow receives a row of incidentColumns: dests are its scan
+// destinations, incident what they say. Reads that join an incident to
+// other rows scan it beside them.
+type incidentRow struct {
+	inc                 tocsin.Incident
+	labels, tags, chats string
+	trigger             sql.NullString
+	created, updated    int64
+	acked, resolved     sql.NullInt64
+}
+
+func (r *incidentRow) dests() []any {
+	inc := &r.inc
+	return []any{&inc.ID, &inc.Title, &inc.Summary, &inc.Impact, &inc.Status, &inc.Source, &inc.DedupKey, &r.labels,
+		&r.created, &r.updated, &r.acked, &inc.AckedBy, &r.resolved, &inc.ResolvedBy, &inc.AlertCount, &inc.OpenAlertCount,
+		&inc.ResponsePlan, &inc.DedupeString, &r.tags, &r.chats, &r.trigger}
+}
+
+func (r *incidentRow) incident() *tocsin.Incident {
+	inc := r.inc
+	labels, tags, chats, trigger := r.labels, r.tags, r.chats, r.trigger
+	created, updated, acked, resolved := r.created, r.updated, r.acked, r.resolved
 	_ = json.Unmarshal([]byte(labels), &inc.Labels)
 	_ = json.Unmarshal([]byte(tags), &inc.Tags)
 	_ = json.Unmarshal([]byte(chats), &inc.ChatChannels)
@@ -741,7 +760,7 @@ func scanIncident(row scanner, extra ...any) (*tocsin.Incident, error) {
 	}
 	inc.CreatedAt, inc.UpdatedAt = fromMicros(created), fromMicros(updated)
 	inc.AckedAt, inc.ResolvedAt = timePtr(acked), timePtr(resolved)
-	return &inc, nil
+	return &inc
 }
 
 // FindIncident returns one incident with its alerts and timeline.
@@ -768,8 +787,11 @@ const alertColumns = `id, incident_id, source, dedup_key, fingerprint, status, s
 	links, starts_at, ends_at, received_at, repeat_count, last_seen_at`
 
 // alertColumnsOf is alertColumns qualified by a table alias, for joins.
-func alertColumnsOf(alias string) string {
-	cols := strings.Split(alertColumns, ",")
+func alertColumnsOf(alias string) string { return qualify(alertColumns, alias) }
+
+// qualify qualifies a list of columns by a table alias, for joins.
+func qualify(columns, alias string) string {
+	cols := strings.Split(columns, ",")
 	for i, c := range cols {
 		cols[i] = alias + "." + strings.TrimSpace(c)
 	}
@@ -790,14 +812,30 @@ func incidentAlerts(ctx context.Context, q querier, incidentID string) ([]*tocsi
 // scanAlert reads a row of alertColumns, then extra columns (if any) into
 // extra.
 func scanAlert(row scanner, extra ...any) (*tocsin.Alert, error) {
-	var a tocsin.Alert
-	var labels, ann, links string
-	var starts, ends sql.NullInt64
-	var received, seen int64
-	if err := row.Scan(append([]any{&a.ID, &a.IncidentID, &a.Source, &a.DedupKey, &a.Fingerprint, &a.Status, &a.Severity, &a.Title, &a.Description,
-		&labels, &ann, &links, &starts, &ends, &received, &a.RepeatCount, &seen}, extra...)...); err != nil {
+	var r alertRow
+	if err := row.Scan(append(r.dests(), extra...)...); err != nil {
 		return nil, err
 	}
+	return r.alert(), nil
+}
+
+// alertRow receives a row of alertColumns, as incidentRow does.
+type alertRow struct {
+	a                  tocsin.Alert
+	labels, ann, links string
+	starts, ends       sql.NullInt64
+	received, seen     int64
+}
+
+func (r *alertRow) dests() []any {
+	a := &r.a
+	return []any{&a.ID, &a.IncidentID, &a.Source, &a.DedupKey, &a.Fingerprint, &a.Status, &a.Severity, &a.Title, &a.Description,
+		&r.labels, &r.ann, &r.links, &r.starts, &r.ends, &r.received, &a.RepeatCount, &r.seen}
+}
+
+func (r *alertRow) alert() *tocsin.Alert {
+	a := r.a
+	labels, ann, links, starts, ends, received, seen := r.labels, r.ann, r.links, r.starts, r.ends, r.received, r.seen
 	if seen > 0 {
 		a.LastSeenAt = fromMicros(seen)
 	}
@@ -811,7 +849,7 @@ func scanAlert(row scanner, extra ...any) (*tocsin.Alert, error) {
 		a.EndsAt = fromMicros(ends.Int64)
 	}
 	a.ReceivedAt = fromMicros(received)
-	return &a, nil
+	return &a
 }
 
 func (s *Incidents) timeline(ctx context.Context, incidentID string) ([]*tocsin.TimelineEvent, error) {

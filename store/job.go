@@ -65,7 +65,8 @@ func (s *Jobs) ScheduleJob(ctx context.Context, j *tocsin.Job) error {
 //
 // A claim goes lane by lane, earliest due lane first: it finds the lanes
 // holding pending jobs by skipping through an index (one seek a lane),
-// passes over lanes without idle workers without reading their backlog,
+// before any write (a claim no lane can take ends there), passes over
+// lanes without idle workers without reading their backlog,
 // and takes each other lane's oldest due jobs up to its free slots. Its
 // statements are fixed texts (the limit a literal from a small set), so
 // SQLite prepares each once.
@@ -82,21 +83,35 @@ func (s *Jobs) ClaimJobs(ctx context.Context, c tocsin.JobClaim) ([]*tocsin.Job,
 		return nil, nil
 	}
 	now := micros(c.Now)
+	// The lanes holding due work are read before any write: when none of
+	// them has an idle worker (a busy lane's finished job wakes the worker
+	// often), the claim ends there, without a write transaction.
+	due, err := dueLanes(ctx, dbReader{s.core}, now)
+	if err != nil {
+		return nil, err
+	}
+	lanes := due[:0]
+	for _, lane := range due {
+		if laneSlots(c, lane) > 0 {
+			lanes = append(lanes, lane)
+		}
+	}
+	// Jobs cancelled while a worker that has since died ran them: rare,
+	// so looked for at most once a second of the claims' clock, not by
+	// every claim.
+	last := s.swept.Load()
+	sweep := now-last >= sweepEvery.Microseconds() || now < last
+	if len(lanes) == 0 && !sweep {
+		return nil, nil
+	}
 	var jobs []*tocsin.Job
-	err := s.tx(ctx, func(tx *txn) error {
+	err = s.tx(ctx, func(tx *txn) error {
 		jobs = jobs[:0]
-		// Jobs cancelled while a worker that has since died ran them: rare,
-		// so looked for at most once a second of the claims' clock, not by
-		// every claim.
-		if last := s.swept.Load(); now-last >= sweepEvery.Microseconds() || now < last {
+		if sweep {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE state = 'cancelled' AND lease_until < $1`, now); err != nil {
 				return fmt.Errorf("sweep cancelled jobs: %w", err)
 			}
 			s.swept.Store(now)
-		}
-		lanes, err := dueLanes(ctx, tx, now)
-		if err != nil {
-			return err
 		}
 		left := c.Limit
 		for _, lane := range lanes {
@@ -177,8 +192,8 @@ func laneSlots(c tocsin.JobClaim, lane string) int {
 // due first. The recursive query skips from lane to lane through
 // jobs_lane_due (a loose index scan), so its cost grows with the number
 // of lanes, not of jobs.
-func dueLanes(ctx context.Context, tx *txn, now int64) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `WITH RECURSIVE l(lane) AS (
+func dueLanes(ctx context.Context, r reader, now int64) ([]string, error) {
+	rows, err := r.QueryContext(ctx, `WITH RECURSIVE l(lane) AS (
 			SELECT MIN(lane) FROM jobs WHERE state = 'pending'
 			UNION ALL
 			SELECT (SELECT MIN(j.lane) FROM jobs j WHERE j.state = 'pending' AND j.lane > l.lane) FROM l WHERE l.lane IS NOT NULL),
@@ -250,7 +265,13 @@ func claimLane(ctx context.Context, tx *txn, q string, args []any) ([]*tocsin.Jo
 // flight must not be orphaned), but is not re-armed and queues nothing.
 func (s *Jobs) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out tocsin.JobOutcome) error {
 	now := s.opts.Now().UTC()
+	// Whether the outcome queued or re-armed jobs: only then are workers
+	// (other instances' too, on PostgreSQL) woken. The finishing worker
+	// looks for its next job on its own.
+	var queued bool
 	err := s.tx(ctx, func(tx *txn) error {
+		before := tx.queued
+		defer func() { queued = tx.queued > before || !out.RetryAt.IsZero() }()
 		// Lock the incident first, as acknowledge and resolve do before
 		// they cancel its jobs: the job's state and the incident's status
 		// read here then stay as they are until this commits.
@@ -272,7 +293,14 @@ func (s *Jobs) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out
 			}
 		}
 		var state string
-		err := tx.QueryRowContext(ctx, `SELECT state FROM jobs WHERE id = $1 AND lease_owner = $2`, j.ID, owner).Scan(&state)
+		var err error
+		done := out.Stage == nil && out.RetryAt.IsZero() && !out.Failed
+		if done {
+			// The common outcome: the job is over whatever its state.
+			err = tx.QueryRowContext(ctx, `DELETE FROM jobs WHERE id = $1 AND lease_owner = $2 RETURNING state`, j.ID, owner).Scan(&state)
+		} else {
+			err = tx.QueryRowContext(ctx, `SELECT state FROM jobs WHERE id = $1 AND lease_owner = $2`, j.ID, owner).Scan(&state)
+		}
 		if errors.Is(err, sql.ErrNoRows) {
 			// Another worker took over an expired lease: record nothing.
 			return tocsin.Errorf(tocsin.ECONFLICT, "job %s is no longer leased to this worker", j.ID)
@@ -294,6 +322,7 @@ func (s *Jobs) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out
 			}
 		}
 		switch {
+		case done:
 		case cancelled || (out.RetryAt.IsZero() && !out.Failed):
 			_, err = tx.ExecContext(ctx, `DELETE FROM jobs WHERE id = $1`, j.ID)
 		case !out.RetryAt.IsZero():
@@ -313,7 +342,7 @@ func (s *Jobs) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out
 		}
 		return s.advanceRunbook(ctx, tx, out.Runbook, now)
 	})
-	if err == nil {
+	if err == nil && queued {
 		s.opts.Wake()
 	}
 	return err
@@ -345,7 +374,13 @@ func recordOutcome(ctx context.Context, tx *txn, j *tocsin.Job, out tocsin.JobOu
 			return err
 		}
 	}
-	if out.Ref != nil {
+	switch {
+	case out.Ref == nil:
+	case !resolved || !strings.HasPrefix(out.Ref.Channel, tocsin.OnCallRefChannel):
+		// Nothing depends on whether it was saved: held back for the
+		// transaction's multi-row insert (the first reference stays).
+		tx.hold(heldRefs, out.Ref.IncidentID, out.Ref.Channel, out.Ref.Ref)
+	default:
 		r, err := tx.ExecContext(ctx, `INSERT INTO channel_refs (incident_id, channel, ref) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`,
 			out.Ref.IncidentID, out.Ref.Channel, out.Ref.Ref)
 		if err != nil {
@@ -353,7 +388,7 @@ func recordOutcome(ctx context.Context, tx *txn, j *tocsin.Job, out tocsin.JobOu
 		}
 		// A resolve that committed while the provider was being called
 		// found no reference to resolve: resolve it there now.
-		if n, _ := r.RowsAffected(); n == 1 && resolved && strings.HasPrefix(out.Ref.Channel, tocsin.OnCallRefChannel) {
+		if n, _ := r.RowsAffected(); n == 1 {
 			if d := response.Deescalate(out.Ref.IncidentID, out.Ref.Ref, now); d != nil {
 				if err := insertJob(ctx, tx, d, now); err != nil {
 					return err
@@ -446,10 +481,18 @@ func (s *core) releaseLeases(ctx context.Context) error {
 	})
 }
 
-// NextDue returns the earliest due time among jobs not leased at now.
+// NextDue returns the earliest due time among jobs not leased at now. Like
+// dueLanes it skips from lane to lane through jobs_lane_due and reads each
+// lane's pending jobs in due order only until one is not leased: its cost
+// grows with the lanes and the jobs running, not with the backlog.
 func (s *Jobs) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var due sql.NullInt64
-	if err := s.queryRow(ctx, `SELECT MIN(due_at) FROM jobs WHERE state = 'pending' AND lease_until < $1`, micros(s.opts.Now())).Scan(&due); err != nil {
+	if err := s.queryRow(ctx, `WITH RECURSIVE l(lane) AS (
+			SELECT MIN(lane) FROM jobs WHERE state = 'pending'
+			UNION ALL
+			SELECT (SELECT MIN(j.lane) FROM jobs j WHERE j.state = 'pending' AND j.lane > l.lane) FROM l WHERE l.lane IS NOT NULL)
+		SELECT MIN((SELECT j.due_at FROM jobs j WHERE j.state = 'pending' AND j.lane = l.lane AND j.lease_until < $1 ORDER BY j.due_at LIMIT 1))
+		FROM l WHERE l.lane IS NOT NULL`, micros(s.opts.Now())).Scan(&due); err != nil {
 		return time.Time{}, false, translate(err)
 	}
 	if !due.Valid {
@@ -539,36 +582,40 @@ func (s *Incidents) Redeliver(ctx context.Context, incidentID, channel string, b
 	return int(n), nil
 }
 
+// loadDeliveryQuery is LoadDelivery's query: the incident (and the
+// channel's reference) beside each of its alerts, the payload joined to
+// the one that caused the event. Built once: its text is the statement
+// cache's key.
+var loadDeliveryQuery = `SELECT ` + qualify(incidentColumns, "i") + `,
+		(SELECT ref FROM channel_refs r WHERE r.incident_id = i.id AND r.channel = $2), ` + alertColumnsOf("a") + `, p.body
+		FROM incidents i JOIN alerts a ON a.incident_id = i.id
+		LEFT JOIN payloads p ON p.id = a.payload_id
+			AND a.id = COALESCE(NULLIF($3, ''), (SELECT f.id FROM alerts f WHERE f.incident_id = $1 ORDER BY f.received_at, f.id LIMIT 1))
+		WHERE i.id = $1 ORDER BY a.received_at, a.id`
+
 // LoadDelivery reads the incident (with its alerts), the alert that caused
 // the event (the first one when alertID is empty) with its payload, and
-// the channel's earlier reference: two prepared queries, the incident
-// with the reference, and the alerts joined to the one payload.
+// the channel's earlier reference, in one prepared query (a second one for
+// an incident without alerts).
 func (s *Incidents) LoadDelivery(ctx context.Context, incidentID, alertID, channel string) (*tocsin.Delivery, error) {
-	var ref sql.NullString
-	inc, err := scanIncident(s.queryRow(ctx, `SELECT `+incidentColumns+`,
-		(SELECT ref FROM channel_refs r WHERE r.incident_id = incidents.id AND r.channel = $2)
-		FROM incidents WHERE id = $1`, incidentID, channel), &ref)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, tocsin.Errorf(tocsin.ENOTFOUND, "incident %q not found", incidentID)
-	} else if err != nil {
-		return nil, translate(err)
-	}
-	d := &tocsin.Delivery{Incident: inc, Ref: ref.String}
-	rows, err := s.query(ctx, `SELECT `+alertColumnsOf("a")+`, p.body FROM alerts a
-		LEFT JOIN payloads p ON p.id = a.payload_id
-			AND a.id = COALESCE(NULLIF($2, ''), (SELECT f.id FROM alerts f WHERE f.incident_id = $1 ORDER BY f.received_at, f.id LIMIT 1))
-		WHERE a.incident_id = $1 ORDER BY a.received_at, a.id`, incidentID, alertID)
+	rows, err := s.query(ctx, loadDeliveryQuery, incidentID, channel, alertID)
 	if err != nil {
 		return nil, translate(err)
 	}
 	defer rows.Close()
+	var d *tocsin.Delivery
 	for rows.Next() {
-		var body sql.NullString
-		a, err := scanAlert(rows, &body)
-		if err != nil {
+		var ir incidentRow
+		var ar alertRow
+		var ref, body sql.NullString
+		if err := rows.Scan(append(append(ir.dests(), &ref), append(ar.dests(), &body)...)...); err != nil {
 			return nil, translate(err)
 		}
-		inc.Alerts = append(inc.Alerts, a)
+		if d == nil {
+			d = &tocsin.Delivery{Incident: ir.incident(), Ref: ref.String}
+		}
+		a := ar.alert()
+		d.Incident.Alerts = append(d.Incident.Alerts, a)
 		if a.ID == alertID || (alertID == "" && d.Alert == nil) {
 			d.Alert = a
 			if body.Valid {
@@ -579,5 +626,18 @@ func (s *Incidents) LoadDelivery(ctx context.Context, incidentID, alertID, chann
 	if err := rows.Err(); err != nil {
 		return nil, translate(err)
 	}
-	return d, nil
+	if d != nil {
+		return d, nil
+	}
+	// An incident without alerts (opened through the API).
+	var ref sql.NullString
+	inc, err := scanIncident(s.queryRow(ctx, `SELECT `+incidentColumns+`,
+		(SELECT ref FROM channel_refs r WHERE r.incident_id = incidents.id AND r.channel = $2)
+		FROM incidents WHERE id = $1`, incidentID, channel), &ref)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, tocsin.Errorf(tocsin.ENOTFOUND, "incident %q not found", incidentID)
+	} else if err != nil {
+		return nil, translate(err)
+	}
+	return &tocsin.Delivery{Incident: inc, Ref: ref.String}, nil
 }
