@@ -95,3 +95,38 @@ func TestIngestWakesOnlyWhenItQueued(t *testing.T) {
 		})
 	}
 }
+
+// TestNextDueSkipsLeased: the next due time is the earliest among jobs not
+// leased, lane by lane: a lane whose due jobs all run does not hide another
+// lane's timer, and an unleased job due earlier wins.
+func TestNextDueSkipsLeased(t *testing.T) {
+	ctx := context.Background()
+	for _, kind := range storetest.Kinds() {
+		t.Run(kind.Name, func(t *testing.T) {
+			clock := storetest.NewClock(storetest.Epoch)
+			db := storetest.Open(t, kind.URL(t), store.Options{Now: clock.Now})
+			if _, ok, err := db.Jobs().NextDue(ctx); ok || err != nil {
+				t.Fatalf("empty queue: ok %v err %v", ok, err)
+			}
+			for n := range 3 {
+				db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "busy", DueAt: clock.Now().Add(-time.Duration(n+1) * time.Minute)})
+			}
+			timer := clock.Now().Add(30 * time.Second)
+			db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "timers", DueAt: timer})
+			db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "timers", DueAt: timer.Add(time.Minute)})
+			jobs, err := db.Jobs().ClaimJobs(ctx, tocsin.JobClaim{Owner: "w", Now: clock.Now(), Lease: time.Hour, Limit: 10, Slots: map[string]int{"timers": 0}})
+			if err != nil || len(jobs) != 3 {
+				t.Fatalf("claimed %d busy jobs (%v), want 3", len(jobs), err)
+			}
+			due, ok, err := db.Jobs().NextDue(ctx)
+			if err != nil || !ok || !due.Equal(timer.UTC().Truncate(time.Microsecond)) {
+				t.Fatalf("next due %s %v %v, want the timer at %s", due, ok, err, timer)
+			}
+			early := clock.Now().Add(-time.Hour)
+			db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "busy", DueAt: early})
+			if due, ok, err := db.Jobs().NextDue(ctx); err != nil || !ok || !due.Equal(early.UTC().Truncate(time.Microsecond)) {
+				t.Fatalf("next due %s %v %v, want the unleased job at %s", due, ok, err, early)
+			}
+		})
+	}
+}
