@@ -108,8 +108,39 @@ func (t *txn) heldAlertMatches(incidentID, fingerprint string) bool {
 	return false
 }
 
-// flush inserts every row held back, parents first.
+// flush inserts every row held back, parents first, in the transaction
+// (begun first, if it has not).
 func (t *txn) flush(ctx context.Context) error {
+	if t.holding {
+		if err := t.start(ctx); err != nil {
+			return err
+		}
+	}
+	return t.insertHeld(ctx)
+}
+
+// oneHeldStatement reports whether the rows held back are one statement
+// on PostgreSQL (execHeldAll): then a transaction not begun yet sends it
+// alone at commit (see txn).
+func (t *txn) oneHeldStatement() bool {
+	h := &t.held
+	tables, size, rows := 0, 0, 0
+	for i := range heldTables {
+		if h.rows[i] > 0 {
+			tables++
+			rows = h.rows[i]
+		}
+		size += len(h.args[i])
+	}
+	if tables == 1 {
+		return rows <= maxHeldRows
+	}
+	return size <= 65535
+}
+
+// insertHeld inserts every row held back, parents first, where the
+// transaction's statements go (run).
+func (t *txn) insertHeld(ctx context.Context) error {
 	if t.failed != nil {
 		return t.failed
 	}
@@ -175,7 +206,7 @@ func (t *txn) execHeld(ctx context.Context, tbl *heldTable, n int, args []any) e
 	if st := t.stmt(ctx, q); st != nil {
 		_, err = st.ExecContext(ctx, args...)
 	} else {
-		_, err = t.Tx.ExecContext(ctx, q, args...)
+		_, err = t.run().ExecContext(ctx, q, args...)
 	}
 	if err != nil {
 		return fmt.Errorf("insert %s: %w", tbl.name, err)
@@ -212,7 +243,7 @@ func (t *txn) execHeldAll(ctx context.Context) error {
 		return nil
 	}
 	q := heldCombined(counts)
-	if _, err := t.Tx.ExecContext(ctx, q, args...); err != nil {
+	if _, err := t.run().ExecContext(ctx, q, args...); err != nil {
 		return fmt.Errorf("insert held rows: %w", err)
 	}
 	return nil

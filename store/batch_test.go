@@ -197,43 +197,124 @@ func TestChunkRows(t *testing.T) {
 	}
 }
 
-// TestRoutingForForgetsOnWrite: a transaction's ingests share the routing
-// the first loaded until a statement that may write runs; one loaded
-// without plans serves no request that picks a plan.
-func TestRoutingForForgetsOnWrite(t *testing.T) {
+// TestRoutingCached: transactions share the routing the last committed
+// one read (the look-up checks its version); one loaded without plans
+// serves no request that picks a plan; a write of the routing is seen by
+// the next alert, and a rolled-back one is not cached.
+func TestRoutingCached(t *testing.T) {
 	heldKinds(t, func(t *testing.T, db *DB) {
 		ctx := context.Background()
-		err := db.incidents.singleTx(ctx, func(tx *txn) error {
-			load := func(plan string) *routing {
-				rt, err := routingFor(ctx, tx, tocsin.IngestOptions{ResponsePlan: plan})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return rt
-			}
-			a := load("")
-			if b := load(""); b != a {
-				t.Error("the second ingest read the routing again")
-			}
-			c := load("some-plan")
-			if c == a || c.plans == nil {
-				t.Error("a request picking a plan got the routing loaded without plans")
-			}
-			if d := load(""); d != c {
-				t.Error("the routing with plans was not reused")
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE incidents SET updated_at = 0 WHERE id = 'none'`); err != nil {
+		ingest := func(key string) *tocsin.IngestResult {
+			t.Helper()
+			res, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{testAlert(key, "fp")}, tocsin.IngestOptions{})
+			if err != nil {
 				t.Fatal(err)
 			}
-			if e := load("some-plan"); e == c {
-				t.Error("the routing survived a write")
+			return &res[0]
+		}
+		ingest("g1")
+		a := db.routings.p.Load()
+		if a == nil || a.plans != nil {
+			t.Fatalf("cached after the first ingest: %+v", a)
+		}
+		ingest("g2")
+		if db.routings.p.Load() != a {
+			t.Error("the second transaction read the routing again")
+		}
+		err := db.incidents.singleTx(ctx, func(tx *txn) error {
+			rt, err := routingFor(ctx, tx, tocsin.IngestOptions{ResponsePlan: "some-plan"}, false)
+			if err != nil {
+				return err
+			}
+			if rt == a || rt.plans == nil {
+				t.Error("a request picking a plan got the routing loaded without plans")
 			}
 			return nil
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
+		withPlans := db.routings.p.Load()
+		if withPlans == a || withPlans.plans == nil || withPlans.version != a.version {
+			t.Fatalf("the committed read with plans replaces the one without: %+v", withPlans)
+		}
+		// A transaction that changed the routing and rolled back: the
+		// routing it read (its own write) is not cached.
+		err = db.incidents.singleTx(ctx, func(tx *txn) error {
+			if err := bumpRouting(ctx)(tx, time.Time{}); err != nil {
+				return err
+			}
+			if _, err := routingFor(ctx, tx, tocsin.IngestOptions{}, true); err != nil {
+				return err
+			}
+			return errors.New("roll back")
+		})
+		if err == nil || db.routings.p.Load() != withPlans {
+			t.Fatalf("after a rolled-back routing write: %v, cached %+v", err, db.routings.p.Load())
+		}
+		plan := &tocsin.ResponsePlan{Name: "Outage", IncidentTemplate: tocsin.IncidentTemplate{Title: "outage", Impact: 2}}
+		if _, err := db.ResponsePlans().PutResponsePlan(ctx, plan); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ResponsePlans().PutRouting(ctx, &tocsin.Routing{Default: &tocsin.RouteAction{ResponsePlan: "Outage"}}); err != nil {
+			t.Fatal(err)
+		}
+		if inc, err := db.Incidents().FindIncident(ctx, ingest("g3").IncidentID); err != nil || inc.ResponsePlan != "Outage" {
+			t.Fatalf("the alert after PutRouting: %+v %v", inc, err)
+		}
+		if rt := db.routings.p.Load(); rt.version <= withPlans.version || rt.doc == nil {
+			t.Fatalf("cached after the routing changed: %+v", rt)
+		}
 	})
+}
+
+// TestInstancesSeeRoutingChanges: an instance that cached the routing
+// routes its next alert by what another instance wrote since (PostgreSQL:
+// both on one database).
+func TestInstancesSeeRoutingChanges(t *testing.T) {
+	url := testPostgresURL(t)
+	opts := Options{Policy: tocsin.Policy{Impacts: tocsin.DefaultImpacts()}}
+	a, b := openStore(t, url, opts), openStore(t, url, opts)
+	ctx := context.Background()
+	n := 0
+	planOf := func() string {
+		t.Helper()
+		n++
+		res, err := b.Incidents().Ingest(ctx, []*tocsin.Alert{testAlert("g"+strconv.Itoa(n), "fp")}, tocsin.IngestOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inc, err := b.Incidents().FindIncident(ctx, res[0].IncidentID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inc.ResponsePlan + "/" + inc.Title
+	}
+	if got := planOf(); got != "/Alert fp" || b.routings.p.Load() == nil {
+		t.Fatalf("before any routing: %q, cached %v", got, b.routings.p.Load())
+	}
+	rp := a.ResponsePlans()
+	if _, err := rp.PutResponsePlan(ctx, &tocsin.ResponsePlan{Name: "Outage", IncidentTemplate: tocsin.IncidentTemplate{Title: "outage", Impact: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rp.PutRouting(ctx, &tocsin.Routing{Default: &tocsin.RouteAction{ResponsePlan: "Outage"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := planOf(); got != "Outage/outage" {
+		t.Fatalf("after A put the routing: %q", got)
+	}
+	if _, err := rp.PutResponsePlan(ctx, &tocsin.ResponsePlan{Name: "Outage", IncidentTemplate: tocsin.IncidentTemplate{Title: "big outage", Impact: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := planOf(); got != "Outage/big outage" {
+		t.Fatalf("after A changed the plan: %q", got)
+	}
+	if err := rp.DeleteRouting(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := planOf(); got != "/Alert fp" {
+		t.Fatalf("after A deleted the routing: %q", got)
+	}
 }
 
 // TestHeldChannelRefsFirstStays: references saved by completions are held

@@ -83,7 +83,7 @@ func (s *Incidents) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert,
 			return results, nil
 		}
 	}
-	rt, err := routingFor(ctx, tx, opts)
+	rt, err := routingFor(ctx, tx, opts, false)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func (s *Incidents) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert,
 		if p == nil || !bytes.Equal(a.Raw, p.raw) {
 			p = &payload{raw: a.Raw}
 		}
-		r, err := s.ingestOne(ctx, tx, rt, a, p, now, opts)
+		r, err := s.ingestOne(ctx, tx, &rt, a, p, now, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -105,24 +105,6 @@ func (s *Incidents) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert,
 		}
 	}
 	return results, nil
-}
-
-// routingFor is the routing of an ingest in tx: the one the previous
-// ingest of the transaction loaded while no statement has written since
-// (a SQLite group of new alerts reads it once, not once a request), else
-// loaded now. Its plans are loaded only when a request picks a plan, so
-// a routing loaded without them serves only requests that pick none.
-func routingFor(ctx context.Context, tx *txn, opts tocsin.IngestOptions) (*routing, error) {
-	if rt := tx.routing; rt != nil && (rt.plans != nil || (rt.doc == nil && opts.ResponsePlan == "")) {
-		return rt, nil
-	}
-	// The routing document and plans are never held back: no flush.
-	rt, err := loadRouting(ctx, unflushed{tx}, opts)
-	if err != nil {
-		return nil, err
-	}
-	tx.routing = rt
-	return rt, nil
 }
 
 // payload is the raw body alerts of one request came from, stored once
@@ -148,18 +130,31 @@ func (p *payload) ID(ctx context.Context, tx *txn, now time.Time) (string, error
 // load reads what deciding about one alert needs (in a transaction, or
 // before one for the repeat check): its routing, the open incident it
 // would join with that incident's plan, and the known alert with the hash
-// of what it last said.
-func (s *Incidents) load(ctx context.Context, r reader, rt *routing, a *tocsin.Alert, now time.Time, opts tocsin.IngestOptions) (response.Input, string, error) {
+// of what it last said. *rt is the routing it was given, or the one it
+// read instead when the look-up found the stored routing changed since
+// (then routed, and looked up, again).
+func (s *Incidents) load(ctx context.Context, r reader, rt **routing, a *tocsin.Alert, now time.Time, opts tocsin.IngestOptions) (response.Input, string, error) {
 	a.ReceivedAt = now
 	in := response.Input{Alert: a, Policy: &s.opts.Policy, Options: opts, Now: now}
-	in.Routed = rt.route(a, opts, &s.opts.Policy, now)
 	var err error
 	var hash string
-	if in.Incident, in.Known, hash, err = findForAlert(ctx, r, a, in.Routed.DedupeString()); err != nil {
-		return in, "", err
+	for reread := false; ; reread = true {
+		in.Routed = (*rt).route(a, opts, &s.opts.Policy, now)
+		var version int64
+		if in.Incident, in.Known, hash, version, err = findForAlert(ctx, r, a, in.Routed.DedupeString()); err != nil {
+			return in, "", err
+		}
+		// A routing read after this look-up is at least as new as what
+		// it saw: read at most once more.
+		if reread || version == (*rt).version {
+			break
+		}
+		if *rt, err = routingFor(ctx, r, opts, true); err != nil {
+			return in, "", err
+		}
 	}
 	if in.Incident != nil {
-		if in.IncidentPlan, err = rt.planOf(ctx, r, in.Incident.ResponsePlan); err != nil {
+		if in.IncidentPlan, err = (*rt).planOf(ctx, r, in.Incident.ResponsePlan); err != nil {
 			return in, "", err
 		}
 	}
@@ -174,7 +169,7 @@ func (s *Incidents) load(ctx context.Context, r reader, rt *routing, a *tocsin.A
 
 // ingestOne loads what deciding about one alert needs, lets response
 // decide, and applies the effects.
-func (s *Incidents) ingestOne(ctx context.Context, tx *txn, rt *routing, a *tocsin.Alert, p *payload, now time.Time, opts tocsin.IngestOptions) (tocsin.IngestResult, error) {
+func (s *Incidents) ingestOne(ctx context.Context, tx *txn, rt **routing, a *tocsin.Alert, p *payload, now time.Time, opts tocsin.IngestOptions) (tocsin.IngestResult, error) {
 	in, _, err := s.load(ctx, tx, rt, a, now, opts)
 	if err != nil {
 		return tocsin.IngestResult{}, err
@@ -208,12 +203,13 @@ func (s *Incidents) ingestOne(ctx context.Context, tx *txn, rt *routing, a *tocs
 }
 
 // findForAlert returns the open incident an alert would join (nil when
-// none is open) and the incident's alert with the same fingerprint (nil
-// when the alert is new to it) with the hash of what it last said. An
-// alert whose response plan renders a dedupe string joins the open
-// incident with that string first, as AWS groups incidents; otherwise (or
-// when none is open) the one with its source and dedup key.
-func findForAlert(ctx context.Context, r reader, a *tocsin.Alert, dedupe string) (*tocsin.Incident, *tocsin.Alert, string, error) {
+// none is open), the incident's alert with the same fingerprint (nil when
+// the alert is new to it) with the hash of what it last said, and the
+// routing version the first look-up read with it. An alert whose response
+// plan renders a dedupe string joins the open incident with that string
+// first, as AWS groups incidents; otherwise (or when none is open) the one
+// with its source and dedup key.
+func findForAlert(ctx context.Context, r reader, a *tocsin.Alert, dedupe string) (*tocsin.Incident, *tocsin.Alert, string, int64, error) {
 	tx := r
 	t, _ := r.(*txn)
 	if t != nil {
@@ -223,23 +219,26 @@ func findForAlert(ctx context.Context, r reader, a *tocsin.Alert, dedupe string)
 		// keeps its rows for one multi-row insert each.
 		if t.heldIncidentMatches(a.Source, a.DedupKey, a.LegacyDedupKey, dedupe) {
 			if err := t.flush(ctx); err != nil {
-				return nil, nil, "", err
+				return nil, nil, "", 0, err
 			}
 		}
 		tx = unflushed{t}
 	}
 	var inc tocsin.Incident
-	const cols = `SELECT id, status, impact, open_alert_count, alert_count, response_plan FROM incidents WHERE `
-	scan := func(row *sql.Row) error {
-		return row.Scan(&inc.ID, &inc.Status, &inc.Impact, &inc.OpenAlertCount, &inc.AlertCount, &inc.ResponsePlan)
+	var version int64
+	// Every look-up reads the routing version in the same statement (one
+	// row; the incident's columns empty when none is open): checking the
+	// cached routing costs no statement of its own.
+	found := func(row *sql.Row) (bool, error) {
+		err := row.Scan(&version, &inc.ID, &inc.Status, &inc.Impact, &inc.OpenAlertCount, &inc.AlertCount, &inc.ResponsePlan)
+		return inc.ID != "", err
 	}
-	err := sql.ErrNoRows
+	var ok bool
+	var err error
 	if dedupe != "" {
-		// The predicate repeats the partial index's own (dedupe_string <>
-		// ''), so a prepared statement's generic plan can use it.
-		err = scan(tx.QueryRowContext(ctx, cols+`dedupe_string = $1 AND dedupe_string <> '' AND status <> 'resolved'`, dedupe))
+		ok, err = found(tx.QueryRowContext(ctx, byDedupe, dedupe))
 	}
-	if errors.Is(err, sql.ErrNoRows) {
+	if err == nil && !ok {
 		// The incident under the alert's key, else one opened before the
 		// decoder's key changed (its legacy key): that stays one incident
 		// until it resolves rather than split on upgrade. Two equality
@@ -249,21 +248,20 @@ func findForAlert(ctx context.Context, r reader, a *tocsin.Alert, dedupe string)
 		// Both in one statement (a round trip fewer on PostgreSQL, for
 		// every new alert): a UNION ALL of the two equality look-ups, own
 		// key first.
-		const byKey = `source = $1 AND dedup_key = $2 AND status <> 'resolved'`
 		if a.LegacyDedupKey != "" && a.LegacyDedupKey != a.DedupKey {
-			err = scan(tx.QueryRowContext(ctx, byKeyOrLegacy, a.Source, a.DedupKey, a.LegacyDedupKey))
+			ok, err = found(tx.QueryRowContext(ctx, byKeyOrLegacy, a.Source, a.DedupKey, a.LegacyDedupKey))
 		} else {
-			err = scan(tx.QueryRowContext(ctx, cols+byKey, a.Source, a.DedupKey))
+			ok, err = found(tx.QueryRowContext(ctx, byKey, a.Source, a.DedupKey))
 		}
 	}
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, "", nil
-	} else if err != nil {
-		return nil, nil, "", fmt.Errorf("find open incident: %w", err)
+	if err != nil {
+		return nil, nil, "", 0, fmt.Errorf("find open incident: %w", err)
+	} else if !ok {
+		return nil, nil, "", version, nil
 	}
 	if t != nil && t.heldAlertMatches(inc.ID, a.Fingerprint) {
 		if err := t.flush(ctx); err != nil {
-			return nil, nil, "", err
+			return nil, nil, "", 0, err
 		}
 	}
 	var known tocsin.Alert
@@ -271,22 +269,40 @@ func findForAlert(ctx context.Context, r reader, a *tocsin.Alert, dedupe string)
 	err = tx.QueryRowContext(ctx, `SELECT id, status, title, content_hash FROM alerts WHERE incident_id = $1 AND fingerprint = $2`, inc.ID, a.Fingerprint).
 		Scan(&known.ID, &known.Status, &known.Title, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
-		return &inc, nil, "", nil
+		return &inc, nil, "", version, nil
 	} else if err != nil {
-		return nil, nil, "", fmt.Errorf("find alert: %w", err)
+		return nil, nil, "", 0, fmt.Errorf("find alert: %w", err)
 	}
-	return &inc, &known, hash, nil
+	return &inc, &known, hash, version, nil
 }
 
-// byKeyOrLegacy finds the open incident under an alert's key ($2), else
-// under its legacy key ($3), as two equality look-ups on the partial
+// withVersion is an open-incident look-up (a query of its columns, at most
+// one row) as one row of the routing version and, when an incident is
+// open, its columns (else empty: an id is never empty).
+func withVersion(lookup string) string {
+	return `SELECT v.version, COALESCE(o.id, ''), COALESCE(o.status, ''), COALESCE(o.impact, 0), COALESCE(o.open_alert_count, 0),
+	COALESCE(o.alert_count, 0), COALESCE(o.response_plan, '')
+	FROM routing_version v LEFT JOIN (` + lookup + `) o ON true WHERE v.id = 1`
+}
+
+// The open-incident look-ups (findForAlert), each with the routing
+// version. byDedupe's predicate repeats the partial index's own condition
+// on dedupe_string, so a prepared statement's generic plan can use
+// it. byKeyOrLegacy finds the open incident under an alert's key ($2),
+// else under its legacy key ($3), as two equality look-ups on the partial
 // unique index incidents_open_dedup in one statement.
-const byKeyOrLegacy = `SELECT id, status, impact, open_alert_count, alert_count, response_plan FROM (
+var (
+	byDedupe = withVersion(`SELECT id, status, impact, open_alert_count, alert_count, response_plan FROM incidents
+	WHERE dedupe_string = $1 AND dedupe_string <> '' AND status <> 'resolved'`)
+	byKey = withVersion(`SELECT id, status, impact, open_alert_count, alert_count, response_plan FROM incidents
+	WHERE source = $1 AND dedup_key = $2 AND status <> 'resolved'`)
+	byKeyOrLegacy = withVersion(`SELECT id, status, impact, open_alert_count, alert_count, response_plan FROM (
 	SELECT 0 AS k, id, status, impact, open_alert_count, alert_count, response_plan FROM incidents
 	WHERE source = $1 AND dedup_key = $2 AND status <> 'resolved'
 	UNION ALL
 	SELECT 1 AS k, id, status, impact, open_alert_count, alert_count, response_plan FROM incidents
-	WHERE source = $1 AND dedup_key = $3 AND status <> 'resolved') AS o ORDER BY k LIMIT 1`
+	WHERE source = $1 AND dedup_key = $3 AND status <> 'resolved') AS u ORDER BY k LIMIT 1`)
+)
 
 // applyAlert writes what a decision about an alert changes of the
 // incident and of the alert itself.

@@ -26,7 +26,10 @@ func (s *core) specTimes(ctx context.Context, table, name string, created, updat
 	return nil
 }
 
-func (s *core) deleteNamed(ctx context.Context, table, key, name, what string) error {
+// deleteNamed deletes the row of table whose key is name (ENOTFOUND naming
+// what when there is none); then, in the same transaction, runs each of
+// also.
+func (s *core) deleteNamed(ctx context.Context, table, key, name, what string, also ...func(tx *txn, now time.Time) error) error {
 	return s.tx(ctx, func(tx *txn) error {
 		r, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE `+key+` = $1`, name)
 		if err != nil {
@@ -34,6 +37,11 @@ func (s *core) deleteNamed(ctx context.Context, table, key, name, what string) e
 		}
 		if n, _ := r.RowsAffected(); n == 0 {
 			return tocsin.Errorf(tocsin.ENOTFOUND, "%s %q not found", what, name)
+		}
+		for _, f := range also {
+			if err := f(tx, s.opts.Now().UTC()); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

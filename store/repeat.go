@@ -201,13 +201,13 @@ func (s *Incidents) confirmRepeat(ctx context.Context, r repeat) bool {
 func (s *Incidents) loadRepeats(ctx context.Context, alerts []*tocsin.Alert, hashes []string, opts tocsin.IngestOptions) []repeat {
 	r := dbReader{s.core}
 	now := s.opts.Now().UTC()
-	rt, err := loadRouting(ctx, r, opts)
+	rt, err := routingFor(ctx, r, opts, false)
 	if err != nil {
 		return nil // the write transaction reads again and reports it
 	}
 	reps := make([]repeat, 0, len(alerts))
 	for i, a := range alerts {
-		in, hash, err := s.load(ctx, r, rt, a, now, opts)
+		in, hash, err := s.load(ctx, r, &rt, a, now, opts)
 		if err != nil || in.Known == nil || hash == "" || hashes[i] != hash {
 			return nil
 		}

@@ -38,7 +38,7 @@ func (s *ResponsePlans) PutResponsePlan(ctx context.Context, p *tocsin.ResponseP
 	} else if tocsin.ErrorCode(err) != tocsin.ENOTFOUND {
 		return false, err
 	}
-	return s.putSpec(ctx, "response_plans", p.Name, &cp)
+	return s.putSpec(ctx, "response_plans", p.Name, &cp, bumpRouting(ctx))
 }
 
 // keepSecrets fills the empty secrets of targets with the stored secret of
@@ -124,7 +124,7 @@ func (s *ResponsePlans) DeleteResponsePlan(ctx context.Context, name string) err
 			return tocsin.Errorf(tocsin.ECONFLICT, "response plan %q is the routing's default.response_plan", name)
 		}
 	}
-	return s.deleteNamed(ctx, "response_plans", "name", name, "response plan")
+	return s.deleteNamed(ctx, "response_plans", "name", name, "response plan", bumpRouting(ctx))
 }
 
 // PutRouting replaces the routing document; it must pass Validate and
@@ -143,7 +143,7 @@ func (s *ResponsePlans) PutRouting(ctx context.Context, r *tocsin.Routing) (bool
 	if r.Rules == nil {
 		r.Rules = []tocsin.RoutingRule{}
 	}
-	return s.putSpec(ctx, "routing", routingName, r)
+	return s.putSpec(ctx, "routing", routingName, r, bumpRouting(ctx))
 }
 
 // FindRouting returns the routing document; ENOTFOUND when there is none.
@@ -158,7 +158,7 @@ func (s *ResponsePlans) FindRouting(ctx context.Context) (*tocsin.Routing, error
 // DeleteRouting removes the routing document: alerts open incidents as if
 // there had never been one.
 func (s *ResponsePlans) DeleteRouting(ctx context.Context) error {
-	err := s.deleteNamed(ctx, "routing", "name", routingName, "routing")
+	err := s.deleteNamed(ctx, "routing", "name", routingName, "routing", bumpRouting(ctx))
 	var te *tocsin.Error
 	if errors.As(err, &te) && te.Code == tocsin.ENOTFOUND {
 		return tocsin.Errorf(tocsin.ENOTFOUND, "no routing document")

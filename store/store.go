@@ -131,6 +131,7 @@ type core struct {
 	repeats       repeatCounts   // repeat counts not yet written
 	confirms      confirmations  // reads confirming repeats, shared
 	peers         *peers         // PostgreSQL: the other instances' wake-ups
+	routings      routingCache   // the routing last read, checked by every look-up
 	swept         atomic.Int64   // when claims last swept cancelled jobs (µs)
 }
 
@@ -365,9 +366,23 @@ func (s *core) tx(ctx context.Context, fn func(tx *txn) error) error {
 // txn is a write transaction whose statements are prepared once per
 // connection and reused (SQLite spends more time parsing our small
 // statements than running them). PostgreSQL's driver caches on its own.
+//
+// On PostgreSQL it begins lazily (beginLazy): the reads that precede any
+// write (the routing and the open-incident look-up: unflushed) run on the
+// transaction's connection before BEGIN — at READ COMMITTED, the default,
+// each statement reads its own snapshot in a transaction or not, and they
+// take no locks — and BEGIN is sent before the first statement that may
+// write. A transaction whose only write is its held-back rows, when they
+// are one statement, sends that statement alone at commit: one statement
+// is a transaction of its own, committed (and durable) when it returns.
+// A new incident's alert then costs two round trips, not five.
 type txn struct {
-	*sql.Tx
-	db *core
+	// Tx is the transaction, nil until begun (PostgreSQL).
+	Tx *sql.Tx
+	// conn is the connection a lazily begun transaction runs on (nil on
+	// SQLite, whose transactions begin at once).
+	conn *sql.Conn
+	db   *core
 	// queued counts the jobs this transaction queued (a group's members
 	// share it: each compares it before and after its part), so a commit
 	// that queued nothing wakes no worker.
@@ -379,18 +394,82 @@ type txn struct {
 	// failed is a failed flush's error: the transaction is then lost, and
 	// every later statement and the commit fail with it.
 	failed error
-	// routing is the routing an ingest of this transaction loaded, for the
-	// next one (a SQLite group's members); any other statement but the
-	// unflushed reads forgets it, as it may write (see routingFor).
+	// routing is the routing an ingest of this transaction loaded last, for
+	// the next one (a SQLite group's members), cached for every transaction
+	// once this one commits (see routingFor).
 	routing *routing
 }
 
+// begin begins a transaction at once (SQLite: BEGIN IMMEDIATE takes the
+// write lock).
 func (s *core) begin(ctx context.Context) (*txn, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	return &txn{Tx: tx, db: s}, nil
+}
+
+// beginLazy takes a connection for a transaction that sends BEGIN only
+// before its first statement that may write (PostgreSQL; see txn).
+func (s *core) beginLazy(ctx context.Context) (*txn, error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &txn{conn: conn, db: s}, nil
+}
+
+// start sends BEGIN unless the transaction has begun. A failure is
+// sticky, as a failed flush's is.
+func (t *txn) start(ctx context.Context) error {
+	if t.Tx != nil {
+		return nil
+	}
+	if t.failed != nil {
+		return t.failed
+	}
+	tx, err := t.conn.BeginTx(ctx, nil)
+	if err != nil {
+		t.failed = err
+		return err
+	}
+	t.Tx = tx
+	return nil
+}
+
+// sqlRunner runs statements: a *sql.Tx, or a *sql.Conn before BEGIN.
+type sqlRunner interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// run is where the transaction's statements go: the transaction once
+// begun, else its connection (reads before BEGIN, and the held rows'
+// lone statement at commit).
+func (t *txn) run() sqlRunner {
+	if t.Tx != nil {
+		return t.Tx
+	}
+	return t.conn
+}
+
+// release gives a lazily begun transaction's connection back to the pool.
+func (t *txn) release() {
+	if t.conn != nil {
+		t.conn.Close()
+		t.conn = nil
+	}
+}
+
+// ready begins the transaction (if it has not) and inserts the rows held
+// back: what every statement that may write needs first.
+func (t *txn) ready(ctx context.Context) error {
+	if err := t.start(ctx); err != nil {
+		return err
+	}
+	return t.flush(ctx)
 }
 
 // prepared returns the cached prepared statement for query on SQLite, or
@@ -489,9 +568,7 @@ func (t *txn) stmt(ctx context.Context, query string) *sql.Stmt {
 // ExecContext runs a statement in the transaction, after the rows held
 // back.
 func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	// A write may change the routing document or a plan.
-	t.routing = nil
-	if err := t.flush(ctx); err != nil {
+	if err := t.ready(ctx); err != nil {
 		return nil, err
 	}
 	args = validArgs(args)
@@ -503,9 +580,7 @@ func (t *txn) ExecContext(ctx context.Context, query string, args ...any) (sql.R
 
 // QueryContext runs a query in the transaction, after the rows held back.
 func (t *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	// It may write (RETURNING) the routing document or a plan.
-	t.routing = nil
-	if err := t.flush(ctx); err != nil {
+	if err := t.ready(ctx); err != nil {
 		return nil, err
 	}
 	return t.query(ctx, query, args...)
@@ -514,15 +589,13 @@ func (t *txn) QueryContext(ctx context.Context, query string, args ...any) (*sql
 // QueryRowContext runs a one-row query in the transaction, after the rows
 // held back. A failed flush is the row's error.
 func (t *txn) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	// It may write (RETURNING) the routing document or a plan.
-	t.routing = nil
-	if err := t.flush(ctx); err != nil {
+	if err := t.ready(ctx); err != nil {
 		// sql.Row has no constructor taking an error: the row fails as a
 		// query on a cancelled context does, and attemptTx answers with
 		// the flush's own error (t.failed).
 		c, cancel := context.WithCancelCause(ctx)
 		cancel(err)
-		return t.Tx.QueryRowContext(c, `SELECT 1`)
+		return t.run().QueryRowContext(c, `SELECT 1`)
 	}
 	return t.queryRow(ctx, query, args...)
 }
@@ -533,7 +606,7 @@ func (t *txn) query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
-	return t.Tx.QueryContext(ctx, query, args...)
+	return t.run().QueryContext(ctx, query, args...)
 }
 
 // queryRow runs a one-row query in the transaction, held-back rows or not.
@@ -542,21 +615,44 @@ func (t *txn) queryRow(ctx context.Context, query string, args ...any) *sql.Row 
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
-	return t.Tx.QueryRowContext(ctx, query, args...)
+	return t.run().QueryRowContext(ctx, query, args...)
 }
 
-// Commit inserts the rows held back and commits.
+// Commit inserts the rows held back and commits; the routing it read is
+// then committed state, cached for every transaction.
 func (t *txn) Commit() error {
-	if err := t.flush(context.Background()); err != nil {
-		t.Tx.Rollback()
-		return err
+	defer t.release()
+	ctx := context.Background()
+	if t.Tx == nil && t.failed == nil && (!t.holding || t.oneHeldStatement()) {
+		// Not begun: reads only, or held rows that are one statement,
+		// a transaction of its own.
+		if err := t.insertHeld(ctx); err != nil {
+			return err
+		}
+	} else {
+		if err := t.ready(ctx); err != nil {
+			if t.Tx != nil {
+				t.Tx.Rollback()
+			}
+			return err
+		}
+		if err := t.Tx.Commit(); err != nil {
+			return err
+		}
 	}
-	return t.Tx.Commit()
+	if t.routing != nil {
+		t.db.routings.put(t.routing)
+	}
+	return nil
 }
 
 // Rollback forgets the rows held back and rolls back.
 func (t *txn) Rollback() error {
+	defer t.release()
 	t.discard()
+	if t.Tx == nil {
+		return nil
+	}
 	return t.Tx.Rollback()
 }
 
@@ -584,7 +680,11 @@ func (s *core) singleTx(ctx context.Context, fn func(tx *txn) error) error {
 const maxTxAttempts = 4
 
 func (s *core) attemptTx(ctx context.Context, fn func(tx *txn) error) error {
-	tx, err := s.begin(ctx)
+	begin := s.begin
+	if s.dialect == Postgres {
+		begin = s.beginLazy
+	}
+	tx, err := begin(ctx)
 	if err != nil {
 		return err
 	}
