@@ -25,6 +25,24 @@ type Handler interface {
 	Handle(ctx context.Context, job *tocsin.Job) tocsin.JobOutcome
 }
 
+// BatchCompleter is a JobStore that records many jobs' outcomes at once
+// (one transaction and commit for all of them): errs[i] is jobs[i]'s
+// result, as CompleteJob's would be.
+type BatchCompleter interface {
+	CompleteJobs(ctx context.Context, owner string, jobs []*tocsin.Job, outs []tocsin.JobOutcome) (errs []error)
+}
+
+// completers is how many batches of outcomes are recorded at once: while
+// one waits for its commit, the next gathers.
+const completers = 2
+
+// completion is one finished job waiting for its outcome to be recorded.
+type completion struct {
+	job  *tocsin.Job
+	out  tocsin.JobOutcome
+	done chan error
+}
+
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(ctx context.Context, job *tocsin.Job) tocsin.JobOutcome
 
@@ -127,6 +145,11 @@ type Worker struct {
 	// stopping is closed when the grace ends: handlers' contexts derive
 	// from it.
 	stopping chan struct{}
+	// completions feeds the completers (a BatchCompleter store);
+	// completersDone is closed once they stopped, after which outcomes are
+	// recorded one by one.
+	completions    chan *completion
+	completersDone chan struct{}
 }
 
 // runState is one running job.
@@ -142,22 +165,24 @@ func NewWorker(store tocsin.JobStore, handlers map[string]Handler) *Worker {
 	host, _ := os.Hostname()
 	return &Worker{
 		store: store, handlers: handlers,
-		Owner:         fmt.Sprintf("%s-%d-%08x", host, os.Getpid(), rand.Uint32()),
-		Now:           time.Now,
-		Lease:         DefaultLease,
-		LaneWorkers:   DefaultLaneWorkers,
-		Batch:         DefaultBatch,
-		PollInterval:  DefaultPollInterval,
-		JobTimeout:    DefaultJobTimeout,
-		ShutdownGrace: DefaultShutdownGrace,
-		StrandedAfter: DefaultStrandedAfter,
-		Logger:        slog.New(slog.DiscardHandler),
-		Signal:        NewSignal(),
-		inflight:      map[string]int{},
-		completing:    map[string]int{},
-		ready:         map[string][]*tocsin.Job{},
-		running:       map[string]*runState{},
-		stopping:      make(chan struct{}),
+		Owner:          fmt.Sprintf("%s-%d-%08x", host, os.Getpid(), rand.Uint32()),
+		Now:            time.Now,
+		Lease:          DefaultLease,
+		LaneWorkers:    DefaultLaneWorkers,
+		Batch:          DefaultBatch,
+		PollInterval:   DefaultPollInterval,
+		JobTimeout:     DefaultJobTimeout,
+		ShutdownGrace:  DefaultShutdownGrace,
+		StrandedAfter:  DefaultStrandedAfter,
+		Logger:         slog.New(slog.DiscardHandler),
+		Signal:         NewSignal(),
+		inflight:       map[string]int{},
+		completing:     map[string]int{},
+		ready:          map[string][]*tocsin.Job{},
+		running:        map[string]*runState{},
+		stopping:       make(chan struct{}),
+		completions:    make(chan *completion),
+		completersDone: make(chan struct{}),
 	}
 }
 
@@ -185,8 +210,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	renewCtx, stopRenew := context.WithCancel(context.Background())
 	renewDone := make(chan struct{})
 	go func() { defer close(renewDone); w.renewLeases(renewCtx) }()
+	stopCompleters := w.startCompleters()
 	defer func() {
 		w.shutdown()
+		stopCompleters()
 		stopRenew()
 		<-renewDone
 	}()
@@ -471,13 +498,80 @@ func (w *Worker) run(j *tocsin.Job) {
 		w.release([]string{j.ID}, "shutdown grace ended")
 		return
 	}
-	if err := w.store.CompleteJob(context.Background(), j, w.Owner, out); err != nil {
+	if err := w.complete(j, out); err != nil {
 		if tocsin.ErrorCode(err) == tocsin.ECONFLICT {
 			w.Logger.Info("job finished after losing its lease", "job_id", j.ID, "kind", j.Kind)
 			return
 		}
 		// The lease will expire and the job run again: at-least-once.
 		w.Logger.Error("complete job", "job_id", j.ID, "kind", j.Kind, "err", err)
+	}
+}
+
+// startCompleters starts the goroutines that record outcomes in batches,
+// when the store can (BatchCompleter); the returned func stops them once
+// no handler is left to hand them an outcome.
+func (w *Worker) startCompleters() (stop func()) {
+	bc, ok := w.store.(BatchCompleter)
+	if !ok {
+		close(w.completersDone)
+		return func() {}
+	}
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	for range completers {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.completeBatches(bc, quit) }()
+	}
+	return func() {
+		close(quit)
+		wg.Wait()
+		close(w.completersDone)
+	}
+}
+
+// completeBatches records every outcome waiting when the previous batch
+// was recorded, as one batch, until quit.
+func (w *Worker) completeBatches(bc BatchCompleter, quit chan struct{}) {
+	var batch []*completion
+	for {
+		batch = batch[:0]
+		select {
+		case c := <-w.completions:
+			batch = append(batch, c)
+		case <-quit:
+			return
+		}
+	gather:
+		for len(batch) < w.Batch {
+			select {
+			case c := <-w.completions:
+				batch = append(batch, c)
+			default:
+				break gather
+			}
+		}
+		jobs := make([]*tocsin.Job, len(batch))
+		outs := make([]tocsin.JobOutcome, len(batch))
+		for i, c := range batch {
+			jobs[i], outs[i] = c.job, c.out
+		}
+		errs := bc.CompleteJobs(context.Background(), w.Owner, jobs, outs)
+		for i, c := range batch {
+			c.done <- errs[i]
+		}
+	}
+}
+
+// complete records a job's outcome: through a completer when they run,
+// else alone.
+func (w *Worker) complete(j *tocsin.Job, out tocsin.JobOutcome) error {
+	c := &completion{job: j, out: out, done: make(chan error, 1)}
+	select {
+	case w.completions <- c:
+		return <-c.done
+	case <-w.completersDone:
+		return w.store.CompleteJob(context.Background(), j, w.Owner, out)
 	}
 }
 

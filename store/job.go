@@ -431,13 +431,8 @@ func (s *Jobs) ReleaseJobs(ctx context.Context, owner string, ids []string) erro
 	if len(ids) == 0 {
 		return nil
 	}
-	args := []any{owner}
-	ph := make([]string, len(ids))
-	for i, id := range ids {
-		args = append(args, id)
-		ph[i] = "$" + strconv.Itoa(len(args))
-	}
-	in := strings.Join(ph, ", ")
+	args := append([]any{owner}, anySlice(ids)...)
+	in := placeholders(2, len(ids))
 	err := s.tx(ctx, func(tx *txn) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM jobs WHERE state = 'cancelled' AND lease_owner = $1 AND id IN (`+in+`)`, args...); err != nil {
 			return fmt.Errorf("drop cancelled jobs: %w", err)
@@ -460,14 +455,9 @@ func (s *Jobs) ExtendLeases(ctx context.Context, owner string, ids []string, unt
 	if len(ids) == 0 {
 		return nil
 	}
-	args := []any{micros(until), owner}
-	ph := make([]string, len(ids))
-	for i, id := range ids {
-		args = append(args, id)
-		ph[i] = "$" + strconv.Itoa(len(args))
-	}
+	args := append([]any{micros(until), owner}, anySlice(ids)...)
 	return s.tx(ctx, func(tx *txn) error {
-		_, err := tx.ExecContext(ctx, `UPDATE jobs SET lease_until = $1 WHERE lease_owner = $2 AND id IN (`+strings.Join(ph, ", ")+`)`, args...)
+		_, err := tx.ExecContext(ctx, `UPDATE jobs SET lease_until = $1 WHERE lease_owner = $2 AND id IN (`+placeholders(3, len(ids))+`)`, args...)
 		return err
 	})
 }

@@ -1,0 +1,121 @@
+package store_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"tocsin"
+	"tocsin/store"
+	"tocsin/store/storetest"
+)
+
+// TestCompleteJobsBatch: many outcomes recorded at once keep every rule of
+// CompleteJob — a job whose lease was lost records nothing and answers
+// ECONFLICT without holding back the others; a job cancelled while it ran
+// records its events but queues nothing; follow-up jobs are queued; a
+// retry (not batchable) is re-armed alone; the first reference stays.
+func TestCompleteJobsBatch(t *testing.T) {
+	ctx := context.Background()
+	for _, kind := range storetest.Kinds() {
+		t.Run(kind.Name, func(t *testing.T) {
+			clock := storetest.NewClock(storetest.Epoch)
+			db := storetest.Open(t, kind.URL(t), store.Options{Now: clock.Now, Policy: tocsin.Policy{Impacts: tocsin.DefaultImpacts()}})
+			var incidents []string
+			for i := range 5 {
+				res, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{storetest.NewAlert("g"+strconv.Itoa(i), "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				incidents = append(incidents, res[0].IncidentID)
+			}
+			for i, id := range incidents {
+				kind := "k"
+				if i == 2 {
+					kind = tocsin.JobRenotify // cancelled by the acknowledgement below
+				}
+				if err := db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: kind, Lane: "l", IncidentID: id, DueAt: clock.Now()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			jobs, err := db.Jobs().ClaimJobs(ctx, tocsin.JobClaim{Owner: "w", Now: clock.Now(), Lease: time.Minute, Limit: 10})
+			if err != nil || len(jobs) != 5 {
+				t.Fatalf("claimed %d (%v)", len(jobs), err)
+			}
+			byIncident := map[string]*tocsin.Job{}
+			for _, j := range jobs {
+				byIncident[j.IncidentID] = j
+			}
+			ordered := make([]*tocsin.Job, len(incidents))
+			for i, id := range incidents {
+				ordered[i] = byIncident[id]
+			}
+			// Job 1's lease lapses and another worker takes it.
+			if _, err := db.SQL().Exec(`UPDATE jobs SET lease_owner = 'other' WHERE id = $1`, ordered[1].ID); err != nil {
+				t.Fatal(err)
+			}
+			// Job 2's incident is acknowledged while it runs: cancelled.
+			if _, _, err := db.Incidents().Acknowledge(ctx, incidents[2], tocsin.Actor{Name: "ann"}); err != nil {
+				t.Fatal(err)
+			}
+			event := func(i int) []*tocsin.TimelineEvent {
+				return []*tocsin.TimelineEvent{{Kind: tocsin.EventNotificationSent, Actor: "batch", Message: "batch event " + strconv.Itoa(i)}}
+			}
+			next := func(i int) []*tocsin.Job {
+				return []*tocsin.Job{{Kind: "follow", Lane: "f", IncidentID: incidents[i], DueAt: clock.Now().Add(time.Hour)}}
+			}
+			outs := []tocsin.JobOutcome{
+				{Events: event(0), Ref: &tocsin.ChannelRef{IncidentID: incidents[0], Channel: "slack", Ref: "ts-0"}, Next: next(0)},
+				{Events: event(1), Next: next(1)},
+				{Events: event(2), Next: next(2)},
+				{Events: event(3), RetryAt: clock.Now().Add(time.Minute), Error: "boom"},
+				{Events: event(4), Ref: &tocsin.ChannelRef{IncidentID: incidents[4], Channel: "slack", Ref: "ts-4"}},
+			}
+			errs := db.Jobs().CompleteJobs(ctx, "w", ordered, outs)
+			for i, err := range errs {
+				if want := i == 1; (tocsin.ErrorCode(err) == tocsin.ECONFLICT) != want || (!want && err != nil) {
+					t.Fatalf("job %d: %v", i, err)
+				}
+			}
+			count := func(q string, args ...any) int {
+				var n int
+				if err := db.SQL().QueryRow(q, args...).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			for i, id := range incidents {
+				want := 1
+				if i == 1 {
+					want = 0
+				}
+				if n := count(`SELECT COUNT(*) FROM timeline WHERE incident_id = $1 AND message = $2`, id, "batch event "+strconv.Itoa(i)); n != want {
+					t.Errorf("incident %d: %d batch events, want %d", i, n, want)
+				}
+				wantNext := 0
+				if i == 0 {
+					wantNext = 1
+				}
+				if n := count(`SELECT COUNT(*) FROM jobs WHERE incident_id = $1 AND kind = 'follow'`, id); n != wantNext {
+					t.Errorf("incident %d: %d follow-up jobs, want %d", i, n, wantNext)
+				}
+			}
+			if n := count(`SELECT COUNT(*) FROM jobs WHERE id = $1 AND lease_owner = 'other'`, ordered[1].ID); n != 1 {
+				t.Errorf("the job leased to another worker was touched")
+			}
+			if n := count(`SELECT COUNT(*) FROM jobs WHERE id = $1 AND lease_owner IS NULL AND last_error = 'boom'`, ordered[3].ID); n != 1 {
+				t.Errorf("the retried job was not re-armed")
+			}
+			if n := count(`SELECT COUNT(*) FROM jobs WHERE id IN ($1, $2, $3)`, ordered[0].ID, ordered[2].ID, ordered[4].ID); n != 0 {
+				t.Errorf("%d finished jobs left", n)
+			}
+			for i, want := range map[int]string{0: "ts-0", 4: "ts-4"} {
+				d, err := db.Incidents().LoadDelivery(ctx, incidents[i], "", "slack")
+				if err != nil || d.Ref != want {
+					t.Errorf("incident %d reference %q (%v), want %s", i, d.Ref, err, want)
+				}
+			}
+		})
+	}
+}
