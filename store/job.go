@@ -104,6 +104,15 @@ func (s *Jobs) ClaimJobs(ctx context.Context, c tocsin.JobClaim) ([]*tocsin.Job,
 	if len(lanes) == 0 && !sweep {
 		return nil, nil
 	}
+	if s.dialect == Postgres && len(lanes) == 1 && !sweep {
+		// One lane's claim is one statement: a transaction of its own,
+		// without BEGIN and COMMIT's round trips (a busy lane's freed
+		// worker waits for this claim).
+		n := min(laneSlots(c, lanes[0]), c.Limit)
+		args := append([]any{c.Owner, micros(c.Now.Add(c.Lease)), now, lanes[0]}, fargs...)
+		jobs, err := claimLane(ctx, dbReader{s.core}, s.claimQuery(filter, n), args)
+		return jobs, translate(err)
+	}
 	var jobs []*tocsin.Job
 	err = s.tx(ctx, func(tx *txn) error {
 		jobs = jobs[:0]
@@ -232,8 +241,8 @@ func (s *Jobs) claimQuery(filter string, n int) string {
 }
 
 // claimLane runs one lane's claim and reads the jobs it leased.
-func claimLane(ctx context.Context, tx *txn, q string, args []any) ([]*tocsin.Job, error) {
-	rows, err := tx.QueryContext(ctx, q, args...)
+func claimLane(ctx context.Context, r reader, q string, args []any) ([]*tocsin.Job, error) {
+	rows, err := r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("claim jobs: %w", err)
 	}
