@@ -305,6 +305,9 @@ func (a *App) setupWorker(w *wiring) {
 		// in progress, and a lane of 8 runs through 8 jobs sooner
 		// (BenchmarkDeliverDrain: 1× 3,658–5,864/s, 4× 6,075–7,135/s).
 		a.worker.Ahead = 4 * a.worker.LaneWorkers
+	} else {
+		// Outcomes in batches: a transaction and commit for many jobs.
+		a.worker.Completers = 2
 	}
 	if o.PollInterval > 0 {
 		a.worker.PollInterval = o.PollInterval

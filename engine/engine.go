@@ -32,10 +32,6 @@ type BatchCompleter interface {
 	CompleteJobs(ctx context.Context, owner string, jobs []*tocsin.Job, outs []tocsin.JobOutcome) (errs []error)
 }
 
-// completers is how many batches of outcomes are recorded at once: while
-// one waits for its commit, the next gathers.
-const completers = 2
-
 // completion is one finished job waiting for its outcome to be recorded.
 type completion struct {
 	job  *tocsin.Job
@@ -100,6 +96,13 @@ type Worker struct {
 	// instance could have run. One process owns a SQLite database, so
 	// there nothing is taken from anyone.
 	Ahead int
+	// Completers, when the store is a BatchCompleter, is how many batches
+	// of outcomes are recorded at once (2: while one waits for its commit,
+	// the next gathers); 0 records each outcome alone. Batches save
+	// PostgreSQL a transaction per job; SQLite's group commit already
+	// shares one among concurrent writes, and a batch handed to it waits
+	// for the group in progress (measured slower there).
+	Completers int
 	// Lanes narrows job kinds to the lanes this instance can run (a
 	// notify job only in the lanes of its configured channels, an
 	// escalation only in its provider's), so instances configured
@@ -513,13 +516,13 @@ func (w *Worker) run(j *tocsin.Job) {
 // no handler is left to hand them an outcome.
 func (w *Worker) startCompleters() (stop func()) {
 	bc, ok := w.store.(BatchCompleter)
-	if !ok {
+	if !ok || w.Completers <= 0 {
 		close(w.completersDone)
 		return func() {}
 	}
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
-	for range completers {
+	for range w.Completers {
 		wg.Add(1)
 		go func() { defer wg.Done(); w.completeBatches(bc, quit) }()
 	}

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -421,4 +422,40 @@ func TestAheadKeepsTheOutcomeBound(t *testing.T) {
 	}
 	close(st.release)
 	waitFor(t, "the rest", func() bool { n, err := db.Jobs().PendingJobs(ctx); return err == nil && n == 0 && ran.Load() == 6 })
+}
+
+// TestCompletersRecordEveryOutcome: with Completers, outcomes of many jobs
+// finishing together are recorded in batches, every one of them, with
+// their events, follow-up jobs and retries, on both databases.
+func TestCompletersRecordEveryOutcome(t *testing.T) {
+	for _, kind := range storetest.Kinds() {
+		t.Run(kind.Name, func(t *testing.T) {
+			db := storetest.Open(t, kind.URL(t), store.Options{Policy: tocsin.Policy{Impacts: tocsin.DefaultImpacts()}})
+			ctx := context.Background()
+			const n = 60
+			ids := make([]string, n)
+			for i := range n {
+				res, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{storetest.NewAlert(fmt.Sprint("g", i), "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids[i] = res[0].IncidentID
+				db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: fmt.Sprint("l", i%3), IncidentID: ids[i], DueAt: time.Now()})
+			}
+			var retried atomic.Int32
+			handler := engine.HandlerFunc(func(ctx context.Context, j *tocsin.Job) tocsin.JobOutcome {
+				out := tocsin.JobOutcome{Events: []*tocsin.TimelineEvent{{Kind: tocsin.EventNotificationSent, Actor: "test", Message: "done " + j.ID}}}
+				if j.Attempts == 1 && retried.Add(1) <= 5 {
+					return tocsin.JobOutcome{RetryAt: time.Now(), Error: "again"}
+				}
+				return out
+			})
+			startWorker(t, db, time.Now, map[string]engine.Handler{"k": handler}, func(w *engine.Worker) { w.Completers = 2 })
+			waitFor(t, "every job", func() bool { n, err := db.Jobs().PendingJobs(ctx); return err == nil && n == 0 })
+			var events int
+			if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM timeline WHERE actor = 'test'`).Scan(&events); err != nil || events != n {
+				t.Fatalf("%d events recorded (%v), want %d", events, err, n)
+			}
+		})
+	}
 }
