@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -15,7 +16,17 @@ import (
 // Version is set at build time with -ldflags "-X main.Version=…".
 var Version = "dev"
 
+// defaultGCPercent is the garbage collector's target unless GOGC is set:
+// a server's live heap is small (tens of MB under load), and letting it
+// grow to 5× instead of 2× before a collection runs the collector a
+// quarter as often (BenchmarkIntakeAlertmanager/sqlite: 6,228–6,965 alerts/s at GOGC=100,
+// 7,612–7,805 at 400).
+const defaultGCPercent = 400
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
