@@ -117,7 +117,7 @@ func (s *Jobs) completeBatch(ctx context.Context, owner string, jobs []*tocsin.J
 		for _, i := range batch {
 			ids = append(ids, jobs[i].ID)
 		}
-		rows, err := tx.QueryContext(ctx, `DELETE FROM jobs WHERE lease_owner = $1 AND id IN (`+placeholders(2, len(batch))+`) RETURNING id, state`, ids...)
+		rows, err := tx.QueryContext(ctx, `DELETE FROM jobs WHERE id IN (`+s.lockedJobs(2, len(batch))+`) RETURNING id, state`, ids...)
 		if err != nil {
 			return fmt.Errorf("complete jobs: %w", err)
 		}
@@ -151,6 +151,17 @@ func (s *Jobs) completeBatch(ctx context.Context, owner string, jobs []*tocsin.J
 		return nil
 	})
 	return lost, queued, err
+}
+
+// lockedJobs selects owner's ($1) jobs among n ids from $first on. On
+// PostgreSQL it locks their rows in id order: ExtendLeases does too, so a
+// batch's delete and a lease renewal of the same jobs cannot deadlock.
+func (s *Jobs) lockedJobs(first, n int) string {
+	q := `SELECT id FROM jobs WHERE lease_owner = $1 AND id IN (` + placeholders(first, n) + `)`
+	if s.dialect == Postgres {
+		q += ` ORDER BY id FOR UPDATE`
+	}
+	return q
 }
 
 // placeholders is n numbered placeholders from $first on, comma-separated.

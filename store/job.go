@@ -464,9 +464,9 @@ func (s *Jobs) ExtendLeases(ctx context.Context, owner string, ids []string, unt
 	if len(ids) == 0 {
 		return nil
 	}
-	args := append([]any{micros(until), owner}, anySlice(ids)...)
+	args := append([]any{owner, micros(until)}, anySlice(ids)...)
 	return s.tx(ctx, func(tx *txn) error {
-		_, err := tx.ExecContext(ctx, `UPDATE jobs SET lease_until = $1 WHERE lease_owner = $2 AND id IN (`+placeholders(3, len(ids))+`)`, args...)
+		_, err := tx.ExecContext(ctx, `UPDATE jobs SET lease_until = $2 WHERE id IN (`+s.lockedJobs(3, len(ids))+`)`, args...)
 		return err
 	})
 }
