@@ -86,16 +86,7 @@ func decodeGroup(source string, body []byte, now time.Time) ([]*tocsin.Alert, er
 	if err := checkGroupSize(source, len(msg.Alerts)); err != nil {
 		return nil, err
 	}
-	group := msg.GroupKey.String()
-	if group == "" {
-		group = msg.Receiver.String() + ":" + labelString(msg.GroupLabels)
-	}
-	// A group key names a route, not an Alertmanager: two Alertmanagers
-	// (production and staging) with the same route send the same one.
-	dedup := group
-	if sender := groupSender(source, &msg); sender != "" {
-		dedup = sender + " " + group
-	}
+	group, dedup := groupKeys(source, &msg)
 	alerts := make([]*tocsin.Alert, 0, len(msg.Alerts))
 	for _, ga := range msg.Alerts {
 		a := groupToAlert(source, &msg, ga)
@@ -221,4 +212,21 @@ func groupTitle(source string, msg *groupMessage, labels, annotations map[string
 		return "Grafana alert"
 	}
 	return "Alertmanager alert"
+}
+
+// groupKeys is a group message's group (its key, or receiver and group
+// labels) and the dedup key its alerts are stored under: a group key names
+// a route, not an Alertmanager — two Alertmanagers (production and
+// staging) with the same route send the same one — so the sender is part
+// of it when known.
+func groupKeys(source string, msg *groupMessage) (group, dedup string) {
+	group = msg.GroupKey.String()
+	if group == "" {
+		group = msg.Receiver.String() + ":" + labelString(msg.GroupLabels)
+	}
+	dedup = group
+	if sender := groupSender(source, msg); sender != "" {
+		dedup = sender + " " + group
+	}
+	return group, dedup
 }

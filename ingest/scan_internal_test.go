@@ -127,14 +127,7 @@ func alertByAlert(source string, body []byte, now time.Time) ([]*tocsin.Alert, e
 	}
 	var msg groupMessage
 	_ = json.Unmarshal(body, &msg) // its alerts are decoded below, one by one
-	group := msg.GroupKey.String()
-	if group == "" {
-		group = msg.Receiver.String() + ":" + labelString(msg.GroupLabels)
-	}
-	dedup := group
-	if sender := groupSender(source, &msg); sender != "" {
-		dedup = sender + " " + group
-	}
+	group, dedup := groupKeys(source, &msg)
 	var alerts []*tocsin.Alert
 	for i, r := range raw.Alerts {
 		path := fmt.Sprintf("alerts[%d]", i)

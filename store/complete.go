@@ -89,26 +89,14 @@ func (s *Jobs) completeBatch(ctx context.Context, owner string, jobs []*tocsin.J
 			}
 		}
 		sort.Strings(incidents)
-		status := map[string]string{}
+		var status map[string]string
+		var err error
 		if len(incidents) > 0 {
 			q := `SELECT id, status FROM incidents WHERE id IN (` + placeholders(1, len(incidents)) + `) ORDER BY id`
 			if s.dialect == Postgres {
 				q += ` FOR UPDATE`
 			}
-			rows, err := tx.QueryContext(ctx, q, anySlice(incidents)...)
-			if err != nil {
-				return fmt.Errorf("lock incidents: %w", err)
-			}
-			for rows.Next() {
-				var id, st string
-				if err := rows.Scan(&id, &st); err != nil {
-					rows.Close()
-					return fmt.Errorf("lock incidents: %w", err)
-				}
-				status[id] = st
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
+			if status, err = pairs(ctx, tx, q, anySlice(incidents)); err != nil {
 				return fmt.Errorf("lock incidents: %w", err)
 			}
 		}
@@ -117,21 +105,8 @@ func (s *Jobs) completeBatch(ctx context.Context, owner string, jobs []*tocsin.J
 		for _, i := range batch {
 			ids = append(ids, jobs[i].ID)
 		}
-		rows, err := tx.QueryContext(ctx, `DELETE FROM jobs WHERE id IN (`+s.lockedJobs(2, len(batch))+`) RETURNING id, state`, ids...)
+		state, err := pairs(ctx, tx, `DELETE FROM jobs WHERE id IN (`+s.lockedJobs(2, len(batch))+`) RETURNING id, state`, ids)
 		if err != nil {
-			return fmt.Errorf("complete jobs: %w", err)
-		}
-		state := map[string]string{}
-		for rows.Next() {
-			var id, st string
-			if err := rows.Scan(&id, &st); err != nil {
-				rows.Close()
-				return fmt.Errorf("complete jobs: %w", err)
-			}
-			state[id] = st
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return fmt.Errorf("complete jobs: %w", err)
 		}
 		for _, i := range batch {
@@ -151,6 +126,23 @@ func (s *Jobs) completeBatch(ctx context.Context, owner string, jobs []*tocsin.J
 		return nil
 	})
 	return lost, queued, err
+}
+
+// pairs runs a query of two text columns and maps the first to the second.
+func pairs(ctx context.Context, q querier, query string, args []any) (map[string]string, error) {
+	rows, err := queryAll(ctx, q, query, args, func(row scanner) ([2]string, error) {
+		var p [2]string
+		err := row.Scan(&p[0], &p[1])
+		return p, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]string, len(rows))
+	for _, p := range rows {
+		m[p[0]] = p[1]
+	}
+	return m, nil
 }
 
 // lockedJobs selects owner's ($1) jobs among n ids from $first on. On
