@@ -554,16 +554,36 @@ func (w *Worker) completeBatches(bc BatchCompleter, quit chan struct{}) {
 				break gather
 			}
 		}
-		jobs := make([]*tocsin.Job, len(batch))
-		outs := make([]tocsin.JobOutcome, len(batch))
-		for i, c := range batch {
-			jobs[i], outs[i] = c.job, c.out
-		}
-		errs := bc.CompleteJobs(context.Background(), w.Owner, jobs, outs)
+		errs := w.completeBatch(bc, batch)
 		for i, c := range batch {
 			c.done <- errs[i]
 		}
 	}
+}
+
+// completeBatch records one batch. A panic in the store fails the batch's
+// jobs (their leases lapse and they run again) rather than the completer:
+// a completer gone would leave every later outcome waiting.
+func (w *Worker) completeBatch(bc BatchCompleter, batch []*completion) (errs []error) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.Logger.Error("recording job outcomes panicked", "jobs", len(batch), "panic", r, "stack", string(debug.Stack()))
+			errs = make([]error, len(batch))
+			for i := range errs {
+				errs[i] = fmt.Errorf("recording the outcome panicked: %v", r)
+			}
+		}
+	}()
+	jobs := make([]*tocsin.Job, len(batch))
+	outs := make([]tocsin.JobOutcome, len(batch))
+	for i, c := range batch {
+		jobs[i], outs[i] = c.job, c.out
+	}
+	errs = bc.CompleteJobs(context.Background(), w.Owner, jobs, outs)
+	if len(errs) != len(batch) {
+		panic(fmt.Sprintf("CompleteJobs answered %d results for %d jobs", len(errs), len(batch)))
+	}
+	return errs
 }
 
 // complete records a job's outcome: through a completer when they run,

@@ -459,3 +459,40 @@ func TestCompletersRecordEveryOutcome(t *testing.T) {
 		})
 	}
 }
+
+// panickyBatches is a BatchCompleter whose first batch panics.
+type panickyBatches struct {
+	*store.Jobs
+	calls atomic.Int32
+}
+
+func (p *panickyBatches) CompleteJobs(ctx context.Context, owner string, jobs []*tocsin.Job, outs []tocsin.JobOutcome) []error {
+	if p.calls.Add(1) == 1 {
+		panic("boom")
+	}
+	return p.Jobs.CompleteJobs(ctx, owner, jobs, outs)
+}
+
+// TestCompleterSurvivesAPanic: a store panicking while it records a batch
+// fails that batch's jobs — they run again once their leases lapse — and
+// the completers go on recording the others.
+func TestCompleterSurvivesAPanic(t *testing.T) {
+	db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{})
+	ctx := context.Background()
+	for range 10 {
+		db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "l", DueAt: time.Now()})
+	}
+	st := &panickyBatches{Jobs: db.Jobs()}
+	w := engine.NewWorker(st, map[string]engine.Handler{"k": engine.HandlerFunc(func(ctx context.Context, j *tocsin.Job) tocsin.JobOutcome {
+		return tocsin.JobOutcome{}
+	})})
+	w.PollInterval, w.Lease, w.Completers = 20*time.Millisecond, 300*time.Millisecond, 2
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(runCtx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "every job, the panicked batch's run again", func() bool { n, err := db.Jobs().PendingJobs(ctx); return err == nil && n == 0 })
+	if st.calls.Load() < 2 {
+		t.Fatalf("%d batches recorded; the completers stopped after the panic", st.calls.Load())
+	}
+}
