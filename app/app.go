@@ -298,6 +298,12 @@ func (a *App) setupWorker(w *wiring) {
 	a.worker = engine.NewWorker(a.store.Jobs(), handlers)
 	a.worker.Now, a.worker.Logger, a.worker.Lanes, a.worker.Signal = o.Now, logger, lanes, a.signal
 	a.worker.KindTimeouts = map[string]time.Duration{tocsin.JobRunbookStep: run.JobTimeout}
+	if oc := w.onCall; oc != nil {
+		// A provider finds the incident it already opened by its dedup key
+		// (integration.Provider.Trigger): escalations run four lanes wide,
+		// since one repeated after a crash opens nothing twice.
+		a.worker.LaneLimits = map[string]int{tocsin.EscalateLane(oc.name): 4 * a.worker.LaneWorkers}
+	}
 	if a.store.Dialect() == store.SQLite {
 		// One process owns the database: a busy lane's next jobs are
 		// claimed while its workers run, so none waits for a claim's

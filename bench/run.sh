@@ -431,15 +431,17 @@ scenario_timers() {
 # scenario_wake: two instances on one PostgreSQL schema, B running A's
 # webhook notifications, then A's escalation timers due at once.
 scenario_wake() {
-	local work n out
+	local work n out blockers
 	for work in notify escalate; do
 		local dir="$tmp/postgres/wake-$work"
 		mkdir -p "$dir"
 		new_db postgres "$dir"
-		n=$BENCH_WAKE_N out=wake
-		if [[ $work == escalate ]]; then n=$BENCH_WAKE_TIMER_N out=wake-escalate; fi
+		# Blockers fill A's lane: the webhook's 8 workers, the escalation
+		# lane's 32 (escalations run four lanes wide).
+		n=$BENCH_WAKE_N out=wake blockers=16
+		if [[ $work == escalate ]]; then n=$BENCH_WAKE_TIMER_N out=wake-escalate blockers=64; fi
 		log "postgres: two instances, $n alerts to A at $BENCH_WAKE_RATE/s, B runs their $work jobs"
-		if "$tmp/wake" -tocsin "$tmp/tocsin" -database "$db" -dir "$dir" -work "$work" -n "$n" -rate "$BENCH_WAKE_RATE" \
+		if "$tmp/wake" -tocsin "$tmp/tocsin" -database "$db" -dir "$dir" -work "$work" -n "$n" -blockers "$blockers" -rate "$BENCH_WAKE_RATE" \
 			-json "$results/postgres/$out.json" >>"$tmp/rows-wake.md"; then
 			tail -n 1 "$tmp/rows-wake.md" >&2
 		else

@@ -87,6 +87,11 @@ type Worker struct {
 	// fills only its own lane. A worker claims only what its lanes can
 	// start at once: nothing it holds waits.
 	LaneWorkers int
+	// LaneLimits overrides LaneWorkers for some lanes: those whose calls
+	// the destination deduplicates (an on-call provider finds the incident
+	// it already opened by its dedup key), where running more at once, and
+	// so repeating more after a crash, costs nothing.
+	LaneLimits map[string]int
 	// Batch is the most jobs claimed at once.
 	Batch int
 	// Ahead is how many jobs per lane may be claimed beyond the lane's idle
@@ -344,8 +349,11 @@ func (w *Worker) claim() (tocsin.JobClaim, bool) {
 		StrandedAfter: w.StrandedAfter}
 	total := 0
 	slots := func(lane string) int {
-		held := w.inflight[lane] + len(w.ready[lane])
-		return max(min(w.LaneWorkers+w.Ahead-held, 2*w.LaneWorkers+w.Ahead-held-w.completing[lane]), 0)
+		held, lw := w.inflight[lane]+len(w.ready[lane]), w.laneWorkers(lane)
+		return max(min(lw+w.Ahead-held, 2*lw+w.Ahead-held-w.completing[lane]), 0)
+	}
+	for lane := range w.LaneLimits {
+		c.Slots[lane] = slots(lane)
 	}
 	for lane, n := range w.inflight {
 		total += n
@@ -397,12 +405,21 @@ func (w *Worker) claimOnce(ctx context.Context) (int, error) {
 }
 
 // canStart reports whether a job of lane may start now: the lane runs at
-// most LaneWorkers handlers, and has at most 2×LaneWorkers jobs started
-// whose outcomes are not recorded yet — what a crash can run again.
+// most its workers' count of handlers (laneWorkers), and has at most twice
+// that many jobs started whose outcomes are not recorded yet — what a
+// crash can run again.
 // w.mu is held.
 func (w *Worker) canStart(lane string) bool {
-	n := w.inflight[lane]
-	return n < w.LaneWorkers && n+w.completing[lane] < 2*w.LaneWorkers
+	n, lw := w.inflight[lane], w.laneWorkers(lane)
+	return n < lw && n+w.completing[lane] < 2*lw
+}
+
+// laneWorkers is how many jobs of lane run at once.
+func (w *Worker) laneWorkers(lane string) int {
+	if n := w.LaneLimits[lane]; n > 0 {
+		return n
+	}
+	return w.LaneWorkers
 }
 
 // start runs a claimed job in a worker of its lane. w.mu is held.

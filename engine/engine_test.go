@@ -496,3 +496,37 @@ func TestCompleterSurvivesAPanic(t *testing.T) {
 		t.Fatalf("%d batches recorded; the completers stopped after the panic", st.calls.Load())
 	}
 }
+
+// TestLaneLimits: a lane named in LaneLimits runs that many jobs at once,
+// the others LaneWorkers.
+func TestLaneLimits(t *testing.T) {
+	db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{})
+	ctx := context.Background()
+	release := make(chan struct{})
+	var mu sync.Mutex
+	running := map[string]int{}
+	handler := engine.HandlerFunc(func(ctx context.Context, j *tocsin.Job) tocsin.JobOutcome {
+		mu.Lock()
+		running[j.Lane]++
+		mu.Unlock()
+		<-release
+		return tocsin.JobOutcome{}
+	})
+	for range 6 {
+		db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "wide", DueAt: time.Now()})
+		db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "narrow", DueAt: time.Now()})
+	}
+	startWorker(t, db, time.Now, map[string]engine.Handler{"k": handler}, func(w *engine.Worker) {
+		w.LaneWorkers, w.LaneLimits = 1, map[string]int{"wide": 3}
+	})
+	waitFor(t, "both lanes full", func() bool { mu.Lock(); defer mu.Unlock(); return running["wide"] == 3 && running["narrow"] == 1 })
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	wide, narrow := running["wide"], running["narrow"]
+	mu.Unlock()
+	if wide != 3 || narrow != 1 {
+		t.Fatalf("running wide %d, narrow %d; want 3 and 1", wide, narrow)
+	}
+	close(release)
+	waitFor(t, "drained", func() bool { n, _ := db.Jobs().PendingJobs(ctx); return n == 0 })
+}
