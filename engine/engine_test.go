@@ -20,11 +20,17 @@ func startWorker(t *testing.T, db *store.DB, clock func() time.Time, handlers ma
 	if mod != nil {
 		mod(w)
 	}
+	t.Cleanup(runWorker(w))
+	return w
+}
+
+// runWorker runs w until the returned stop is called, which waits for
+// Run to return.
+func runWorker(w *engine.Worker) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); w.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return w
+	return func() { cancel(); <-done }
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -174,9 +180,7 @@ func TestClaimsOnlyWhatLanesCanStart(t *testing.T) {
 	cs := &countingStore{JobStore: db.Jobs()}
 	w := engine.NewWorker(cs, map[string]engine.Handler{"k": handler})
 	w.PollInterval, w.LaneWorkers = 10*time.Millisecond, 3
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); w.Run(runCtx) }()
+	stop := runWorker(w)
 	waitFor(t, "lane full", func() bool { return running.Load() == 3 })
 	time.Sleep(100 * time.Millisecond) // several poll rounds
 	if held := cs.held.Load(); held != 3 {
@@ -184,8 +188,7 @@ func TestClaimsOnlyWhatLanesCanStart(t *testing.T) {
 	}
 	close(release)
 	waitFor(t, "drained", func() bool { n, _ := db.Jobs().PendingJobs(ctx); return n == 0 })
-	cancel()
-	<-done
+	stop()
 }
 
 // TestShutdownHandsJobsBackWithinGrace: a handler stuck on a hanging
@@ -204,13 +207,10 @@ func TestShutdownHandsJobsBackWithinGrace(t *testing.T) {
 	db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", DueAt: time.Now()})
 	w := engine.NewWorker(db.Jobs(), map[string]engine.Handler{"k": handler})
 	w.PollInterval, w.ShutdownGrace = 10*time.Millisecond, 200*time.Millisecond
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); w.Run(runCtx) }()
+	stop := runWorker(w)
 	<-started
 	t0 := time.Now()
-	cancel()
-	<-done
+	stop()
 	if took := time.Since(t0); took > time.Second {
 		t.Fatalf("shutdown took %s with a 200ms grace", took)
 	}
@@ -282,10 +282,7 @@ func TestLaneSlotFreedWhileOutcomeIsRecorded(t *testing.T) {
 		return tocsin.JobOutcome{}
 	})})
 	w.LaneWorkers, w.PollInterval = 1, 20*time.Millisecond
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); w.Run(runCtx) }()
-	defer func() { cancel(); <-done }()
+	defer runWorker(w)()
 	waitFor(t, "a second handler to run while the first outcome is not recorded", func() bool { return ran.Load() == 2 })
 	time.Sleep(100 * time.Millisecond)
 	if n := ran.Load(); n != 2 {
@@ -340,9 +337,7 @@ func TestAheadStartsNextWithoutAClaim(t *testing.T) {
 	cs := &claimGate{countingStore: countingStore{JobStore: db.Jobs()}, release: make(chan struct{})}
 	w := engine.NewWorker(cs, map[string]engine.Handler{"k": handler})
 	w.PollInterval, w.LaneWorkers, w.Ahead = 10*time.Millisecond, 2, 2
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); w.Run(runCtx) }()
+	stop := runWorker(w)
 	waitFor(t, "lane full", func() bool { return running.Load() == 2 })
 	if held := cs.held.Load(); held != 4 {
 		t.Fatalf("worker holds %d jobs with 2 running and Ahead 2; want 4", held)
@@ -355,8 +350,7 @@ func TestAheadStartsNextWithoutAClaim(t *testing.T) {
 	}
 	close(cs.release)
 	waitFor(t, "drained", func() bool { n, _ := db.Jobs().PendingJobs(ctx); return n == 0 })
-	cancel()
-	<-done
+	stop()
 }
 
 // TestAheadHandedBackAtShutdown: jobs claimed ahead behind a stuck lane are
@@ -375,12 +369,9 @@ func TestAheadHandedBackAtShutdown(t *testing.T) {
 	}
 	w := engine.NewWorker(db.Jobs(), map[string]engine.Handler{"k": handler})
 	w.PollInterval, w.LaneWorkers, w.Ahead, w.ShutdownGrace = 10*time.Millisecond, 1, 2, 100*time.Millisecond
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); w.Run(runCtx) }()
+	stop := runWorker(w)
 	waitFor(t, "running", func() bool { return running.Load() == 1 })
-	cancel()
-	<-done
+	stop()
 	if n := running.Load(); n != 1 {
 		t.Fatalf("%d handlers ran; the jobs claimed ahead must not start during the shutdown", n)
 	}
@@ -411,10 +402,7 @@ func TestAheadKeepsTheOutcomeBound(t *testing.T) {
 		return tocsin.JobOutcome{}
 	})})
 	w.LaneWorkers, w.Ahead, w.PollInterval = 1, 3, 20*time.Millisecond
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); w.Run(runCtx) }()
-	defer func() { cancel(); <-done }()
+	defer runWorker(w)()
 	waitFor(t, "two handlers", func() bool { return ran.Load() == 2 })
 	time.Sleep(100 * time.Millisecond)
 	if n := ran.Load(); n != 2 {
@@ -487,10 +475,7 @@ func TestCompleterSurvivesAPanic(t *testing.T) {
 		return tocsin.JobOutcome{}
 	})})
 	w.PollInterval, w.Lease, w.Completers = 20*time.Millisecond, 300*time.Millisecond, 2
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); w.Run(runCtx) }()
-	defer func() { cancel(); <-done }()
+	defer runWorker(w)()
 	waitFor(t, "every job, the panicked batch's run again", func() bool { n, err := db.Jobs().PendingJobs(ctx); return err == nil && n == 0 })
 	if st.calls.Load() < 2 {
 		t.Fatalf("%d batches recorded; the completers stopped after the panic", st.calls.Load())
