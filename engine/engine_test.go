@@ -270,26 +270,34 @@ func (s *slowCompleteStore) CompleteJob(ctx context.Context, j *tocsin.Job, owne
 // bookkeeping — but holds no more than LaneWorkers outcomes waiting, and
 // every outcome is still recorded.
 func TestLaneSlotFreedWhileOutcomeIsRecorded(t *testing.T) {
-	db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{})
-	ctx := context.Background()
-	for range 3 {
-		db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "one", DueAt: time.Now()})
+	// With jobs claimed ahead too: they start as workers free up, but never
+	// past the lane's bound on unrecorded outcomes (2×LaneWorkers: what a
+	// crash can run again).
+	for _, ahead := range []int{0, 3} {
+		t.Run(fmt.Sprint("ahead ", ahead), func(t *testing.T) {
+			db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{})
+			ctx := context.Background()
+			jobs := int32(3 + ahead)
+			for range jobs {
+				db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "one", DueAt: time.Now()})
+			}
+			st := &slowCompleteStore{JobStore: db.Jobs(), release: make(chan struct{})}
+			var ran atomic.Int32
+			w := engine.NewWorker(st, map[string]engine.Handler{"k": engine.HandlerFunc(func(ctx context.Context, j *tocsin.Job) tocsin.JobOutcome {
+				ran.Add(1)
+				return tocsin.JobOutcome{}
+			})})
+			w.LaneWorkers, w.Ahead, w.PollInterval = 1, ahead, 20*time.Millisecond
+			defer runWorker(w)()
+			waitFor(t, "a second handler to run while the first outcome is not recorded", func() bool { return ran.Load() == 2 })
+			time.Sleep(100 * time.Millisecond)
+			if n := ran.Load(); n != 2 {
+				t.Fatalf("%d handlers ran with 2 outcomes waiting in a lane of 1", n)
+			}
+			close(st.release)
+			waitFor(t, "the outcomes", func() bool { n, err := db.Jobs().PendingJobs(ctx); return err == nil && n == 0 && ran.Load() == jobs })
+		})
 	}
-	st := &slowCompleteStore{JobStore: db.Jobs(), release: make(chan struct{})}
-	var ran atomic.Int32
-	w := engine.NewWorker(st, map[string]engine.Handler{"k": engine.HandlerFunc(func(ctx context.Context, j *tocsin.Job) tocsin.JobOutcome {
-		ran.Add(1)
-		return tocsin.JobOutcome{}
-	})})
-	w.LaneWorkers, w.PollInterval = 1, 20*time.Millisecond
-	defer runWorker(w)()
-	waitFor(t, "a second handler to run while the first outcome is not recorded", func() bool { return ran.Load() == 2 })
-	time.Sleep(100 * time.Millisecond)
-	if n := ran.Load(); n != 2 {
-		t.Fatalf("%d handlers ran with 2 outcomes waiting in a lane of 1", n)
-	}
-	close(st.release)
-	waitFor(t, "the outcomes", func() bool { n, err := db.Jobs().PendingJobs(ctx); return err == nil && n == 0 && ran.Load() == 3 })
 }
 
 // claimGate makes every ClaimJobs after the first wait until released,
@@ -384,32 +392,6 @@ func TestAheadHandedBackAtShutdown(t *testing.T) {
 			t.Fatalf("job %s attempt %d after being handed back; want 1", j.ID, j.Attempts)
 		}
 	}
-}
-
-// TestAheadKeepsTheOutcomeBound: jobs claimed ahead start as workers free
-// up, but never past the lane's bound on jobs whose outcomes are not
-// recorded (2×LaneWorkers: what a crash can run again).
-func TestAheadKeepsTheOutcomeBound(t *testing.T) {
-	db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{})
-	ctx := context.Background()
-	for range 6 {
-		db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "one", DueAt: time.Now()})
-	}
-	st := &slowCompleteStore{JobStore: db.Jobs(), release: make(chan struct{})}
-	var ran atomic.Int32
-	w := engine.NewWorker(st, map[string]engine.Handler{"k": engine.HandlerFunc(func(ctx context.Context, j *tocsin.Job) tocsin.JobOutcome {
-		ran.Add(1)
-		return tocsin.JobOutcome{}
-	})})
-	w.LaneWorkers, w.Ahead, w.PollInterval = 1, 3, 20*time.Millisecond
-	defer runWorker(w)()
-	waitFor(t, "two handlers", func() bool { return ran.Load() == 2 })
-	time.Sleep(100 * time.Millisecond)
-	if n := ran.Load(); n != 2 {
-		t.Fatalf("%d handlers ran with their outcomes unrecorded in a lane of 1 (bound 2)", n)
-	}
-	close(st.release)
-	waitFor(t, "the rest", func() bool { n, err := db.Jobs().PendingJobs(ctx); return err == nil && n == 0 && ran.Load() == 6 })
 }
 
 // TestCompletersRecordEveryOutcome: with Completers, outcomes of many jobs
