@@ -99,8 +99,20 @@ func (s *Jobs) ClaimJobs(ctx context.Context, c tocsin.JobClaim) ([]*tocsin.Job,
 	// Jobs cancelled while a worker that has since died ran them: rare,
 	// so looked for at most once a second of the claims' clock, not by
 	// every claim.
+	// Read first, so an idle instance's claims write nothing.
 	last := s.swept.Load()
 	sweep := now-last >= sweepEvery.Microseconds() || now < last
+	if sweep {
+		var one int
+		err := s.queryRow(ctx, `SELECT 1 FROM jobs WHERE state = 'cancelled' AND lease_until < $1 LIMIT 1`, now).Scan(&one)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			s.swept.Store(now)
+			sweep = false
+		case err != nil:
+			return nil, translate(err)
+		}
+	}
 	if len(lanes) == 0 && !sweep {
 		return nil, nil
 	}

@@ -22,7 +22,9 @@ func TestReadyzNeedsACommit(t *testing.T) {
 	if status, _ := ts.Get(t, "/readyz"); status != http.StatusOK {
 		t.Fatalf("readyz: %d", status)
 	}
-	other, err := sql.Open("sqlite", strings.TrimPrefix(dbURL, "sqlite://"))
+	// It waits for a write of tocsin's in progress to end, then holds the
+	// lock.
+	other, err := sql.Open("sqlite", strings.TrimPrefix(dbURL, "sqlite://")+"?_pragma=busy_timeout(5000)")
 	if err != nil {
 		t.Fatal(err)
 	}
