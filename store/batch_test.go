@@ -18,17 +18,18 @@ import (
 // TOCSIN_TEST_POSTGRES_URL is set) with a webhook channel, so every new
 // incident queues a notification job (held back too).
 func heldKinds(t *testing.T, run func(t *testing.T, db *DB)) {
+	eachKind(t, Options{Policy: tocsin.Policy{Channels: []string{"webhook"}, AutoResolve: true, Impacts: tocsin.DefaultImpacts()}}, run)
+}
+
+// eachKind runs run, as a subtest, on a fresh store of each kind opened
+// with opts (PostgreSQL when TOCSIN_TEST_POSTGRES_URL is set).
+func eachKind(t *testing.T, opts Options, run func(t *testing.T, db *DB)) {
 	urls := map[string]func(*testing.T) string{
 		"sqlite":   func(t *testing.T) string { return "sqlite://" + filepath.Join(t.TempDir(), "tocsin.db") },
 		"postgres": testPostgresURL,
 	}
 	for _, name := range []string{"sqlite", "postgres"} {
-		t.Run(name, func(t *testing.T) {
-			db := openStore(t, urls[name](t), Options{Policy: tocsin.Policy{
-				Channels: []string{"webhook"}, AutoResolve: true, Impacts: tocsin.DefaultImpacts(),
-			}})
-			run(t, db)
-		})
+		t.Run(name, func(t *testing.T) { run(t, openStore(t, urls[name](t), opts)) })
 	}
 }
 
