@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"sort"
-	"strconv"
-	"strings"
 
 	"tocsin"
 )
@@ -154,22 +152,4 @@ func (s *Jobs) lockedJobs(first, n int) string {
 		q += ` ORDER BY id FOR UPDATE`
 	}
 	return q
-}
-
-// placeholders is n numbered placeholders from $first on, comma-separated.
-func placeholders(first, n int) string {
-	ph := make([]string, n)
-	for i := range ph {
-		ph[i] = "$" + strconv.Itoa(first+i)
-	}
-	return strings.Join(ph, ", ")
-}
-
-// anySlice converts strings to statement arguments.
-func anySlice(vs []string) []any {
-	out := make([]any, len(vs))
-	for i, v := range vs {
-		out[i] = v
-	}
-	return out
 }

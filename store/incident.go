@@ -651,16 +651,8 @@ func changeStatus(ctx context.Context, tx *txn, id string, st response.StatusCha
 
 // cancelKinds cancels an incident's pending jobs of c's kinds.
 func cancelKinds(ctx context.Context, tx *txn, c response.Cancel) error {
-	cond := `incident_id = $1 AND kind IN (`
-	args := []any{c.IncidentID}
-	for i, k := range c.Kinds {
-		if i > 0 {
-			cond += ", "
-		}
-		args = append(args, k)
-		cond += "$" + strconv.Itoa(len(args))
-	}
-	if err := cancelJobs(ctx, tx, cond+")", args...); err != nil {
+	cond := `incident_id = $1 AND kind IN (` + placeholders(2, len(c.Kinds)) + `)`
+	if err := cancelJobs(ctx, tx, cond, append([]any{c.IncidentID}, anySlice(c.Kinds)...)...); err != nil {
 		return fmt.Errorf("cancel timers: %w", err)
 	}
 	return nil

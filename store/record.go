@@ -653,14 +653,9 @@ func (s *Incidents) findings(ctx context.Context, inc *tocsin.Incident) ([]*tocs
 	if len(svcs) == 0 {
 		return nil, nil
 	}
-	args := []any{micros(inc.CreatedAt.Add(-s.opts.FindingsWindow)), micros(inc.CreatedAt)}
-	var ph []string
-	for _, sv := range svcs {
-		args = append(args, sv)
-		ph = append(ph, "$"+strconv.Itoa(len(args)))
-	}
+	args := append([]any{micros(inc.CreatedAt.Add(-s.opts.FindingsWindow)), micros(inc.CreatedAt)}, anySlice(svcs)...)
 	rows, err := s.db.QueryContext(ctx, `SELECT id, service, summary, at, source, links, custom, received_at FROM changes
-		WHERE at >= $1 AND at <= $2 AND service IN (`+strings.Join(ph, ", ")+`) ORDER BY at DESC, id DESC LIMIT `+strconv.Itoa(maxFindings), args...)
+		WHERE at >= $1 AND at <= $2 AND service IN (`+placeholders(3, len(svcs))+`) ORDER BY at DESC, id DESC LIMIT `+strconv.Itoa(maxFindings), args...)
 	if err != nil {
 		return nil, translate(err)
 	}

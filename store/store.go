@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -541,6 +542,24 @@ func queryAll[T any](ctx context.Context, q querier, query string, args []any, s
 		out = append(out, v)
 	}
 	return out, translate(rows.Err())
+}
+
+// placeholders is n numbered placeholders from $first on, comma-separated.
+func placeholders(first, n int) string {
+	ph := make([]string, n)
+	for i := range ph {
+		ph[i] = "$" + strconv.Itoa(first+i)
+	}
+	return strings.Join(ph, ", ")
+}
+
+// anySlice converts strings to statement arguments.
+func anySlice(vs []string) []any {
+	out := make([]any, len(vs))
+	for i, v := range vs {
+		out[i] = v
+	}
+	return out
 }
 
 // dbReader reads outside any transaction, through the statement cache.
