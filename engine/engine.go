@@ -345,40 +345,44 @@ func (w *Worker) renewLeases(ctx context.Context) {
 func (w *Worker) claim() (tocsin.JobClaim, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	c := tocsin.JobClaim{Owner: w.Owner, Now: w.Now(), Lease: w.Lease, Lanes: w.Lanes, Slots: map[string]int{}, DefaultSlots: w.LaneWorkers,
-		StrandedAfter: w.StrandedAfter}
+	c := tocsin.JobClaim{Owner: w.Owner, Now: w.Now(), Lease: w.Lease, Lanes: w.Lanes, Slots: map[string]int{},
+		DefaultSlots: w.LaneWorkers + w.Ahead, StrandedAfter: w.StrandedAfter}
+	// Every lane with a limit of its own or jobs held gets its free slots;
+	// the others DefaultSlots.
+	for _, m := range []map[string]int{w.LaneLimits, w.inflight, w.completing} {
+		for lane := range m {
+			c.Slots[lane] = w.freeSlots(lane)
+		}
+	}
 	total := 0
-	slots := func(lane string) int {
-		held, lw := w.inflight[lane]+len(w.ready[lane]), w.laneWorkers(lane)
-		return max(min(lw+w.Ahead-held, 2*lw+w.Ahead-held-w.completing[lane]), 0)
-	}
-	for lane := range w.LaneLimits {
-		c.Slots[lane] = slots(lane)
-	}
-	for lane, n := range w.inflight {
-		total += n
-		c.Slots[lane] = slots(lane)
-	}
-	for lane, n := range w.completing {
-		total += n
-		c.Slots[lane] = slots(lane)
+	for _, m := range []map[string]int{w.inflight, w.completing} {
+		for _, n := range m {
+			total += n
+		}
 	}
 	for lane, jobs := range w.ready {
 		total += len(jobs)
 		// A lane with jobs claimed ahead has work for its next free
 		// workers: it claims again once half of Ahead is free, so every
 		// finished job does not cost a claim of one.
-		if c.Slots[lane] = slots(lane); c.Slots[lane] < max(w.Ahead/2, 1) {
+		if c.Slots[lane] = w.freeSlots(lane); c.Slots[lane] < max(w.Ahead/2, 1) {
 			c.Slots[lane] = 0
 		}
 	}
-	c.DefaultSlots = w.LaneWorkers + w.Ahead
 	c.Limit = w.Batch - total
 	for k := range w.handlers {
 		c.Kinds = append(c.Kinds, k)
 	}
 	sort.Strings(c.Kinds)
 	return c, c.Limit > 0 && len(c.Kinds) > 0
+}
+
+// freeSlots is how many more jobs of lane the worker may hold: its workers
+// and Ahead, less the jobs it holds, and no more than keeps the bound on
+// unrecorded outcomes (canStart) once they start. w.mu is held.
+func (w *Worker) freeSlots(lane string) int {
+	held, lw := w.inflight[lane]+len(w.ready[lane]), w.laneWorkers(lane)
+	return max(min(lw+w.Ahead-held, 2*lw+w.Ahead-held-w.completing[lane]), 0)
 }
 
 // claimOnce claims the due jobs this worker can start now and starts them.

@@ -116,13 +116,15 @@ func (s *Jobs) ClaimJobs(ctx context.Context, c tocsin.JobClaim) ([]*tocsin.Job,
 	if len(lanes) == 0 && !sweep {
 		return nil, nil
 	}
+	claim := func(r reader, lane string, n int) ([]*tocsin.Job, error) {
+		args := append([]any{c.Owner, micros(c.Now.Add(c.Lease)), now, lane}, fargs...)
+		return claimLane(ctx, r, s.claimQuery(filter, n), args)
+	}
 	if s.dialect == Postgres && len(lanes) == 1 && !sweep {
 		// One lane's claim is one statement: a transaction of its own,
 		// without BEGIN and COMMIT's round trips (a busy lane's freed
 		// worker waits for this claim).
-		n := min(laneSlots(c, lanes[0]), c.Limit)
-		args := append([]any{c.Owner, micros(c.Now.Add(c.Lease)), now, lanes[0]}, fargs...)
-		jobs, err := claimLane(ctx, dbReader{s.core}, s.claimQuery(filter, n), args)
+		jobs, err := claim(dbReader{s.core}, lanes[0], min(laneSlots(c, lanes[0]), c.Limit))
 		return jobs, translate(err)
 	}
 	var jobs []*tocsin.Job
@@ -140,8 +142,7 @@ func (s *Jobs) ClaimJobs(ctx context.Context, c tocsin.JobClaim) ([]*tocsin.Job,
 			if n = min(n, left); n <= 0 {
 				continue
 			}
-			args := append([]any{c.Owner, micros(c.Now.Add(c.Lease)), now, lane}, fargs...)
-			got, err := claimLane(ctx, tx, s.claimQuery(filter, n), args)
+			got, err := claim(tx, lane, n)
 			if err != nil {
 				return err
 			}
