@@ -42,30 +42,23 @@ func (s *Jobs) CompleteJobs(ctx context.Context, owner string, jobs []*tocsin.Jo
 		}
 		errs[i] = s.CompleteJob(ctx, jobs[i], owner, outs[i])
 	}
-	if len(batch) == 1 {
-		i := batch[0]
-		errs[i] = s.CompleteJob(ctx, jobs[i], owner, outs[i])
-		return errs
-	}
-	if len(batch) == 0 {
-		return errs
-	}
-	lost, queued, err := s.completeBatch(ctx, owner, jobs, outs, batch)
-	if err != nil {
-		// The batch is rolled back as a whole: each job alone, so one
-		// that cannot be recorded holds back nobody.
-		for _, i := range batch {
-			errs[i] = s.CompleteJob(ctx, jobs[i], owner, outs[i])
+	if len(batch) > 1 {
+		if lost, queued, err := s.completeBatch(ctx, owner, jobs, outs, batch); err == nil {
+			for _, i := range batch {
+				if lost[i] {
+					errs[i] = leaseLost(jobs[i].ID)
+				}
+			}
+			if queued {
+				s.opts.Wake()
+			}
+			return errs
 		}
-		return errs
 	}
+	// One job, or a batch rolled back as a whole: each job alone, so one
+	// that cannot be recorded holds back nobody.
 	for _, i := range batch {
-		if lost[i] {
-			errs[i] = tocsin.Errorf(tocsin.ECONFLICT, "job %s is no longer leased to this worker", jobs[i].ID)
-		}
-	}
-	if queued {
-		s.opts.Wake()
+		errs[i] = s.CompleteJob(ctx, jobs[i], owner, outs[i])
 	}
 	return errs
 }

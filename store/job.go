@@ -325,7 +325,7 @@ func (s *Jobs) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out
 		}
 		if errors.Is(err, sql.ErrNoRows) {
 			// Another worker took over an expired lease: record nothing.
-			return tocsin.Errorf(tocsin.ECONFLICT, "job %s is no longer leased to this worker", j.ID)
+			return leaseLost(j.ID)
 		} else if err != nil {
 			return fmt.Errorf("find job: %w", err)
 		}
@@ -368,6 +368,12 @@ func (s *Jobs) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out
 		s.opts.Wake()
 	}
 	return err
+}
+
+// leaseLost is the ECONFLICT of a completion whose job another worker took
+// over after its lease expired.
+func leaseLost(id string) error {
+	return tocsin.Errorf(tocsin.ECONFLICT, "job %s is no longer leased to this worker", id)
 }
 
 // recordOutcome records what a job did, in the transaction of its
