@@ -259,7 +259,8 @@ func (a *App) setupWorker(w *wiring) {
 	}
 	d, pager := w.dispatcher, a.pager
 	handlers := map[string]engine.Handler{
-		tocsin.JobNotify:      engine.HandlerFunc(d.HandleNotify),
+		// A claim's notifications read their incidents in one query.
+		tocsin.JobNotify:      engine.WithPreload(engine.HandlerFunc(d.HandleNotify), d.Preload),
 		tocsin.JobRenotify:    engine.HandlerFunc(d.HandleRenotify),
 		tocsin.JobStage:       engine.HandlerFunc(pager.HandleStage),
 		tocsin.JobPage:        engine.HandlerFunc(pager.HandlePage),
@@ -304,14 +305,14 @@ func (a *App) setupWorker(w *wiring) {
 		// since one repeated after a crash opens nothing twice.
 		a.worker.LaneLimits = map[string]int{tocsin.EscalateLane(oc.name): 4 * a.worker.LaneWorkers}
 	}
-	if a.store.Dialect() == store.SQLite {
-		// One process owns the database: a busy lane's next jobs are
-		// claimed while its workers run, so none waits for a claim's
-		// commit. Four lanes' worth: a claim waits behind the group commit
-		// in progress, and a lane of 8 runs through 8 jobs sooner
-		// (BenchmarkDeliverDrain: 1× 3,658–5,864/s, 4× 6,075–7,135/s).
-		a.worker.Ahead = 4 * a.worker.LaneWorkers
-	} else {
+	// A busy lane's next jobs are claimed while its workers run, so none
+	// waits for a claim (BenchmarkDeliverDrain, 5,000 webhooks: SQLite
+	// 3,658–5,864/s without, 6,075–7,135/s with; PostgreSQL 1,602–1,622/s
+	// without, 2,955–2,964/s with): at most four lanes' worth, and only what
+	// the lane starts within 20 ms at its pace — a job held here is one
+	// another instance could run, and a slow lane holds none.
+	a.worker.Ahead, a.worker.AheadWithin = 4*a.worker.LaneWorkers, aheadWithin
+	if a.store.Dialect() == store.Postgres {
 		// Outcomes in batches: a transaction and commit for many jobs.
 		a.worker.Completers = 2
 	}
@@ -319,6 +320,11 @@ func (a *App) setupWorker(w *wiring) {
 		a.worker.PollInterval = o.PollInterval
 	}
 }
+
+// aheadWithin is how soon a job claimed ahead must be expected to start
+// (engine.Worker.AheadWithin): well inside the 100 ms in which an idle
+// instance would have taken it.
+const aheadWithin = 20 * time.Millisecond
 
 // wireRunbooks adds the handlers of runbook steps and approvers' notices.
 // tocsin:http runs only when runbooks.http.allow lists URLs and

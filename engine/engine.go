@@ -25,6 +25,34 @@ type Handler interface {
 	Handle(ctx context.Context, job *tocsin.Job) tocsin.JobOutcome
 }
 
+// Preloader is a Handler whose jobs read the same kind of data before
+// their side effect (a notification's incident): Preload reads it for
+// many claimed jobs of its kind at once, before they start — one query
+// for a claim's jobs instead of one per job, and outside the lanes'
+// slots, which bound side effects (a read repeats nothing after a
+// crash). Handle must still work on its own: for a job claimed alone,
+// after a failed read, or when what was read has grown old.
+type Preloader interface {
+	Handler
+	Preload(ctx context.Context, jobs []*tocsin.Job)
+}
+
+// WithPreload is h with preload as its Preload.
+func WithPreload(h Handler, preload func(ctx context.Context, jobs []*tocsin.Job)) Preloader {
+	return preloading{h, preload}
+}
+
+type preloading struct {
+	Handler
+	preload func(ctx context.Context, jobs []*tocsin.Job)
+}
+
+func (p preloading) Preload(ctx context.Context, jobs []*tocsin.Job) { p.preload(ctx, jobs) }
+
+// preloadTimeout bounds a claim's Preload: a read that takes longer only
+// delays the jobs, which then read on their own.
+const preloadTimeout = 2 * time.Second
+
 // BatchCompleter is a JobStore that records many jobs' outcomes at once
 // (one transaction and commit for all of them): errs[i] is jobs[i]'s
 // result, as CompleteJob's would be.
@@ -96,11 +124,16 @@ type Worker struct {
 	Batch int
 	// Ahead is how many jobs per lane may be claimed beyond the lane's idle
 	// workers, to start the moment one of them is free instead of after
-	// the next claim's commit (on SQLite an fsync). Leave it 0 when other
-	// instances share the database: a job held here is one an idle
-	// instance could have run. One process owns a SQLite database, so
-	// there nothing is taken from anyone.
+	// the next claim (a round trip or two, on SQLite behind an fsync): a
+	// busy lane's claims then never make its workers wait.
 	Ahead int
+	// AheadWithin, when set, holds a lane's jobs ahead only as many as its
+	// workers start within that long at the lane's recent pace (the time
+	// a job holds its slot, averaged): none for a lane whose pace is not
+	// known yet or whose jobs are slow. A job held ahead on one instance
+	// is one another instance could run, and a job that waits long reads
+	// stale data (Preloader): they wait at most about this long.
+	AheadWithin time.Duration
 	// Completers, when the store is a BatchCompleter, is how many batches
 	// of outcomes are recorded at once (2: while one waits for its commit,
 	// the next gathers); 0 records each outcome alone. Batches save
@@ -149,7 +182,10 @@ type Worker struct {
 	// ready holds, per lane, jobs claimed ahead (Ahead) in due order,
 	// leased and renewed like running ones, waiting for a worker.
 	ready map[string][]*tocsin.Job
-	wg    sync.WaitGroup
+	// pace is, per lane, how long its jobs recently held a slot (a moving
+	// average), for AheadWithin.
+	pace map[string]time.Duration
+	wg   sync.WaitGroup
 	// stopping is closed when the grace ends: handlers' contexts derive
 	// from it.
 	stopping chan struct{}
@@ -166,6 +202,9 @@ type runState struct {
 	// released is set when Run gave the job back while its handler still
 	// ran: its outcome is then discarded.
 	released bool
+	// preloaded, when set, is closed once the job's Preload returned: its
+	// handler starts after that.
+	preloaded chan struct{}
 }
 
 // NewWorker returns a worker over store running handlers by job kind.
@@ -187,6 +226,7 @@ func NewWorker(store tocsin.JobStore, handlers map[string]Handler) *Worker {
 		inflight:       map[string]int{},
 		completing:     map[string]int{},
 		ready:          map[string][]*tocsin.Job{},
+		pace:           map[string]time.Duration{},
 		running:        map[string]*runState{},
 		stopping:       make(chan struct{}),
 		completions:    make(chan *completion),
@@ -346,13 +386,16 @@ func (w *Worker) claim() (tocsin.JobClaim, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	c := tocsin.JobClaim{Owner: w.Owner, Now: w.Now(), Lease: w.Lease, Lanes: w.Lanes, Slots: map[string]int{},
-		DefaultSlots: w.LaneWorkers + w.Ahead, StrandedAfter: w.StrandedAfter}
-	// Every lane with a limit of its own or jobs held gets its free slots;
-	// the others DefaultSlots.
+		DefaultSlots: w.LaneWorkers + w.ahead(""), StrandedAfter: w.StrandedAfter}
+	// Every lane with a limit of its own, jobs held or a pace gets its free
+	// slots; the others DefaultSlots.
 	for _, m := range []map[string]int{w.LaneLimits, w.inflight, w.completing} {
 		for lane := range m {
 			c.Slots[lane] = w.freeSlots(lane)
 		}
+	}
+	for lane := range w.pace {
+		c.Slots[lane] = w.freeSlots(lane)
 	}
 	total := 0
 	for _, m := range []map[string]int{w.inflight, w.completing} {
@@ -363,9 +406,9 @@ func (w *Worker) claim() (tocsin.JobClaim, bool) {
 	for lane, jobs := range w.ready {
 		total += len(jobs)
 		// A lane with jobs claimed ahead has work for its next free
-		// workers: it claims again once half of Ahead is free, so every
-		// finished job does not cost a claim of one.
-		if c.Slots[lane] = w.freeSlots(lane); c.Slots[lane] < max(w.Ahead/2, 1) {
+		// workers: it claims again once half of its ahead is free, so
+		// every finished job does not cost a claim of one.
+		if c.Slots[lane] = w.freeSlots(lane); c.Slots[lane] < max(w.ahead(lane)/2, 1) {
 			c.Slots[lane] = 0
 		}
 	}
@@ -378,11 +421,35 @@ func (w *Worker) claim() (tocsin.JobClaim, bool) {
 }
 
 // freeSlots is how many more jobs of lane the worker may hold: its workers
-// and Ahead, less the jobs it holds, and no more than keeps the bound on
-// unrecorded outcomes (canStart) once they start. w.mu is held.
+// and its ahead, less the jobs it holds, and no more than keeps the bound
+// on unrecorded outcomes (canStart) once they start. w.mu is held.
 func (w *Worker) freeSlots(lane string) int {
-	held, lw := w.inflight[lane]+len(w.ready[lane]), w.laneWorkers(lane)
-	return max(min(lw+w.Ahead-held, 2*lw+w.Ahead-held-w.completing[lane]), 0)
+	held, lw, ahead := w.inflight[lane]+len(w.ready[lane]), w.laneWorkers(lane), w.ahead(lane)
+	return max(min(lw+ahead-held, 2*lw+ahead-held-w.completing[lane]), 0)
+}
+
+// ahead is how many jobs of lane may be held beyond its idle workers:
+// Ahead, and with AheadWithin only what the lane starts within it at its
+// pace (none while the pace is unknown). w.mu is held.
+func (w *Worker) ahead(lane string) int {
+	if w.Ahead <= 0 || w.AheadWithin <= 0 {
+		return max(w.Ahead, 0)
+	}
+	p := w.pace[lane]
+	if p <= 0 {
+		return 0
+	}
+	return min(w.Ahead, int(time.Duration(w.laneWorkers(lane))*w.AheadWithin/p))
+}
+
+// paced adds one job's time in its slot to its lane's pace: a moving
+// average over about the last eight. w.mu is held.
+func (w *Worker) paced(lane string, held time.Duration) {
+	held = max(held, time.Microsecond)
+	if p := w.pace[lane]; p > 0 {
+		held = p + (held-p)/8
+	}
+	w.pace[lane] = held
 }
 
 // claimOnce claims the due jobs this worker can start now and starts them.
@@ -395,10 +462,11 @@ func (w *Worker) claimOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	preloaded := w.preload(ctx, jobs)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, j := range jobs {
-		w.running[j.ID] = &runState{job: j}
+		w.running[j.ID] = &runState{job: j, preloaded: preloaded}
 		if w.canStart(j.Lane) {
 			w.start(j)
 		} else {
@@ -406,6 +474,52 @@ func (w *Worker) claimOnce(ctx context.Context) (int, error) {
 		}
 	}
 	return len(jobs), nil
+}
+
+// preload hands each Preloader handler its kind's claimed jobs, when it
+// has more than one (a job alone reads as fast on its own), in a goroutine
+// of its own: the next claim does not wait for the read, the jobs do. The
+// channel returned is closed once every Preload returned; nil when there
+// is nothing to read.
+func (w *Worker) preload(ctx context.Context, jobs []*tocsin.Job) chan struct{} {
+	if len(jobs) < 2 {
+		return nil
+	}
+	byKind := map[string][]*tocsin.Job{}
+	for _, j := range jobs {
+		if _, ok := w.handlers[j.Kind].(Preloader); ok {
+			byKind[j.Kind] = append(byKind[j.Kind], j)
+		}
+	}
+	for kind, js := range byKind {
+		if len(js) < 2 {
+			delete(byKind, kind)
+		}
+	}
+	if len(byKind) == 0 {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for kind, js := range byKind {
+			w.preloadKind(ctx, w.handlers[kind].(Preloader), js)
+		}
+	}()
+	return done
+}
+
+// preloadKind runs one Preload. A panic in it is logged, not spread: the
+// jobs then read on their own.
+func (w *Worker) preloadKind(ctx context.Context, p Preloader, jobs []*tocsin.Job) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.Logger.Error("job preload panicked", "kind", jobs[0].Kind, "jobs", len(jobs), "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), preloadTimeout)
+	defer cancel()
+	p.Preload(ctx, jobs)
 }
 
 // canStart reports whether a job of lane may start now: the lane runs at
@@ -464,12 +578,13 @@ func (w *Worker) next(lane string) {
 // crash.
 func (w *Worker) run(j *tocsin.Job) {
 	var released bool
-	slotHeld := true
+	slotHeld, started := true, time.Now()
 	freeSlot := func() {
 		if w.inflight[j.Lane]--; w.inflight[j.Lane] <= 0 {
 			delete(w.inflight, j.Lane)
 		}
 		slotHeld = false
+		w.paced(j.Lane, time.Since(started))
 		w.next(j.Lane)
 	}
 	defer func() {
@@ -500,6 +615,18 @@ func (w *Worker) run(j *tocsin.Job) {
 		case <-ctx.Done():
 		}
 	}()
+	w.mu.Lock()
+	var preloaded chan struct{}
+	if r := w.running[j.ID]; r != nil {
+		preloaded = r.preloaded
+	}
+	w.mu.Unlock()
+	if preloaded != nil {
+		select {
+		case <-preloaded:
+		case <-ctx.Done():
+		}
+	}
 	out := w.handle(ctx, j)
 	w.mu.Lock()
 	if r := w.running[j.ID]; r != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sort"
+	"sync"
 	"time"
 
 	"tocsin"
@@ -15,6 +16,25 @@ import (
 // DeliverySource loads what a notify job needs; the store implements it.
 type DeliverySource interface {
 	LoadDelivery(ctx context.Context, incidentID, alertID, channel string) (*tocsin.Delivery, error)
+}
+
+// BatchSource is a DeliverySource that also reads many notifications of
+// one channel at once: out[i] answers incidentIDs[i] and alertIDs[i] as
+// LoadDelivery would, or is nil where the caller must load it alone.
+type BatchSource interface {
+	LoadDeliveries(ctx context.Context, channel string, incidentIDs, alertIDs []string) ([]*tocsin.Delivery, error)
+}
+
+// preloadFresh is how long a delivery read ahead by Preload may serve its
+// job: a job that starts later (behind a slow channel's queue) reads the
+// incident again, so a notification never shows an older state than a
+// moment before it is sent. Real time, not Now: it is the age of a read.
+const preloadFresh = 250 * time.Millisecond
+
+// preloaded is a delivery Preload read for a job, and when.
+type preloaded struct {
+	del *tocsin.Delivery
+	at  time.Time
 }
 
 // Defaults of Dispatcher.
@@ -48,6 +68,85 @@ type Dispatcher struct {
 	// Observe, when set, is told each attempt's result per channel:
 	// "sent", "retry" or "failed" (the delivery gave up).
 	Observe func(channel, result string)
+
+	mu sync.Mutex
+	// preloaded holds deliveries read by Preload, by job id, until their
+	// job takes them or they grow old (preloadFresh).
+	preloaded map[string]preloaded
+}
+
+// Preload reads the deliveries of claimed notify jobs at once, a query
+// per channel, when the source can (BatchSource); HandleNotify takes them
+// instead of reading alone. Jobs it cannot read, or a failed read, are
+// left to HandleNotify.
+func (d *Dispatcher) Preload(ctx context.Context, jobs []*tocsin.Job) {
+	bs, ok := d.Source.(BatchSource)
+	if !ok {
+		return
+	}
+	type batch struct {
+		jobs              []*tocsin.Job
+		incidents, alerts []string
+	}
+	byChannel := map[string]*batch{}
+	for _, j := range jobs {
+		var args tocsin.NotifyArgs
+		if j.Kind != tocsin.JobNotify || j.IncidentID == "" || json.Unmarshal(j.Args, &args) != nil ||
+			args.Event == tocsin.NotifyEventRunbookWaiting || args.AlertID == "" || d.Channels[args.Channel] == nil {
+			continue
+		}
+		b := byChannel[args.Channel]
+		if b == nil {
+			b = &batch{}
+			byChannel[args.Channel] = b
+		}
+		b.jobs, b.incidents, b.alerts = append(b.jobs, j), append(b.incidents, j.IncidentID), append(b.alerts, args.AlertID)
+	}
+	now := time.Now()
+	for channel, b := range byChannel {
+		if len(b.jobs) < 2 {
+			continue
+		}
+		dels, err := bs.LoadDeliveries(ctx, channel, b.incidents, b.alerts)
+		if err != nil {
+			if d.Logger != nil {
+				d.Logger.Warn("preload deliveries; each job reads its own", "channel", channel, "jobs", len(b.jobs), "err", err)
+			}
+			continue
+		}
+		d.mu.Lock()
+		if d.preloaded == nil {
+			d.preloaded = map[string]preloaded{}
+		}
+		for id, p := range d.preloaded {
+			// A job handed back or gone another way never takes its own.
+			if now.Sub(p.at) > preloadFresh {
+				delete(d.preloaded, id)
+			}
+		}
+		for i, del := range dels {
+			if del != nil {
+				d.preloaded[b.jobs[i].ID] = preloaded{del: del, at: now}
+			}
+		}
+		d.mu.Unlock()
+	}
+}
+
+// takePreloaded is the delivery Preload read for job, if it is fresh;
+// it is taken either way, so a job that runs again reads anew.
+func (d *Dispatcher) takePreloaded(job *tocsin.Job) *tocsin.Delivery {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, ok := d.preloaded[job.ID]
+	if !ok {
+		return nil
+	}
+	delete(d.preloaded, job.ID)
+	if time.Since(p.at) > preloadFresh {
+		return nil
+	}
+	return p.del
 }
 
 // channelNames lists the configured channels in a stable order.
@@ -75,12 +174,15 @@ func (d *Dispatcher) HandleNotify(ctx context.Context, job *tocsin.Job) tocsin.J
 	if args.Event == tocsin.NotifyEventRunbookWaiting {
 		return d.sendRunbookWait(ctx, job, args, ch)
 	}
-	del, err := d.Source.LoadDelivery(ctx, job.IncidentID, args.AlertID, args.Channel)
-	if err != nil {
-		if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
-			return tocsin.JobOutcome{}
+	del := d.takePreloaded(job)
+	if del == nil {
+		var err error
+		if del, err = d.Source.LoadDelivery(ctx, job.IncidentID, args.AlertID, args.Channel); err != nil {
+			if tocsin.ErrorCode(err) == tocsin.ENOTFOUND {
+				return tocsin.JobOutcome{}
+			}
+			return d.retry(job, args.Channel, err, 0)
 		}
-		return d.retry(job, args.Channel, err, 0)
 	}
 	msg := &Message{
 		Event: args.Event, Incident: del.Incident, Alert: del.Alert, Payload: del.Payload,

@@ -190,27 +190,43 @@ func BenchmarkClaimJobs(b *testing.B) {
 
 // BenchmarkLoadDelivery measures what a notification job reads before it
 // sends: the incident with its alerts, the alert's payload and the
-// channel's reference.
+// channel's reference; batch16 reads 16 incidents' at once
+// (LoadDeliveries), and an op is still one delivery.
 func BenchmarkLoadDelivery(b *testing.B) {
 	for _, kind := range storetest.Kinds() {
 		b.Run(kind.Name, func(b *testing.B) {
 			db := storetest.Open(b, kind.URL(b), store.Options{Policy: tocsin.Policy{Impacts: tocsin.DefaultImpacts()}})
 			ctx := context.Background()
-			a := storetest.NewAlert("g", "a", tocsin.AlertFiring, "critical")
-			a.Raw = []byte(`{"receiver":"x","status":"firing","alerts":[{"labels":{"alertname":"a"}}]}`)
-			res, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{a}, tocsin.IngestOptions{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ResetTimer()
-			start := cpuTime(b)
-			defer reportCPU(b, start)
-			for range b.N {
-				d, err := db.Incidents().LoadDelivery(ctx, res[0].IncidentID, res[0].AlertID, "webhook")
-				if err != nil || d.Alert == nil || len(d.Payload) == 0 {
-					b.Fatalf("delivery %+v, %v", d, err)
+			var incs, alerts []string
+			for i := range 16 {
+				a := storetest.NewAlert(fmt.Sprint("g", i), "a", tocsin.AlertFiring, "critical")
+				a.Raw = []byte(`{"receiver":"x","status":"firing","alerts":[{"labels":{"alertname":"a"}}]}`)
+				res, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{a}, tocsin.IngestOptions{})
+				if err != nil {
+					b.Fatal(err)
 				}
+				incs, alerts = append(incs, res[0].IncidentID), append(alerts, res[0].AlertID)
 			}
+			b.Run("one", func(b *testing.B) {
+				start := cpuTime(b)
+				defer reportCPU(b, start)
+				for i := range b.N {
+					d, err := db.Incidents().LoadDelivery(ctx, incs[i%16], alerts[i%16], "webhook")
+					if err != nil || d.Alert == nil || len(d.Payload) == 0 {
+						b.Fatalf("delivery %+v, %v", d, err)
+					}
+				}
+			})
+			b.Run("batch16", func(b *testing.B) {
+				start := cpuTime(b)
+				defer reportCPU(b, start)
+				for i := 0; i < b.N; i += 16 {
+					ds, err := db.Incidents().LoadDeliveries(ctx, "webhook", incs, alerts)
+					if err != nil || ds[15] == nil || ds[15].Alert == nil || len(ds[15].Payload) == 0 {
+						b.Fatalf("deliveries %+v, %v", ds, err)
+					}
+				}
+			})
 		})
 	}
 }

@@ -659,3 +659,99 @@ func (s *Incidents) LoadDelivery(ctx context.Context, incidentID, alertID, chann
 	}
 	return &tocsin.Delivery{Incident: inc, Ref: ref.String}, nil
 }
+
+// maxLoadDeliveries bounds the notifications LoadDeliveries reads in one
+// query (and its placeholders).
+const maxLoadDeliveries = 128
+
+// loadDeliveriesQueries are LoadDeliveries' queries by the power of two
+// of their incidents: lists are padded to the next one (repeating an id
+// changes no answer), so the statement cache holds eight texts, not one
+// per list length.
+var loadDeliveriesQueries = func() map[int]string {
+	m := map[int]string{}
+	for n := 1; n <= maxLoadDeliveries; n *= 2 {
+		m[n] = `SELECT ` + qualify(incidentColumns, "i") + `,
+		(SELECT ref FROM channel_refs r WHERE r.incident_id = i.id AND r.channel = $1), ` + alertColumnsOf("a") + `, p.body
+		FROM incidents i JOIN alerts a ON a.incident_id = i.id
+		LEFT JOIN payloads p ON p.id = a.payload_id AND a.id IN (` + placeholders(2+n, n) + `)
+		WHERE i.id IN (` + placeholders(2, n) + `) ORDER BY i.id, a.received_at, a.id`
+	}
+	return m
+}()
+
+// LoadDeliveries reads what LoadDelivery does for many notifications of
+// one channel in one query (per 128): out[i] is what LoadDelivery would
+// answer for incidentIDs[i] and alertIDs[i], or nil where this read does
+// not answer and the caller loads it alone — an empty alert id, an
+// incident without alerts or gone.
+func (s *Incidents) LoadDeliveries(ctx context.Context, channel string, incidentIDs, alertIDs []string) ([]*tocsin.Delivery, error) {
+	out := make([]*tocsin.Delivery, len(incidentIDs))
+	for start := 0; start < len(incidentIDs); start += maxLoadDeliveries {
+		end := min(start+maxLoadDeliveries, len(incidentIDs))
+		if err := s.loadDeliveries(ctx, channel, incidentIDs[start:end], alertIDs[start:end], out[start:end]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// loadDeliveries is one query of LoadDeliveries, into out.
+func (s *Incidents) loadDeliveries(ctx context.Context, channel string, incidentIDs, alertIDs []string, out []*tocsin.Delivery) error {
+	want := map[string][]int{} // incident id → the notifications of it
+	var incs, alerts []any
+	for i, id := range incidentIDs {
+		if alertIDs[i] == "" {
+			continue
+		}
+		if want[id] == nil {
+			incs = append(incs, id)
+		}
+		want[id] = append(want[id], i)
+		alerts = append(alerts, alertIDs[i])
+	}
+	if len(incs) == 0 {
+		return nil
+	}
+	n := 1
+	for n < max(len(incs), len(alerts)) {
+		n *= 2
+	}
+	for len(incs) < n {
+		incs = append(incs, incs[0])
+	}
+	for len(alerts) < n {
+		alerts = append(alerts, alerts[0])
+	}
+	args := append(append([]any{channel}, incs...), alerts...)
+	rows, err := s.query(ctx, loadDeliveriesQueries[n], args...)
+	if err != nil {
+		return translate(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ir incidentRow
+		var ar alertRow
+		var ref, body sql.NullString
+		if err := rows.Scan(append(append(ir.dests(), &ref), append(ar.dests(), &body)...)...); err != nil {
+			return translate(err)
+		}
+		// Each notification has its own copy: handlers run concurrently.
+		for _, i := range want[ir.inc.ID] {
+			d := out[i]
+			if d == nil {
+				d = &tocsin.Delivery{Incident: ir.incident(), Ref: ref.String}
+				out[i] = d
+			}
+			a := ar.alert()
+			d.Incident.Alerts = append(d.Incident.Alerts, a)
+			if a.ID == alertIDs[i] {
+				d.Alert = a
+				if body.Valid {
+					d.Payload = json.RawMessage(body.String)
+				}
+			}
+		}
+	}
+	return translate(rows.Err())
+}
