@@ -497,3 +497,132 @@ func TestLaneLimits(t *testing.T) {
 	close(release)
 	waitFor(t, "drained", func() bool { n, _ := db.Jobs().PendingJobs(ctx); return n == 0 })
 }
+
+// TestPreload: a Preloader handler is handed a claim's jobs of its kind in
+// one Preload, and each job's handler starts only after it returned; a job
+// claimed alone is not preloaded; a panicking Preload stops nothing.
+func TestPreload(t *testing.T) {
+	for _, panics := range []bool{false, true} {
+		t.Run(fmt.Sprint("panics=", panics), func(t *testing.T) {
+			db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{})
+			ctx := context.Background()
+			for range 5 {
+				db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "l", DueAt: time.Now()})
+			}
+			var mu sync.Mutex
+			var calls []int
+			loaded := map[string]bool{}
+			var ran, unloaded atomic.Int32
+			preload := func(ctx context.Context, jobs []*tocsin.Job) {
+				time.Sleep(20 * time.Millisecond) // handlers that did not wait would start meanwhile
+				mu.Lock()
+				calls = append(calls, len(jobs))
+				for _, j := range jobs {
+					loaded[j.ID] = true
+				}
+				mu.Unlock()
+				if panics {
+					panic("preload broke")
+				}
+			}
+			handler := engine.HandlerFunc(func(ctx context.Context, j *tocsin.Job) tocsin.JobOutcome {
+				mu.Lock()
+				if !loaded[j.ID] {
+					unloaded.Add(1)
+				}
+				mu.Unlock()
+				ran.Add(1)
+				return tocsin.JobOutcome{}
+			})
+			w := engine.NewWorker(db.Jobs(), map[string]engine.Handler{"k": engine.WithPreload(handler, preload)})
+			w.PollInterval = 10 * time.Millisecond
+			defer runWorker(w)()
+			waitFor(t, "the five jobs", func() bool { return ran.Load() == 5 })
+			mu.Lock()
+			if fmt.Sprint(calls) != "[5]" || unloaded.Load() != 0 {
+				t.Fatalf("Preload calls %v, %d jobs ran before theirs returned; want one call of 5, none", calls, unloaded.Load())
+			}
+			mu.Unlock()
+			db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "l", DueAt: time.Now()})
+			waitFor(t, "the lone job", func() bool { return ran.Load() == 6 })
+			mu.Lock()
+			defer mu.Unlock()
+			if len(calls) != 1 {
+				t.Fatalf("Preload calls %v; a job claimed alone reads on its own", calls)
+			}
+		})
+	}
+}
+
+// TestAheadWithinPace: with AheadWithin, a lane holds jobs ahead only as
+// many as it starts within that long at its pace: none before its pace is
+// known, none for a lane whose jobs hold their slot longer, Ahead for a
+// fast one.
+func TestAheadWithinPace(t *testing.T) {
+	db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{})
+	ctx := context.Background()
+	for range 6 {
+		db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "slow", DueAt: time.Now()})
+	}
+	for range 40 {
+		db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: "fast", DueAt: time.Now()})
+	}
+	var claimed, started sync.Map // lane → *atomic.Int32
+	count := func(m *sync.Map, lane string) *atomic.Int32 {
+		v, _ := m.LoadOrStore(lane, new(atomic.Int32))
+		return v.(*atomic.Int32)
+	}
+	var mostAheadSlow atomic.Int32
+	var fastDone atomic.Int32
+	block := make(chan struct{})
+	handler := engine.HandlerFunc(func(ctx context.Context, j *tocsin.Job) tocsin.JobOutcome {
+		count(&started, j.Lane).Add(1)
+		switch j.Lane {
+		case "slow":
+			if n := count(&claimed, "slow").Load() - count(&started, "slow").Load(); n > mostAheadSlow.Load() {
+				mostAheadSlow.Store(n)
+			}
+			time.Sleep(60 * time.Millisecond)
+		case "fast":
+			if fastDone.Add(1) == 20 {
+				<-block // the fast lane's pace is known: it holds jobs ahead
+			}
+		}
+		return tocsin.JobOutcome{}
+	})
+	cs := &laneCounting{JobStore: db.Jobs(), claimed: func(lane string, n int) { count(&claimed, lane).Add(int32(n)) }}
+	w := engine.NewWorker(cs, map[string]engine.Handler{"k": handler})
+	w.PollInterval, w.LaneWorkers, w.Ahead, w.AheadWithin = 5*time.Millisecond, 1, 4, 20*time.Millisecond
+	defer runWorker(w)()
+	waitFor(t, "the fast lane blocked", func() bool { return fastDone.Load() == 20 })
+	waitFor(t, "the fast lane holding Ahead", func() bool {
+		return count(&claimed, "fast").Load()-count(&started, "fast").Load() == 4
+	})
+	time.Sleep(50 * time.Millisecond) // more claims: it never holds more
+	if n := count(&claimed, "fast").Load() - count(&started, "fast").Load(); n != 4 {
+		t.Fatalf("the fast lane holds %d jobs ahead; want Ahead, 4", n)
+	}
+	close(block)
+	waitFor(t, "drained", func() bool { n, _ := db.Jobs().PendingJobs(ctx); return n == 0 })
+	if n := mostAheadSlow.Load(); n != 0 {
+		t.Fatalf("the slow lane (60 ms a job, AheadWithin 20 ms) held %d jobs ahead; want none", n)
+	}
+}
+
+// laneCounting tells claimed how many jobs of each lane a claim returned.
+type laneCounting struct {
+	tocsin.JobStore
+	claimed func(lane string, n int)
+}
+
+func (s *laneCounting) ClaimJobs(ctx context.Context, c tocsin.JobClaim) ([]*tocsin.Job, error) {
+	jobs, err := s.JobStore.ClaimJobs(ctx, c)
+	n := map[string]int{}
+	for _, j := range jobs {
+		n[j.Lane]++
+	}
+	for lane, k := range n {
+		s.claimed(lane, k)
+	}
+	return jobs, err
+}
