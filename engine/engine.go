@@ -522,6 +522,18 @@ func (w *Worker) preloadKind(ctx context.Context, p Preloader, jobs []*tocsin.Jo
 	p.Preload(ctx, jobs)
 }
 
+// claimable reports whether a claim now would take jobs of lane: a job
+// of it finished, and only then is the claim loop woken for it (on
+// PostgreSQL a claim that finds every lane full is still a round trip).
+// Other lanes' work is found by the loop itself. w.mu is held.
+func (w *Worker) claimable(lane string) bool {
+	free := w.freeSlots(lane)
+	if len(w.ready[lane]) > 0 {
+		return free >= max(w.ahead(lane)/2, 1)
+	}
+	return free > 0
+}
+
 // canStart reports whether a job of lane may start now: the lane runs at
 // most its workers' count of handlers (laneWorkers), and has at most twice
 // that many jobs started whose outcomes are not recorded yet — what a
@@ -598,9 +610,12 @@ func (w *Worker) run(j *tocsin.Job) {
 			w.next(j.Lane)
 		}
 		delete(w.running, j.ID)
+		wake := w.claimable(j.Lane)
 		w.mu.Unlock()
 		w.wg.Done()
-		w.Wake()
+		if wake {
+			w.Wake()
+		}
 	}()
 	timeout := w.JobTimeout
 	if t, ok := w.KindTimeouts[j.Kind]; ok {
@@ -632,17 +647,21 @@ func (w *Worker) run(j *tocsin.Job) {
 	if r := w.running[j.ID]; r != nil {
 		released = r.released
 	}
+	wake := false
 	if !released {
 		// Counted as completing before the slot starts another job: the
 		// lane's bound on unrecorded outcomes holds at every moment.
 		w.completing[j.Lane]++
 		freeSlot()
+		wake = w.claimable(j.Lane)
 	}
 	w.mu.Unlock()
 	if released {
 		return
 	}
-	w.Wake()
+	if wake {
+		w.Wake()
+	}
 	if ctx.Err() != nil && isShutdown(w.stopping) && (!out.RetryAt.IsZero() || out.Failed) {
 		// Cut short by the shutdown, not failed: hand the job back so it
 		// runs again at once elsewhere, without spending an attempt.
