@@ -49,6 +49,12 @@ type preloading struct {
 
 func (p preloading) Preload(ctx context.Context, jobs []*tocsin.Job) { p.preload(ctx, jobs) }
 
+// preloadMin is the fewest jobs of a kind a claim preloads: a few jobs
+// read on their own in parallel as fast as in one query, and sooner (the
+// jobs of a preload wait for all of it), so a steady trickle is not
+// delayed; a backlog's claims are large.
+const preloadMin = 4
+
 // preloadTimeout bounds a claim's Preload: a read that takes longer only
 // delays the jobs, which then read on their own.
 const preloadTimeout = 2 * time.Second
@@ -477,12 +483,12 @@ func (w *Worker) claimOnce(ctx context.Context) (int, error) {
 }
 
 // preload hands each Preloader handler its kind's claimed jobs, when it
-// has more than one (a job alone reads as fast on its own), in a goroutine
+// has at least preloadMin, in a goroutine
 // of its own: the next claim does not wait for the read, the jobs do. The
 // channel returned is closed once every Preload returned; nil when there
 // is nothing to read.
 func (w *Worker) preload(ctx context.Context, jobs []*tocsin.Job) chan struct{} {
-	if len(jobs) < 2 {
+	if len(jobs) < preloadMin {
 		return nil
 	}
 	byKind := map[string][]*tocsin.Job{}
@@ -492,7 +498,7 @@ func (w *Worker) preload(ctx context.Context, jobs []*tocsin.Job) chan struct{} 
 		}
 	}
 	for kind, js := range byKind {
-		if len(js) < 2 {
+		if len(js) < preloadMin {
 			delete(byKind, kind)
 		}
 	}

@@ -500,7 +500,8 @@ func TestLaneLimits(t *testing.T) {
 
 // TestPreload: a Preloader handler is handed a claim's jobs of its kind in
 // one Preload, and each job's handler starts only after it returned; a job
-// claimed alone is not preloaded; a panicking Preload stops nothing.
+// claimed alone (fewer than four) is not preloaded; a panicking Preload
+// stops nothing.
 func TestPreload(t *testing.T) {
 	for _, panics := range []bool{false, true} {
 		t.Run(fmt.Sprint("panics=", panics), func(t *testing.T) {
