@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sort"
+	"strings"
 
 	"tocsin"
 )
@@ -43,7 +45,11 @@ func (s *Jobs) CompleteJobs(ctx context.Context, owner string, jobs []*tocsin.Jo
 		errs[i] = s.CompleteJob(ctx, jobs[i], owner, outs[i])
 	}
 	if len(batch) > 1 {
-		if lost, queued, err := s.completeBatch(ctx, owner, jobs, outs, batch); err == nil {
+		record := s.completeBatch
+		if s.dialect == Postgres && allPlain(outs, batch) {
+			record = s.completePlain
+		}
+		if lost, queued, err := record(ctx, owner, jobs, outs, batch); err == nil {
 			for _, i := range batch {
 				if lost[i] {
 					errs[i] = leaseLost(jobs[i].ID)
@@ -117,6 +123,127 @@ func (s *Jobs) completeBatch(ctx context.Context, owner string, jobs []*tocsin.J
 		return nil
 	})
 	return lost, queued, err
+}
+
+// plain reports whether recording out does not depend on its job's state
+// or its incident's status: events and a chat channel's reference, which
+// are kept even for a job cancelled while it ran (recordOutcome), and
+// nothing queued. An on-call provider's reference may queue a
+// de-escalation; follow-up jobs are not queued for a cancelled job.
+func plain(out tocsin.JobOutcome) bool {
+	return batchable(out) && len(out.Next) == 0 && (out.Ref == nil || !strings.HasPrefix(out.Ref.Channel, tocsin.OnCallRefChannel))
+}
+
+// allPlain reports whether every outcome of the batch is plain.
+func allPlain(outs []tocsin.JobOutcome, batch []int) bool {
+	for _, i := range batch {
+		if !plain(outs[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// completePlainQuery records a batch of plain outcomes on PostgreSQL in
+// one statement, a transaction of its own: one round trip instead of
+// completeBatch's five. Its text is the same for every batch (arrays, not
+// lists), so it is prepared once. The incidents are locked first, in id
+// order (the jobs' filter reads inc, an InitPlan run before the first job
+// row is locked), then the jobs in id order, as in completeBatch; events
+// and references are inserted only for the jobs deleted (a lost lease
+// records nothing).
+const completePlainQuery = `WITH inc AS (SELECT id FROM incidents WHERE id = ANY($2::text[]) ORDER BY id FOR UPDATE),
+	del AS (DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE lease_owner = $1 AND id = ANY($3::text[])
+		AND (SELECT count(*) FROM inc) >= 0 ORDER BY id FOR UPDATE) RETURNING id),
+	ev AS (INSERT INTO timeline (id, incident_id, at, kind, actor, message, data, refs, updated_at)
+		SELECT e.id, e.incident_id, e.at, e.kind, e.actor, e.message, e.data, e.refs, e.updated_at
+		FROM unnest($4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[])
+			AS e(job_id, id, incident_id, at, kind, actor, message, data, refs, updated_at)
+		WHERE e.job_id IN (SELECT id FROM del)),
+	rf AS (INSERT INTO channel_refs (incident_id, channel, ref)
+		SELECT r.incident_id, r.channel, r.ref FROM unnest($14::text[], $15::text[], $16::text[], $17::text[]) AS r(job_id, incident_id, channel, ref)
+		WHERE r.job_id IN (SELECT id FROM del) ON CONFLICT DO NOTHING)
+	SELECT id FROM del`
+
+// completePlain records a batch of plain outcomes (allPlain) on
+// PostgreSQL with completePlainQuery; lost names the jobs whose lease was
+// lost. It queues nothing.
+func (s *Jobs) completePlain(ctx context.Context, owner string, jobs []*tocsin.Job, outs []tocsin.JobOutcome, batch []int) (lost map[int]bool, queued bool, err error) {
+	now := s.opts.Now().UTC()
+	var incidents, ids []string
+	seen := map[string]bool{}
+	var ev struct {
+		job, id, incident, kind, actor, message []string
+		at                                      []int64
+		data, refs                              []*string
+		updated                                 []*int64
+	}
+	var rf struct{ job, incident, channel, ref []string }
+	for _, i := range batch {
+		j := jobs[i]
+		ids = append(ids, j.ID)
+		if j.IncidentID != "" && !seen[j.IncidentID] {
+			seen[j.IncidentID] = true
+			incidents = append(incidents, j.IncidentID)
+		}
+		for _, e := range outs[i].Events {
+			if e.At.IsZero() {
+				e.At = now
+			}
+			if e.IncidentID == "" {
+				e.IncidentID = j.IncidentID
+			}
+			if e.ID == "" {
+				e.ID = newID()
+			}
+			ev.job, ev.id, ev.incident = append(ev.job, j.ID), append(ev.id, e.ID), append(ev.incident, e.IncidentID)
+			ev.at, ev.kind, ev.actor = append(ev.at, micros(e.At)), append(ev.kind, validText(e.Kind)), append(ev.actor, validText(e.Actor))
+			ev.message = append(ev.message, validText(e.Message))
+			ev.data = append(ev.data, nullText(sql.NullString{String: string(e.Data), Valid: len(e.Data) > 0}))
+			ev.refs = append(ev.refs, nullText(refsColumn(e.References)))
+			var upd *int64
+			if u := nullTimePtr(e.UpdatedAt); u.Valid {
+				upd = &u.Int64
+			}
+			ev.updated = append(ev.updated, upd)
+		}
+		if r := outs[i].Ref; r != nil {
+			rf.job, rf.incident = append(rf.job, j.ID), append(rf.incident, r.IncidentID)
+			rf.channel, rf.ref = append(rf.channel, validText(r.Channel)), append(rf.ref, validText(r.Ref))
+		}
+	}
+	sort.Strings(incidents)
+	done, err := queryAll(ctx, dbReader{s.core}, completePlainQuery, []any{owner, incidents, ids,
+		ev.job, ev.id, ev.incident, ev.at, ev.kind, ev.actor, ev.message, ev.data, ev.refs, ev.updated,
+		rf.job, rf.incident, rf.channel, rf.ref}, func(row scanner) (string, error) {
+		var id string
+		err := row.Scan(&id)
+		return id, err
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("complete jobs: %w", err)
+	}
+	deleted := map[string]bool{}
+	for _, id := range done {
+		deleted[id] = true
+	}
+	lost = map[int]bool{}
+	for _, i := range batch {
+		if !deleted[jobs[i].ID] {
+			lost[i] = true
+		}
+	}
+	return lost, false, nil
+}
+
+// nullText is a nullable text value as a pointer (an array element of a
+// statement), its text made valid (validText).
+func nullText(v sql.NullString) *string {
+	if !v.Valid {
+		return nil
+	}
+	t := validText(v.String)
+	return &t
 }
 
 // pairs runs a query of two text columns and maps the first to the second.

@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"fmt"
+	"sort"
 	"strconv"
 	"testing"
 	"time"
@@ -111,6 +113,110 @@ func TestCompleteJobsBatch(t *testing.T) {
 				t.Errorf("%d finished jobs left", n)
 			}
 			for i, want := range map[int]string{0: "ts-0", 4: "ts-4"} {
+				d, err := db.Incidents().LoadDelivery(ctx, incidents[i], "", "slack")
+				if err != nil || d.Ref != want {
+					t.Errorf("incident %d reference %q (%v), want %s", i, d.Ref, err, want)
+				}
+			}
+		})
+	}
+}
+
+// TestCompleteJobsPlainBatch: a batch whose outcomes are only events and
+// chat references (one statement on PostgreSQL) records exactly what
+// CompleteJob would: a lost lease nothing and ECONFLICT, a job cancelled
+// while it ran its events and reference, every event's fields (text made
+// valid, data, references, an edit time), the first of two references of
+// one incident and channel.
+func TestCompleteJobsPlainBatch(t *testing.T) {
+	ctx := context.Background()
+	for _, kind := range storetest.Kinds() {
+		t.Run(kind.Name, func(t *testing.T) {
+			clock := storetest.NewClock(storetest.Epoch)
+			db := storetest.Open(t, kind.URL(t), store.Options{Now: clock.Now, Policy: tocsin.Policy{Impacts: tocsin.DefaultImpacts()}})
+			var incidents []string
+			for i := range 4 {
+				res, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{storetest.NewAlert("g"+strconv.Itoa(i), "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				incidents = append(incidents, res[0].IncidentID)
+			}
+			// Two jobs of incident 3: both references name it.
+			owners := []string{incidents[0], incidents[1], incidents[2], incidents[3], incidents[3]}
+			for _, id := range owners {
+				if err := db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: tocsin.JobRenotify, Lane: "l", IncidentID: id, DueAt: clock.Now()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			jobs, err := db.Jobs().ClaimJobs(ctx, tocsin.JobClaim{Owner: "w", Now: clock.Now(), Lease: time.Minute, Limit: 10})
+			if err != nil || len(jobs) != 5 {
+				t.Fatalf("claimed %d (%v)", len(jobs), err)
+			}
+			sort.Slice(jobs, func(a, b int) bool { return jobs[a].CreatedAt.Before(jobs[b].CreatedAt) || jobs[a].ID < jobs[b].ID })
+			byIncident := map[string][]*tocsin.Job{}
+			for _, j := range jobs {
+				byIncident[j.IncidentID] = append(byIncident[j.IncidentID], j)
+			}
+			ordered := []*tocsin.Job{byIncident[incidents[0]][0], byIncident[incidents[1]][0], byIncident[incidents[2]][0],
+				byIncident[incidents[3]][0], byIncident[incidents[3]][1]}
+			if _, err := db.SQL().Exec(`UPDATE jobs SET lease_owner = 'other' WHERE id = $1`, ordered[1].ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := db.Incidents().Acknowledge(ctx, incidents[2], tocsin.Actor{Name: "ann"}); err != nil {
+				t.Fatal(err)
+			}
+			edited := storetest.Epoch.Add(time.Minute)
+			outs := make([]tocsin.JobOutcome, 5)
+			for i := range outs {
+				outs[i] = tocsin.JobOutcome{Events: []*tocsin.TimelineEvent{{Kind: tocsin.EventNotificationSent, Actor: "plain",
+					Message: "plain event " + strconv.Itoa(i) + " \x00\xff", Data: []byte(`{"n":` + strconv.Itoa(i) + `}`)}}}
+			}
+			outs[0].Events[0].References = []tocsin.EventReference{{RelatedItemID: "ri-1"}}
+			outs[0].Events[0].UpdatedAt = &edited
+			outs[0].Events = append(outs[0].Events, &tocsin.TimelineEvent{IncidentID: incidents[1], Kind: "note", Message: "on another incident"})
+			outs[2].Ref = &tocsin.ChannelRef{IncidentID: incidents[2], Channel: "slack", Ref: "ts-2"}
+			outs[3].Ref = &tocsin.ChannelRef{IncidentID: incidents[3], Channel: "slack", Ref: "ts-3a"}
+			outs[4].Ref = &tocsin.ChannelRef{IncidentID: incidents[3], Channel: "slack", Ref: "ts-3b"}
+			errs := db.Jobs().CompleteJobs(ctx, "w", ordered, outs)
+			for i, err := range errs {
+				if want := i == 1; (tocsin.ErrorCode(err) == tocsin.ECONFLICT) != want || (!want && err != nil) {
+					t.Fatalf("job %d: %v", i, err)
+				}
+			}
+			var n int
+			if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM jobs WHERE lease_owner = 'w'`).Scan(&n); err != nil || n != 0 {
+				t.Fatalf("%d jobs of w left (%v)", n, err)
+			}
+			if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM jobs WHERE id = $1 AND lease_owner = 'other'`, ordered[1].ID).Scan(&n); err != nil || n != 1 {
+				t.Fatalf("the job leased to another worker was touched (%d, %v)", n, err)
+			}
+			for i, id := range incidents {
+				tl, err := db.Incidents().Timeline(ctx, id, tocsin.TimelineFilter{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, e := range tl {
+					if e.Actor == "plain" || e.Kind == "note" {
+						got = append(got, e.Message+" "+string(e.Data))
+						if i == 0 && e.Actor == "plain" && (len(e.References) != 1 || e.References[0].RelatedItemID != "ri-1" ||
+							e.UpdatedAt == nil || !e.UpdatedAt.Equal(edited)) {
+							t.Errorf("incident 0's event lost its references or edit time: %+v", e)
+						}
+					}
+				}
+				want := map[int]string{
+					0: "[plain event 0 \uFFFD\uFFFD {\"n\":0}]",
+					1: "[on another incident ]", // its own job's outcome was not recorded
+					2: "[plain event 2 \uFFFD\uFFFD {\"n\":2}]",
+					3: "[plain event 3 \uFFFD\uFFFD {\"n\":3} plain event 4 \uFFFD\uFFFD {\"n\":4}]",
+				}[i]
+				if fmt.Sprint(got) != want {
+					t.Errorf("incident %d: events %q, want %q", i, fmt.Sprint(got), want)
+				}
+			}
+			for i, want := range map[int]string{2: "ts-2", 3: "ts-3a"} {
 				d, err := db.Incidents().LoadDelivery(ctx, incidents[i], "", "slack")
 				if err != nil || d.Ref != want {
 					t.Errorf("incident %d reference %q (%v), want %s", i, d.Ref, err, want)
