@@ -664,21 +664,38 @@ func (s *Incidents) LoadDelivery(ctx context.Context, incidentID, alertID, chann
 // query (and its placeholders).
 const maxLoadDeliveries = 128
 
-// loadDeliveriesQueries are LoadDeliveries' queries by the power of two
-// of their incidents: lists are padded to the next one (repeating an id
-// changes no answer), so the statement cache holds eight texts, not one
-// per list length.
+// loadDeliveriesQueries are LoadDeliveries' queries on SQLite by the
+// power of two of their incidents: lists are padded to the next one
+// (repeating an id changes no answer), so the statement cache holds eight
+// texts, not one per list length.
 var loadDeliveriesQueries = func() map[int]string {
 	m := map[int]string{}
 	for n := 1; n <= maxLoadDeliveries; n *= 2 {
-		m[n] = `SELECT ` + qualify(incidentColumns, "i") + `,
-		(SELECT ref FROM channel_refs r WHERE r.incident_id = i.id AND r.channel = $1), ` + alertColumnsOf("a") + `, p.body
-		FROM incidents i JOIN alerts a ON a.incident_id = i.id
-		LEFT JOIN payloads p ON p.id = a.payload_id AND a.id IN (` + placeholders(2+n, n) + `)
+		m[n] = loadDeliveriesSelect + `LEFT JOIN payloads p ON p.id = a.payload_id AND a.id IN (` + placeholders(2+n, n) + `)
 		WHERE i.id IN (` + placeholders(2, n) + `) ORDER BY i.id, a.received_at, a.id`
 	}
 	return m
 }()
+
+// loadDeliveriesSelect is the part of LoadDeliveries' query before its
+// lists.
+var loadDeliveriesSelect = `SELECT ` + qualify(incidentColumns, "i") + `,
+		(SELECT ref FROM channel_refs r WHERE r.incident_id = i.id AND r.channel = $1), ` + alertColumnsOf("a") + `, p.body
+		FROM incidents i JOIN alerts a ON a.incident_id = i.id
+		`
+
+// loadDeliveriesPostgres is LoadDeliveries' query on PostgreSQL: arrays,
+// so one text for every list, planned as a loop over the incidents. A join
+// is estimated from statistics that a fast-growing table lacks (new rows
+// of the last minute): for 32 incidents PostgreSQL chose to scan every
+// alert and every payload (9.9 ms at 20,000 incidents, more than the reads
+// it saved); OFFSET 0 keeps the alerts a per-incident index read and the
+// payload is a per-row lookup (0.7 ms).
+var loadDeliveriesPostgres = `SELECT ` + qualify(incidentColumns, "i") + `,
+		(SELECT ref FROM channel_refs r WHERE r.incident_id = i.id AND r.channel = $1), ` + alertColumnsOf("a") + `,
+		(SELECT p.body FROM payloads p WHERE p.id = a.payload_id AND a.id = ANY($3::text[]))
+		FROM incidents i CROSS JOIN LATERAL (SELECT * FROM alerts WHERE alerts.incident_id = i.id OFFSET 0) a
+		WHERE i.id = ANY($2::text[]) ORDER BY i.id, a.received_at, a.id`
 
 // LoadDeliveries reads what LoadDelivery does for many notifications of
 // one channel in one query (per 128): out[i] is what LoadDelivery would
@@ -699,7 +716,7 @@ func (s *Incidents) LoadDeliveries(ctx context.Context, channel string, incident
 // loadDeliveries is one query of LoadDeliveries, into out.
 func (s *Incidents) loadDeliveries(ctx context.Context, channel string, incidentIDs, alertIDs []string, out []*tocsin.Delivery) error {
 	want := map[string][]int{} // incident id → the notifications of it
-	var incs, alerts []any
+	var incs, alerts []string
 	for i, id := range incidentIDs {
 		if alertIDs[i] == "" {
 			continue
@@ -713,18 +730,23 @@ func (s *Incidents) loadDeliveries(ctx context.Context, channel string, incident
 	if len(incs) == 0 {
 		return nil
 	}
-	n := 1
-	for n < max(len(incs), len(alerts)) {
-		n *= 2
+	var rows *sql.Rows
+	var err error
+	if s.dialect == Postgres {
+		rows, err = s.query(ctx, loadDeliveriesPostgres, channel, incs, alerts)
+	} else {
+		n := 1
+		for n < max(len(incs), len(alerts)) {
+			n *= 2
+		}
+		for len(incs) < n {
+			incs = append(incs, incs[0])
+		}
+		for len(alerts) < n {
+			alerts = append(alerts, alerts[0])
+		}
+		rows, err = s.query(ctx, loadDeliveriesQueries[n], append(append([]any{channel}, anySlice(incs)...), anySlice(alerts)...)...)
 	}
-	for len(incs) < n {
-		incs = append(incs, incs[0])
-	}
-	for len(alerts) < n {
-		alerts = append(alerts, alerts[0])
-	}
-	args := append(append([]any{channel}, incs...), alerts...)
-	rows, err := s.query(ctx, loadDeliveriesQueries[n], args...)
 	if err != nil {
 		return translate(err)
 	}
