@@ -225,3 +225,49 @@ func TestCompleteJobsPlainBatch(t *testing.T) {
 		})
 	}
 }
+
+// TestCompleteJobsPlainAlone: a plain outcome recorded alone (one
+// statement on PostgreSQL) records its event and reference, and a lost
+// lease still answers ECONFLICT.
+func TestCompleteJobsPlainAlone(t *testing.T) {
+	ctx := context.Background()
+	for _, kind := range storetest.Kinds() {
+		t.Run(kind.Name, func(t *testing.T) {
+			clock := storetest.NewClock(storetest.Epoch)
+			db := storetest.Open(t, kind.URL(t), store.Options{Now: clock.Now, Policy: tocsin.Policy{Impacts: tocsin.DefaultImpacts()}})
+			res, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{storetest.NewAlert("g", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := res[0].IncidentID
+			for range 2 {
+				if err := db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: tocsin.JobRenotify, Lane: "l", IncidentID: id, DueAt: clock.Now()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			jobs, err := db.Jobs().ClaimJobs(ctx, tocsin.JobClaim{Owner: "w", Now: clock.Now(), Lease: time.Minute, Limit: 10})
+			if err != nil || len(jobs) != 2 {
+				t.Fatalf("claimed %d (%v)", len(jobs), err)
+			}
+			out := tocsin.JobOutcome{Events: []*tocsin.TimelineEvent{{Kind: tocsin.EventNotificationSent, Actor: "alone", Message: "sent alone"}},
+				Ref: &tocsin.ChannelRef{IncidentID: id, Channel: "slack", Ref: "ts-alone"}}
+			if errs := db.Jobs().CompleteJobs(ctx, "w", jobs[:1], []tocsin.JobOutcome{out}); errs[0] != nil {
+				t.Fatal(errs[0])
+			}
+			if _, err := db.SQL().Exec(`UPDATE jobs SET lease_owner = 'other' WHERE id = $1`, jobs[1].ID); err != nil {
+				t.Fatal(err)
+			}
+			lost := tocsin.JobOutcome{Events: []*tocsin.TimelineEvent{{Kind: tocsin.EventNotificationSent, Actor: "alone", Message: "lost"}}}
+			if errs := db.Jobs().CompleteJobs(ctx, "w", jobs[1:], []tocsin.JobOutcome{lost}); tocsin.ErrorCode(errs[0]) != tocsin.ECONFLICT {
+				t.Fatalf("lost lease: %v", errs[0])
+			}
+			var n int
+			if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM timeline WHERE incident_id = $1 AND actor = 'alone'`, id).Scan(&n); err != nil || n != 1 {
+				t.Fatalf("%d events of the lone outcomes (%v); want the recorded one only", n, err)
+			}
+			if d, err := db.Incidents().LoadDelivery(ctx, id, "", "slack"); err != nil || d.Ref != "ts-alone" {
+				t.Fatalf("reference %+v %v", d, err)
+			}
+		})
+	}
+}
