@@ -13,6 +13,35 @@ import (
 	"tocsin/store/storetest"
 )
 
+// openIncidents opens a store at url holding n incidents (an alert each)
+// and returns it, its clock and the incidents' ids.
+func openIncidents(t *testing.T, url string, n int) (*store.DB, *storetest.Clock, []string) {
+	t.Helper()
+	clock := storetest.NewClock(storetest.Epoch)
+	db := storetest.Open(t, url, store.Options{Now: clock.Now, Policy: tocsin.Policy{Impacts: tocsin.DefaultImpacts()}})
+	var incidents []string
+	for i := range n {
+		res, err := db.Incidents().Ingest(context.Background(), []*tocsin.Alert{storetest.NewAlert("g"+strconv.Itoa(i), "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		incidents = append(incidents, res[0].IncidentID)
+	}
+	return db, clock, incidents
+}
+
+// checkSlackRefs checks incidents' Slack references: want[i] is
+// incidents[i]'s.
+func checkSlackRefs(t *testing.T, db *store.DB, incidents []string, want map[int]string) {
+	t.Helper()
+	for i, ref := range want {
+		d, err := db.Incidents().LoadDelivery(context.Background(), incidents[i], "", "slack")
+		if err != nil || d.Ref != ref {
+			t.Errorf("incident %d reference %+v (%v), want %s", i, d, err, ref)
+		}
+	}
+}
+
 // TestCompleteJobsBatch: many outcomes recorded at once keep every rule of
 // CompleteJob — a job whose lease was lost records nothing and answers
 // ECONFLICT without holding back the others; a job cancelled while it ran
@@ -22,16 +51,7 @@ func TestCompleteJobsBatch(t *testing.T) {
 	ctx := context.Background()
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind.Name, func(t *testing.T) {
-			clock := storetest.NewClock(storetest.Epoch)
-			db := storetest.Open(t, kind.URL(t), store.Options{Now: clock.Now, Policy: tocsin.Policy{Impacts: tocsin.DefaultImpacts()}})
-			var incidents []string
-			for i := range 5 {
-				res, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{storetest.NewAlert("g"+strconv.Itoa(i), "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				incidents = append(incidents, res[0].IncidentID)
-			}
+			db, clock, incidents := openIncidents(t, kind.URL(t), 5)
 			for i, id := range incidents {
 				kind := "k"
 				if i == 2 {
@@ -112,12 +132,7 @@ func TestCompleteJobsBatch(t *testing.T) {
 			if n := count(`SELECT COUNT(*) FROM jobs WHERE id IN ($1, $2, $3)`, ordered[0].ID, ordered[2].ID, ordered[4].ID); n != 0 {
 				t.Errorf("%d finished jobs left", n)
 			}
-			for i, want := range map[int]string{0: "ts-0", 4: "ts-4"} {
-				d, err := db.Incidents().LoadDelivery(ctx, incidents[i], "", "slack")
-				if err != nil || d.Ref != want {
-					t.Errorf("incident %d reference %q (%v), want %s", i, d.Ref, err, want)
-				}
-			}
+			checkSlackRefs(t, db, incidents, map[int]string{0: "ts-0", 4: "ts-4"})
 		})
 	}
 }
@@ -132,16 +147,7 @@ func TestCompleteJobsPlainBatch(t *testing.T) {
 	ctx := context.Background()
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind.Name, func(t *testing.T) {
-			clock := storetest.NewClock(storetest.Epoch)
-			db := storetest.Open(t, kind.URL(t), store.Options{Now: clock.Now, Policy: tocsin.Policy{Impacts: tocsin.DefaultImpacts()}})
-			var incidents []string
-			for i := range 4 {
-				res, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{storetest.NewAlert("g"+strconv.Itoa(i), "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
-				if err != nil {
-					t.Fatal(err)
-				}
-				incidents = append(incidents, res[0].IncidentID)
-			}
+			db, clock, incidents := openIncidents(t, kind.URL(t), 4)
 			// Two jobs of incident 3: both references name it.
 			owners := []string{incidents[0], incidents[1], incidents[2], incidents[3], incidents[3]}
 			for _, id := range owners {
@@ -216,12 +222,7 @@ func TestCompleteJobsPlainBatch(t *testing.T) {
 					t.Errorf("incident %d: events %q, want %q", i, fmt.Sprint(got), want)
 				}
 			}
-			for i, want := range map[int]string{2: "ts-2", 3: "ts-3a"} {
-				d, err := db.Incidents().LoadDelivery(ctx, incidents[i], "", "slack")
-				if err != nil || d.Ref != want {
-					t.Errorf("incident %d reference %q (%v), want %s", i, d.Ref, err, want)
-				}
-			}
+			checkSlackRefs(t, db, incidents, map[int]string{2: "ts-2", 3: "ts-3a"})
 		})
 	}
 }
@@ -233,13 +234,8 @@ func TestCompleteJobsPlainAlone(t *testing.T) {
 	ctx := context.Background()
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind.Name, func(t *testing.T) {
-			clock := storetest.NewClock(storetest.Epoch)
-			db := storetest.Open(t, kind.URL(t), store.Options{Now: clock.Now, Policy: tocsin.Policy{Impacts: tocsin.DefaultImpacts()}})
-			res, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{storetest.NewAlert("g", "a", tocsin.AlertFiring, "critical")}, tocsin.IngestOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			id := res[0].IncidentID
+			db, clock, incidents := openIncidents(t, kind.URL(t), 1)
+			id := incidents[0]
 			for range 2 {
 				if err := db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: tocsin.JobRenotify, Lane: "l", IncidentID: id, DueAt: clock.Now()}); err != nil {
 					t.Fatal(err)
@@ -265,9 +261,7 @@ func TestCompleteJobsPlainAlone(t *testing.T) {
 			if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM timeline WHERE incident_id = $1 AND actor = 'alone'`, id).Scan(&n); err != nil || n != 1 {
 				t.Fatalf("%d events of the lone outcomes (%v); want the recorded one only", n, err)
 			}
-			if d, err := db.Incidents().LoadDelivery(ctx, id, "", "slack"); err != nil || d.Ref != "ts-alone" {
-				t.Fatalf("reference %+v %v", d, err)
-			}
+			checkSlackRefs(t, db, incidents, map[int]string{0: "ts-alone"})
 		})
 	}
 }
