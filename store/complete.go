@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"tocsin"
+	"tocsin/response"
 )
 
 // maxCompleteBatch bounds the outcomes CompleteJobs records in one
@@ -128,13 +130,13 @@ func (s *Jobs) completeBatch(ctx context.Context, owner string, jobs []*tocsin.J
 	return lost, queued, err
 }
 
-// plain reports whether recording out does not depend on its job's state
-// or its incident's status: events and a chat channel's reference, which
-// are kept even for a job cancelled while it ran (recordOutcome), and
-// nothing queued. An on-call provider's reference may queue a
-// de-escalation; follow-up jobs are not queued for a cancelled job.
+// plain reports whether out is recorded by completePlainQuery: events and
+// a reference, which are kept even for a job cancelled while it ran
+// (recordOutcome), and no follow-up jobs (not queued for a cancelled
+// job). An on-call provider's reference saved on an incident resolved
+// meanwhile queues its de-escalation, which the statement does too.
 func plain(out tocsin.JobOutcome) bool {
-	return batchable(out) && len(out.Next) == 0 && (out.Ref == nil || !strings.HasPrefix(out.Ref.Channel, tocsin.OnCallRefChannel))
+	return batchable(out) && len(out.Next) == 0
 }
 
 // allPlain reports whether every outcome of the batch is plain.
@@ -154,8 +156,10 @@ func allPlain(outs []tocsin.JobOutcome, batch []int) bool {
 // order (the jobs' filter reads inc, an InitPlan run before the first job
 // row is locked), then the jobs in id order, as in completeBatch; events
 // and references are inserted only for the jobs deleted (a lost lease
-// records nothing).
-const completePlainQuery = `WITH inc AS (SELECT id FROM incidents WHERE id = ANY($2::text[]) ORDER BY id FOR UPDATE),
+// records nothing); an on-call reference that was saved (not already
+// there) on an incident resolved meanwhile queues its de-escalation, as
+// recordOutcome does: the resolve found no reference to resolve.
+const completePlainQuery = `WITH inc AS (SELECT id, status FROM incidents WHERE id = ANY($2::text[]) ORDER BY id FOR UPDATE),
 	del AS (DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE lease_owner = $1 AND id = ANY($3::text[])
 		AND (SELECT count(*) FROM inc) >= 0 ORDER BY id FOR UPDATE) RETURNING id),
 	ev AS (INSERT INTO timeline (id, incident_id, at, kind, actor, message, data, refs, updated_at)
@@ -165,12 +169,20 @@ const completePlainQuery = `WITH inc AS (SELECT id FROM incidents WHERE id = ANY
 		WHERE e.job_id IN (SELECT id FROM del)),
 	rf AS (INSERT INTO channel_refs (incident_id, channel, ref)
 		SELECT r.incident_id, r.channel, r.ref FROM unnest($14::text[], $15::text[], $16::text[], $17::text[]) AS r(job_id, incident_id, channel, ref)
-		WHERE r.job_id IN (SELECT id FROM del) ON CONFLICT DO NOTHING)
-	SELECT id FROM del`
+		WHERE r.job_id IN (SELECT id FROM del) ON CONFLICT DO NOTHING RETURNING incident_id, channel),
+	dq AS (INSERT INTO jobs (id, kind, lane, job_key, incident_id, args, due_at, created_at)
+		SELECT d.id, d.kind, d.lane, d.job_key, d.incident_id, d.args, d.due_at, d.created_at
+		FROM unnest($18::text[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::bigint[], $26::bigint[])
+			AS d(incident_id, channel, id, kind, lane, job_key, args, due_at, created_at)
+		JOIN rf ON rf.incident_id = d.incident_id AND rf.channel = d.channel
+		JOIN inc ON inc.id = d.incident_id
+		WHERE inc.status = 'resolved'
+		ON CONFLICT (job_key) WHERE job_key IS NOT NULL DO NOTHING RETURNING 1)
+	SELECT id, (SELECT count(*) FROM dq) FROM del`
 
 // completePlain records a batch of plain outcomes (allPlain) on
 // PostgreSQL with completePlainQuery; lost names the jobs whose lease was
-// lost. It queues nothing.
+// lost, queued whether a de-escalation was queued.
 func (s *Jobs) completePlain(ctx context.Context, owner string, jobs []*tocsin.Job, outs []tocsin.JobOutcome, batch []int) (lost map[int]bool, queued bool, err error) {
 	now := s.opts.Now().UTC()
 	var incidents, ids []string
@@ -182,6 +194,11 @@ func (s *Jobs) completePlain(ctx context.Context, owner string, jobs []*tocsin.J
 		updated                                 []*int64
 	}
 	var rf struct{ job, incident, channel, ref []string }
+	var dq struct {
+		incident, channel, id, kind, lane, args []string
+		key                                     []*string
+		due, created                            []int64
+	}
 	for _, i := range batch {
 		j := jobs[i]
 		ids = append(ids, j.ID)
@@ -213,22 +230,35 @@ func (s *Jobs) completePlain(ctx context.Context, owner string, jobs []*tocsin.J
 		if r := outs[i].Ref; r != nil {
 			rf.job, rf.incident = append(rf.job, j.ID), append(rf.incident, r.IncidentID)
 			rf.channel, rf.ref = append(rf.channel, validText(r.Channel)), append(rf.ref, validText(r.Ref))
+			if d := onCallDeescalation(r, now); d != nil {
+				args := jobDefaults(d, now)
+				dq.incident, dq.channel, dq.id = append(dq.incident, r.IncidentID), append(dq.channel, validText(r.Channel)), append(dq.id, d.ID)
+				dq.kind, dq.lane, dq.args = append(dq.kind, d.Kind), append(dq.lane, d.Lane), append(dq.args, validText(args))
+				dq.key = append(dq.key, nullText(nullString(d.Key)))
+				dq.due, dq.created = append(dq.due, micros(d.DueAt)), append(dq.created, micros(now))
+			}
 		}
 	}
 	sort.Strings(incidents)
-	done, err := queryAll(ctx, dbReader{s.core}, completePlainQuery, []any{owner, incidents, ids,
+	type done struct {
+		id     string
+		queued int
+	}
+	rows, err := queryAll(ctx, dbReader{s.core}, completePlainQuery, []any{owner, incidents, ids,
 		ev.job, ev.id, ev.incident, ev.at, ev.kind, ev.actor, ev.message, ev.data, ev.refs, ev.updated,
-		rf.job, rf.incident, rf.channel, rf.ref}, func(row scanner) (string, error) {
-		var id string
-		err := row.Scan(&id)
-		return id, err
+		rf.job, rf.incident, rf.channel, rf.ref,
+		dq.incident, dq.channel, dq.id, dq.kind, dq.lane, dq.key, dq.args, dq.due, dq.created}, func(row scanner) (done, error) {
+		var d done
+		err := row.Scan(&d.id, &d.queued)
+		return d, err
 	})
 	if err != nil {
 		return nil, false, fmt.Errorf("complete jobs: %w", err)
 	}
 	deleted := map[string]bool{}
-	for _, id := range done {
-		deleted[id] = true
+	for _, d := range rows {
+		deleted[d.id] = true
+		queued = queued || d.queued > 0
 	}
 	lost = map[int]bool{}
 	for _, i := range batch {
@@ -236,7 +266,17 @@ func (s *Jobs) completePlain(ctx context.Context, owner string, jobs []*tocsin.J
 			lost[i] = true
 		}
 	}
-	return lost, false, nil
+	return lost, queued, nil
+}
+
+// onCallDeescalation is the de-escalation an on-call provider's reference
+// queues when it is saved on a resolved incident; nil for other
+// references.
+func onCallDeescalation(r *tocsin.ChannelRef, now time.Time) *tocsin.Job {
+	if !strings.HasPrefix(r.Channel, tocsin.OnCallRefChannel) {
+		return nil
+	}
+	return response.Deescalate(r.IncidentID, r.Ref, now)
 }
 
 // nullText is a nullable text value as a pointer (an array element of a

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -262,6 +263,72 @@ func TestCompleteJobsPlainAlone(t *testing.T) {
 				t.Fatalf("%d events of the lone outcomes (%v); want the recorded one only", n, err)
 			}
 			checkSlackRefs(t, db, incidents, map[int]string{0: "ts-alone"})
+		})
+	}
+}
+
+// TestCompleteJobsOnCallRefs: an on-call provider's reference recorded in
+// a batch (one statement on PostgreSQL) is saved, and when its incident
+// was resolved while the provider was called, queues the de-escalation
+// the resolve could not; a reference already there is kept and queues
+// nothing more.
+func TestCompleteJobsOnCallRefs(t *testing.T) {
+	ctx := context.Background()
+	for _, kind := range storetest.Kinds() {
+		t.Run(kind.Name, func(t *testing.T) {
+			db, clock, incidents := openIncidents(t, kind.URL(t), 3)
+			for _, id := range incidents {
+				if err := db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: tocsin.JobEscalate, Lane: "escalate:pagerduty", IncidentID: id, DueAt: clock.Now()}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			jobs, err := db.Jobs().ClaimJobs(ctx, tocsin.JobClaim{Owner: "w", Now: clock.Now(), Lease: time.Minute, Limit: 10})
+			if err != nil || len(jobs) != 3 {
+				t.Fatalf("claimed %d (%v)", len(jobs), err)
+			}
+			byIncident := map[string]*tocsin.Job{}
+			for _, j := range jobs {
+				byIncident[j.IncidentID] = j
+			}
+			ordered := []*tocsin.Job{byIncident[incidents[0]], byIncident[incidents[1]], byIncident[incidents[2]]}
+			channel := tocsin.OnCallRefChannel + "pagerduty"
+			// Incident 2 already has its provider's reference.
+			if _, err := db.SQL().Exec(`INSERT INTO channel_refs (incident_id, channel, ref) VALUES ($1, $2, $3)`, incidents[2], channel, `{"provider":"pagerduty","ref":"PD-old"}`); err != nil {
+				t.Fatal(err)
+			}
+			// Incidents 0 and 2 are resolved while the provider is called.
+			for _, i := range []int{0, 2} {
+				if _, _, err := db.Incidents().Resolve(ctx, incidents[i], tocsin.Actor{Name: "ann"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			outs := make([]tocsin.JobOutcome, 3)
+			for i := range outs {
+				outs[i] = tocsin.JobOutcome{
+					Events: []*tocsin.TimelineEvent{{Kind: tocsin.EventEscalation, Actor: "pagerduty", Message: "escalated " + strconv.Itoa(i)}},
+					Ref:    &tocsin.ChannelRef{IncidentID: incidents[i], Channel: channel, Ref: `{"provider":"pagerduty","ref":"PD-` + strconv.Itoa(i) + `"}`},
+				}
+			}
+			for i, err := range db.Jobs().CompleteJobs(ctx, "w", ordered, outs) {
+				if err != nil {
+					t.Fatalf("job %d: %v", i, err)
+				}
+			}
+			// Incident 2's resolve found its reference and queued the
+			// de-escalation itself: the completion adds none.
+			for i, want := range []int{1, 0, 1} {
+				var n int
+				if err := db.SQL().QueryRow(`SELECT COUNT(*) FROM jobs WHERE incident_id = $1 AND kind = $2 AND lane = 'escalate:pagerduty'`,
+					incidents[i], tocsin.JobDeescalate).Scan(&n); err != nil || n != want {
+					t.Errorf("incident %d: %d de-escalations (%v), want %d", i, n, err, want)
+				}
+			}
+			for i, want := range []string{"PD-0", "PD-1", "PD-old"} {
+				d, err := db.Incidents().LoadDelivery(ctx, incidents[i], "", channel)
+				if err != nil || !strings.Contains(d.Ref, want) {
+					t.Errorf("incident %d reference %q (%v), want %s", i, d.Ref, err, want)
+				}
+			}
 		})
 	}
 }
