@@ -393,15 +393,15 @@ func (w *Worker) claim() (tocsin.JobClaim, bool) {
 	defer w.mu.Unlock()
 	c := tocsin.JobClaim{Owner: w.Owner, Now: w.Now(), Lease: w.Lease, Lanes: w.Lanes, Slots: map[string]int{},
 		DefaultSlots: w.LaneWorkers + w.ahead(""), StrandedAfter: w.StrandedAfter}
-	// Every lane with a limit of its own, jobs held or a pace gets its free
+	// Every lane with a limit of its own, jobs held or a pace gets its
 	// slots; the others DefaultSlots.
 	for _, m := range []map[string]int{w.LaneLimits, w.inflight, w.completing} {
 		for lane := range m {
-			c.Slots[lane] = w.freeSlots(lane)
+			c.Slots[lane] = w.claimSlots(lane)
 		}
 	}
 	for lane := range w.pace {
-		c.Slots[lane] = w.freeSlots(lane)
+		c.Slots[lane] = w.claimSlots(lane)
 	}
 	total := 0
 	for _, m := range []map[string]int{w.inflight, w.completing} {
@@ -411,12 +411,7 @@ func (w *Worker) claim() (tocsin.JobClaim, bool) {
 	}
 	for lane, jobs := range w.ready {
 		total += len(jobs)
-		// A lane with jobs claimed ahead has work for its next free
-		// workers: it claims again once half of its ahead is free, so
-		// every finished job does not cost a claim of one.
-		if c.Slots[lane] = w.freeSlots(lane); c.Slots[lane] < max(w.ahead(lane)/2, 1) {
-			c.Slots[lane] = 0
-		}
+		c.Slots[lane] = w.claimSlots(lane)
 	}
 	c.Limit = w.Batch - total
 	for k := range w.handlers {
@@ -528,17 +523,23 @@ func (w *Worker) preloadKind(ctx context.Context, p Preloader, jobs []*tocsin.Jo
 	p.Preload(ctx, jobs)
 }
 
+// claimSlots is how many jobs of lane a claim now takes: its free slots,
+// but a lane with jobs claimed ahead has work for its next free workers
+// and claims again only once half of its ahead is free, so every finished
+// job does not cost a claim of one. w.mu is held.
+func (w *Worker) claimSlots(lane string) int {
+	free := w.freeSlots(lane)
+	if len(w.ready[lane]) > 0 && free < max(w.ahead(lane)/2, 1) {
+		return 0
+	}
+	return free
+}
+
 // claimable reports whether a claim now would take jobs of lane: a job
 // of it finished, and only then is the claim loop woken for it (on
 // PostgreSQL a claim that finds every lane full is still a round trip).
 // Other lanes' work is found by the loop itself. w.mu is held.
-func (w *Worker) claimable(lane string) bool {
-	free := w.freeSlots(lane)
-	if len(w.ready[lane]) > 0 {
-		return free >= max(w.ahead(lane)/2, 1)
-	}
-	return free > 0
-}
+func (w *Worker) claimable(lane string) bool { return w.claimSlots(lane) > 0 }
 
 // canStart reports whether a job of lane may start now: the lane runs at
 // most its workers' count of handlers (laneWorkers), and has at most twice

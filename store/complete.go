@@ -207,15 +207,7 @@ func (s *Jobs) completePlain(ctx context.Context, owner string, jobs []*tocsin.J
 			incidents = append(incidents, j.IncidentID)
 		}
 		for _, e := range outs[i].Events {
-			if e.At.IsZero() {
-				e.At = now
-			}
-			if e.IncidentID == "" {
-				e.IncidentID = j.IncidentID
-			}
-			if e.ID == "" {
-				e.ID = newID()
-			}
+			outcomeEvent(e, j, now)
 			ev.job, ev.id, ev.incident = append(ev.job, j.ID), append(ev.id, e.ID), append(ev.incident, e.IncidentID)
 			ev.at, ev.kind, ev.actor = append(ev.at, micros(e.At)), append(ev.kind, validText(e.Kind)), append(ev.actor, validText(e.Actor))
 			ev.message = append(ev.message, validText(e.Message))

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"tocsin"
-	"tocsin/response"
 )
 
 // jobDefaults gives a job about to be queued its defaults (an id, its kind
@@ -276,6 +275,20 @@ func claimLane(ctx context.Context, r reader, q string, args []any) ([]*tocsin.J
 	return jobs, rows.Err()
 }
 
+// outcomeEvent fills what a job outcome's event leaves out: its time
+// (now), its incident (the job's) and its id.
+func outcomeEvent(e *tocsin.TimelineEvent, j *tocsin.Job, now time.Time) {
+	if e.At.IsZero() {
+		e.At = now
+	}
+	if e.IncidentID == "" {
+		e.IncidentID = j.IncidentID
+	}
+	if e.ID == "" {
+		e.ID = newID()
+	}
+}
+
 // CompleteJob finishes, re-arms or fails a claimed job and records its
 // outcome in the same transaction: timeline events (on the job's incident
 // unless they name one), the channel's reference, follow-up jobs, a stage
@@ -392,12 +405,7 @@ func recordOutcome(ctx context.Context, tx *txn, j *tocsin.Job, out tocsin.JobOu
 		}
 	}
 	for _, e := range out.Events {
-		if e.At.IsZero() {
-			e.At = now
-		}
-		if e.IncidentID == "" {
-			e.IncidentID = j.IncidentID
-		}
+		outcomeEvent(e, j, now)
 		if err := insertEvent(ctx, tx, e); err != nil {
 			return err
 		}
@@ -417,7 +425,7 @@ func recordOutcome(ctx context.Context, tx *txn, j *tocsin.Job, out tocsin.JobOu
 		// A resolve that committed while the provider was being called
 		// found no reference to resolve: resolve it there now.
 		if n, _ := r.RowsAffected(); n == 1 {
-			if d := response.Deescalate(out.Ref.IncidentID, out.Ref.Ref, now); d != nil {
+			if d := onCallDeescalation(out.Ref, now); d != nil {
 				if err := insertJob(ctx, tx, d, now); err != nil {
 					return err
 				}
