@@ -266,7 +266,7 @@ func findForAlert(ctx context.Context, r reader, a *tocsin.Alert, dedupe string)
 	}
 	var known tocsin.Alert
 	var hash string
-	err = tx.QueryRowContext(ctx, `SELECT id, status, title, content_hash FROM alerts WHERE incident_id = $1 AND fingerprint = $2`, inc.ID, a.Fingerprint).
+	err = tx.QueryRowContext(ctx, alertByFingerprint, inc.ID, a.Fingerprint).
 		Scan(&known.ID, &known.Status, &known.Title, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return &inc, nil, "", version, nil
@@ -296,7 +296,9 @@ var (
 	WHERE dedupe_string = $1 AND dedupe_string <> '' AND status <> 'resolved'`)
 	byKey = withVersion(`SELECT id, status, impact, open_alert_count, alert_count, response_plan FROM incidents
 	WHERE source = $1 AND dedup_key = $2 AND status <> 'resolved'`)
-	byKeyOrLegacy = withVersion(`SELECT id, status, impact, open_alert_count, alert_count, response_plan FROM (
+	// alertByFingerprint is the open incident's alert an alert updates.
+	alertByFingerprint = `SELECT id, status, title, content_hash FROM alerts WHERE incident_id = $1 AND fingerprint = $2`
+	byKeyOrLegacy      = withVersion(`SELECT id, status, impact, open_alert_count, alert_count, response_plan FROM (
 	SELECT 0 AS k, id, status, impact, open_alert_count, alert_count, response_plan FROM incidents
 	WHERE source = $1 AND dedup_key = $2 AND status <> 'resolved'
 	UNION ALL

@@ -209,17 +209,20 @@ func laneSlots(c tocsin.JobClaim, lane string) int {
 	return c.Limit
 }
 
+// dueLanesQuery is dueLanes' statement.
+const dueLanesQuery = `WITH RECURSIVE l(lane) AS (
+			SELECT MIN(lane) FROM jobs WHERE state = 'pending'
+			UNION ALL
+			SELECT (SELECT MIN(j.lane) FROM jobs j WHERE j.state = 'pending' AND j.lane > l.lane) FROM l WHERE l.lane IS NOT NULL),
+		d AS (SELECT lane, (SELECT MIN(j.due_at) FROM jobs j WHERE j.state = 'pending' AND j.lane = l.lane) AS due FROM l WHERE lane IS NOT NULL)
+		SELECT lane FROM d WHERE due <= $1 ORDER BY due, lane`
+
 // dueLanes returns the lanes holding a pending job due by now, earliest
 // due first. The recursive query skips from lane to lane through
 // jobs_lane_due (a loose index scan), so its cost grows with the number
 // of lanes, not of jobs.
 func dueLanes(ctx context.Context, r reader, now int64) ([]string, error) {
-	rows, err := r.QueryContext(ctx, `WITH RECURSIVE l(lane) AS (
-			SELECT MIN(lane) FROM jobs WHERE state = 'pending'
-			UNION ALL
-			SELECT (SELECT MIN(j.lane) FROM jobs j WHERE j.state = 'pending' AND j.lane > l.lane) FROM l WHERE l.lane IS NOT NULL),
-		d AS (SELECT lane, (SELECT MIN(j.due_at) FROM jobs j WHERE j.state = 'pending' AND j.lane = l.lane) AS due FROM l WHERE lane IS NOT NULL)
-		SELECT lane FROM d WHERE due <= $1 ORDER BY due, lane`, now)
+	rows, err := r.QueryContext(ctx, dueLanesQuery, now)
 	if err != nil {
 		return nil, fmt.Errorf("find due lanes: %w", err)
 	}
@@ -289,6 +292,13 @@ func outcomeEvent(e *tocsin.TimelineEvent, j *tocsin.Job, now time.Time) {
 	}
 }
 
+const (
+	// lockIncidentQuery reads and locks a job's incident (PostgreSQL).
+	lockIncidentQuery = `SELECT status FROM incidents WHERE id = $1 FOR UPDATE`
+	// deleteJobQuery deletes a finished job still leased to its owner.
+	deleteJobQuery = `DELETE FROM jobs WHERE id = $1 AND lease_owner = $2 RETURNING state`
+)
+
 // CompleteJob finishes, re-arms or fails a claimed job and records its
 // outcome in the same transaction: timeline events (on the job's incident
 // unless they name one), the channel's reference, follow-up jobs, a stage
@@ -314,7 +324,7 @@ func (s *Jobs) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out
 		if j.IncidentID != "" {
 			q := `SELECT status FROM incidents WHERE id = $1`
 			if s.dialect == Postgres {
-				q += ` FOR UPDATE`
+				q = lockIncidentQuery
 			}
 			if err := tx.QueryRowContext(ctx, q, j.IncidentID).Scan(&status); err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("lock incident: %w", err)
@@ -332,7 +342,7 @@ func (s *Jobs) CompleteJob(ctx context.Context, j *tocsin.Job, owner string, out
 		done := out.Stage == nil && out.RetryAt.IsZero() && !out.Failed
 		if done {
 			// The common outcome: the job is over whatever its state.
-			err = tx.QueryRowContext(ctx, `DELETE FROM jobs WHERE id = $1 AND lease_owner = $2 RETURNING state`, j.ID, owner).Scan(&state)
+			err = tx.QueryRowContext(ctx, deleteJobQuery, j.ID, owner).Scan(&state)
 		} else {
 			err = tx.QueryRowContext(ctx, `SELECT state FROM jobs WHERE id = $1 AND lease_owner = $2`, j.ID, owner).Scan(&state)
 		}
@@ -507,18 +517,21 @@ func (s *core) releaseLeases(ctx context.Context) error {
 	})
 }
 
+// nextDueQuery is NextDue's statement.
+const nextDueQuery = `WITH RECURSIVE l(lane) AS (
+			SELECT MIN(lane) FROM jobs WHERE state = 'pending'
+			UNION ALL
+			SELECT (SELECT MIN(j.lane) FROM jobs j WHERE j.state = 'pending' AND j.lane > l.lane) FROM l WHERE l.lane IS NOT NULL)
+		SELECT MIN((SELECT j.due_at FROM jobs j WHERE j.state = 'pending' AND j.lane = l.lane AND j.lease_until < $1 ORDER BY j.due_at LIMIT 1))
+		FROM l WHERE l.lane IS NOT NULL`
+
 // NextDue returns the earliest due time among jobs not leased at now. Like
 // dueLanes it skips from lane to lane through jobs_lane_due and reads each
 // lane's pending jobs in due order only until one is not leased: its cost
 // grows with the lanes and the jobs running, not with the backlog.
 func (s *Jobs) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var due sql.NullInt64
-	if err := s.queryRow(ctx, `WITH RECURSIVE l(lane) AS (
-			SELECT MIN(lane) FROM jobs WHERE state = 'pending'
-			UNION ALL
-			SELECT (SELECT MIN(j.lane) FROM jobs j WHERE j.state = 'pending' AND j.lane > l.lane) FROM l WHERE l.lane IS NOT NULL)
-		SELECT MIN((SELECT j.due_at FROM jobs j WHERE j.state = 'pending' AND j.lane = l.lane AND j.lease_until < $1 ORDER BY j.due_at LIMIT 1))
-		FROM l WHERE l.lane IS NOT NULL`, micros(s.opts.Now())).Scan(&due); err != nil {
+	if err := s.queryRow(ctx, nextDueQuery, micros(s.opts.Now())).Scan(&due); err != nil {
 		return time.Time{}, false, translate(err)
 	}
 	if !due.Valid {

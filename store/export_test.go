@@ -1,0 +1,24 @@
+package store
+
+// HotStatements are the PostgreSQL statements tocsin runs per alert, per
+// job or per claim: each must read the tables it names through an index
+// whatever their size, because its plan is made once for any parameters
+// (see TestGenericPlansUseIndexes).
+func HotStatements(db *DB) map[string]string {
+	s := db.Jobs()
+	return map[string]string{
+		"find by key":          byKey,
+		"find by dedupe":       byDedupe,
+		"find by legacy key":   byKeyOrLegacy,
+		"find alert":           alertByFingerprint,
+		"due lanes":            dueLanesQuery,
+		"next due":             nextDueQuery,
+		"claim":                s.claimQuery("", 8),
+		"lock incident":        lockIncidentQuery,
+		"delete job":           deleteJobQuery,
+		"load delivery":        loadDeliveryQuery,
+		"load deliveries":      loadDeliveriesPostgres,
+		"complete plain batch": completePlainQuery,
+	}
+}
+
