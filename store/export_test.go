@@ -21,4 +21,3 @@ func HotStatements(db *DB) map[string]string {
 		"complete plain batch": completePlainQuery,
 	}
 }
-
