@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -181,4 +184,113 @@ func processCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkStormAfterQuiet measures a storm's deliveries on PostgreSQL
+// after a quiet time (TOCSIN_TEST_POSTGRES_URL): the server delivers
+// alerts one at a time while its tables are a page or two, vacuumed and
+// analysed as autovacuum would leave a quiet system's (every statement of
+// the path prepared and planned then), and then takes
+// TOCSIN_BENCH_DELIVERIES alerts (default 5,000) from 32 senders at once;
+// one op is the storm, from its first alert until the sink has seen its
+// last delivery. A plan made for the quiet tables must not read the whole
+// outbox once the storm fills it (store's indexedPlans: run it with
+// &enable_seqscan=on in the URL to see the difference).
+func BenchmarkStormAfterQuiet(b *testing.B) {
+	n := 5000
+	if v := os.Getenv("TOCSIN_BENCH_DELIVERIES"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 {
+			b.Fatalf("TOCSIN_BENCH_DELIVERIES=%q is not a positive number", v)
+		}
+	}
+	const quiet = 200
+	var got atomic.Int64
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		got.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer sink.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
+	post := func(ts *apptest.Server, group string) error {
+		req, _ := http.NewRequest("POST", ts.URL+"/api/v1/alerts/alertmanager", strings.NewReader(apptest.AMPayload(group, "firing", "x")))
+		req.Header.Set("Authorization", "Bearer "+apptest.IngestToken)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("alert %s: status %d", group, resp.StatusCode)
+		}
+		return nil
+	}
+	wait := func(want int64) {
+		deadline := time.Now().Add(2 * time.Minute)
+		for got.Load() < want {
+			if time.Now().After(deadline) {
+				b.Fatalf("%d of %d deliveries after 2 minutes", got.Load(), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	var wall, cpu time.Duration
+	for run := range b.N {
+		b.StopTimer()
+		url := storetest.PostgresURL(b)
+		got.Store(0)
+		ts := apptest.Start(b, url, func(c *config.Config) {
+			c.Alert.Slack.Enable, c.Alert.Email.Enable = false, false
+			c.Alert.Webhook.URL = sink.URL + "/hook"
+		})
+		admin, err := sql.Open("pgx", url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range quiet {
+			if err := post(ts, fmt.Sprintf("quiet-%d-%d", run, i)); err != nil {
+				b.Fatal(err)
+			}
+			wait(int64(i + 1))
+			if i == 9 {
+				for _, tbl := range []string{"incidents", "alerts", "payloads", "timeline", "jobs", "channel_refs"} {
+					if _, err := admin.Exec("VACUUM ANALYZE " + tbl); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		}
+		admin.Close()
+		b.StartTimer()
+		start, startCPU := time.Now(), processCPU(b)
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		errs := make(chan error, 32)
+		for range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+					if err := post(ts, fmt.Sprintf("storm-%d-%d", run, i)); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+		wait(int64(quiet + n))
+		wall += time.Since(start)
+		cpu += processCPU(b) - startCPU
+		b.StopTimer()
+		ts.App.Close()
+	}
+	b.ReportMetric(float64(n*b.N)/wall.Seconds(), "deliveries/s")
+	b.ReportMetric(float64(cpu.Microseconds())/float64(n*b.N), "cpu-µs/alert")
 }
