@@ -275,7 +275,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		n, err := w.claimOnce(ctx)
+		n, looked, err := w.claimOnce(ctx)
 		if err != nil && ctx.Err() == nil {
 			w.Logger.Warn("claim jobs", "err", err)
 		}
@@ -284,8 +284,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		}
 		wait := w.PollInterval
 		if err == nil {
-			if due, ok, err := w.store.NextDue(ctx); err == nil && ok {
-				wait = min(wait, max(due.Sub(w.Now()), 0))
+			due, ok, err := w.store.NextDue(ctx)
+			if err == nil && ok && due.After(looked) {
+				// Came due after the claim's clock (a timer due a moment
+				// later): claim again now — no job would wake us for it.
+				if wait = max(due.Sub(w.Now()), 0); wait == 0 {
+					continue
+				}
+				wait = min(wait, w.PollInterval)
 			}
 		}
 		if wait <= 0 {
@@ -453,15 +459,17 @@ func (w *Worker) paced(lane string, held time.Duration) {
 	w.pace[lane] = held
 }
 
-// claimOnce claims the due jobs this worker can start now and starts them.
-func (w *Worker) claimOnce(ctx context.Context) (int, error) {
+// claimOnce claims the due jobs this worker can start now and starts them;
+// looked is the claim's clock: jobs due by then that it did not take wait
+// for a slot.
+func (w *Worker) claimOnce(ctx context.Context) (n int, looked time.Time, err error) {
 	c, ok := w.claim()
 	if !ok {
-		return 0, nil
+		return 0, c.Now, nil
 	}
 	jobs, err := w.store.ClaimJobs(ctx, c)
 	if err != nil {
-		return 0, err
+		return 0, c.Now, err
 	}
 	preloaded := w.preload(ctx, jobs)
 	w.mu.Lock()
@@ -474,7 +482,7 @@ func (w *Worker) claimOnce(ctx context.Context) (int, error) {
 			w.ready[j.Lane] = append(w.ready[j.Lane], j)
 		}
 	}
-	return len(jobs), nil
+	return len(jobs), c.Now, nil
 }
 
 // preload hands each Preloader handler its kind's claimed jobs, when it
