@@ -362,7 +362,8 @@ func (a *App) wireOnCall(w *wiring, pager *engage.Engine, failed func(name, resu
 			IncidentURL: w.dispatcher.IncidentURL, Backoff: o.Backoff, Now: o.Now, Logger: a.logger, Channels: w.channelNames,
 			Observe: failed}
 		return &onCall{name: p.Name(), hasTarget: p.HasTarget,
-			escalate: engine.HandlerFunc(h.HandleEscalate), deescalate: engine.HandlerFunc(h.HandleDeescalate)}
+			escalate:   engine.WithPreload(engine.HandlerFunc(h.HandleEscalate), h.Preload),
+			deescalate: engine.WithPreload(engine.HandlerFunc(h.HandleDeescalate), h.Preload)}
 	}
 	if cfg.OnCallProvider() == engage.OnCallProvider && (cfg.OnCall.Enable || cfg.OnCall.InitializedOnly) {
 		return &onCall{name: engage.OnCallProvider, hasTarget: pager.HasPlan,

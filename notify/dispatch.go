@@ -31,10 +31,68 @@ type BatchSource interface {
 // moment before it is sent. Real time, not Now: it is the age of a read.
 const preloadFresh = 250 * time.Millisecond
 
-// preloaded is a delivery Preload read for a job, and when.
+// preloaded is a delivery read ahead for a job, and when.
 type preloaded struct {
 	del *tocsin.Delivery
 	at  time.Time
+}
+
+// Preloads holds deliveries read ahead for claimed jobs, by job id, until
+// their job takes them or they grow old (preloadFresh): the Dispatcher's
+// notifications and the on-call handler's escalations. Its zero value is
+// ready to use; it is safe for concurrent use.
+type Preloads struct {
+	mu sync.Mutex
+	m  map[string]preloaded
+}
+
+// Load reads the deliveries of jobs (their incidents[i] and alerts[i] on
+// channel) in one LoadDeliveries, when there are two or more, and keeps
+// them for Take. A failed read is logged: each job then reads its own.
+func (p *Preloads) Load(ctx context.Context, bs BatchSource, channel string, jobs []*tocsin.Job, incidents, alerts []string, logger *slog.Logger) {
+	if len(jobs) < 2 {
+		return
+	}
+	dels, err := bs.LoadDeliveries(ctx, channel, incidents, alerts)
+	if err != nil {
+		if logger != nil {
+			logger.Warn("preload deliveries; each job reads its own", "channel", channel, "jobs", len(jobs), "err", err)
+		}
+		return
+	}
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[string]preloaded{}
+	}
+	for id, old := range p.m {
+		// A job handed back or gone another way never takes its own.
+		if now.Sub(old.at) > preloadFresh {
+			delete(p.m, id)
+		}
+	}
+	for i, del := range dels {
+		if del != nil {
+			p.m[jobs[i].ID] = preloaded{del: del, at: now}
+		}
+	}
+}
+
+// Take is the delivery read ahead for job, if it is fresh; it is taken
+// either way, so a job that runs again reads anew.
+func (p *Preloads) Take(job *tocsin.Job) *tocsin.Delivery {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r, ok := p.m[job.ID]
+	if !ok {
+		return nil
+	}
+	delete(p.m, job.ID)
+	if time.Since(r.at) > preloadFresh {
+		return nil
+	}
+	return r.del
 }
 
 // Defaults of Dispatcher.
@@ -69,10 +127,9 @@ type Dispatcher struct {
 	// "sent", "retry" or "failed" (the delivery gave up).
 	Observe func(channel, result string)
 
-	mu sync.Mutex
-	// preloaded holds deliveries read by Preload, by job id, until their
-	// job takes them or they grow old (preloadFresh).
-	preloaded map[string]preloaded
+	// preloads holds deliveries read by Preload until their job takes
+	// them.
+	preloads Preloads
 }
 
 // Preload reads the deliveries of claimed notify jobs at once, a query
@@ -92,7 +149,7 @@ func (d *Dispatcher) Preload(ctx context.Context, jobs []*tocsin.Job) {
 	for _, j := range jobs {
 		var args tocsin.NotifyArgs
 		if j.Kind != tocsin.JobNotify || j.IncidentID == "" || json.Unmarshal(j.Args, &args) != nil ||
-			args.Event == tocsin.NotifyEventRunbookWaiting || args.AlertID == "" || d.Channels[args.Channel] == nil {
+			args.Event == tocsin.NotifyEventRunbookWaiting || d.Channels[args.Channel] == nil {
 			continue
 		}
 		b := byChannel[args.Channel]
@@ -102,51 +159,9 @@ func (d *Dispatcher) Preload(ctx context.Context, jobs []*tocsin.Job) {
 		}
 		b.jobs, b.incidents, b.alerts = append(b.jobs, j), append(b.incidents, j.IncidentID), append(b.alerts, args.AlertID)
 	}
-	now := time.Now()
 	for channel, b := range byChannel {
-		if len(b.jobs) < 2 {
-			continue
-		}
-		dels, err := bs.LoadDeliveries(ctx, channel, b.incidents, b.alerts)
-		if err != nil {
-			if d.Logger != nil {
-				d.Logger.Warn("preload deliveries; each job reads its own", "channel", channel, "jobs", len(b.jobs), "err", err)
-			}
-			continue
-		}
-		d.mu.Lock()
-		if d.preloaded == nil {
-			d.preloaded = map[string]preloaded{}
-		}
-		for id, p := range d.preloaded {
-			// A job handed back or gone another way never takes its own.
-			if now.Sub(p.at) > preloadFresh {
-				delete(d.preloaded, id)
-			}
-		}
-		for i, del := range dels {
-			if del != nil {
-				d.preloaded[b.jobs[i].ID] = preloaded{del: del, at: now}
-			}
-		}
-		d.mu.Unlock()
+		d.preloads.Load(ctx, bs, channel, b.jobs, b.incidents, b.alerts, d.Logger)
 	}
-}
-
-// takePreloaded is the delivery Preload read for job, if it is fresh;
-// it is taken either way, so a job that runs again reads anew.
-func (d *Dispatcher) takePreloaded(job *tocsin.Job) *tocsin.Delivery {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	p, ok := d.preloaded[job.ID]
-	if !ok {
-		return nil
-	}
-	delete(d.preloaded, job.ID)
-	if time.Since(p.at) > preloadFresh {
-		return nil
-	}
-	return p.del
 }
 
 // channelNames lists the configured channels in a stable order.
@@ -174,7 +189,7 @@ func (d *Dispatcher) HandleNotify(ctx context.Context, job *tocsin.Job) tocsin.J
 	if args.Event == tocsin.NotifyEventRunbookWaiting {
 		return d.sendRunbookWait(ctx, job, args, ch)
 	}
-	del := d.takePreloaded(job)
+	del := d.preloads.Take(job)
 	if del == nil {
 		var err error
 		if del, err = d.Source.LoadDelivery(ctx, job.IncidentID, args.AlertID, args.Channel); err != nil {

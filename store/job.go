@@ -692,11 +692,16 @@ const maxLoadDeliveries = 128
 var loadDeliveriesQueries = func() map[int]string {
 	m := map[int]string{}
 	for n := 1; n <= maxLoadDeliveries; n *= 2 {
-		m[n] = loadDeliveriesSelect + `LEFT JOIN payloads p ON p.id = a.payload_id AND a.id IN (` + placeholders(2+n, n) + `)
+		m[n] = loadDeliveriesSelect + `LEFT JOIN payloads p ON p.id = a.payload_id AND (a.id IN (` + placeholders(2+n, n) + `)
+			OR (i.id IN (` + placeholders(2+2*n, n) + `) AND a.id = ` + firstAlert + `))
 		WHERE i.id IN (` + placeholders(2, n) + `) ORDER BY i.id, a.received_at, a.id`
 	}
 	return m
 }()
+
+// firstAlert is the id of incident i's first alert, whose payload a
+// notification without an alert id carries (as LoadDelivery's).
+const firstAlert = `(SELECT f.id FROM alerts f WHERE f.incident_id = i.id ORDER BY f.received_at, f.id LIMIT 1)`
 
 // loadDeliveriesSelect is the part of LoadDeliveries' query before its
 // lists.
@@ -714,15 +719,16 @@ var loadDeliveriesSelect = `SELECT ` + qualify(incidentColumns, "i") + `,
 // payload is a per-row lookup (0.7 ms).
 var loadDeliveriesPostgres = `SELECT ` + qualify(incidentColumns, "i") + `,
 		(SELECT ref FROM channel_refs r WHERE r.incident_id = i.id AND r.channel = $1), ` + alertColumnsOf("a") + `,
-		(SELECT p.body FROM payloads p WHERE p.id = a.payload_id AND a.id = ANY($3::text[]))
+		(SELECT p.body FROM payloads p WHERE p.id = a.payload_id AND (a.id = ANY($3::text[])
+			OR (i.id = ANY($4::text[]) AND a.id = ` + firstAlert + `)))
 		FROM incidents i CROSS JOIN LATERAL (SELECT * FROM alerts WHERE alerts.incident_id = i.id OFFSET 0) a
 		WHERE i.id = ANY($2::text[]) ORDER BY i.id, a.received_at, a.id`
 
 // LoadDeliveries reads what LoadDelivery does for many notifications of
 // one channel in one query (per 128): out[i] is what LoadDelivery would
-// answer for incidentIDs[i] and alertIDs[i], or nil where this read does
-// not answer and the caller loads it alone — an empty alert id, an
-// incident without alerts or gone.
+// answer for incidentIDs[i] and alertIDs[i] (an empty one: the first
+// alert, with its payload), or nil where this read does not answer and the
+// caller loads it alone — an incident without alerts or gone.
 func (s *Incidents) LoadDeliveries(ctx context.Context, channel string, incidentIDs, alertIDs []string) ([]*tocsin.Delivery, error) {
 	out := make([]*tocsin.Delivery, len(incidentIDs))
 	for start := 0; start < len(incidentIDs); start += maxLoadDeliveries {
@@ -737,16 +743,17 @@ func (s *Incidents) LoadDeliveries(ctx context.Context, channel string, incident
 // loadDeliveries is one query of LoadDeliveries, into out.
 func (s *Incidents) loadDeliveries(ctx context.Context, channel string, incidentIDs, alertIDs []string, out []*tocsin.Delivery) error {
 	want := map[string][]int{} // incident id → the notifications of it
-	var incs, alerts []string
+	var incs, alerts, firsts []string
 	for i, id := range incidentIDs {
-		if alertIDs[i] == "" {
-			continue
-		}
 		if want[id] == nil {
 			incs = append(incs, id)
 		}
 		want[id] = append(want[id], i)
-		alerts = append(alerts, alertIDs[i])
+		if alertIDs[i] == "" {
+			firsts = append(firsts, id)
+		} else {
+			alerts = append(alerts, alertIDs[i])
+		}
 	}
 	if len(incs) == 0 {
 		return nil
@@ -754,19 +761,26 @@ func (s *Incidents) loadDeliveries(ctx context.Context, channel string, incident
 	var rows *sql.Rows
 	var err error
 	if s.dialect == Postgres {
-		rows, err = s.query(ctx, loadDeliveriesPostgres, channel, incs, alerts)
+		rows, err = s.query(ctx, loadDeliveriesPostgres, channel, incs, alerts, firsts)
 	} else {
 		n := 1
-		for n < max(len(incs), len(alerts)) {
+		for n < max(len(incs), len(alerts), len(firsts)) {
 			n *= 2
 		}
-		for len(incs) < n {
-			incs = append(incs, incs[0])
+		args := []any{channel}
+		// Padded with an id the list has (or none has: ""), which
+		// changes no answer.
+		for _, l := range [][]string{incs, alerts, firsts} {
+			pad := ""
+			if len(l) > 0 {
+				pad = l[0]
+			}
+			for len(l) < n {
+				l = append(l, pad)
+			}
+			args = append(args, anySlice(l)...)
 		}
-		for len(alerts) < n {
-			alerts = append(alerts, alerts[0])
-		}
-		rows, err = s.query(ctx, loadDeliveriesQueries[n], append(append([]any{channel}, anySlice(incs)...), anySlice(alerts)...)...)
+		rows, err = s.query(ctx, loadDeliveriesQueries[n], args...)
 	}
 	if err != nil {
 		return translate(err)
@@ -788,7 +802,7 @@ func (s *Incidents) loadDeliveries(ctx context.Context, channel string, incident
 			}
 			a := ar.alert()
 			d.Incident.Alerts = append(d.Incident.Alerts, a)
-			if a.ID == alertIDs[i] {
+			if a.ID == alertIDs[i] || (alertIDs[i] == "" && d.Alert == nil) {
 				d.Alert = a
 				if body.Valid {
 					d.Payload = json.RawMessage(body.String)
