@@ -20,7 +20,7 @@ import (
 // start to end, and keeps doing so when a storm fills the table with
 // 20,000 jobs: every claim and completion then reads all of them, until
 // autovacuum's next analysis, a minute or more later. Open runs tocsin's
-// sessions with enable_seqscan off so that every hot statement's plan
+// sessions with enable_seqscan off (and jit off) so that every hot statement's plan
 // goes through an index, whatever the table's size when it was made. The
 // test makes that worst case — each table a page, vacuumed and analysed —
 // and reads each hot statement's generic plan.
@@ -50,6 +50,12 @@ func TestGenericPlansUseIndexes(t *testing.T) {
 		if _, err := conn.ExecContext(ctx, "VACUUM ANALYZE "+tbl); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// JIT compiling is off too: it cost 20–50 ms a run on reads whose
+	// estimated cost passed jit_above_cost.
+	var jit string
+	if err := conn.QueryRowContext(ctx, "SHOW jit").Scan(&jit); err != nil || jit != "off" {
+		t.Fatalf("jit is %q (%v); tocsin's sessions run without it", jit, err)
 	}
 	if _, err := conn.ExecContext(ctx, "SET plan_cache_mode = force_generic_plan"); err != nil {
 		t.Fatal(err)

@@ -216,7 +216,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open postgres: %w", redactErr(err, dsn))
 		}
-		indexedPlans(cfg)
+		sessionSettings(cfg)
 		s.db = stdlib.OpenDB(*cfg)
 		s.db.SetMaxOpenConns(32)
 		s.db.SetMaxIdleConns(32)
@@ -286,21 +286,29 @@ func (s *core) migrate(ctx context.Context) error {
 func (s *DB) Dialect() string { return s.dialect }
 
 // Close closes the database and releases the SQLite file lock.
-// indexedPlans runs tocsin's PostgreSQL sessions with enable_seqscan off
-// (unless the URL sets it). Every statement tocsin runs per alert, job or
-// claim reads through an index, and each is prepared once per connection:
-// after five runs PostgreSQL keeps one plan for any parameters (a generic
-// plan) until the table's statistics change. Made while a table is a page
-// or two — a quiet system's outbox, vacuumed — that plan reads the whole
-// table, and keeps doing so when a storm fills it: with 20,000 jobs every
-// claim, completion and look-up reads all of them (1.6 ms for one job by
-// id, against 0.02) until autovacuum analyses the table, a minute or more
-// later. Without sequential scans the plan takes the index at any size;
-// a statement with no usable index still scans. TestGenericPlansUseIndexes
-// holds the hot statements to it.
-func indexedPlans(cfg *pgx.ConnConfig) {
-	if _, ok := cfg.RuntimeParams["enable_seqscan"]; !ok {
-		cfg.RuntimeParams["enable_seqscan"] = "off"
+// sessionSettings are what tocsin's PostgreSQL sessions run with, unless
+// the URL sets them: tocsin's statements are small reads and writes by
+// index, each prepared once per connection.
+//
+//   - enable_seqscan off: after five runs PostgreSQL keeps one plan for any
+//     parameters (a generic plan) until the table's statistics change. Made
+//     while a table is a page or two — a quiet system's outbox, vacuumed —
+//     that plan reads the whole table, and keeps doing so when a storm fills
+//     it: with 20,000 jobs every claim, completion and look-up reads all of
+//     them (1.6 ms for one job by id, against 0.02) until autovacuum
+//     analyses the table, a minute or more later. Without sequential scans
+//     the plan takes the index at any size; a statement with no usable
+//     index still scans. TestGenericPlansUseIndexes holds the hot
+//     statements to it.
+//   - jit off: a plan's cost is an estimate, and one over jit_above_cost
+//     (a read of a claim's incidents, estimated from the statistics of
+//     tables a minute old; any scan once scans cost 10^10 above) was
+//     compiled before it ran — 20–50 ms for a 1 ms read, on every run.
+func sessionSettings(cfg *pgx.ConnConfig) {
+	for k, v := range map[string]string{"enable_seqscan": "off", "jit": "off"} {
+		if _, ok := cfg.RuntimeParams[k]; !ok {
+			cfg.RuntimeParams[k] = v
+		}
 	}
 }
 

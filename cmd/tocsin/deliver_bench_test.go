@@ -194,7 +194,7 @@ func processCPU(b *testing.B) time.Duration {
 // TOCSIN_BENCH_DELIVERIES alerts (default 5,000) from 32 senders at once;
 // one op is the storm, from its first alert until the sink has seen its
 // last delivery. A plan made for the quiet tables must not read the whole
-// outbox once the storm fills it (store's indexedPlans: run it with
+// outbox once the storm fills it (store's sessionSettings: run it with
 // &enable_seqscan=on in the URL to see the difference).
 func BenchmarkStormAfterQuiet(b *testing.B) {
 	n := 5000
