@@ -45,13 +45,7 @@ var deliverTemplate struct {
 //
 //	go test -run '^$' -bench DeliverDrain -benchtime 1x -count 6 -cpuprofile /tmp/deliver.prof ./cmd/tocsin/
 func BenchmarkDeliverDrain(b *testing.B) {
-	n := 5000
-	if v := os.Getenv("TOCSIN_BENCH_DELIVERIES"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 1 {
-			b.Fatalf("TOCSIN_BENCH_DELIVERIES=%q is not a positive number", v)
-		}
-	}
+	n := benchDeliveries(b)
 	b.Run("sqlite", func(b *testing.B) {
 		deliverTemplate.once.Do(func() { deliverTemplate.path, deliverTemplate.err = buildDeliverTemplate(n) })
 		if deliverTemplate.err != nil {
@@ -80,11 +74,7 @@ func BenchmarkDeliverDrain(b *testing.B) {
 // returns (called with the timer stopped) holding n queued deliveries.
 func drainDeliveries(b *testing.B, n int, newDB func() string) {
 	var got atomic.Int64
-	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		got.Add(1)
-		w.WriteHeader(http.StatusNoContent)
-	}))
+	sink := countingSink(&got)
 	defer sink.Close()
 	var wall, cpu time.Duration
 	for range b.N {
@@ -135,25 +125,12 @@ func fillDeliveries(url string, n int) error {
 		return err
 	}
 	defer db.Close()
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
-				a := storetest.NewAlert("deliver-"+strconv.FormatInt(i, 10), "fp", tocsin.AlertFiring, "critical")
-				if _, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{a}, tocsin.IngestOptions{}); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	err = parallel(8, n, func(i int) error {
+		a := storetest.NewAlert("deliver-"+strconv.Itoa(i), "fp", tocsin.AlertFiring, "critical")
+		_, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{a}, tocsin.IngestOptions{})
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	return db.Close()
@@ -197,20 +174,10 @@ func processCPU(b *testing.B) time.Duration {
 // outbox once the storm fills it (store's sessionSettings: run it with
 // &enable_seqscan=on in the URL to see the difference).
 func BenchmarkStormAfterQuiet(b *testing.B) {
-	n := 5000
-	if v := os.Getenv("TOCSIN_BENCH_DELIVERIES"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 1 {
-			b.Fatalf("TOCSIN_BENCH_DELIVERIES=%q is not a positive number", v)
-		}
-	}
+	n := benchDeliveries(b)
 	const quiet = 200
 	var got atomic.Int64
-	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		got.Add(1)
-		w.WriteHeader(http.StatusNoContent)
-	}))
+	sink := countingSink(&got)
 	defer sink.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
 	post := func(ts *apptest.Server, group string) error {
@@ -265,24 +232,7 @@ func BenchmarkStormAfterQuiet(b *testing.B) {
 		admin.Close()
 		b.StartTimer()
 		start, startCPU := time.Now(), processCPU(b)
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		errs := make(chan error, 32)
-		for range 32 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := next.Add(1); i <= int64(n); i = next.Add(1) {
-					if err := post(ts, fmt.Sprintf("storm-%d-%d", run, i)); err != nil {
-						errs <- err
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		if err := <-errs; err != nil {
+		if err := parallel(32, n, func(i int) error { return post(ts, fmt.Sprintf("storm-%d-%d", run, i)) }); err != nil {
 			b.Fatal(err)
 		}
 		wait(int64(quiet + n))
@@ -293,4 +243,49 @@ func BenchmarkStormAfterQuiet(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*b.N)/wall.Seconds(), "deliveries/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(n*b.N), "cpu-µs/alert")
+}
+
+// benchDeliveries is TOCSIN_BENCH_DELIVERIES, default 5,000.
+func benchDeliveries(b *testing.B) int {
+	v := os.Getenv("TOCSIN_BENCH_DELIVERIES")
+	if v == "" {
+		return 5000
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		b.Fatalf("TOCSIN_BENCH_DELIVERIES=%q is not a positive number", v)
+	}
+	return n
+}
+
+// countingSink is a webhook receiver that counts what it is sent.
+func countingSink(got *atomic.Int64) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		got.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+}
+
+// parallel runs do(1) … do(n) on k goroutines and returns the first
+// error (the goroutine that met it stops).
+func parallel(k, n int, do func(i int) error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, k)
+	for range k {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1)); i <= n; i = int(next.Add(1)) {
+				if err := do(i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
 }
