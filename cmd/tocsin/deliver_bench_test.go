@@ -87,13 +87,7 @@ func drainDeliveries(b *testing.B, n int, newDB func() string) {
 			c.Alert.Slack.Enable, c.Alert.Email.Enable = false, false
 			c.Alert.Webhook.URL = sink.URL + "/hook"
 		})
-		deadline := time.Now().Add(2 * time.Minute)
-		for got.Load() < int64(n) {
-			if time.Now().After(deadline) {
-				b.Fatalf("%d of %d deliveries after 2 minutes", got.Load(), n)
-			}
-			time.Sleep(time.Millisecond)
-		}
+		awaitDeliveries(b, &got, int64(n))
 		wall += time.Since(start)
 		cpu += processCPU(b) - startCPU
 		b.StopTimer()
@@ -194,15 +188,6 @@ func BenchmarkStormAfterQuiet(b *testing.B) {
 		}
 		return nil
 	}
-	wait := func(want int64) {
-		deadline := time.Now().Add(2 * time.Minute)
-		for got.Load() < want {
-			if time.Now().After(deadline) {
-				b.Fatalf("%d of %d deliveries after 2 minutes", got.Load(), want)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
 	var wall, cpu time.Duration
 	for run := range b.N {
 		b.StopTimer()
@@ -220,7 +205,7 @@ func BenchmarkStormAfterQuiet(b *testing.B) {
 			if err := post(ts, fmt.Sprintf("quiet-%d-%d", run, i)); err != nil {
 				b.Fatal(err)
 			}
-			wait(int64(i + 1))
+			awaitDeliveries(b, &got, int64(i+1))
 			if i == 9 {
 				for _, tbl := range []string{"incidents", "alerts", "payloads", "timeline", "jobs", "channel_refs"} {
 					if _, err := admin.Exec("VACUUM ANALYZE " + tbl); err != nil {
@@ -235,7 +220,7 @@ func BenchmarkStormAfterQuiet(b *testing.B) {
 		if err := parallel(32, n, func(i int) error { return post(ts, fmt.Sprintf("storm-%d-%d", run, i)) }); err != nil {
 			b.Fatal(err)
 		}
-		wait(int64(quiet + n))
+		awaitDeliveries(b, &got, int64(quiet+n))
 		wall += time.Since(start)
 		cpu += processCPU(b) - startCPU
 		b.StopTimer()
@@ -256,6 +241,18 @@ func benchDeliveries(b *testing.B) int {
 		b.Fatalf("TOCSIN_BENCH_DELIVERIES=%q is not a positive number", v)
 	}
 	return n
+}
+
+// awaitDeliveries waits until the sink counted want deliveries (at most
+// 2 minutes).
+func awaitDeliveries(b *testing.B, got *atomic.Int64, want int64) {
+	deadline := time.Now().Add(2 * time.Minute)
+	for got.Load() < want {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d deliveries after 2 minutes", got.Load(), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // countingSink is a webhook receiver that counts what it is sent.
