@@ -152,8 +152,14 @@ func (t *txn) insertHeld(ctx context.Context) error {
 	if t.db.dialect != SQLite {
 		// One round trip for everything: each statement is one on
 		// PostgreSQL, and a new incident holds back five rows of four or
-		// five tables.
-		err := t.execHeldAll(ctx)
+		// five tables. A guessed new incident's rows go in the guarded
+		// statement (guess.go).
+		var err error
+		if t.guess != nil {
+			err = t.insertGuessed(ctx)
+		} else {
+			err = t.execHeldAll(ctx)
+		}
 		t.discard()
 		if err != nil {
 			t.failed = err
@@ -220,17 +226,10 @@ func (t *txn) execHeld(ctx context.Context, tbl *heldTable, n int, args []any) e
 // PostgreSQL's 65,535 parameters it goes table by table.
 func (t *txn) execHeldAll(ctx context.Context) error {
 	h := &t.held
-	var counts [len(heldTables)]int
-	size := 0
-	for i := range heldTables {
-		size += len(h.args[i])
-	}
-	args := make([]any, 0, size)
+	counts, args := t.heldArgs()
 	tables := 0
-	for i := range heldTables {
-		counts[i] = h.rows[i]
-		args = append(args, h.args[i]...)
-		if counts[i] > 0 {
+	for _, c := range counts {
+		if c > 0 {
 			tables++
 		}
 	}
@@ -247,6 +246,23 @@ func (t *txn) execHeldAll(ctx context.Context) error {
 		return fmt.Errorf("insert held rows: %w", err)
 	}
 	return nil
+}
+
+// heldArgs returns the rows held back per table and, after first, their
+// values in table order: the parameters of one statement inserting them.
+func (t *txn) heldArgs(first ...any) ([len(heldTables)]int, []any) {
+	h := &t.held
+	var counts [len(heldTables)]int
+	size := len(first)
+	for i := range heldTables {
+		size += len(h.args[i])
+	}
+	args := append(make([]any, 0, size), first...)
+	for i := range heldTables {
+		counts[i] = h.rows[i]
+		args = append(args, h.args[i]...)
+	}
+	return counts, args
 }
 
 // execHeldTable inserts rows of tbl on PostgreSQL, at most maxHeldRows a

@@ -316,6 +316,12 @@ func TestInstancesSeeRoutingChanges(t *testing.T) {
 	if got := planOf(); got != "/Alert fp" {
 		t.Fatalf("after A deleted the routing: %q", got)
 	}
+	// Each alert was guessed to open an incident (guess.go) under the
+	// routing B had cached; after each of A's three changes the guess did
+	// not hold, and the alert was routed again.
+	if got := guessed(b); got != "4 guessed, 3 wrong" {
+		t.Fatalf("B: %s; want 4 guessed, 3 wrong", got)
+	}
 }
 
 // TestHeldChannelRefsFirstStays: references saved by completions are held

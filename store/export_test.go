@@ -11,6 +11,7 @@ func HotStatements(db *DB) map[string]string {
 		"find by dedupe":       byDedupe,
 		"find by legacy key":   byKeyOrLegacy,
 		"find alert":           alertByFingerprint,
+		"open guessed":         guardedText([len(heldTables)]int{1, 1, 1, 2, 1, 0}),
 		"due lanes":            dueLanesQuery,
 		"next due":             nextDueQuery,
 		"claim":                s.claimQuery("", 8),

@@ -39,18 +39,26 @@ func (s *Incidents) Ingest(ctx context.Context, alerts []*tocsin.Alert, opts toc
 	var results []tocsin.IngestResult
 	var err error
 	var queued bool
+	// A lone alert may be guessed to open an incident (guess.go); a wrong
+	// guess wrote nothing and runs again with the look-up.
+	guess := len(alerts) == 1 && opts.IdempotencyKey == ""
 	// On PostgreSQL two requests may race to open the same incident; the
 	// unique index lets one win and the other retries and attaches.
 	for attempt := 0; attempt < 5; attempt++ {
 		err = s.tx(ctx, func(tx *txn) error {
 			before := tx.queued
-			results, err = s.ingest(ctx, tx, alerts, opts)
+			results, err = s.ingest(ctx, tx, alerts, opts, guess)
 			queued = tx.queued > before
 			return err
 		})
+		if errors.Is(err, errGuessWrong) {
+			guess = false
+			continue
+		}
 		if tocsin.ErrorCode(err) != tocsin.ECONFLICT {
 			break
 		}
+		guess = false
 	}
 	if err != nil {
 		return nil, alertError(err)
@@ -63,7 +71,7 @@ func (s *Incidents) Ingest(ctx context.Context, alerts []*tocsin.Alert, opts toc
 	return results, nil
 }
 
-func (s *Incidents) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert, opts tocsin.IngestOptions) ([]tocsin.IngestResult, error) {
+func (s *Incidents) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert, opts tocsin.IngestOptions, guess bool) ([]tocsin.IngestResult, error) {
 	now := s.opts.Now().UTC()
 	results := make([]tocsin.IngestResult, 0, len(alerts))
 	if k := opts.IdempotencyKey; k != "" {
@@ -92,7 +100,7 @@ func (s *Incidents) ingest(ctx context.Context, tx *txn, alerts []*tocsin.Alert,
 		if p == nil || !bytes.Equal(a.Raw, p.raw) {
 			p = &payload{raw: a.Raw}
 		}
-		r, err := s.ingestOne(ctx, tx, &rt, a, p, now, opts)
+		r, err := s.ingestOne(ctx, tx, &rt, a, p, now, opts, guess)
 		if err != nil {
 			return nil, err
 		}
@@ -133,15 +141,20 @@ func (p *payload) ID(ctx context.Context, tx *txn, now time.Time) (string, error
 // of what it last said. *rt is the routing it was given, or the one it
 // read instead when the look-up found the stored routing changed since
 // (then routed, and looked up, again).
-func (s *Incidents) load(ctx context.Context, r reader, rt **routing, a *tocsin.Alert, now time.Time, opts tocsin.IngestOptions) (response.Input, string, error) {
+func (s *Incidents) load(ctx context.Context, r reader, rt **routing, a *tocsin.Alert, now time.Time, opts tocsin.IngestOptions, guess bool) (response.Input, string, error) {
 	a.ReceivedAt = now
 	in := response.Input{Alert: a, Policy: &s.opts.Policy, Options: opts, Now: now}
 	var err error
 	var hash string
+	t, _ := r.(*txn)
 	for reread := false; ; reread = true {
 		in.Routed = (*rt).route(a, opts, &s.opts.Policy, now)
+		dedupe := in.Routed.DedupeString()
 		var version int64
-		if in.Incident, in.Known, hash, version, err = findForAlert(ctx, r, a, in.Routed.DedupeString()); err != nil {
+		if guess && t != nil && t.guessNew(a, dedupe, (*rt).version) {
+			// None open, as the guarded insert checks (guess.go).
+			version = (*rt).version
+		} else if in.Incident, in.Known, hash, version, err = findForAlert(ctx, r, a, dedupe); err != nil {
 			return in, "", err
 		}
 		// A routing read after this look-up is at least as new as what
@@ -169,13 +182,23 @@ func (s *Incidents) load(ctx context.Context, r reader, rt **routing, a *tocsin.
 
 // ingestOne loads what deciding about one alert needs, lets response
 // decide, and applies the effects.
-func (s *Incidents) ingestOne(ctx context.Context, tx *txn, rt **routing, a *tocsin.Alert, p *payload, now time.Time, opts tocsin.IngestOptions) (tocsin.IngestResult, error) {
-	in, _, err := s.load(ctx, tx, rt, a, now, opts)
+func (s *Incidents) ingestOne(ctx context.Context, tx *txn, rt **routing, a *tocsin.Alert, p *payload, now time.Time, opts tocsin.IngestOptions, guess bool) (tocsin.IngestResult, error) {
+	in, _, err := s.load(ctx, tx, rt, a, now, opts, guess)
 	if err != nil {
 		return tocsin.IngestResult{}, err
 	}
 	eff := response.Ingest(in)
 	res := eff.Result
+	if tx.guess != nil && eff.Open == nil {
+		// Guessed to open an incident, decided not to (a resolve, say):
+		// what it does then depends on what is open, so look it up.
+		return res, errGuessWrong
+	}
+	if res.IncidentID != "" && tx.guess == nil {
+		// Found or opened: the next alert under this key is looked up (a
+		// guess is remembered by insertGuessed).
+		s.openKeys.put(openKey(a.Source, a.DedupKey), struct{}{})
+	}
 	if err := applyAlert(ctx, tx, eff, a, p, now); err != nil {
 		return res, err
 	}
@@ -357,7 +380,7 @@ func insertAlert(ctx context.Context, tx *txn, a *tocsin.Alert, p *payload, now 
 	tx.hold(heldAlerts, a.ID, a.IncidentID, nullString(payloadID), a.Source, a.DedupKey, a.Fingerprint, a.Status, a.Severity,
 		a.Title, a.Description, labels, ann, links, nullMicros(a.StartsAt), nullMicros(a.EndsAt), micros(now), micros(now), micros(now), hash)
 	tx.held.alerts = append(tx.held.alerts, heldAlert{incidentID: a.IncidentID, fingerprint: a.Fingerprint})
-	tx.db.recent.put(a, hash)
+	tx.db.recent.put(recentKey(a), hash)
 	return nil
 }
 
@@ -375,7 +398,7 @@ func updateAlert(ctx context.Context, tx *txn, a *tocsin.Alert, p *payload, now 
 		return fmt.Errorf("count repeat: %w", err)
 	}
 	if n, _ := r.RowsAffected(); n == 1 {
-		tx.db.recent.put(a, hash)
+		tx.db.recent.put(recentKey(a), hash)
 		return nil
 	}
 	payloadID, err := p.ID(ctx, tx, now)
@@ -389,7 +412,7 @@ func updateAlert(ctx context.Context, tx *txn, a *tocsin.Alert, p *payload, now 
 		nullString(payloadID), hash, a.ID); err != nil {
 		return fmt.Errorf("update alert: %w", err)
 	}
-	tx.db.recent.put(a, hash)
+	tx.db.recent.put(recentKey(a), hash)
 	return nil
 }
 

@@ -59,7 +59,7 @@ func (s *Incidents) findRepeats(ctx context.Context, alerts []*tocsin.Alert, opt
 	}
 	hashes := make([]string, len(alerts))
 	for i, a := range alerts {
-		last, ok := s.recent.get(a)
+		last, ok := s.recent.get(recentKey(a))
 		if !ok {
 			return nil // new, or not written lately: no hash or read to spend
 		}
@@ -81,7 +81,7 @@ func (s *Incidents) confirmRepeats(ctx context.Context, alerts []*tocsin.Alert, 
 	var raw []byte
 	var sum [sha256.Size]byte
 	for i, a := range alerts {
-		e, ok := s.decided.get(recentKey(a), opts)
+		e, ok := s.decided.decision(recentKey(a), opts)
 		if !ok {
 			return nil, false
 		}
@@ -207,7 +207,7 @@ func (s *Incidents) loadRepeats(ctx context.Context, alerts []*tocsin.Alert, has
 	}
 	reps := make([]repeat, 0, len(alerts))
 	for i, a := range alerts {
-		in, hash, err := s.load(ctx, r, &rt, a, now, opts)
+		in, hash, err := s.load(ctx, r, &rt, a, now, opts, false)
 		if err != nil || in.Known == nil || hash == "" || hashes[i] != hash {
 			return nil
 		}
@@ -221,56 +221,63 @@ func (s *Incidents) loadRepeats(ctx context.Context, alerts []*tocsin.Alert, has
 	}
 	if rt.doc == nil && opts.ResponsePlan == "" {
 		for i, rep := range reps {
-			s.decided.put(rep, saidBy(alerts[i]), opts)
+			s.decided.keep(rep, saidBy(alerts[i]), opts)
 		}
 	}
 	return reps
 }
 
-// recentHashes remembers the content hash last written for recent alerts
-// (by source, dedup key and fingerprint), so that only a report that may
-// be a repeat pays for findRepeats' reads: a new alert costs a map look-up.
-// It is a hint — a rolled-back write may leave one behind — and the reads
+// hints is a bounded map of hints by key: past maxRecent entries it
+// starts over. A hint only ever saves work: whatever it says, the reads
 // decide.
-type recentHashes struct {
+type hints[V any] struct {
 	mu sync.Mutex
-	m  map[string]string
+	m  map[string]V
 }
 
-// maxRecent bounds recentHashes and decidedRepeats; past it, each starts
-// over.
+// maxRecent bounds every hints map.
 const maxRecent = 8192
+
+// get returns the hint for key, if one is kept.
+func (h *hints[V]) get(key string) (V, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	v, ok := h.m[key]
+	return v, ok
+}
+
+// put keeps v for key.
+func (h *hints[V]) put(key string, v V) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m == nil || len(h.m) >= maxRecent {
+		h.m = make(map[string]V, 256)
+	}
+	h.m[key] = v
+}
+
+// drop forgets key's hint.
+func (h *hints[V]) drop(key string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.m, key)
+}
+
+// recentHashes (core.recent) remembers the content hash last written for
+// recent alerts, by recentKey, so that only a report that may be a repeat
+// pays for findRepeats' reads: a new alert costs a map look-up. A
+// rolled-back write may leave one behind; the reads decide.
+type recentHashes = hints[string]
 
 func recentKey(a *tocsin.Alert) string {
 	return a.Source + "\x00" + a.DedupKey + "\x00" + a.Fingerprint
-}
-
-// get returns the hash last written for a's alert, if one is known.
-func (r *recentHashes) get(a *tocsin.Alert) (string, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	h, ok := r.m[recentKey(a)]
-	return h, ok
-}
-
-// put records the hash written for a's alert.
-func (r *recentHashes) put(a *tocsin.Alert, hash string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.m == nil || len(r.m) >= maxRecent {
-		r.m = make(map[string]string, 256)
-	}
-	r.m[recentKey(a)] = hash
 }
 
 // decidedRepeats remembers, by recentKey, the last full decision that a
 // report was a repeat, with the options it was made under: the same
 // report with the same options is decided the same way while the stored
 // state it was decided on holds, which confirmRepeat reads.
-type decidedRepeats struct {
-	mu sync.Mutex
-	m  map[string]decidedRepeat
-}
+type decidedRepeats struct{ hints[decidedRepeat] }
 
 type decidedRepeat struct {
 	rep  repeat
@@ -309,11 +316,10 @@ func sameBytes(a, b []byte) bool {
 	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
-// get returns the decision for key if it was made with these options.
-func (d *decidedRepeats) get(key string, opts tocsin.IngestOptions) (decidedRepeat, bool) {
-	d.mu.Lock()
-	e, ok := d.m[key]
-	d.mu.Unlock()
+// decision returns the decision for key if it was made with these
+// options.
+func (d *decidedRepeats) decision(key string, opts tocsin.IngestOptions) (decidedRepeat, bool) {
+	e, ok := d.get(key)
 	if !ok || !sameOptions(e.opts, opts) {
 		return decidedRepeat{}, false
 	}
@@ -330,19 +336,9 @@ func sameOptions(a, b tocsin.IngestOptions) bool {
 	return reflect.DeepEqual(a, b)
 }
 
-func (d *decidedRepeats) put(r repeat, what said, opts tocsin.IngestOptions) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.m == nil || len(d.m) >= maxRecent {
-		d.m = make(map[string]decidedRepeat, 256)
-	}
-	d.m[r.key] = decidedRepeat{rep: r, said: what, opts: opts}
-}
-
-func (d *decidedRepeats) drop(key string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	delete(d.m, key)
+// keep remembers the decision that r is a repeat of what, under opts.
+func (d *decidedRepeats) keep(r repeat, what said, opts tocsin.IngestOptions) {
+	d.put(r.key, decidedRepeat{rep: r, said: what, opts: opts})
 }
 
 // repeatCounts accumulates the repeats answered since the last flush, by

@@ -130,11 +130,15 @@ type core struct {
 	stmts         sync.Map // query → *sql.Stmt (SQLite)
 	recent        recentHashes
 	decided       decidedRepeats // repeats decided in full, confirmed by one read
+	openKeys      openKeys       // keys seen with an open incident lately: look them up, never guess (guess.go)
 	repeats       repeatCounts   // repeat counts not yet written
 	confirms      confirmations  // reads confirming repeats, shared
 	peers         *peers         // PostgreSQL: the other instances' wake-ups
 	routings      routingCache   // the routing last read, checked by every look-up
 	swept         atomic.Int64   // when claims last swept cancelled jobs (µs)
+	// guesses and guessesWrong count the alerts guessed to open an
+	// incident, and the guesses that did not hold.
+	guesses, guessesWrong atomic.Int64
 }
 
 // ParseURL tells the dialect and driver data source of a database URL: a
@@ -424,6 +428,9 @@ type txn struct {
 	// failed is a failed flush's error: the transaction is then lost, and
 	// every later statement and the commit fail with it.
 	failed error
+	// guess is the guess of a new incident this transaction's writes rest
+	// on (guess.go), if any.
+	guess *openGuess
 	// routing is the routing an ingest of this transaction loaded last, for
 	// the next one (a SQLite group's members), cached for every transaction
 	// once this one commits (see routingFor).
@@ -457,6 +464,12 @@ func (t *txn) start(ctx context.Context) error {
 		return nil
 	}
 	if t.failed != nil {
+		return t.failed
+	}
+	if t.guess != nil {
+		// A guessed transaction writes only through its guarded
+		// statement: the ingest runs again with the look-up.
+		t.failed = errGuessWrong
 		return t.failed
 	}
 	tx, err := t.conn.BeginTx(ctx, nil)
