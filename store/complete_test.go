@@ -332,3 +332,80 @@ func TestCompleteJobsOnCallRefs(t *testing.T) {
 		})
 	}
 }
+
+// TestDeescalationRaceTwoInstances: two instances on one PostgreSQL
+// database; A records its on-call provider's references (the escalations'
+// outcomes, in batches as its worker does) while B resolves the same
+// incidents at the same time. Whichever commits first, every incident ends
+// with exactly one de-escalation: B's resolve queues it when it sees the
+// reference, A's completion when it sees the incident resolved.
+func TestDeescalationRaceTwoInstances(t *testing.T) {
+	ctx := context.Background()
+	url := storetest.PostgresURL(t)
+	const n = 60
+	a, clock, incidents := openIncidents(t, url, n)
+	b := storetest.Open(t, url, store.Options{Now: clock.Now, Policy: tocsin.Policy{Impacts: tocsin.DefaultImpacts()}})
+	for _, id := range incidents {
+		if err := a.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: tocsin.JobEscalate, Lane: "escalate:pagerduty", IncidentID: id, DueAt: clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jobs, err := a.Jobs().ClaimJobs(ctx, tocsin.JobClaim{Owner: "w", Now: clock.Now(), Lease: time.Minute, Limit: n})
+	if err != nil || len(jobs) != n {
+		t.Fatalf("claimed %d (%v)", len(jobs), err)
+	}
+	channel := tocsin.OnCallRefChannel + "pagerduty"
+	done := make(chan error, 2)
+	go func() {
+		// A: batches of 1 to 4 outcomes, as claims finish.
+		for i := 0; i < len(jobs); {
+			k := min(1+i%4, len(jobs)-i)
+			batch, outs := jobs[i:i+k], make([]tocsin.JobOutcome, k)
+			for j, job := range batch {
+				outs[j] = tocsin.JobOutcome{
+					Events: []*tocsin.TimelineEvent{{Kind: tocsin.EventEscalation, Actor: "pagerduty", Message: "escalated"}},
+					Ref:    &tocsin.ChannelRef{IncidentID: job.IncidentID, Channel: channel, Ref: `{"provider":"pagerduty","ref":"PD-` + job.IncidentID + `"}`},
+				}
+			}
+			for _, err := range a.Jobs().CompleteJobs(ctx, "w", batch, outs) {
+				if err != nil {
+					done <- err
+					return
+				}
+			}
+			i += k
+		}
+		done <- nil
+	}()
+	go func() {
+		// B: resolves them in the order A records them.
+		for _, job := range jobs {
+			if _, _, err := b.Incidents().Resolve(ctx, job.IncidentID, tocsin.Actor{Name: "ann"}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	missing, twice := 0, 0
+	for _, id := range incidents {
+		var k int
+		if err := a.SQL().QueryRow(`SELECT COUNT(*) FROM jobs WHERE incident_id = $1 AND kind = $2`, id, tocsin.JobDeescalate).Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case k == 0:
+			missing++
+		case k > 1:
+			twice++
+		}
+	}
+	if missing > 0 || twice > 0 {
+		t.Fatalf("of %d incidents resolved while their references were recorded, %d have no de-escalation and %d more than one", n, missing, twice)
+	}
+}
