@@ -141,8 +141,9 @@ type Worker struct {
 	// stale data (Preloader): they wait at most about this long.
 	AheadWithin time.Duration
 	// Completers, when the store is a BatchCompleter, is how many batches
-	// of outcomes are recorded at once (2: while one waits for its commit,
-	// the next gathers); 0 records each outcome alone. Batches save
+	// of outcomes are recorded at once (while one waits for its commit,
+	// the outcomes finishing meanwhile gather for the next); 0 records each
+	// outcome alone. Batches save
 	// PostgreSQL a transaction per job; SQLite's group commit already
 	// shares one among concurrent writes, and a batch handed to it waits
 	// for the group in progress (measured slower there).
