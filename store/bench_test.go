@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -72,24 +71,7 @@ func BenchmarkRunbookSleepResume(b *testing.B) {
 				incidents[i] = inc.ID
 			}
 			parallel := func(jobs int, do func(i int) error) {
-				var next atomic.Int64
-				var wg sync.WaitGroup
-				errs := make(chan error, workers)
-				for range workers {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for i := int(next.Add(1)) - 1; i < jobs; i = int(next.Add(1)) - 1 {
-							if err := do(i); err != nil {
-								errs <- err
-								return
-							}
-						}
-					}()
-				}
-				wg.Wait()
-				close(errs)
-				if err := <-errs; err != nil {
+				if err := storetest.Parallel(workers, jobs, do); err != nil {
 					b.Fatal(err)
 				}
 			}

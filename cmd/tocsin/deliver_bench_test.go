@@ -119,7 +119,7 @@ func fillDeliveries(url string, n int) error {
 		return err
 	}
 	defer db.Close()
-	err = parallel(8, n, func(i int) error {
+	err = storetest.Parallel(8, n, func(i int) error {
 		a := storetest.NewAlert("deliver-"+strconv.Itoa(i), "fp", tocsin.AlertFiring, "critical")
 		_, err := db.Incidents().Ingest(ctx, []*tocsin.Alert{a}, tocsin.IngestOptions{})
 		return err
@@ -217,7 +217,7 @@ func BenchmarkStormAfterQuiet(b *testing.B) {
 		admin.Close()
 		b.StartTimer()
 		start, startCPU := time.Now(), processCPU(b)
-		if err := parallel(32, n, func(i int) error { return post(ts, fmt.Sprintf("storm-%d-%d", run, i)) }); err != nil {
+		if err := storetest.Parallel(32, n, func(i int) error { return post(ts, fmt.Sprintf("storm-%d-%d", run, i)) }); err != nil {
 			b.Fatal(err)
 		}
 		awaitDeliveries(b, &got, int64(quiet+n))
@@ -262,27 +262,4 @@ func countingSink(got *atomic.Int64) *httptest.Server {
 		got.Add(1)
 		w.WriteHeader(http.StatusNoContent)
 	}))
-}
-
-// parallel runs do(1) … do(n) on k goroutines and returns the first
-// error (the goroutine that met it stops).
-func parallel(k, n int, do func(i int) error) error {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, k)
-	for range k {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1)); i <= n; i = int(next.Add(1)) {
-				if err := do(i); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	return <-errs
 }
