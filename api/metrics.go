@@ -29,6 +29,10 @@ type Metrics struct {
 	// DeliveryFailures counts deliveries that gave up, by channel or
 	// on-call provider: each is an incident somebody was not told about.
 	DeliveryFailures *prometheus.CounterVec
+	// IntakePaced counts intake answers held while deliveries were behind
+	// (engine.Pacer); IntakePacedSeconds sums how long they waited.
+	IntakePaced        prometheus.Counter
+	IntakePacedSeconds prometheus.Counter
 }
 
 // JobStatsSource reports the queue per job kind; the store implements it.
@@ -60,6 +64,13 @@ func NewMetrics(stats QueueStats, now func() time.Time) *Metrics {
 		Name: "tocsin_delivery_failures_total", Help: "Notifications and escalations that gave up, by channel or on-call provider.",
 	}, []string{"channel"})
 	reg.MustRegister(m.DeliveryFailures)
+	m.IntakePaced = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tocsin_intake_paced_total", Help: "Intake answers held (after commit) while a fast lane had more than ingest.pace.backlog jobs due.",
+	})
+	m.IntakePacedSeconds = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tocsin_intake_paced_seconds_total", Help: "How long intake answers were held in all while deliveries were behind.",
+	})
+	reg.MustRegister(m.IntakePaced, m.IntakePacedSeconds)
 	if js, ok := stats.(JobStatsSource); ok {
 		reg.MustRegister(&jobCollector{stats: js, now: now})
 	}

@@ -85,12 +85,15 @@ func (o *Options) validate() error {
 // App is a wired tocsin server: New builds it, Serve runs it, Close
 // releases its database.
 type App struct {
-	cfg     *config.Config
-	opts    Options
-	logger  *slog.Logger
-	store   *store.DB
-	signal  *engine.Signal
-	worker  *engine.Worker
+	cfg    *config.Config
+	opts   Options
+	logger *slog.Logger
+	store  *store.DB
+	signal *engine.Signal
+	worker *engine.Worker
+	// pacer holds intake's answers while deliveries are behind; nil when
+	// ingest.pace.backlog is 0.
+	pacer   *engine.Pacer
 	pager   *engage.Engine
 	handler http.Handler
 	// metrics serves /metrics on metrics.listen when that is set;
@@ -324,6 +327,26 @@ func (a *App) setupWorker(w *wiring) {
 	if o.PollInterval > 0 {
 		a.worker.PollInterval = o.PollInterval
 	}
+	a.pacer = newPacer(a.cfg.Ingest.Pace, a.worker, a.store.Jobs(), logger)
+}
+
+// newPacer builds intake's pacer from ingest.pace (engine's defaults for
+// what is unset); nil when pacing is off.
+func newPacer(c config.Pace, w *engine.Worker, jobs engine.DueCounter, logger *slog.Logger) *engine.Pacer {
+	p := engine.NewPacer(w, jobs)
+	if c.Backlog != nil {
+		p.Backlog = *c.Backlog
+	}
+	if c.MaxWait > 0 {
+		p.MaxWait = c.MaxWait.Std()
+	}
+	if p.Backlog <= 0 {
+		return nil
+	}
+	if logger != nil {
+		p.Logger = logger
+	}
+	return p
 }
 
 // aheadWithin is how soon a job claimed ahead must be expected to start
@@ -414,12 +437,17 @@ func (a *App) routes(w *wiring) http.Handler {
 		Record: a.store.Incidents(), AttachmentMaxBytes: attachmentLimit(cfg),
 		Runbooks: a.store.Runbooks(), RunbookPolicy: w.runbookPolicy,
 	}).Register(mux)
+	var pacer inbound.Pacer // not a nil *engine.Pacer in an interface
+	if a.pacer != nil {
+		pacer = a.pacer
+	}
 	inbound.New(a.store.Incidents(), inbound.Options{
 		Tokens: api.Tokens{Clear: cfg.Ingest.Tokens, Hashes: a.ingestTokenHashes}, Open: cfg.Ingest.Open,
 		MaxBodyBytes: cfg.Ingest.MaxBodyBytes, Overrides: overrides, SNS: sns, DebugBody: cfg.Alert.DebugBody,
 		SlackSigningSecret: cfg.Alert.Slack.SigningSecret, TwilioAuthToken: twilioToken(cfg), Pages: a.store.Engagements(), PublicHost: w.publicHost,
 		Metrics: w.metrics, Changes: a.store.Incidents(), Now: o.Now, Logger: logger,
 		Runbooks: a.store.Runbooks(), Contacts: a.store.OnCall(), Slack: slackReplies(channels),
+		Pacer: pacer,
 	}).Register(mux)
 	web.New(a.store.Incidents(), web.Options{Acks: w.acks, Runbooks: a.store.Runbooks(), Logger: logger}).Register(mux)
 	if aws := cfg.AWSAPI; len(aws.Credentials) > 0 {
@@ -464,6 +492,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		defer close(workerDone)
 		a.worker.Run(workerCtx)
 	}()
+	if a.pacer != nil {
+		go a.pacer.Run(workerCtx)
+	}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	a.logger.Info("listening", "addr", ln.Addr().String())

@@ -12,6 +12,7 @@ import (
 
 	"tocsin"
 	"tocsin/config"
+	"tocsin/engine"
 	"tocsin/store/storetest"
 )
 
@@ -135,5 +136,22 @@ func TestNewRefusesWhatCheckRefuses(t *testing.T) {
 	_, err = checkSetup(t.Context(), cfg, nil)
 	if err == nil || err.Error() != probs.Error() {
 		t.Fatalf("checkSetup: %v; want the same problems as New (%v)", err, probs)
+	}
+}
+
+// TestPacerFromConfig: ingest.pace unset is engine's defaults, backlog 0
+// turns pacing off, and each key overrides its default.
+func TestPacerFromConfig(t *testing.T) {
+	w := engine.NewWorker(nil, nil)
+	if p := newPacer(config.Pace{}, w, nil, nil); p == nil || p.Backlog != engine.DefaultPaceBacklog || p.MaxWait != engine.DefaultPaceMaxWait {
+		t.Fatalf("unset ingest.pace: %+v; want engine's defaults", p)
+	}
+	zero, n := 0, 40
+	if p := newPacer(config.Pace{Backlog: &zero}, w, nil, nil); p != nil {
+		t.Fatalf("ingest.pace.backlog 0: a pacer %+v; want none", p)
+	}
+	p := newPacer(config.Pace{Backlog: &n, MaxWait: tocsin.Duration(time.Second)}, w, nil, nil)
+	if p == nil || p.Backlog != 40 || p.MaxWait != time.Second {
+		t.Fatalf("ingest.pace {backlog: 40, max_wait: 1s}: %+v", p)
 	}
 }

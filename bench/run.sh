@@ -9,8 +9,10 @@
 #            trivial net/http handler (bench/trivial), BENCH_RUNS runs each
 #   repeat   one Alertmanager group re-sent (deduplicated repeats) and the
 #            payload rows and bytes the database gains
-#   deliver  a webhook channel, intake at full speed: delivered/s, backlog,
-#            tocsin CPU per delivery in the drain after the intake
+#   deliver  a webhook channel, intake at full speed: delivered/s and the
+#            backlog when the intake ends (intake paced, the default); then
+#            again with pacing off (ingest.pace.backlog: 0) and the drain
+#            of the backlog it leaves: drained/s, tocsin CPU per delivery
 #   fixed    alert → first webhook delivery at BENCH_RATE/s
 #   timers   BENCH_TIMERS escalation timers due within the same minute
 #   wake     two instances on one PostgreSQL: A's 2xx → B's delivery, and
@@ -222,11 +224,13 @@ start_bg() {
 	bgaddr=$(<"$dir/$name.addr")
 }
 
-# start_tocsin LABEL DIR DB EXTRA_YAML: start tocsin on DB with the base
-# configuration plus EXTRA_YAML, wait for /readyz; sets tpid and turl.
-# Returns 1 (with a note) when it does not become ready.
+# start_tocsin LABEL DIR DB EXTRA_YAML [INGEST_KEYS]: start tocsin on DB
+# with the base configuration plus EXTRA_YAML (INGEST_KEYS: more keys of
+# the ingest block, in flow form: ", pace: {backlog: 0}"), wait for
+# /readyz; sets tpid and turl. Returns 1 (with a note) when it does not
+# become ready.
 start_tocsin() {
-	local label=$1 dir=$2 db=$3 extra=$4 port try
+	local label=$1 dir=$2 db=$3 extra=$4 ingest=${5:-} port try
 	mkdir -p "$dir/data"
 	for ((try = 1; ; try++)); do
 		port=$(free_port)
@@ -234,7 +238,7 @@ start_tocsin() {
 public_host: http://127.0.0.1:$port
 data_dir: $dir/data
 log: {level: warn}
-ingest: {tokens: ["$INGEST_TOKEN"]}
+ingest: {tokens: ["$INGEST_TOKEN"]$ingest}
 api: {tokens: ["$API_TOKEN"]}
 $extra
 EOF
@@ -387,6 +391,24 @@ scenario_deliveries() {
 		save_deliveries "$sinkaddr" "$dir/fixed-deliveries.csv"
 	fi
 	stop_tocsin "$name, deliveries" "$dir"
+	if want deliver; then
+		# The drain of a whole backlog, pacing off: intake at full speed
+		# leaves the outbox behind, then what deliveries cost is measured.
+		dir="$tmp/$1/drain"
+		mkdir -p "$dir"
+		new_db "$name" "$dir"
+		if start_tocsin "$name, drain" "$dir" "$db" "alert:
+  webhook:
+    enable: true
+    url: http://$sinkaddr/hook
+    secret: $SECRET" ", pace: {backlog: 0}"; then
+			log "$name: webhook channel, pacing off, $BENCH_N alerts at concurrency $BENCH_CONCURRENCY"
+			load -url "$turl" -sink "http://$sinkaddr" -wait "$BENCH_WAIT" -backend "$name" -server-pid "$tpid" \
+				-n "$BENCH_N" -concurrency "$BENCH_CONCURRENCY" \
+				-scenario "webhook, max rate, c=$BENCH_CONCURRENCY, pacing off" -json "$results/$name/drain.json"
+			stop_tocsin "$name, drain" "$dir"
+		fi
+	fi
 	stop "$sinkpid"
 }
 

@@ -110,6 +110,21 @@ type Ingest struct {
 	// token must not be a licence to mail or post anywhere), and even a
 	// listed one is honoured only on requests with a valid integration token.
 	AllowedDestinations map[string][]string `yaml:"allowed_destinations"`
+	// Pace holds intake's answers while deliveries fall behind.
+	Pace Pace `yaml:"pace"`
+}
+
+// Pace holds intake's answers (after their alerts are committed) while a
+// lane running fast jobs — a webhook channel at full speed — has more than
+// Backlog jobs due, for at most MaxWait each: in a storm senders slow to
+// the pace deliveries keep, instead of every notification queueing behind
+// the whole storm. A slow destination never makes intake wait.
+type Pace struct {
+	// Backlog is how many due jobs a fast lane may have before answers
+	// wait (default 500); 0 turns pacing off.
+	Backlog *int `yaml:"backlog"`
+	// MaxWait bounds one answer's wait (default 250ms, at most 10s).
+	MaxWait Duration `yaml:"max_wait"`
 }
 
 // CloudWatch configures Amazon SNS message handling.

@@ -175,3 +175,23 @@ func TestAWSAPIValidated(t *testing.T) {
 		t.Errorf("a secret is echoed:\n%v", err)
 	}
 }
+
+func TestIngestPace(t *testing.T) {
+	res, err := Parse([]byte("ingest:\n  pace:\n    backlog: 0\n    max_wait: 1s\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := res.Config.Ingest.Pace; p.Backlog == nil || *p.Backlog != 0 || p.MaxWait.Std() != time.Second {
+		t.Fatalf("ingest.pace: %+v", p)
+	}
+	res, err = Parse([]byte("ingest: {}\n"), env(nil))
+	if err != nil || res.Config.Ingest.Pace.Backlog != nil {
+		t.Fatalf("unset ingest.pace.backlog: %v %v", res.Config.Ingest.Pace.Backlog, err)
+	}
+	_, err = Parse([]byte("ingest:\n  pace:\n    backlog: -1\n    max_wait: 1m\n"), env(nil))
+	for _, want := range []string{"ingest.pace.backlog: -1 must not be negative", "ingest.pace.max_wait: 1m0s must be between 0 and 10s"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("missing problem %q in: %v", want, err)
+		}
+	}
+}

@@ -346,6 +346,12 @@ func (c *Config) Validate() Problems {
 	if c.Ingest.MaxBodyBytes < 0 {
 		add("ingest.max_body_bytes: must not be negative")
 	}
+	if b := c.Ingest.Pace.Backlog; b != nil && *b < 0 {
+		add("ingest.pace.backlog: %d must not be negative (0 turns pacing off)", *b)
+	}
+	if d := c.Ingest.Pace.MaxWait.Std(); d < 0 || d > 10*time.Second {
+		add("ingest.pace.max_wait: %s must be between 0 and 10s", d)
+	}
 	for k, v := range c.Incidents.Impact {
 		if v < 1 || v > 5 {
 			add("incidents.impact.%s: %d is not an impact from 1 to 5", k, v)

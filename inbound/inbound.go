@@ -25,6 +25,12 @@ type Store interface {
 	Acknowledge(ctx context.Context, id string, by tocsin.Actor) (inc *tocsin.Incident, changed bool, err error)
 }
 
+// Pacer holds intake's answers while deliveries are behind
+// (engine.Pacer); Wait returns how long it held one.
+type Pacer interface {
+	Wait(ctx context.Context) time.Duration
+}
+
 // Options configure a Server.
 type Options struct {
 	// Tokens are the integration tokens intake accepts.
@@ -58,7 +64,11 @@ type Options struct {
 	Runbooks Runbooks
 	Contacts Contacts
 	Slack    SlackReplies
-	// Metrics, when set, counts alerts, incidents opened and intake warnings.
+	// Pacer, when set, holds an answer (its alerts committed) while
+	// deliveries are behind (engine.Pacer).
+	Pacer Pacer
+	// Metrics, when set, counts alerts, incidents opened, intake warnings
+	// and paced answers.
 	Metrics *api.Metrics
 	Now     func() time.Time
 	Logger  *slog.Logger

@@ -3,6 +3,7 @@ package inbound
 import (
 	"net/http"
 	"slices"
+	"time"
 
 	"tocsin"
 	"tocsin/api"
@@ -156,6 +157,11 @@ func (s *Server) ingest(r *http.Request, source string, alerts []*tocsin.Alert, 
 	if err != nil {
 		return nil, nil, err
 	}
+	var paced time.Duration
+	if s.opts.Pacer != nil {
+		// Committed already: the wait slows the sender, it risks nothing.
+		paced = s.opts.Pacer.Wait(r.Context())
+	}
 	if len(warnings) > 0 {
 		// Logged without values: the warnings themselves are in the answer
 		// and on the timeline.
@@ -176,6 +182,10 @@ func (s *Server) ingest(r *http.Request, source string, alerts []*tocsin.Alert, 
 		}
 		for _, w := range warnings {
 			m.IntakeWarnings.WithLabelValues(w.Reason).Inc()
+		}
+		if paced > 0 {
+			m.IntakePaced.Inc()
+			m.IntakePacedSeconds.Add(paced.Seconds())
 		}
 	}
 	return results, opts.Warnings, nil

@@ -130,3 +130,66 @@ func TestNextDueSkipsLeased(t *testing.T) {
 		})
 	}
 }
+
+// TestDueJobsCountsOneLane: DueJobs counts the lane's pending jobs due by
+// now (running ones too), not other lanes', not future ones, not failed
+// ones, and stops at its limit.
+func TestDueJobsCountsOneLane(t *testing.T) {
+	ctx := context.Background()
+	for _, kind := range storetest.Kinds() {
+		t.Run(kind.Name, func(t *testing.T) {
+			clock := storetest.NewClock(storetest.Epoch)
+			db := storetest.Open(t, kind.URL(t), store.Options{Now: clock.Now})
+			schedule := func(lane string, due time.Time) {
+				t.Helper()
+				if err := db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: lane, DueAt: due}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for n := range 6 {
+				schedule("notify:webhook", clock.Now().Add(-time.Duration(n)*time.Second))
+			}
+			schedule("notify:webhook", clock.Now().Add(time.Minute))
+			schedule("notify:slack", clock.Now().Add(-time.Minute))
+			count := func(lane string, limit int) int {
+				t.Helper()
+				n, err := db.Jobs().DueJobs(ctx, lane, limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			if n := count("notify:webhook", 100); n != 6 {
+				t.Fatalf("webhook lane: %d due; want 6", n)
+			}
+			if n := count("notify:webhook", 4); n != 4 {
+				t.Fatalf("webhook lane, limit 4: %d; want 4", n)
+			}
+			if n := count("escalate", 100); n != 0 {
+				t.Fatalf("empty lane: %d; want 0", n)
+			}
+			// Claimed (running) jobs still count; a failed one does not.
+			jobs, err := db.Jobs().ClaimJobs(ctx, tocsin.JobClaim{Owner: "w", Now: clock.Now(), Lease: time.Minute, Limit: 2,
+				Kinds: []string{"k"}, Slots: map[string]int{"notify:slack": 0}, DefaultSlots: 2})
+			if err != nil || len(jobs) != 2 {
+				t.Fatalf("claimed %d (%v); want 2", len(jobs), err)
+			}
+			if n := count("notify:webhook", 100); n != 6 {
+				t.Fatalf("with 2 running: %d due; want 6", n)
+			}
+			if err := db.Jobs().CompleteJob(ctx, jobs[0], "w", tocsin.JobOutcome{Failed: true, Error: "gave up"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Jobs().CompleteJob(ctx, jobs[1], "w", tocsin.JobOutcome{}); err != nil {
+				t.Fatal(err)
+			}
+			if n := count("notify:webhook", 100); n != 4 {
+				t.Fatalf("one failed, one done: %d due; want 4", n)
+			}
+			clock.Add(2 * time.Minute)
+			if n := count("notify:webhook", 100); n != 5 {
+				t.Fatalf("after the future one came due: %d; want 5", n)
+			}
+		})
+	}
+}

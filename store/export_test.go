@@ -14,6 +14,7 @@ func HotStatements(db *DB) map[string]string {
 		"open guessed":         guardedText([len(heldTables)]int{1, 1, 1, 2, 1, 0}),
 		"due lanes":            dueLanesQuery,
 		"next due":             nextDueQuery,
+		"due jobs":             dueJobsQuery(501),
 		"claim":                s.claimQuery("", 8),
 		"lock incident":        lockIncidentQuery,
 		"delete job":           deleteJobQuery,

@@ -540,6 +540,23 @@ func (s *Jobs) NextDue(ctx context.Context) (time.Time, bool, error) {
 	return fromMicros(due.Int64), true, nil
 }
 
+// DueJobs counts a lane's pending jobs due by now (running ones
+// included), up to limit: how far behind the lane is, for intake's pacing
+// (engine.Pacer). It reads at most limit entries of jobs_lane_due, however
+// deep the backlog.
+func (s *Jobs) DueJobs(ctx context.Context, lane string, limit int) (int, error) {
+	var n int
+	err := s.queryRow(ctx, dueJobsQuery(limit), lane, micros(s.opts.Now())).Scan(&n)
+	return n, translate(err)
+}
+
+// dueJobsQuery is DueJobs' statement; the limit is written in (a bound
+// LIMIT makes SQLite parse the statement again on every run).
+func dueJobsQuery(limit int) string {
+	return `SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE state = 'pending' AND lane = $1 AND due_at <= $2 LIMIT ` +
+		strconv.Itoa(max(limit, 0)) + `) d`
+}
+
 // PendingJobs counts unfinished jobs: the outbox depth plus armed timers
 // (failed deliveries waiting for a redelivery are not counted).
 func (s *Jobs) PendingJobs(ctx context.Context) (int, error) {

@@ -45,6 +45,7 @@ func TestReport(t *testing.T) {
 		"wake-escalate.json":   `{"n":60,"rate":20,"accepted":60,"delivered":60,"via_a":0,"lost":0,"delay":{"count":60,"p50_ms":400,"p99_ms":1000,"max_ms":1000}}`,
 		"wake.json":            `{"n":200,"rate":20,"accepted":200,"delivered":200,"via_a":0,"lost":0,"delay":{"count":200,"p50_ms":4,"p99_ms":12,"max_ms":15}}`,
 		"deliver.json":         `{"sent":20000,"accepted":20000,"accepted_per_sec":6000,"delivery":{"unique":20000,"per_sec":6000},"server":{"cpu_seconds":6},"drain":{"backlog":50,"delivered":50,"per_sec":3000,"cpu_us_per_delivery":100}}`,
+		"drain.json":           `{"sent":20000,"accepted":20000,"accepted_per_sec":9000,"delivery":{"unique":20000,"per_sec":4000},"drain":{"backlog":15000,"delivered":15000,"per_sec":6000,"cpu_us_per_delivery":150}}`,
 	})
 	var rows []Row
 	for _, b := range []string{"sqlite", "postgres", "absent"} {
@@ -59,13 +60,15 @@ func TestReport(t *testing.T) {
 		{"durable intake", "sqlite", "missed", "3,500/s (3,000–4,000, 3 runs), 1 errors; trivial handler 60,000/s (50,000–70,000); tocsin is **5.8%** of it; 200 µs tocsin CPU per alert"},
 		{"deduplicated repeats (one", "sqlite", "met", "21,000/s, 0 errors"},
 		{"deduplicated repeats stored once", "sqlite", "missed", "+1.00 payload rows and +870 bytes of database per repeat (20000 repeats: 1 → 20001 rows, 100 KiB → 16.7 MiB)"},
-		{"deliveries", "sqlite", "missed", "1,200/s delivered (first to last arrival) while the intake took 4,000/s; backlog 14,000 when the intake ended, drained at 1,000/s with **1150 µs** tocsin CPU per delivery"},
+		{"deliveries through a webhook channel, intake", "sqlite", "missed", "1,200/s delivered (first to last arrival) while the intake took 4,000/s; backlog 14,000 when the intake ended"},
+		{"deliveries through a webhook channel, drained", "sqlite", "missed", "drained **1,000/s** with **1150 µs** tocsin CPU per delivery: 14,000 left when the intake (4,000/s, the same run) ended"},
 		{"alert → first webhook", "sqlite", "met", "p99 **9.04 ms** (p50 2.35, max 40.5) at 500/s"},
 		{"escalation timer", "sqlite", "met", "10,000 timers due within 3.2 s: late p50 400 ms, p99 **900 ms**, max **1900 ms**; 2,000 fired/s"},
 		{"idle RSS", "sqlite", "missed", "**38.5 MiB** idle (5s after start; max 39.0) / **25.0 ms** to ready (median of 3; 20.0–30.0; first start 60.0 ms)"},
 		{"durable intake", "postgres", "met", "4,100/s (4,100–4,100, 1 runs), 0 errors"},
 		{"deduplicated repeats stored once", "postgres", "met", "+0.00 payload rows"},
-		{"deliveries", "postgres", "met", "backlog 50 when the intake ended; ~100 µs tocsin CPU per delivery"},
+		{"deliveries through a webhook channel, intake", "postgres", "met", "6,000/s delivered (first to last arrival) while the intake took 6,000/s; backlog 50 when the intake ended"},
+		{"deliveries through a webhook channel, drained", "postgres", "met", "drained **6,000/s** with **150 µs** tocsin CPU per delivery: 15,000 left when the intake (9,000/s, pacing off) ended"},
 		{"alert → first webhook", "postgres", "missed", "p99 **40.0 ms**"},
 		{"work accepted by busy instance A", "postgres", "met", "p99 **12.0 ms**"},
 		{"a timer armed on busy instance A", "postgres", "missed", "p99 **1000 ms**, max 1000 ms (60 alerts at 20/s, 0 run by A, 0 lost)"},
@@ -78,11 +81,11 @@ func TestReport(t *testing.T) {
 			t.Errorf("row %d = %+v\nwant %+v", i, r, w)
 		}
 	}
-	if len(rows) != 13 {
-		t.Errorf("%d rows, want 13", len(rows))
+	if len(rows) != 15 {
+		t.Errorf("%d rows, want 15", len(rows))
 	}
 	table := Table(rows)
-	if strings.Count(table, "\n") != 15 || !strings.Contains(table, "| **missed** |") {
+	if strings.Count(table, "\n") != 17 || !strings.Contains(table, "| **missed** |") {
 		t.Fatalf("table:\n%s", table)
 	}
 }

@@ -1,0 +1,133 @@
+package engine_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"tocsin"
+	"tocsin/engine"
+	"tocsin/store"
+	"tocsin/store/storetest"
+)
+
+// pacedLane queues n jobs of kind "k" in lane and returns a worker whose
+// handler of them takes hold each, and, once done of them have finished,
+// waits for gate: the lane's workers then all hold a job while the rest
+// are due.
+func pacedLane(t *testing.T, lane string, n, done int, hold time.Duration, gate chan struct{}) (*store.DB, *engine.Worker, *atomic.Int32) {
+	t.Helper()
+	db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{})
+	ctx := context.Background()
+	for range n {
+		if err := db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: lane}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var finished atomic.Int32
+	handler := engine.HandlerFunc(func(ctx context.Context, j *tocsin.Job) tocsin.JobOutcome {
+		time.Sleep(hold)
+		if finished.Add(1) > int32(done) {
+			select {
+			case <-gate:
+			case <-ctx.Done():
+			}
+		}
+		return tocsin.JobOutcome{}
+	})
+	w := startWorker(t, db, time.Now, map[string]engine.Handler{"k": handler}, nil)
+	return db, w, &finished
+}
+
+// runPacer runs p until the test ends.
+func runPacer(t *testing.T, p *engine.Pacer) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// TestPacerHoldsWhileAFastLaneIsBehind: while a lane whose jobs are fast
+// has more than Backlog due, Wait holds the caller for at most MaxWait (or
+// until its context ends), and lets every waiting caller go once the lane
+// is back under Backlog.
+func TestPacerHoldsWhileAFastLaneIsBehind(t *testing.T) {
+	gate := make(chan struct{})
+	db, w, finished := pacedLane(t, "notify:webhook", 300, 40, time.Millisecond, gate)
+	waitFor(t, "40 fast jobs done", func() bool { return finished.Load() >= 40 })
+	p := engine.NewPacer(w, db.Jobs())
+	// Fast is long here: the jobs held at the gate must not make the lane
+	// slow, so only the backlog lets callers go.
+	p.Backlog, p.MaxWait, p.Interval, p.Fast = 20, 150*time.Millisecond, 5*time.Millisecond, 10*time.Second
+	runPacer(t, p)
+	// Behind: 250-odd jobs due, the lane's workers all held at the gate.
+	waitFor(t, "the pacer to see the lane behind", func() bool { return p.Wait(context.Background()) > 0 })
+	if d := p.Wait(context.Background()); d < p.MaxWait {
+		t.Fatalf("held %s while the lane stayed behind; want MaxWait %s", d, p.MaxWait)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	if d := p.Wait(ctx); d >= p.MaxWait {
+		t.Fatalf("held %s after the caller's context ended", d)
+	}
+	cancel()
+	// Caught up: callers waiting now are let go once the lane drains.
+	p.MaxWait = 10 * time.Second
+	waited := make(chan time.Duration, 4)
+	for range cap(waited) {
+		go func() { waited <- p.Wait(context.Background()) }()
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(gate)
+	for range cap(waited) {
+		if d := <-waited; d >= p.MaxWait {
+			t.Fatalf("a caller waited %s: not let go when the lane caught up", d)
+		}
+	}
+	waitFor(t, "every job done", func() bool { return finished.Load() == 300 })
+	waitFor(t, "Wait to return at once", func() bool { return p.Wait(context.Background()) == 0 })
+}
+
+// TestPacerIgnoresSlowLanes: a lane whose jobs hold their slot longer than
+// Fast (a slow destination) never makes callers wait, however deep its
+// backlog: waiting would not make the destination faster.
+func TestPacerIgnoresSlowLanes(t *testing.T) {
+	gate := make(chan struct{})
+	defer close(gate)
+	db, w, finished := pacedLane(t, "notify:slack", 300, 1000, 30*time.Millisecond, gate)
+	waitFor(t, "16 slow jobs done", func() bool { return finished.Load() >= 16 })
+	p := engine.NewPacer(w, db.Jobs())
+	p.Backlog, p.Fast, p.Interval = 20, 20*time.Millisecond, 5*time.Millisecond
+	runPacer(t, p)
+	for range 20 {
+		if d := p.Wait(context.Background()); d != 0 {
+			t.Fatalf("held %s behind a slow lane", d)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The same lane counts as fast under a larger Fast: the count is what
+	// kept it out, not a missing sample.
+	p2 := engine.NewPacer(w, db.Jobs())
+	p2.Backlog, p2.Fast, p2.Interval, p2.MaxWait = 20, time.Second, 5*time.Millisecond, 10*time.Millisecond
+	runPacer(t, p2)
+	waitFor(t, "the same lane behind under a larger Fast", func() bool { return p2.Wait(context.Background()) > 0 })
+}
+
+// TestPacerOff: Backlog 0 never waits, and neither does a nil Pacer.
+func TestPacerOff(t *testing.T) {
+	gate := make(chan struct{})
+	defer close(gate)
+	db, w, finished := pacedLane(t, "notify:webhook", 100, 20, time.Millisecond, gate)
+	waitFor(t, "20 jobs done", func() bool { return finished.Load() >= 20 })
+	p := engine.NewPacer(w, db.Jobs())
+	p.Backlog, p.Interval = 0, 5*time.Millisecond
+	runPacer(t, p)
+	time.Sleep(30 * time.Millisecond)
+	if d := p.Wait(context.Background()); d != 0 {
+		t.Fatalf("held %s with pacing off", d)
+	}
+	var none *engine.Pacer
+	if d := none.Wait(context.Background()); d != 0 {
+		t.Fatalf("a nil pacer held %s", d)
+	}
+}
