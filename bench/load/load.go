@@ -96,6 +96,16 @@ type Result struct {
 	ServiceLatency latency.Summary `json:"service_latency"`
 	// Delivery is the sink's view after the run (nil without -sink).
 	Delivery *wire.SinkStats `json:"delivery,omitempty"`
+	// AfterAnswer is, per delivered alert, from its 2xx answer (committed)
+	// to its first delivery's arrival at the sink: the part of the
+	// latency that comes after the commit — the worker woken, the job
+	// claimed, its incident read, the message rendered and sent (nil
+	// without -sink).
+	AfterAnswer *latency.Summary `json:"after_answer,omitempty"`
+	// BeforeAnswer counts the deliveries that arrived before their alert's
+	// answer was read (tocsin answers and wakes its worker at the same
+	// commit): counted as 0 in AfterAnswer.
+	BeforeAnswer int `json:"before_answer"`
 	// Lost counts accepted alerts the sink never got; LostSample lists a
 	// few of their bench_ids.
 	Lost       int      `json:"lost"`
@@ -110,8 +120,10 @@ type Result struct {
 	// both -sink and -server-pid).
 	Drain *Drain `json:"drain,omitempty"`
 
-	// accepted[seq] tells whether alert seq was answered 2xx.
+	// accepted[seq] tells whether alert seq was answered 2xx; answered[seq]
+	// is when (Unix nanoseconds).
 	accepted []bool
+	answered []int64
 }
 
 // ServerUsage is the resource use of the server process during a run.
@@ -349,11 +361,11 @@ func summarize(cfg Config, start time.Time, results [][]record) *Result {
 			}
 		}
 	}
-	res.accepted = make([]bool, maxSeq)
+	res.accepted, res.answered = make([]bool, maxSeq), make([]int64, maxSeq)
 	for _, recs := range results {
 		for _, r := range recs {
 			if r.err == nil && r.status/100 == 2 {
-				res.accepted[r.seq] = true
+				res.accepted[r.seq], res.answered[r.seq] = true, r.done.UnixNano()
 			}
 		}
 	}
@@ -367,6 +379,23 @@ func summarize(cfg Config, start time.Time, results [][]record) *Result {
 	res.Latency = latency.Summarize(lat)
 	res.ServiceLatency = latency.Summarize(svc)
 	return res
+}
+
+// afterAnswer summarizes, over the arrivals of accepted alerts, the time
+// from each one's 2xx answer to its arrival (0 for one that arrived first),
+// and counts those that arrived first.
+func (r *Result) afterAnswer(arrivals map[uint64]int64) (latency.Summary, int) {
+	var d []time.Duration
+	first := 0
+	for seq, at := range arrivals {
+		if seq < uint64(len(r.accepted)) && r.accepted[seq] {
+			if at < r.answered[seq] {
+				first++
+			}
+			d = append(d, max(time.Duration(at-r.answered[seq]), 0))
+		}
+	}
+	return latency.Summarize(d), first
 }
 
 // classify names a failure for Result.Errors and describes it.

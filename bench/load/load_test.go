@@ -115,6 +115,15 @@ func TestRunWithSink(t *testing.T) {
 	if lost != 1 || len(sample) != 1 || sample[0] != "run1-5" || extra != 10 {
 		t.Fatalf("compare = %d %q %d", lost, sample, extra)
 	}
+	// The time from each accepted alert's answer to its arrival: the 89
+	// delivered of the 90 accepted (the 10 answered 503 are not counted).
+	arrivals, err := sinkArrivals(ctx, c, sk.URL)
+	if err != nil || len(arrivals) != 99 {
+		t.Fatalf("arrivals: %d, %v; want 99", len(arrivals), err)
+	}
+	if after, first := res.afterAnswer(arrivals); after.Count != 89 || first > 89 || after.Max < 0 || after.Max > 5000 {
+		t.Fatalf("after the answer: %+v, %d first", after, first)
+	}
 	res.Delivery, res.Lost, res.LostSample, res.DeliveredNotAccepted = st, lost, sample, extra
 	res.Backend, res.Scenario = "fake", "max"
 	notes := strings.Join(res.Notes(cfg), "\n")

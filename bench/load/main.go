@@ -26,6 +26,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -35,6 +36,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -137,6 +139,12 @@ func main() {
 		}
 		res.Delivery = st
 		res.Lost, res.LostSample, res.DeliveredNotAccepted = compare(cfg.Run, res.accepted, missing)
+		if arrivals, err := sinkArrivals(ctx, ctl, *sink); err != nil {
+			fmt.Fprintf(os.Stderr, "load: not measuring the latency after the answer: %v\n", err)
+		} else {
+			after, first := res.afterAnswer(arrivals)
+			res.AfterAnswer, res.BeforeAnswer = &after, first
+		}
 		if mark != nil {
 			res.Drain = mark.drain(st, int64(res.Accepted), cpuDrained)
 		}
@@ -444,6 +452,40 @@ func sinkMissing(ctx context.Context, c *http.Client, sink string, n int) ([]uin
 	var missing []uint64
 	err := getJSON(ctx, c, fmt.Sprintf("%s/missing?n=%d", sink, n), &missing)
 	return missing, err
+}
+
+// sinkArrivals reads the sink's first arrival of each alert of the run
+// (GET /deliveries: "seq,sent_ns,arrival_ns,latency_ms" lines).
+func sinkArrivals(ctx context.Context, c *http.Client, sink string) (map[uint64]int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, sink+"/deliveries", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET /deliveries: %s", resp.Status)
+	}
+	rows, err := csv.NewReader(resp.Body).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("GET /deliveries: %w", err)
+	}
+	out := make(map[uint64]int64, len(rows))
+	for i, row := range rows {
+		if i == 0 || len(row) < 3 {
+			continue // the header
+		}
+		seq, err1 := strconv.ParseUint(row[0], 10, 64)
+		at, err2 := strconv.ParseInt(row[2], 10, 64)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("GET /deliveries: line %d: %q", i+1, strings.Join(row, ","))
+		}
+		out[seq] = at
+	}
+	return out, nil
 }
 
 // newRunID returns 8 random hex digits.

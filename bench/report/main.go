@@ -101,8 +101,10 @@ type (
 			PerSec     float64 `json:"per_sec"`
 			Latency    summary `json:"latency"`
 		} `json:"delivery"`
-		Lost   int `json:"lost"`
-		Server *struct {
+		AfterAnswer  *summary `json:"after_answer"`
+		BeforeAnswer int      `json:"before_answer"`
+		Lost         int      `json:"lost"`
+		Server       *struct {
 			CPUSeconds float64 `json:"cpu_seconds"`
 		} `json:"server"`
 		Drain *struct {
@@ -366,6 +368,11 @@ func fixedRows(dir, name string) ([]Row, error) {
 		target, limit = "< 50 ms", 50
 	}
 	m := fmt.Sprintf("p99 **%s ms** (p50 %s, max %s) at %g/s", latency.FormatMs(l.P99), latency.FormatMs(l.P50), latency.FormatMs(l.Max), r.Rate)
+	// The budget's two parts: to the committed answer, and after it.
+	m += fmt.Sprintf("; of which accept p50 %s / p99 %s ms", latency.FormatMs(r.Latency.P50), latency.FormatMs(r.Latency.P99))
+	if a := r.AfterAnswer; a != nil && a.Count > 0 {
+		m += fmt.Sprintf(", answer → arrival p50 %s / p99 %s ms (%d arrived before their answer)", latency.FormatMs(a.P50), latency.FormatMs(a.P99), r.BeforeAnswer)
+	}
 	if r.Lost > 0 {
 		m += fmt.Sprintf("; %d lost", r.Lost)
 	}

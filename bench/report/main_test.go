@@ -34,7 +34,7 @@ func TestReport(t *testing.T) {
 		"repeat-growth.json":    `{"repeats":20000,"payload_rows_before":1,"payload_rows_after":20001,"bytes_before":102400,"bytes_after":17510400}`,
 		"deliver.json": `{"sent":20000,"accepted":20000,"accepted_per_sec":4000,"delivery":{"unique":20000,"duplicates":0,"per_sec":1200},
 			"server":{"cpu_seconds":30},"drain":{"backlog":14000,"delivered":14000,"per_sec":1000,"cpu_us_per_delivery":1150}}`,
-		"fixed.json":   `{"sent":10000,"accepted":10000,"rate":500,"delivery":{"unique":10000,"per_sec":500,"latency":{"count":10000,"p50_ms":2.35,"p99_ms":9.04,"max_ms":40.5}}}`,
+		"fixed.json":   `{"sent":10000,"accepted":10000,"rate":500,"latency":{"count":10000,"p50_ms":1.2,"p99_ms":5.5},"after_answer":{"count":10000,"p50_ms":1.1,"p99_ms":3.5},"before_answer":12,"delivery":{"unique":10000,"per_sec":500,"latency":{"count":10000,"p50_ms":2.35,"p99_ms":9.04,"max_ms":40.5}}}`,
 		"timers.json":  `{"timers":10000,"wait_seconds":60,"due_spread_seconds":3.2,"fired":10000,"not_fired":0,"lateness":{"count":10000,"p50_ms":400,"p99_ms":900,"max_ms":1900},"fired_per_sec":2000}`,
 		"startup.json": `{"start_ms":[20,30,25],"start_median_ms":25,"start_min_ms":20,"start_max_ms":30,"first_ms":60,"idle_seconds":5,"idle_rss_median_mib":38.5,"idle_rss_max_mib":39}`,
 	})
@@ -62,7 +62,7 @@ func TestReport(t *testing.T) {
 		{"deduplicated repeats stored once", "sqlite", "missed", "+1.00 payload rows and +870 bytes of database per repeat (20000 repeats: 1 → 20001 rows, 100 KiB → 16.7 MiB)"},
 		{"deliveries through a webhook channel, intake", "sqlite", "missed", "1,200/s delivered (first to last arrival) while the intake took 4,000/s; backlog 14,000 when the intake ended"},
 		{"deliveries through a webhook channel, drained", "sqlite", "missed", "drained **1,000/s** with **1150 µs** tocsin CPU per delivery: 14,000 left when the intake (4,000/s, the same run) ended"},
-		{"alert → first webhook", "sqlite", "met", "p99 **9.04 ms** (p50 2.35, max 40.5) at 500/s"},
+		{"alert → first webhook", "sqlite", "met", "p99 **9.04 ms** (p50 2.35, max 40.5) at 500/s; of which accept p50 1.20 / p99 5.50 ms, answer → arrival p50 1.10 / p99 3.50 ms (12 arrived before their answer)"},
 		{"escalation timer", "sqlite", "met", "10,000 timers due within 3.2 s: late p50 400 ms, p99 **900 ms**, max **1900 ms**; 2,000 fired/s"},
 		{"idle RSS", "sqlite", "missed", "**38.5 MiB** idle (5s after start; max 39.0) / **25.0 ms** to ready (median of 3; 20.0–30.0; first start 60.0 ms)"},
 		{"durable intake", "postgres", "met", "4,100/s (4,100–4,100, 1 runs), 0 errors"},
