@@ -492,9 +492,13 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		defer close(workerDone)
 		a.worker.Run(workerCtx)
 	}()
-	if a.pacer != nil {
-		go a.pacer.Run(workerCtx)
-	}
+	pacerDone := make(chan struct{})
+	go func() {
+		defer close(pacerDone)
+		if a.pacer != nil {
+			a.pacer.Run(workerCtx)
+		}
+	}()
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	a.logger.Info("listening", "addr", ln.Addr().String())
@@ -504,6 +508,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 			srv.Close()
 			stopWorker()
 			<-workerDone
+			<-pacerDone
 			return fmt.Errorf("metrics.listen: %w", err)
 		}
 		msrv := &http.Server{Handler: a.metrics, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
@@ -526,6 +531,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)
 	<-workerDone
+	<-pacerDone
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

@@ -212,6 +212,10 @@ type runState struct {
 	// preloaded, when set, is closed once the job's Preload returned: its
 	// handler starts after that.
 	preloaded chan struct{}
+	// started is when the job took a slot of its lane; zero before, and
+	// again once the slot is freed (Pacer: a job holding its slot long
+	// makes its lane slow before its time is in the lane's pace).
+	started time.Time
 }
 
 // NewWorker returns a worker over store running handlers by job kind.
@@ -571,6 +575,9 @@ func (w *Worker) laneWorkers(lane string) int {
 // start runs a claimed job in a worker of its lane. w.mu is held.
 func (w *Worker) start(j *tocsin.Job) {
 	w.inflight[j.Lane]++
+	if r := w.running[j.ID]; r != nil {
+		r.started = time.Now()
+	}
 	w.wg.Add(1)
 	go w.run(j)
 }
@@ -612,6 +619,9 @@ func (w *Worker) run(j *tocsin.Job) {
 			delete(w.inflight, j.Lane)
 		}
 		slotHeld = false
+		if r := w.running[j.ID]; r != nil {
+			r.started = time.Time{}
+		}
 		w.paced(j.Lane, time.Since(started))
 		w.next(j.Lane)
 	}

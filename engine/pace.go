@@ -114,7 +114,7 @@ func (p *Pacer) set(behind bool) {
 	if behind {
 		if p.behind.Load() == nil {
 			ch := make(chan struct{})
-			p.behind.Store(&ch)
+			p.behind.CompareAndSwap(nil, &ch)
 		}
 		return
 	}
@@ -145,14 +145,32 @@ func (p *Pacer) Wait(ctx context.Context) time.Duration {
 	return time.Since(start)
 }
 
-// fastLanes returns the lanes running jobs now whose jobs recently held
-// their slot for less than fast each (Pacer).
+// fastLanes returns the lanes this worker is busy with (jobs running,
+// claimed ahead or being recorded) whose jobs are fast: their recent jobs
+// held a slot for less than fast each, and none running now has held its
+// slot that long (a destination that just began to hang is slow at once,
+// not when its jobs end). Pacer.
 func (w *Worker) fastLanes(fast time.Duration) []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	now := time.Now()
+	busy := map[string]bool{}
+	for _, m := range []map[string]int{w.inflight, w.completing} {
+		for lane, n := range m {
+			busy[lane] = busy[lane] || n > 0
+		}
+	}
+	for lane, q := range w.ready {
+		busy[lane] = busy[lane] || len(q) > 0
+	}
+	for _, r := range w.running {
+		if !r.started.IsZero() && now.Sub(r.started) >= fast {
+			busy[r.job.Lane] = false
+		}
+	}
 	var lanes []string
-	for lane := range w.inflight {
-		if p := w.pace[lane]; p > 0 && p < fast {
+	for lane, ok := range busy {
+		if p := w.pace[lane]; ok && p > 0 && p < fast {
 			lanes = append(lanes, lane)
 		}
 	}

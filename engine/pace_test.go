@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,19 +14,22 @@ import (
 )
 
 // pacedLane queues n jobs of kind "k" in lane and returns a worker whose
-// handler of them takes hold each, and, once done of them have finished,
-// waits for gate: the lane's workers then all hold a job while the rest
-// are due.
-func pacedLane(t *testing.T, lane string, n, done int, hold time.Duration, gate chan struct{}) (*store.DB, *engine.Worker, *atomic.Int32) {
+// handler of them takes hold each and, once done of them have finished,
+// waits until release is called: the lane's workers then all hold a job
+// while the rest are due. The test's end releases them too.
+func pacedLane(t *testing.T, lane string, n, done int, hold time.Duration) (db *store.DB, w *engine.Worker, finished *atomic.Int32, release func()) {
 	t.Helper()
-	db := storetest.Open(t, storetest.SQLiteURL(t), store.Options{})
+	db = storetest.Open(t, storetest.SQLiteURL(t), store.Options{})
 	ctx := context.Background()
 	for range n {
 		if err := db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: lane}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	var finished atomic.Int32
+	gate := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	finished = new(atomic.Int32)
 	handler := engine.HandlerFunc(func(ctx context.Context, j *tocsin.Job) tocsin.JobOutcome {
 		time.Sleep(hold)
 		if finished.Add(1) > int32(done) {
@@ -36,8 +40,9 @@ func pacedLane(t *testing.T, lane string, n, done int, hold time.Duration, gate 
 		}
 		return tocsin.JobOutcome{}
 	})
-	w := startWorker(t, db, time.Now, map[string]engine.Handler{"k": handler}, nil)
-	return db, w, &finished
+	w = startWorker(t, db, time.Now, map[string]engine.Handler{"k": handler}, nil)
+	t.Cleanup(release) // registered after the worker's stop, so it runs first
+	return db, w, finished, release
 }
 
 // runPacer runs p until the test ends.
@@ -53,12 +58,12 @@ func runPacer(t *testing.T, p *engine.Pacer) {
 // until its context ends), and lets every waiting caller go once the lane
 // is back under Backlog.
 func TestPacerHoldsWhileAFastLaneIsBehind(t *testing.T) {
-	gate := make(chan struct{})
-	db, w, finished := pacedLane(t, "notify:webhook", 300, 40, time.Millisecond, gate)
+	db, w, finished, release := pacedLane(t, "notify:webhook", 300, 40, time.Millisecond)
 	waitFor(t, "40 fast jobs done", func() bool { return finished.Load() >= 40 })
 	p := engine.NewPacer(w, db.Jobs())
 	// Fast is long here: the jobs held at the gate must not make the lane
-	// slow, so only the backlog lets callers go.
+	// slow (TestPacerIgnoresAHangingLane), so only the backlog lets callers
+	// go.
 	p.Backlog, p.MaxWait, p.Interval, p.Fast = 20, 150*time.Millisecond, 5*time.Millisecond, 10*time.Second
 	runPacer(t, p)
 	// Behind: 250-odd jobs due, the lane's workers all held at the gate.
@@ -78,7 +83,7 @@ func TestPacerHoldsWhileAFastLaneIsBehind(t *testing.T) {
 		go func() { waited <- p.Wait(context.Background()) }()
 	}
 	time.Sleep(20 * time.Millisecond)
-	close(gate)
+	release()
 	for range cap(waited) {
 		if d := <-waited; d >= p.MaxWait {
 			t.Fatalf("a caller waited %s: not let go when the lane caught up", d)
@@ -92,9 +97,7 @@ func TestPacerHoldsWhileAFastLaneIsBehind(t *testing.T) {
 // Fast (a slow destination) never makes callers wait, however deep its
 // backlog: waiting would not make the destination faster.
 func TestPacerIgnoresSlowLanes(t *testing.T) {
-	gate := make(chan struct{})
-	defer close(gate)
-	db, w, finished := pacedLane(t, "notify:slack", 300, 1000, 30*time.Millisecond, gate)
+	db, w, finished, _ := pacedLane(t, "notify:slack", 1000, 1000, 30*time.Millisecond)
 	waitFor(t, "16 slow jobs done", func() bool { return finished.Load() >= 16 })
 	p := engine.NewPacer(w, db.Jobs())
 	p.Backlog, p.Fast, p.Interval = 20, 20*time.Millisecond, 5*time.Millisecond
@@ -115,9 +118,7 @@ func TestPacerIgnoresSlowLanes(t *testing.T) {
 
 // TestPacerOff: Backlog 0 never waits, and neither does a nil Pacer.
 func TestPacerOff(t *testing.T) {
-	gate := make(chan struct{})
-	defer close(gate)
-	db, w, finished := pacedLane(t, "notify:webhook", 100, 20, time.Millisecond, gate)
+	db, w, finished, _ := pacedLane(t, "notify:webhook", 100, 20, time.Millisecond)
 	waitFor(t, "20 jobs done", func() bool { return finished.Load() >= 20 })
 	p := engine.NewPacer(w, db.Jobs())
 	p.Backlog, p.Interval = 0, 5*time.Millisecond
@@ -130,4 +131,27 @@ func TestPacerOff(t *testing.T) {
 	if d := none.Wait(context.Background()); d != 0 {
 		t.Fatalf("a nil pacer held %s", d)
 	}
+}
+
+// TestPacerIgnoresAHangingLane: a lane whose jobs were fast but whose
+// workers now all hang (a destination that stopped answering) is slow at
+// once — before those jobs end and their time enters the lane's pace.
+func TestPacerIgnoresAHangingLane(t *testing.T) {
+	db, w, finished, _ := pacedLane(t, "notify:webhook", 300, 40, time.Millisecond)
+	waitFor(t, "40 fast jobs done", func() bool { return finished.Load() >= 40 })
+	time.Sleep(2 * engine.DefaultPaceFast) // every worker has hung longer than Fast
+	p := engine.NewPacer(w, db.Jobs())
+	p.Backlog, p.Interval = 20, 5*time.Millisecond
+	runPacer(t, p)
+	for range 20 {
+		if d := p.Wait(context.Background()); d != 0 {
+			t.Fatalf("held %s behind a lane whose workers all hang", d)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The backlog is there: a Fast longer than the hang sees it.
+	p2 := engine.NewPacer(w, db.Jobs())
+	p2.Backlog, p2.Fast, p2.Interval, p2.MaxWait = 20, time.Hour, 5*time.Millisecond, 10*time.Millisecond
+	runPacer(t, p2)
+	waitFor(t, "the lane behind under a Fast longer than the hang", func() bool { return p2.Wait(context.Background()) > 0 })
 }

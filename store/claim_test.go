@@ -131,65 +131,73 @@ func TestNextDueSkipsLeased(t *testing.T) {
 	}
 }
 
-// TestDueJobsCountsOneLane: DueJobs counts the lane's pending jobs due by
-// now (running ones too), not other lanes', not future ones, not failed
-// ones, and stops at its limit.
+// TestDueJobsCountsOneLane: DueJobs counts the lane's jobs a claim could
+// take now — due, not leased, an incident's notifications only the first
+// unfinished one — not other lanes', not future ones, and stops at its
+// limit.
 func TestDueJobsCountsOneLane(t *testing.T) {
 	ctx := context.Background()
 	for _, kind := range storetest.Kinds() {
 		t.Run(kind.Name, func(t *testing.T) {
 			clock := storetest.NewClock(storetest.Epoch)
 			db := storetest.Open(t, kind.URL(t), store.Options{Now: clock.Now})
-			schedule := func(lane string, due time.Time) {
+			schedule := func(j *tocsin.Job) {
 				t.Helper()
-				if err := db.Jobs().ScheduleJob(ctx, &tocsin.Job{Kind: "k", Lane: lane, DueAt: due}); err != nil {
+				if err := db.Jobs().ScheduleJob(ctx, j); err != nil {
 					t.Fatal(err)
 				}
 			}
 			for n := range 6 {
-				schedule("notify:webhook", clock.Now().Add(-time.Duration(n)*time.Second))
+				schedule(&tocsin.Job{Kind: "k", Lane: "notify:webhook", DueAt: clock.Now().Add(-time.Duration(n) * time.Second)})
 			}
-			schedule("notify:webhook", clock.Now().Add(time.Minute))
-			schedule("notify:slack", clock.Now().Add(-time.Minute))
-			count := func(lane string, limit int) int {
+			schedule(&tocsin.Job{Kind: "k", Lane: "notify:webhook", DueAt: clock.Now().Add(time.Minute)})
+			schedule(&tocsin.Job{Kind: "k", Lane: "notify:slack", DueAt: clock.Now().Add(-time.Minute)})
+			count := func(want int, what string) {
 				t.Helper()
-				n, err := db.Jobs().DueJobs(ctx, lane, limit)
-				if err != nil {
-					t.Fatal(err)
+				n, err := db.Jobs().DueJobs(ctx, "notify:webhook", 100)
+				if err != nil || n != want {
+					t.Fatalf("%s: %d due (%v); want %d", what, n, err, want)
 				}
-				return n
 			}
-			if n := count("notify:webhook", 100); n != 6 {
-				t.Fatalf("webhook lane: %d due; want 6", n)
+			count(6, "six due, one later, one in another lane")
+			if n, err := db.Jobs().DueJobs(ctx, "notify:webhook", 4); err != nil || n != 4 {
+				t.Fatalf("limit 4: %d (%v)", n, err)
 			}
-			if n := count("notify:webhook", 4); n != 4 {
-				t.Fatalf("webhook lane, limit 4: %d; want 4", n)
+			if n, err := db.Jobs().DueJobs(ctx, "escalate", 100); err != nil || n != 0 {
+				t.Fatalf("empty lane: %d (%v)", n, err)
 			}
-			if n := count("escalate", 100); n != 0 {
-				t.Fatalf("empty lane: %d; want 0", n)
-			}
-			// Claimed (running) jobs still count; a failed one does not.
+			// Claimed (running) jobs are the lane's work in hand, not its
+			// backlog.
 			jobs, err := db.Jobs().ClaimJobs(ctx, tocsin.JobClaim{Owner: "w", Now: clock.Now(), Lease: time.Minute, Limit: 2,
 				Kinds: []string{"k"}, Slots: map[string]int{"notify:slack": 0}, DefaultSlots: 2})
 			if err != nil || len(jobs) != 2 {
 				t.Fatalf("claimed %d (%v); want 2", len(jobs), err)
 			}
-			if n := count("notify:webhook", 100); n != 6 {
-				t.Fatalf("with 2 running: %d due; want 6", n)
+			count(4, "two running")
+			for _, j := range jobs {
+				if err := db.Jobs().CompleteJob(ctx, j, "w", tocsin.JobOutcome{}); err != nil {
+					t.Fatal(err)
+				}
 			}
-			if err := db.Jobs().CompleteJob(ctx, jobs[0], "w", tocsin.JobOutcome{Failed: true, Error: "gave up"}); err != nil {
-				t.Fatal(err)
-			}
-			if err := db.Jobs().CompleteJob(ctx, jobs[1], "w", tocsin.JobOutcome{}); err != nil {
-				t.Fatal(err)
-			}
-			if n := count("notify:webhook", 100); n != 4 {
-				t.Fatalf("one failed, one done: %d due; want 4", n)
-			}
+			count(4, "two done")
 			clock.Add(2 * time.Minute)
-			if n := count("notify:webhook", 100); n != 5 {
-				t.Fatalf("after the future one came due: %d; want 5", n)
+			count(5, "the later one came due")
+			// An incident's notifications run in order: three queued count
+			// as one, and none while the first retries (an outage).
+			for range 3 {
+				schedule(&tocsin.Job{Kind: tocsin.JobNotify, Lane: "notify:webhook", IncidentID: "inc-1", DueAt: clock.Now()})
+				clock.Add(time.Millisecond)
 			}
+			count(6, "three notifications of one incident")
+			first, err := db.Jobs().ClaimJobs(ctx, tocsin.JobClaim{Owner: "w", Now: clock.Now(), Lease: time.Minute, Limit: 1,
+				Kinds: []string{tocsin.JobNotify}, DefaultSlots: 1})
+			if err != nil || len(first) != 1 {
+				t.Fatalf("claimed %d notifications (%v); want 1", len(first), err)
+			}
+			if err := db.Jobs().CompleteJob(ctx, first[0], "w", tocsin.JobOutcome{RetryAt: clock.Now().Add(time.Hour), Error: "503"}); err != nil {
+				t.Fatal(err)
+			}
+			count(5, "the incident's first notification retrying")
 		})
 	}
 }

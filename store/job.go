@@ -240,6 +240,13 @@ func dueLanes(ctx context.Context, r reader, now int64) ([]string, error) {
 
 // claimQuery is the statement that leases up to n due jobs of one lane
 // ($4) to $1 until $2, at $3, under filter.
+// notifyInOrder is the claim's rule that an incident's notifications in a
+// lane run one at a time, in the order they were queued: a notify job j is
+// claimable only when no earlier one of its incident and lane is unfinished
+// (a retrying one included).
+const notifyInOrder = `(j.kind <> 'notify' OR NOT EXISTS (SELECT 1 FROM jobs o WHERE o.incident_id = j.incident_id AND o.lane = j.lane
+				AND o.kind = 'notify' AND o.state <> 'failed' AND (o.created_at < j.created_at OR (o.created_at = j.created_at AND o.id < j.id))))`
+
 func (s *Jobs) claimQuery(filter string, n int) string {
 	lock := ""
 	if s.dialect == Postgres {
@@ -247,8 +254,7 @@ func (s *Jobs) claimQuery(filter string, n int) string {
 	}
 	return `WITH cand AS (
 			SELECT id FROM jobs j WHERE state = 'pending' AND lane = $4 AND due_at <= $3 AND lease_until < $3` + filter + `
-			AND (kind <> 'notify' OR NOT EXISTS (SELECT 1 FROM jobs o WHERE o.incident_id = j.incident_id AND o.lane = j.lane
-				AND o.kind = 'notify' AND o.state <> 'failed' AND (o.created_at < j.created_at OR (o.created_at = j.created_at AND o.id < j.id))))
+			AND ` + notifyInOrder + `
 			ORDER BY due_at, id LIMIT ` + strconv.Itoa(n) + lock + `)
 		UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
 		WHERE id IN (SELECT id FROM cand)
@@ -540,10 +546,13 @@ func (s *Jobs) NextDue(ctx context.Context) (time.Time, bool, error) {
 	return fromMicros(due.Int64), true, nil
 }
 
-// DueJobs counts a lane's pending jobs due by now (running ones
-// included), up to limit: how far behind the lane is, for intake's pacing
-// (engine.Pacer). It reads at most limit entries of jobs_lane_due, however
-// deep the backlog.
+// DueJobs counts, up to limit, the jobs of a lane a claim could take now:
+// due, not leased, and (notifications) first in their incident's order —
+// how far behind the lane is, for intake's pacing (engine.Pacer). Jobs
+// that wait for an earlier notification of their incident (one retrying
+// through an outage) are not counted: no speed would run them sooner. It
+// reads at most about limit entries of jobs_lane_due, however deep the
+// backlog.
 func (s *Jobs) DueJobs(ctx context.Context, lane string, limit int) (int, error) {
 	var n int
 	err := s.queryRow(ctx, dueJobsQuery(limit), lane, micros(s.opts.Now())).Scan(&n)
@@ -553,8 +562,8 @@ func (s *Jobs) DueJobs(ctx context.Context, lane string, limit int) (int, error)
 // dueJobsQuery is DueJobs' statement; the limit is written in (a bound
 // LIMIT makes SQLite parse the statement again on every run).
 func dueJobsQuery(limit int) string {
-	return `SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE state = 'pending' AND lane = $1 AND due_at <= $2 LIMIT ` +
-		strconv.Itoa(max(limit, 0)) + `) d`
+	return `SELECT COUNT(*) FROM (SELECT 1 FROM jobs j WHERE state = 'pending' AND lane = $1 AND due_at <= $2 AND lease_until < $2
+			AND ` + notifyInOrder + ` LIMIT ` + strconv.Itoa(max(limit, 0)) + `) d`
 }
 
 // PendingJobs counts unfinished jobs: the outbox depth plus armed timers

@@ -330,7 +330,12 @@ func deliverRows(dir, name string) ([]Row, error) {
 		return nil, err
 	}
 	if !ok {
-		// An older run: the drain after its one intake.
+		if r.AfterAnswer != nil {
+			// A run of this version whose drain run failed: its paced
+			// intake left no backlog worth a drain figure.
+			return rows, nil
+		}
+		// An older run (before pacing): the drain after its one intake.
 		dres, src = r, "the same run"
 	}
 	r = dres
@@ -342,8 +347,9 @@ func deliverRows(dir, name string) ([]Row, error) {
 		Thousands(dr.PerSec), dr.CPUMicrosPerDelivery, Thousands(float64(dr.Backlog)), Thousands(r.AcceptedPerSec), src)
 	m += lostDuplicates(&r)
 	rows = append(rows, Row{Figure: "deliveries through a webhook channel, drained from a backlog", Backend: name, Measured: m,
-		Target:  "≥ 5,000/s drained, ≤ 200 µs CPU each",
-		Verdict: verdict(dr.PerSec >= 5000 && dr.CPUMicrosPerDelivery > 0 && dr.CPUMicrosPerDelivery <= 200 && r.Lost == 0)})
+		Target: "≥ 5,000/s drained, ≤ 200 µs CPU each",
+		Verdict: verdict(dr.PerSec >= 5000 && dr.CPUMicrosPerDelivery > 0 && dr.CPUMicrosPerDelivery <= 200 && r.Lost == 0 &&
+			(r.Delivery == nil || r.Delivery.Duplicates == 0))})
 	return rows, nil
 }
 
@@ -369,7 +375,9 @@ func fixedRows(dir, name string) ([]Row, error) {
 	}
 	m := fmt.Sprintf("p99 **%s ms** (p50 %s, max %s) at %g/s", latency.FormatMs(l.P99), latency.FormatMs(l.P50), latency.FormatMs(l.Max), r.Rate)
 	// The budget's two parts: to the committed answer, and after it.
-	m += fmt.Sprintf("; of which accept p50 %s / p99 %s ms", latency.FormatMs(r.Latency.P50), latency.FormatMs(r.Latency.P99))
+	if r.Latency.Count > 0 {
+		m += fmt.Sprintf("; of which accept p50 %s / p99 %s ms", latency.FormatMs(r.Latency.P50), latency.FormatMs(r.Latency.P99))
+	}
 	if a := r.AfterAnswer; a != nil && a.Count > 0 {
 		m += fmt.Sprintf(", answer → arrival p50 %s / p99 %s ms (%d arrived before their answer)", latency.FormatMs(a.P50), latency.FormatMs(a.P99), r.BeforeAnswer)
 	}

@@ -97,3 +97,21 @@ func TestThousands(t *testing.T) {
 		}
 	}
 }
+
+// TestDeliverRowsWithoutTheDrainRun: a run of this version whose drain run
+// (pacing off) is missing reports no drain figure rather than the paced
+// run's own small drain.
+func TestDeliverRowsWithoutTheDrainRun(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "sqlite", map[string]string{
+		"deliver.json": `{"sent":20000,"accepted":20000,"accepted_per_sec":2000,"after_answer":{"count":20000,"p50_ms":300},
+			"delivery":{"unique":20000,"per_sec":2000},"drain":{"backlog":500,"delivered":500,"per_sec":6000,"cpu_us_per_delivery":100}}`,
+	})
+	rows, err := deliverRows(filepath.Join(dir, "sqlite"), "sqlite")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || !strings.Contains(rows[0].Measured, "backlog 500 when the intake ended") || rows[0].Verdict != "met" {
+		t.Fatalf("rows = %+v; want the keeping-up row alone", rows)
+	}
+}
