@@ -212,9 +212,10 @@ type runState struct {
 	// preloaded, when set, is closed once the job's Preload returned: its
 	// handler starts after that.
 	preloaded chan struct{}
-	// started is when the job took a slot of its lane; zero before, and
-	// again once the slot is freed (Pacer: a job holding its slot long
-	// makes its lane slow before its time is in the lane's pace).
+	// started is when the job took a slot of its lane (start); zero
+	// before, and again once the slot is freed, when its time in the slot
+	// goes into the lane's pace. Pacer reads it too: a job holding its slot
+	// long makes its lane slow before its time is in the pace.
 	started time.Time
 }
 
@@ -613,16 +614,16 @@ func (w *Worker) next(lane string) {
 // crash.
 func (w *Worker) run(j *tocsin.Job) {
 	var released bool
-	slotHeld, started := true, time.Now()
+	slotHeld := true
 	freeSlot := func() {
 		if w.inflight[j.Lane]--; w.inflight[j.Lane] <= 0 {
 			delete(w.inflight, j.Lane)
 		}
 		slotHeld = false
 		if r := w.running[j.ID]; r != nil {
+			w.paced(j.Lane, time.Since(r.started))
 			r.started = time.Time{}
 		}
-		w.paced(j.Lane, time.Since(started))
 		w.next(j.Lane)
 	}
 	defer func() {

@@ -99,21 +99,28 @@ func TestPacerHoldsWhileAFastLaneIsBehind(t *testing.T) {
 func TestPacerIgnoresSlowLanes(t *testing.T) {
 	db, w, finished, _ := pacedLane(t, "notify:slack", 1000, 1000, 30*time.Millisecond)
 	waitFor(t, "16 slow jobs done", func() bool { return finished.Load() >= 16 })
+	neverHeldUnlessFaster(t, db, w, 20*time.Millisecond, time.Second, "a slow lane")
+}
+
+// neverHeldUnlessFaster checks that a pacer of w with Fast fast never holds
+// a caller over about 100 ms, and that one with Fast longer (a lane whose
+// jobs are slower than fast but quicker than longer) does: it is Fast that
+// keeps the lane out, not a backlog too small or a sample missing.
+func neverHeldUnlessFaster(t *testing.T, db *store.DB, w *engine.Worker, fast, longer time.Duration, what string) {
+	t.Helper()
 	p := engine.NewPacer(w, db.Jobs())
-	p.Backlog, p.Fast, p.Interval = 20, 20*time.Millisecond, 5*time.Millisecond
+	p.Backlog, p.Fast, p.Interval = 20, fast, 5*time.Millisecond
 	runPacer(t, p)
 	for range 20 {
 		if d := p.Wait(context.Background()); d != 0 {
-			t.Fatalf("held %s behind a slow lane", d)
+			t.Fatalf("held %s behind %s", d, what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	// The same lane counts as fast under a larger Fast: the count is what
-	// kept it out, not a missing sample.
 	p2 := engine.NewPacer(w, db.Jobs())
-	p2.Backlog, p2.Fast, p2.Interval, p2.MaxWait = 20, time.Second, 5*time.Millisecond, 10*time.Millisecond
+	p2.Backlog, p2.Fast, p2.Interval, p2.MaxWait = 20, longer, 5*time.Millisecond, 10*time.Millisecond
 	runPacer(t, p2)
-	waitFor(t, "the same lane behind under a larger Fast", func() bool { return p2.Wait(context.Background()) > 0 })
+	waitFor(t, what+" behind under a Fast of "+longer.String(), func() bool { return p2.Wait(context.Background()) > 0 })
 }
 
 // TestPacerOff: Backlog 0 never waits, and neither does a nil Pacer.
@@ -140,18 +147,5 @@ func TestPacerIgnoresAHangingLane(t *testing.T) {
 	db, w, finished, _ := pacedLane(t, "notify:webhook", 300, 40, time.Millisecond)
 	waitFor(t, "40 fast jobs done", func() bool { return finished.Load() >= 40 })
 	time.Sleep(2 * engine.DefaultPaceFast) // every worker has hung longer than Fast
-	p := engine.NewPacer(w, db.Jobs())
-	p.Backlog, p.Interval = 20, 5*time.Millisecond
-	runPacer(t, p)
-	for range 20 {
-		if d := p.Wait(context.Background()); d != 0 {
-			t.Fatalf("held %s behind a lane whose workers all hang", d)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	// The backlog is there: a Fast longer than the hang sees it.
-	p2 := engine.NewPacer(w, db.Jobs())
-	p2.Backlog, p2.Fast, p2.Interval, p2.MaxWait = 20, time.Hour, 5*time.Millisecond, 10*time.Millisecond
-	runPacer(t, p2)
-	waitFor(t, "the lane behind under a Fast longer than the hang", func() bool { return p2.Wait(context.Background()) > 0 })
+	neverHeldUnlessFaster(t, db, w, engine.DefaultPaceFast, time.Hour, "a lane whose workers all hang")
 }

@@ -238,8 +238,6 @@ func dueLanes(ctx context.Context, r reader, now int64) ([]string, error) {
 	return lanes, rows.Err()
 }
 
-// claimQuery is the statement that leases up to n due jobs of one lane
-// ($4) to $1 until $2, at $3, under filter.
 // notifyInOrder is the claim's rule that an incident's notifications in a
 // lane run one at a time, in the order they were queued: a notify job j is
 // claimable only when no earlier one of its incident and lane is unfinished
@@ -247,6 +245,8 @@ func dueLanes(ctx context.Context, r reader, now int64) ([]string, error) {
 const notifyInOrder = `(j.kind <> 'notify' OR NOT EXISTS (SELECT 1 FROM jobs o WHERE o.incident_id = j.incident_id AND o.lane = j.lane
 				AND o.kind = 'notify' AND o.state <> 'failed' AND (o.created_at < j.created_at OR (o.created_at = j.created_at AND o.id < j.id))))`
 
+// claimQuery is the statement that leases up to n due jobs of one lane
+// ($4) to $1 until $2, at $3, under filter.
 func (s *Jobs) claimQuery(filter string, n int) string {
 	lock := ""
 	if s.dialect == Postgres {
