@@ -28,7 +28,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib" // also the "pgx" database/sql driver
 	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -261,11 +260,7 @@ func (s *core) migrate(ctx context.Context) error {
 	if s.dialect == Postgres {
 		gd = goose.DialectPostgres
 		// Several instances may start at once against one database.
-		locker, err := lock.NewPostgresSessionLocker()
-		if err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
-		gopts = append(gopts, goose.WithSessionLocker(locker))
+		gopts = append(gopts, goose.WithSessionLocker(schemaLocker{}))
 	}
 	p, err := goose.NewProvider(gd, s.db, fsys, gopts...)
 	if err != nil {

@@ -34,6 +34,9 @@ func testPostgresURL(t *testing.T) string {
 	t.Helper()
 	base := os.Getenv("TOCSIN_TEST_POSTGRES_URL")
 	if base == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("TOCSIN_TEST_POSTGRES_URL is not set: the PostgreSQL suite must run in CI")
+		}
 		t.Skip("TOCSIN_TEST_POSTGRES_URL not set; skipping PostgreSQL")
 	}
 	admin, err := sql.Open("pgx", base)
