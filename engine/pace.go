@@ -109,12 +109,12 @@ func (p *Pacer) isBehind(ctx context.Context) bool {
 }
 
 // set records whether a lane is behind; caught up, it lets every waiting
-// answer go.
+// answer go. Only Run calls it: Wait only reads behind.
 func (p *Pacer) set(behind bool) {
 	if behind {
 		if p.behind.Load() == nil {
 			ch := make(chan struct{})
-			p.behind.CompareAndSwap(nil, &ch)
+			p.behind.Store(&ch)
 		}
 		return
 	}

@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -75,30 +74,11 @@ func pacedServer(t *testing.T, dbURL string, hook *hookLog, path string) *apptes
 // after prefix, from 16 senders; every one must be accepted.
 func sendGroups(t *testing.T, ts *apptest.Server, prefix string, n int) {
 	t.Helper()
-	var wg sync.WaitGroup
-	var next atomic.Int32
-	var failed atomic.Int32
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1)); i <= n; i = int(next.Add(1)) {
-				req, _ := http.NewRequest(http.MethodPost, ts.URL+"/api/v1/alerts/alertmanager",
-					strings.NewReader(apptest.AMPayload(fmt.Sprintf("%s-%d", prefix, i), "firing", "fp")))
-				req.Header.Set("Authorization", "Bearer "+apptest.IngestToken)
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil || resp.StatusCode != http.StatusCreated {
-					failed.Add(1)
-				}
-				if resp != nil {
-					resp.Body.Close()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if f := failed.Load(); f > 0 {
-		t.Fatalf("%d of %d alerts not answered 201", f, n)
+	err := storetest.Parallel(16, n, func(i int) error {
+		return postGroup(http.DefaultClient, ts, fmt.Sprintf("%s-%d", prefix, i))
+	})
+	if err != nil {
+		t.Fatalf("of %d alerts, one not accepted: %v", n, err)
 	}
 }
 
